@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "asl_native",
+      "sources": ["native/asl_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,47 @@
+import type { ParseArgsConfig } from 'node:util';
+
+/** Where a command writes; tests pass buffers, the CLI passes the process streams. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** True when stderr is a terminal: progress is shown only then. */
+  interactive: boolean;
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+}
+
+/**
+ * A CLI command: its options (node:util parseArgs format), a one-line usage, and
+ * a handler that returns the exit code. Handlers never call process.exit; they
+ * throw AslError and the one place in main.ts maps it to a line and a code.
+ * Everything a handler does is a call into the library layers.
+ */
+export interface Command {
+  usage: string;
+  summary: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** Pass everything after the options through untouched (e.g. a wrapped command). */
+  run(args: ParsedArgs, io: Io): Promise<number>;
+}
+
+export function stringOpt(args: ParsedArgs, name: string): string | undefined {
+  const v = args.values[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function listOpt(args: ParsedArgs, name: string): string[] {
+  const v = args.values[name];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}
+
+export function boolOpt(args: ParsedArgs, name: string): boolean {
+  return args.values[name] === true;
+}
+
+export function writeJson(io: Io, value: unknown): void {
+  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

@@ -1,0 +1,17 @@
+import { initStore } from '../../store/store.js';
+import { AslError } from '../../core/errors.js';
+import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+
+export const command: Command = {
+  usage: 'asl init --store DIR   (alias: asl-init-store --store DIR)',
+  summary: 'Create an ASL store at DIR (objects, keys, receipt log, the binaries/ scripts/ per/ folders). Re-running on a store is a no-op.',
+  options: { store: { type: 'string' } },
+  async run(args, io) {
+    const dir = stringOpt(args, 'store') ?? args.positionals[0];
+    if (!dir) throw new AslError('USAGE', 'init: --store DIR is required');
+    const { store, created, keyId } = await initStore(dir);
+    if (boolOpt(args, 'json')) writeJson(io, { store: store.root, created, keyId });
+    else io.stdout.write(`${created ? 'created' : 'already a store:'} ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
+    return 0;
+  },
+};

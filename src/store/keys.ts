@@ -1,0 +1,33 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { fsError } from '../core/errors.js';
+import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
+
+/** A key id is the sha256 (hex) of the public key's SubjectPublicKeyInfo DER. */
+export function keyIdOfPublicKey(key: KeyObject): string {
+  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+}
+
+export function keyIdOfPublicKeyPem(pem: string): string {
+  return keyIdOfPublicKey(createPublicKey(pem));
+}
+
+export interface SigningKey {
+  keyId: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+export async function loadSigningKey(storeRoot: string): Promise<SigningKey> {
+  const privPath = join(storeRoot, PRIVATE_KEY_FILE);
+  const pubPath = join(storeRoot, PUBLIC_KEY_FILE);
+  let privPem: string;
+  let pubPem: string;
+  try { privPem = await readFile(privPath, 'utf8'); } catch (err) { throw fsError(privPath, err, 'cannot read the signing key'); }
+  try { pubPem = await readFile(pubPath, 'utf8'); } catch (err) { throw fsError(pubPath, err, 'cannot read the public key'); }
+  const privateKey = createPrivateKey(privPem);
+  const publicKey = createPublicKey(pubPem);
+  return { keyId: keyIdOfPublicKey(publicKey), privateKey, publicKey };
+}

@@ -1,0 +1,88 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+/** The POSIX calls Node's fs lacks; see native/asl_native.c. */
+export interface NativeBinding {
+  lxattrs(path: Buffer | string): Array<[Buffer, Buffer]>;
+  lsetxattr(path: Buffer | string, name: Buffer | string, value: Buffer): void;
+  mknod(path: Buffer | string, mode: number, major: number, minor: number): void;
+  syncfs(path: Buffer | string): void;
+  scandir(path: Buffer | string): Buffer;
+  /** Peak RSS in bytes of the largest child process this process has waited for. */
+  childrenMaxRss(): number;
+}
+
+function packageRoot(): string {
+  // dist/src/store/native.js -> package root is three levels up
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+let binding: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (binding) return binding;
+  const require = createRequire(import.meta.url);
+  const candidates = [
+    process.env.ASL_NATIVE_PATH,
+    join(packageRoot(), 'build', 'Release', 'asl_native.node'),
+    join(dirname(process.execPath), 'asl_native.node'),
+  ].filter((p): p is string => !!p);
+  let lastError: unknown;
+  for (const candidate of candidates) {
+    try {
+      binding = require(candidate) as NativeBinding;
+      return binding;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new Error(`asl native module not found (run \`npm ci\` to build it): ${String(lastError)}`);
+}
+
+/** One directory entry with the lstat fields a tree needs. */
+export interface ScanEntry {
+  name: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  dev: number;
+  ino: number;
+  rdevMajor: number;
+  rdevMinor: number;
+  size: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+  xattrBytes: number;
+}
+
+/** Decodes native().scandir's packed records. */
+export function scanDirectory(path: Buffer | string): ScanEntry[] {
+  const buf = native().scandir(path);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: ScanEntry[] = [];
+  let p = 0;
+  while (p < buf.length) {
+    const nameLen = view.getUint32(p, true); p += 4;
+    const name = Buffer.from(buf.subarray(p, p + nameLen)); p += nameLen;
+    const mode = view.getUint32(p, true); p += 4;
+    const uid = view.getUint32(p, true); p += 4;
+    const gid = view.getUint32(p, true); p += 4;
+    const nlink = view.getUint32(p, true); p += 4;
+    const dev = view.getFloat64(p, true); p += 8;
+    const ino = view.getFloat64(p, true); p += 8;
+    const rdevMajor = view.getUint32(p, true); p += 4;
+    const rdevMinor = view.getUint32(p, true); p += 4;
+    const size = view.getFloat64(p, true); p += 8;
+    const mtimeSec = view.getFloat64(p, true); p += 8;
+    const mtimeNsec = view.getUint32(p, true); p += 4;
+    const ctimeSec = view.getFloat64(p, true); p += 8;
+    const ctimeNsec = view.getUint32(p, true); p += 4;
+    const xattrBytes = view.getUint32(p, true); p += 4;
+    out.push({ name, mode, uid, gid, nlink, dev, ino, rdevMajor, rdevMinor, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec, xattrBytes });
+  }
+  return out;
+}

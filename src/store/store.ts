@@ -1,0 +1,149 @@
+import { mkdir, readFile, readdir, rename, stat, open, rm } from 'node:fs/promises';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { AslError, fsError } from '../core/errors.js';
+import {
+  CACHE_DIR, KEYS_DIR, LAYOUT_VERSION, LOCKS_DIR, LOG_DIR, MARKER_FILE, OBJECTS_DIR, PRIVATE_KEY_FILE,
+  PUBLIC_KEY_FILE, REFS_DIR, TMP_DIR, TRUSTED_KEYS_DIR, VIEW_DIRS,
+} from './layout.js';
+import { keyIdOfPublicKeyPem } from './keys.js';
+
+/** An open store: an absolute path whose marker file has been checked. */
+export interface Store {
+  readonly root: string;
+}
+
+interface Marker {
+  format: 'asl-store';
+  layout: number;
+  created: string;
+}
+
+const STORE_DIRS = [OBJECTS_DIR, `${OBJECTS_DIR}/sha256`, TMP_DIR, KEYS_DIR, TRUSTED_KEYS_DIR, CACHE_DIR, REFS_DIR, LOG_DIR, LOCKS_DIR];
+const KNOWN_TOP_LEVEL = new Set<string>([MARKER_FILE, ...STORE_DIRS.map((d) => d.split('/')[0]!), ...VIEW_DIRS]);
+
+async function statOrNull(path: string) {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fsError(path, err);
+  }
+}
+
+async function readMarker(root: string): Promise<Marker | null> {
+  let text: string;
+  try {
+    text = await readFile(join(root, MARKER_FILE), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw fsError(join(root, MARKER_FILE), err);
+  }
+  let marker: Marker;
+  try {
+    marker = JSON.parse(text) as Marker;
+  } catch {
+    throw new AslError('CORRUPT', `${join(root, MARKER_FILE)}: store marker is not valid JSON`);
+  }
+  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${root}: ${MARKER_FILE} does not describe an ASL store`);
+  if (marker.layout !== LAYOUT_VERSION) {
+    throw new AslError('UNSUPPORTED', `${root}: store layout v${marker.layout} is not supported (this asl reads v${LAYOUT_VERSION})`);
+  }
+  return marker;
+}
+
+/** Writes `data` to `path` atomically: temp file in the same folder, fsync, rename. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export interface InitResult {
+  store: Store;
+  created: boolean;
+  keyId: string;
+}
+
+/**
+ * Creates a store at `dir`, or returns the existing one untouched. A directory
+ * that holds anything but store parts and the seed's view folders is refused, so
+ * `init` never adopts someone's data. The marker is written last: a crash leaves
+ * a directory that a re-run completes.
+ */
+export async function initStore(dir: string): Promise<InitResult> {
+  const root = resolve(dir);
+  const st = await statOrNull(root);
+  if (st && !st.isDirectory()) throw new AslError('NOT_A_STORE', `${root}: exists and is not a directory`);
+  if (st) {
+    const marker = await readMarker(root);
+    if (marker) {
+      const store = { root };
+      return { store, created: false, keyId: await storeKeyId(store) };
+    }
+    const entries = await readdir(root).catch((err) => { throw fsError(root, err); });
+    const foreign = entries.filter((name) => !KNOWN_TOP_LEVEL.has(name));
+    if (foreign.length > 0) {
+      throw new AslError('NOT_A_STORE', `${root}: directory is not empty and is not an ASL store (found ${JSON.stringify(foreign[0])})`);
+    }
+  }
+  try {
+    await mkdir(root, { recursive: true });
+    for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await mkdir(join(root, sub), { recursive: true });
+    const keyId = await ensureSigningKey(root);
+    const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
+    await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+    return { store: { root }, created: true, keyId };
+  } catch (err) {
+    if (err instanceof AslError) throw err;
+    throw fsError(root, err, 'cannot create store');
+  }
+}
+
+async function ensureSigningKey(root: string): Promise<string> {
+  const privPath = join(root, PRIVATE_KEY_FILE);
+  const pubPath = join(root, PUBLIC_KEY_FILE);
+  if (await statOrNull(privPath) && await statOrNull(pubPath)) {
+    return keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8'));
+  }
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const keyId = keyIdOfPublicKeyPem(pubPem);
+  await writeFileAtomic(privPath, privPem, 0o600);
+  await writeFileAtomic(pubPath, pubPem, 0o644);
+  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, 0o644);
+  return keyId;
+}
+
+/** Opens an existing store, refusing anything without a valid marker. */
+export async function openStore(dir: string): Promise<Store> {
+  const root = resolve(dir);
+  const st = await statOrNull(root);
+  if (!st) throw new AslError('NOT_FOUND', `${root}: no such store (create it with \`asl init --store ${dir}\`)`);
+  if (!st.isDirectory()) throw new AslError('NOT_A_STORE', `${root}: is a file, not an ASL store`);
+  const marker = await readMarker(root);
+  if (!marker) throw new AslError('NOT_A_STORE', `${root}: not an ASL store (no ${MARKER_FILE})`);
+  return { root };
+}
+
+export async function storeKeyId(store: Store): Promise<string> {
+  const pubPath = join(store.root, PUBLIC_KEY_FILE);
+  try {
+    return keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8'));
+  } catch (err) {
+    throw fsError(pubPath, err, 'cannot read the store public key');
+  }
+}
