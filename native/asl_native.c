@@ -256,6 +256,24 @@ static napi_value children_max_rss(napi_env env, napi_callback_info info) {
   return out;
 }
 
+
+/* lutimens(path, sec, nsec): set atime and mtime to the same instant, exactly to
+ * the nanosecond, without following a symlink (Node's lutimes takes a double). */
+static napi_value lutimens_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_MAX_BYTES];
+  int64_t sec; uint32_t nsec;
+  if (argc < 3 || get_path(env, argv[0], path, sizeof path) != 0) return bad_arg(env, "lutimens: path");
+  if (napi_get_value_int64(env, argv[1], &sec) != napi_ok || napi_get_value_uint32(env, argv[2], &nsec) != napi_ok || nsec >= 1000000000u)
+    return bad_arg(env, "lutimens: time");
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)sec; ts[0].tv_nsec = (long)nsec;
+  ts[1] = ts[0];
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) return throw_errno(env, "utimensat", errno);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"lxattrs", NULL, lxattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -263,6 +281,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"mknod", NULL, mknod_js, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, syncfs_js, NULL, NULL, NULL, napi_default, NULL},
     {"scandir", NULL, scandir_js, NULL, NULL, NULL, napi_default, NULL},
+    {"lutimens", NULL, lutimens_js, NULL, NULL, NULL, napi_default, NULL},
     {"childrenMaxRss", NULL, children_max_rss, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -6,11 +6,11 @@ import type { Command, Io } from './command.js';
 /** Command name -> lazily imported module (keeps `asl --help` and each command fast to start). */
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.js'),
-  //   put: () => import('./commands/put.js'),
-  //   ls: () => import('./commands/ls.js'),
-  //   cat: () => import('./commands/cat.js'),
-  //   restore: () => import('./commands/restore.js'),
-  //   verify: () => import('./commands/verify.js'),
+  put: () => import('./commands/put.js'),
+  ls: () => import('./commands/ls.js'),
+  cat: () => import('./commands/cat.js'),
+  restore: () => import('./commands/restore.js'),
+  verify: () => import('./commands/verify.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */

@@ -8,6 +8,8 @@ export interface NativeBinding {
   lsetxattr(path: Buffer | string, name: Buffer | string, value: Buffer): void;
   mknod(path: Buffer | string, mode: number, major: number, minor: number): void;
   syncfs(path: Buffer | string): void;
+  /** Sets atime and mtime to (sec, nsec) exactly, not following symlinks. */
+  lutimens(path: Buffer | string, sec: number, nsec: number): void;
   scandir(path: Buffer | string): Buffer;
   /** Peak RSS in bytes of the largest child process this process has waited for. */
   childrenMaxRss(): number;

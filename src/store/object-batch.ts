@@ -57,6 +57,8 @@ export class ObjectBatch {
   async addBytes(bytes: Buffer): Promise<Digest> {
     const digest = digestBytes(bytes);
     if (this.staged.has(digest) || await objectExists(this.store, digest)) return digest;
+    // Re-check after the await: a concurrent add of the same bytes may have staged them.
+    if (this.staged.has(digest)) return digest;
     const tmp = this.tmpName();
     this.staged.set(digest, tmp);
     try {
@@ -98,11 +100,11 @@ export class ObjectBatch {
     }
     try {
       const { digest, size } = await hashFile(tmp);
-      if (this.staged.has(digest) || await objectExists(this.store, digest)) {
+      await chmod(tmp, 0o444);
+      if (this.staged.has(digest) || await objectExists(this.store, digest) || this.staged.has(digest)) {
         await rm(tmp, { force: true });
         return { digest, size };
       }
-      await chmod(tmp, 0o444);
       this.staged.set(digest, tmp);
       this.bytesWritten += size;
       this.objectsWritten++;
