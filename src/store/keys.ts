@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fsError } from '../core/errors.js';
-import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { ENV_KEY_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
 
 /** A key id is the sha256 (hex) of the public key's SubjectPublicKeyInfo DER. */
 export function keyIdOfPublicKey(key: KeyObject): string {
@@ -30,4 +32,27 @@ export async function loadSigningKey(storeRoot: string): Promise<SigningKey> {
   const privateKey = createPrivateKey(privPem);
   const publicKey = createPublicKey(pubPem);
   return { keyId: keyIdOfPublicKey(publicKey), privateKey, publicKey };
+}
+
+/**
+ * The store's environment HMAC key (32 random bytes, mode 0600), created on first
+ * use. Stays in the store: it is what keeps hashed environment values unreadable.
+ */
+export async function loadEnvironmentKey(storeRoot: string): Promise<Buffer> {
+  const path = join(storeRoot, ENV_KEY_FILE);
+  try {
+    const key = await readFile(path);
+    if (key.length === 32) return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(path, err, 'cannot read the environment key');
+  }
+  const key = randomBytes(32);
+  try {
+    const fh = await open(path, 'wx', 0o600);
+    try { await fh.writeFile(key); await fh.sync(); } finally { await fh.close(); }
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
+    throw fsError(path, err, 'cannot create the environment key');
+  }
 }

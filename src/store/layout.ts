@@ -15,6 +15,8 @@ export const KEYS_DIR = 'keys';
 export const TRUSTED_KEYS_DIR = 'keys/trusted';
 export const PRIVATE_KEY_FILE = 'keys/signing.key';
 export const PUBLIC_KEY_FILE = 'keys/signing.pub';
+/** HMAC key for recording non-allowlisted environment values comparably but not readably. */
+export const ENV_KEY_FILE = 'keys/environment.key';
 export const CACHE_DIR = 'cache';
 export const REFS_DIR = 'refs';
 export const LOG_DIR = 'log';

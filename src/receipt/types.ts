@@ -1,0 +1,191 @@
+import type { Digest } from '../core/digest.js';
+
+/**
+ * The shapes of an ASL execution receipt (PER). A receipt is an in-toto
+ * Statement v1 whose predicate is a PER; docs/receipt-format.md is the prose
+ * version of this file. Every field here is checked by the validators in
+ * validate.ts, which accept exactly what these types allow.
+ */
+
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+/** ASL's predicate type. A URI that names the format; it need not resolve. */
+export const PER_PREDICATE_TYPE = 'https://asl.dev/per/v1';
+/** The DSSE payload type in-toto uses for Statements. */
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+
+/** An in-toto ResourceDescriptor as ASL writes it: a name and a sha256 digest (hex). */
+export interface Subject {
+  name: string;
+  digest: { sha256: string };
+}
+
+export interface Statement {
+  _type: typeof STATEMENT_TYPE;
+  /** The step's outputs; never empty (in-toto requires at least one subject). */
+  subject: Subject[];
+  predicateType: typeof PER_PREDICATE_TYPE;
+  predicate: PerPredicate;
+}
+
+export interface PerPredicate {
+  /** What the step was: the same for two runs that did the same thing. */
+  core: PerCore;
+  /** `sha256:` of the RFC 8785 canonical JSON of `core`. */
+  coreDigest: Digest;
+  /** How this particular run went: times, host, resources. Not part of coreDigest. */
+  run: PerRun;
+}
+
+// ---------------------------------------------------------------------------
+// Artifacts a step touched
+
+export const ARTIFACT_KINDS = ['blob', 'tree', 'receipt', 'package', 'log', 'paths'] as const;
+/**
+ * - blob: a file's bytes; tree: a directory snapshot (tree object id);
+ * - receipt: another receipt (its id), e.g. PERs found in an input folder;
+ * - package: a Debian package file (.deb) with `package` filled;
+ * - log: captured stdout / stderr;
+ * - paths: an artifact listing paths (e.g. the full change list of a watched root).
+ */
+export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
+
+export const ARTIFACT_ROLES = [
+  'declared', // named on the command line (--input, --artifact-inputs, --output)
+  'watched', // snapshot of a watched root (before: input, after: output)
+  'observed', // found by --trace: read by the process tree, declared by nobody
+  'downloaded', // a package that appeared in a watched root during the step
+  'program', // an executable the command ran (also listed in `program`)
+  'stdout',
+  'stderr',
+  'changes', // the full list of paths a watched root gained, changed or lost
+  'source', // the file or directory an ingest step took in
+] as const;
+export type ArtifactRole = (typeof ARTIFACT_ROLES)[number];
+
+export interface PackageInfo {
+  name: string;
+  version: string;
+  architecture?: string;
+}
+
+export interface ArtifactRef {
+  /** Unique within its list; for outputs it is also the subject name. Usually the path. */
+  name: string;
+  role: ArtifactRole;
+  kind: ArtifactKind;
+  digest: Digest;
+  /** Host path the artifact was read from or written to, when it has one. */
+  path?: string;
+  /** Bytes (blob, log, package) or total bytes of regular files (tree). */
+  size?: number;
+  package?: PackageInfo;
+}
+
+// ---------------------------------------------------------------------------
+// Program, environment, exit
+
+export interface ProgramRef {
+  /** Absolute path as resolved through PATH (inside `root` when set). */
+  path: string;
+  digest: Digest;
+  /** The root the path is relative to when the program ran in a chroot. */
+  root?: string;
+  /** Debian package and version owning the file, when dpkg knows it. */
+  package?: string;
+  version?: string;
+}
+
+/**
+ * One environment variable as recorded. `verbatim` keeps the value (allowlisted
+ * names); `hashed` keeps an HMAC-SHA256 of the value under the store's
+ * environment key (so two runs compare equal without revealing the value);
+ * `secret` keeps only the fact that the name was set.
+ */
+export type EnvValue =
+  | { mode: 'verbatim'; value: string }
+  | { mode: 'hashed'; hmac: string }
+  | { mode: 'secret' };
+
+export interface EnvironmentRecord {
+  variables: Record<string, EnvValue>;
+}
+
+/** `code` is what asl-capture exits with: the status, or 128+N for signal N. */
+export type ExitStatus =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signaled'; signal: string; code: number };
+
+/** What happened to one watched root during the step. */
+export interface WatchedRoot {
+  path: string;
+  /** Why it was watched: named by --watch, or found on the command line. */
+  reason: 'flag' | 'auto';
+  /** Tree (or blob) id before and after; null when the path did not exist. */
+  before: Digest | null;
+  after: Digest | null;
+  added: number;
+  modified: number;
+  removed: number;
+  /** Artifact listing every changed path (absent when nothing changed). */
+  paths?: Digest;
+}
+
+export interface CommandSpec {
+  /** The --cmd string exactly as given. */
+  shell: string;
+  /** What was executed, e.g. ['/bin/sh', '-c', shell]. */
+  argv: string[];
+  cwd: string;
+}
+
+// ---------------------------------------------------------------------------
+// The deterministic core, a tagged union on `kind`
+
+export interface CommandCore {
+  kind: 'command';
+  step: string;
+  command: CommandSpec;
+  program: ProgramRef[];
+  inputs: ArtifactRef[];
+  outputs: ArtifactRef[];
+  environment: EnvironmentRecord;
+  exit: ExitStatus;
+  watched: WatchedRoot[];
+  /** True when the inputs include what --trace observed. */
+  traced: boolean;
+}
+
+export interface IngestSource {
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  /** Full st_mode permission bits (including setuid/setgid/sticky). */
+  mode: number;
+}
+
+export interface IngestCore {
+  kind: 'ingest';
+  step: string;
+  source: IngestSource;
+  inputs: ArtifactRef[];
+  outputs: ArtifactRef[];
+}
+
+export type PerCore = CommandCore | IngestCore;
+export type StepKind = PerCore['kind'];
+
+// ---------------------------------------------------------------------------
+// Run details
+
+export interface PerRun {
+  /** RFC 3339 UTC times, e.g. 2024-05-01T12:00:00.000Z. */
+  startedOn: string;
+  finishedOn: string;
+  durationMs: number;
+  host: { hostname: string; kernel: string; arch: string };
+  asl: { version: string };
+  user: { uid: number; gid: number };
+  /** Peak resident set size of the command's process tree, bytes. */
+  peakRssBytes?: number;
+  /** Random id of this run, so two otherwise identical runs stay distinct. */
+  invocationId?: string;
+}

@@ -1,0 +1,277 @@
+import { isDigest } from '../core/digest.js';
+import { AslError } from '../core/errors.js';
+import {
+  ARTIFACT_KINDS, ARTIFACT_ROLES, PER_PREDICATE_TYPE, STATEMENT_TYPE,
+  type ArtifactRef, type PerCore, type PerPredicate, type PerRun, type Statement,
+} from './types.js';
+
+/** One field that does not have the shape its type promises. */
+export interface ShapeIssue {
+  /** JSON path, e.g. `predicate.core.inputs[2].digest`. */
+  path: string;
+  expected: string;
+  actual: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HMAC = /^hmac-sha256:[0-9a-f]{64}$/;
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${typeof value} ${text.slice(0, 77)}...` : `${typeof value} ${text}`;
+}
+
+type Obj = Record<string, unknown>;
+
+/** Collects every problem instead of stopping at the first. */
+class Checker {
+  readonly issues: ShapeIssue[] = [];
+
+  fail(path: string, expected: string, value: unknown): void {
+    this.issues.push({ path, expected, actual: describe(value) });
+  }
+
+  object(path: string, value: unknown): value is Obj {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return true;
+    this.fail(path, 'an object', value);
+    return false;
+  }
+
+  array(path: string, value: unknown, nonEmpty = false): value is unknown[] {
+    if (Array.isArray(value) && (!nonEmpty || value.length > 0)) return true;
+    this.fail(path, nonEmpty ? 'a non-empty array' : 'an array', value);
+    return false;
+  }
+
+  string(path: string, value: unknown, nonEmpty = true): value is string {
+    if (typeof value === 'string' && (!nonEmpty || value.length > 0)) return true;
+    this.fail(path, nonEmpty ? 'a non-empty string' : 'a string', value);
+    return false;
+  }
+
+  optString(path: string, value: unknown): void {
+    if (value !== undefined) this.string(path, value);
+  }
+
+  integer(path: string, value: unknown, min = 0): void {
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min) return;
+    this.fail(path, `an integer >= ${min}`, value);
+  }
+
+  optInteger(path: string, value: unknown): void {
+    if (value !== undefined) this.integer(path, value);
+  }
+
+  boolean(path: string, value: unknown): void {
+    if (typeof value !== 'boolean') this.fail(path, 'true or false', value);
+  }
+
+  literal(path: string, value: unknown, allowed: readonly unknown[]): void {
+    if (!allowed.includes(value)) this.fail(path, allowed.map((a) => JSON.stringify(a)).join(' or '), value);
+  }
+
+  digest(path: string, value: unknown, nullable = false): void {
+    if (isDigest(value) || (nullable && value === null)) return;
+    this.fail(path, `sha256:<64 hex digits>${nullable ? ' or null' : ''}`, value);
+  }
+
+  time(path: string, value: unknown): void {
+    if (typeof value === 'string' && RFC3339_UTC.test(value) && !Number.isNaN(Date.parse(value))) return;
+    this.fail(path, 'an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SS.sssZ)', value);
+  }
+
+  uniqueNames(path: string, items: unknown[], key: string): void {
+    const seen = new Set<unknown>();
+    items.forEach((item, i) => {
+      const name = (item as Obj | null)?.[key];
+      if (typeof name !== 'string') return;
+      if (seen.has(name)) this.fail(`${path}[${i}].${key}`, 'a name not used earlier in the list', name);
+      seen.add(name);
+    });
+  }
+
+  throwIfAny(what: string): void {
+    if (this.issues.length === 0) return;
+    const shown = this.issues.slice(0, 8).map((i) => `${i.path}: expected ${i.expected}, got ${i.actual}`);
+    const more = this.issues.length > shown.length ? `; and ${this.issues.length - shown.length} more` : '';
+    throw new AslError('BAD_INPUT', `${what} is malformed: ${shown.join('; ')}${more}`, { data: { issues: this.issues } });
+  }
+}
+
+function checkArtifact(c: Checker, path: string, ref: unknown): void {
+  if (!c.object(path, ref)) return;
+  c.string(`${path}.name`, ref.name);
+  c.literal(`${path}.role`, ref.role, ARTIFACT_ROLES);
+  c.literal(`${path}.kind`, ref.kind, ARTIFACT_KINDS);
+  c.digest(`${path}.digest`, ref.digest);
+  c.optString(`${path}.path`, ref.path);
+  c.optInteger(`${path}.size`, ref.size);
+  if (ref.package !== undefined && c.object(`${path}.package`, ref.package)) {
+    c.string(`${path}.package.name`, ref.package.name);
+    c.string(`${path}.package.version`, ref.package.version);
+    c.optString(`${path}.package.architecture`, ref.package.architecture);
+  }
+  if (ref.kind === 'package' && ref.package === undefined) c.fail(`${path}.package`, 'package name and version for kind "package"', undefined);
+}
+
+function checkArtifacts(c: Checker, path: string, list: unknown): void {
+  if (!c.array(path, list)) return;
+  list.forEach((ref, i) => checkArtifact(c, `${path}[${i}]`, ref));
+  c.uniqueNames(path, list, 'name');
+}
+
+function checkCommandCore(c: Checker, p: string, core: Obj): void {
+  if (c.object(`${p}.command`, core.command)) {
+    const cmd = core.command;
+    c.string(`${p}.command.shell`, cmd.shell, false);
+    if (c.array(`${p}.command.argv`, cmd.argv, true)) cmd.argv.forEach((a, i) => c.string(`${p}.command.argv[${i}]`, a, false));
+    c.string(`${p}.command.cwd`, cmd.cwd);
+  }
+  if (c.array(`${p}.program`, core.program)) {
+    core.program.forEach((prog, i) => {
+      const q = `${p}.program[${i}]`;
+      if (!c.object(q, prog)) return;
+      c.string(`${q}.path`, prog.path);
+      c.digest(`${q}.digest`, prog.digest);
+      c.optString(`${q}.root`, prog.root);
+      c.optString(`${q}.package`, prog.package);
+      c.optString(`${q}.version`, prog.version);
+    });
+  }
+  if (c.object(`${p}.environment`, core.environment) && c.object(`${p}.environment.variables`, core.environment.variables)) {
+    for (const [name, v] of Object.entries(core.environment.variables)) {
+      const q = `${p}.environment.variables[${JSON.stringify(name)}]`;
+      if (!c.object(q, v)) continue;
+      switch (v.mode) {
+        case 'verbatim': c.string(`${q}.value`, v.value, false); break;
+        case 'hashed': if (typeof v.hmac !== 'string' || !HMAC.test(v.hmac)) c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', v.hmac); break;
+        case 'secret': if (Object.keys(v).length !== 1) c.fail(q, 'only {"mode":"secret"} (a secret keeps no value)', Object.keys(v).join(',')); break;
+        default: c.literal(`${q}.mode`, v.mode, ['verbatim', 'hashed', 'secret']);
+      }
+    }
+  }
+  if (c.object(`${p}.exit`, core.exit)) {
+    const exit = core.exit;
+    switch (exit.kind) {
+      case 'exited': c.integer(`${p}.exit.code`, exit.code); break;
+      case 'signaled': c.string(`${p}.exit.signal`, exit.signal); c.integer(`${p}.exit.code`, exit.code, 129); break;
+      default: c.literal(`${p}.exit.kind`, exit.kind, ['exited', 'signaled']);
+    }
+  }
+  if (c.array(`${p}.watched`, core.watched)) {
+    core.watched.forEach((w, i) => {
+      const q = `${p}.watched[${i}]`;
+      if (!c.object(q, w)) return;
+      c.string(`${q}.path`, w.path);
+      c.literal(`${q}.reason`, w.reason, ['flag', 'auto']);
+      c.digest(`${q}.before`, w.before, true);
+      c.digest(`${q}.after`, w.after, true);
+      c.integer(`${q}.added`, w.added);
+      c.integer(`${q}.modified`, w.modified);
+      c.integer(`${q}.removed`, w.removed);
+      if (w.paths !== undefined) c.digest(`${q}.paths`, w.paths);
+    });
+  }
+  c.boolean(`${p}.traced`, core.traced);
+}
+
+function checkCore(c: Checker, p: string, core: unknown): void {
+  if (!c.object(p, core)) return;
+  c.string(`${p}.step`, core.step);
+  checkArtifacts(c, `${p}.inputs`, core.inputs);
+  checkArtifacts(c, `${p}.outputs`, core.outputs);
+  switch (core.kind) {
+    case 'command':
+      checkCommandCore(c, p, core);
+      break;
+    case 'ingest':
+      if (c.object(`${p}.source`, core.source)) {
+        c.string(`${p}.source.path`, core.source.path);
+        c.literal(`${p}.source.type`, core.source.type, ['file', 'directory', 'symlink']);
+        c.integer(`${p}.source.mode`, core.source.mode);
+      }
+      break;
+    default:
+      c.literal(`${p}.kind`, core.kind, ['command', 'ingest']);
+  }
+}
+
+function checkRun(c: Checker, p: string, run: unknown): void {
+  if (!c.object(p, run)) return;
+  c.time(`${p}.startedOn`, run.startedOn);
+  c.time(`${p}.finishedOn`, run.finishedOn);
+  c.integer(`${p}.durationMs`, run.durationMs);
+  if (c.object(`${p}.host`, run.host)) {
+    c.string(`${p}.host.hostname`, run.host.hostname);
+    c.string(`${p}.host.kernel`, run.host.kernel);
+    c.string(`${p}.host.arch`, run.host.arch);
+  }
+  if (c.object(`${p}.asl`, run.asl)) c.string(`${p}.asl.version`, run.asl.version);
+  if (c.object(`${p}.user`, run.user)) {
+    c.integer(`${p}.user.uid`, run.user.uid);
+    c.integer(`${p}.user.gid`, run.user.gid);
+  }
+  c.optInteger(`${p}.peakRssBytes`, run.peakRssBytes);
+  c.optString(`${p}.invocationId`, run.invocationId);
+}
+
+function checkStatement(c: Checker, st: unknown): void {
+  if (!c.object('statement', st)) return;
+  c.literal('_type', st._type, [STATEMENT_TYPE]);
+  c.literal('predicateType', st.predicateType, [PER_PREDICATE_TYPE]);
+  if (c.array('subject', st.subject, true)) {
+    st.subject.forEach((s, i) => {
+      if (!c.object(`subject[${i}]`, s)) return;
+      c.string(`subject[${i}].name`, s.name);
+      if (c.object(`subject[${i}].digest`, s.digest)) {
+        const hex = s.digest.sha256;
+        if (typeof hex !== 'string' || !HEX64.test(hex)) c.fail(`subject[${i}].digest.sha256`, '64 lowercase hex digits', hex);
+      }
+    });
+  }
+  if (c.object('predicate', st.predicate)) {
+    checkCore(c, 'predicate.core', st.predicate.core);
+    c.digest('predicate.coreDigest', st.predicate.coreDigest);
+    checkRun(c, 'predicate.run', st.predicate.run);
+  }
+}
+
+export function assertArtifactRef(value: unknown, what = 'artifact reference'): asserts value is ArtifactRef {
+  const c = new Checker();
+  checkArtifact(c, 'artifact', value);
+  c.throwIfAny(what);
+}
+
+export function assertPerCore(value: unknown, what = 'receipt core'): asserts value is PerCore {
+  const c = new Checker();
+  checkCore(c, 'core', value);
+  c.throwIfAny(what);
+}
+
+export function assertPerRun(value: unknown, what = 'receipt run details'): asserts value is PerRun {
+  const c = new Checker();
+  checkRun(c, 'run', value);
+  c.throwIfAny(what);
+}
+
+export function assertPerPredicate(value: unknown, what = 'PER predicate'): asserts value is PerPredicate {
+  const c = new Checker();
+  if (c.object('predicate', value)) {
+    checkCore(c, 'predicate.core', value.core);
+    c.digest('predicate.coreDigest', value.coreDigest);
+    checkRun(c, 'predicate.run', value.run);
+  }
+  c.throwIfAny(what);
+}
+
+/** Checks a whole Statement; the error lists every bad field (data.issues). */
+export function assertStatement(value: unknown, what = 'statement'): asserts value is Statement {
+  const c = new Checker();
+  checkStatement(c, value);
+  c.throwIfAny(what);
+}

@@ -1,0 +1,102 @@
+/**
+ * Differences between two trees, as a stream of changed paths. Equal sub-trees
+ * (same id) are skipped without being read, so the cost follows the size of the
+ * change, not the size of the trees. A content change (bytes, symlink target,
+ * device numbers, type) is told apart from a metadata-only change (mode, owner,
+ * xattrs, hard-link grouping).
+ */
+import type { Digest } from '../core/digest.js';
+import type { Store } from './store.js';
+import { readTree } from './tree-lookup.js';
+import type { Tree, TreeEntry } from './tree-model.js';
+
+export type ChangeKind = 'added' | 'removed' | 'modified' | 'metadata';
+
+export interface TreeChange {
+  kind: ChangeKind;
+  path: Buffer;
+  type: TreeEntry['type'];
+  /** For modified / metadata: the entry before. */
+  before?: TreeEntry;
+  after?: TreeEntry;
+}
+
+export interface DiffCounts {
+  added: number;
+  removed: number;
+  modified: number;
+  metadata: number;
+}
+
+const SLASH = Buffer.from('/');
+const EMPTY_TREE: Tree = { self: { mode: 0, uid: 0, gid: 0 }, entries: [], totals: { files: 0, dirs: 0, other: 0, bytes: 0 } };
+
+function xattrsEqual(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every(([n, v], i) => n.equals(y[i]![0]) && v.equals(y[i]![1]));
+}
+
+function buffersEqual(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.equals(b);
+}
+
+export function contentEqual(a: TreeEntry, b: TreeEntry): boolean {
+  if (a.type !== b.type) return false;
+  switch (a.type) {
+    case 'file': return a.digest === b.digest;
+    case 'symlink': return buffersEqual(a.target, b.target);
+    case 'char': case 'block': return a.rdev![0] === b.rdev![0] && a.rdev![1] === b.rdev![1];
+    default: return true;
+  }
+}
+
+export function metadataEqual(a: TreeEntry, b: TreeEntry): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && buffersEqual(a.hardlink, b.hardlink);
+}
+
+function childPath(prefix: Buffer, name: Buffer): Buffer {
+  return prefix.length === 0 ? name : Buffer.concat([prefix, SLASH, name]);
+}
+
+async function* everything(store: Store, kind: 'added' | 'removed', entry: TreeEntry, path: Buffer): AsyncGenerator<TreeChange> {
+  yield kind === 'added' ? { kind, path, type: entry.type, after: entry } : { kind, path, type: entry.type, before: entry };
+  if (entry.type !== 'dir') return;
+  const tree = await readTree(store, entry.digest as Digest);
+  for (const child of tree.entries) yield* everything(store, kind, child, childPath(path, child.name));
+}
+
+/** Yields every changed path from tree `a` to tree `b` (either may be null: empty). */
+export async function* diffTrees(store: Store, a: Digest | null, b: Digest | null, prefix: Buffer = Buffer.alloc(0)): AsyncGenerator<TreeChange> {
+  if (a === b) return;
+  const ta = a ? await readTree(store, a) : EMPTY_TREE;
+  const tb = b ? await readTree(store, b) : EMPTY_TREE;
+  let i = 0;
+  let j = 0;
+  while (i < ta.entries.length || j < tb.entries.length) {
+    const ea = ta.entries[i];
+    const eb = tb.entries[j];
+    const c = !ea ? 1 : !eb ? -1 : Buffer.compare(ea.name, eb.name);
+    if (c < 0) { yield* everything(store, 'removed', ea!, childPath(prefix, ea!.name)); i++; continue; }
+    if (c > 0) { yield* everything(store, 'added', eb!, childPath(prefix, eb!.name)); j++; continue; }
+    i++; j++;
+    const path = childPath(prefix, ea!.name);
+    if (ea!.type === 'dir' && eb!.type === 'dir') {
+      if (!metadataEqual(ea!, eb!)) yield { kind: 'metadata', path, type: 'dir', before: ea!, after: eb! };
+      if (ea!.digest !== eb!.digest) yield* diffTrees(store, ea!.digest!, eb!.digest!, path);
+      continue;
+    }
+    if (ea!.type === 'dir' || eb!.type === 'dir') {
+      yield* everything(store, 'removed', ea!, path);
+      yield* everything(store, 'added', eb!, path);
+      continue;
+    }
+    if (!contentEqual(ea!, eb!)) yield { kind: 'modified', path, type: eb!.type, before: ea!, after: eb! };
+    else if (!metadataEqual(ea!, eb!)) yield { kind: 'metadata', path, type: eb!.type, before: ea!, after: eb! };
+  }
+}
+
+export function pathText(path: Buffer): string {
+  const text = path.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(path) ? text : `base64:${path.toString('base64')}`;
+}
