@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 
 /** Repository root (tests run from dist/test/...). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const ASL_BIN = join(REPO_ROOT, 'bin', 'asl.js');
+export const ASL_BIN = join(REPO_ROOT, 'bin', 'asl');
 
 /** A fresh temp directory removed when the test ends. */
 export async function tempDir(t: TestContext, prefix = 'asl-test-'): Promise<string> {
@@ -26,7 +26,7 @@ export interface RunResult {
 
 /** Runs the real CLI as a separate process. `program` selects an alias binary. */
 export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; program?: string } = {}): Promise<RunResult> {
-  const script = opts.program ? join(REPO_ROOT, 'bin', `${opts.program}.js`) : ASL_BIN;
+  const script = opts.program ? join(REPO_ROOT, 'bin', opts.program) : ASL_BIN;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   cat: () => import('./commands/cat.js'),
   restore: () => import('./commands/restore.js'),
   verify: () => import('./commands/verify.js'),
+  capture: () => import('./commands/capture.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */
@@ -20,7 +21,8 @@ const ALIASES: Record<string, string> = {
   'asl-dag': 'dag',
 };
 
-export const VERSION = '0.1.0';
+export { VERSION } from '../version.js';
+import { VERSION } from '../version.js';
 
 function usageText(): string {
   return [

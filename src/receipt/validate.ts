@@ -36,6 +36,10 @@ class Checker {
     this.issues.push({ path, expected, actual: describe(value) });
   }
 
+  failText(path: string, expected: string, actual: string): void {
+    this.issues.push({ path, expected, actual });
+  }
+
   object(path: string, value: unknown): value is Obj {
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return true;
     this.fail(path, 'an object', value);
@@ -238,6 +242,17 @@ function checkStatement(c: Checker, st: unknown): void {
     checkCore(c, 'predicate.core', st.predicate.core);
     c.digest('predicate.coreDigest', st.predicate.coreDigest);
     checkRun(c, 'predicate.run', st.predicate.run);
+    if (c.issues.length === 0) checkSubjectsAreOutputs(c, st.subject as Obj[], (st.predicate.core as Obj).outputs as Obj[]);
+  }
+}
+
+/** The subject list is derived from the outputs; a mismatch means one of them was edited. */
+function checkSubjectsAreOutputs(c: Checker, subject: Obj[], outputs: Obj[]): void {
+  const fromOutputs = outputs.map((o) => `${String(o.name)} ${String(o.digest).slice(7)}`).sort();
+  const fromSubject = subject.map((s) => `${String(s.name)} ${String((s.digest as Obj).sha256)}`).sort();
+  if (fromOutputs.join('\n') !== fromSubject.join('\n')) {
+    c.failText('subject', `one entry per output (${fromOutputs.length}: names and digests of predicate.core.outputs)`,
+      `${fromSubject.length} entries that differ from the outputs`);
   }
 }
 

@@ -1,0 +1,284 @@
+/**
+ * Command capture (`asl-capture --cmd STRING`): snapshot what the command may
+ * read or change, run it, snapshot again, and write a signed receipt linking the
+ * inputs to the outputs. See docs/capture-rules.md for what is watched and why.
+ *
+ * Order of durability: every object (snapshots, logs, programs, change lists) is
+ * staged in one batch and committed with one flush; only then is the receipt
+ * written and appended to the log; only then are the outdir files written. A
+ * crash before the receipt leaves unreferenced objects only.
+ */
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { AslError, fsError } from '../core/errors.js';
+import { signStatement, storeSigner } from '../receipt/sign.js';
+import { buildStatement } from '../receipt/statement.js';
+import { writeReceipt } from '../receipt/store-receipt.js';
+import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot } from '../receipt/types.js';
+import { loadEnvironmentKey } from '../store/keys.js';
+import { TMP_DIR } from '../store/layout.js';
+import { ObjectBatch } from '../store/object-batch.js';
+import { recordRoot } from '../store/put.js';
+import { snapshot, type SnapshotResult } from '../store/snapshot.js';
+import { StatCache } from '../store/stat-cache.js';
+import type { Store } from '../store/store.js';
+import { captureEnvironment } from './environment.js';
+import { isEnvelopeFileName, writeOutdir } from './outdir.js';
+import { stepNameOf, type CaptureResult } from './capture-file.js';
+import { runDetails } from './run-details.js';
+import { summarizeChanges } from './changes.js';
+import { runCommand } from './run-command.js';
+import { readDebPackage } from './deb-package.js';
+import { parseStraceFile, resolveTrace } from './trace.js';
+import { splitCommand } from './command-words.js';
+import { createdWatchRoots, planAutoWatch, type WatchSelection } from './auto-watch.js';
+import { identifyPrograms } from './program.js';
+import { DpkgLookup } from './dpkg.js';
+
+export interface CommandCaptureOptions {
+  cmd: string;
+  outdir: string;
+  name?: string;
+  artifactInputs?: string[];
+  inputs?: string[];
+  outputs?: string[];
+  watch?: string[];
+  /** Watch paths named on the command line (default true). */
+  autoWatch?: boolean;
+  /** Run under strace and record files read outside the watched roots. */
+  trace?: boolean;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where the command's output is streamed live (the terminal). */
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+  /** Progress and notices ("watching …") for the user. */
+  onInfo?: (line: string) => void;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function inside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+}
+
+/** Receipt envelopes under `path` (a file or a directory), as [path, bytes]. */
+async function findEnvelopes(path: string): Promise<Array<[string, Buffer]>> {
+  const found: Array<[string, Buffer]> = [];
+  const visit = async (p: string) => {
+    const st = await lstat(p);
+    if (st.isDirectory()) {
+      for (const name of (await readdir(p)).sort()) await visit(join(p, name));
+    } else if (st.isFile() && isEnvelopeFileName(p.split('/').pop()!)) {
+      found.push([p, await readFile(p)]);
+    }
+  };
+  await visit(path);
+  return found;
+}
+
+export async function captureCommand(store: Store, opts: CommandCaptureOptions): Promise<CaptureResult> {
+  const started = new Date();
+  const cwd = resolve(opts.cwd ?? process.cwd());
+  const env = opts.env ?? process.env;
+  const step = stepNameOf(opts.outdir, opts.name);
+  const outdir = resolve(cwd, opts.outdir);
+  const info = opts.onInfo ?? (() => {});
+  const excluded = [store.root, outdir].map((p) => Buffer.from(p));
+  const exclude = (abs: Buffer) => excluded.some((e) => abs.equals(e));
+
+  for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? []), ...(opts.watch ?? [])]) {
+    if (!(await exists(resolve(cwd, p)))) throw new AslError('NOT_FOUND', `${p}: no such file or directory`);
+  }
+
+  const line = splitCommand(opts.cmd, { env });
+  const dpkg = new DpkgLookup();
+  const programs = (await identifyPrograms(line.programs, { cwd, env, dpkg })).filter((p) => !p.builtin);
+  for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
+  const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
+  const watchedPaths = new Map<string, 'flag' | 'auto'>();
+  for (const p of opts.watch ?? []) watchedPaths.set(resolve(cwd, p), 'flag');
+  const excludeDirs = [store.root, outdir];
+  let plan: WatchSelection | null = null;
+  if (opts.autoWatch ?? true) {
+    plan = await planAutoWatch(line, { cwd, programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+    for (const r of plan.roots) if (!watchedPaths.has(r.path)) watchedPaths.set(r.path, 'auto');
+  }
+  for (const p of watchedPaths.keys()) {
+    if (inside(store.root, p) && p !== store.root) info(`note: watched root ${p} contains the store; the store is left out of its snapshots`);
+  }
+  if (watchedPaths.size > 0) info(`watching: ${[...watchedPaths.keys()].join(', ')}`);
+
+  const cache = await StatCache.load(store);
+  const batch = new ObjectBatch(store);
+  const workDir = join(store.root, TMP_DIR, `capture-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const snap = (path: string) => snapshot(batch, path, { cache, exclude });
+  const roots: Array<[SnapshotResult, string]> = [];
+
+  try {
+    // Declared inputs, and the receipts found in them.
+    const inputs: ArtifactRef[] = [];
+    for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
+      const path = resolve(cwd, p);
+      if (inputs.some((i) => i.name === path)) continue;
+      const s = await snap(path);
+      roots.push([s, path]);
+      inputs.push({ name: path, role: 'declared', kind: s.kind, digest: s.id, path, size: s.size });
+      for (const [file, bytes] of await findEnvelopes(path)) {
+        const id = await batch.addBytes(bytes);
+        if (!inputs.some((i) => i.digest === id && i.kind === 'receipt')) {
+          inputs.push({ name: `receipt:${file}`, role: 'declared', kind: 'receipt', digest: id, path: file, size: bytes.length });
+        }
+      }
+    }
+
+    // Watched roots, before.
+    const before = new Map<string, SnapshotResult | null>();
+    for (const path of watchedPaths.keys()) {
+      const s = (await exists(path)) ? await snap(path) : null;
+      before.set(path, s);
+      if (s) {
+        roots.push([s, path]);
+        inputs.push({ name: `before:${path}`, role: 'watched', kind: s.kind, digest: s.id, path, size: s.size });
+      }
+    }
+
+    // The programs the command line names.
+    const program: ProgramRef[] = [];
+    for (const prog of programs) {
+      if (!prog.hostPath || !prog.path) continue;
+      const { digest, size } = await batch.addFile(prog.hostPath, Number.MAX_SAFE_INTEGER);
+      if (program.some((p) => p.path === prog.path && (p.root ?? null) === prog.root)) continue;
+      program.push({
+        path: prog.path, digest,
+        ...(prog.root ? { root: prog.root } : {}),
+        ...(prog.package ? { package: prog.package.name, version: prog.package.version } : {}),
+      });
+      if (!inputs.some((i) => i.digest === digest && i.role === 'program')) {
+        inputs.push({ name: `program:${prog.hostPath}`, role: 'program', kind: 'blob', digest, path: prog.hostPath, size });
+      }
+    }
+
+    const environment = captureEnvironment(env, await loadEnvironmentKey(store.root));
+
+    // Run.
+    await mkdir(workDir, { recursive: true });
+    const stdoutPath = join(workDir, 'stdout.log');
+    const stderrPath = join(workDir, 'stderr.log');
+    const tracePath = join(workDir, 'trace.log');
+    const argv = ['/bin/sh', '-c', opts.cmd];
+    const run = await runCommand({
+      command: opts.cmd,
+      cwd, env, stdoutFile: stdoutPath, stderrFile: stderrPath,
+      ...(opts.trace ? { traceFile: tracePath } : {}),
+      stdout: opts.stdout ?? null,
+      stderr: opts.stderr ?? null,
+    });
+    const exit: ExitStatus = run.signal
+      ? { kind: 'signaled', signal: run.signal.name, code: 128 + run.signal.number }
+      : { kind: 'exited', code: run.exitCode ?? 0 };
+    if (!run.outputComplete) info('warning: a process left behind by the command kept its output open; the logs end when the command exited');
+
+    // Outputs: logs, watched roots after, declared outputs.
+    const outputs: ArtifactRef[] = [];
+    const out = await batch.addFile(stdoutPath, Number.MAX_SAFE_INTEGER);
+    const err = await batch.addFile(stderrPath, Number.MAX_SAFE_INTEGER);
+    outputs.push({ name: 'stdout', role: 'stdout', kind: 'log', digest: out.digest, size: out.size });
+    outputs.push({ name: 'stderr', role: 'stderr', kind: 'log', digest: err.digest, size: err.size });
+
+    if (plan) {
+      const created = await createdWatchRoots(plan, { programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+      for (const r of created.roots) {
+        if (!watchedPaths.has(r.path)) { watchedPaths.set(r.path, 'auto'); before.set(r.path, null); info(`watching (created by the command): ${r.path}`); }
+      }
+    }
+    const after = new Map<string, SnapshotResult | null>();
+    for (const path of watchedPaths.keys()) {
+      const a = (await exists(path)) ? await snap(path) : null;
+      after.set(path, a);
+      // An unchanged root is an input only; a changed (or new) one is an output.
+      if (a && a.id !== before.get(path)?.id) {
+        roots.push([a, path]);
+        outputs.push({ name: path, role: 'watched', kind: a.kind, digest: a.id, path, size: a.size });
+      }
+    }
+    // The diff reads the new trees back, so they must be in the store (still
+    // unreferenced: nothing points at them until the receipt is written).
+    await batch.commit();
+    const watched: WatchedRoot[] = [];
+    for (const [path, reason] of watchedPaths) {
+      const b = before.get(path) ?? null;
+      const a = after.get(path) ?? null;
+      const changes = await summarizeChanges(store, batch, b, a);
+      if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
+      watched.push({ path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed, ...(changes.paths ? { paths: changes.paths } : {}) });
+      for (const deb of changes.debs) {
+        const hostPath = join(path, deb.path);
+        const pkg = await readDebPackage(hostPath).catch(() => undefined);
+        if (!pkg) { info(`warning: ${hostPath}: not a readable .deb; not listed as a package`); continue; }
+        const name = `package:${pkg.name}_${pkg.version}_${pkg.architecture}`;
+        if (!inputs.some((i) => i.name === name)) {
+          inputs.push({ name, role: 'downloaded', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+        }
+      }
+    }
+    for (const p of opts.outputs ?? []) {
+      const path = resolve(cwd, p);
+      if (!(await exists(path))) { info(`warning: declared output ${p} does not exist after the command`); continue; }
+      const s = await snap(path);
+      roots.push([s, path]);
+      if (!outputs.some((o) => o.name === path)) outputs.push({ name: path, role: 'declared', kind: s.kind, digest: s.id, path, size: s.size });
+    }
+
+    // Files the process tree read that nobody declared.
+    if (opts.trace) {
+      const watchedRoots = [...watchedPaths.keys(), ...inputs.filter((i) => i.role === 'declared' && i.path).map((i) => i.path!)];
+      const trace = await resolveTrace(await parseStraceFile(tracePath, { cwd }), { exclude: [store.root, outdir, workDir, ...watchedRoots] });
+      for (const { path } of trace.files) {
+        let st;
+        try { st = await lstat(path); } catch { continue; }
+        if (!st.isFile()) continue;
+        const { digest, size } = await batch.addFile(path, st.size);
+        const name = `observed:${path}`;
+        if (!inputs.some((i) => i.name === name)) inputs.push({ name, role: 'observed', kind: 'blob', digest, path, size });
+      }
+    }
+
+    await batch.commit();
+    for (const [s, source] of roots) if (s.kind === 'tree') await recordRoot(store, s, source);
+
+    const core: CommandCore = {
+      kind: 'command',
+      step,
+      command: { shell: opts.cmd, argv, cwd },
+      program,
+      inputs,
+      outputs,
+      environment,
+      exit,
+      watched,
+      traced: opts.trace ?? false,
+    };
+    const statement = buildStatement(core, runDetails(started, new Date(), run.peakRssBytes !== null ? { peakRssBytes: run.peakRssBytes } : {}));
+    const envelope = signStatement(statement, await storeSigner(store));
+    const { id } = await writeReceipt(store, envelope);
+    await cache.save();
+    const files = await writeOutdir(outdir, statement, envelope, { stdout: stdoutPath, stderr: stderrPath });
+    return { receiptId: id, statement, envelope, exitCode: exit.code, files };
+  } catch (err) {
+    await batch.abort();
+    if (err instanceof AslError) throw err;
+    throw fsError(opts.outdir, err, `capture of step ${step} failed`);
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

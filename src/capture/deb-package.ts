@@ -1,0 +1,199 @@
+import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import * as zlib from 'node:zlib';
+import { AslError, fsError } from '../core/errors.js';
+import type { DebianPackage } from './dpkg.js';
+
+/**
+ * Reads a .deb's Package, Version and Architecture from the file itself.
+ *
+ * A .deb is an ar archive: `debian-binary`, then `control.tar[.gz|.xz|.zst]`,
+ * then the data. The control member is small (a few KB), so only the archive
+ * headers and that member are read. Node decompresses gzip itself (and zstd
+ * from Node 22.15); bookworm's packages use xz for the control member, which
+ * Node cannot decompress, so those are read with `dpkg-deb -f`, present on
+ * every Debian system.
+ */
+
+const AR_MAGIC = '!<arch>\n';
+const AR_HEADER = 60;
+/** A control member larger than this is not a real one. */
+const MAX_CONTROL = 64 * 1024 * 1024;
+
+type Compression = 'none' | 'gz' | 'xz' | 'zst';
+
+/** True for file names a package download is stored under. */
+export function isDebFileName(name: string): boolean {
+  return /\.u?deb$/.test(name);
+}
+
+export async function readDebPackage(path: string): Promise<DebianPackage> {
+  const member = await readControlMember(path);
+  const tar = decompress(member.compression, member.bytes);
+  if (tar === null) return dpkgDebFields(path);
+  const control = tarEntry(tar, 'control');
+  if (control === null) throw new AslError('BAD_INPUT', `${path}: control.tar has no control file`, { data: { path } });
+  return packageFromControl(control.toString('utf8'), path);
+}
+
+/** readDebPackage over many files, a few at a time. Order is kept. */
+export async function readDebPackages(paths: readonly string[], concurrency = 4): Promise<DebianPackage[]> {
+  const out: DebianPackage[] = new Array(paths.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) {
+      const i = next++;
+      out[i] = await readDebPackage(paths[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, worker));
+  return out;
+}
+
+/** Parses deb-control(5) text (one stanza) into fields; continuation lines are joined with "\n". */
+export function parseControl(text: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  let last: string | null = null;
+  for (const line of text.split('\n')) {
+    if (line === '') { if (fields.size > 0) break; continue; }
+    if ((line.startsWith(' ') || line.startsWith('\t')) && last !== null) {
+      fields.set(last, `${fields.get(last)!}\n${line.slice(1)}`);
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    last = line.slice(0, colon);
+    fields.set(last, line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+function packageFromControl(text: string, path: string): DebianPackage {
+  const f = parseControl(text);
+  const name = f.get('Package');
+  const version = f.get('Version');
+  const architecture = f.get('Architecture');
+  if (!name || !version || !architecture) {
+    throw new AslError('BAD_INPUT', `${path}: control file lacks Package, Version or Architecture`, { data: { path } });
+  }
+  return { name, version, architecture };
+}
+
+async function readControlMember(path: string): Promise<{ compression: Compression; bytes: Buffer }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw fsError(path, err);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const magic = Buffer.alloc(AR_MAGIC.length);
+    await fh.read(magic, 0, magic.length, 0);
+    if (magic.toString('latin1') !== AR_MAGIC) throw notDeb(path, 'not an ar archive');
+    let pos = AR_MAGIC.length;
+    const header = Buffer.alloc(AR_HEADER);
+    while (pos + AR_HEADER <= size) {
+      await fh.read(header, 0, AR_HEADER, pos);
+      if (header.toString('latin1', 58, 60) !== '`\n') throw notDeb(path, `bad ar member header at byte ${pos}`);
+      const name = header.toString('latin1', 0, 16).trimEnd().replace(/\/$/, '');
+      const length = Number.parseInt(header.toString('latin1', 48, 58).trim(), 10);
+      if (!Number.isSafeInteger(length) || length < 0) throw notDeb(path, `bad ar member size at byte ${pos}`);
+      const m = /^control\.tar(?:\.(gz|xz|zst))?$/.exec(name);
+      if (m) {
+        if (length > MAX_CONTROL) throw notDeb(path, `control member of ${length} bytes`);
+        const bytes = Buffer.alloc(length);
+        const { bytesRead } = await fh.read(bytes, 0, length, pos + AR_HEADER);
+        if (bytesRead !== length) throw notDeb(path, 'truncated control member');
+        return { compression: (m[1] as Compression | undefined) ?? 'none', bytes };
+      }
+      if (name.startsWith('data.tar')) break; // control always comes before data
+      pos += AR_HEADER + length + (length % 2); // members are 2-byte aligned
+    }
+    throw notDeb(path, 'no control.tar member');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** null when Node cannot decompress this format here. */
+function decompress(compression: Compression, bytes: Buffer): Buffer | null {
+  switch (compression) {
+    case 'none': return bytes;
+    case 'gz': return zlib.gunzipSync(bytes);
+    case 'zst': {
+      const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync;
+      return zstd ? zstd(bytes) : null;
+    }
+    case 'xz': return null;
+  }
+}
+
+/** The bytes of the tar entry named `name` (or `./name`), null when absent. */
+export function tarEntry(tar: Buffer, name: string): Buffer | null {
+  let pos = 0;
+  let longName: string | null = null;
+  while (pos + 512 <= tar.length) {
+    const h = tar.subarray(pos, pos + 512);
+    if (h.every((b) => b === 0)) return null;
+    const size = parseTarNumber(h.subarray(124, 136));
+    const type = String.fromCharCode(h[156]!);
+    const prefix = cString(h.subarray(345, 500));
+    let entryName = longName ?? (prefix ? `${prefix}/${cString(h.subarray(0, 100))}` : cString(h.subarray(0, 100)));
+    longName = null;
+    const body = tar.subarray(pos + 512, pos + 512 + size);
+    pos += 512 + Math.ceil(size / 512) * 512;
+    if (type === 'L') { longName = cString(body); continue; }
+    if (type === 'x') {
+      const m = /\d+ path=([^\n]*)\n/.exec(body.toString('utf8'));
+      if (m) longName = m[1]!;
+      continue;
+    }
+    entryName = entryName.replace(/^\.\//, '');
+    if ((type === '0' || type === '\0') && entryName === name) return Buffer.from(body);
+  }
+  return null;
+}
+
+function parseTarNumber(field: Buffer): number {
+  if (field[0]! & 0x80) {
+    let n = 0;
+    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
+    return n;
+  }
+  const s = cString(field).trim();
+  return s === '' ? 0 : Number.parseInt(s, 8);
+}
+
+function cString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.toString('utf8', 0, end < 0 ? b.length : end);
+}
+
+function dpkgDebFields(path: string): Promise<DebianPackage> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('dpkg-deb', ['-f', '--', path, 'Package', 'Version', 'Architecture'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      reject(new AslError('UNSUPPORTED', `${path}: control member is xz-compressed and dpkg-deb is not available to read it`, { cause: e, data: { path } }));
+    });
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(notDeb(path, Buffer.concat(err).toString('utf8').trim().split('\n')[0] || `dpkg-deb exited with ${code}`));
+        return;
+      }
+      try {
+        resolve(packageFromControl(Buffer.concat(out).toString('utf8'), path));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+function notDeb(path: string, why: string): AslError {
+  return new AslError('BAD_INPUT', `${path}: not a Debian package: ${why}`, { data: { path } });
+}

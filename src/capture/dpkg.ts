@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { posix } from 'node:path';
+
+/** A Debian binary package as dpkg names it. */
+export interface DebianPackage {
+  name: string;
+  version: string;
+  architecture: string;
+}
+
+/** Paths per dpkg-query call: far below ARG_MAX even for long paths. */
+const BATCH = 500;
+
+/**
+ * /usr-merge: on a merged system /bin is a symlink to /usr/bin, but dpkg's
+ * database still lists files under the path the package shipped them at. A
+ * file found at /usr/bin/cat is recorded as /bin/cat by coreutils, and the
+ * reverse happens too. These are the names to ask dpkg about, `path` first.
+ */
+export function usrMergeAliases(path: string): string[] {
+  const out = [path];
+  const m = /^\/usr\/(bin|sbin|lib|lib32|lib64|libx32|libo32)(\/.*)$/.exec(path);
+  if (m) out.push(`/${m[1]}${m[2]}`);
+  const n = /^\/(bin|sbin|lib|lib32|lib64|libx32|libo32)(\/.*)$/.exec(path);
+  if (n) out.push(`/usr/${n[1]}${n[2]}`);
+  return out;
+}
+
+/**
+ * Asks dpkg which package owns a file and at which version. One instance per
+ * capture: answers are cached, and each call asks dpkg-query about all the
+ * paths it was given at once (one `-S` and one `-W` per database).
+ *
+ * Paths are as seen inside `root`; `root` null means the host's database, else
+ * ROOT/var/lib/dpkg (`--admindir`). A host without dpkg, a chroot without a
+ * dpkg database, a file no package ships (or one managed by alternatives):
+ * all give null, never an error.
+ */
+export class DpkgLookup {
+  private readonly owners = new Map<string, string | null>();
+  private readonly versions = new Map<string, DebianPackage | null>();
+  private readonly dpkgQuery: string;
+
+  constructor(opts: { dpkgQuery?: string } = {}) {
+    this.dpkgQuery = opts.dpkgQuery ?? 'dpkg-query';
+  }
+
+  async packagesOf(paths: readonly string[], root: string | null = null): Promise<Map<string, DebianPackage | null>> {
+    const admindir = root === null ? null : posix.join(root, 'var/lib/dpkg');
+    const owners = await this.ownersOf(paths, admindir);
+    const names = [...new Set([...owners.values()].filter((n): n is string => n !== null))];
+    const info = await this.packageInfo(names, admindir);
+    const out = new Map<string, DebianPackage | null>();
+    for (const p of paths) {
+      const owner = owners.get(p) ?? null;
+      out.set(p, owner === null ? null : info.get(owner) ?? null);
+    }
+    return out;
+  }
+
+  private async ownersOf(paths: readonly string[], admindir: string | null): Promise<Map<string, string | null>> {
+    const key = (p: string): string => `${admindir ?? ''}\0${p}`;
+    const todo = [...new Set(paths)].filter((p) => !this.owners.has(key(p)));
+    const usable = admindir === null || existsSync(posix.join(admindir, 'status'));
+    const queries: string[] = [];
+    for (const p of todo) {
+      // dpkg -S takes patterns: a path with glob characters cannot be asked exactly.
+      if (!usable || !p.startsWith('/') || /[*?[\]\\]/.test(p)) this.owners.set(key(p), null);
+      else queries.push(...usrMergeAliases(p));
+    }
+    const found = new Map<string, string>();
+    for (let i = 0; i < queries.length; i += BATCH) {
+      const out = await this.run([...adminArgs(admindir), '-S', '--', ...queries.slice(i, i + BATCH)]);
+      for (const line of out.split('\n')) {
+        if (line.startsWith('diversion by ')) continue;
+        const sep = line.indexOf(': /');
+        if (sep < 0) continue;
+        const pkgs = line.slice(0, sep).split(', ');
+        const path = line.slice(sep + 2);
+        if (!found.has(path) && pkgs[0]) found.set(path, pkgs[0]);
+      }
+    }
+    for (const p of todo) {
+      if (this.owners.has(key(p))) continue;
+      const owner = usrMergeAliases(p).map((a) => found.get(a)).find((o) => o !== undefined);
+      this.owners.set(key(p), owner ?? null);
+    }
+    return new Map(paths.map((p) => [p, this.owners.get(key(p)) ?? null]));
+  }
+
+  private async packageInfo(names: readonly string[], admindir: string | null): Promise<Map<string, DebianPackage | null>> {
+    const key = (n: string): string => `${admindir ?? ''}\0${n}`;
+    const todo = names.filter((n) => !this.versions.has(key(n)));
+    for (let i = 0; i < todo.length; i += BATCH) {
+      const batch = todo.slice(i, i + BATCH);
+      const out = await this.run([
+        ...adminArgs(admindir), '-W', '-f', '${binary:Package}\\t${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Status}\\n', '--', ...batch,
+      ]);
+      for (const line of out.split('\n')) {
+        const [qualified, name, version, architecture, status] = line.split('\t');
+        if (!qualified || !name || !version || !architecture) continue;
+        if (status !== undefined && status !== '' && status !== 'installed') continue;
+        const pkg: DebianPackage = { name, version, architecture };
+        // `-S` names multi-arch packages as name:arch, others as name; keep both spellings.
+        this.versions.set(key(qualified), pkg);
+        if (!this.versions.has(key(name))) this.versions.set(key(name), pkg);
+      }
+      for (const n of batch) if (!this.versions.has(key(n))) this.versions.set(key(n), null);
+    }
+    return new Map(names.map((n) => [n, this.versions.get(key(n)) ?? null]));
+  }
+
+  /** Runs dpkg-query; "not found" exits 1 and is an answer, a missing dpkg-query is "nothing known". */
+  private run(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.dpkgQuery, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (c: Buffer) => chunks.push(c));
+      child.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve('') : reject(err)));
+      child.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    });
+  }
+}
+
+function adminArgs(admindir: string | null): string[] {
+  return admindir === null ? [] : [`--admindir=${admindir}`];
+}

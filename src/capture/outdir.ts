@@ -1,0 +1,66 @@
+import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsError } from '../core/errors.js';
+import type { DsseEnvelope } from '../core/dsse.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { writeFileAtomic } from '../store/store.js';
+import type { Statement } from '../receipt/types.js';
+
+/** File names a capture writes into --outdir, and how receipts are found again. */
+export const PER_FILE = 'per.json';
+export const ENVELOPE_FILE = 'per.dsse.json';
+export const STDOUT_FILE = 'stdout.log';
+export const STDERR_FILE = 'stderr.log';
+
+/** Any `per.dsse.json` or `<name>.per.dsse.json` is a receipt envelope. */
+export function isEnvelopeFileName(name: string): boolean {
+  return name === ENVELOPE_FILE || name.endsWith(`.${ENVELOPE_FILE}`);
+}
+
+/**
+ * The envelope file holds exactly the bytes of the receipt object (canonical
+ * JSON), so its sha256 is the receipt id and anyone can check it with sha256sum.
+ */
+export function envelopeBytes(envelope: DsseEnvelope): Buffer {
+  return canonicalBytes(envelope);
+}
+
+export interface OutdirFiles {
+  statement: string;
+  envelope: string;
+  stdout?: string;
+  stderr?: string;
+}
+
+/**
+ * Writes a capture's readable files. Each file is replaced atomically. `prefix`
+ * lets several file captures share one outdir (the seed's overlay loop).
+ */
+export async function writeOutdir(outdir: string, statement: Statement, envelope: DsseEnvelope,
+  logs: { stdout?: string; stderr?: string } = {}, prefix = ''): Promise<OutdirFiles> {
+  try {
+    await mkdir(outdir, { recursive: true });
+  } catch (err) {
+    throw fsError(outdir, err, 'cannot create outdir');
+  }
+  const files: OutdirFiles = {
+    statement: join(outdir, prefix + PER_FILE),
+    envelope: join(outdir, prefix + ENVELOPE_FILE),
+  };
+  await writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n');
+  await writeFileAtomic(files.envelope, envelopeBytes(envelope));
+  for (const [which, source] of Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>) {
+    if (!source) continue;
+    const dest = join(outdir, which === 'stdout' ? STDOUT_FILE : STDERR_FILE);
+    const tmp = `${dest}.tmp-${process.pid}`;
+    try {
+      await copyFile(source, tmp);
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw fsError(dest, err, 'cannot write log');
+    }
+    files[which] = dest;
+  }
+  return files;
+}

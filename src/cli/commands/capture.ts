@@ -1,0 +1,66 @@
+import { AslError } from '../../core/errors.js';
+import { captureCommand } from '../../capture/capture-command.js';
+import { captureFile, type CaptureResult } from '../../capture/capture-file.js';
+import { openStore } from '../../store/store.js';
+import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
+
+export const command: Command = {
+  usage: 'asl capture --store S (--cmd "STRING" | --file PATH) --outdir DIR [--name STEP] [--artifact-inputs PATH]... [--input PATH]... [--output PATH]... [--watch PATH]... [--no-auto-watch] [--trace] [--json]   (alias: asl-capture)',
+  summary: 'Run a command (or ingest a file) and record its inputs, outputs, logs and environment as artifacts with a signed receipt (PER). Exits with the command\'s status (128+N for signal N).',
+  options: {
+    store: { type: 'string' },
+    cmd: { type: 'string' },
+    file: { type: 'string' },
+    outdir: { type: 'string' },
+    name: { type: 'string' },
+    'artifact-inputs': { type: 'string', multiple: true },
+    input: { type: 'string', multiple: true },
+    output: { type: 'string', multiple: true },
+    watch: { type: 'string', multiple: true },
+    'no-auto-watch': { type: 'boolean' },
+    trace: { type: 'boolean' },
+  },
+  async run(args, io) {
+    const storeDir = stringOpt(args, 'store');
+    const cmd = stringOpt(args, 'cmd');
+    const file = stringOpt(args, 'file');
+    const outdir = stringOpt(args, 'outdir');
+    const name = stringOpt(args, 'name');
+    if (!storeDir) throw new AslError('USAGE', 'capture: --store S is required');
+    if (!outdir) throw new AslError('USAGE', 'capture: --outdir DIR is required');
+    if ((cmd === undefined) === (file === undefined)) throw new AslError('USAGE', 'capture: give exactly one of --cmd "STRING" or --file PATH');
+    if (args.positionals.length > 0) throw new AslError('USAGE', `capture: unexpected argument "${args.positionals[0]}" (quote the command: --cmd "…")`);
+    if (cmd !== undefined && cmd.trim() === '') throw new AslError('USAGE', 'capture: --cmd is empty');
+    const store = await openStore(storeDir);
+    const json = boolOpt(args, 'json');
+    let result: CaptureResult;
+    if (file !== undefined) {
+      for (const flag of ['artifact-inputs', 'input', 'output', 'watch', 'trace']) {
+        if (args.values[flag] !== undefined) throw new AslError('USAGE', `capture: --${flag} applies to --cmd, not --file`);
+      }
+      result = await captureFile(store, { file, outdir, ...(name ? { name } : {}) });
+    } else {
+      result = await captureCommand(store, {
+        cmd: cmd!,
+        outdir,
+        ...(name ? { name } : {}),
+        artifactInputs: listOpt(args, 'artifact-inputs'),
+        inputs: listOpt(args, 'input'),
+        outputs: listOpt(args, 'output'),
+        watch: listOpt(args, 'watch'),
+        autoWatch: !boolOpt(args, 'no-auto-watch'),
+        trace: boolOpt(args, 'trace'),
+        stdout: io.stdout,
+        stderr: io.stderr,
+        onInfo: (line) => io.stderr.write(`asl-capture: ${line}\n`),
+      });
+    }
+    const core = result.statement.predicate.core;
+    if (json) {
+      writeJson(io, { receipt: result.receiptId, step: core.step, kind: core.kind, exitCode: result.exitCode, coreDigest: result.statement.predicate.coreDigest, files: result.files });
+    } else {
+      io.stderr.write(`asl-capture: step ${core.step}: ${core.kind === 'command' ? `exit ${result.exitCode}, ` : ''}${core.inputs.length} inputs, ${core.outputs.length} outputs, receipt ${result.receiptId}\n`);
+    }
+    return result.exitCode;
+  },
+};

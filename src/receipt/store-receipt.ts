@@ -1,0 +1,55 @@
+import { canonicalBytes } from '../core/canonical-json.js';
+import { digestBytes, type Digest } from '../core/digest.js';
+import type { DsseEnvelope } from '../core/dsse.js';
+import { objectExists, writeObject } from '../store/object-batch.js';
+import { readObject } from '../store/object-read.js';
+import { appendReceiptLog, readReceiptLog, type LogRecord } from '../store/receipt-log.js';
+import type { Store } from '../store/store.js';
+import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { verifyEnvelope, type VerifiedReceipt } from './verify.js';
+
+export interface StoredReceipt extends VerifiedReceipt {
+  /** The receipt id: digest of the envelope's canonical JSON, stored as an object. */
+  id: Digest;
+}
+
+export interface WriteReceiptResult extends StoredReceipt {
+  /** The new log entry; null when the log already held this receipt. */
+  record: LogRecord | null;
+}
+
+/** Only the DSSE fields, so the stored bytes (and the id) do not depend on extras. */
+function envelopeBytes(env: DsseEnvelope): Buffer {
+  return canonicalBytes({
+    payloadType: env.payloadType,
+    payload: env.payload,
+    signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+  });
+}
+
+/**
+ * Stores a signed receipt and appends it to the receipt log. The envelope is
+ * verified against the store's trusted keys first (nothing unverifiable enters
+ * the store). Order: the envelope object is durable, then the log entry is
+ * committed; writing the same receipt again adds no second entry.
+ */
+export async function writeReceipt(store: Store, envelope: DsseEnvelope, opts: { keys?: TrustedKeySet } = {}): Promise<WriteReceiptResult> {
+  const verified = verifyEnvelope(envelope, opts.keys ?? await loadTrustedKeys(store));
+  const bytes = envelopeBytes(verified.envelope);
+  const existed = await objectExists(store, digestBytes(bytes));
+  const id = await writeObject(store, bytes);
+  const [record] = await appendReceiptLog(store, [{ receipt: id, step: verified.statement.predicate.core.step }], { skipExisting: existed });
+  return { ...verified, id, record: record ?? null };
+}
+
+/** Reads a receipt object and verifies it; throws NOT_FOUND, CORRUPT or ReceiptVerifyError. */
+export async function readReceipt(store: Store, id: string, opts: { keys?: TrustedKeySet } = {}): Promise<StoredReceipt> {
+  const bytes = await readObject(store, id);
+  const verified = verifyEnvelope(bytes, opts.keys ?? await loadTrustedKeys(store), { receiptId: id });
+  return { ...verified, id: id as Digest };
+}
+
+/** The committed receipt log entries, oldest first. */
+export async function listReceipts(store: Store): Promise<LogRecord[]> {
+  return (await readReceiptLog(store)).records;
+}

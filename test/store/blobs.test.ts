@@ -1,0 +1,251 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ASL_BIN, runAsl, tempDir } from '../helpers.js';
+import { ensureDebianPackages } from '../fixtures.js';
+import { cliInit, cliPut, objectIds, oneLine, sha256Hex, tmpEntries } from './tree-compare.js';
+import { objectPath } from '../../src/store/layout.js';
+
+const MB = 1024 * 1024;
+const BIG = 200 * MB;
+/** "Well under the file size": half of it (Node itself needs ~50 MB). */
+const LIMIT = BIG / 2;
+
+/** Writes `size` bytes of random data to `path` and returns their sha256 (hex). */
+async function writeRandomFile(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let written = 0; written < size;) {
+    const chunk = randomBytes(Math.min(MB, size - written));
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    written += chunk.length;
+  }
+  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  return hash.digest('hex');
+}
+
+async function hashOfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: MB })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+interface Measured { code: number | null; stdoutSha256: string; stdoutBytes: number; stdoutHead: string; stderr: string; peakRssBytes: number }
+
+/**
+ * Runs the CLI under `/usr/bin/time -f %M` (peak RSS of the child, in KiB), hashing
+ * stdout as it streams so the test process never holds it.
+ */
+async function measuredAsl(t: { diagnostic(msg: string): void }, dir: string, args: string[]): Promise<Measured> {
+  const rssFile = join(dir, `rss-${randomBytes(4).toString('hex')}`);
+  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ASL_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let head = '';
+  const err: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => {
+    hash.update(c);
+    bytes += c.length;
+    if (head.length < 4096) head += c.subarray(0, 4096).toString('latin1');
+  });
+  child.stderr.on('data', (c: Buffer) => err.push(c));
+  const code = await new Promise<number | null>((resolve, reject) => { child.on('error', reject); child.on('close', resolve); });
+  const kib = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
+  assert.ok(Number.isFinite(kib) && kib > 0, 'time -f %M reported a peak RSS');
+  t.diagnostic(`asl ${args[0]}: peak RSS ${(kib / 1024).toFixed(1)} MiB`);
+  return { code, stdoutSha256: hash.digest('hex'), stdoutBytes: bytes, stdoutHead: head, stderr: Buffer.concat(err).toString('utf8'), peakRssBytes: kib * 1024 };
+}
+
+async function flipByte(path: string, offset: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, offset);
+    b[0] = b[0]! ^ 0x01;
+    await fh.write(b, 0, 1, offset);
+  } finally {
+    await fh.close();
+  }
+}
+
+test('put of a file prints the sha256 of its bytes (empty, small, larger than the in-memory limit)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const cases: Array<[string, Buffer]> = [
+    ['empty', Buffer.alloc(0)],
+    ['small', Buffer.from('hello, artifact store\n')],
+    ['binary', randomBytes(70_000)],
+    ['five-mb', randomBytes(5 * MB + 17)],
+  ];
+  for (const [name, bytes] of cases) {
+    const path = join(dir, name);
+    await writeFile(path, bytes);
+    const r = await runAsl(['put', '--store', store, path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `sha256:${sha256Hex(bytes)}\n`, `${name}: stdout is exactly the id`);
+    assert.equal(r.stderr, '');
+    const stored = await readFile(objectPath(store, `sha256:${sha256Hex(bytes)}`));
+    assert.ok(stored.equals(bytes), `${name}: the object holds exactly the file's bytes`);
+  }
+});
+
+test('identical content is stored once, and every object is read-only (0444)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const same = Buffer.from('same bytes everywhere\n');
+  const big = randomBytes(5 * MB);
+  await writeFile(join(dir, 'a'), same);
+  await writeFile(join(dir, 'b'), same);
+  const a = await cliPut(store, join(dir, 'a'));
+  const b = await cliPut(store, join(dir, 'b'));
+  assert.equal(a.id, `sha256:${sha256Hex(same)}`);
+  assert.equal(b.id, a.id);
+  assert.deepEqual(await objectIds(store), [a.id], 'one object for two files with the same content');
+
+  const tree = join(dir, 'T');
+  await mkdir(join(tree, 'sub'), { recursive: true });
+  for (const p of ['x', 'y', 'sub/z']) await writeFile(join(tree, p), same);
+  await writeFile(join(tree, 'unique'), 'only once\n');
+  await writeFile(join(tree, 'big1'), big);
+  await writeFile(join(tree, 'sub', 'big2'), big);
+  const put = await cliPut(store, tree);
+  assert.equal(put.kind, 'tree');
+  const expected = new Set([a.id, `sha256:${sha256Hex('only once\n')}`, `sha256:${sha256Hex(big)}`, put.id, put.times!]);
+  const subTree = (JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{ name: string; digest?: string }>)
+    .find((e) => e.name === 'sub')!.digest!;
+  expected.add(subTree);
+  assert.deepEqual(await objectIds(store), [...expected].sort(), 'blobs once each, plus two trees and a times object');
+  assert.equal(put.stats.files, 6);
+  assert.deepEqual(await tmpEntries(store), [], 'no staged copies left behind by deduplication');
+
+  // Putting the same tree again adds nothing.
+  const again = await cliPut(store, tree, ['--no-cache']);
+  assert.equal(again.id, put.id);
+  assert.deepEqual(await objectIds(store), [...expected].sort());
+
+  for (const id of await objectIds(store)) {
+    const st = await stat(objectPath(store, id as `sha256:${string}`));
+    assert.equal(st.mode & 0o7777, 0o444, `${id} is mode 0444`);
+  }
+});
+
+/** One 200 MB random file and a store holding it, shared by the streaming tests. */
+let bigFixture: Promise<{ dir: string; store: string; src: string; hex: string }> | undefined;
+after(async () => {
+  if (bigFixture) await rm((await bigFixture).dir, { recursive: true, force: true });
+});
+function big(t: { diagnostic(msg: string): void }) {
+  bigFixture ??= (async () => {
+    await ensureDebianPackages('time');
+    const dir = await mkdtemp(join(tmpdir(), 'asl-test-big-'));
+    const store = await cliInit(join(dir, 'S'));
+    const src = join(dir, 'big.bin');
+    const hex = await writeRandomFile(src, BIG);
+    const put = await measuredAsl(t, dir, ['put', '--store', store, src]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(put.stdoutHead, `sha256:${hex}\n`);
+    assert.ok(put.peakRssBytes < LIMIT, `put peak RSS ${put.peakRssBytes} < ${LIMIT}`);
+    return { dir, store, src, hex };
+  })();
+  return bigFixture;
+}
+
+test('a 200 MB file is streamed by put and cat: peak RSS far below the file size', { timeout: 180_000 }, async (t) => {
+  const { dir, store, src, hex } = await big(t);
+  const id = `sha256:${hex}`;
+  assert.equal(await hashOfFile(objectPath(store, id as `sha256:${string}`)), hex, 'the object holds the exact bytes');
+
+  const cat = await measuredAsl(t, dir, ['cat', '--store', store, id]);
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdoutBytes, BIG);
+  assert.equal(cat.stdoutSha256, hex, 'cat returns identical bytes');
+  assert.ok(cat.peakRssBytes < LIMIT, `cat peak RSS ${cat.peakRssBytes} < ${LIMIT}`);
+
+  // Inside a tree: put, cat ID:PATH, restore.
+  const treeDir = join(dir, 'T');
+  await mkdir(treeDir);
+  await writeFile(join(treeDir, 'note'), 'beside a big file\n');
+  await link(src, join(treeDir, 'big.bin'));
+  const tput = await measuredAsl(t, dir, ['put', '--store', store, treeDir, '--no-cache']);
+  assert.equal(tput.code, 0, tput.stderr);
+  assert.ok(tput.peakRssBytes < LIMIT, `put (tree) peak RSS ${tput.peakRssBytes} < ${LIMIT}`);
+  const treeId = tput.stdoutHead.trim();
+  assert.match(treeId, /^sha256:[0-9a-f]{64}$/);
+  const tcat = await measuredAsl(t, dir, ['cat', '--store', store, `${treeId}:big.bin`]);
+  assert.equal(tcat.code, 0, tcat.stderr);
+  assert.equal(tcat.stdoutSha256, hex, 'cat ID:PATH returns identical bytes');
+  assert.ok(tcat.peakRssBytes < LIMIT, `cat ID:PATH peak RSS ${tcat.peakRssBytes} < ${LIMIT}`);
+
+  const trestore = await measuredAsl(t, dir, ['restore', '--store', store, treeId, join(dir, 'R-tree')]);
+  assert.equal(trestore.code, 0, trestore.stderr);
+  assert.equal(await hashOfFile(join(dir, 'R-tree', 'big.bin')), hex);
+  assert.ok(trestore.peakRssBytes < LIMIT, `restore (tree) peak RSS ${trestore.peakRssBytes} < ${LIMIT}`);
+});
+
+test('restore of a 200 MB blob is streamed too: peak RSS far below the file size', { timeout: 180_000 }, async (t) => {
+  const { dir, store, hex } = await big(t);
+  const dest = join(dir, 'R-blob');
+  const restore = await measuredAsl(t, dir, ['restore', '--store', store, `sha256:${hex}`, dest]);
+  assert.equal(restore.code, 0, restore.stderr);
+  assert.equal(await hashOfFile(dest), hex, 'restore of the blob gives identical bytes');
+  assert.ok(restore.peakRssBytes < LIMIT, `restore (blob) peak RSS ${restore.peakRssBytes} < ${LIMIT}`);
+});
+
+test('asl cat returns identical bytes, for a blob id and for ID:PATH inside a tree', async (t) => {
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const bytes = Buffer.concat([randomBytes(100_000), Buffer.from([0, 255, 10, 13])]);
+  await mkdir(join(dir, 'T', 'deep', 'er'), { recursive: true });
+  await writeFile(join(dir, 'T', 'deep', 'er', 'f.bin'), bytes);
+  const tree = await cliPut(store, join(dir, 'T'));
+  const blobId = `sha256:${sha256Hex(bytes)}`;
+  const byId = await runAsl(['cat', '--store', store, blobId]);
+  assert.equal(byId.code, 0, byId.stderr);
+  assert.ok(byId.stdoutBytes.equals(bytes));
+  const byPath = await runAsl(['cat', '--store', store, `${tree.id}:deep/er/f.bin`]);
+  assert.equal(byPath.code, 0, byPath.stderr);
+  assert.ok(byPath.stdoutBytes.equals(bytes));
+  const notFile = await runAsl(['cat', '--store', store, `${tree.id}:deep`]);
+  assert.equal(notFile.code, 2);
+  assert.match(oneLine(notFile.stderr), /deep: is a dir, not a file/);
+});
+
+test('a corrupted object makes cat fail and verify exit 1 (small and streamed objects)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const small = Buffer.from('precious small content\n');
+  const large = randomBytes(6 * MB);
+  await writeFile(join(dir, 'small'), small);
+  await writeFile(join(dir, 'large'), large);
+  const ok = await runAsl(['verify', '--store', store]);
+  assert.equal(ok.code, 0, ok.stdout);
+  for (const [name, bytes] of [['small', small], ['large', large]] as const) {
+    const id = (await cliPut(store, join(dir, name))).id as `sha256:${string}`;
+    const path = objectPath(store, id);
+    const offset = bytes.length - 3;
+    await flipByte(path, offset);
+    const corruptSha = `sha256:${sha256Hex(await readFile(path))}`;
+
+    const cat = await runAsl(['cat', '--store', store, id]);
+    assert.notEqual(cat.code, 0, `${name}: cat of a corrupt object fails`);
+    assert.equal(cat.code, 1, 'corruption is a failed check (exit 1)');
+    const line = oneLine(cat.stderr);
+    assert.ok(line.includes(id) && /corrupt/.test(line) && line.includes(corruptSha), `${name}: ${line}`);
+    assert.ok(!cat.stdoutBytes.equals(bytes), 'the corrupt content is never passed off as the original');
+
+    const v = await runAsl(['verify', '--store', store]);
+    assert.equal(v.code, 1, v.stdout);
+    assert.ok(v.stdout.includes(`FAIL object ${id} is corrupt`), v.stdout);
+    assert.ok(v.stdout.includes(`(expected ${id}, actual ${corruptSha})`), v.stdout);
+
+    await flipByte(path, offset);
+    const fixed = await runAsl(['verify', '--store', store]);
+    assert.equal(fixed.code, 0, `${name}: clean again once the byte is restored: ${fixed.stdout}`);
+  }
+});
