@@ -12,6 +12,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   restore: () => import('./commands/restore.js'),
   verify: () => import('./commands/verify.js'),
   capture: () => import('./commands/capture.js'),
+  log: () => import('./commands/log.js'),
+  show: () => import('./commands/show.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */

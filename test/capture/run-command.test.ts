@@ -18,8 +18,10 @@ class Sink extends Writable {
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.chunks.push(chunk);
-    const text = this.text();
-    this.waiters = this.waiters.filter((w) => (text.includes(w.text) ? (w.resolve(), false) : true));
+    if (this.waiters.length > 0) {
+      const text = this.text();
+      this.waiters = this.waiters.filter((w) => (text.includes(w.text) ? (w.resolve(), false) : true));
+    }
     if (this.delayMs > 0) setTimeout(cb, this.delayMs);
     else cb();
   }

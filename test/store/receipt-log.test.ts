@@ -261,6 +261,7 @@ while (Date.now() < Number(startAt)) await new Promise((r) => setTimeout(r, 1));
 for (let i = 0; i < Number(count); i++) {
   const receipt = await writeObject(store, Buffer.from(tag + '-' + i));
   await appendReceiptLog(store, [{ receipt, step: tag + '-' + i }], { lockTimeoutMs: 60000 });
+  process.stdout.write('.');
 }
 `;
 
@@ -308,11 +309,13 @@ test('appenders SIGKILLed at random moments leave a log that verifies and accept
   await writeFile(script, APPENDER);
   for (let round = 0; round < 6; round++) {
     const children = Array.from({ length: 4 }, (_, p) => {
-      const child = spawn(process.execPath, [script, join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`, '0'], { stdio: 'ignore' });
-      return { child, closed: new Promise((resolve) => child.on('close', resolve)) };
+      const child = spawn(process.execPath, [script, join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`, '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const appending = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      return { child, appending, closed: new Promise((resolve) => child.on('close', resolve)) };
     });
     t.after(() => { for (const { child } of children) child.kill('SIGKILL'); });
-    await sleep(150 + Math.random() * 250);
+    await Promise.race(children.map((c) => c.appending)); // kill while appends are under way
+    await sleep(Math.random() * 60);
     for (const { child } of children) {
       child.kill('SIGKILL');
       await sleep(Math.random() * 15);

@@ -1,0 +1,22 @@
+import { AslError } from '../../core/errors.js';
+import { receiptHistory } from '../../graph/log.js';
+import { openStore } from '../../store/store.js';
+import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+
+export const command: Command = {
+  usage: 'asl log --store S [--json]',
+  summary: 'List the receipts in log order: step, status, inputs -> outputs, when, receipt id.',
+  options: { store: { type: 'string' } },
+  async run(args, io) {
+    const storeDir = stringOpt(args, 'store');
+    if (!storeDir) throw new AslError('USAGE', 'log: --store S is required');
+    const items = await receiptHistory(await openStore(storeDir));
+    if (boolOpt(args, 'json')) { writeJson(io, items); return 0; }
+    for (const i of items) {
+      const what = i.what.length > 70 ? `${i.what.slice(0, 67)}...` : i.what;
+      io.stdout.write(`${String(i.seq).padStart(4)}  ${i.startedOn}  ${i.step.padEnd(14)} ${i.status.padEnd(18)} ${String(i.inputs).padStart(3)} in -> ${String(i.outputs).padStart(3)} out  ${(i.durationMs / 1000).toFixed(1).padStart(7)}s  ${i.receipt.slice(0, 19)}  ${what}\n`);
+    }
+    if (items.length === 0) io.stdout.write('(no receipts)\n');
+    return 0;
+  },
+};

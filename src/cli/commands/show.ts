@@ -1,0 +1,56 @@
+import { AslError } from '../../core/errors.js';
+import { isDigest } from '../../core/digest.js';
+import { statusOf } from '../../graph/log.js';
+import { readReceipt } from '../../receipt/store-receipt.js';
+import type { ArtifactRef } from '../../receipt/types.js';
+import { openStore } from '../../store/store.js';
+import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { formatBytes } from '../progress.js';
+
+function artifactLine(a: ArtifactRef): string {
+  const pkg = a.package ? ` ${a.package.name} ${a.package.version}${a.package.architecture ? ` ${a.package.architecture}` : ''}` : '';
+  const size = a.size !== undefined ? ` ${formatBytes(a.size)}` : '';
+  return `    ${a.role.padEnd(10)} ${a.kind.padEnd(7)} ${a.digest.slice(0, 19)}${size}${pkg}  ${a.name}`;
+}
+
+export const command: Command = {
+  usage: 'asl show --store S RECEIPT_ID [--json]',
+  summary: 'Print one receipt readably (verified against the trusted keys first).',
+  options: { store: { type: 'string' } },
+  async run(args, io) {
+    const storeDir = stringOpt(args, 'store');
+    if (!storeDir) throw new AslError('USAGE', 'show: --store S is required');
+    const id = args.positionals[0];
+    if (!id) throw new AslError('USAGE', 'show: RECEIPT_ID is required');
+    if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not a receipt id (expected sha256:<64 hex digits>)`);
+    const store = await openStore(storeDir);
+    const receipt = await readReceipt(store, id);
+    const { statement } = receipt;
+    if (boolOpt(args, 'json')) { writeJson(io, { id, keyId: receipt.keyId ?? null, statement }); return 0; }
+    const { core, run, coreDigest } = statement.predicate;
+    const out: string[] = [];
+    out.push(`receipt  ${id}`);
+    out.push(`step     ${core.step} (${core.kind}), ${statusOf(core).status}`);
+    if (core.kind === 'command') {
+      out.push(`command  ${core.command.shell}`);
+      out.push(`cwd      ${core.command.cwd}`);
+      for (const p of core.program) out.push(`program  ${p.root ? `${p.root}:` : ''}${p.path} ${p.digest.slice(0, 19)}${p.package ? ` (${p.package} ${p.version})` : ''}`);
+      for (const w of core.watched) out.push(`watched  ${w.path}: +${w.added} ~${w.modified} -${w.removed}`);
+    } else {
+      out.push(`source   ${core.source.path} (${core.source.type}, mode 0${core.source.mode.toString(8)})`);
+    }
+    out.push(`run      ${run.startedOn} for ${(run.durationMs / 1000).toFixed(2)}s on ${run.host.hostname} (${run.host.kernel}), asl ${run.asl.version}${run.peakRssBytes ? `, peak ${formatBytes(run.peakRssBytes)}` : ''}`);
+    out.push(`core     ${coreDigest}`);
+    out.push(`inputs (${core.inputs.length})`);
+    for (const a of core.inputs) out.push(artifactLine(a));
+    out.push(`outputs (${core.outputs.length})`);
+    for (const a of core.outputs) out.push(artifactLine(a));
+    if (core.kind === 'command') {
+      const vars = Object.entries(core.environment.variables);
+      out.push(`environment (${vars.length}: ${vars.filter(([, v]) => v.mode === 'verbatim').length} verbatim, ${vars.filter(([, v]) => v.mode === 'hashed').length} hashed, ${vars.filter(([, v]) => v.mode === 'secret').length} secret, names only)`);
+      for (const [k, v] of vars) out.push(`    ${k}=${v.mode === 'verbatim' ? v.value : v.mode === 'hashed' ? `<${v.hmac.slice(0, 24)}…>` : '<secret: not recorded>'}`);
+    }
+    io.stdout.write(out.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+/** `asl log`: the receipts of a store in log order, each summarized. */
+import type { Digest } from '../core/digest.js';
+import { readReceipt } from '../receipt/store-receipt.js';
+import type { PerCore, PerRun } from '../receipt/types.js';
+import { readReceiptLog } from '../store/receipt-log.js';
+import { loadTrustedKeys } from '../store/trusted-keys.js';
+import type { Store } from '../store/store.js';
+
+export interface HistoryItem {
+  seq: number;
+  receipt: Digest;
+  step: string;
+  kind: PerCore['kind'];
+  /** "succeeded", "failed (exit 3)", "killed (SIGTERM)", "ingested". */
+  status: string;
+  ok: boolean;
+  /** The command string, or the ingested path. */
+  what: string;
+  inputs: number;
+  outputs: number;
+  startedOn: string;
+  durationMs: number;
+  coreDigest: Digest;
+}
+
+export function statusOf(core: PerCore): { status: string; ok: boolean } {
+  if (core.kind === 'ingest') return { status: 'ingested', ok: true };
+  const exit = core.exit;
+  if (exit.kind === 'signaled') return { status: `killed (${exit.signal})`, ok: false };
+  return exit.code === 0 ? { status: 'succeeded', ok: true } : { status: `failed (exit ${exit.code})`, ok: false };
+}
+
+export async function receiptHistory(store: Store): Promise<HistoryItem[]> {
+  const keys = await loadTrustedKeys(store);
+  const { records } = await readReceiptLog(store);
+  const items: HistoryItem[] = [];
+  for (const { entry } of records) {
+    const { statement } = await readReceipt(store, entry.receipt, { keys });
+    const core = statement.predicate.core;
+    const run: PerRun = statement.predicate.run;
+    items.push({
+      seq: entry.seq,
+      receipt: entry.receipt,
+      step: core.step,
+      kind: core.kind,
+      ...statusOf(core),
+      what: core.kind === 'command' ? core.command.shell : core.source.path,
+      inputs: core.inputs.length,
+      outputs: core.outputs.length,
+      startedOn: run.startedOn,
+      durationMs: run.durationMs,
+      coreDigest: statement.predicate.coreDigest,
+    });
+  }
+  return items;
+}
