@@ -96,13 +96,16 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const excluded = [store.root, outdir].map((p) => Buffer.from(p));
   const exclude = (abs: Buffer) => excluded.some((e) => abs.equals(e));
 
-  for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? []), ...(opts.watch ?? [])]) {
+  // A --watch path may not exist yet: the command may create it.
+  for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
     if (!(await exists(resolve(cwd, p)))) throw new AslError('NOT_FOUND', `${p}: no such file or directory`);
   }
 
   const line = splitCommand(opts.cmd, { env });
   const dpkg = new DpkgLookup();
-  const programs = (await identifyPrograms(line.programs, { cwd, env, dpkg })).filter((p) => !p.builtin);
+  // /bin/sh runs the string, so it is the first program of every command capture.
+  const shell = { word: '/bin/sh', root: null, dir: null, kind: 'executable' as const, wrapped: true };
+  const programs = (await identifyPrograms([shell, ...line.programs], { cwd, env, dpkg })).filter((p) => !p.builtin);
   for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
   const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
   const watchedPaths = new Map<string, 'flag' | 'auto'>();
@@ -183,6 +186,9 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       stdout: opts.stdout ?? null,
       stderr: opts.stderr ?? null,
     });
+    // The command is done; from here on a Ctrl-C or SIGTERM must not leave the
+    // step without its receipt, so they are held until the receipt is written.
+    holdSignals();
     const exit: ExitStatus = run.signal
       ? { kind: 'signaled', signal: run.signal.name, code: 128 + run.signal.number }
       : { kind: 'exited', code: run.exitCode ?? 0 };
@@ -242,7 +248,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     // Files the process tree read that nobody declared.
     if (opts.trace) {
       const watchedRoots = [...watchedPaths.keys(), ...inputs.filter((i) => i.role === 'declared' && i.path).map((i) => i.path!)];
-      const trace = await resolveTrace(await parseStraceFile(tracePath, { cwd }), { exclude: [store.root, outdir, workDir, ...watchedRoots] });
+      const parsed = await parseStraceFile(tracePath, { cwd });
+      if (parsed.processes === 0) {
+        throw new AslError('BAD_INPUT', `--trace: strace traced no process (is ptrace permitted here?); the command did not run under the trace`);
+      }
+      const trace = await resolveTrace(parsed, { exclude: [store.root, outdir, workDir, ...watchedRoots] });
       for (const { path } of trace.files) {
         let st;
         try { st = await lstat(path); } catch { continue; }
@@ -279,6 +289,23 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     if (err instanceof AslError) throw err;
     throw fsError(opts.outdir, err, `capture of step ${step} failed`);
   } finally {
+    releaseSignals();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const ignoreSignal = () => {};
+let held = false;
+
+function holdSignals(): void {
+  if (held) return;
+  held = true;
+  for (const sig of HELD_SIGNALS) process.on(sig, ignoreSignal);
+}
+
+function releaseSignals(): void {
+  if (!held) return;
+  held = false;
+  for (const sig of HELD_SIGNALS) process.off(sig, ignoreSignal);
 }

@@ -389,6 +389,9 @@ class Parser {
   private readonly lexer: Lexer;
   private readonly unknown = new Set<string>();
   private readonly exported = new Set<string>();
+  /** Set by a plain assignment and not in the environment: a nested `sh -c` does not see them unless exported. */
+  private readonly shellOnly = new Set<string>();
+  private readonly envNames: ReadonlySet<string>;
   private readonly functions = new Set<string>();
   private dirStack: Array<string | null | undefined> = [];
   /** undefined: a `cd` went somewhere we cannot tell. */
@@ -402,6 +405,7 @@ class Parser {
 
   constructor(src: string, private readonly ctx: Context, private readonly out: CommandLine) {
     this.dir = ctx.dir;
+    this.envNames = new Set(ctx.vars.keys());
     this.lexer = new Lexer(src, ctx.vars, this.unknown);
   }
 
@@ -447,6 +451,16 @@ class Parser {
       this.makeWord(w, 'argument');
       return;
     }
+    if (cmd.pendingRedirect !== null) {
+      const op = cmd.pendingRedirect;
+      cmd.pendingRedirect = null;
+      const isFd = (op.endsWith('>&') || op.endsWith('<&')) && /^(\d+|-)$/.test(w.text);
+      const notPath = isFd || op.endsWith('<<') || op.endsWith('<<-') || op.endsWith('<<<');
+      const word = this.makeWord(w, notPath ? 'syntax' : 'redirect');
+      word.operator = op;
+      if (!notPath) cmd.redirects.push(word);
+      return;
+    }
     if (this.casePatterns) {
       if (bare === 'esac') { this.makeWord(w, 'syntax'); this.casePatterns = false; this.caseDepth--; return; }
       this.makeWord(w, 'syntax');
@@ -464,16 +478,6 @@ class Parser {
     }
     if (atStart && isAssignment(w)) {
       cmd.assignments.push(this.makeWord(w, 'assignment'));
-      return;
-    }
-    if (cmd.pendingRedirect !== null) {
-      const op = cmd.pendingRedirect;
-      cmd.pendingRedirect = null;
-      const isFd = (op.endsWith('>&') || op.endsWith('<&')) && /^(\d+|-)$/.test(w.text);
-      const notPath = isFd || op.endsWith('<<') || op.endsWith('<<-') || op.endsWith('<<<');
-      const word = this.makeWord(w, notPath ? 'syntax' : 'redirect');
-      word.operator = op;
-      if (!notPath) cmd.redirects.push(word);
       return;
     }
     if (cmd.functionKeyword) {
@@ -530,7 +534,11 @@ class Parser {
     const piped = op === '|' || op === '|&' || this.inPipeline;
     this.inPipeline = op === '|' || op === '|&';
     if (cmd.argv.length === 0) {
-      for (const a of cmd.assignments) this.assign(a);
+      for (const a of cmd.assignments) {
+        this.assign(a);
+        const name = a.text.slice(0, a.text.indexOf('='));
+        if (!this.envNames.has(name)) this.shellOnly.add(name);
+      }
       if (cmd.redirects.length > 0) this.out.commands.push({ argv: [], assignments: cmd.assignments, redirects: cmd.redirects, root: this.ctx.root, dir: this.dir ?? null, parent: this.ctx.parent });
       return;
     }
@@ -721,7 +729,10 @@ class Parser {
   private nested(script: string, root: string | null, dir: string | null, parent: number, assignments: CommandWord[]): void {
     // The inner shell sees the environment plus what was exported or assigned for it.
     const vars = new Map<string, string>();
-    for (const [k, v] of this.ctx.vars) if (!this.unknown.has(k)) vars.set(k, v);
+    for (const [k, v] of this.ctx.vars) {
+      if (this.unknown.has(k) || (this.shellOnly.has(k) && !this.exported.has(k))) continue;
+      vars.set(k, v);
+    }
     for (const a of assignments) {
       const eq = a.text.indexOf('=');
       if (a.literal) vars.set(a.text.slice(0, eq), a.text.slice(eq + 1));

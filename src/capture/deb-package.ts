@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { AslError, fsError } from '../core/errors.js';
-import type { DebianPackage } from './dpkg.js';
+import { runHelper, type DebianPackage } from './dpkg.js';
 
 /**
  * Reads a .deb's Package, Version and Architecture from the file itself.
@@ -170,28 +169,13 @@ function cString(b: Buffer): string {
   return b.toString('utf8', 0, end < 0 ? b.length : end);
 }
 
-function dpkgDebFields(path: string): Promise<DebianPackage> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('dpkg-deb', ['-f', '--', path, 'Package', 'Version', 'Architecture'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(new AslError('UNSUPPORTED', `${path}: control member is xz-compressed and dpkg-deb is not available to read it`, { cause: e, data: { path } }));
-    });
-    child.on('close', (code) => {
-      if (code !== 0) {
-        reject(notDeb(path, Buffer.concat(err).toString('utf8').trim().split('\n')[0] || `dpkg-deb exited with ${code}`));
-        return;
-      }
-      try {
-        resolve(packageFromControl(Buffer.concat(out).toString('utf8'), path));
-      } catch (e) {
-        reject(e);
-      }
-    });
-  });
+async function dpkgDebFields(path: string): Promise<DebianPackage> {
+  const r = await runHelper('dpkg-deb', ['-f', '--', path, 'Package', 'Version', 'Architecture']);
+  if (r.status === 127) {
+    throw new AslError('UNSUPPORTED', `${path}: control member is xz-compressed and dpkg-deb is not available to read it`, { data: { path } });
+  }
+  if (r.status !== 0) throw notDeb(path, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
+  return packageFromControl(r.stdout, path);
 }
 
 function notDeb(path: string, why: string): AslError {

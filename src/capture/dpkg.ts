@@ -112,15 +112,53 @@ export class DpkgLookup {
   }
 
   /** Runs dpkg-query; "not found" exits 1 and is an answer, a missing dpkg-query is "nothing known". */
-  private run(args: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.dpkgQuery, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, LC_ALL: 'C' } });
-      const chunks: Buffer[] = [];
-      child.stdout.on('data', (c: Buffer) => chunks.push(c));
-      child.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve('') : reject(err)));
-      child.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    });
+  private async run(args: string[]): Promise<string> {
+    return (await runHelper(this.dpkgQuery, args)).stdout;
   }
+}
+
+export interface HelperResult {
+  stdout: string;
+  stderr: string;
+  /** Exit status; 127 when the program was not found, null when it was killed. */
+  status: number | null;
+}
+
+/**
+ * Runs a helper program (dpkg-query, dpkg-deb) without it ever becoming a
+ * child this process reaps: a short-lived `sh` starts it in a background
+ * subshell and exits at once, and init reaps the rest. Why: a command's peak
+ * memory is read from getrusage(RUSAGE_CHILDREN).ru_maxrss, the largest child
+ * this process has ever reaped, and `dpkg-query -S` alone peaks near 27 MB,
+ * more than many commands (`sh -c true` is 1.5 MB). Helpers run this way
+ * cannot mask a command's peak, whatever order the capture does things in.
+ */
+export function runHelper(program: string, args: readonly string[]): Promise<HelperResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', '("$@"; echo $? >&3) &', 'sh', program, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const status: Buffer[] = [];
+    const pipes = [1, 2, 3].map((fd) => child.stdio[fd] as NodeJS.ReadableStream);
+    pipes[0]!.on('data', (c: Buffer) => out.push(c));
+    pipes[1]!.on('data', (c: Buffer) => err.push(c));
+    pipes[2]!.on('data', (c: Buffer) => status.push(c));
+    let open = pipes.length;
+    const ended = (): void => {
+      if (--open > 0) return;
+      const s = Buffer.concat(status).toString('utf8').trim();
+      resolve({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        status: /^\d+$/.test(s) ? Number(s) : null,
+      });
+    };
+    for (const p of pipes) p.on('end', ended);
+    child.on('error', reject);
+  });
 }
 
 function adminArgs(admindir: string | null): string[] {

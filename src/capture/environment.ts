@@ -11,8 +11,8 @@ import { AslError } from '../core/errors.js';
  *    by name only. The value is never recorded in any form: not hashed either,
  *    because a hash of a short secret can be brute-forced by whoever holds the
  *    store (and its HMAC key).
- * 3. Everything else is kept as HMAC-SHA256(key, value) in hex, so two runs can
- *    be compared for equality without the value being readable.
+ * 3. Everything else is kept as `hmac-sha256:` + hex HMAC-SHA256(key, value), so
+ *    two runs can be compared for equality without the value being readable.
  *
  * Order: a credential-shaped value is secret whatever its name; then exact
  * allowlisted names; then secret-looking names; then allowlisted prefixes, so

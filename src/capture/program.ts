@@ -51,6 +51,13 @@ export interface IdentifyOptions {
   env?: NodeJS.ProcessEnv;
   /** Reuse one per capture so dpkg answers are cached. */
   dpkg?: DpkgLookup;
+  /**
+   * Ask dpkg for packages now (default true). Pass false before running the
+   * command and call lookupProgramPackages afterwards: dpkg-query is a child
+   * process, and a child reaped before the command can mask the command's peak
+   * RSS (run-command.ts, peakRssIsUpperBound).
+   */
+  packages?: boolean;
 }
 
 /**
@@ -94,20 +101,27 @@ export async function identifyPrograms(programs: readonly ProgramWord[], opts: I
       id.error = describeSystemError(err);
     }
   }
-  // One dpkg round per root: real paths and the names PATH found (for alternatives symlinks).
+  if (opts.packages !== false) await lookupProgramPackages(out, dpkg);
+  return out;
+}
+
+/**
+ * Fills `package` of each identified program, in place: one dpkg round per
+ * root, asking for the real path and, for alternatives-style symlinks that
+ * no package owns, the path PATH found.
+ */
+export async function lookupProgramPackages(ids: ProgramIdentity[], dpkg: DpkgLookup = new DpkgLookup()): Promise<void> {
   const byRoot = new Map<string | null, ProgramIdentity[]>();
-  for (const id of out) {
-    if (id.realPath === null) continue;
+  for (const id of ids) {
+    if (id.realPath === null || id.path === null) continue;
     const list = byRoot.get(id.root) ?? [];
     list.push(id);
     byRoot.set(id.root, list);
   }
-  for (const [root, ids] of byRoot) {
-    const paths = ids.flatMap((id) => [id.realPath!, id.path!]);
-    const pkgs = await dpkg.packagesOf(paths, root);
-    for (const id of ids) id.package = pkgs.get(id.realPath!) ?? pkgs.get(id.path!) ?? null;
+  for (const [root, list] of byRoot) {
+    const pkgs = await dpkg.packagesOf(list.flatMap((id) => [id.realPath!, id.path!]), root);
+    for (const id of list) id.package = pkgs.get(id.realPath!) ?? pkgs.get(id.path!) ?? null;
   }
-  return out;
 }
 
 export interface ResolvedPath {

@@ -176,12 +176,23 @@ export class StraceParser {
     const open = text.indexOf('(');
     if (open <= 0) { this.unparsed++; return; }
     const name = text.slice(0, open);
+    // Fast path for the most common line, a failed open (the dynamic loader and
+    // PATH searches probe many paths): only its cwd decoration is of use.
+    const tail = text.lastIndexOf(') = -');
+    if (tail > 0 && /^\) = -\d+ [A-Z]/.test(text.slice(tail, tail + 8)) && name.startsWith('open')) {
+      const at = text.indexOf('AT_FDCWD<', open);
+      if (at > 0 && at < tail) {
+        const close = text.indexOf('>', at);
+        if (close > 0) this.sawCwd(this.procs.get(pid)!, unescapeC(text.slice(at + 9, close)));
+      }
+      return;
+    }
     const parsed = splitArgs(text, open + 1);
     if (!parsed) { this.unparsed++; return; }
     const { args, end } = parsed;
-    const ret = /^\s*=\s*(.*)$/s.exec(text.slice(end + 1));
-    if (!ret) { this.unparsed++; return; }
-    const result = ret[1]!;
+    const eq = text.indexOf('=', end + 1);
+    if (eq < 0 || text.slice(end + 1, eq).trim() !== '') { this.unparsed++; return; }
+    const result = text.slice(eq + 1).trimStart();
     const fs = this.procs.get(pid)!;
     for (const a of args) {
       if (a.startsWith('AT_FDCWD<')) this.sawCwd(fs, decoration(a));
@@ -223,7 +234,7 @@ export class StraceParser {
         const base = name === 'execveat' && !p.startsWith('/') ? decoration(args[0] ?? '') : null;
         const host = base !== null ? posix.resolve(base, p) : this.resolve(fs, null, p);
         if (base !== null) { this.addExec(fs, '/', host); return; }
-        const inRoot = fs.root === '/' ? host : (isWithin(host, fs.root) ? '/' + posix.relative(fs.root, host) : null);
+        const inRoot = fs.root === '/' ? host : (isWithin(host, fs.root) ? (host.slice(fs.root.length) || '/') : null);
         if (inRoot === null) return;
         this.addExec(fs, fs.root, inRoot);
         return;
@@ -301,7 +312,7 @@ export class StraceParser {
   private pseudo(fs: FsState, host: string): boolean {
     if (PSEUDO.some((p) => isWithin(host, p))) return true;
     if (fs.root !== '/' && isWithin(host, fs.root)) {
-      const inRoot = '/' + posix.relative(fs.root, host);
+      const inRoot = host.length === fs.root.length ? '/' : host.slice(fs.root.length);
       return PSEUDO.some((p) => isWithin(inRoot, p));
     }
     return false;
@@ -350,7 +361,11 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
 
   const add = async (p: TracedPath, how: TracedFile['how']): Promise<boolean> => {
     const key = p.pathBytes.toString('latin1');
-    if (files.has(key)) return true;
+    const known = files.get(key);
+    if (known) {
+      if (known.how === 'read') known.how = how; // executing says more than reading
+      return true;
+    }
     if (exclude.some((e) => isWithin(p.path, e))) { excluded++; return false; }
     try {
       const st = await stat(p.pathBytes);

@@ -130,22 +130,32 @@ function describeHolder(holder: LockHolder | null): string {
  * is never removed. A breaker that dies holding the guard leaves it stale in
  * turn; that guard is removed by the same pid test.
  */
-async function breakStale(path: string, stale: string | null, mine: string): Promise<void> {
+async function breakStale(path: string, stale: string | null, mine: string): Promise<boolean> {
   const guard = `${path}.break`;
   try {
     await link(mine, guard);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(guard, err, 'cannot create lock guard');
     const seen = await readHolder(guard);
-    if (seen !== 'gone' && seen.holder && isStaleHolder(seen.holder)) {
+    if (seen === 'gone') return true; // the other breaker is done: retry now
+    if (seen.holder && isStaleHolder(seen.holder)) {
       const again = await readHolder(guard);
       if (again !== 'gone' && again.holder?.token === seen.holder.token) await unlink(guard).catch(() => undefined);
+      return true;
     }
-    return;
+    return false; // someone alive is breaking it: wait like any waiter
   }
   try {
     const current = await readHolder(path);
-    if (current !== 'gone' && (current.holder?.token ?? null) === stale) await unlink(path).catch(() => undefined);
+    if (current === 'gone') return true;
+    if ((current.holder?.token ?? null) !== stale) return true; // replaced meanwhile: look again
+    try {
+      await unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      throw fsError(path, err, 'cannot remove stale lock');
+    }
+    return true;
   } finally {
     await unlink(guard).catch(() => undefined);
   }
@@ -182,17 +192,22 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
   let backoff = 2;
   let waited = false;
 
-  const writeMine = async () => {
+  let writtenAt = 0;
+  const writeMine = async (flag: 'wx' | 'w') => {
     await mkdir(dir, { recursive: true });
-    await writeFile(mine, JSON.stringify(holder) + '\n', { flag: 'wx', mode: 0o644 });
+    holder.acquiredAt = new Date().toISOString();
+    await writeFile(mine, JSON.stringify(holder) + '\n', { flag, mode: 0o644 });
+    writtenAt = Date.now();
   };
   try {
-    await writeMine();
+    await writeMine('wx');
   } catch (err) {
     throw fsError(mine, err, 'cannot create lock');
   }
   try {
     for (;;) {
+      // keep acquiredAt honest after a long wait (the file is still private: nobody reads it)
+      if (Date.now() - writtenAt > 1000) await writeMine('w');
       try {
         await link(mine, path);
         await removeDeadTempFiles(dir, `${name}.lock.`, holder.token);
@@ -208,16 +223,13 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
         };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') { await writeMine().catch(() => undefined); continue; } // locks/ or our file removed under us
+        if (code === 'ENOENT') { await writeMine('w').catch(() => undefined); continue; } // locks/ or our file removed under us
         if (code !== 'EEXIST') throw fsError(path, err, 'cannot take lock');
       }
       const seen = await readHolder(path);
       if (seen === 'gone') continue;
       const stale = seen.holder ? isStaleHolder(seen.holder) : Date.now() - seen.mtimeMs > UNREADABLE_GRACE_MS;
-      if (stale) {
-        await breakStale(path, seen.holder?.token ?? null, mine);
-        continue;
-      }
+      if (stale && await breakStale(path, seen.holder?.token ?? null, mine)) continue;
       if (!waited) { waited = true; opts.onWait?.(seen.holder); }
       if (Date.now() >= deadline) {
         throw new AslError('LOCKED', `${path}: held by ${describeHolder(seen.holder)}; gave up after ${(timeoutMs / 1000).toFixed(1)} s (if that process is gone, remove the file)`,

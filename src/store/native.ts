@@ -13,7 +13,33 @@ export interface NativeBinding {
   scandir(path: Buffer | string): Buffer;
   /** Peak RSS in bytes of the largest child process this process has waited for. */
   childrenMaxRss(): number;
+  /** True when the OpenSSL inside this node process can be used for SHA-256 from C. */
+  sha256Available(): boolean;
+  /**
+   * Reads, hashes and stages a list of files on a libuv worker thread; see
+   * native/asl_native.c. `paths` holds `count` NUL-terminated paths; the result
+   * has one STAGE_RECORD_BYTES record per file.
+   */
+  stageFiles(paths: Buffer, count: number, tmpDir: string, objectsDir: string, prefix: string, inMemoryLimit: number): Promise<Buffer>;
+  /** Stages `bytes` (whose sha256 is `hex`) as tmp/<prefix>-<hex> unless present; returns a StageStatus. */
+  stageBuffer(tmpDir: string, objectsDir: string, prefix: string, hex: string, bytes: Buffer): number;
+  /** syncfs, rename each tmp/<prefix>-<hex> to its object path, syncfs. */
+  commitStaged(tmpDir: string, objectsDir: string, prefix: string, digests: Buffer): Promise<void>;
+  /** One directory's entries sorted by name, with lstat fields, symlink targets and xattrs (see ListedEntry). */
+  listDirectory(path: Buffer | string): Buffer;
 }
+
+/** Status codes of stageFiles / stageBuffer records. */
+export const StageStatus = {
+  staged: 0,
+  exists: 1,
+  duplicate: 2,
+  sourceError: 3,
+  stageError: 4,
+  notRun: 5,
+} as const;
+/** u32 status, i32 errno (-1: the source is no longer a regular file), f64 size, 32-byte digest. */
+export const STAGE_RECORD_BYTES = 48;
 
 function packageRoot(): string {
   // dist/src/store/native.js -> package root is three levels up

@@ -457,10 +457,9 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
   const committedSize = head?.size ?? 0;
 
   let wanted = items;
-  if (opts.skipExisting && head) {
-    const { records } = await readReceiptLog(store);
-    const present = new Set(records.map((r) => r.entry.receipt));
-    wanted = items.filter((item) => !present.has(item.receipt));
+  if (opts.skipExisting) {
+    const present = new Set(head ? (await readReceiptLog(store)).records.map((r) => r.entry.receipt) : []);
+    wanted = items.filter((item) => !present.has(item.receipt) && present.add(item.receipt));
     if (wanted.length === 0) return [];
   }
 

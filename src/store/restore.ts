@@ -12,7 +12,7 @@
  * filled first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, open, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
@@ -24,7 +24,7 @@ import { native } from './native.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
-import { decodeTree, isTreeBytes, TYPE_MODE_BITS, type TreeEntry, type TreeSelf } from './tree-model.js';
+import { decodeTree, isTreeBytes, TREE_MAGIC, TYPE_MODE_BITS, type TreeEntry, type TreeSelf } from './tree-model.js';
 
 const SLASH = Buffer.from('/');
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
@@ -63,6 +63,25 @@ async function defaultTimes(store: Store, id: Digest): Promise<Digest | undefine
   }
 }
 
+/** Reads just the first bytes of an object to tell a tree from a blob. */
+async function isTreeObject(store: Store, id: Digest): Promise<boolean> {
+  const path = objectPath(store.root, id);
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${id}: no such object in store ${store.root}`);
+    throw fsError(path, err);
+  }
+  try {
+    const head = Buffer.alloc(TREE_MAGIC.length);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return isTreeBytes(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
 async function assertDestinationFree(dest: string, allowEmptyDir: boolean): Promise<void> {
   let st;
   try {
@@ -96,23 +115,24 @@ async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, si
 
 export async function restore(store: Store, id: string, dest: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not an artifact id (expected sha256:<64 hex digits>)`);
-  const rootBytes = await readObject(store, id);
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const stage = join(dirname(dest), `.${basename(dest)}.asl-restore-${randomBytes(4).toString('hex')}`);
   const result: RestoreResult = { kind: 'tree', files: 0, dirs: 0, other: 0, bytes: 0, skippedDevices: 0, timesApplied: false };
 
-  if (!isTreeBytes(rootBytes)) {
+  if (!(await isTreeObject(store, id))) {
+    // A blob: streamed (kernel copy, then re-hashed), never held in memory whole.
     await assertDestinationFree(dest, false);
     result.kind = 'blob';
     try {
-      await writeFile(stage, rootBytes, { flag: 'wx', mode: 0o644 });
+      result.bytes = await writeBlob(store, id, stage, undefined);
+      await chmod(stage, 0o644);
       await rename(stage, dest);
     } catch (err) {
       await rm(stage, { force: true });
+      if (err instanceof AslError) throw err;
       throw fsError(dest, err);
     }
     result.files = 1;
-    result.bytes = rootBytes.length;
     return result;
   }
 

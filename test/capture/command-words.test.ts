@@ -130,3 +130,17 @@ test('chroot options, a relative root under cd, and chroot with no command', () 
   const implicit = line.programs.find((p) => p.implicit)!;
   assert.deepEqual([implicit.word, implicit.root], ['/bin/sh', '/r2']);
 });
+
+test('a nested sh sees exported and environment variables, not plain shell ones', () => {
+  const line = splitCommand(`X=/only-here; export Y=/exported; HOME=/changed; sh -c 'cat $X $Y $HOME' >out`, { env: { HOME: '/root' } });
+  const cat = line.commands.find((c) => c.argv[0]!.text === 'cat')!;
+  assert.deepEqual(cat.argv.slice(1).map((w) => [w.text, w.literal]), [['', false], ['/exported', true], ['/changed', true]]);
+  assert.deepEqual(texts(line, 'redirect'), ['out']);
+});
+
+test('a redirection before the command, and reserved words as file names', () => {
+  const line = splitCommand('>done echo fi; 2>>err.log make');
+  assert.deepEqual(argvs(line), [['echo', 'fi'], ['make']]);
+  assert.deepEqual(texts(line, 'redirect'), ['done', 'err.log']);
+  assert.deepEqual(line.words.filter((w) => w.role === 'redirect').map((w) => w.operator), ['>', '2>>']);
+});

@@ -30,7 +30,7 @@ test('allowlisted names verbatim, others as HMAC-SHA256 of the value, secrets by
   assert.deepEqual(rec.variables.PATH, { mode: 'verbatim', value: '/usr/sbin:/usr/bin' });
   assert.deepEqual(rec.variables.LC_ALL, { mode: 'verbatim', value: 'C.UTF-8' });
   assert.deepEqual(rec.variables.DEB_BUILD_OPTIONS, { mode: 'verbatim', value: 'nocheck' });
-  assert.deepEqual(rec.variables.EDITOR, { mode: 'hashed', hmac: createHmac('sha256', KEY).update('vi').digest('hex') });
+  assert.deepEqual(rec.variables.EDITOR, { mode: 'hashed', hmac: `hmac-sha256:${createHmac('sha256', KEY).update('vi').digest('hex')}` });
   for (const name of ['GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'PGPASSWORD', 'MYSQL_PWD', 'DEB_SIGN_KEYID', 'apiKey'] as const) {
     assert.deepEqual(rec.variables[name], { mode: 'secret' }, name);
   }

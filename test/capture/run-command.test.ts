@@ -140,7 +140,7 @@ test('a terminal that fails (EPIPE) does not stop the command or the files', asy
 });
 
 test('a background process holding the pipes open: the run ends after drainTimeoutMs, output so far kept', async (t) => {
-  const { result } = await run(t, 'echo before; sleep 5 & echo after', { drainTimeoutMs: 300 });
+  const { result } = await run(t, 'echo before; sleep 2 & echo after', { drainTimeoutMs: 300 });
   assert.equal(result.exitCode, 0);
   assert.equal(result.outputComplete, false);
   assert.equal(await readFile(result.stdout.file, 'utf8'), 'before\nafter\n');

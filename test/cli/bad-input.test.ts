@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ASL_BIN, runAsl, tempDir, type RunResult } from '../helpers.js';
+import { runAsl, tempDir, type RunResult } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
-import { cliInit, cliPut, cliRestore, objectIds, oneLine, run, tmpEntries } from '../store/tree-compare.js';
+import { cliInit, cliPut, cliRestore, NOBODY, objectIds, oneLine, run, runAslAs, tmpEntries } from '../store/tree-compare.js';
 
-const NOBODY = 65534;
 const ZERO_ID = `sha256:${'0'.repeat(64)}`;
 
 /** Exit 2, nothing on stdout, one stderr line that contains every `mentions`. */
@@ -22,11 +21,7 @@ function assertBadInput(r: RunResult, mentions: Array<string | RegExp>, what: st
   return line;
 }
 
-/** Runs the CLI as nobody (65534), as a root-run test must to see "permission denied". */
-async function runAslAsNobody(args: string[]): Promise<RunResult> {
-  const r = await run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, ASL_BIN, ...args]);
-  return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr, stdoutBytes: r.stdout };
-}
+const runAslAsNobody = (args: string[]) => runAslAs(NOBODY, args);
 
 /** A store with one tree in it, and a snapshot of its objects to prove failures add none. */
 async function storeWithContent(t: Parameters<typeof tempDir>[0]) {

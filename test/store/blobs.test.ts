@@ -2,8 +2,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
+import { link, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ASL_BIN, runAsl, tempDir } from '../helpers.js';
@@ -216,17 +216,19 @@ test('asl cat returns identical bytes, for a blob id and for ID:PATH inside a tr
   assert.match(oneLine(notFile.stderr), /deep: is a dir, not a file/);
 });
 
-test('a corrupted object makes cat fail and verify exit 1 (small and streamed objects)', async (t) => {
+test('a corrupted object makes cat, restore and verify fail (small and streamed objects)', async (t) => {
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
   const small = Buffer.from('precious small content\n');
   const large = randomBytes(6 * MB);
-  await writeFile(join(dir, 'small'), small);
-  await writeFile(join(dir, 'large'), large);
+  await mkdir(join(dir, 'T'));
+  await writeFile(join(dir, 'T', 'small'), small);
+  await writeFile(join(dir, 'T', 'large'), large);
+  const tree = await cliPut(store, join(dir, 'T'));
   const ok = await runAsl(['verify', '--store', store]);
   assert.equal(ok.code, 0, ok.stdout);
   for (const [name, bytes] of [['small', small], ['large', large]] as const) {
-    const id = (await cliPut(store, join(dir, name))).id as `sha256:${string}`;
+    const id = (await cliPut(store, join(dir, 'T', name))).id as `sha256:${string}`;
     const path = objectPath(store, id);
     const offset = bytes.length - 3;
     await flipByte(path, offset);
@@ -239,6 +241,16 @@ test('a corrupted object makes cat fail and verify exit 1 (small and streamed ob
     assert.ok(line.includes(id) && /corrupt/.test(line) && line.includes(corruptSha), `${name}: ${line}`);
     assert.ok(!cat.stdoutBytes.equals(bytes), 'the corrupt content is never passed off as the original');
 
+    // Restore checks every blob too, and leaves nothing behind when one is bad.
+    for (const [what, rid] of [['blob', id], ['tree', tree.id]] as const) {
+      const dest = join(dir, `restored-${name}-${what}`);
+      const r = await runAsl(['restore', '--store', store, rid, dest]);
+      assert.equal(r.code, 1, `${name}: restore of a ${what} with a corrupt blob fails (${r.stderr})`);
+      const rline = oneLine(r.stderr);
+      assert.ok(rline.includes(id) && /corrupt/.test(rline), `${name} ${what}: ${rline}`);
+      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(`restored-`) || n.includes('asl-restore')), [], 'nothing at DEST, no staging left');
+    }
+
     const v = await runAsl(['verify', '--store', store]);
     assert.equal(v.code, 1, v.stdout);
     assert.ok(v.stdout.includes(`FAIL object ${id} is corrupt`), v.stdout);
@@ -248,4 +260,98 @@ test('a corrupted object makes cat fail and verify exit 1 (small and streamed ob
     const fixed = await runAsl(['verify', '--store', store]);
     assert.equal(fixed.code, 0, `${name}: clean again once the byte is restored: ${fixed.stdout}`);
   }
+});
+
+/** Resolves with the signal that ended `child`, or null when it exited by itself, which must be with 0. */
+async function exitSignal(child: ReturnType<typeof spawn>): Promise<NodeJS.Signals | null> {
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  assert.ok(signal !== null || code === 0, `a put that was not killed succeeds (exit ${code})`);
+  return signal;
+}
+
+test('a put killed at any moment never leaves a partial object under its final name', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const tree = join(dir, 'T');
+  await mkdir(join(tree, 'many'), { recursive: true });
+  await writeRandomFile(join(tree, 'large.bin'), 40 * MB);
+  for (let i = 0; i < 400; i++) await writeFile(join(tree, 'many', `f${i}`), randomBytes(200 + i * 50));
+  const kills: string[] = [];
+  for (const delayMs of [60, 150, 250, 400, 600, 800, 1000, 1300]) {
+    const child = spawn(process.execPath, [ASL_BIN, 'put', '--store', store, tree, '--no-cache'], { stdio: 'ignore' });
+    const exited = exitSignal(child);
+    await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    kills.push(`${delayMs} ms: ${(await exited) ?? 'finished first'} (${(await objectIds(store)).length} objects, ${(await readdir(join(store, 'tmp'))).length} in tmp)`);
+    // Every object under its final name is complete: its bytes hash to its name.
+    for (const id of await objectIds(store)) {
+      assert.equal(`sha256:${await hashOfFile(objectPath(store, id as `sha256:${string}`))}`, id, `after a kill at ${delayMs} ms: ${id} is complete`);
+    }
+    const v = await runAsl(['verify', '--store', store, '--json']);
+    assert.equal(v.code, 0, `after a kill at ${delayMs} ms: ${v.stdout}`);
+  }
+  // And a kill in the middle of the commit itself: as soon as the first object appears.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const fresh = await cliInit(join(dir, `S${attempt}`));
+    const fanout = join(fresh, 'objects-v1', 'sha256');
+    const child = spawn(process.execPath, [ASL_BIN, 'put', '--store', fresh, tree], { stdio: 'ignore' });
+    const exited = exitSignal(child);
+    let done = false;
+    void exited.then(() => { done = true; });
+    while (!done && readdirSync(fanout).length === 0) await new Promise((r) => setImmediate(r));
+    child.kill('SIGKILL');
+    const signal = await exited;
+    const ids = await objectIds(fresh);
+    kills.push(`mid-commit ${attempt}: ${signal ?? 'finished first'} (${ids.length} objects)`);
+    for (const id of ids) assert.equal(`sha256:${await hashOfFile(objectPath(fresh, id as `sha256:${string}`))}`, id, `mid-commit kill: ${id} is complete`);
+    const v = await runAsl(['verify', '--store', fresh]);
+    assert.equal(v.code, 0, v.stdout);
+  }
+  t.diagnostic(kills.join(', '));
+  // The store is fine for the next writer.
+  const put = await cliPut(store, tree);
+  const dest = join(dir, 'R');
+  const r = await runAsl(['restore', '--store', store, put.id, dest]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await hashOfFile(join(dest, 'large.bin')), await hashOfFile(join(tree, 'large.bin')));
+});
+
+test('objects are flushed before they get their final names, and before the ref that names them (strace order)', async (t) => {
+  await ensureDebianPackages('strace');
+  const dir = await tempDir(t);
+  const store = await cliInit(join(dir, 'S'));
+  const tree = join(dir, 'T');
+  await mkdir(tree);
+  for (let i = 0; i < 5; i++) await writeFile(join(tree, `f${i}`), `file ${i}\n`);
+  await writeFile(join(tree, 'big'), randomBytes(5 * MB));
+  // One log per thread (-ff) so calls are never split across lines; -ttt orders them.
+  const logDir = join(dir, 'strace');
+  await mkdir(logDir);
+  const traced = spawn('strace', ['-f', '-ff', '-ttt', '-y', '-s', '4096', '-e', 'trace=syncfs,fsync,fdatasync,sync,rename,renameat,renameat2', '-o', join(logDir, 'log'), process.execPath, ASL_BIN, 'put', '--store', store, tree], { stdio: 'ignore' });
+  assert.equal(await new Promise((r) => traced.on('exit', r)), 0);
+  const lines: Array<[number, string]> = [];
+  for (const name of await readdir(logDir)) {
+    for (const line of (await readFile(join(logDir, name), 'utf8')).split('\n')) {
+      const m = /^(\d+\.\d+) (.*)$/.exec(line);
+      if (m) lines.push([Number(m[1]), m[2]!]);
+    }
+  }
+  lines.sort((a, b) => a[0] - b[0]);
+  const events = lines.flatMap(([, line]) => {
+    const m = /^(syncfs|fsync|fdatasync|sync|rename|renameat2?)\((.*)\) += 0$/.exec(line);
+    return m ? [{ call: m[1]!, args: m[2]! }] : [];
+  });
+  const objectsDir = join(store, 'objects-v1');
+  const isObjectRename = (e: { call: string; args: string }) => e.call.startsWith('rename') && e.args.includes(`"${objectsDir}/`);
+  const isRefRename = (e: { call: string; args: string }) => e.call.startsWith('rename') && e.args.includes(`"${join(store, 'refs', 'put')}/`);
+  const isFlush = (e: { call: string }) => e.call === 'syncfs' || e.call === 'sync';
+  const objectRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
+  assert.equal(objectRenames.length, 8, 'six blobs, one tree and one times object: each renamed into place once');
+  const firstFlush = events.findIndex(isFlush);
+  assert.ok(firstFlush >= 0 && firstFlush < objectRenames[0]!, 'staged objects are flushed before any gets its final name');
+  const refRename = events.findIndex(isRefRename);
+  assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
+  assert.ok(events.slice(objectRenames.at(-1)! + 1, refRename).some(isFlush), 'the renames are flushed before the ref that names them');
+  const refTmp = /^"([^"]+)"/.exec(events[refRename]!.args.replace(/^[^"]*/, ''))?.[1];
+  assert.ok(refTmp && events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(refTmp)), `the ref's temp file ${refTmp} is fsynced before its rename`);
 });

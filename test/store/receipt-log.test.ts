@@ -85,6 +85,9 @@ test('a batch append commits several entries under one head', async (t) => {
   assert.deepEqual(added.map((r) => [r.entry.seq, r.entry.receipt, r.entry.time]), [[2, more[0], '2024-01-01T00:00:00.000Z'], [3, more[1], '2024-01-01T00:00:00.000Z']]);
   assert.deepEqual(await appendReceiptLog(store, [{ receipt: ids[0]!, step: 'one' }, { receipt: more[1]!, step: 'dup' }], { skipExisting: true }), []);
   assert.equal((await readReceiptLog(store)).head?.seq, 3);
+  const fresh = await writeObject(store, Buffer.from('z'));
+  const once = await appendReceiptLog(store, [{ receipt: fresh, step: 'z' }, { receipt: ids[0]!, step: 'one' }, { receipt: fresh, step: 'z again' }], { skipExisting: true });
+  assert.deepEqual(once.map((r) => [r.entry.seq, r.entry.step]), [[4, 'z']]);
 });
 
 test('deleting a log line is detected and names the entries around the gap', async (t) => {

@@ -11,7 +11,7 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { runAsl } from '../helpers.js';
+import { ASL_BIN, runAsl, type RunResult } from '../helpers.js';
 
 export interface Proc {
   code: number | null;
@@ -47,6 +47,14 @@ export async function must(cmd: string, args: string[], opts: { cwd?: string; en
 /** `sh -c SCRIPT` in `cwd`, which must succeed. */
 export function sh(script: string, cwd?: string): Promise<Buffer> {
   return must('sh', ['-c', script], cwd ? { cwd } : {});
+}
+
+export const NOBODY = 65534;
+
+/** Runs the real CLI as an unprivileged user (setpriv), as a root-run test must to see EACCES, EPERM. */
+export async function runAslAs(uid: number, args: string[]): Promise<RunResult> {
+  const r = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ASL_BIN, ...args]);
+  return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr, stdoutBytes: r.stdout };
 }
 
 /** Creates a store with the real CLI and returns its path. */

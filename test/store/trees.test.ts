@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
-import { assertSameTree, cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, objectIds, oneLine, prng, sh, sha256Hex } from './tree-compare.js';
+import { assertSameTree, cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, NOBODY, objectIds, oneLine, prng, runAslAs, sh, sha256Hex, sha256Listing, xattrDump } from './tree-compare.js';
 import { canonicalBytes } from '../../src/core/canonical-json.js';
 import type { Digest } from '../../src/core/digest.js';
 import { AslError } from '../../src/core/errors.js';
@@ -214,6 +214,56 @@ test('unchanged sub-trees are shared between two snapshots (same sub-tree digest
   // Only the changed path wrote objects: the new blob, three trees (sub, dir, root), one times object.
   const added = (await objectIds(store)).filter((id) => !objectsBefore.includes(id));
   assert.deepEqual(added.sort(), [`sha256:${sha256Hex('added later\n')}`, digestOf(dirAfter, 'sub'), digestOf(rootAfter, 'dir'), after.id, after.times].sort());
+});
+
+/** Restores the exotic tree as nobody into a folder nobody owns. */
+async function restoreAsNobody(t: Parameters<typeof tempDir>[0]) {
+  await ensureDebianPackages('attr', 'python3', 'util-linux');
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  const store = await cliInit(join(dir, 'S'));
+  const src = join(dir, 'src');
+  await makeExoticTree(src);
+  const put = await cliPut(store, src);
+  const parent = join(dir, 'nobody');
+  await mkdir(parent);
+  await chown(parent, NOBODY, NOBODY);
+  const dest = join(parent, 'R');
+  const r = await runAslAs(NOBODY, ['restore', '--store', store, put.id, dest]);
+  return { src, dest, parent, r };
+}
+
+test('restore as an unprivileged user: content, modes, links, times and user xattrs; devices and owners skipped with a warning', async (t) => {
+  const { src, dest, r } = await restoreAsNobody(t);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.trimEnd().split('\n');
+  assert.ok(warnings.every((l) => l.startsWith('asl: warning: ')), r.stderr);
+  assert.ok(warnings.includes('asl: warning: not running as root: device nodes are skipped and owners are not restored'), r.stderr);
+  assert.ok(warnings.some((l) => l.includes('security.capability')), 'the dropped capability is named');
+  assert.ok(warnings.some((l) => l.includes('trusted.on-symlink')), 'the dropped trusted.* attribute is named');
+
+  // Expected: the original minus devices, everything owned by the restoring user.
+  const expected = (await findListing(src))
+    .filter((l) => !/^[cb] /.test(l))
+    .map((l) => l.replace(/^(\S+ \d+) \d+ \d+ /, `$1 ${NOBODY} ${NOBODY} `))
+    .sort(); // latin1 strings: code-unit order is byte order
+  assert.deepEqual(await findListing(dest), expected);
+  assert.deepEqual(await sha256Listing(dest), await sha256Listing(src));
+  assert.deepEqual(hardlinkGroups(dest), hardlinkGroups(src));
+  assert.deepEqual(mtimeListing(dest), mtimeListing(src).filter((l) => !/^(cdev|bdev|cdev-big) /.test(l)));
+  const userOnly = (await xattrDump(src))
+    .map((block) => block.split('\n').filter((l, i) => i === 0 || l.startsWith('user.')).join('\n'))
+    .filter((block) => block.includes('\n'));
+  assert.deepEqual(await xattrDump(dest), userOnly, 'user.* attributes restored, the others not');
+});
+
+test('warnings of an unprivileged restore name the restored path, not the hidden staging folder', async (t) => {
+  const { dest, r } = await restoreAsNobody(t);
+  assert.equal(r.code, 0, r.stderr);
+  const capLine = r.stderr.split('\n').find((l) => l.includes('security.capability'));
+  assert.ok(capLine, r.stderr);
+  assert.ok(capLine.includes(join(dest, 'capable')), `names ${join(dest, 'capable')}: ${capLine}`);
+  assert.ok(!r.stderr.includes('.asl-restore-'), `no warning names the staging folder, which no longer exists: ${r.stderr}`);
 });
 
 // ---- the tree model: canonical encoding round trip and hostile input ----
