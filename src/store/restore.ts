@@ -213,6 +213,10 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
     dirMeta.push(dirPending);
   };
 
+  // Messages name the final path, not the staging folder that is renamed away.
+  const stagePrefix = Buffer.from(stage);
+  const shownPath = (abs: Buffer): string =>
+    abs.subarray(0, stagePrefix.length).equals(stagePrefix) ? dest + abs.subarray(stagePrefix.length).toString() : abs.toString();
   const applyMeta = async (p: Pending): Promise<void> => {
     const path = p.abs;
     if (privileged) await lchown(path, p.meta.uid, p.meta.gid);
@@ -222,7 +226,7 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
         native().lsetxattr(path, name, value);
       } catch (err) {
         if (!privileged && (err as NodeJS.ErrnoException).code === 'EPERM') {
-          opts.onWarning?.(`${path.toString()}: extended attribute ${name.toString()} not restored (needs root)`);
+          opts.onWarning?.(`${shownPath(path)}: extended attribute ${name.toString()} not restored (needs root)`);
         } else throw err;
       }
     }

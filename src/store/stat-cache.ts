@@ -8,20 +8,31 @@
  * Racy entries: a file whose mtime or ctime falls within RACY_MARGIN_NS of the
  * moment it was examined might still change within the same timestamp tick
  * without its stat changing, so it is not cached (re-hashed next time), as git
- * does for "racily clean" index entries.
+ * does for "racily clean" index entries. A timestamp with no sub-second part may
+ * come from a file system that keeps whole seconds (ext4 with 128-byte inodes,
+ * FAT keeps 2 s), where a rewrite later in the same second leaves it unchanged:
+ * such a stamp is trusted only once COARSE_TICK_S seconds have passed after it.
+ *
+ * The tree cache (ingest-tree-cache.ts) lives beside it and is loaded and saved
+ * with it, so every caller that keeps the stat cache keeps that one too.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
+import { TreeCache } from './ingest-tree-cache.js';
 import { CACHE_DIR } from './layout.js';
 import type { Store } from './store.js';
 
 const MAGIC = Buffer.from('ASLSTAT1');
 const HEADER = MAGIC.length + 32;
 const RECORD = 8 * 5 + 4 + 4 + 32; // dev ino size mtimeSec ctimeSec (f64) + mtimeNsec ctimeNsec (u32) + digest
+const RECORD_F64 = RECORD / 8;
 export const RACY_MARGIN_NS = 100_000_000n;
+/** The coarsest timestamp granularity assumed for a whole-second stamp (FAT: 2 s). */
+const COARSE_TICK_S = 2;
 const CACHE_FILE = 'stat-v1.bin';
+const TREE_CACHE_FILE = 'tree-v1.bin';
 
 export interface StatKey {
   dev: number;
@@ -33,105 +44,199 @@ export interface StatKey {
   ctimeNsec: number;
 }
 
+/** Typed-array views read the file's little-endian numbers directly only on a little-endian CPU. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Copies `src` into a fresh buffer whose start is 8-byte aligned, so typed-array views can read it. */
+function aligned(src: Buffer): Buffer {
+  const out = Buffer.from(new ArrayBuffer(src.length));
+  src.copy(out);
+  return out;
+}
+
+/** The instant `examinedAtNs - RACY_MARGIN_NS` as (seconds, nanoseconds). */
+export function racyLimit(examinedAtNs: bigint): { sec: number; nsec: number } {
+  const limit = examinedAtNs - RACY_MARGIN_NS;
+  return { sec: Number(limit / 1_000_000_000n), nsec: Number(limit % 1_000_000_000n) };
+}
+
+/**
+ * True if a file stamped (sec, nsec) may still change without its stamp changing,
+ * as seen at `limit` (the examination time minus the margin): the stamp's tick
+ * ends at or after `limit`. A whole-second stamp's tick may last COARSE_TICK_S.
+ */
+export function isRacy(sec: number, nsec: number, limit: { sec: number; nsec: number }): boolean {
+  const end = nsec === 0 ? sec + COARSE_TICK_S : sec;
+  return end > limit.sec || (end === limit.sec && nsec >= limit.nsec);
+}
+
 export class StatCache {
   private body: Buffer;
+  private f64: Float64Array;
+  private u32: Uint32Array;
   private count: number;
-  private readonly added = new Map<string, { key: StatKey; digest: Buffer }>();
+  /** New records, RECORD bytes each, appended in arrival order (no per-entry objects). */
+  private added: Buffer = Buffer.alloc(0);
+  private addedCount = 0;
+  private lastExamined: bigint | undefined;
+  private lastLimit = { sec: 0, nsec: 0 };
   private readonly path: string;
+  private readonly treePath: string;
+  /** Directory listings -> tree ids (see ingest-tree-cache.ts). */
+  readonly trees: TreeCache;
 
-  private constructor(path: string, body: Buffer) {
+  private constructor(path: string, treePath: string, body: Buffer, trees: TreeCache) {
     this.path = path;
-    this.body = body;
+    this.treePath = treePath;
+    this.body = aligned(body);
+    this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
+    this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
     this.count = body.length / RECORD;
+    this.trees = trees;
   }
 
   static async load(store: Store): Promise<StatCache> {
     const path = join(store.root, CACHE_DIR, CACHE_FILE);
-    let buf: Buffer | undefined;
-    try {
-      buf = await readFile(path);
-    } catch {
-      buf = undefined;
-    }
+    const treePath = join(store.root, CACHE_DIR, TREE_CACHE_FILE);
+    const [buf, trees] = await Promise.all([readFile(path).catch(() => undefined), TreeCache.load(treePath)]);
     let body: Buffer = Buffer.alloc(0);
     if (buf && buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
       const candidate = buf.subarray(HEADER);
       const sum = createHash('sha256').update(candidate).digest();
       if (sum.equals(buf.subarray(MAGIC.length, HEADER))) body = candidate;
     }
-    return new StatCache(path, body);
+    return new StatCache(path, treePath, body, trees);
   }
 
   get size(): number {
     return this.count;
   }
 
-  private compareAt(index: number, dev: number, ino: number): number {
-    const off = index * RECORD;
-    const d = this.body.readDoubleLE(off);
-    if (d !== dev) return d < dev ? -1 : 1;
-    const i = this.body.readDoubleLE(off + 8);
-    return i === ino ? 0 : i < ino ? -1 : 1;
-  }
-
-  /** The cached digest if every stat field still matches, else undefined. */
-  lookup(key: StatKey): Digest | undefined {
+  /** Index of the record for (dev, ino), or -1. */
+  private find(dev: number, ino: number): number {
+    if (!LITTLE_ENDIAN) return this.findPortable(dev, ino);
+    const f = this.f64;
     let lo = 0;
     let hi = this.count - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const c = this.compareAt(mid, key.dev, key.ino);
-      if (c === 0) {
-        const off = mid * RECORD;
-        const b = this.body;
-        if (b.readDoubleLE(off + 16) !== key.size || b.readDoubleLE(off + 24) !== key.mtimeSec
-          || b.readDoubleLE(off + 32) !== key.ctimeSec || b.readUInt32LE(off + 40) !== key.mtimeNsec
-          || b.readUInt32LE(off + 44) !== key.ctimeNsec) return undefined;
-        return `sha256:${b.toString('hex', off + 48, off + 80)}`;
-      }
-      if (c < 0) lo = mid + 1;
+      const base = mid * RECORD_F64;
+      const d = f[base]!;
+      const i = f[base + 1]!;
+      if (d === dev && i === ino) return mid;
+      if (d < dev || (d === dev && i < ino)) lo = mid + 1;
       else hi = mid - 1;
     }
-    return undefined;
+    return -1;
+  }
+
+  private findPortable(dev: number, ino: number): number {
+    let lo = 0;
+    let hi = this.count - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const d = this.body.readDoubleLE(mid * RECORD);
+      const i = this.body.readDoubleLE(mid * RECORD + 8);
+      if (d === dev && i === ino) return mid;
+      if (d < dev || (d === dev && i < ino)) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The cached digest if every stat field still matches, else undefined. */
+  lookup(key: StatKey): Digest | undefined {
+    return this.lookupStat(key.dev, key.ino, key.size, key.mtimeSec, key.mtimeNsec, key.ctimeSec, key.ctimeNsec);
+  }
+
+  /** lookup() without building a key object (the snapshot's hot loop). */
+  lookupStat(dev: number, ino: number, size: number, mtimeSec: number, mtimeNsec: number, ctimeSec: number, ctimeNsec: number): Digest | undefined {
+    const idx = this.find(dev, ino);
+    if (idx < 0) return undefined;
+    const off = idx * RECORD;
+    if (LITTLE_ENDIAN) {
+      const base = idx * RECORD_F64;
+      const f = this.f64;
+      const u = this.u32;
+      if (f[base + 2] !== size || f[base + 3] !== mtimeSec || f[base + 4] !== ctimeSec
+        || u[base * 2 + 10] !== mtimeNsec || u[base * 2 + 11] !== ctimeNsec) return undefined;
+    } else {
+      const b = this.body;
+      if (b.readDoubleLE(off + 16) !== size || b.readDoubleLE(off + 24) !== mtimeSec || b.readDoubleLE(off + 32) !== ctimeSec
+        || b.readUInt32LE(off + 40) !== mtimeNsec || b.readUInt32LE(off + 44) !== ctimeNsec) return undefined;
+    }
+    return `sha256:${this.body.toString('hex', off + 48, off + 80)}`;
   }
 
   /** Records a freshly hashed file unless it is racy relative to `examinedAtNs`. */
   remember(key: StatKey, digest: Digest, examinedAtNs: bigint): void {
-    const m = BigInt(key.mtimeSec) * 1_000_000_000n + BigInt(key.mtimeNsec);
-    const c = BigInt(key.ctimeSec) * 1_000_000_000n + BigInt(key.ctimeNsec);
-    const limit = examinedAtNs - RACY_MARGIN_NS;
-    if (m >= limit || c >= limit) return;
-    this.added.set(`${key.dev}:${key.ino}`, { key, digest: Buffer.from(digest.slice(7), 'hex') });
+    if (examinedAtNs !== this.lastExamined) {
+      this.lastExamined = examinedAtNs;
+      this.lastLimit = racyLimit(examinedAtNs);
+    }
+    if (isRacy(key.mtimeSec, key.mtimeNsec, this.lastLimit) || isRacy(key.ctimeSec, key.ctimeNsec, this.lastLimit)) return;
+    if ((this.addedCount + 1) * RECORD > this.added.length) {
+      const bigger = Buffer.alloc(Math.max(64 * RECORD, this.added.length * 2));
+      this.added.copy(bigger, 0, 0, this.addedCount * RECORD);
+      this.added = bigger;
+    }
+    const o = this.addedCount * RECORD;
+    const out = this.added;
+    out.writeDoubleLE(key.dev, o); out.writeDoubleLE(key.ino, o + 8); out.writeDoubleLE(key.size, o + 16);
+    out.writeDoubleLE(key.mtimeSec, o + 24); out.writeDoubleLE(key.ctimeSec, o + 32);
+    out.writeUInt32LE(key.mtimeNsec, o + 40); out.writeUInt32LE(key.ctimeNsec, o + 44);
+    out.write(digest.slice(7), o + 48, 32, 'hex');
+    this.addedCount++;
   }
 
   get dirty(): boolean {
-    return this.added.size > 0;
+    return this.addedCount > 0 || this.trees.dirty;
   }
 
   /**
-   * Merges new records into the file (new ones win) and replaces it atomically.
-   * Concurrent writers may drop each other's additions; that only costs re-hashing.
+   * Merges new records into the file (new ones win) and replaces it atomically;
+   * saves the tree cache too. Concurrent writers may drop each other's additions;
+   * that only costs re-hashing.
    */
   async save(): Promise<void> {
-    if (this.added.size === 0) return;
-    const fresh = [...this.added.values()].sort((a, b) => (a.key.dev - b.key.dev) || (a.key.ino - b.key.ino));
+    await Promise.all([this.saveStats(), this.trees.save(this.treePath)]);
+  }
+
+  private async saveStats(): Promise<void> {
+    if (this.addedCount === 0) return;
+    const added = this.added;
+    const key = (r: number) => r * RECORD;
+    // Sort the new records by (dev, ino); for one inode the latest arrival wins.
+    const devs = new Float64Array(this.addedCount);
+    const inos = new Float64Array(this.addedCount);
+    for (let r = 0; r < this.addedCount; r++) { devs[r] = added.readDoubleLE(key(r)); inos[r] = added.readDoubleLE(key(r) + 8); }
+    const order = Array.from({ length: this.addedCount }, (_, i) => i);
+    order.sort((a, b) => (devs[a]! - devs[b]!) || (inos[a]! - inos[b]!) || (a - b));
+    const fresh: number[] = [];
+    for (let k = 0; k < order.length; k++) {
+      const r = order[k]!;
+      const next = order[k + 1];
+      if (next !== undefined && devs[next] === devs[r] && inos[next] === inos[r]) continue;
+      fresh.push(r);
+    }
     const out = Buffer.allocUnsafe((this.count + fresh.length) * RECORD);
     let o = 0;
     let i = 0;
     let j = 0;
-    const writeFresh = (r: { key: StatKey; digest: Buffer }) => {
-      out.writeDoubleLE(r.key.dev, o); out.writeDoubleLE(r.key.ino, o + 8); out.writeDoubleLE(r.key.size, o + 16);
-      out.writeDoubleLE(r.key.mtimeSec, o + 24); out.writeDoubleLE(r.key.ctimeSec, o + 32);
-      out.writeUInt32LE(r.key.mtimeNsec, o + 40); out.writeUInt32LE(r.key.ctimeNsec, o + 44);
-      r.digest.copy(out, o + 48);
-      o += RECORD;
-    };
+    const f = this.f64;
     while (i < this.count || j < fresh.length) {
       if (j >= fresh.length) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; continue; }
-      const f = fresh[j]!;
-      const c = i < this.count ? this.compareAt(i, f.key.dev, f.key.ino) : 1;
+      const r = fresh[j]!;
+      const dev = devs[r]!;
+      const ino = inos[r]!;
+      let c = 1;
+      if (i < this.count) {
+        const d = LITTLE_ENDIAN ? f[i * RECORD_F64]! : this.body.readDoubleLE(i * RECORD);
+        const n = LITTLE_ENDIAN ? f[i * RECORD_F64 + 1]! : this.body.readDoubleLE(i * RECORD + 8);
+        c = d !== dev ? (d < dev ? -1 : 1) : n === ino ? 0 : n < ino ? -1 : 1;
+      }
       if (c < 0) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; }
-      else { if (c === 0) i++; writeFresh(f); j++; }
+      else { if (c === 0) i++; added.copy(out, o, key(r), key(r) + RECORD); o += RECORD; j++; }
     }
     const body = out.subarray(0, o);
     const header = Buffer.concat([MAGIC, createHash('sha256').update(body).digest()]);
@@ -142,8 +247,11 @@ export class StatCache {
     } catch {
       await rm(tmp, { force: true });
     }
-    this.body = Buffer.from(body);
+    this.body = aligned(body);
+    this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
+    this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
     this.count = this.body.length / RECORD;
-    this.added.clear();
+    this.added = Buffer.alloc(0);
+    this.addedCount = 0;
   }
 }

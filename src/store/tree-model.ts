@@ -216,7 +216,11 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
     if (sx) self.xattrs = sx;
   }
   if (problems.length > 0) throw new AslError('CORRUPT', `${id}: invalid tree: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`);
-  return { self, entries, totals: t as unknown as TreeTotals };
+  const tree: Tree = { self, entries, totals: t as unknown as TreeTotals };
+  // One directory, one id: anything but the canonical bytes (extra whitespace, a
+  // UTF-8 name written as name64, unpadded base64…) is refused.
+  if (!encodeTree(tree).equals(bytes)) throw new AslError('CORRUPT', `${id}: tree object is not in canonical form`);
+  return tree;
 }
 
 /** Maps a file type from st_mode to an entry type (undefined for unknown types). */

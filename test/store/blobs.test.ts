@@ -274,10 +274,10 @@ test('a put killed at any moment never leaves a partial object under its final n
   const store = await cliInit(join(dir, 'S'));
   const tree = join(dir, 'T');
   await mkdir(join(tree, 'many'), { recursive: true });
-  await writeRandomFile(join(tree, 'large.bin'), 40 * MB);
+  await writeRandomFile(join(tree, 'large.bin'), 24 * MB);
   for (let i = 0; i < 400; i++) await writeFile(join(tree, 'many', `f${i}`), randomBytes(200 + i * 50));
   const kills: string[] = [];
-  for (const delayMs of [60, 150, 250, 400, 600, 800, 1000, 1300]) {
+  for (const delayMs of [50, 150, 300, 500, 800]) {
     const child = spawn(process.execPath, [ASL_BIN, 'put', '--store', store, tree, '--no-cache'], { stdio: 'ignore' });
     const exited = exitSignal(child);
     await new Promise((r) => setTimeout(r, delayMs));
@@ -342,16 +342,29 @@ test('objects are flushed before they get their final names, and before the ref 
     return m ? [{ call: m[1]!, args: m[2]! }] : [];
   });
   const objectsDir = join(store, 'objects-v1');
-  const isObjectRename = (e: { call: string; args: string }) => e.call.startsWith('rename') && e.args.includes(`"${objectsDir}/`);
-  const isRefRename = (e: { call: string; args: string }) => e.call.startsWith('rename') && e.args.includes(`"${join(store, 'refs', 'put')}/`);
-  const isFlush = (e: { call: string }) => e.call === 'syncfs' || e.call === 'sync';
+  const refsDir = join(store, 'refs', 'put');
+  type Event = { call: string; args: string };
+  /** Absolute source and destination of a rename, renameat or renameat2 (strace -y names each dirfd). */
+  const renamed = (e: Event): { src: string; dst: string } | undefined => {
+    if (!e.call.startsWith('rename')) return undefined;
+    const at = (dir: string, name: string) => (name.startsWith('/') ? name : `${dir}/${name}`);
+    if (e.call === 'rename') {
+      const m = /^"([^"]*)", "([^"]*)"/.exec(e.args);
+      return m ? { src: m[1]!, dst: m[2]! } : undefined;
+    }
+    const m = /^[^<]*<([^>]*)>, "([^"]*)", [^<]*<([^>]*)>, "([^"]*)"/.exec(e.args);
+    return m ? { src: at(m[1]!, m[2]!), dst: at(m[3]!, m[4]!) } : undefined;
+  };
+  const isObjectRename = (e: Event) => renamed(e)?.dst.startsWith(`${objectsDir}/`) ?? false;
+  const isRefRename = (e: Event) => renamed(e)?.dst.startsWith(`${refsDir}/`) ?? false;
+  const isFlush = (e: Event) => e.call === 'syncfs' || e.call === 'sync';
   const objectRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
-  assert.equal(objectRenames.length, 8, 'six blobs, one tree and one times object: each renamed into place once');
+  assert.equal(objectRenames.length, 8, `six blobs, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
   const firstFlush = events.findIndex(isFlush);
   assert.ok(firstFlush >= 0 && firstFlush < objectRenames[0]!, 'staged objects are flushed before any gets its final name');
   const refRename = events.findIndex(isRefRename);
   assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
   assert.ok(events.slice(objectRenames.at(-1)! + 1, refRename).some(isFlush), 'the renames are flushed before the ref that names them');
-  const refTmp = /^"([^"]+)"/.exec(events[refRename]!.args.replace(/^[^"]*/, ''))?.[1];
-  assert.ok(refTmp && events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(refTmp)), `the ref's temp file ${refTmp} is fsynced before its rename`);
+  const refTmp = renamed(events[refRename]!)!.src;
+  assert.ok(events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${refTmp}>`)), `the ref's temp file ${refTmp} is fsynced before its rename`);
 });

@@ -1,0 +1,140 @@
+/**
+ * The tree cache: a directory's "ingredients" -> its tree object's id and totals,
+ * so re-snapshotting an unchanged directory neither builds nor encodes nor
+ * hashes its tree. The key is a sha256 over everything the tree is made of: the
+ * tree format, the directory's own record (mode, owner, xattr values…), the
+ * records of its entries as listed (name, type, mode, owner, device, inode,
+ * size, mtime and ctime in ns, symlink target, xattr values) and the ids of its
+ * sub-trees. A regular file's content enters through (device, inode, size,
+ * mtime, ctime), exactly the stat cache's assumption, with the same racy margin:
+ * a directory with any entry (or itself) changed within the margin of the
+ * snapshot is never remembered. Directories holding hard links are never cached
+ * either (a hard link names another path of the snapshot, outside the key).
+ *
+ * Stored beside the stat cache (cache/tree-v1.bin), loaded and saved with it.
+ * Like it, it is only a cache: a torn or corrupt file is ignored; deleting it
+ * costs time, never correctness.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Digest } from '../core/digest.js';
+import { TREE_FORMAT, type TreeTotals } from './tree-model.js';
+
+const MAGIC = Buffer.from('ASLTREE1');
+const HEADER = MAGIC.length + 32;
+const RECORD = 32 + 32 + 4 * 8; // key, tree digest, totals files dirs other bytes (f64)
+const KEY_TAG = Buffer.from(`asl tree-cache key v1 ${TREE_FORMAT}\0`);
+/** Records kept besides the ones used by the latest snapshot, most recent first. */
+const KEEP_MIN = 16384;
+
+export interface CachedTree {
+  digest: Digest;
+  totals: TreeTotals;
+}
+
+/** The cache key of one directory (see the file comment). `subtrees`: raw 32-byte ids in entry order. */
+export function treeCacheKey(self: Buffer, listing: readonly Buffer[], subtrees: readonly Buffer[]): Buffer {
+  const h = createHash('sha256').update(KEY_TAG);
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32LE(self.length);
+  h.update(len).update(self);
+  for (const part of listing) h.update(part);
+  h.update('\0subtrees\0');
+  for (const s of subtrees) h.update(s);
+  return h.digest();
+}
+
+export class TreeCache {
+  /** key (latin1 string of the 32 bytes) -> record (latin1 string of the remaining 64 bytes); insertion order = recency. */
+  private readonly records: Map<string, string>;
+  private readonly used = new Map<string, string>();
+  private added = 0;
+
+  private constructor(records: Map<string, string>) {
+    this.records = records;
+  }
+
+  static empty(): TreeCache {
+    return new TreeCache(new Map());
+  }
+
+  static async load(path: string): Promise<TreeCache> {
+    let buf: Buffer | undefined;
+    try {
+      buf = await readFile(path);
+    } catch {
+      return TreeCache.empty();
+    }
+    const records = new Map<string, string>();
+    if (buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
+      const body = buf.subarray(HEADER);
+      if (createHash('sha256').update(body).digest().equals(buf.subarray(MAGIC.length, HEADER))) {
+        for (let o = 0; o < body.length; o += RECORD) {
+          records.set(body.toString('latin1', o, o + 32), body.toString('latin1', o + 32, o + RECORD));
+        }
+      }
+    }
+    return new TreeCache(records);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  lookup(key: Buffer): CachedTree | undefined {
+    const k = key.toString('latin1');
+    const rec = this.used.get(k) ?? this.records.get(k);
+    if (rec === undefined) return undefined;
+    this.used.set(k, rec);
+    const b = Buffer.from(rec, 'latin1');
+    return {
+      digest: `sha256:${b.toString('hex', 0, 32)}`,
+      totals: { files: b.readDoubleLE(32), dirs: b.readDoubleLE(40), other: b.readDoubleLE(48), bytes: b.readDoubleLE(56) },
+    };
+  }
+
+  remember(key: Buffer, digest: Digest, totals: TreeTotals): void {
+    const b = Buffer.allocUnsafe(RECORD - 32);
+    b.write(digest.slice(7), 0, 32, 'hex');
+    b.writeDoubleLE(totals.files, 32);
+    b.writeDoubleLE(totals.dirs, 40);
+    b.writeDoubleLE(totals.other, 48);
+    b.writeDoubleLE(totals.bytes, 56);
+    this.used.set(key.toString('latin1'), b.toString('latin1'));
+    this.added++;
+  }
+
+  get dirty(): boolean {
+    return this.added > 0;
+  }
+
+  /**
+   * Writes the records used or added by this process first, then older ones up
+   * to a bound, and replaces the file atomically. Concurrent writers may drop
+   * each other's additions; that only costs rebuilding trees.
+   */
+  async save(path: string): Promise<void> {
+    if (this.added === 0) return;
+    const keep = Math.max(KEEP_MIN, 4 * this.used.size);
+    const out: string[] = [];
+    for (const [k, v] of this.used) out.push(k, v);
+    let n = this.used.size;
+    for (const [k, v] of this.records) {
+      if (n >= keep) break;
+      if (this.used.has(k)) continue;
+      out.push(k, v);
+      n++;
+    }
+    const body = Buffer.from(out.join(''), 'latin1');
+    const header = Buffer.concat([MAGIC, createHash('sha256').update(body).digest()]);
+    const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await writeFile(tmp, Buffer.concat([header, body]));
+      await rename(tmp, path);
+    } catch {
+      await rm(tmp, { force: true });
+    }
+    for (const [k, v] of this.used) this.records.set(k, v);
+    this.added = 0;
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * The directory half of a snapshot, as one streaming pass:
+ *
+ *  - walk depth-first in name order (the order hard links and times are recorded
+ *    in), one native call per directory for its whole listing;
+ *  - hand regular files to a FileStager (read + sha256 + stage on worker threads)
+ *    unless the stat cache knows them;
+ *  - build each directory's tree as soon as its files and sub-trees are done,
+ *    then drop its listing; a directory whose ingredients are unchanged takes its
+ *    tree id from the tree cache without building it.
+ *
+ * Memory is bounded by the stager's backlog and the directories still open, not
+ * by the size of the tree; what grows with the tree is the times list (16 bytes
+ * an entry) and the new stat-cache records (80 bytes a hashed file).
+ */
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { Digest } from '../core/digest.js';
+import { digestBytes } from '../core/digest.js';
+import { AslError, fsError } from '../core/errors.js';
+import { listDirectory, type ListedEntry } from './ingest-listing.js';
+import { FileStager } from './ingest-stager.js';
+import { treeCacheKey, type CachedTree } from './ingest-tree-cache.js';
+import { native, type ScanEntry } from './native.js';
+import { objectExistsSync, type ObjectBatch } from './object-batch.js';
+import type { SnapshotOptions, SnapshotStats } from './snapshot.js';
+import { isRacy, racyLimit } from './stat-cache.js';
+import { encodeTimes } from './times-model.js';
+import { encodeTree, entryTypeOfMode, type EntryType, type TreeEntry, type TreeSelf, type TreeTotals } from './tree-model.js';
+
+const SLASH = Buffer.from('/');
+const EMPTY: Buffer = Buffer.alloc(0);
+/** Walk for at most this long (ms) between event-loop turns, so finished chunks are collected and workers refilled. */
+const YIELD_EVERY_MS = 2;
+
+interface Entry extends ListedEntry {
+  type: EntryType;
+  digest?: Digest;
+  /** Bytes actually stored for a regular file. */
+  contentSize?: number;
+  hardlink?: Buffer;
+  sub?: CachedTree;
+}
+
+interface DirJob {
+  parent: DirJob | null;
+  /** Index of this directory in the parent's entries. */
+  slot: number;
+  abs: Buffer;
+  /** Path relative to the snapshot root (null for the root). */
+  rel: Buffer | null;
+  self: TreeSelf;
+  /** This directory's own record, as part of the tree-cache key. */
+  selfKey: Buffer;
+  entries: Entry[];
+  /** The native listing the entries point into. */
+  listing: Buffer;
+  /** The listing bytes of the entries kept (all of it unless some were excluded). */
+  parts: Buffer[];
+  /** Files, sub-directories and hard-link sources not done yet, plus one while the walk is inside. */
+  pending: number;
+  cacheable: boolean;
+  /** A leaf directory found in the tree cache before its files were looked at. */
+  known?: CachedTree;
+}
+
+interface HardlinkGroup {
+  rel: Buffer;
+  digest?: Digest;
+  size?: number;
+  waiters: Array<() => void>;
+}
+
+function joinPath(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]);
+}
+
+function sortedXattrs(abs: Buffer): Array<[Buffer, Buffer]> {
+  try {
+    return native().lxattrs(abs).sort((a, b) => Buffer.compare(a[0], b[0]));
+  } catch (err) {
+    throw fsError(abs.toString(), err, 'cannot read extended attributes');
+  }
+}
+
+/** The root's own record for the tree-cache key (it has no record in a parent listing). */
+function rootSelfKey(st: ScanEntry, xattrs: Array<[Buffer, Buffer]>): Buffer {
+  return Buffer.from(JSON.stringify([
+    'root', st.mode, st.uid, st.gid, st.dev, st.ino, st.mtimeSec, st.mtimeNsec, st.ctimeSec, st.ctimeNsec,
+    xattrs.map(([n, v]) => [n.toString('base64'), v.toString('base64')]),
+  ]));
+}
+
+export interface WalkResult {
+  id: Digest;
+  times: Digest;
+  totals: TreeTotals;
+}
+
+export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: ScanEntry, opts: SnapshotOptions, examinedAtNs: bigint, stats: SnapshotStats): Promise<WalkResult> {
+  const cache = opts.cache;
+  const limit = racyLimit(examinedAtNs);
+  const oneFs = opts.oneFileSystem ?? true;
+  const stager = new FileStager(batch);
+  const mtimes: number[] = [];
+  const hardlinks = new Map<string, HardlinkGroup>();
+  const deferredTrees: Array<Promise<Digest>> = [];
+  let result: CachedTree | undefined;
+  let filesDone = 0;
+  let filesSeen = 0;
+  let lastReport = 0;
+
+  const stageTree = (bytes: Buffer): Digest => {
+    if (batch.canStageSync) return batch.addBytesSync(bytes);
+    deferredTrees.push(batch.addBytes(bytes));
+    return digestBytes(bytes);
+  };
+
+  const progress = () => {
+    filesDone++;
+    if (opts.onProgress && (filesDone === filesSeen || performance.now() - lastReport > 200)) {
+      lastReport = performance.now();
+      opts.onProgress({ files: filesDone, totalFiles: filesSeen, bytes: stats.bytes });
+    }
+  };
+
+  const racy = (e: { mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }) =>
+    isRacy(e.mtimeSec, e.mtimeNsec, limit) || isRacy(e.ctimeSec, e.ctimeNsec, limit);
+
+  /** Lists a directory and decides what the tree cache may do for it. */
+  const openDir = (parent: DirJob | null, slot: number, abs: Buffer, rel: Buffer | null, selfRec: ScanEntry | ListedEntry, self: TreeSelf, selfKey: Buffer, skipContents: boolean): DirJob => {
+    const entries: Entry[] = [];
+    let parts: Buffer[] = [];
+    let listing: Buffer = EMPTY;
+    if (!skipContents) {
+      const listed = listDirectory(abs);
+      listing = listed.listing;
+      let excludedHere = false;
+      for (const e of listed.entries) {
+        if (opts.exclude?.(joinPath(abs, e.name))) { stats.excluded++; excludedHere = true; continue; }
+        const type = entryTypeOfMode(e.mode);
+        if (!type) throw new AslError('UNSUPPORTED', `${joinPath(abs, e.name).toString()}: unknown file type (mode ${e.mode.toString(8)})`);
+        (e as Entry).type = type;
+        entries.push(e as Entry);
+      }
+      parts = excludedHere ? entries.map((e) => listing.subarray(e.start, e.end)) : [listing];
+    }
+    const job: DirJob = { parent, slot, abs, rel, self, selfKey, entries, listing, parts, pending: 1, cacheable: false };
+    if (cache && !racy(selfRec)) {
+      let ok = true;
+      let leaf = true;
+      for (const e of entries) {
+        if (racy(e) || (e.type !== 'dir' && e.nlink > 1)) { ok = false; break; }
+        if (e.type === 'dir') leaf = false;
+      }
+      job.cacheable = ok;
+      if (ok && leaf) {
+        const known = cache.trees.lookup(treeCacheKey(selfKey, parts, []));
+        if (known && objectExistsSync(batch.store, known.digest)) job.known = known;
+      }
+    }
+    return job;
+  };
+
+  const deliver = (job: DirJob, tree: CachedTree) => {
+    job.entries = [];
+    job.listing = EMPTY;
+    job.parts = [];
+    if (!job.parent) { result = tree; return; }
+    job.parent.entries[job.slot]!.sub = tree;
+    release(job.parent);
+  };
+
+  /** Builds (or finds) the tree of a directory whose entries are all done. */
+  const complete = (job: DirJob) => {
+    if (job.known) { deliver(job, job.known); return; }
+    let key: Buffer | undefined;
+    if (job.cacheable) {
+      const subtrees: Buffer[] = [];
+      for (const e of job.entries) if (e.type === 'dir') subtrees.push(Buffer.from(e.sub!.digest.slice(7), 'hex'));
+      key = treeCacheKey(job.selfKey, job.parts, subtrees);
+      const hit = cache!.trees.lookup(key);
+      if (hit && objectExistsSync(batch.store, hit.digest)) { deliver(job, hit); return; }
+    }
+    const totals: TreeTotals = { files: 0, dirs: 0, other: 0, bytes: 0 };
+    const treeEntries: TreeEntry[] = new Array(job.entries.length);
+    for (let i = 0; i < job.entries.length; i++) {
+      const e = job.entries[i]!;
+      const entry: TreeEntry = { name: e.name, type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid };
+      if (e.xattrs) entry.xattrs = e.xattrs;
+      if (e.hardlink) entry.hardlink = e.hardlink;
+      switch (e.type) {
+        case 'dir': {
+          const sub = e.sub!;
+          entry.digest = sub.digest;
+          totals.dirs += 1 + sub.totals.dirs;
+          totals.files += sub.totals.files;
+          totals.other += sub.totals.other;
+          totals.bytes += sub.totals.bytes;
+          break;
+        }
+        case 'file':
+          entry.digest = e.digest!;
+          entry.size = e.contentSize!;
+          totals.files++;
+          if (!e.hardlink) totals.bytes += e.contentSize!;
+          break;
+        case 'symlink':
+          entry.target = e.target ?? EMPTY;
+          totals.other++;
+          break;
+        case 'char':
+        case 'block':
+          entry.rdev = [e.rdevMajor, e.rdevMinor];
+          totals.other++;
+          break;
+        default:
+          totals.other++;
+      }
+      treeEntries[i] = entry;
+    }
+    const digest = stageTree(encodeTree({ self: job.self, entries: treeEntries, totals }));
+    if (key) cache!.trees.remember(key, digest, totals);
+    deliver(job, { digest, totals });
+  };
+
+  const release = (job: DirJob) => {
+    if (--job.pending === 0) complete(job);
+  };
+
+  const fileDone = (job: DirJob, e: Entry, group: HardlinkGroup | undefined) => (r: { digest: Digest; size: number }) => {
+    e.digest = r.digest;
+    e.contentSize = r.size;
+    stats.hashedFiles++;
+    stats.hashedBytes += r.size;
+    stats.bytes += r.size;
+    cache?.remember(e, r.digest, examinedAtNs);
+    if (group) resolveGroup(group, r.digest, r.size);
+    progress();
+    release(job);
+  };
+
+  const resolveGroup = (group: HardlinkGroup, digest: Digest, size: number) => {
+    group.digest = digest;
+    group.size = size;
+    const waiters = group.waiters;
+    group.waiters = [];
+    for (const w of waiters) w();
+  };
+
+  /** One entry of `job`, in walk order. Returns a sub-directory to descend into. */
+  const visit = (job: DirJob, slot: number): DirJob | undefined => {
+    const e = job.entries[slot]!;
+    if (e.type !== 'dir') mtimes.push(e.mtimeSec, e.mtimeNsec);
+    if (job.known) {
+      // Unchanged leaf directory: only the counts and times are needed.
+      if (e.type === 'file') { stats.files++; stats.cachedFiles++; stats.bytes += e.size; filesSeen++; progress(); }
+      else stats.other++;
+      return undefined;
+    }
+    let group: HardlinkGroup | undefined;
+    if (e.type !== 'dir' && e.nlink > 1) {
+      const id = `${e.dev}:${e.ino}`;
+      const first = hardlinks.get(id);
+      if (first) {
+        e.hardlink = first.rel;
+      } else {
+        group = { rel: job.rel ? Buffer.concat([job.rel, SLASH, e.name]) : Buffer.from(e.name), waiters: [] };
+        hardlinks.set(id, group);
+      }
+      if (first && e.type === 'file') {
+        stats.files++;
+        if (first.digest !== undefined) { e.digest = first.digest; e.contentSize = first.size!; }
+        else {
+          job.pending++;
+          first.waiters.push(() => { e.digest = first.digest!; e.contentSize = first.size!; release(job); });
+        }
+        return undefined;
+      }
+    }
+    switch (e.type) {
+      case 'dir': {
+        stats.dirs++;
+        mtimes.push(e.mtimeSec, e.mtimeNsec);
+        const abs = joinPath(job.abs, e.name);
+        const rel = job.rel ? Buffer.concat([job.rel, SLASH, e.name]) : Buffer.from(e.name);
+        const self: TreeSelf = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, ...(e.xattrs ? { xattrs: e.xattrs } : {}) };
+        const skip = oneFs && e.dev !== rootSt.dev;
+        if (skip) stats.skippedMounts.push(abs.toString());
+        job.pending++;
+        // The record holds the name and the parent's listing buffer: copy it, the parent may be released first.
+        return openDir(job, slot, abs, rel, e, self, Buffer.from(job.listing.subarray(e.start, e.end)), skip);
+      }
+      case 'file': {
+        stats.files++;
+        filesSeen++;
+        const hit = cache?.lookupStat(e.dev, e.ino, e.size, e.mtimeSec, e.mtimeNsec, e.ctimeSec, e.ctimeNsec);
+        if (hit) {
+          e.digest = hit;
+          e.contentSize = e.size;
+          stats.cachedFiles++;
+          stats.bytes += e.size;
+          if (group) resolveGroup(group, hit, e.size);
+          progress();
+          return undefined;
+        }
+        job.pending++;
+        stager.add(joinPath(job.abs, e.name), e.size, fileDone(job, e, group));
+        return undefined;
+      }
+      default:
+        stats.other++;
+        return undefined;
+    }
+  };
+
+  // The walk: an explicit stack, so it can pause (backlog, event-loop turns) at any entry.
+  const rootXattrs = sortedXattrs(rootAbs);
+  const rootSelf: TreeSelf = { mode: rootSt.mode & 0o7777, uid: rootSt.uid, gid: rootSt.gid, ...(rootXattrs.length > 0 ? { xattrs: rootXattrs } : {}) };
+  mtimes.push(rootSt.mtimeSec, rootSt.mtimeNsec);
+  try {
+    const stack: Array<{ job: DirJob; next: number }> = [{ job: openDir(null, 0, rootAbs, null, rootSt, rootSelf, rootSelfKey(rootSt, rootXattrs), false), next: 0 }];
+    let lastYield = performance.now();
+    while (stack.length > 0 && !stager.hasFailed) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.job.entries.length) {
+        stack.pop();
+        release(top.job);
+        continue;
+      }
+      const child = visit(top.job, top.next++);
+      if (child) stack.push({ job: child, next: 0 });
+      if (stager.pending > 0) {
+        if (stager.pending >= 4096) await stager.waitForRoom();
+        else if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await yieldToLoop();
+          lastYield = performance.now();
+        }
+      }
+    }
+    await stager.finish();
+  } catch (err) {
+    // Let in-flight staging settle before the caller aborts the batch.
+    await stager.finish().catch(() => {});
+    throw err;
+  }
+  await Promise.all(deferredTrees);
+  if (!result) throw new Error('snapshot: the walk ended with directories still open (internal error)');
+  const tree = result as CachedTree;
+  const times = encodeTimes({ tree: tree.digest, mtimes });
+  const timesId = batch.canStageSync ? batch.addBytesSync(times) : await batch.addBytes(times);
+  return { id: tree.digest, times: timesId, totals: tree.totals };
+}
