@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { AslError } from '../core/errors.js';
+import type { EnvironmentRecord, EnvValue } from '../receipt/types.js';
 
 /**
  * How a command's environment is recorded (docs/capture-rules.md, "Environment"):
@@ -19,16 +20,9 @@ import { AslError } from '../core/errors.js';
  * DEB_SIGN_KEYID or APT_AUTH_TOKEN stay hidden although DEB_ and APT_ are allowed.
  */
 
-/** The shape receipts use (receipt/types.ts EnvValue). */
-export type RecordedValue =
-  | { mode: 'verbatim'; value: string }
-  | { mode: 'hashed'; hmac: string }
-  | { mode: 'secret' };
-
-export interface RecordedEnvironment {
-  /** Keys in ascending code-unit order. */
-  variables: Record<string, RecordedValue>;
-}
+/** The receipt's own shapes: one recorded variable, and the whole record. */
+export type RecordedValue = EnvValue;
+export type RecordedEnvironment = EnvironmentRecord;
 
 /** Why a variable was recorded as it was; for printing, never stored with values. */
 export type EnvRule = 'allowlisted' | 'secret-name' | 'secret-value' | 'hashed';

@@ -1,4 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
+import { AslError } from '../core/errors.js';
+import { openStore, type Store } from '../store/store.js';
 
 /** Where a command writes; tests pass buffers, the CLI passes the process streams. */
 export interface Io {
@@ -44,4 +46,11 @@ export function boolOpt(args: ParsedArgs, name: string): boolean {
 
 export function writeJson(io: Io, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** The `--store S` every command but init needs, opened and checked. */
+export async function requireStore(args: ParsedArgs, command: string): Promise<Store> {
+  const dir = stringOpt(args, 'store');
+  if (!dir) throw new AslError('USAGE', `${command}: --store S is required`);
+  return openStore(dir);
 }

@@ -2,24 +2,21 @@ import { pipeline } from 'node:stream/promises';
 import { isDigest } from '../../core/digest.js';
 import { AslError } from '../../core/errors.js';
 import { openObjectStream } from '../../store/object-read.js';
-import { openStore } from '../../store/store.js';
 import { resolveTreePath } from '../../store/tree-lookup.js';
-import { stringOpt, type Command } from '../command.js';
+import { requireStore, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl cat --store S ID[:PATH]',
   summary: 'Write a blob (or the file at PATH inside tree ID) to stdout; its digest is checked as it streams.',
   options: { store: { type: 'string' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'cat: --store S is required');
     const ref = args.positionals[0];
     if (!ref) throw new AslError('USAGE', 'cat: ID[:PATH] is required');
     const colon = ref.indexOf(':', 7);
     const id = colon === -1 ? ref : ref.slice(0, colon);
     const path = colon === -1 ? undefined : ref.slice(colon + 1);
     if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not an artifact id (expected sha256:<64 hex digits>)`);
-    const store = await openStore(storeDir);
+    const store = await requireStore(args, 'cat');
     let blob: string = id;
     if (path !== undefined) {
       const resolved = await resolveTreePath(store, id, path);

@@ -1,16 +1,12 @@
-import { AslError } from '../../core/errors.js';
 import { receiptHistory } from '../../graph/log.js';
-import { openStore } from '../../store/store.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl log --store S [--json]',
   summary: 'List the receipts in log order: step, status, inputs -> outputs, when, receipt id.',
   options: { store: { type: 'string' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'log: --store S is required');
-    const items = await receiptHistory(await openStore(storeDir));
+    const items = await receiptHistory(await requireStore(args, 'log'));
     if (boolOpt(args, 'json')) { writeJson(io, items); return 0; }
     for (const i of items) {
       const what = i.what.length > 70 ? `${i.what.slice(0, 67)}...` : i.what;

@@ -1,10 +1,9 @@
 import type { Digest } from '../../core/digest.js';
 import { isDigest } from '../../core/digest.js';
 import { AslError } from '../../core/errors.js';
-import { openStore } from '../../store/store.js';
 import { readTree, resolveTreePath } from '../../store/tree-lookup.js';
 import type { TreeEntry } from '../../store/tree-model.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
 
 const TYPE_CHAR: Record<TreeEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };
 
@@ -41,12 +40,10 @@ export const command: Command = {
   summary: 'List a stored tree (or the directory at PATH inside it) with modes, owners, sizes and ids.',
   options: { store: { type: 'string' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'ls: --store S is required');
     const [id, path = ''] = args.positionals;
     if (!id) throw new AslError('USAGE', 'ls: TREE_ID is required');
     if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not an artifact id (expected sha256:<64 hex digits>)`);
-    const store = await openStore(storeDir);
+    const store = await requireStore(args, 'ls');
     const resolved = await resolveTreePath(store, id, path);
     let entries: TreeEntry[];
     if (resolved.kind === 'root') entries = resolved.tree.entries;

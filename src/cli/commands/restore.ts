@@ -1,21 +1,18 @@
 import { AslError } from '../../core/errors.js';
 import { isDigest } from '../../core/digest.js';
 import { restore } from '../../store/restore.js';
-import { openStore } from '../../store/store.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, stringOpt, writeJson, requireStore, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl restore --store S ID DEST [--times TIMES_ID] [--json]',
   summary: 'Materialize a blob or tree at DEST (which must not exist, or be an empty directory for a tree): content, modes, owners, links, devices, xattrs, mtimes.',
   options: { store: { type: 'string' }, times: { type: 'string' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'restore: --store S is required');
     const [id, dest] = args.positionals;
     if (!id || !dest) throw new AslError('USAGE', 'restore: ID and DEST are required');
     const times = stringOpt(args, 'times');
     if (times !== undefined && !isDigest(times)) throw new AslError('BAD_INPUT', `${times}: not an artifact id`);
-    const store = await openStore(storeDir);
+    const store = await requireStore(args, 'restore');
     const result = await restore(store, id, dest, {
       ...(times ? { times } : {}),
       onWarning: (msg) => io.stderr.write(`asl: warning: ${msg}\n`),

@@ -3,8 +3,7 @@ import { isDigest } from '../../core/digest.js';
 import { statusOf } from '../../graph/log.js';
 import { readReceipt } from '../../receipt/store-receipt.js';
 import type { ArtifactRef } from '../../receipt/types.js';
-import { openStore } from '../../store/store.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 
 function artifactLine(a: ArtifactRef): string {
@@ -18,12 +17,10 @@ export const command: Command = {
   summary: 'Print one receipt readably (verified against the trusted keys first).',
   options: { store: { type: 'string' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'show: --store S is required');
     const id = args.positionals[0];
     if (!id) throw new AslError('USAGE', 'show: RECEIPT_ID is required');
     if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not a receipt id (expected sha256:<64 hex digits>)`);
-    const store = await openStore(storeDir);
+    const store = await requireStore(args, 'show');
     const receipt = await readReceipt(store, id);
     const { statement } = receipt;
     if (boolOpt(args, 'json')) { writeJson(io, { id, keyId: receipt.keyId ?? null, statement }); return 0; }

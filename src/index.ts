@@ -1,0 +1,39 @@
+/**
+ * ASL's public library API (the seed's "libasl-capture"). The CLI is a thin layer
+ * over exactly these functions.
+ */
+export { VERSION } from './version.js';
+export { AslError, type AslErrorCode } from './core/errors.js';
+export { digestBytes, isDigest, shortDigest, type Digest } from './core/digest.js';
+export { canonicalize, canonicalBytes } from './core/canonical-json.js';
+export { preAuthEncoding, type DsseEnvelope, type DsseSignature } from './core/dsse.js';
+
+// Layer 2: the store.
+export { initStore, openStore, type Store, type InitResult } from './store/store.js';
+export { putPath } from './store/put.js';
+export { ObjectBatch, writeObject, objectExists } from './store/object-batch.js';
+export { readObject, openObjectStream } from './store/object-read.js';
+export { snapshot, type SnapshotOptions, type SnapshotResult } from './store/snapshot.js';
+export { restore, type RestoreOptions, type RestoreResult } from './store/restore.js';
+export { readTree, resolveTreePath } from './store/tree-lookup.js';
+export { diffTrees, type TreeChange } from './store/tree-diff.js';
+export { encodeTree, decodeTree, type Tree, type TreeEntry } from './store/tree-model.js';
+export { verifyStore, type VerifyReport, type VerifyProblem } from './store/verify.js';
+export { readReceiptLog, verifyLog, appendReceiptLog } from './store/receipt-log.js';
+export { listTrustedKeys, loadTrustedKeys, trustKey, exportPublicKey } from './store/trusted-keys.js';
+export { withLock } from './store/lock.js';
+
+// Layer 3: receipts.
+export * from './receipt/types.js';
+export { buildStatement, coreDigest } from './receipt/statement.js';
+export { signStatement, storeSigner, keySigner, type Signer } from './receipt/sign.js';
+export { verifyEnvelope, ReceiptVerifyError } from './receipt/verify.js';
+export { writeReceipt, readReceipt, listReceipts } from './receipt/store-receipt.js';
+export { verifyStoreFully, referencedArtifacts } from './receipt/verify-receipts.js';
+
+// Layer 4: capture.
+export { captureCommand, type CommandCaptureOptions } from './capture/capture-command.js';
+export { captureFile, type FileCaptureOptions, type CaptureResult } from './capture/capture-file.js';
+
+// Layer 5: queries.
+export { receiptHistory, type HistoryItem } from './graph/log.js';
