@@ -2,7 +2,7 @@
 // against sha256sum and in-toto-run over the same files.
 import { join } from 'node:path';
 import type { RowResult, RowSpec, Section } from './runner.js';
-import { markdownTable } from './report.js';
+import { clip, markdownTable } from './report.js';
 import type { TreeStats } from './fixture-stats.js';
 import { freshDir, freshStore, type BenchContext } from './context.js';
 
@@ -38,6 +38,7 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
   const intoto = `${f.key}/in-toto`;
   const first = `${f.key}/put-first`;
   let firstId: string | undefined;
+  let storeReady = false; // this round's first put succeeded
   return [
     {
       id: first,
@@ -45,11 +46,16 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       label: 'asl put, first (fresh store)',
       argv: ctx.asl('put', '--store', store, f.path),
       options: { warm: f.path },
-      before: () => freshStore(ctx, store),
+      before: async () => {
+        storeReady = false;
+        await freshStore(ctx, store);
+      },
       check: (stdout) => {
         const id = stdout.trim();
         if (!/^sha256:[0-9a-f]{64}$/.test(id)) return `asl put printed "${id.slice(0, 80)}", not an id`;
+        if (firstId && id !== firstId) return `asl put gave ${firstId} before and ${id} now for the same tree`;
         firstId = id;
+        storeReady = true;
         return undefined;
       },
       ratios: { [VS_INTOTO]: intoto },
@@ -62,7 +68,7 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       argv: ctx.asl('put', '--store', store, f.path),
       options: { warm: f.path },
       before: async () => {
-        if (!firstId) throw new Error('no store: the first put failed');
+        if (!storeReady) throw new Error('no store: the first put failed');
       },
       check: (stdout) => (stdout.trim() === firstId ? undefined : `id changed on re-put: ${stdout.trim().slice(0, 80)} ≠ ${firstId}`),
       ratios: { [VS_INTOTO]: intoto, [VS_FIRST]: first },
@@ -105,11 +111,11 @@ export function memorySection(ctx: BenchContext, small: Fixture, big: Fixture): 
     const rows = tools.map(([suffix, label]) => {
       const a = results.get(`${small.key}/${suffix}`);
       const b = results.get(`${big.key}/${suffix}`);
-      if (!a?.wallsS.length || !b?.wallsS.length || a.error || b.error) return [label, '', '', '', a?.error ?? b?.error ?? 'not run'];
+      if (!a?.wallsS.length || !b?.wallsS.length || a.error || b.error) return [label, '', '', '', `error: ${clip(a?.error ?? b?.error ?? 'not run')}`];
       const perK = (b.rssKB - a.rssKB) / ((big.stats.files - small.stats.files) / 1000);
-      return [label, mb(a.rssKB), mb(b.rssKB), perK.toFixed(1), `${((perK * 1024) / 1000).toFixed(0)} bytes a file`];
+      return [label, mb(a.rssKB), mb(b.rssKB), perK.toFixed(0), ((perK * 1024) / 1000).toFixed(0)];
     });
-    return markdownTable(['tool', `${small.name} MB`, `${big.name} MB`, 'growth KB per 1,000 files', ''], rows, ['l', 'r', 'r', 'r', 'l']);
+    return markdownTable(['tool', `${small.name} MB`, `${big.name} MB`, 'growth KB per 1,000 files', 'bytes per file'], rows, ['l', 'r', 'r', 'r', 'r']);
   };
   return {
     title: 'Peak memory',

@@ -24,7 +24,7 @@ export function sectionMarkdown(section: Section, results: Map<string, RowResult
       const base = medianOf(results.get(target.versus));
       verdict = wall === undefined || base === undefined ? 'n/a' : wall <= target.max * base ? 'PASS' : 'FAIL';
     }
-    const wallText = r?.error ? `error: ${r.error}` : wall === undefined ? 'not run' : seconds(wall);
+    const wallText = r?.error ? `error: ${clip(r.error)}` : wall === undefined ? 'not run' : seconds(wall);
     const range = wall === undefined ? '' : `${seconds(Math.min(...r!.wallsS))}–${seconds(Math.max(...r!.wallsS))}`;
     const rss = wall === undefined ? '' : (r!.rssKB / 1024).toFixed(0);
     return [spec.subject, spec.label, wallText, range, rss, ...ratioCells, targetText, verdict];
@@ -49,4 +49,9 @@ function medianOf(r: RowResult | undefined): number | undefined {
 function ratioText(value: number | undefined, base: number | undefined): string {
   if (value === undefined || base === undefined || base === 0) return '';
   return `${(value / base).toFixed(value / base < 0.1 ? 3 : 2)}×`;
+}
+
+/** Error text short enough for a table cell. */
+export function clip(text: string, max = 140): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

@@ -17,7 +17,7 @@ import { ingestSection, memorySection, type Fixture } from './ingest.js';
 import { machineLines } from './machine.js';
 import { GNU_TIME, mustRun } from './measure.js';
 import { sectionMarkdown } from './report.js';
-import { oneLine, runRow, type RowResult, type Section } from './runner.js';
+import { oneLine, runSection, type RowResult, type Section } from './runner.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' } } });
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
     ];
     const results = new Map<string, RowResult>();
     for (const section of sections) {
-      for (const row of section.rows) results.set(row.id, await runRow(row, runs, log));
+      for (const [id, result] of await runSection(section, runs, log)) results.set(id, result);
     }
     const out = [
       '# ASL benchmark',
@@ -69,6 +69,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;
   } finally {
+    log('removing the temporary stores');
     cleanup();
   }
 }
@@ -82,9 +83,10 @@ function method(runs: number, fixtures: Fixture[], startLoad: number): string[] 
     'Fixtures:',
     ...fixtures.map((f) => `- ${f.name}: ${describeStats(f.stats)} (${f.path.startsWith(REPO_ROOT) ? relative(REPO_ROOT, f.path) : f.path})`),
     '',
-    `Method: every command runs ${runs} times; each run is preceded, untimed, by \`sync\` (so writeback left by the`,
-    'previous command is not charged to the next) and by reading every file of the tree once (warm page cache,',
-    `the same for every tool). Wall time is the median, measured around the process; peak RSS is GNU time's`,
+    `Method: every command runs ${runs} times, round-robin within its section (one run of each command per round,`,
+    'so a change of load hits every tool alike). Each run is preceded, untimed, by `sync` (so writeback left by the',
+    'previous command is not charged to the next) and by reading every file of the tree once (warm page cache, the',
+    'same for every tool). Wall time is the median, measured around the process; peak RSS is GNU time\'s',
     `\`${GNU_TIME} -f %M\` (largest process of the command's tree), the maximum over the runs.`,
   ];
   if (startLoad > 0.5) lines.push('', `Note: load average was ${startLoad.toFixed(2)} at the start: other work was running and may have slowed some runs.`);

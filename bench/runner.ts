@@ -44,23 +44,31 @@ export interface Section {
   render?: (results: Map<string, RowResult>) => string[];
 }
 
-export async function runRow(spec: RowSpec, runs: number, log: (line: string) => void): Promise<RowResult> {
-  const wallsS: number[] = [];
-  let rssKB = 0;
-  for (let i = 1; i <= runs; i++) {
-    log(`${spec.subject}: ${spec.label} (${i}/${runs})`);
-    try {
-      await spec.before?.();
-      const m = await measure(spec.argv, spec.options);
-      const problem = spec.check?.(m.stdout);
-      if (problem) throw new Error(problem);
-      wallsS.push(m.wallS);
-      rssKB = Math.max(rssKB, m.rssKB);
-    } catch (err) {
-      return { spec, wallsS, rssKB, error: oneLine(err) };
+/**
+ * Runs every row of a section `runs` times, round-robin (one run of each row, in order,
+ * per round) so that a change of load on the machine hits every tool alike. A row that
+ * fails is not run again; its error is kept.
+ */
+export async function runSection(section: Section, runs: number, log: (line: string) => void): Promise<Map<string, RowResult>> {
+  const results = new Map(section.rows.map((spec) => [spec.id, { spec, wallsS: [], rssKB: 0 } as RowResult]));
+  for (let round = 1; round <= runs; round++) {
+    for (const spec of section.rows) {
+      const result = results.get(spec.id)!;
+      if (result.error) continue;
+      log(`${spec.subject}: ${spec.label} (${round}/${runs})`);
+      try {
+        await spec.before?.();
+        const m = await measure(spec.argv, spec.options);
+        const problem = spec.check?.(m.stdout);
+        if (problem) throw new Error(problem);
+        result.wallsS.push(m.wallS);
+        result.rssKB = Math.max(result.rssKB, m.rssKB);
+      } catch (err) {
+        result.error = oneLine(err);
+      }
     }
   }
-  return { spec, wallsS, rssKB };
+  return results;
 }
 
 export function median(values: number[]): number {

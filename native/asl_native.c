@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 
 #define PATH_MAX_BYTES 8192
 
@@ -375,23 +376,55 @@ enum { ST_STAGED = 0, ST_EXISTS = 1, ST_DUPLICATE = 2, ST_ERR_SOURCE = 3, ST_ERR
 #define STAGE_REC 48
 
 /*
- * Creates tmp/<prefix>-<hex> with O_EXCL and writes `len` bytes, unless the
- * store already has the object. The staging name is derived from the digest, so
- * a second copy of the same content in one batch finds the name taken (EEXIST)
- * and is a duplicate: the kernel does the in-batch dedupe, no shared table needed.
+ * A batch stages its objects in its own folder, tmp/<batch>/, under the same
+ * fan-out as objects-v1/sha256 (ab/cdef…). Small folders keep lookups cheap, and
+ * creations in different folders do not queue on one directory lock, so worker
+ * threads stage in parallel. The staging name is derived from the digest, so a
+ * second copy of the same content in one batch finds the name taken (EEXIST) and
+ * is a duplicate: the kernel does the in-batch dedupe, no shared table needed.
  */
-static int stage_bytes_at(int tmp_fd, int obj_fd, const char *prefix, const char *hex, const char *data, size_t len, int *err) {
+static int open_stage_dir(const char *stage_dir) {
+  int fd = open(stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    if (mkdir(stage_dir, 0700) != 0 && errno != EEXIST) return -1;
+    fd = open(stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  return fd;
+}
+
+/* openat(O_CREAT|O_EXCL) of a fan-out path, creating the fan-out folder on demand. */
+static int create_in_fanout(int dir_fd, const char *rel) {
+  int fd = openat(dir_fd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0 && errno == ENOENT) {
+    char fan[3] = {rel[0], rel[1], 0};
+    if (mkdirat(dir_fd, fan, 0700) != 0 && errno != EEXIST) return -1;
+    fd = openat(dir_fd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  }
+  return fd;
+}
+
+/* The staging folder's fd, opening (creating) it on first use: a batch that
+ * stages nothing leaves nothing in tmp/. */
+static int stage_fd_get(const char *stage_dir, int *stage_fd) {
+  if (*stage_fd < 0) *stage_fd = open_stage_dir(stage_dir);
+  return *stage_fd;
+}
+
+/* Creates <stage>/ab/cdef… with O_EXCL and writes `len` bytes, unless the store already has the object. */
+static int stage_bytes_at(const char *stage_dir, int *stage_fdp, int obj_fd, const char *hex, const char *data, size_t len, int *err) {
   if (object_exists(obj_fd, hex)) return ST_EXISTS;
-  char name[256];
-  snprintf(name, sizeof name, "%s-%s", prefix, hex);
-  int fd = openat(tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  int stage_fd = stage_fd_get(stage_dir, stage_fdp);
+  if (stage_fd < 0) { *err = errno; return ST_ERR_STAGE; }
+  char rel[67];
+  object_rel(hex, rel);
+  int fd = create_in_fanout(stage_fd, rel);
   if (fd < 0) {
     if (errno == EEXIST) return ST_DUPLICATE;
     *err = errno;
     return ST_ERR_STAGE;
   }
-  if (write_all(fd, data, len) != 0) { *err = errno; close(fd); unlinkat(tmp_fd, name, 0); return ST_ERR_STAGE; }
-  if (close(fd) != 0) { *err = errno; unlinkat(tmp_fd, name, 0); return ST_ERR_STAGE; }
+  if (write_all(fd, data, len) != 0) { *err = errno; close(fd); unlinkat(stage_fd, rel, 0); return ST_ERR_STAGE; }
+  if (close(fd) != 0) { *err = errno; unlinkat(stage_fd, rel, 0); return ST_ERR_STAGE; }
   return ST_STAGED;
 }
 
@@ -400,9 +433,9 @@ typedef struct {
   napi_deferred deferred;
   char *paths;          /* `count` NUL-terminated source paths, back to back */
   uint32_t count;
-  char tmp_dir[PATH_MAX_BYTES];
+  char stage_dir[PATH_MAX_BYTES];
   char obj_dir[PATH_MAX_BYTES];
-  char prefix[128];
+  char tag[128];        /* unique per call: names the temp files of streamed files */
   double limit;         /* files up to this size are read whole, bigger ones streamed */
   unsigned char *out;
   int setup_errno;
@@ -413,10 +446,12 @@ typedef struct {
 
 /* Streams the rest of `sfd` (after `have` bytes already in buf) into a temp file,
  * hashing exactly the bytes written; then names it by digest (or drops it). */
-static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int tmp_fd, int obj_fd, uint32_t index, int sfd,
+static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_fd, uint32_t index, int sfd,
                        char *buf, size_t have, char **chunk, unsigned char *rec, double *size_out, int *err) {
-  char tmpname[256], name[256], hex[65];
-  snprintf(tmpname, sizeof tmpname, "%s-large-%u", w->prefix, index);
+  char tmpname[256], name[67], hex[65];
+  int tmp_fd = stage_fd_get(w->stage_dir, stage_fdp);
+  if (tmp_fd < 0) { *err = errno; return ST_ERR_STAGE; }
+  snprintf(tmpname, sizeof tmpname, "large-%s-%u", w->tag, index);
   int tfd = openat(tmp_fd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (tfd < 0) { *err = errno; return ST_ERR_STAGE; }
   int status = ST_STAGED;
@@ -439,8 +474,13 @@ static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int tmp_fd, int obj_fd, u
   *size_out = total;
   to_hex(rec + 16, 32, hex);
   if (object_exists(obj_fd, hex)) { unlinkat(tmp_fd, tmpname, 0); return ST_EXISTS; }
-  snprintf(name, sizeof name, "%s-%s", w->prefix, hex);
-  if (renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE) != 0) {
+  object_rel(hex, name);
+  int rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
+  if (rc != 0 && errno == ENOENT) {
+    char fan[3] = {hex[0], hex[1], 0};
+    if (mkdirat(tmp_fd, fan, 0700) == 0 || errno == EEXIST) rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
+  }
+  if (rc != 0) {
     int e = errno;
     if (e == EEXIST) { unlinkat(tmp_fd, tmpname, 0); return ST_DUPLICATE; }
     if (e != EINVAL && e != ENOSYS) { *err = e; status = ST_ERR_STAGE; goto fail; }
@@ -468,12 +508,11 @@ static void stage_execute(napi_env env, void *data) {
     unsigned char *rec = w->out + (size_t)i * STAGE_REC;
     put_u32((char *)rec, ST_NOT_RUN);
   }
-  int tmp_fd = open(w->tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tmp_fd < 0) { w->setup_errno = errno; w->setup_syscall = "open tmp"; return; }
+  int tmp_fd = -1;
   int obj_fd = open(w->obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (obj_fd < 0) { w->setup_errno = errno; w->setup_syscall = "open objects"; close(tmp_fd); return; }
+  if (obj_fd < 0) { w->setup_errno = errno; w->setup_syscall = "open objects"; return; }
   EVP_MD_CTX *ctx = ossl.ctx_new();
-  if (!ctx) { w->setup_errno = ENOMEM; w->setup_syscall = "EVP_MD_CTX_new"; close(tmp_fd); close(obj_fd); return; }
+  if (!ctx) { w->setup_errno = ENOMEM; w->setup_syscall = "EVP_MD_CTX_new"; close(obj_fd); return; }
   size_t cap = 0;
   char *buf = NULL, *chunk = NULL;
   const char *path = w->paths;
@@ -502,6 +541,9 @@ static void stage_execute(napi_env env, void *data) {
       if (n < 0) { if (errno == EINTR) continue; err = errno; break; }
       if (n == 0) { eof = 1; break; }
       have += (size_t)n;
+      /* Exactly the size fstat saw, and the read came back short: that is the end
+       * (saves the read that would return 0). Anything else reads on to a 0. */
+      if (have < cap && (off_t)have == st.st_size) { eof = 1; break; }
     }
     if (err) { status = ST_ERR_SOURCE; close(sfd); goto done; }
     if (eof && (double)have <= w->limit) {
@@ -509,9 +551,9 @@ static void stage_execute(napi_env env, void *data) {
       if (sha256_buf(ctx, buf, have, rec + 16) != 0) { err = EIO; status = ST_ERR_STAGE; close(sfd); goto done; }
       to_hex(rec + 16, 32, hex);
       size = (double)have;
-      status = stage_bytes_at(tmp_fd, obj_fd, w->prefix, hex, buf, have, &err);
+      status = stage_bytes_at(w->stage_dir, &tmp_fd, obj_fd, hex, buf, have, &err);
     } else {
-      status = stage_large(w, ctx, tmp_fd, obj_fd, i, sfd, buf, have, &chunk, rec, &size, &err);
+      status = stage_large(w, ctx, &tmp_fd, obj_fd, i, sfd, buf, have, &chunk, rec, &size, &err);
     }
     close(sfd);
   done:
@@ -525,7 +567,7 @@ static void stage_execute(napi_env env, void *data) {
   free(buf);
   free(chunk);
   ossl.ctx_free(ctx);
-  close(tmp_fd);
+  if (tmp_fd >= 0) close(tmp_fd);
   close(obj_fd);
 }
 
@@ -563,11 +605,11 @@ static int get_string_arg(napi_env env, napi_value v, char *out, size_t cap) {
 }
 
 /*
- * stageFiles(paths: Buffer of NUL-terminated paths, count, tmpDir, objectsDir,
- *            prefix, inMemoryLimit) -> Promise<Buffer>
+ * stageFiles(paths: Buffer of NUL-terminated paths, count, stageDir, objectsDir,
+ *            tag, inMemoryLimit) -> Promise<Buffer>
  * For each source file in order: read it (small files whole, big ones streamed
- * through a temp file), sha256 exactly the bytes that are stored, and stage it
- * as tmp/<prefix>-<hex> unless the store has it. Result: one 48-byte record per
+ * through a temp file named by `tag`), sha256 exactly the bytes that are stored,
+ * and stage it as <stageDir>/ab/cdef… unless the store has it. Result: one 48-byte record per
  * file (u32 status, i32 errno, f64 size, 32-byte digest), see ST_*. Stops at the
  * first failing file (status 3 = the source, 4 = staging); later files are 5.
  */
@@ -591,9 +633,9 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
   }
   stage_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "calloc", ENOMEM);
-  if (get_string_arg(env, argv[2], w->tmp_dir, sizeof w->tmp_dir) != 0 ||
+  if (get_string_arg(env, argv[2], w->stage_dir, sizeof w->stage_dir) != 0 ||
       get_string_arg(env, argv[3], w->obj_dir, sizeof w->obj_dir) != 0 ||
-      get_string_arg(env, argv[4], w->prefix, sizeof w->prefix) != 0 ||
+      get_string_arg(env, argv[4], w->tag, sizeof w->tag) != 0 ||
       napi_get_value_double(env, argv[5], &w->limit) != napi_ok) { free(w); return bad_arg(env, "stageFiles: arguments"); }
   w->count = count;
   w->paths = malloc(plen ? plen : 1);
@@ -609,29 +651,28 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
 }
 
 /*
- * stageBuffer(tmpDir, objectsDir, prefix, hex, bytes) -> status (ST_STAGED,
+ * stageBuffer(stageDir, objectsDir, hex, bytes) -> status (ST_STAGED,
  * ST_EXISTS or ST_DUPLICATE); throws on failure. Synchronous: one call instead of
  * a stat, an open, a write and a close through the threadpool; for tree objects.
  */
 static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value argv[5];
+  size_t argc = 4; napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char tmp_dir[PATH_MAX_BYTES], obj_dir[PATH_MAX_BYTES], prefix[128], hex[80];
-  if (argc < 5 || get_path(env, argv[0], tmp_dir, sizeof tmp_dir) != 0 || get_path(env, argv[1], obj_dir, sizeof obj_dir) != 0 ||
-      get_path(env, argv[2], prefix, sizeof prefix) != 0 || get_path(env, argv[3], hex, sizeof hex) != 0 || strlen(hex) != 64)
+  char tmp_dir[PATH_MAX_BYTES], obj_dir[PATH_MAX_BYTES], hex[80];
+  if (argc < 4 || get_path(env, argv[0], tmp_dir, sizeof tmp_dir) != 0 || get_path(env, argv[1], obj_dir, sizeof obj_dir) != 0 ||
+      get_path(env, argv[2], hex, sizeof hex) != 0 || strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
     return bad_arg(env, "stageBuffer: arguments");
   bool is_buffer = false;
-  napi_is_buffer(env, argv[4], &is_buffer);
+  napi_is_buffer(env, argv[3], &is_buffer);
   if (!is_buffer) return bad_arg(env, "stageBuffer: bytes must be a Buffer");
   void *data; size_t len;
-  napi_get_buffer_info(env, argv[4], &data, &len);
-  int tmp_fd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tmp_fd < 0) return throw_errno(env, "open", errno);
+  napi_get_buffer_info(env, argv[3], &data, &len);
+  int tmp_fd = -1;
   int obj_fd = open(obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (obj_fd < 0) { int e = errno; close(tmp_fd); return throw_errno(env, "open", e); }
+  if (obj_fd < 0) return throw_errno(env, "open", errno);
   int err = 0;
-  int status = stage_bytes_at(tmp_fd, obj_fd, prefix, hex, data, len, &err);
-  close(tmp_fd);
+  int status = stage_bytes_at(tmp_dir, &tmp_fd, obj_fd, hex, data, len, &err);
+  if (tmp_fd >= 0) close(tmp_fd);
   close(obj_fd);
   if (status == ST_ERR_STAGE) return throw_errno(env, "stage", err);
   napi_value out;
@@ -646,7 +687,6 @@ typedef struct {
   uint32_t count;
   char tmp_dir[PATH_MAX_BYTES];
   char obj_dir[PATH_MAX_BYTES];
-  char prefix[128];
   int err;
   const char *syscall;
   char failed[300];
@@ -662,9 +702,9 @@ static void commit_execute(napi_env env, void *data) {
   /* 1. every staged byte durable; 2. names; 3. the names durable. */
   if (syncfs(tmp_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
   for (uint32_t i = 0; i < w->count; i++) {
-    char hex[65], src[256], dst[67];
+    char hex[65], src[67], dst[67];
     to_hex(w->digests + (size_t)i * 32, 32, hex);
-    snprintf(src, sizeof src, "%s-%s", w->prefix, hex);
+    object_rel(hex, src);
     object_rel(hex, dst);
     if (renameat(tmp_fd, src, obj_fd, dst) == 0) continue;
     if (errno == ENOENT) {
@@ -675,7 +715,14 @@ static void commit_execute(napi_env env, void *data) {
     w->err = errno; w->syscall = "rename"; snprintf(w->failed, sizeof w->failed, "%s", src);
     goto out;
   }
-  if (syncfs(obj_fd) != 0) { w->err = errno; w->syscall = "syncfs"; }
+  if (syncfs(obj_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
+  /* The staging folder is empty now: remove its fan-out folders and itself. */
+  for (int f = 0; f < 256; f++) {
+    char fan[3];
+    snprintf(fan, sizeof fan, "%02x", f);
+    unlinkat(tmp_fd, fan, AT_REMOVEDIR);
+  }
+  rmdir(w->tmp_dir);
 out:
   close(tmp_fd);
   close(obj_fd);
@@ -703,23 +750,24 @@ static void commit_complete(napi_env env, napi_status status, void *data) {
 }
 
 /*
- * commitStaged(tmpDir, objectsDir, prefix, digests: Buffer of 32-byte digests)
- * -> Promise<void>: syncfs, rename every tmp/<prefix>-<hex> to its object path
- * (creating fan-out folders as needed), syncfs. Renames across folders take a
- * per-file-system lock in the kernel, so one thread does them all.
+ * commitStaged(stageDir, objectsDir, digests: Buffer of 32-byte digests)
+ * -> Promise<void>: syncfs, rename every <stageDir>/ab/cdef… to its object path
+ * (creating fan-out folders as needed), syncfs, then remove the (now empty)
+ * staging folder. Renames across folders take a per-file-system lock in the
+ * kernel, so one thread does them all.
  */
 static napi_value commit_staged_js(napi_env env, napi_callback_info info) {
-  size_t argc = 4; napi_value argv[4];
+  size_t argc = 3; napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4) return bad_arg(env, "commitStaged: arguments");
+  if (argc < 3) return bad_arg(env, "commitStaged: arguments");
   commit_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "calloc", ENOMEM);
   bool is_buffer = false;
-  napi_is_buffer(env, argv[3], &is_buffer);
+  napi_is_buffer(env, argv[2], &is_buffer);
   void *data = NULL; size_t len = 0;
-  if (is_buffer) napi_get_buffer_info(env, argv[3], &data, &len);
+  if (is_buffer) napi_get_buffer_info(env, argv[2], &data, &len);
   if (!is_buffer || len % 32 != 0 || get_path(env, argv[0], w->tmp_dir, sizeof w->tmp_dir) != 0 ||
-      get_path(env, argv[1], w->obj_dir, sizeof w->obj_dir) != 0 || get_path(env, argv[2], w->prefix, sizeof w->prefix) != 0) {
+      get_path(env, argv[1], w->obj_dir, sizeof w->obj_dir) != 0) {
     free(w);
     return bad_arg(env, "commitStaged: arguments");
   }
@@ -731,6 +779,52 @@ static napi_value commit_staged_js(napi_env env, napi_callback_info info) {
   napi_create_promise(env, &w->deferred, &promise);
   napi_create_string_utf8(env, "asl.commitStaged", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, commit_execute, commit_complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_MAX_BYTES];
+  int err;
+} syncfs_work;
+
+static void syncfs_execute(napi_env env, void *data) {
+  (void)env;
+  syncfs_work *w = data;
+  int fd = open(w->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { w->err = errno; return; }
+  if (syncfs(fd) != 0) w->err = errno;
+  close(fd);
+}
+
+static void syncfs_complete(napi_env env, napi_status status, void *data) {
+  syncfs_work *w = data;
+  if (status != napi_ok || w->err) {
+    napi_reject_deferred(env, w->deferred, make_errno_error(env, "syncfs", status != napi_ok ? EINTR : w->err));
+  } else {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, w->deferred, undef);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+/* syncfsAsync(path) -> Promise<void>: syncfs on a libuv worker thread. A batch
+ * calls it while it is still staging, so most of the data is on disk by the
+ * time commit's own syncfs runs (the write-back overlaps the staging). */
+static napi_value syncfs_async_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  syncfs_work *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "calloc", ENOMEM);
+  if (argc < 1 || get_path(env, argv[0], w->path, sizeof w->path) != 0) { free(w); return bad_arg(env, "syncfsAsync: path"); }
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "asl.syncfs", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, w, &w->work);
   napi_queue_async_work(env, w->work);
   return promise;
 }
@@ -789,11 +883,38 @@ static int cmp_xattr(const void *a, const void *b) {
   return x->nlen < y->nlen ? -1 : x->nlen > y->nlen ? 1 : 0;
 }
 
+/* listxattrat(2) (Linux 6.13+) lists an entry's xattrs relative to its folder,
+ * without walking the whole path again; older kernels get llistxattr(path). */
+#ifndef __NR_listxattrat
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv) || defined(__i386__) || defined(__arm__) || defined(__powerpc__) || defined(__s390__) || defined(__loongarch__)
+#define __NR_listxattrat 465
+#endif
+#endif
+static int have_listxattrat = 1;
+
+static ssize_t list_names(int dfd, const char *name, const char *full, char *buf, size_t size) {
+#ifdef __NR_listxattrat
+  if (__atomic_load_n(&have_listxattrat, __ATOMIC_RELAXED)) {
+    long r = syscall(__NR_listxattrat, dfd, name, AT_SYMLINK_NOFOLLOW, buf, size);
+    if (r >= 0 || (errno != ENOSYS && errno != EPERM)) return (ssize_t)r;
+    /* ENOSYS: older kernel. EPERM: maybe a seccomp filter that does not know the
+     * call; the path-based call gives the real answer either way. */
+    int e = errno;
+    ssize_t r2 = llistxattr(full, buf, size);
+    if (e == ENOSYS || r2 >= 0) __atomic_store_n(&have_listxattrat, 0, __ATOMIC_RELAXED);
+    return r2;
+  }
+#else
+  (void)dfd; (void)name;
+#endif
+  return llistxattr(full, buf, size);
+}
+
 /* Appends the xattrs of `full` as (u32 nlen, u32 vlen, name, value)*, sorted.
  * Returns the count, 0 where unsupported, -1 with errno on failure, -2 if gone. */
-static int append_xattrs(growbuf *b, const char *full) {
+static int append_xattrs(growbuf *b, int dfd, const char *name, const char *full) {
   for (int attempt = 0; attempt < 5; attempt++) {
-    ssize_t size = llistxattr(full, NULL, 0);
+    ssize_t size = list_names(dfd, name, full, NULL, 0);
     if (size < 0) {
       if (errno == ENOTSUP || errno == ENODATA) return 0;
       if (errno == ENOENT) return -2;
@@ -802,7 +923,7 @@ static int append_xattrs(growbuf *b, const char *full) {
     if (size == 0) return 0;
     char *names = malloc((size_t)size);
     if (!names) { errno = ENOMEM; return -1; }
-    ssize_t got = llistxattr(full, names, (size_t)size);
+    ssize_t got = list_names(dfd, name, full, names, (size_t)size);
     if (got < 0) { int e = errno; free(names); if (e == ERANGE) continue; errno = e; return e == ENOENT ? -2 : -1; }
     int n = 0;
     for (char *p = names; p < names + got; p += strlen(p) + 1) n++;
@@ -901,7 +1022,7 @@ static void list_directory(const char *path, listing *res) {
     }
     put_u32(p + 80, tlen);
     b.len = start + LREC_FIXED + nlen + tlen;
-    int nx = append_xattrs(&b, full);
+    int nx = append_xattrs(&b, dfd, name, full);
     if (nx == -2) { b.len = start; errno = 0; continue; }
     if (nx < 0) { res->err = errno; res->syscall = "llistxattr"; snprintf(res->where, sizeof res->where, "%s", full); goto fail; }
     p = b.data + start; /* append_xattrs may have moved the buffer */
@@ -943,6 +1064,55 @@ static napi_value listing_error(napi_env env, listing *res) {
   return e;
 }
 
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_MAX_BYTES];
+  listing res;
+} list_work;
+
+static void list_execute(napi_env env, void *data) {
+  (void)env;
+  list_work *w = data;
+  list_directory(w->path, &w->res);
+}
+
+static void list_complete(napi_env env, napi_status status, void *data) {
+  list_work *w = data;
+  if (status != napi_ok) {
+    napi_value msg, error;
+    napi_create_string_utf8(env, "listDirectoryAsync: cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &error);
+    napi_reject_deferred(env, w->deferred, error);
+  } else if (w->res.err) {
+    napi_reject_deferred(env, w->deferred, listing_error(env, &w->res));
+  } else {
+    napi_value result;
+    void *out;
+    napi_create_buffer_copy(env, w->res.out_len, w->res.out ? w->res.out : "", &out, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+  }
+  free(w->res.out);
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+/* listDirectoryAsync(dirPath) -> Promise<Buffer>: listDirectory on a libuv worker
+ * thread, so several folders are listed in parallel with the main thread. */
+static napi_value list_directory_async_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  list_work *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "calloc", ENOMEM);
+  if (argc < 1 || get_path(env, argv[0], w->path, sizeof w->path) != 0) { free(w); return bad_arg(env, "listDirectoryAsync: path"); }
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "asl.listDirectory", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, list_execute, list_complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
 static napi_value list_directory_js(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -972,6 +1142,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"stageBuffer", NULL, stage_buffer_js, NULL, NULL, NULL, napi_default, NULL},
     {"commitStaged", NULL, commit_staged_js, NULL, NULL, NULL, napi_default, NULL},
     {"listDirectory", NULL, list_directory_js, NULL, NULL, NULL, napi_default, NULL},
+    {"listDirectoryAsync", NULL, list_directory_async_js, NULL, NULL, NULL, napi_default, NULL},
+    {"syncfsAsync", NULL, syncfs_async_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -5,9 +5,9 @@
 // its final name is always complete; an inter-process lock (a directory holding the
 // builder's pid) keeps two test files from building the same fixture at once.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from './helpers.js';
 
@@ -40,9 +40,18 @@ export function debianMirror(): string {
   throw new Error('debianMirror: no Debian mirror in /etc/apt/sources.list{,.d}; set ASL_MIRROR');
 }
 
-/** A Debian archive (…/debian), not debian-security, debian-ports or a third-party repo. */
+/**
+ * A Debian archive: a path segment "debian" (…/debian, snapshot.debian.org/archive/debian/DATE),
+ * not debian-security, debian-debug or a third-party repository, and no -security suite.
+ */
 function isDebianArchive(uri: string, suites: string[]): boolean {
-  return /^(https?|file):\/\/.*\/debian\/?$/.test(uri) && !suites.some((s) => s.endsWith('-security'));
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  return ['http:', 'https:', 'file:'].includes(url.protocol) && url.pathname.split('/').includes('debian') && !suites.some((s) => s.endsWith('-security'));
 }
 
 function mirrorFromDeb822(text: string): string | undefined {
@@ -170,20 +179,63 @@ function buildOnce(name: string, build: (dir: string) => Promise<void>): Promise
 
 async function buildOnceAcrossProcesses(name: string, build: (dir: string) => Promise<void>): Promise<string> {
   const finalDir = join(FIXTURES_DIR, name);
-  if (await isDirectory(finalDir)) return finalDir;
-  await mkdir(FIXTURES_DIR, { recursive: true });
-  return withDirLock(`${finalDir}.lock`, async () => {
-    if (await isDirectory(finalDir)) return finalDir; // another process built it while we waited
-    await removeLeftovers(name);
-    const tempDir = `${finalDir}.tmp-${process.pid}`;
-    try {
-      await build(tempDir);
-      await rename(tempDir, finalDir);
-    } finally {
-      await removeTree(tempDir);
+  const stamp = `${finalDir}.built`;
+  if (!(await isDirectory(finalDir))) {
+    await mkdir(FIXTURES_DIR, { recursive: true });
+    await withDirLock(`${finalDir}.lock`, async () => {
+      if (await isDirectory(finalDir)) return; // another process built it while we waited
+      await removeLeftovers(name);
+      const tempDir = `${finalDir}.tmp-${process.pid}`;
+      try {
+        await build(tempDir);
+        // The stamp first: a directory under the final name always has one.
+        await writeFile(stamp, `${JSON.stringify({ fixture: name, built: new Date().toISOString() })}\n`);
+        await rename(tempDir, finalDir);
+      } finally {
+        await removeTree(tempDir);
+      }
+    });
+  }
+  await assertUntouched(finalDir, stamp);
+  return finalDir;
+}
+
+/**
+ * Every test shares one copy of each fixture, so one that writes into it (runs apt in
+ * the root, restores over it…) silently changes what the others measure. Any change to
+ * an entry bumps its ctime (and its parent's), so nothing below the root may have a
+ * ctime after the build stamp.
+ */
+async function assertUntouched(dir: string, stamp: string): Promise<void> {
+  let stampTime: bigint;
+  try {
+    stampTime = (await stat(stamp, { bigint: true })).mtimeNs;
+  } catch {
+    // Built before stamps existed: adopt it as it is now.
+    await writeFile(stamp, `${JSON.stringify({ adopted: new Date().toISOString() })}\n`);
+    return;
+  }
+  const changed = changedSince(dir, stampTime);
+  if (changed.length > 0) {
+    const shown = changed.slice(0, 3).map((p) => relative(dir, p)).join(', ');
+    throw new Error(
+      `fixtures: ${relative(REPO_ROOT, dir)} was changed after it was built (${changed.length} entries, e.g. ${shown}); ` +
+        'something wrote into a shared fixture: copy it first. Delete the directory to rebuild it.',
+    );
+  }
+}
+
+function changedSince(root: string, time: bigint): string[] {
+  const changed: string[] = [];
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (lstatSync(path, { bigint: true }).ctimeNs > time) changed.push(path);
+      if (entry.isDirectory()) pending.push(path);
     }
-    return finalDir;
-  });
+  }
+  return changed;
 }
 
 const LOCK_POLL_MS = 250;

@@ -14,6 +14,12 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   capture: () => import('./commands/capture.js'),
   log: () => import('./commands/log.js'),
   show: () => import('./commands/show.js'),
+  seed: () => import('./commands/seed.js'),
+  bundle: () => import('./commands/bundle.js'),
+  dag: () => import('./commands/dag.js'),
+  why: () => import('./commands/why.js'),
+  diff: () => import('./commands/diff.js'),
+  key: () => import('./commands/key.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */

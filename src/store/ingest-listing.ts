@@ -5,6 +5,7 @@
  * bytes (no atime in them), so a hash over a listing identifies it (see
  * ingest-tree-cache.ts).
  */
+import { availableParallelism } from 'node:os';
 import { fsError } from '../core/errors.js';
 import { native } from './native.js';
 
@@ -82,18 +83,92 @@ export function decodeListing(buf: Buffer): ListedEntry[] {
   return out;
 }
 
+function listingError(dir: Buffer, err: unknown): Error {
+  const where = (err as { pathBytes?: Buffer }).pathBytes;
+  const syscall = (err as { syscall?: string }).syscall ?? '';
+  const what = syscall === 'llistxattr' ? 'cannot read extended attributes'
+    : syscall === 'readlink' ? 'cannot read symlink'
+      : 'cannot read directory';
+  return fsError((where ?? dir).toString(), err, what);
+}
+
 /** Lists `dir` (absolute path bytes); errors name the path that failed. */
 export function listDirectory(dir: Buffer): { listing: Buffer; entries: ListedEntry[] } {
   let listing: Buffer;
   try {
     listing = native().listDirectory(dir);
   } catch (err) {
-    const where = (err as { pathBytes?: Buffer }).pathBytes;
-    const syscall = (err as { syscall?: string }).syscall ?? '';
-    const what = syscall === 'llistxattr' ? 'cannot read extended attributes'
-      : syscall === 'readlink' ? 'cannot read symlink'
-        : 'cannot read directory';
-    throw fsError((where ?? dir).toString(), err, what);
+    throw listingError(dir, err);
   }
   return { listing, entries: decodeListing(listing) };
+}
+
+/**
+ * Lists directories ahead of a depth-first walk on worker threads, so the
+ * kernel work of listing (a stat and an xattr list per entry) runs on other
+ * cores while the walk decodes. The walk announces each directory's
+ * sub-directories as it opens it; they are listed in walk order, at most
+ * `ahead` listings waiting at any time.
+ */
+export class ListingPrefetcher {
+  private readonly todo: Buffer[] = [];
+  private readonly ready = new Map<string, Promise<Buffer>>();
+  private inFlight = 0;
+  private readonly parallel: number;
+  private readonly ahead: number;
+
+  constructor(parallel = availableParallelism(), ahead = 64) {
+    this.parallel = parallel;
+    this.ahead = ahead;
+  }
+
+  /** The sub-directories of a directory just opened, in walk order. */
+  announce(dirs: Buffer[]): void {
+    for (let i = dirs.length - 1; i >= 0; i--) this.todo.push(dirs[i]!);
+    this.pump();
+  }
+
+  /** The listing of `dir`, prefetched or listed now. */
+  async take(dir: Buffer): Promise<{ listing: Buffer; entries: ListedEntry[] }> {
+    const key = dir.toString('latin1');
+    const pending = this.ready.get(key);
+    if (!pending) {
+      // Not started yet (usually the next one to start): list it here instead.
+      for (let i = this.todo.length - 1; i >= 0; i--) {
+        if (this.todo[i]!.equals(dir)) { this.todo.splice(i, 1); break; }
+      }
+      return listDirectory(dir);
+    }
+    this.ready.delete(key);
+    this.pump();
+    let listing: Buffer;
+    try {
+      listing = await pending;
+    } catch (err) {
+      throw listingError(dir, err);
+    }
+    return { listing, entries: decodeListing(listing) };
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.parallel && this.ready.size < this.ahead && this.todo.length > 0) {
+      const dir = this.todo.pop()!;
+      const key = dir.toString('latin1');
+      if (this.ready.has(key)) continue;
+      this.inFlight++;
+      const p = native().listDirectoryAsync(dir);
+      p.then(() => {}, () => {}).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+      this.ready.set(key, p);
+    }
+  }
+
+  /** Waits for listings still running (after a failed walk), so nothing outlives the snapshot. */
+  async drain(): Promise<void> {
+    this.todo.length = 0;
+    await Promise.allSettled([...this.ready.values()]);
+    this.ready.clear();
+  }
 }

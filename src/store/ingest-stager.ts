@@ -1,12 +1,13 @@
 /**
- * Feeds regular files to ObjectBatch.addFiles in chunks, a few chunks in flight,
- * so reading, hashing and staging run on libuv worker threads (every core) while
+ * Feeds regular files to ObjectBatch in chunks, a few chunks in flight, so
+ * reading, hashing and staging run on libuv worker threads (every core) while
  * the main thread keeps walking the tree. The walker adds files as it finds them
  * and waits (waitForRoom) when too many are queued: memory stays bounded however
  * big the tree is.
  */
 import { availableParallelism } from 'node:os';
-import type { ObjectBatch, StagedFile } from './object-batch.js';
+import type { Digest } from '../core/digest.js';
+import type { ObjectBatch } from './object-batch.js';
 
 /** Files per native call: enough to amortize the call, small enough to balance the threads. */
 const CHUNK_FILES = 64;
@@ -16,20 +17,40 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
 const HIGH_WATER = 4096;
 const LOW_WATER = 2048;
 
-export type StagedCallback = (result: StagedFile) => void;
+/** Called once per file, in the order files were added within a chunk. */
+export type StagedHandler<T> = (token: T, digest: Digest, size: number) => void;
 
-interface Chunk {
-  paths: Buffer[];
-  sizes: number[];
-  done: StagedCallback[];
-  bytes: number;
+class Chunk<T> {
+  paths = Buffer.allocUnsafe(16 * 1024);
+  length = 0;
+  count = 0;
+  bytes = 0;
+  tokens: T[] = [];
+
+  /** Appends dir + "/" + name + NUL (the native call's input format). */
+  push(dir: Buffer, name: Buffer, sizeHint: number, token: T): void {
+    const need = this.length + dir.length + name.length + 2;
+    if (need > this.paths.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, this.paths.length * 2));
+      this.paths.copy(bigger, 0, 0, this.length);
+      this.paths = bigger;
+    }
+    this.length += dir.copy(this.paths, this.length);
+    if (!(dir.length === 1 && dir[0] === 0x2f)) this.paths[this.length++] = 0x2f;
+    this.length += name.copy(this.paths, this.length);
+    this.paths[this.length++] = 0;
+    this.count++;
+    this.bytes += sizeHint;
+    this.tokens.push(token);
+  }
 }
 
-export class FileStager {
+export class FileStager<T> {
   private readonly batch: ObjectBatch;
+  private readonly onStaged: StagedHandler<T>;
   private readonly maxInFlight: number;
-  private current: Chunk = newChunk();
-  private readonly ready: Chunk[] = [];
+  private current = new Chunk<T>();
+  private readonly ready: Chunk<T>[] = [];
   private inFlight = 0;
   private backlog = 0;
   private error: unknown;
@@ -37,8 +58,9 @@ export class FileStager {
   private roomWaiters: Array<() => void> = [];
   private idleWaiters: Array<() => void> = [];
 
-  constructor(batch: ObjectBatch, parallelism = availableParallelism()) {
+  constructor(batch: ObjectBatch, onStaged: StagedHandler<T>, parallelism = availableParallelism()) {
     this.batch = batch;
+    this.onStaged = onStaged;
     // One chunk queued behind each running one keeps a worker busy while the
     // main thread is between event-loop turns.
     this.maxInFlight = Math.max(2, parallelism * 2);
@@ -53,16 +75,14 @@ export class FileStager {
     return this.failed;
   }
 
-  add(path: Buffer, sizeHint: number, done: StagedCallback): void {
+  /** Stages the file `dir`/`name`; `onStaged(token, …)` follows once it is done. */
+  add(dir: Buffer, name: Buffer, sizeHint: number, token: T): void {
     const c = this.current;
-    c.paths.push(path);
-    c.sizes.push(sizeHint);
-    c.done.push(done);
-    c.bytes += sizeHint;
+    c.push(dir, name, sizeHint, token);
     this.backlog++;
-    if (c.paths.length >= CHUNK_FILES || c.bytes >= CHUNK_BYTES) {
+    if (c.count >= CHUNK_FILES || c.bytes >= CHUNK_BYTES) {
       this.ready.push(c);
-      this.current = newChunk();
+      this.current = new Chunk<T>();
       this.pump();
     } else if (this.inFlight === 0) {
       // Idle workers: start now rather than wait for a full chunk.
@@ -70,11 +90,11 @@ export class FileStager {
     }
   }
 
-  /** Sends the partly filled chunk too (end of the walk, or the walker is about to wait). */
+  /** Sends the partly filled chunk too. */
   flush(): void {
-    if (this.current.paths.length > 0) {
+    if (this.current.count > 0) {
       this.ready.push(this.current);
-      this.current = newChunk();
+      this.current = new Chunk<T>();
     }
     this.pump();
   }
@@ -97,25 +117,11 @@ export class FileStager {
     while (!this.failed && this.inFlight < this.maxInFlight && this.ready.length > 0) {
       const chunk = this.ready.shift()!;
       this.inFlight++;
-      this.batch.addFiles(chunk.paths, chunk.sizes).then(
-        (results) => {
-          this.inFlight--;
-          this.backlog -= chunk.paths.length;
-          if (!this.failed) {
-            try {
-              for (let i = 0; i < results.length; i++) chunk.done[i]!(results[i]!);
-            } catch (err) {
-              this.fail(err);
-            }
-          }
-          this.settle();
-        },
-        (err) => {
-          this.inFlight--;
-          this.backlog -= chunk.paths.length;
-          this.fail(err);
-          this.settle();
-        },
+      this.batch.addPackedFiles(chunk.paths.subarray(0, chunk.length), chunk.count, (i, digest, size) => {
+        if (!this.failed) this.onStaged(chunk.tokens[i]!, digest, size);
+      }).then(
+        () => this.settle(chunk),
+        (err) => { this.fail(err); this.settle(chunk); },
       );
     }
   }
@@ -124,13 +130,16 @@ export class FileStager {
     if (this.failed) return;
     this.failed = true;
     this.error = err;
-    this.backlog -= this.ready.reduce((n, c) => n + c.paths.length, 0) + this.current.paths.length;
+    for (const c of this.ready) this.backlog -= c.count;
+    this.backlog -= this.current.count;
     this.ready.length = 0;
-    this.current = newChunk();
+    this.current = new Chunk<T>();
   }
 
-  private settle(): void {
-    if (!this.failed && this.ready.length === 0 && this.current.paths.length > 0 && this.inFlight < this.maxInFlight) {
+  private settle(chunk: Chunk<T>): void {
+    this.inFlight--;
+    this.backlog -= chunk.count;
+    if (!this.failed && this.ready.length === 0 && this.current.count > 0 && this.inFlight < this.maxInFlight) {
       // The walker is not producing right now (we are in an event-loop turn): keep the workers fed.
       this.flush();
     } else {
@@ -147,8 +156,4 @@ export class FileStager {
       for (const w of waiters) w();
     }
   }
-}
-
-function newChunk(): Chunk {
-  return { paths: [], sizes: [], done: [], bytes: 0 };
 }

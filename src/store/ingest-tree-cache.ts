@@ -11,6 +11,8 @@
  * snapshot is never remembered. Directories holding hard links are never cached
  * either (a hard link names another path of the snapshot, outside the key).
  *
+ * Times objects are remembered the same way (timesCacheKey).
+ *
  * Stored beside the stat cache (cache/tree-v1.bin), loaded and saved with it.
  * Like it, it is only a cache: a torn or corrupt file is ignored; deleting it
  * costs time, never correctness.
@@ -18,12 +20,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Digest } from '../core/digest.js';
+import { TIMES_FORMAT } from './times-model.js';
 import { TREE_FORMAT, type TreeTotals } from './tree-model.js';
 
 const MAGIC = Buffer.from('ASLTREE1');
 const HEADER = MAGIC.length + 32;
 const RECORD = 32 + 32 + 4 * 8; // key, tree digest, totals files dirs other bytes (f64)
 const KEY_TAG = Buffer.from(`asl tree-cache key v1 ${TREE_FORMAT}\0`);
+const TIMES_KEY_TAG = Buffer.from(`asl times-cache key v1 ${TIMES_FORMAT}\0`);
 /** Records kept besides the ones used by the latest snapshot, most recent first. */
 const KEEP_MIN = 16384;
 
@@ -42,6 +46,14 @@ export function treeCacheKey(self: Buffer, listing: readonly Buffer[], subtrees:
   h.update('\0subtrees\0');
   for (const s of subtrees) h.update(s);
   return h.digest();
+}
+
+/**
+ * The cache key of a times object: it is a pure function of the tree id and the
+ * times list, so an unchanged re-snapshot finds it instead of encoding it again.
+ */
+export function timesCacheKey(tree: Digest, mtimes: Float64Array): Buffer {
+  return createHash('sha256').update(TIMES_KEY_TAG).update(tree).update(new Uint8Array(mtimes.buffer, mtimes.byteOffset, mtimes.byteLength)).digest();
 }
 
 export class TreeCache {

@@ -2,7 +2,8 @@
  * The directory half of a snapshot, as one streaming pass:
  *
  *  - walk depth-first in name order (the order hard links and times are recorded
- *    in), one native call per directory for its whole listing;
+ *    in), one native call per directory for its whole listing, upcoming
+ *    directories listed ahead on worker threads (ListingPrefetcher);
  *  - hand regular files to a FileStager (read + sha256 + stage on worker threads)
  *    unless the stat cache knows them;
  *  - build each directory's tree as soon as its files and sub-trees are done,
@@ -18,20 +19,21 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { listDirectory, type ListedEntry } from './ingest-listing.js';
+import { ListingPrefetcher, type ListedEntry } from './ingest-listing.js';
 import { FileStager } from './ingest-stager.js';
-import { treeCacheKey, type CachedTree } from './ingest-tree-cache.js';
+import { encodeTimesList } from './ingest-times.js';
+import { timesCacheKey, treeCacheKey, type CachedTree } from './ingest-tree-cache.js';
 import { native, type ScanEntry } from './native.js';
 import { objectExistsSync, type ObjectBatch } from './object-batch.js';
 import type { SnapshotOptions, SnapshotStats } from './snapshot.js';
 import { isRacy, racyLimit } from './stat-cache.js';
-import { encodeTimes } from './times-model.js';
 import { encodeTree, entryTypeOfMode, type EntryType, type TreeEntry, type TreeSelf, type TreeTotals } from './tree-model.js';
 
 const SLASH = Buffer.from('/');
 const EMPTY: Buffer = Buffer.alloc(0);
 /** Walk for at most this long (ms) between event-loop turns, so finished chunks are collected and workers refilled. */
 const YIELD_EVERY_MS = 2;
+const BACKLOG_PAUSE = 4096;
 
 interface Entry extends ListedEntry {
   type: EntryType;
@@ -71,6 +73,24 @@ interface HardlinkGroup {
   waiters: Array<() => void>;
 }
 
+/** A growable list of numbers in one Float64Array (times: two per entry). */
+class NumberList {
+  data = new Float64Array(4096);
+  length = 0;
+  push2(a: number, b: number): void {
+    if (this.length + 2 > this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = a;
+    this.data[this.length++] = b;
+  }
+  view(): Float64Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
 function joinPath(dir: Buffer, name: Buffer): Buffer {
   return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([SLASH, name]) : Buffer.concat([dir, SLASH, name]);
 }
@@ -101,10 +121,10 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
   const cache = opts.cache;
   const limit = racyLimit(examinedAtNs);
   const oneFs = opts.oneFileSystem ?? true;
-  const stager = new FileStager(batch);
-  const mtimes: number[] = [];
+  const mtimes = new NumberList();
   const hardlinks = new Map<string, HardlinkGroup>();
   const deferredTrees: Array<Promise<Digest>> = [];
+  const prefetch = new ListingPrefetcher();
   let result: CachedTree | undefined;
   let filesDone = 0;
   let filesSeen = 0;
@@ -127,13 +147,12 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
   const racy = (e: { mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }) =>
     isRacy(e.mtimeSec, e.mtimeNsec, limit) || isRacy(e.ctimeSec, e.ctimeNsec, limit);
 
-  /** Lists a directory and decides what the tree cache may do for it. */
-  const openDir = (parent: DirJob | null, slot: number, abs: Buffer, rel: Buffer | null, selfRec: ScanEntry | ListedEntry, self: TreeSelf, selfKey: Buffer, skipContents: boolean): DirJob => {
+  /** Turns a listing into a directory job and decides what the tree cache may do for it. */
+  const openDir = (parent: DirJob | null, slot: number, abs: Buffer, rel: Buffer | null, selfRec: ScanEntry | ListedEntry, self: TreeSelf, selfKey: Buffer, listed: { listing: Buffer; entries: ListedEntry[] } | null): DirJob => {
     const entries: Entry[] = [];
     let parts: Buffer[] = [];
     let listing: Buffer = EMPTY;
-    if (!skipContents) {
-      const listed = listDirectory(abs);
+    if (listed) {
       listing = listed.listing;
       let excludedHere = false;
       for (const e of listed.entries) {
@@ -146,12 +165,17 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       parts = excludedHere ? entries.map((e) => listing.subarray(e.start, e.end)) : [listing];
     }
     const job: DirJob = { parent, slot, abs, rel, self, selfKey, entries, listing, parts, pending: 1, cacheable: false };
+    let leaf = true;
+    const subdirs: Buffer[] = [];
+    for (const e of entries) {
+      if (e.type !== 'dir') continue;
+      leaf = false;
+      if (!(oneFs && e.dev !== rootSt.dev)) subdirs.push(joinPath(abs, e.name));
+    }
     if (cache && !racy(selfRec)) {
       let ok = true;
-      let leaf = true;
       for (const e of entries) {
         if (racy(e) || (e.type !== 'dir' && e.nlink > 1)) { ok = false; break; }
-        if (e.type === 'dir') leaf = false;
       }
       job.cacheable = ok;
       if (ok && leaf) {
@@ -159,6 +183,7 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
         if (known && objectExistsSync(batch.store, known.digest)) job.known = known;
       }
     }
+    if (subdirs.length > 0) prefetch.announce(subdirs);
     return job;
   };
 
@@ -228,18 +253,6 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     if (--job.pending === 0) complete(job);
   };
 
-  const fileDone = (job: DirJob, e: Entry, group: HardlinkGroup | undefined) => (r: { digest: Digest; size: number }) => {
-    e.digest = r.digest;
-    e.contentSize = r.size;
-    stats.hashedFiles++;
-    stats.hashedBytes += r.size;
-    stats.bytes += r.size;
-    cache?.remember(e, r.digest, examinedAtNs);
-    if (group) resolveGroup(group, r.digest, r.size);
-    progress();
-    release(job);
-  };
-
   const resolveGroup = (group: HardlinkGroup, digest: Digest, size: number) => {
     group.digest = digest;
     group.size = size;
@@ -248,10 +261,23 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     for (const w of waiters) w();
   };
 
-  /** One entry of `job`, in walk order. Returns a sub-directory to descend into. */
-  const visit = (job: DirJob, slot: number): DirJob | undefined => {
+  interface FileToken { job: DirJob; entry: Entry; group: HardlinkGroup | undefined }
+  const stager = new FileStager<FileToken>(batch, ({ job, entry: e, group }, digest, size) => {
+    e.digest = digest;
+    e.contentSize = size;
+    stats.hashedFiles++;
+    stats.hashedBytes += size;
+    stats.bytes += size;
+    cache?.remember(e, digest, examinedAtNs);
+    if (group) resolveGroup(group, digest, size);
+    progress();
+    release(job);
+  });
+
+  /** One entry of `job`, in walk order. Returns a sub-directory to descend into (its listing still to be read). */
+  const visit = (job: DirJob, slot: number): Entry | undefined => {
     const e = job.entries[slot]!;
-    if (e.type !== 'dir') mtimes.push(e.mtimeSec, e.mtimeNsec);
+    mtimes.push2(e.mtimeSec, e.mtimeNsec);
     if (job.known) {
       // Unchanged leaf directory: only the counts and times are needed.
       if (e.type === 'file') { stats.files++; stats.cachedFiles++; stats.bytes += e.size; filesSeen++; progress(); }
@@ -279,18 +305,10 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       }
     }
     switch (e.type) {
-      case 'dir': {
+      case 'dir':
         stats.dirs++;
-        mtimes.push(e.mtimeSec, e.mtimeNsec);
-        const abs = joinPath(job.abs, e.name);
-        const rel = job.rel ? Buffer.concat([job.rel, SLASH, e.name]) : Buffer.from(e.name);
-        const self: TreeSelf = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, ...(e.xattrs ? { xattrs: e.xattrs } : {}) };
-        const skip = oneFs && e.dev !== rootSt.dev;
-        if (skip) stats.skippedMounts.push(abs.toString());
         job.pending++;
-        // The record holds the name and the parent's listing buffer: copy it, the parent may be released first.
-        return openDir(job, slot, abs, rel, e, self, Buffer.from(job.listing.subarray(e.start, e.end)), skip);
-      }
+        return e;
       case 'file': {
         stats.files++;
         filesSeen++;
@@ -305,7 +323,7 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
           return undefined;
         }
         job.pending++;
-        stager.add(joinPath(job.abs, e.name), e.size, fileDone(job, e, group));
+        stager.add(job.abs, e.name, e.size, { job, entry: e, group });
         return undefined;
       }
       default:
@@ -314,12 +332,27 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     }
   };
 
+  /** Opens sub-directory `e` of `job` (reads its listing, unless it is another file system's mount point). */
+  const descend = async (job: DirJob, slot: number, e: Entry): Promise<DirJob> => {
+    const abs = joinPath(job.abs, e.name);
+    const rel = job.rel ? Buffer.concat([job.rel, SLASH, e.name]) : Buffer.from(e.name);
+    const self: TreeSelf = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, ...(e.xattrs ? { xattrs: e.xattrs } : {}) };
+    // The record points into the parent's listing buffer: copy it, the parent may be released first.
+    const selfKey = Buffer.from(job.listing.subarray(e.start, e.end));
+    if (oneFs && e.dev !== rootSt.dev) {
+      stats.skippedMounts.push(abs.toString());
+      return openDir(job, slot, abs, rel, e, self, selfKey, null);
+    }
+    return openDir(job, slot, abs, rel, e, self, selfKey, await prefetch.take(abs));
+  };
+
   // The walk: an explicit stack, so it can pause (backlog, event-loop turns) at any entry.
   const rootXattrs = sortedXattrs(rootAbs);
   const rootSelf: TreeSelf = { mode: rootSt.mode & 0o7777, uid: rootSt.uid, gid: rootSt.gid, ...(rootXattrs.length > 0 ? { xattrs: rootXattrs } : {}) };
-  mtimes.push(rootSt.mtimeSec, rootSt.mtimeNsec);
+  mtimes.push2(rootSt.mtimeSec, rootSt.mtimeNsec);
   try {
-    const stack: Array<{ job: DirJob; next: number }> = [{ job: openDir(null, 0, rootAbs, null, rootSt, rootSelf, rootSelfKey(rootSt, rootXattrs), false), next: 0 }];
+    const root = openDir(null, 0, rootAbs, null, rootSt, rootSelf, rootSelfKey(rootSt, rootXattrs), await prefetch.take(rootAbs));
+    const stack: Array<{ job: DirJob; next: number }> = [{ job: root, next: 0 }];
     let lastYield = performance.now();
     while (stack.length > 0 && !stager.hasFailed) {
       const top = stack[stack.length - 1]!;
@@ -328,10 +361,14 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
         release(top.job);
         continue;
       }
-      const child = visit(top.job, top.next++);
-      if (child) stack.push({ job: child, next: 0 });
+      const slot = top.next++;
+      const sub = visit(top.job, slot);
+      if (sub) {
+        stack.push({ job: await descend(top.job, slot, sub), next: 0 });
+        lastYield = performance.now();
+      }
       if (stager.pending > 0) {
-        if (stager.pending >= 4096) await stager.waitForRoom();
+        if (stager.pending >= BACKLOG_PAUSE) await stager.waitForRoom();
         else if (performance.now() - lastYield > YIELD_EVERY_MS) {
           await yieldToLoop();
           lastYield = performance.now();
@@ -340,14 +377,24 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     }
     await stager.finish();
   } catch (err) {
-    // Let in-flight staging settle before the caller aborts the batch.
-    await stager.finish().catch(() => {});
+    // Let in-flight work settle before the caller aborts the batch.
+    await Promise.all([stager.finish().catch(() => {}), prefetch.drain()]);
     throw err;
   }
-  await Promise.all(deferredTrees);
   if (!result) throw new Error('snapshot: the walk ended with directories still open (internal error)');
   const tree = result as CachedTree;
-  const times = encodeTimes({ tree: tree.digest, mtimes });
-  const timesId = batch.canStageSync ? batch.addBytesSync(times) : await batch.addBytes(times);
-  return { id: tree.digest, times: timesId, totals: tree.totals };
+  const times = stageTimes(tree.digest, mtimes.view());
+  await Promise.all(deferredTrees);
+  return { id: tree.digest, times, totals: tree.totals };
+
+  /** The times object; unchanged times of an unchanged tree are found in the tree cache, not re-encoded. */
+  function stageTimes(treeId: Digest, list: Float64Array): Digest {
+    const key = cache ? timesCacheKey(treeId, list) : undefined;
+    const hit = key ? cache!.trees.lookup(key) : undefined;
+    if (hit && objectExistsSync(batch.store, hit.digest)) return hit.digest;
+    const bytes = encodeTimesList(treeId, list);
+    const id = stageTree(bytes);
+    if (key) cache!.trees.remember(key, id, { files: 0, dirs: 0, other: 0, bytes: 0 });
+    return id;
+  }
 }

@@ -20,13 +20,17 @@ export interface NativeBinding {
    * native/asl_native.c. `paths` holds `count` NUL-terminated paths; the result
    * has one STAGE_RECORD_BYTES record per file.
    */
-  stageFiles(paths: Buffer, count: number, tmpDir: string, objectsDir: string, prefix: string, inMemoryLimit: number): Promise<Buffer>;
-  /** Stages `bytes` (whose sha256 is `hex`) as tmp/<prefix>-<hex> unless present; returns a StageStatus. */
-  stageBuffer(tmpDir: string, objectsDir: string, prefix: string, hex: string, bytes: Buffer): number;
-  /** syncfs, rename each tmp/<prefix>-<hex> to its object path, syncfs. */
-  commitStaged(tmpDir: string, objectsDir: string, prefix: string, digests: Buffer): Promise<void>;
+  stageFiles(paths: Buffer, count: number, stageDir: string, objectsDir: string, tag: string, inMemoryLimit: number): Promise<Buffer>;
+  /** Stages `bytes` (whose sha256 is `hex`) as <stageDir>/ab/cdef… unless present; returns a StageStatus. */
+  stageBuffer(stageDir: string, objectsDir: string, hex: string, bytes: Buffer): number;
+  /** syncfs, rename each <stageDir>/ab/cdef… to its object path, syncfs, remove stageDir. */
+  commitStaged(stageDir: string, objectsDir: string, digests: Buffer): Promise<void>;
   /** One directory's entries sorted by name, with lstat fields, symlink targets and xattrs (see ListedEntry). */
   listDirectory(path: Buffer | string): Buffer;
+  /** listDirectory on a libuv worker thread. */
+  listDirectoryAsync(path: Buffer | string): Promise<Buffer>;
+  /** syncfs on a libuv worker thread. */
+  syncfsAsync(path: Buffer | string): Promise<void>;
 }
 
 /** Status codes of stageFiles / stageBuffer records. */

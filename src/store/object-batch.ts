@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
-import { chmod, copyFile, constants as fsConstants, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream, rmSync, statSync } from 'node:fs';
+import { chmod, copyFile, constants as fsConstants, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
@@ -12,6 +12,14 @@ import type { Store } from './store.js';
 
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
+const STAGED_BLOCK = 4096;
+/**
+ * While a batch stages, a background syncfs starts after every this many bytes
+ * staged (one at a time): the write-back then overlaps the staging instead of
+ * all of it waiting for commit's syncfs. Only makes data durable earlier; the
+ * commit protocol is unchanged.
+ */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 
 export async function objectExists(store: Store, digest: Digest): Promise<boolean> {
   try {
@@ -58,25 +66,30 @@ export interface StagedFile {
  * objects under their final names. One fsync per object would cost ~0.4 ms each
  * on this kind of machine; a debootstrap root has 5,000+ objects.
  *
- * A staged object is named tmp/<prefix>-<hex>, the prefix unique to this batch:
- * creating that name with O_EXCL is the batch's dedupe (a second copy of the same
- * content finds the name taken), so the batch keeps no table of names, only the
- * 32-byte digests it must rename at commit.
+ * A batch stages into its own folder, tmp/<pid>-<random>/, with the objects'
+ * fan-out (ab/cdef…): small folders, and worker threads creating files in
+ * different folders do not queue on one directory lock. Creating the staging
+ * name with O_EXCL is the batch's dedupe (a second copy of the same content finds
+ * the name taken), so the batch keeps no table of names, only the 32-byte digests
+ * it must rename at commit. Commit removes the folder; abort removes it with
+ * whatever is in it.
  */
 export class ObjectBatch {
   readonly store: Store;
-  private readonly tmpDir: string;
+  private readonly stageDir: string;
   private readonly objectsDir: string;
-  private readonly prefix = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  private staged = Buffer.allocUnsafe(32 * 1024);
+  /** Digests of the staged objects, 32 bytes each, in blocks of STAGED_BLOCK. */
+  private staged: Buffer[] = [];
   private stagedCount = 0;
   private counter = 0;
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
   bytesWritten = 0;
   objectsWritten = 0;
 
   constructor(store: Store) {
     this.store = store;
-    this.tmpDir = join(store.root, TMP_DIR);
+    this.stageDir = join(store.root, TMP_DIR, `${process.pid}-${randomBytes(6).toString('hex')}`);
     this.objectsDir = join(store.root, OBJECTS_DIR, 'sha256');
   }
 
@@ -90,19 +103,21 @@ export class ObjectBatch {
   }
 
   private stagedName(hex: string): string {
-    return join(this.tmpDir, `${this.prefix}-${hex}`);
+    return join(this.stageDir, hex.slice(0, 2), hex.slice(2));
   }
 
   private record(digestRaw: Buffer, size: number): void {
-    if ((this.stagedCount + 1) * 32 > this.staged.length) {
-      const bigger = Buffer.allocUnsafe(this.staged.length * 2);
-      this.staged.copy(bigger, 0, 0, this.stagedCount * 32);
-      this.staged = bigger;
-    }
-    digestRaw.copy(this.staged, this.stagedCount * 32);
+    const slot = this.stagedCount % STAGED_BLOCK;
+    if (slot === 0) this.staged.push(Buffer.allocUnsafe(STAGED_BLOCK * 32));
+    digestRaw.copy(this.staged[this.staged.length - 1]!, slot * 32);
     this.stagedCount++;
     this.bytesWritten += size;
     this.objectsWritten++;
+    this.unflushed += size + 4096; // inode and directory entry too
+    if (this.unflushed >= FLUSH_EVERY_BYTES && !this.flushing && useNative()) {
+      this.unflushed = 0;
+      this.flushing = native().syncfsAsync(this.stageDir).catch(() => {}).finally(() => { this.flushing = undefined; });
+    }
   }
 
   /** Stages `bytes` unless the store already has them; returns the digest. */
@@ -115,6 +130,7 @@ export class ObjectBatch {
     const tmp = this.stagedName(hex);
     let fh;
     try {
+      await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
       fh = await open(tmp, 'wx', 0o444);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return digest; // staged by this batch already
@@ -140,7 +156,7 @@ export class ObjectBatch {
     if (!useNative()) throw new Error('addBytesSync needs the native helpers');
     let status: number;
     try {
-      status = native().stageBuffer(this.tmpDir, this.objectsDir, this.prefix, hex, bytes);
+      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes);
     } catch (err) {
       throw fsError(this.stagedName(hex), err, 'cannot stage object');
     }
@@ -161,73 +177,81 @@ export class ObjectBatch {
 
   /**
    * Stages many files in one native call on a libuv worker thread (read, sha256,
-   * create tmp/<prefix>-<hex>, write), so the main thread pays one completion per
+   * create the staging file, write), so the main thread pays one completion per
    * call instead of several fs round trips per file. Call it with a chunk of
    * files (tens to hundreds), a few chunks in flight, to use every core. Fails
    * with the first file that cannot be read or staged; files staged before it
    * stay recorded, so abort() removes them.
    */
   async addFiles(paths: Buffer[], sizeHints: number[]): Promise<StagedFile[]> {
-    if (!useNative()) {
-      const out: StagedFile[] = [];
-      for (let i = 0; i < paths.length; i++) out.push(await this.addFileJs(paths[i]!, sizeHints[i]!));
-      return out;
-    }
+    void sizeHints; // sizes are taken when each file is opened
     let total = 0;
     for (const p of paths) total += p.length + 1;
     const packed = Buffer.allocUnsafe(total);
     let o = 0;
-    for (const p of paths) { p.copy(packed, o); o += p.length; packed[o++] = 0; }
-    let res: Buffer;
-    try {
-      res = await native().stageFiles(packed, paths.length, this.tmpDir, this.objectsDir, this.prefix, IN_MEMORY_LIMIT);
-    } catch (err) {
-      throw fsError(this.tmpDir, err, 'cannot stage objects');
-    }
+    for (const p of paths) { o += p.copy(packed, o); packed[o++] = 0; }
     const out: StagedFile[] = new Array(paths.length);
-    for (let i = 0; i < paths.length; i++) {
-      const off = i * STAGE_RECORD_BYTES;
-      const status = res.readUInt32LE(off);
-      const size = res.readDoubleLE(off + 8);
-      if (status === StageStatus.staged) this.record(res.subarray(off + 16, off + 48), size);
-      switch (status) {
-        case StageStatus.staged:
-        case StageStatus.exists:
-        case StageStatus.duplicate:
-          out[i] = { digest: `sha256:${res.toString('hex', off + 16, off + 48)}`, size };
-          break;
-        case StageStatus.sourceError:
-        case StageStatus.stageError: {
-          const errno = res.readInt32LE(off + 4);
-          const path = paths[i]!.toString();
-          if (errno === -1) throw new AslError('BAD_INPUT', `${path}: changed while being read (no longer a regular file)`, { data: { path } });
-          const err = errnoError(errno, status === StageStatus.sourceError ? 'read' : 'stage');
-          throw status === StageStatus.sourceError ? fsError(path, err) : fsError(path, err, 'cannot stage object');
-        }
-        default:
-          throw new Error(`stageFiles: unexpected status ${status} for ${paths[i]!.toString()}`);
-      }
-    }
+    await this.addPackedFiles(packed, paths.length, (i, digest, size) => { out[i] = { digest, size }; });
     return out;
   }
 
-  /** The portable path (no native hashing): async fs calls, one file at a time. */
-  private async addFileJs(path: Buffer, sizeHint: number): Promise<StagedFile> {
-    if (sizeHint <= IN_MEMORY_LIMIT) {
-      let bytes: Buffer;
-      try {
-        const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-        try {
-          if (!(await fh.stat()).isFile()) throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
-          bytes = await fh.readFile();
-        } finally { await fh.close(); }
-      } catch (err) {
-        if (err instanceof AslError) throw err;
-        throw fsError(path.toString(), err);
+  /**
+   * addFiles for `count` NUL-terminated paths packed in one buffer (what the
+   * native call takes); `each(index, digest, size)` is called for every file in
+   * order, before the promise resolves.
+   */
+  async addPackedFiles(packed: Buffer, count: number, each: (index: number, digest: Digest, size: number) => void): Promise<void> {
+    if (!useNative()) {
+      let start = 0;
+      for (let i = 0; i < count; i++) {
+        const end = packed.indexOf(0, start);
+        const r = await this.addFileJs(packed.subarray(start, end));
+        each(i, r.digest, r.size);
+        start = end + 1;
       }
-      if (bytes.length <= IN_MEMORY_LIMIT) return { digest: await this.addBytes(bytes), size: bytes.length };
+      return;
     }
-    const tmp = join(this.tmpDir, `${this.prefix}-large-${this.counter++}`);
+    let res: Buffer;
+    try {
+      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT);
+    } catch (err) {
+      throw fsError(this.stageDir, err, 'cannot stage objects');
+    }
+    for (let i = 0; i < count; i++) {
+      const off = i * STAGE_RECORD_BYTES;
+      const status = res.readUInt32LE(off);
+      if (status === StageStatus.staged || status === StageStatus.exists || status === StageStatus.duplicate) {
+        const size = res.readDoubleLE(off + 8);
+        if (status === StageStatus.staged) this.record(res.subarray(off + 16, off + 48), size);
+        each(i, `sha256:${res.toString('hex', off + 16, off + 48)}`, size);
+        continue;
+      }
+      const path = nthPath(packed, i).toString();
+      if (status !== StageStatus.sourceError && status !== StageStatus.stageError) throw new Error(`stageFiles: unexpected status ${status} for ${path}`);
+      const errno = res.readInt32LE(off + 4);
+      if (errno === -1) throw new AslError('BAD_INPUT', `${path}: changed while being read (no longer a regular file)`, { data: { path } });
+      const err = errnoError(errno, status === StageStatus.sourceError ? 'read' : 'stage');
+      throw status === StageStatus.sourceError ? fsError(path, err) : fsError(path, err, 'cannot stage object');
+    }
+  }
+
+  /** The portable path (no native hashing): async fs calls, one file at a time. */
+  private async addFileJs(path: Buffer): Promise<StagedFile> {
+    let bytes: Buffer | undefined;
+    try {
+      const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
+        if (st.size <= IN_MEMORY_LIMIT) bytes = await fh.readFile();
+      } finally { await fh.close(); }
+    } catch (err) {
+      if (err instanceof AslError) throw err;
+      throw fsError(path.toString(), err);
+    }
+    if (bytes && bytes.length <= IN_MEMORY_LIMIT) return { digest: await this.addBytes(bytes), size: bytes.length };
+    await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
+    const tmp = join(this.stageDir, `large-js-${this.counter++}`);
     try {
       await copyFile(path, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
     } catch (err) {
@@ -242,6 +266,7 @@ export class ObjectBatch {
         return { digest, size };
       }
       try {
+        await mkdir(join(this.stageDir, digestHex(digest).slice(0, 2)), { recursive: true, mode: 0o700 });
         await link(tmp, this.stagedName(digestHex(digest)));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(tmp, err, 'cannot stage object');
@@ -259,11 +284,16 @@ export class ObjectBatch {
 
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
-    if (this.stagedCount === 0) return;
-    const digests = this.staged.subarray(0, this.stagedCount * 32);
+    await this.flushing;
+    if (this.stagedCount === 0) {
+      // Nothing to publish; a streamed file that turned out to exist may have left the (empty) folder.
+      rmSync(this.stageDir, { recursive: true, force: true });
+      return;
+    }
+    const digests = Buffer.concat(this.staged).subarray(0, this.stagedCount * 32);
     if (useNative()) {
       try {
-        await native().commitStaged(this.tmpDir, this.objectsDir, this.prefix, Buffer.from(digests));
+        await native().commitStaged(this.stageDir, this.objectsDir, digests);
       } catch (err) {
         throw fsError(this.store.root, err, 'cannot commit objects');
       }
@@ -283,24 +313,27 @@ export class ObjectBatch {
         await rename(this.stagedName(hex), objectPath(this.store.root, digest));
       });
       syncer.syncfs(join(this.store.root, OBJECTS_DIR));
+      await rm(this.stageDir, { recursive: true, force: true });
     }
+    this.staged = [];
     this.stagedCount = 0;
   }
 
   /** Drops every staged object (nothing becomes visible). */
   async abort(): Promise<void> {
+    await this.flushing;
+    this.staged = [];
     this.stagedCount = 0;
-    // Everything this batch ever created in tmp/ carries its prefix: remove by
-    // prefix, which also catches a file whose staging failed half-way.
-    let names: string[];
-    try {
-      names = await readdir(this.tmpDir);
-    } catch {
-      return;
-    }
-    const mine = names.filter((n) => n.startsWith(`${this.prefix}-`));
-    await mapLimit(mine, 16, (n) => unlink(join(this.tmpDir, n)).catch(() => {}));
+    // Everything this batch ever created is in its folder, including a file whose staging failed half-way.
+    await rm(this.stageDir, { recursive: true, force: true });
   }
+}
+
+/** The `n`th NUL-terminated path of a packed list. */
+function nthPath(packed: Buffer, n: number): Buffer {
+  let start = 0;
+  for (let i = 0; i < n; i++) start = packed.indexOf(0, start) + 1;
+  return packed.subarray(start, packed.indexOf(0, start));
 }
 
 let errnoNames: Map<number, string> | undefined;

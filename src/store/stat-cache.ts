@@ -28,6 +28,7 @@ const MAGIC = Buffer.from('ASLSTAT1');
 const HEADER = MAGIC.length + 32;
 const RECORD = 8 * 5 + 4 + 4 + 32; // dev ino size mtimeSec ctimeSec (f64) + mtimeNsec ctimeNsec (u32) + digest
 const RECORD_F64 = RECORD / 8;
+const BLOCK_RECORDS = 1024;
 export const RACY_MARGIN_NS = 100_000_000n;
 /** The coarsest timestamp granularity assumed for a whole-second stamp (FAT: 2 s). */
 const COARSE_TICK_S = 2;
@@ -47,8 +48,9 @@ export interface StatKey {
 /** Typed-array views read the file's little-endian numbers directly only on a little-endian CPU. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Copies `src` into a fresh buffer whose start is 8-byte aligned, so typed-array views can read it. */
+/** `src` itself when it starts 8-byte aligned (typed-array views can read it), else an aligned copy. */
 function aligned(src: Buffer): Buffer {
+  if (src.byteOffset % 8 === 0) return src;
   const out = Buffer.from(new ArrayBuffer(src.length));
   src.copy(out);
   return out;
@@ -75,8 +77,8 @@ export class StatCache {
   private f64: Float64Array;
   private u32: Uint32Array;
   private count: number;
-  /** New records, RECORD bytes each, appended in arrival order (no per-entry objects). */
-  private added: Buffer = Buffer.alloc(0);
+  /** New records, RECORD bytes each, in arrival order, in fixed-size blocks (no per-entry objects, no regrowth copies). */
+  private added: Buffer[] = [];
   private addedCount = 0;
   private lastExamined: bigint | undefined;
   private lastLimit = { sec: 0, nsec: 0 };
@@ -175,13 +177,10 @@ export class StatCache {
       this.lastLimit = racyLimit(examinedAtNs);
     }
     if (isRacy(key.mtimeSec, key.mtimeNsec, this.lastLimit) || isRacy(key.ctimeSec, key.ctimeNsec, this.lastLimit)) return;
-    if ((this.addedCount + 1) * RECORD > this.added.length) {
-      const bigger = Buffer.alloc(Math.max(64 * RECORD, this.added.length * 2));
-      this.added.copy(bigger, 0, 0, this.addedCount * RECORD);
-      this.added = bigger;
-    }
-    const o = this.addedCount * RECORD;
-    const out = this.added;
+    const slot = this.addedCount % BLOCK_RECORDS;
+    if (slot === 0) this.added.push(Buffer.allocUnsafe(BLOCK_RECORDS * RECORD));
+    const o = slot * RECORD;
+    const out = this.added[this.added.length - 1]!;
     out.writeDoubleLE(key.dev, o); out.writeDoubleLE(key.ino, o + 8); out.writeDoubleLE(key.size, o + 16);
     out.writeDoubleLE(key.mtimeSec, o + 24); out.writeDoubleLE(key.ctimeSec, o + 32);
     out.writeUInt32LE(key.mtimeNsec, o + 40); out.writeUInt32LE(key.ctimeNsec, o + 44);
@@ -204,12 +203,13 @@ export class StatCache {
 
   private async saveStats(): Promise<void> {
     if (this.addedCount === 0) return;
-    const added = this.added;
-    const key = (r: number) => r * RECORD;
+    const blocks = this.added;
+    const block = (r: number) => blocks[Math.floor(r / BLOCK_RECORDS)]!;
+    const key = (r: number) => (r % BLOCK_RECORDS) * RECORD;
     // Sort the new records by (dev, ino); for one inode the latest arrival wins.
     const devs = new Float64Array(this.addedCount);
     const inos = new Float64Array(this.addedCount);
-    for (let r = 0; r < this.addedCount; r++) { devs[r] = added.readDoubleLE(key(r)); inos[r] = added.readDoubleLE(key(r) + 8); }
+    for (let r = 0; r < this.addedCount; r++) { devs[r] = block(r).readDoubleLE(key(r)); inos[r] = block(r).readDoubleLE(key(r) + 8); }
     const order = Array.from({ length: this.addedCount }, (_, i) => i);
     order.sort((a, b) => (devs[a]! - devs[b]!) || (inos[a]! - inos[b]!) || (a - b));
     const fresh: number[] = [];
@@ -219,7 +219,9 @@ export class StatCache {
       if (next !== undefined && devs[next] === devs[r] && inos[next] === inos[r]) continue;
       fresh.push(r);
     }
-    const out = Buffer.allocUnsafe((this.count + fresh.length) * RECORD);
+    // Header and body in one buffer of its own (body 8-byte aligned: kept as the new in-memory body).
+    const file = Buffer.from(new ArrayBuffer(HEADER + (this.count + fresh.length) * RECORD));
+    const out = file.subarray(HEADER);
     let o = 0;
     let i = 0;
     let j = 0;
@@ -236,22 +238,23 @@ export class StatCache {
         c = d !== dev ? (d < dev ? -1 : 1) : n === ino ? 0 : n < ino ? -1 : 1;
       }
       if (c < 0) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; }
-      else { if (c === 0) i++; added.copy(out, o, key(r), key(r) + RECORD); o += RECORD; j++; }
+      else { if (c === 0) i++; block(r).copy(out, o, key(r), key(r) + RECORD); o += RECORD; j++; }
     }
     const body = out.subarray(0, o);
-    const header = Buffer.concat([MAGIC, createHash('sha256').update(body).digest()]);
+    MAGIC.copy(file, 0);
+    createHash('sha256').update(body).digest().copy(file, MAGIC.length);
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, Buffer.concat([header, body]));
+      await writeFile(tmp, file.subarray(0, HEADER + o));
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });
     }
-    this.body = aligned(body);
+    this.body = body;
     this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
     this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
     this.count = this.body.length / RECORD;
-    this.added = Buffer.alloc(0);
+    this.added = [];
     this.addedCount = 0;
   }
 }

@@ -10,7 +10,7 @@ import { captureCommand } from '../../src/capture/capture-command.js';
 import { openStore } from '../../src/store/store.js';
 import { runAsl } from '../helpers.js';
 import {
-  aslCat, aslOk, assertWellFormedReceipt, captureJson, decodeEnvelope, describeRun, digestOf, logJson, only,
+  allFileBytes, aslCat, aslOk, assertWellFormedReceipt, captureJson, decodeEnvelope, describeRun, digestOf, logJson, only,
   readOutdir, workWithStore, type ArtifactRef,
 } from './e2e-helpers.js';
 
@@ -310,4 +310,38 @@ test('library: the package entry point exports captureCommand and captureFile (l
   assert.equal(typeof lib.captureCommand, 'function');
   assert.equal(typeof lib.captureFile, 'function');
   assert.equal(typeof lib.openStore, 'function');
+});
+
+test('--file: a directory is ingested as a tree; files of the same name from two folders keep both receipts in one outdir', async (t) => {
+  const { work, store } = await workWithStore(t);
+  await mkdir(join(work, 'binaries'));
+  await mkdir(join(work, 'scripts'));
+  await mkdir(join(work, 'tree', 'sub'), { recursive: true });
+  await writeFile(join(work, 'binaries', 'tool'), 'binary tool\n');
+  await writeFile(join(work, 'scripts', 'tool'), 'script tool\n');
+  await writeFile(join(work, 'tree', 'sub', 'leaf.txt'), 'leaf\n');
+  const outdir = join(store, 'per', 'overlay');
+
+  const dir = await runAsl(['--store', store, '--file', join(work, 'tree'), '--outdir', outdir, '--json'], { program: 'asl-capture', cwd: work });
+  assert.equal(dir.code, 0, describeRun(dir));
+  const treeOut = await readOutdir(outdir, 'tree.');
+  assert.equal((JSON.parse(dir.stdout) as { receipt: string }).receipt, treeOut.id);
+  const { core } = (await assertWellFormedReceipt(store, treeOut)).predicate;
+  assert.equal(core.kind, 'ingest');
+  assert.deepEqual([core.source!.path, core.source!.type], [join(work, 'tree'), 'directory']);
+  const tree = only(core.outputs, (o) => o.role === 'source', 'ingested tree');
+  assert.equal(tree.kind, 'tree');
+  assert.equal((await aslCat(store, `${tree.digest}:sub/leaf.txt`)).toString(), 'leaf\n');
+
+  // The seed's loop: for f in binaries/* scripts/*; do asl-capture --file $f --outdir per/overlay; done
+  const ids: string[] = [];
+  for (const f of [join(work, 'binaries', 'tool'), join(work, 'scripts', 'tool')]) {
+    const r = await runAsl(['--store', store, '--file', f, '--outdir', outdir, '--json'], { program: 'asl-capture', cwd: work });
+    assert.equal(r.code, 0, describeRun(r));
+    ids.push((JSON.parse(r.stdout) as { receipt: string }).receipt);
+  }
+  assert.equal(new Set(ids).size, 2);
+  const envelopes = (await allFileBytes(outdir)).filter(([p]) => p.endsWith('per.dsse.json')).map(([, b]) => digestOf(b));
+  assert.deepEqual(envelopes.filter((d) => ids.includes(d)).sort(), [...ids].sort(),
+    'both receipts of the loop are in the outdir (a later --artifact-inputs per/ step must find both)');
 });

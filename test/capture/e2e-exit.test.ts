@@ -131,3 +131,17 @@ test('a command that cannot be found: sh exits 127, so does asl-capture, with a 
   assert.ok(!core.program!.some((p) => p.path.includes('no-such-program')), 'an unresolved program is not recorded with a digest');
   assert.match(await readFile(join(outdir, 'stderr.log'), 'utf8'), /no-such-program-asl-e2e: not found/);
 });
+
+test('bad input (a missing --input): exit 2 with one line naming the path; the command does not run; no receipt, no log entry, no outdir', async (t) => {
+  const { work, store } = await workWithStore(t);
+  const outdir = join(store, 'per', 'never');
+  const marker = join(work, 'ran');
+  const r = await runAsl(['--store', store, '--cmd', 'touch "$MARK"', '--input', join(work, 'missing-input'), '--outdir', outdir],
+    { program: 'asl-capture', cwd: work, env: { ...process.env, MARK: marker } });
+  assert.equal(r.code, 2, describeRun(r));
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.ok(r.stderr.includes(join(work, 'missing-input')) || r.stderr.includes('missing-input'), r.stderr);
+  assert.equal(await access(marker).then(() => true, () => false), false, 'the command did not run');
+  assert.equal(await access(outdir).then(() => true, () => false), false, 'no outdir');
+  assert.deepEqual(await logJson(store), []);
+});

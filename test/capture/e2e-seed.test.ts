@@ -95,7 +95,14 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
   const t0 = Date.now();
   const run = await runBash(script, env, join(WORKDIR, 'workflow.log'));
   t.diagnostic(`workflow ran in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  assert.equal(run.code, 0, `the seed workflow failed:\n${run.output.slice(-6000)}`);
+  if (run.code !== 0) {
+    // debootstrap's "I: ..." progress would drown the reason: keep the script's own lines and the end.
+    const kept = join(tmpdir(), `asl-e2e-seed-failed-${process.pid}.log`);
+    await writeFile(kept, run.output);
+    const lines = [`(full output kept in ${kept})`, ...run.output.split('\n')];
+    const shown = [...lines.filter((l) => !l.startsWith('I: ')).slice(-60), '...', ...lines.slice(-15)];
+    assert.fail(`the seed workflow exited ${run.code}:\n${shown.join('\n')}`);
+  }
   assert.match(run.output, /^OK: .* 5 receipts, 5 log entries$/m, 'asl verify passed');
 
   // The five receipts, from their outdirs, in log order.

@@ -1,28 +1,63 @@
 import { AslError } from '../../core/errors.js';
-import { openStore } from '../../store/store.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import type { VerifyReport } from '../../store/verify.js';
+import { verifyTree, type VerifyTreeResult } from '../../store/verify-tree.js';
+import { formatDifference } from '../../store/verify-tree-model.js';
+import { boolOpt, listOpt, requireStore, stringOpt, writeJson, type Command, type Io } from '../command.js';
+import { formatBytes, progressReporter } from '../progress.js';
+
+function printStoreReport(io: Io, report: VerifyReport): void {
+  for (const p of report.problems) {
+    const detail = p.expected !== undefined && !p.message.includes(String(p.actual)) ? ` (expected ${p.expected}, actual ${p.actual})` : '';
+    io.stdout.write(`FAIL ${p.message}${detail}\n`);
+  }
+  for (const n of report.notes) io.stdout.write(`note: ${n}\n`);
+  const c = report.counts;
+  io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+}
+
+function printTreeResult(io: Io, r: VerifyTreeResult): void {
+  for (const d of r.differences) io.stdout.write(`${formatDifference(d)}\n`);
+  for (const m of r.skippedMounts) io.stdout.write(`note: ${m}: another file system is mounted here; not compared below it\n`);
+  for (const x of r.excludes) if (!x.matched) io.stdout.write(`note: --exclude ${x.path}: nothing there to skip\n`);
+  const c = r.counts;
+  const stats = `${c.entries} entries, ${c.hashedFiles} files hashed (${formatBytes(c.hashedBytes)}) in ${(r.ms / 1000).toFixed(2)} s`;
+  io.stdout.write(r.ok
+    ? `OK: ${r.root} matches tree ${r.tree} (${stats})\n`
+    : `DIFFERENT: ${r.differences.length} difference(s) between ${r.root} and tree ${r.tree} (${stats})\n`);
+}
 
 export const command: Command = {
-  usage: 'asl verify --store S [--quick] [--json]',
-  summary: 'Re-hash every object and check every reference. Exit 0 clean, 1 when anything is corrupt or missing.',
-  options: { store: { type: 'string' }, quick: { type: 'boolean' } },
+  usage: 'asl verify --store S [--quick | --tree ID --root DIR [--exclude PATH]...] [--json]',
+  summary: 'Re-hash every object and check every reference, signature and the receipt log; or, with --tree, compare a live directory '
+    + 'with a recorded tree and list every difference. Exit 0 clean, 1 when anything is corrupt, missing or different, 2 for bad usage.',
+  options: {
+    store: { type: 'string' },
+    quick: { type: 'boolean' },
+    tree: { type: 'string' },
+    root: { type: 'string' },
+    exclude: { type: 'string', multiple: true },
+  },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
-    if (!storeDir) throw new AslError('USAGE', 'verify: --store S is required');
-    const store = await openStore(storeDir);
-    const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick') });
-    if (boolOpt(args, 'json')) {
-      writeJson(io, report);
-    } else {
-      for (const p of report.problems) {
-        const detail = p.expected !== undefined && !p.message.includes(String(p.actual)) ? ` (expected ${p.expected}, actual ${p.actual})` : '';
-        io.stdout.write(`FAIL ${p.message}${detail}\n`);
-      }
-      for (const n of report.notes) io.stdout.write(`note: ${n}\n`);
-      const c = report.counts;
-      io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+    const tree = stringOpt(args, 'tree');
+    const root = stringOpt(args, 'root');
+    const excludes = listOpt(args, 'exclude');
+    if (args.positionals.length > 0) throw new AslError('USAGE', `verify: unexpected argument ${args.positionals[0]} (usage: ${command.usage})`);
+    if ((tree === undefined) !== (root === undefined)) throw new AslError('USAGE', 'verify: --tree ID and --root DIR go together');
+    if (tree === undefined && excludes.length > 0) throw new AslError('USAGE', 'verify: --exclude needs --tree ID --root DIR');
+    if (tree !== undefined && boolOpt(args, 'quick')) throw new AslError('USAGE', 'verify: --quick applies to the store check, not to --tree');
+    const store = await requireStore(args, 'verify');
+    if (tree !== undefined && root !== undefined) {
+      const progress = progressReporter(io, `verify ${root}`);
+      const result = await verifyTree(store, tree, root, { exclude: excludes, onProgress: progress.update });
+      progress.done();
+      if (boolOpt(args, 'json')) writeJson(io, result);
+      else printTreeResult(io, result);
+      return result.ok ? 0 : 1;
     }
+    const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick') });
+    if (boolOpt(args, 'json')) writeJson(io, report);
+    else printStoreReport(io, report);
     return report.ok ? 0 : 1;
   },
 };

@@ -1,0 +1,89 @@
+import type { DiffCounts } from '../../store/tree-diff.js';
+import { diffPairs, diffStoreTrees, emptyCounts, narrowPair, type ChangedField, type DiffChange, type EntryInfo } from '../../graph/diff.js';
+import { boolOpt, requireStore, stringOpt, type Command, type Io } from '../command.js';
+import { formatBytes } from '../progress.js';
+
+const short = (d: string | undefined) => (d ? d.slice(0, 19) : '-');
+
+/** One entry, readably: "file 0755 0:0 18.8 KB sha256:8a5b6c0f7d21". */
+export function describeEntry(e: EntryInfo): string {
+  const parts = [e.type, e.mode, `${e.uid}:${e.gid}`];
+  if (e.type === 'file') parts.push(formatBytes(e.size ?? 0), short(e.digest));
+  if (e.target !== undefined) parts.push(`-> ${e.target}`);
+  if (e.rdev) parts.push(`${e.rdev[0]},${e.rdev[1]}`);
+  if (e.hardlink) parts.push(`=> ${e.hardlink}`);
+  if (e.xattrs) parts.push(`xattrs ${Object.keys(e.xattrs).join(',')}`);
+  return parts.join(' ');
+}
+
+/** What changed between two states of a path: "content sha256:… -> sha256:… (1.2 KB -> 1.3 KB), mode 0644 -> 0755". */
+export function describeFields(fields: readonly ChangedField[], a: EntryInfo, b: EntryInfo): string {
+  return fields.map((f) => {
+    switch (f) {
+      case 'type': return `type ${a.type} -> ${b.type}`;
+      case 'content': return `content ${short(a.digest)} -> ${short(b.digest)} (${formatBytes(a.size ?? 0)} -> ${formatBytes(b.size ?? 0)})`;
+      case 'target': return `target ${a.target} -> ${b.target}`;
+      case 'rdev': return `device ${a.rdev?.join(',')} -> ${b.rdev?.join(',')}`;
+      case 'mode': return `mode ${a.mode} -> ${b.mode}`;
+      case 'owner': return `owner ${a.uid}:${a.gid} -> ${b.uid}:${b.gid}`;
+      case 'xattrs': return `xattrs {${Object.keys(a.xattrs ?? {}).join(',')}} -> {${Object.keys(b.xattrs ?? {}).join(',')}}`;
+      case 'hardlink': return `hard link ${a.hardlink ?? '(none)'} -> ${b.hardlink ?? '(none)'}`;
+    }
+  }).join(', ');
+}
+
+const LABEL: Record<DiffChange['kind'], string> = { added: 'added   ', removed: 'removed ', modified: 'modified', metadata: 'metadata' };
+
+function changeLine(c: DiffChange): string {
+  const path = `${c.path === '' ? '.' : c.path}${c.type === 'dir' && c.path !== '' ? '/' : ''}`;
+  const detail = c.kind === 'added' ? describeEntry(c.after!)
+    : c.kind === 'removed' ? describeEntry(c.before!)
+      : describeFields(c.fields ?? [], c.before!, c.after!);
+  return `${LABEL[c.kind]}  ${path}  ${detail}`;
+}
+
+export function summaryLine(n: DiffCounts): string {
+  const total = n.added + n.removed + n.modified + n.metadata;
+  if (total === 0) return 'equal: no differences';
+  return `${total} path${total === 1 ? '' : 's'} differ: ${n.added} added, ${n.removed} removed, ${n.modified} modified (content), ${n.metadata} metadata only`;
+}
+
+function write(io: Io, text: string): Promise<void> | void {
+  // Respect backpressure: a diff of two big roots may be hundreds of thousands of lines.
+  if (!io.stdout.write(text)) return new Promise((resolve) => io.stdout.once('drain', () => resolve()));
+}
+
+export const command: Command = {
+  usage: 'asl diff --store S (TREE_A TREE_B | RECEIPT) [--path DIR] [--json]',
+  summary: 'Paths added, removed, modified (content) and changed in metadata only between two trees, or before -> after of a receipt\'s watched roots. Exit 0 when equal, 1 when they differ.',
+  options: { store: { type: 'string' }, path: { type: 'string' } },
+  async run(args, io) {
+    const store = await requireStore(args, 'diff');
+    const json = boolOpt(args, 'json');
+    const within = stringOpt(args, 'path');
+    const pairs = await diffPairs(store, args.positionals);
+    const total = emptyCounts();
+    if (json) await write(io, '{"comparisons":[');
+    for (const [i, raw] of pairs.entries()) {
+      const pair = within !== undefined ? await narrowPair(store, raw, within) : { ...raw, prefix: '' };
+      const counts = emptyCounts();
+      if (json) {
+        await write(io, `${i > 0 ? ',' : ''}\n{"label":${JSON.stringify(pair.label)},"a":${JSON.stringify(pair.a)},"b":${JSON.stringify(pair.b)},${pair.receipt ? `"receipt":${JSON.stringify(pair.receipt)},` : ''}${within !== undefined ? `"path":${JSON.stringify(pair.prefix)},` : ''}"changes":[`);
+      } else if (pairs.length > 1 || pair.receipt) {
+        await write(io, `${i > 0 ? '\n' : ''}== ${pair.label}: ${short(pair.a ?? undefined)} -> ${short(pair.b ?? undefined)}\n`);
+      }
+      let n = 0;
+      for await (const c of diffStoreTrees(store, pair.a, pair.b, { prefix: pair.prefix })) {
+        counts[c.kind]++;
+        await write(io, json ? `${n++ > 0 ? ',' : ''}\n  ${JSON.stringify(c)}` : `${changeLine(c)}\n`);
+      }
+      for (const k of ['added', 'removed', 'modified', 'metadata'] as const) total[k] += counts[k];
+      if (json) await write(io, `${n > 0 ? '\n' : ''}],"counts":${JSON.stringify(counts)}}`);
+      else if (pairs.length > 1) await write(io, `${summaryLine(counts)}\n`);
+    }
+    const differ = total.added + total.removed + total.modified + total.metadata > 0;
+    if (json) await write(io, `\n],"counts":${JSON.stringify(total)},"equal":${!differ}}\n`);
+    else await write(io, `${pairs.length > 1 ? 'all: ' : ''}${summaryLine(total)}\n`);
+    return differ ? 1 : 0;
+  },
+};

@@ -1,0 +1,61 @@
+import { AslError } from '../../core/errors.js';
+import { openStore } from '../../store/store.js';
+import { seedStore } from '../../transfer/seed.js';
+import { boolOpt, listOpt, stringOpt, writeJson, type Command, type Io } from '../command.js';
+import { formatBytes } from '../progress.js';
+
+/** Object progress on stderr when it is a terminal. */
+export function objectProgress(io: Io, label: string): { update: (p: { objects: number; totalObjects: number; bytes: number }) => void; done: () => void } {
+  if (!io.interactive) return { update: () => {}, done: () => {} };
+  const started = Date.now();
+  let shown = false;
+  return {
+    update(p) {
+      const secs = Math.max((Date.now() - started) / 1000, 0.001);
+      io.stderr.write(`\r${label}: ${p.objects}/${p.totalObjects} objects, ${formatBytes(p.bytes)} (${formatBytes(p.bytes / secs)}/s)   `);
+      shown = true;
+    },
+    done() { if (shown) io.stderr.write('\n'); },
+  };
+}
+
+/** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
+export function receiptArgs(args: { positionals: string[] }, values: string[], command: string, skip = 0): string[] {
+  const extra = args.positionals.slice(skip);
+  if (extra.length > 0 && values.length === 0) throw new AslError('USAGE', `${command}: unexpected argument "${extra[0]}"`);
+  return [...values, ...extra];
+}
+
+export const command: Command = {
+  usage: 'asl seed --store S --into DIR [--receipts ID|STEP...] [--with-private-key] [--json]',
+  summary: 'Write a verified copy of the store (or of the closure of some receipts) at DIR, e.g. ISO_ROOT/var/lib/asl/personal: objects, log, trusted public keys, binaries/ scripts/ per/. DIR must be absent or empty; it is written in one rename.',
+  options: { store: { type: 'string' }, into: { type: 'string' }, receipts: { type: 'string', multiple: true }, 'with-private-key': { type: 'boolean' } },
+  async run(args, io) {
+    const storeDir = stringOpt(args, 'store');
+    const into = stringOpt(args, 'into');
+    if (!storeDir) throw new AslError('USAGE', 'seed: --store S is required');
+    if (!into) throw new AslError('USAGE', 'seed: --into DIR is required');
+    const receipts = receiptArgs(args, listOpt(args, 'receipts'), 'seed');
+    const source = await openStore(storeDir);
+    const progress = objectProgress(io, 'seed');
+    const result = await seedStore(source, into, { receipts, withPrivateKey: boolOpt(args, 'with-private-key'), onProgress: progress.update });
+    progress.done();
+    if (boolOpt(args, 'json')) {
+      writeJson(io, result);
+      return 0;
+    }
+    const what = `${result.receipts} receipts, ${result.objects} objects, ${formatBytes(result.bytes)}`;
+    if (result.alreadySeeded) {
+      io.stdout.write(`already seeded: ${result.into} holds ${what} and verifies; left unchanged\n`);
+      return 0;
+    }
+    for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
+    const v = result.views!;
+    if (v.skipped.length > 0) io.stderr.write(`note: left out ${v.skipped.length} file(s) of per/ that no receipt of the seed backs (e.g. ${v.skipped[0]})\n`);
+    const log = result.log === 'verbatim' ? 'log copied with its signed head'
+      : result.log === 'prefix' ? 'log prefix copied, new head signed with the source key'
+        : result.log === 'resigned' ? 'new log of the selected receipts, head signed with the source key' : 'empty log';
+    io.stdout.write(`seeded ${result.into}: ${what}; ${log}; ${result.trustedKeys.length} trusted key(s), ${result.privateKey ? 'WITH the private signing key' : 'no private key'}; views ${v.files} files; verified\n`);
+    return 0;
+  },
+};

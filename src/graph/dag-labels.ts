@@ -1,0 +1,113 @@
+/**
+ * What a node of the dag says, shared by every renderer: a title line, a few
+ * short lines under it, and the long text (full command, digest) for tooltips
+ * and search. Pure functions of the view's nodes.
+ */
+import type { DagNode } from './dag-view.js';
+
+export interface NodeLabel {
+  /** First line: step name, or the artifact's kind and name. */
+  title: string;
+  /** Short lines under the title. */
+  lines: string[];
+  /** Everything worth hovering over or searching for. */
+  tooltip: string;
+}
+
+/** Decimal units like `ls -h --si`: 1.5 KB, 190.2 MB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+export function formatCount(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
+/** First 12 hex digits of a digest. */
+export function shortId(digest: string): string {
+  return digest.startsWith('sha256:') ? digest.slice(7, 19) : digest.slice(0, 12);
+}
+
+/** How the kinds are called on screen: a blob is a file, a paths list is a change list. */
+export const KIND_LABEL: Record<string, string> = {
+  tree: 'tree', blob: 'file', log: 'log', package: 'package', receipt: 'receipt', paths: 'changes',
+};
+
+/**
+ * A command line short enough for a box: long absolute paths keep their last
+ * component (`/work/x/iso_root` -> `…/iso_root`), whitespace is collapsed, and
+ * the result is cut at `max` characters.
+ */
+export function shortCommand(shell: string, max = 72): string {
+  const text = shell
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/(^|[\s'"=:])(\/[^\s'"/]+(?:\/[^\s'"/]+){2,})(?=$|[\s'";|&)])/g, (_m, pre: string, path: string) => `${pre}…/${path.slice(path.lastIndexOf('/') + 1)}`);
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Splits text into lines of at most `width` characters, at spaces where possible. */
+export function wrap(text: string, width = 40, maxLines = 2): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width && lines.length < maxLines - 1) {
+    // Break at a space, else after a slash (URLs, paths), else anywhere.
+    let cut = rest.lastIndexOf(' ', width);
+    if (cut < width / 2) cut = rest.lastIndexOf('/', width - 1) + 1;
+    if (cut < width / 2) cut = width;
+    lines.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest.length > width) rest = `${rest.slice(0, width - 1)}…`;
+  if (rest) lines.push(rest);
+  return lines;
+}
+
+/** How the counts of what a step's box does not draw are worded. */
+const HIDDEN_WORDS: Record<string, [string, string]> = {
+  packages: ['package', 'packages'], programs: ['program', 'programs'], changeLists: ['change list', 'change lists'], tracedReads: ['traced read', 'traced reads'],
+};
+
+export function nodeLabel(node: DagNode): NodeLabel {
+  switch (node.type) {
+    case 'receipt': {
+      const r = node.receipt;
+      const title = r.ok ? r.step : `${r.step}: ${r.status}`;
+      const what = r.kind === 'command' ? shortCommand(r.command ?? '', 110) : `ingest ${r.source?.path.split('/').pop() ?? ''}`;
+      const facts = r.kind === 'command' ? [`${(r.durationMs / 1000).toFixed(1)} s`] : [];
+      for (const [key, n] of Object.entries(node.hidden)) {
+        const [one, many] = HIDDEN_WORDS[key] ?? [key, key];
+        if (n > 0) facts.push(formatCount(n, one, many));
+      }
+      return {
+        title,
+        lines: [...wrap(what, 44, 3), ...(facts.length ? [facts.join(' · ')] : [])],
+        tooltip: [`${r.step} (${r.kind}, ${r.status})`, r.command ?? r.source?.path ?? '', `receipt ${r.id}`].join('\n'),
+      };
+    }
+    case 'artifact': {
+      const a = node.artifact;
+      const kind = KIND_LABEL[a.kind] ?? a.kind;
+      const facts: string[] = [];
+      if (node.tree) facts.push(formatCount(node.tree.files, 'file'), formatBytes(node.tree.bytes));
+      else if (a.size !== undefined) facts.push(formatBytes(a.size));
+      if (a.package?.architecture) facts.push(a.package.architecture);
+      facts.push(shortId(a.id));
+      return {
+        title: `${kind} ${a.name}`,
+        lines: [facts.join(' · ')],
+        tooltip: [`${kind} ${a.path ?? a.name}`, a.id].join('\n'),
+      };
+    }
+    case 'group':
+      return {
+        title: formatCount(node.members.length, 'package'),
+        lines: [`.deb files · ${formatBytes(node.size)}`],
+        tooltip: `${formatCount(node.members.length, 'package')} (${node.direction === 'input' ? 'downloaded by' : 'written by'} ${node.step})`,
+      };
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Which Debian package put a path into a tree, read from the dpkg database INSIDE
+ * the stored tree (var/lib/dpkg), never from the host: `info/*.list` for the
+ * paths each package installed, `status` for versions and conffiles,
+ * `info/*.md5sums` for what the bytes were at install time, `diversions` for files
+ * moved aside by another package.
+ *
+ * dpkg lists a path as the package shipped it, which on a merged-/usr system is
+ * often not where the file is: bookworm's bash lists /bin/bash, and /bin is a
+ * symlink to usr/bin. So a listed path owns PATH when its directory resolves,
+ * through the tree's own symlinks, to PATH's directory (and the names match).
+ */
+import { createHash } from 'node:crypto';
+import type { Digest } from '../core/digest.js';
+import { openObjectStream, readObject } from '../store/object-read.js';
+import { findEntry } from '../store/tree-lookup.js';
+import type { TreeEntry } from '../store/tree-model.js';
+import { splitPath, type TreeReader } from './why-tree-path.js';
+
+const DPKG_DIR = 'var/lib/dpkg';
+const READ_CONCURRENCY = 8;
+
+export interface DpkgOwner {
+  package: string;
+  architecture?: string;
+  version?: string;
+  /** dpkg's Status field, e.g. "install ok installed". */
+  status?: string;
+  /** The path as the package's .list file spells it (e.g. /bin/bash for usr/bin/bash). */
+  listedAs: string;
+  /** When the file is the diverted copy of another package's path. */
+  diversion?: { from: string; to: string; by: string };
+  /**
+   * Regular files: the bytes in the tree against the md5 dpkg recorded when it
+   * installed the package (md5sums, or the status file's Conffiles for a conffile).
+   */
+  check: 'match' | 'differs' | 'no-checksum' | 'not-a-file';
+  md5?: { expected: string; actual: string; source: 'md5sums' | 'conffiles' };
+}
+
+export interface DpkgAnswer {
+  /** Whether the tree has a dpkg database at all. */
+  database: boolean;
+  owners: DpkgOwner[];
+}
+
+interface StatusStanza {
+  package: string;
+  architecture?: string;
+  version?: string;
+  status?: string;
+  conffiles: Map<string, string>;
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!); };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export function parseStatus(text: string): StatusStanza[] {
+  const out: StatusStanza[] = [];
+  for (const block of text.split(/\n\s*\n/)) {
+    const fields = new Map<string, string>();
+    let last = '';
+    for (const line of block.split('\n')) {
+      if (/^\s/.test(line) && last) { fields.set(last, `${fields.get(last)}\n${line.trim()}`); continue; }
+      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+      if (m) { last = m[1]!.toLowerCase(); fields.set(last, m[2]!); }
+    }
+    const name = fields.get('package');
+    if (!name) continue;
+    const conffiles = new Map<string, string>();
+    for (const l of (fields.get('conffiles') ?? '').split('\n')) {
+      const [path, md5] = l.trim().split(/\s+/);
+      if (path?.startsWith('/') && md5 && /^[0-9a-f]{32}$/.test(md5)) conffiles.set(path, md5);
+    }
+    out.push({
+      package: name,
+      ...(fields.has('architecture') ? { architecture: fields.get('architecture')! } : {}),
+      ...(fields.has('version') ? { version: fields.get('version')! } : {}),
+      ...(fields.has('status') ? { status: fields.get('status')! } : {}),
+      conffiles,
+    });
+  }
+  return out;
+}
+
+/** `diversions`: groups of three lines (from, to, by package; ":" for a local diversion). */
+export function parseDiversions(text: string): Array<{ from: string; to: string; by: string }> {
+  const lines = text.split('\n');
+  const out: Array<{ from: string; to: string; by: string }> = [];
+  for (let i = 0; i + 2 < lines.length; i += 3) out.push({ from: lines[i]!, to: lines[i + 1]!, by: lines[i + 2]! });
+  return out;
+}
+
+async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of openObjectStream(reader.store, id)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The packages whose dpkg records name `path` (physical, relative to the tree
+ * root) in tree `root`. A regular file normally has one owner; a directory is
+ * often listed by many packages.
+ */
+export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer, entry: TreeEntry): Promise<DpkgAnswer> {
+  const none: DpkgAnswer = { database: false, owners: [] };
+  const dpkgDir = await reader.physicalDir(root, Buffer.from(DPKG_DIR));
+  if (dpkgDir === undefined) return none;
+  const dpkgEntry = await reader.entryAt(root, splitPath(dpkgDir));
+  if (dpkgEntry?.type !== 'dir') return none;
+  const dpkgTree = await reader.mustTree(dpkgEntry.digest!);
+  const infoEntry = findEntry(dpkgTree, Buffer.from('info'));
+  const statusEntry = findEntry(dpkgTree, Buffer.from('status'));
+  if (infoEntry?.type !== 'dir' || statusEntry?.type !== 'file') return none;
+  const info = await reader.mustTree(infoEntry.digest!);
+  const text = async (e: TreeEntry | undefined) => (e?.type === 'file' ? (await readObject(reader.store, e.digest!)).toString('utf8') : '');
+
+  const want = `/${path.toString('utf8')}`;
+  const wantDir = dirname(want);
+  // A listed path owns PATH when its directory resolves (through the tree's symlinks) to PATH's directory.
+  const dirCache = new Map<string, Promise<string | undefined>>();
+  const physicalDir = (dir: string) => {
+    let p = dirCache.get(dir);
+    if (!p) {
+      p = reader.physicalDir(root, Buffer.from(dir)).then((d) => (d === undefined ? undefined : `/${d.toString('utf8')}`));
+      dirCache.set(dir, p);
+    }
+    return p;
+  };
+  const sameFile = async (listed: string) => listed === want || (basename(listed) === basename(want) && (await physicalDir(dirname(listed))) === wantDir);
+
+  // Diversions: a package's path moved aside to `to` (by another package, or locally).
+  const diversions = parseDiversions(await text(findEntry(dpkgTree, Buffer.from('diversions'))));
+  const divertedHere: typeof diversions = [];
+  for (const d of diversions) if (await sameFile(d.to)) divertedHere.push(d);
+  const names = new Set([basename(want), ...divertedHere.map((d) => basename(d.from))]);
+
+  const lists = info.entries.filter((e) => e.type === 'file' && e.name.toString('utf8').endsWith('.list'));
+  const hits = await mapLimit(lists, READ_CONCURRENCY, async (e) => {
+    const lines = (await text(e)).split('\n').filter((l) => names.has(basename(l)));
+    return { list: e.name.toString('utf8').slice(0, -'.list'.length), lines };
+  });
+
+  const found: Array<{ list: string; listedAs: string; diversion?: (typeof diversions)[number] }> = [];
+  for (const { list, lines } of hits) {
+    const pkg = list.split(':')[0]!;
+    for (const listed of lines) {
+      const moved = diversions.find((d) => d.from === listed && d.by !== pkg);
+      if (!moved && await sameFile(listed)) found.push({ list, listedAs: listed });
+      const here = divertedHere.find((d) => d.from === listed && d.by !== pkg);
+      if (here) found.push({ list, listedAs: listed, diversion: here });
+    }
+  }
+  if (found.length === 0) return { database: true, owners: [] };
+
+  const stanzas = parseStatus(await text(statusEntry));
+  const owners: DpkgOwner[] = [];
+  for (const f of found) {
+    const [name, arch] = f.list.split(':') as [string, string | undefined];
+    const stanza = stanzas.find((s) => s.package === name && (arch === undefined || s.architecture === arch))
+      ?? stanzas.find((s) => s.package === name);
+    const owner: DpkgOwner = {
+      package: name,
+      ...(stanza?.architecture ?? arch ? { architecture: stanza?.architecture ?? arch } : {}),
+      ...(stanza?.version ? { version: stanza.version } : {}),
+      ...(stanza?.status ? { status: stanza.status } : {}),
+      listedAs: f.listedAs,
+      ...(f.diversion ? { diversion: f.diversion } : {}),
+      check: entry.type === 'file' ? 'no-checksum' : 'not-a-file',
+    };
+    if (entry.type === 'file') {
+      let expected: { md5: string; source: 'md5sums' | 'conffiles' } | undefined;
+      const conffile = stanza?.conffiles.get(f.listedAs);
+      if (conffile) expected = { md5: conffile, source: 'conffiles' };
+      else {
+        const sums = await text(findEntry(info, Buffer.from(`${f.list}.md5sums`)));
+        const rel = f.listedAs.slice(1);
+        for (const line of sums.split('\n')) {
+          const m = /^([0-9a-f]{32}) {2}(.*)$/.exec(line);
+          if (m && m[2] === rel) { expected = { md5: m[1]!, source: 'md5sums' }; break; }
+        }
+      }
+      if (expected) {
+        const actual = await md5OfObject(reader, entry.digest!);
+        owner.check = actual === expected.md5 ? 'match' : 'differs';
+        owner.md5 = { expected: expected.md5, actual, source: expected.source };
+      }
+    }
+    owners.push(owner);
+  }
+  return { database: true, owners };
+}

@@ -1,0 +1,310 @@
+/**
+ * `asl bundle import`: reads a bundle as a stream and adds its closure to a
+ * store, checking everything before anything becomes visible:
+ *
+ *   1. the tar is read entry by entry; only regular files with the bundle's exact
+ *      names are accepted (no links, no directories, no `..`, no absolute paths),
+ *      the manifest first, each name once;
+ *   2. each object is hashed as it streams and staged in the target's tmp/ (via an
+ *      ObjectBatch); its digest and size must match its name and the manifest;
+ *   3. when the archive has ended (with its end marker): every listed object and
+ *      key is there, every tree is canonical and complete, every root's
+ *      timestamps match, every receipt verifies against the target's trusted keys
+ *      plus the keys the operator named, and names only artifacts the bundle
+ *      carries;
+ *   4. only then: one flush makes the objects visible, the operator's keys are
+ *      trusted, root records are written, and the receipts are appended to the
+ *      log with one signed head (the commit point).
+ *
+ * Any failure before step 4 removes what was staged: the target is unchanged.
+ */
+import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { access, mkdir, open, readFile, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Digest } from '../core/digest.js';
+import { digestHex } from '../core/digest.js';
+import { AslError, fsError } from '../core/errors.js';
+import { loadSigningKey } from '../store/keys.js';
+import { TMP_DIR, TRUSTED_KEYS_DIR } from '../store/layout.js';
+import { ObjectBatch } from '../store/object-batch.js';
+import { PUT_REFS_DIR } from '../store/put.js';
+import { appendReceiptLog, readReceiptLog, verifyLog } from '../store/receipt-log.js';
+import { writeFileAtomic, type Store } from '../store/store.js';
+import { TREE_MAGIC } from '../store/tree-model.js';
+import { loadTrustedKeys } from '../store/trusted-keys.js';
+import { checkBundleContent } from './bundle-check.js';
+import { MANIFEST_NAME, MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, parseEntryName, type BundleManifest } from './bundle-manifest.js';
+import { parsePublicKey, type PublicKeyPem } from './public-key.js';
+import { readTar, type TarEntry } from './tar-reader.js';
+
+/** Objects up to this size are checked in memory; bigger ones stream through a temp file. */
+const IN_MEMORY = 4 * 1024 * 1024;
+/** A tree object bigger than this (about 400,000 entries) is refused rather than buffered. */
+const MAX_TREE_BYTES = 64 * 1024 * 1024;
+
+export interface ImportOptions {
+  /** PEM files of public keys the operator trusts for this import (added to the trust set on success). */
+  trustFiles?: readonly string[];
+  /** Key ids of keys carried in the bundle that the operator vouches for (checked out of band). */
+  trustKeyIds?: readonly string[];
+  onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
+}
+
+export interface ImportResult {
+  bundle: string;
+  receipts: { added: number; present: number };
+  objects: { total: number; added: number; present: number };
+  bytes: number;
+  roots: { added: number };
+  /** Keys added to the target's trust set. */
+  trusted: string[];
+}
+
+async function collect(chunks: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of chunks) {
+    n += c.length;
+    if (n > limit) throw new AslError('BAD_INPUT', `${what} is larger than ${limit} bytes`);
+    parts.push(c);
+  }
+  return Buffer.concat(parts, n);
+}
+
+function describeUnsafe(name: string): string {
+  if (name.startsWith('/')) return 'an absolute path';
+  if (name.split('/').includes('..')) return 'a path that climbs out with ".."';
+  return 'not a bundle entry name';
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  hardlink: 'a hard link', symlink: 'a symbolic link', char: 'a character device', block: 'a block device',
+  dir: 'a directory', fifo: 'a FIFO', 'pax-global': 'a pax global header', 'gnu-longname': 'a GNU long-name entry',
+  'gnu-longlink': 'a GNU long-link entry', other: 'an entry of an unknown type',
+};
+
+/** Refuses every entry a bundle can never hold, naming what it is. */
+function checkEntryShape(entry: TarEntry, label: string): void {
+  const { header } = entry;
+  const where = `${label}: entry ${entry.index + 1} ${JSON.stringify(header.name)}`;
+  if (header.type !== 'file') {
+    const link = header.type === 'hardlink' || header.type === 'symlink' ? ` to ${JSON.stringify(header.linkname)}` : '';
+    throw new AslError('BAD_INPUT', `${where} is ${TYPE_WORDS[header.type] ?? header.type}${link} (type ${JSON.stringify(header.flag)}); a bundle holds regular files only`);
+  }
+  if (!parseEntryName(header.name)) {
+    throw new AslError('BAD_INPUT', `${where} is ${describeUnsafe(header.name)}; a bundle holds only ${MANIFEST_NAME}, keys/<keyid>.pub and objects/sha256/<ab>/<62 hex>`);
+  }
+}
+
+interface Reader {
+  manifest: BundleManifest;
+  sizes: Map<Digest, number>;
+  trees: Map<Digest, Buffer>;
+  kept: Map<Digest, Buffer>;
+  keys: Map<string, PublicKeyPem>;
+}
+
+/**
+ * Reads the whole archive, staging objects into `batch`; returns what the
+ * content checks need. Throws on the first structural or digest problem.
+ */
+async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: ObjectBatch, workDir: string,
+  onProgress?: ImportOptions['onProgress']): Promise<Reader> {
+  let manifest: BundleManifest | null = null;
+  let expected = new Map<Digest, number>();
+  let keep = new Set<Digest>();
+  const sizes = new Map<Digest, number>();
+  const trees = new Map<Digest, Buffer>();
+  const kept = new Map<Digest, Buffer>();
+  const keys = new Map<string, PublicKeyPem>();
+  let bytes = 0;
+  let counter = 0;
+  let workDirMade = false;
+
+  for await (const entry of readTar(source, label)) {
+    checkEntryShape(entry, label);
+    const name = parseEntryName(entry.header.name)!;
+    const where = `${label}: ${entry.header.name}`;
+    if (!manifest) {
+      if (name.kind !== 'manifest') throw new AslError('BAD_INPUT', `${label}: the first entry is ${JSON.stringify(entry.header.name)}, not ${MANIFEST_NAME}: not an ASL bundle`);
+      if (entry.header.size > MAX_MANIFEST_BYTES) throw new AslError('BAD_INPUT', `${where} is ${entry.header.size} bytes, more than a manifest may be`);
+      manifest = decodeManifest(await collect(entry.body(), MAX_MANIFEST_BYTES, where), label);
+      expected = new Map(manifest.objects.map((o) => [o.digest, o.size]));
+      keep = new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+      continue;
+    }
+    switch (name.kind) {
+      case 'manifest':
+        throw new AslError('BAD_INPUT', `${where}: a second manifest (entry ${entry.index + 1})`);
+      case 'key': {
+        if (keys.has(name.keyId)) throw new AslError('BAD_INPUT', `${where} appears twice in the bundle`);
+        if (!manifest.keys.includes(name.keyId)) throw new AslError('CORRUPT', `${where} is not listed in the manifest`);
+        const pem = await collect(entry.body(), MAX_KEY_BYTES, where);
+        const key = parsePublicKey(pem.toString('utf8'), where, 'CORRUPT');
+        if (key.keyId !== name.keyId) throw new AslError('CORRUPT', `${where}: the key in it has id ${key.keyId}, not the id in its name`);
+        keys.set(name.keyId, key);
+        break;
+      }
+      case 'object': {
+        const { digest } = name;
+        if (sizes.has(digest)) throw new AslError('BAD_INPUT', `${where}: object ${digest} appears twice in the bundle`);
+        const listed = expected.get(digest);
+        if (listed === undefined) throw new AslError('CORRUPT', `${where}: object ${digest} is not listed in the manifest`);
+        const size = entry.header.size;
+        if (size !== listed) throw new AslError('CORRUPT', `${where}: the manifest says object ${digest} is ${listed} bytes, the bundle carries ${size}`);
+        const mismatch = (actual: string) => new AslError('CORRUPT', `${where}: object named ${digest} contains bytes hashing to ${actual}`, { data: { expected: digest, actual } });
+        if (size <= IN_MEMORY) {
+          const data = await collect(entry.body(), size, where);
+          const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+          if (actual !== digest) throw mismatch(actual);
+          if (data.length >= TREE_MAGIC.length && data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) trees.set(digest, data);
+          if (keep.has(digest)) kept.set(digest, data);
+          await batch.addBytes(data);
+        } else {
+          if (!workDirMade) { await mkdir(workDir, { recursive: true, mode: 0o700 }); workDirMade = true; }
+          const path = join(workDir, `object-${counter++}`);
+          const hash = createHash('sha256');
+          let head = Buffer.alloc(0);
+          const fh: FileHandle = await open(path, 'wx', 0o600);
+          try {
+            for await (const chunk of entry.body()) {
+              if (head.length < TREE_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, TREE_MAGIC.length - head.length)]);
+              hash.update(chunk);
+              await fh.write(chunk);
+            }
+          } finally {
+            await fh.close();
+          }
+          const actual = `sha256:${hash.digest('hex')}`;
+          if (actual !== digest) throw mismatch(actual);
+          if (head.equals(TREE_MAGIC)) {
+            if (size > MAX_TREE_BYTES) throw new AslError('CORRUPT', `${where}: object ${digest} looks like a tree but is ${size} bytes; refused`);
+            trees.set(digest, await readFile(path));
+          }
+          if (keep.has(digest)) kept.set(digest, await readFile(path));
+          await batch.addFile(path, size);
+          await unlink(path);
+        }
+        sizes.set(digest, size);
+        bytes += size;
+        onProgress?.({ objects: sizes.size, totalObjects: expected.size, bytes });
+        break;
+      }
+    }
+  }
+  if (!manifest) throw new AslError('BAD_INPUT', `${label}: empty archive: not an ASL bundle`);
+  const absent = manifest.objects.filter((o) => !sizes.has(o.digest));
+  if (absent.length > 0) throw new AslError('CORRUPT', `${label}: the bundle lacks ${absent.length} object(s) its manifest lists, e.g. ${absent[0]!.digest}`);
+  const absentKeys = manifest.keys.filter((k) => !keys.has(k));
+  if (absentKeys.length > 0) throw new AslError('CORRUPT', `${label}: the bundle lacks key ${absentKeys[0]} its manifest lists`);
+  return { manifest, sizes, trees, kept, keys };
+}
+
+/** The operator's --trust files, parsed before anything is read. */
+async function readTrustFiles(files: readonly string[]): Promise<PublicKeyPem[]> {
+  const out: PublicKeyPem[] = [];
+  for (const file of files) {
+    let text: string;
+    try { text = await readFile(file, 'utf8'); } catch (err) { throw fsError(file, err, 'cannot read key'); }
+    out.push(parsePublicKey(text, file));
+  }
+  return out;
+}
+
+export async function importBundle(store: Store, input: string | NodeJS.ReadableStream, opts: ImportOptions = {}): Promise<ImportResult> {
+  const label = typeof input === 'string' ? resolve(input) : 'bundle (stdin)';
+  for (const id of opts.trustKeyIds ?? []) {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new AslError('USAGE', `--trust-key ${id}: expected a key id (64 hex digits, as \`asl key list\` prints)`);
+  }
+  const operatorFiles = await readTrustFiles(opts.trustFiles ?? []);
+
+  // The target must be able to take a log append before anything is staged.
+  const targetKeys = await loadTrustedKeys(store);
+  const logCheck = await verifyLog(store, { keys: targetKeys, checkReceipts: false });
+  if (logCheck.problems.length > 0) throw new AslError('CORRUPT', `${store.root}: the target's receipt log does not verify (${logCheck.problems[0]!.message}); nothing imported`);
+
+  let stream: AsyncIterable<Buffer> & { destroy?: () => void };
+  if (typeof input === 'string') {
+    const fh = await open(label, 'r').catch((err) => { throw fsError(label, err, 'cannot open bundle'); });
+    if ((await fh.stat()).isDirectory()) { await fh.close(); throw new AslError('BAD_INPUT', `${label}: is a directory, not a bundle file`); }
+    stream = fh.createReadStream({ highWaterMark: 1024 * 1024 });
+  } else {
+    stream = input as AsyncIterable<Buffer>;
+  }
+
+  const batch = new ObjectBatch(store);
+  const workDir = join(store.root, TMP_DIR, `import-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    let read: Reader;
+    try {
+      read = await readBundle(stream, label, batch, workDir, opts.onProgress);
+    } finally {
+      if (typeof input === 'string') stream.destroy?.();
+    }
+    const { manifest } = read;
+
+    // Keys: the target's trust set, plus what the operator named. A key in the
+    // bundle counts only when the operator gave its id.
+    const keys = new Map<string, KeyObject>(targetKeys);
+    const toTrust: PublicKeyPem[] = [...operatorFiles];
+    for (const id of opts.trustKeyIds ?? []) {
+      const k = read.keys.get(id);
+      if (!k) throw new AslError('BAD_INPUT', `--trust-key ${id}: the bundle carries no key with this id (it carries ${manifest.keys.map((x) => x.slice(0, 16)).join(', ') || 'none'})`);
+      toTrust.push(k);
+    }
+    for (const k of toTrust) keys.set(k.keyId, createPublicKey(k.pem));
+
+    try {
+      checkBundleContent(manifest, read, keys, label);
+    } catch (err) {
+      if (err instanceof AslError && err.code === 'SIGNATURE') {
+        const carried = manifest.keys.filter((k) => !keys.has(k));
+        const hint = carried.length > 0 ? `; if you trust the signer, check its key id out of band and pass --trust-key ${carried[0]}` : '';
+        throw new AslError('SIGNATURE', `${label}: ${err.message}${hint}`, { cause: err, data: err.data });
+      }
+      throw err;
+    }
+
+    const present = new Set((await readReceiptLog(store)).records.map((r) => r.entry.receipt));
+    const newReceipts = manifest.receipts.filter((r) => !present.has(r.id));
+    if (newReceipts.length > 0) {
+      try { await loadSigningKey(store.root); } catch (err) {
+        throw new AslError('BAD_INPUT', `${store.root}: has no signing key to sign its log head, so it cannot take new receipts (${(err as Error).message}); nothing imported`, { cause: err });
+      }
+    }
+
+    // Commit: objects, then what refers to them, then the log (the commit point).
+    await batch.commit();
+    const trusted: string[] = [];
+    for (const k of toTrust) {
+      if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
+      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, 0o644);
+      trusted.push(k.keyId);
+    }
+    let rootsAdded = 0;
+    if (manifest.roots.length > 0) {
+      const refs = join(store.root, PUT_REFS_DIR);
+      await mkdir(refs, { recursive: true });
+      for (const root of manifest.roots) {
+        const path = join(refs, digestHex(root.id as Digest));
+        if (await access(path).then(() => true, () => false)) continue;
+        await writeFileAtomic(path, JSON.stringify(root) + '\n');
+        rootsAdded++;
+      }
+    }
+    const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true });
+    return {
+      bundle: label,
+      receipts: { added: appended.length, present: manifest.receipts.length - appended.length },
+      objects: { total: manifest.objects.length, added: batch.objectsWritten, present: manifest.objects.length - batch.objectsWritten },
+      bytes: manifest.totals.bytes,
+      roots: { added: rootsAdded },
+      trusted,
+    };
+  } catch (err) {
+    await batch.abort();
+    throw err;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

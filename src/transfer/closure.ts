@@ -1,0 +1,272 @@
+/**
+ * The closure of a list of receipts: every object a store must hold for those
+ * receipts to verify and for everything they name to be restorable. That is the
+ * receipt objects; every artifact a receipt names (referencedArtifacts); every
+ * sub-tree and blob reachable from a named tree; the timestamps object and root
+ * record (refs/put) of a named tree when the store has one; and, transitively,
+ * the receipts named as `receipt` inputs (e.g. the PERs an image build read from
+ * per/). With no receipts given, the closure is the whole store: every logged
+ * receipt and every root record, but not unreferenced residue of interrupted
+ * writes (which gc would remove).
+ *
+ * The source store is read as untrusted too: every receipt and tree is re-hashed
+ * and parsed, receipts are verified against the store's trusted keys, and a
+ * symlink in the object folder is refused.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { lstat, open, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../core/digest.js';
+import { digestHex, isDigest } from '../core/digest.js';
+import { AslError, fsError } from '../core/errors.js';
+import { objectPath } from '../store/layout.js';
+import { mapLimit } from '../store/object-batch.js';
+import { readObject } from '../store/object-read.js';
+import { PUT_REFS_DIR, type RootRecord } from '../store/put.js';
+import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
+import type { Store } from '../store/store.js';
+import { decodeTimes } from '../store/times-model.js';
+import { decodeTree, TREE_MAGIC } from '../store/tree-model.js';
+import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { referencedArtifacts } from '../receipt/verify-receipts.js';
+import { verifyEnvelope } from '../receipt/verify.js';
+import { assertStatement } from '../receipt/validate.js';
+import type { PerCore, Statement } from '../receipt/types.js';
+
+export interface ClosureReceipt {
+  id: Digest;
+  step: string;
+  /** The time of the source's log entry. */
+  time: string;
+  /** The entry's sequence number in the source log. */
+  seq: number;
+}
+
+export interface Closure {
+  /** Logged receipts in the closure, in the source log's order. */
+  receipts: ClosureReceipt[];
+  /** Every object of the closure: digest -> size in bytes. */
+  objects: Map<Digest, number>;
+  /** Root records (refs/put) of trees and blobs in the closure. */
+  roots: RootRecord[];
+  /** Key ids whose signatures made the logged receipts verify. */
+  signers: Set<string>;
+  /** True when no receipts were named (the whole store). */
+  whole: boolean;
+  /** Harmless findings, e.g. an artifact of a foreign receipt that is not in the store. */
+  notes: string[];
+}
+
+export interface ClosureOptions {
+  /** Receipt ids, unique id prefixes or step names; empty or absent: the whole store. */
+  receipts?: readonly string[];
+}
+
+/**
+ * Turns what the operator typed into logged receipt ids: a full id, a step name
+ * (all receipts of that step), or an unambiguous prefix of at least 8 hex digits.
+ */
+export function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string[]): Digest[] {
+  const out: Digest[] = [];
+  const add = (id: Digest) => { if (!out.includes(id)) out.push(id); };
+  for (const arg of args) {
+    if (isDigest(arg)) {
+      if (!records.some((r) => r.entry.receipt === arg)) throw new AslError('NOT_FOUND', `receipt ${arg} is not in the store's receipt log`);
+      add(arg);
+      continue;
+    }
+    const byStep = records.filter((r) => r.entry.step === arg);
+    if (byStep.length > 0) { byStep.forEach((r) => add(r.entry.receipt)); continue; }
+    const hex = arg.startsWith('sha256:') ? arg.slice(7) : arg;
+    if (/^[0-9a-f]{8,64}$/.test(hex)) {
+      const ids = [...new Set(records.map((r) => r.entry.receipt).filter((id) => digestHex(id).startsWith(hex)))];
+      if (ids.length > 1) throw new AslError('BAD_INPUT', `receipt prefix ${arg} is ambiguous (${ids.length} receipts match)`);
+      if (ids.length === 1) { add(ids[0]!); continue; }
+    }
+    throw new AslError('NOT_FOUND', `${arg}: no logged receipt has this id, id prefix or step name`);
+  }
+  return out;
+}
+
+interface ObjectInfo {
+  size: number;
+  tree: boolean;
+}
+
+/** Size and kind of an object without trusting the folder: a non-regular file is refused. */
+async function objectInfo(store: Store, digest: Digest): Promise<ObjectInfo | null> {
+  const path = objectPath(store.root, digest);
+  let fh;
+  try {
+    fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw new AslError('CORRUPT', `object ${digest} is a symbolic link (${path}); refusing to follow it`, { data: { path } });
+    throw fsError(path, err);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new AslError('CORRUPT', `object ${digest} is not a regular file (${path})`, { data: { path } });
+    const head = Buffer.alloc(TREE_MAGIC.length);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return { size: st.size, tree: bytesRead === head.length && head.equals(TREE_MAGIC) };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Every root record of the store (refs/put), checked: the file name is the id it records. */
+export async function readRootRecords(store: Store): Promise<Map<Digest, RootRecord>> {
+  const dir = join(store.root, PUT_REFS_DIR);
+  const out = new Map<Digest, RootRecord>();
+  let names: string[];
+  try { names = await readdir(dir); } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw fsError(dir, err);
+  }
+  for (const name of names.sort()) {
+    if (name.includes('.tmp-')) continue;
+    const path = join(dir, name);
+    const st = await lstat(path);
+    if (!st.isFile()) throw new AslError('CORRUPT', `${path}: root record is not a regular file`);
+    let rec: RootRecord;
+    try { rec = JSON.parse(await readFile(path, 'utf8')) as RootRecord; } catch {
+      throw new AslError('CORRUPT', `${path}: root record is not JSON`);
+    }
+    const bad = checkRootRecord(rec);
+    if (bad) throw new AslError('CORRUPT', `${path}: root record ${bad}`);
+    if (`sha256:${name}` !== rec.id) throw new AslError('CORRUPT', `${path}: root record names ${rec.id}, not the id in its file name`);
+    out.set(rec.id as Digest, rec);
+  }
+  return out;
+}
+
+/** What is wrong with a root record's shape, or null. */
+export function checkRootRecord(rec: unknown): string | null {
+  const r = rec as Partial<RootRecord> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'is not an object';
+  if (!isDigest(r.id)) return 'has no valid id';
+  if (r.kind !== 'tree' && r.kind !== 'blob') return `has kind ${JSON.stringify(r.kind)}`;
+  if (r.times !== undefined && !isDigest(r.times)) return 'has an invalid times id';
+  if (typeof r.source !== 'string' || typeof r.at !== 'string') return 'lacks source or at';
+  const extra = Object.keys(r).filter((k) => !['id', 'kind', 'times', 'source', 'at'].includes(k));
+  if (extra.length > 0) return `has unknown field ${extra[0]}`;
+  return null;
+}
+
+/** Parses a receipt's statement without checking who signed it (for receipts outside the log). */
+function unverifiedStatement(bytes: Buffer): Statement | null {
+  try {
+    const env = JSON.parse(bytes.toString('utf8')) as { payload?: unknown };
+    if (typeof env?.payload !== 'string') return null;
+    const value: unknown = JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8'));
+    assertStatement(value);
+    return value;
+  } catch {
+    return null;
+  }
+}
+
+export async function computeClosure(store: Store, opts: ClosureOptions = {}): Promise<Closure> {
+  const keys: TrustedKeySet = await loadTrustedKeys(store);
+  const logCheck = await verifyLog(store, { keys, checkReceipts: false });
+  if (logCheck.problems.length > 0) {
+    throw new AslError('CORRUPT', `${store.root}: the receipt log does not verify: ${logCheck.problems[0]!.message} (run \`asl verify\`)`);
+  }
+  const { records } = await readReceiptLog(store);
+  const logged = new Map<Digest, LogRecord>();
+  for (const r of records) if (!logged.has(r.entry.receipt)) logged.set(r.entry.receipt, r);
+  const whole = !opts.receipts || opts.receipts.length === 0;
+  const selected = whole ? [...logged.keys()] : resolveReceiptArgs(records, opts.receipts!);
+  const rootRecords = await readRootRecords(store);
+
+  const objects = new Map<Digest, number>();
+  const roots: RootRecord[] = [];
+  const signers = new Set<string>();
+  const notes: string[] = [];
+  const inClosure = new Set<Digest>();
+  const visited = new Set<Digest>();
+  const absent = new Set<Digest>();
+
+  /** Adds an artifact and everything below it; `required` artifacts must be present. */
+  const addArtifact = async (digest: Digest, required: boolean, label: string): Promise<void> => {
+    // Marked before the first await: sibling entries are walked concurrently.
+    if (visited.has(digest) && !(required && absent.has(digest))) return;
+    visited.add(digest);
+    const info = await objectInfo(store, digest);
+    if (!info) {
+      absent.add(digest);
+      if (required) throw new AslError('CORRUPT', `${label} names artifact ${digest}, which is not in the store (run \`asl verify\`)`);
+      notes.push(`${label} names artifact ${digest}, which is not in the store (a receipt from elsewhere; not needed to verify)`);
+      return;
+    }
+    objects.set(digest, info.size);
+    const root = rootRecords.get(digest);
+    if (root) {
+      roots.push(root);
+      if (root.times) {
+        if (!(await objectInfo(store, root.times as Digest))) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} are not in the store (run \`asl verify\`)`);
+        const times = decodeTimes(await readObject(store, root.times), root.times);
+        if (times.tree !== digest) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} belong to tree ${times.tree}`);
+        await addArtifact(root.times as Digest, true, `the root record of ${digest}`);
+      }
+    }
+    if (info.tree) {
+      const tree = decodeTree(await readObject(store, digest), digest);
+      const kids = tree.entries.filter((e) => e.digest !== undefined);
+      await mapLimit(kids, 16, (e) => addArtifact(e.digest!, required, `tree ${digest} entry ${JSON.stringify(e.name.toString('utf8'))}`));
+    }
+  };
+
+  const queue: Digest[] = [...selected];
+  const seenReceipts = new Set<Digest>();
+  while (queue.length > 0) {
+    const id = queue.shift()!;
+    if (seenReceipts.has(id)) continue;
+    seenReceipts.add(id);
+    const record = logged.get(id);
+    const label = `receipt ${id}${record ? ` (step ${record.entry.step})` : ''}`;
+    if (!(await objectInfo(store, id))) {
+      if (record) throw new AslError('CORRUPT', `${label} is in the log but not in the store (run \`asl verify\`)`);
+      notes.push(`${label} is named as an input but is not in the store`);
+      continue;
+    }
+    const bytes = await readObject(store, id);
+    let core: PerCore;
+    if (record) {
+      const verified = verifyEnvelope(bytes, keys, { receiptId: id });
+      signers.add(verified.keyId);
+      core = verified.statement.predicate.core;
+      inClosure.add(id);
+    } else {
+      // A receipt object found as an input (e.g. in per/) that this store never logged:
+      // carried as an artifact; what it names is carried when present.
+      const statement = unverifiedStatement(bytes);
+      await addArtifact(id, true, label);
+      if (!statement) { notes.push(`${label} is not a readable receipt; carried as a plain artifact`); continue; }
+      core = statement.predicate.core;
+    }
+    await addArtifact(id, true, label);
+    for (const ref of referencedArtifacts(core)) {
+      await addArtifact(ref.digest, !!record, `${label} ${ref.label}`);
+    }
+    for (const a of [...core.inputs, ...core.outputs]) if (a.kind === 'receipt') queue.push(a.digest);
+  }
+  if (whole) {
+    for (const [id] of rootRecords) await addArtifact(id, true, `root record ${id}`);
+  }
+  const receipts: ClosureReceipt[] = [];
+  for (const r of records) {
+    if (inClosure.has(r.entry.receipt) && !receipts.some((x) => x.id === r.entry.receipt)) {
+      receipts.push({ id: r.entry.receipt, step: r.entry.step, time: r.entry.time, seq: r.entry.seq });
+    }
+  }
+  roots.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { receipts, objects, roots, signers, whole, notes };
+}
+
+/** The closure's objects sorted by digest (the order bundles and seeds write them). */
+export function sortedObjects(closure: Closure): Array<{ digest: Digest; size: number }> {
+  return [...closure.objects].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => ({ digest, size }));
+}
