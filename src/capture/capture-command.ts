@@ -14,7 +14,8 @@ import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
 import { buildStatement } from '../receipt/statement.js';
-import { writeReceipt } from '../receipt/store-receipt.js';
+import { listReceipts, writeReceipt } from '../receipt/store-receipt.js';
+import { digestBytes } from '../core/digest.js';
 import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot } from '../receipt/types.js';
 import { loadEnvironmentKey } from '../store/keys.js';
 import { TMP_DIR } from '../store/layout.js';
@@ -86,6 +87,11 @@ async function findEnvelopes(path: string): Promise<Array<[string, Buffer]>> {
   return found;
 }
 
+/** The ids of the receipts in the store's log (a damaged log fails the capture, as appending to it would). */
+async function loggedReceiptIds(store: Store): Promise<Set<string>> {
+  return new Set((await listReceipts(store)).map((r) => r.entry.receipt as string));
+}
+
 export async function captureCommand(store: Store, opts: CommandCaptureOptions): Promise<CaptureResult> {
   const started = new Date();
   const cwd = resolve(opts.cwd ?? process.cwd());
@@ -130,6 +136,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   try {
     // Declared inputs, and the receipts found in them.
     const inputs: ArtifactRef[] = [];
+    let logged: Set<string> | undefined;
     for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
       const path = resolve(cwd, p);
       if (inputs.some((i) => i.name === path)) continue;
@@ -137,6 +144,13 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       roots.push([s, path]);
       inputs.push({ name: path, role: 'declared', kind: s.kind, digest: s.id, path, size: s.size });
       for (const [file, bytes] of await findEnvelopes(path)) {
+        // Only a receipt this store has logged (its signature checked when it was
+        // written) is a receipt input; other bytes under that name stay part of the tree.
+        logged ??= await loggedReceiptIds(store);
+        if (!logged.has(digestBytes(bytes))) {
+          info(`note: ${file} is not a receipt of this store's log (edited, or from elsewhere); not taken as a receipt input`);
+          continue;
+        }
         const id = await batch.addBytes(bytes);
         if (!inputs.some((i) => i.digest === id && i.kind === 'receipt')) {
           inputs.push({ name: `receipt:${file}`, role: 'declared', kind: 'receipt', digest: id, path: file, size: bytes.length });

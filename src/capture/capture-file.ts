@@ -2,8 +2,9 @@
  * File capture (`asl-capture --file PATH`): ingest a file or directory with a
  * receipt of kind "ingest" naming the source path, its mode and the digest.
  */
-import { lstat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { lstat, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { basename, join, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import type { DsseEnvelope } from '../core/dsse.js';
@@ -15,7 +16,7 @@ import { ObjectBatch } from '../store/object-batch.js';
 import { snapshot } from '../store/snapshot.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { Store } from '../store/store.js';
-import { writeOutdir, type OutdirFiles } from './outdir.js';
+import { PER_FILE, writeOutdir, type OutdirFiles } from './outdir.js';
 import { runDetails } from './run-details.js';
 
 export interface FileCaptureOptions {
@@ -73,6 +74,27 @@ export async function captureFile(store: Store, opts: FileCaptureOptions): Promi
   const envelope = signStatement(statement, await storeSigner(store));
   const { id } = await writeReceipt(store, envelope);
   await cache.save();
-  const files = await writeOutdir(opts.outdir, statement, envelope, {}, `${basename(source)}.`);
+  const files = await writeOutdir(opts.outdir, statement, envelope, {}, await filePrefix(opts.outdir, source));
   return { receiptId: id, statement, envelope, exitCode: 0, files };
+}
+
+/**
+ * The outdir file names of a file capture: `<basename>.per.json`, unless that name
+ * already holds the receipt of another source path (binaries/tool and scripts/tool
+ * captured into one outdir); then `<basename>.<8 hex of sha256(source path)>.per.json`,
+ * so every receipt of the seed's overlay loop stays in the outdir.
+ */
+async function filePrefix(outdir: string, source: string): Promise<string> {
+  const plain = `${basename(source)}.`;
+  let previous: string | undefined;
+  try {
+    const statement = JSON.parse(await readFile(join(outdir, plain + PER_FILE), 'utf8')) as
+      { predicate?: { core?: { source?: { path?: unknown } } } };
+    const path = statement.predicate?.core?.source?.path;
+    previous = typeof path === 'string' ? path : '';
+  } catch {
+    return plain;
+  }
+  if (previous === source) return plain;
+  return `${plain}${createHash('sha256').update(source).digest('hex').slice(0, 8)}.`;
 }

@@ -108,6 +108,8 @@ export interface LogVerifyResult {
   headKeyId: string | null;
   /** Bytes past the head (an append that did not finish): ignored, not a problem. */
   uncommittedBytes: number;
+  /** Every committed line that parses, even when the log has problems (so receipts can still be checked). */
+  records: LogRecord[];
 }
 
 function logPath(store: Store): string { return join(store.root, RECEIPT_LOG_FILE); }
@@ -343,7 +345,12 @@ export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; chec
     headFile = await readHeadFile(store);
   } catch (err) {
     if (!(err instanceof AslError) || err.code !== 'CORRUPT') throw err;
-    problems.push({ kind: 'head-malformed', message: err.message });
+    // An edited payload usually fails to parse before its signature is checked:
+    // say it was altered when the bytes are not what a trusted key signed.
+    const altered = await headSignatureFailure(store, opts.keys ?? await loadTrustedKeys(store));
+    problems.push(altered
+      ? { kind: 'head-signature', message: `${LOG_HEAD_FILE}: no valid signature by a trusted key (${altered}): the head was forged or altered (${err.message.replace(`${headPath(store)}: `, '')})`, expected: 'an Ed25519 signature by a trusted key', actual: altered }
+      : { kind: 'head-malformed', message: err.message });
   }
   if (headFile) {
     const sig = checkHeadSignature(headFile, opts.keys ?? await loadTrustedKeys(store));
@@ -371,7 +378,18 @@ export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; chec
       }
     }
   }
-  return { problems, entries: scan.records.length, head, headKeyId, uncommittedBytes: scan.uncommittedBytes };
+  const headBad = problems.some((p) => p.kind === 'head-malformed' || p.kind === 'head-signature');
+  return { problems, entries: scan.records.length, head, headKeyId, uncommittedBytes: headBad ? 0 : scan.uncommittedBytes, records: scan.records };
+}
+
+/** For a head.json that does not parse as a log head: why its signature fails, or null if it verifies or cannot be checked. */
+async function headSignatureFailure(store: Store, keys: TrustedKeySet): Promise<string | null> {
+  let env: Partial<DsseEnvelope>;
+  try { env = JSON.parse(await readFile(headPath(store), 'utf8')) as Partial<DsseEnvelope>; } catch { return null; }
+  if (typeof env !== 'object' || env === null || typeof env.payload !== 'string' || !Array.isArray(env.signatures)) return null;
+  const file = { envelope: env as DsseEnvelope, payload: Buffer.from(env.payload, 'base64'), head: null as unknown as LogHead };
+  const sig = checkHeadSignature(file, keys);
+  return sig.ok ? null : sig.detail;
 }
 
 // ---------------------------------------------------------------------------
