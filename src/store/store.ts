@@ -75,6 +75,8 @@ export interface InitResult {
   store: Store;
   created: boolean;
   keyId: string;
+  /** True when this run made the store's signing key (a new store, or a seeded copy without one). */
+  keyGenerated: boolean;
 }
 
 /**
@@ -90,8 +92,11 @@ export async function initStore(dir: string): Promise<InitResult> {
   if (st) {
     const marker = await readMarker(root);
     if (marker) {
-      const store = { root };
-      return { store, created: false, keyId: await storeKeyId(store) };
+      // A seeded copy travels without the private key: init gives it a key of its own
+      // (trusted beside the keys it came with), so this host can sign what it captures.
+      const hadKey = await statOrNull(join(root, PRIVATE_KEY_FILE)) !== null;
+      const keyId = await ensureSigningKey(root).catch((err) => { throw fsError(root, err, 'cannot create signing key'); });
+      return { store: { root }, created: false, keyId, keyGenerated: !hadKey };
     }
     const entries = await readdir(root).catch((err) => { throw fsError(root, err); });
     const foreign = entries.filter((name) => !KNOWN_TOP_LEVEL.has(name));
@@ -105,7 +110,7 @@ export async function initStore(dir: string): Promise<InitResult> {
     const keyId = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
     await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
-    return { store: { root }, created: true, keyId };
+    return { store: { root }, created: true, keyId, keyGenerated: true };
   } catch (err) {
     if (err instanceof AslError) throw err;
     throw fsError(root, err, 'cannot create store');

@@ -147,11 +147,12 @@ async function buildSeed(source: Store, tmp: string, closure: Closure, opts: See
 
   const trusted = await listTrustedKeys(source);
   for (const k of trusted) await writeNew(join(tmp, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, 0o644);
-  // The environment key travels with the store (docs/capture-rules.md): it lets the
-  // host compare its own runs' hashed environment values with the build's.
-  const envKey = await readFile(join(source.root, ENV_KEY_FILE)).catch(() => null);
-  if (envKey) await writeNew(join(tmp, ENV_KEY_FILE), envKey, 0o600);
   if (opts.withPrivateKey) {
+    // The environment key is a secret like the signing key: with it, anyone holding the
+    // image could test guesses against the build's hashed environment values. It travels
+    // only with the private key; a seeded host makes its own on its first capture.
+    const envKey = await readFile(join(source.root, ENV_KEY_FILE)).catch(() => null);
+    if (envKey) await writeNew(join(tmp, ENV_KEY_FILE), envKey, 0o600);
     const priv = await readFile(join(source.root, PRIVATE_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PRIVATE_KEY_FILE), err, '--with-private-key: cannot read the signing key'); });
     const pub = await readFile(join(source.root, PUBLIC_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PUBLIC_KEY_FILE), err, 'cannot read the public key'); });
     await writeNew(join(tmp, PRIVATE_KEY_FILE), priv, 0o600);

@@ -52,13 +52,13 @@ test('the whole store: every object, the source log and signed head byte for byt
   assert.equal(result.privateKey, false);
   await verifyOk(into);
   assert.deepEqual(objectsOf(into), objectsOf(fx.store));
-  for (const f of ['log/receipts.log', 'log/head.json', 'keys/environment.key']) {
+  for (const f of ['log/receipts.log', 'log/head.json']) {
     assert.deepEqual(await readFile(join(into, f)), await readFile(join(fx.store, f)), f);
   }
   assert.deepEqual(readdirSync(join(into, 'keys/trusted')), [`${fx.keyId}.pub`]);
   assert.equal(existsSync(join(into, 'keys/signing.key')), false, 'no private key');
   assert.equal(existsSync(join(into, 'keys/signing.pub')), false, 'no signing identity of its own');
-  assert.equal(statSync(join(into, 'keys/environment.key')).mode & 0o777, 0o600);
+  assert.equal(existsSync(join(into, 'keys/environment.key')), false, 'no environment HMAC key (a secret too)');
   assert.deepEqual(readdirSync(join(into, 'refs/put')).sort(), readdirSync(join(fx.store, 'refs/put')).sort());
   // The readable folders, as `cp -a` would have made them (per/ holds only files receipts back).
   for (const view of ['binaries', 'scripts', 'per']) assert.equal(treeDigest(join(into, view)), treeDigest(join(fx.store, view)), view);
@@ -117,6 +117,34 @@ test('--with-private-key copies the signing key, and the seed can then record it
   assert.equal(cap.code, 0, cap.stderr);
   await verifyOk(into);
   assert.equal(logLines(into).length, 4);
+});
+
+test('a seed without the private key: asl init gives the host a key of its own; its captures continue the history and verify', async (t) => {
+  const dir = await tempDir(t);
+  const into = join(dir, 'p');
+  await seed(['--store', fx.store, '--into', into]);
+  const refused = await runAsl(['capture', '--store', into, '--cmd', 'true', '--outdir', join(dir, 'out0'), '--no-auto-watch']);
+  assert.equal(refused.code, 2, 'no signing key yet: refused');
+  assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+  assert.equal(logLines(into).length, 3, 'nothing appended by the refused capture');
+
+  const init = await runAsl(['init', '--store', into, '--json']);
+  assert.equal(init.code, 0, init.stderr);
+  const made = JSON.parse(init.stdout) as { created: boolean; keyGenerated: boolean; keyId: string };
+  assert.deepEqual([made.created, made.keyGenerated], [false, true]);
+  assert.notEqual(made.keyId, fx.keyId, 'the host key is not the build key');
+  assert.deepEqual(readdirSync(join(into, 'keys/trusted')).sort(), [`${fx.keyId}.pub`, `${made.keyId}.pub`].sort());
+  const again = JSON.parse((await runAsl(['init', '--store', into, '--json'])).stdout) as { keyGenerated: boolean; keyId: string };
+  assert.deepEqual([again.keyGenerated, again.keyId], [false, made.keyId], 'a second init keeps the key');
+
+  const cap = await runAsl(['capture', '--store', into, '--cmd', 'echo on-host', '--outdir', join(dir, 'out'), '--no-auto-watch', '--json']);
+  assert.equal(cap.code, 0, cap.stderr);
+  await verifyOk(into);
+  const lines = logLines(into);
+  assert.equal(lines.length, 4);
+  assert.equal(lines[3]!.prev !== null, true, 'the host entry chains onto the build history');
+  assert.equal(statSync(join(into, 'keys/environment.key')).mode & 0o777, 0o600, 'a new environment key of the host');
+  assert.notDeepEqual(await readFile(join(into, 'keys/environment.key')), await readFile(join(fx.store, 'keys/environment.key')));
 });
 
 test('DIR: an empty directory is used; a non-empty one, a symlink or another store is refused and left as it was; a re-run is a no-op', async (t) => {

@@ -9,9 +9,11 @@ export const command: Command = {
   async run(args, io) {
     const dir = stringOpt(args, 'store') ?? args.positionals[0];
     if (!dir) throw new AslError('USAGE', 'init: --store DIR is required');
-    const { store, created, keyId } = await initStore(dir);
-    if (boolOpt(args, 'json')) writeJson(io, { store: store.root, created, keyId });
-    else io.stdout.write(`${created ? 'created' : 'already a store:'} ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
+    const { store, created, keyId, keyGenerated } = await initStore(dir);
+    if (boolOpt(args, 'json')) writeJson(io, { store: store.root, created, keyId, keyGenerated });
+    else if (created) io.stdout.write(`created ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
+    else if (keyGenerated) io.stdout.write(`already a store: ${store.root}; it had no signing key, made one (${keyId.slice(0, 16)}, now trusted)\n`);
+    else io.stdout.write(`already a store: ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
     return 0;
   },
 };
