@@ -10,6 +10,8 @@ import { parseArgs } from 'node:util';
 import { bookwormMinbaseRoot, ensureDebianPackages, manySmallFilesTree } from '../test/fixtures.js';
 import { REPO_ROOT } from '../test/helpers.js';
 import { captureSection } from './capture.js';
+import { dagScaleSection } from './dag-scale.js';
+import { whyScaleSection } from './why-scale.js';
 import { aslArgv, type BenchContext } from './context.js';
 import { describeStats, treeStats } from './fixture-stats.js';
 import { describeProbes, fsProbe } from './fs-probe.js';
@@ -50,6 +52,8 @@ async function main(): Promise<number> {
       ingestSection(ctx, fixtures),
       memorySection(ctx, smaller, small),
       await captureSection(ctx, minbase),
+      await dagScaleSection(ctx),
+      await whyScaleSection(ctx, {}, log),
     ];
     const results = new Map<string, RowResult>();
     for (const section of sections) {

@@ -62,12 +62,15 @@ asl-capture --store $PRESTORE --cmd "./build_asl_auth_host_iso.sh" \
   --input $ISO_ROOT --watch $WORKDIR/out \
   --outdir $PRESTORE/per/build_iso
 
-step "6. verify the store"
+step "6. draw the pre-image history"
+asl-dag --store $PRESTORE --out $WORKDIR/build_logs/preimage_dag.svg
+
+step "7. verify the store"
 asl verify --store $PRESTORE | tee "$WORKDIR/build_logs/verify.txt"
 for s in debootstrap apt_install build_iso; do
   cp $PRESTORE/per/$s/stdout.log "$WORKDIR/build_logs/$s.stdout.log"
   cp $PRESTORE/per/$s/stderr.log "$WORKDIR/build_logs/$s.stderr.log"
 done
 
-printf '\nstore:     %s\nreceipts:  %s\nimage:     %s\nlogs:      %s\n' \
-  "$PRESTORE" "$PRESTORE/per" "$WORKDIR/out/asl-auth-host-root.tar" "$WORKDIR/build_logs"
+printf '\nstore:     %s\nreceipts:  %s\nimage:     %s\nDAG:       %s\nlogs:      %s\n' \
+  "$PRESTORE" "$PRESTORE/per" "$WORKDIR/out/asl-auth-host-root.tar" "$WORKDIR/build_logs/preimage_dag.svg" "$WORKDIR/build_logs"
