@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import { chmod, copyFile, constants as fsConstants, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, constants as fsConstants, link, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
-import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { OBJECTS_DIR, TMP_DIR, objectFanoutDir, objectPath } from './layout.js';
 import { STAGE_RECORD_BYTES, StageStatus, native } from './native.js';
 import type { Store } from './store.js';
+import { sweepAbandonedTmp } from './tmp-sweep.js';
 
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
@@ -235,50 +235,87 @@ export class ObjectBatch {
     }
   }
 
-  /** The portable path (no native hashing): async fs calls, one file at a time. */
+  /**
+   * The portable path (no native hashing): async fs calls, one file at a time. The
+   * file is opened once with O_NOFOLLOW and every byte comes from that descriptor, so
+   * a path swapped for a symlink after the walk cannot pull another file in.
+   */
   private async addFileJs(path: Buffer): Promise<StagedFile> {
-    let bytes: Buffer | undefined;
+    let fh;
     try {
-      const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-      try {
-        const st = await fh.stat();
-        if (!st.isFile()) throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
-        if (st.size <= IN_MEMORY_LIMIT) bytes = await fh.readFile();
-      } finally { await fh.close(); }
+      fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
     } catch (err) {
-      if (err instanceof AslError) throw err;
       throw fsError(path.toString(), err);
     }
-    if (bytes && bytes.length <= IN_MEMORY_LIMIT) return { digest: await this.addBytes(bytes), size: bytes.length };
+    try {
+      let st;
+      try {
+        st = await fh.stat();
+      } catch (err) {
+        throw fsError(path.toString(), err);
+      }
+      if (!st.isFile()) throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
+      if (st.size <= IN_MEMORY_LIMIT) {
+        let bytes: Buffer;
+        try {
+          bytes = await fh.readFile();
+        } catch (err) {
+          throw fsError(path.toString(), err);
+        }
+        if (bytes.length <= IN_MEMORY_LIMIT) return { digest: await this.addBytes(bytes), size: bytes.length };
+        return await this.stageLargeJs(path, fh, bytes);
+      }
+      return await this.stageLargeJs(path, fh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Streams an open file (after `head`, bytes already read from it) into the staging folder, hashing as it goes. */
+  private async stageLargeJs(path: Buffer, source: FileHandle, head?: Buffer): Promise<StagedFile> {
     await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
     const tmp = join(this.stageDir, `large-js-${this.counter++}`);
     try {
-      await copyFile(path, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw fsError(path.toString(), err);
-    }
-    try {
-      const { digest, size } = await hashFile(tmp);
-      await chmod(tmp, 0o444);
-      if (await objectExists(this.store, digest)) {
-        await rm(tmp, { force: true });
-        return { digest, size };
-      }
+      const hash = createHash('sha256');
+      let size = 0;
+      const out = await open(tmp, 'wx', 0o600);
       try {
-        await mkdir(join(this.stageDir, digestHex(digest).slice(0, 2)), { recursive: true, mode: 0o700 });
-        await link(tmp, this.stagedName(digestHex(digest)));
+        if (head) {
+          hash.update(head);
+          await out.write(head);
+          size += head.length;
+        }
+        const chunk = Buffer.allocUnsafe(1024 * 1024);
+        for (;;) {
+          let n: number;
+          try {
+            ({ bytesRead: n } = await source.read(chunk, 0, chunk.length, null));
+          } catch (err) {
+            throw fsError(path.toString(), err);
+          }
+          if (n === 0) break;
+          hash.update(chunk.subarray(0, n));
+          await out.write(chunk, 0, n);
+          size += n;
+        }
+      } finally {
+        await out.close();
+      }
+      const hex = hash.digest('hex');
+      const digest: Digest = `sha256:${hex}`;
+      await chmod(tmp, 0o444);
+      if (await objectExists(this.store, digest)) return { digest, size };
+      try {
+        await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
+        await link(tmp, this.stagedName(hex));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(tmp, err, 'cannot stage object');
-        await rm(tmp, { force: true });
         return { digest, size };
       }
-      await rm(tmp, { force: true });
-      this.record(Buffer.from(digestHex(digest), 'hex'), size);
+      this.record(Buffer.from(hex, 'hex'), size);
       return { digest, size };
-    } catch (err) {
+    } finally {
       await rm(tmp, { force: true });
-      throw err;
     }
   }
 
@@ -317,6 +354,7 @@ export class ObjectBatch {
     }
     this.staged = [];
     this.stagedCount = 0;
+    await sweepAbandonedTmp(this.store);
   }
 
   /** Drops every staged object (nothing becomes visible). */
@@ -359,17 +397,29 @@ export async function hashFile(path: string | Buffer): Promise<{ digest: Digest;
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight. After a failure no new item
+ * starts; the ones in flight are waited for, then the first failure is thrown (so
+ * nothing is still running behind the caller's cleanup).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
+  let firstError: unknown;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const i = next++;
-      results[i] = await fn(items[i]!, i);
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (err) {
+        if (!failed) firstError = err;
+        failed = true;
+      }
     }
   });
   await Promise.all(workers);
+  if (failed) throw firstError;
   return results;
 }
 
