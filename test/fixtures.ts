@@ -4,6 +4,7 @@
 // A fixture is built into a temp sibling and renamed into place, so a directory under
 // its final name is always complete; an inter-process lock (a directory holding the
 // builder's pid) keeps two test files from building the same fixture at once.
+import { processAlive } from '../src/core/process-alive.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -279,14 +280,6 @@ async function lockOwner(lockDir: string): Promise<{ pid?: number; stale: boolea
   return { stale: st !== undefined && Date.now() - st.mtimeMs > LOCK_NO_PID_STALE_MS };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Only one of several waiters wins the rename; the others see ENOENT and retry mkdir. */
 async function breakLock(lockDir: string): Promise<void> {

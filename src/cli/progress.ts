@@ -1,27 +1,37 @@
 import type { Io } from './command.js';
 import type { SnapshotProgress } from '../store/snapshot.js';
+import { formatBytes } from '../core/format-bytes.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+export { formatBytes };
 
-/** Progress on stderr when it is a terminal (files, bytes, rate); silent otherwise. */
-export function progressReporter(io: Io, label: string): { update: (p: SnapshotProgress) => void; done: () => void } {
-  if (!io.interactive) return { update: () => {}, done: () => {} };
+/**
+ * One self-rewriting progress line on stderr when it is a terminal (count, bytes,
+ * rate); silent otherwise.
+ */
+export function progressLine(io: Io, label: string, unit: string): { show: (done: number, total: number, bytes: number) => void; done: () => void } {
+  if (!io.interactive) return { show: () => {}, done: () => {} };
   const started = Date.now();
   let shown = false;
   return {
-    update(p) {
+    show(done, total, bytes) {
       const secs = Math.max((Date.now() - started) / 1000, 0.001);
-      io.stderr.write(`\r${label}: ${p.files}/${p.totalFiles} files, ${formatBytes(p.bytes)} (${formatBytes(p.bytes / secs)}/s)   `);
+      io.stderr.write(`\r${label}: ${done}/${total} ${unit}, ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)   `);
       shown = true;
     },
     done() {
       if (shown) io.stderr.write('\n');
     },
   };
+}
+
+/** Snapshot progress (files, bytes, rate). */
+export function progressReporter(io: Io, label: string): { update: (p: SnapshotProgress) => void; done: () => void } {
+  const line = progressLine(io, label, 'files');
+  return { update: (p) => line.show(p.files, p.totalFiles, p.bytes), done: line.done };
+}
+
+/** Object copy progress (seed, bundles). */
+export function objectProgress(io: Io, label: string): { update: (p: { objects: number; totalObjects: number; bytes: number }) => void; done: () => void } {
+  const line = progressLine(io, label, 'objects');
+  return { update: (p) => line.show(p.objects, p.totalObjects, p.bytes), done: line.done };
 }

@@ -3,6 +3,7 @@
  * short lines under it, and the long text (full command, digest) for tooltips
  * and search. Pure functions of the view's nodes.
  */
+import { formatBytes } from '../core/format-bytes.js';
 import type { DagNode } from './dag-view.js';
 
 export interface NodeLabel {
@@ -14,14 +15,7 @@ export interface NodeLabel {
   tooltip: string;
 }
 
-/** Decimal units like `ls -h --si`: 1.5 KB, 190.2 MB. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+export { formatBytes };
 
 export function formatCount(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;

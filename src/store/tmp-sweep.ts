@@ -8,20 +8,13 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../core/process-alive.js';
 import { TMP_DIR } from './layout.js';
 import type { Store } from './store.js';
 
 const WRITER_FOLDER = /^(?:capture-|import-)?(\d+)-[0-9a-f]+$/;
 export const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Names in tmp/ left by writers that are gone; `now` and `alive` are for tests. */
 export async function abandonedTmpEntries(store: Store, opts: { now?: number; alive?: (pid: number) => boolean } = {}): Promise<string[]> {

@@ -15,6 +15,7 @@
  * the whole log is seeded, else a new head signed with the source key at seed
  * time (seed-log.ts).
  */
+import { processAlive } from '../core/process-alive.js';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -69,14 +70,6 @@ function inside(parent: string, child: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const TEMP_MARK = '.asl-seed-';
 

@@ -3,8 +3,8 @@ import { openStore } from '../../store/store.js';
 import { exportBundle } from '../../transfer/bundle-export.js';
 import { importBundle } from '../../transfer/bundle-import.js';
 import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
-import { formatBytes } from '../progress.js';
-import { objectProgress, receiptArgs } from './seed.js';
+import { formatBytes, objectProgress } from '../progress.js';
+import { receiptArgs } from './seed.js';
 
 export const command: Command = {
   usage: 'asl bundle export --store S -o FILE [--receipts ID|STEP...] [--json]\n'

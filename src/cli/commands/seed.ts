@@ -1,23 +1,8 @@
 import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { seedStore } from '../../transfer/seed.js';
-import { boolOpt, listOpt, stringOpt, writeJson, type Command, type Io } from '../command.js';
-import { formatBytes } from '../progress.js';
-
-/** Object progress on stderr when it is a terminal. */
-export function objectProgress(io: Io, label: string): { update: (p: { objects: number; totalObjects: number; bytes: number }) => void; done: () => void } {
-  if (!io.interactive) return { update: () => {}, done: () => {} };
-  const started = Date.now();
-  let shown = false;
-  return {
-    update(p) {
-      const secs = Math.max((Date.now() - started) / 1000, 0.001);
-      io.stderr.write(`\r${label}: ${p.objects}/${p.totalObjects} objects, ${formatBytes(p.bytes)} (${formatBytes(p.bytes / secs)}/s)   `);
-      shown = true;
-    },
-    done() { if (shown) io.stderr.write('\n'); },
-  };
-}
+import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { formatBytes, objectProgress } from '../progress.js';
 
 /** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
 export function receiptArgs(args: { positionals: string[] }, values: string[], command: string, skip = 0): string[] {
