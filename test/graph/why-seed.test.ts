@@ -2,10 +2,11 @@
 // (examples/seed-workflow/asl-workflow.sh, what `npm run demo` runs) in a temp WORKDIR:
 // debootstrap -> chroot apt-get install openssl hello -> overlay -> build. `why usr/bin/apt`
 // names the debootstrap step and the apt .deb it downloaded; `diff` of a receipt agrees with
-// the change counts the capture recorded. Slow: about 1-2 minutes.
+// the change counts the capture recorded; the store travels by bundle and verifies. Slow: about 1-2 minutes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,4 +102,20 @@ test('seed workflow store: `asl why usr/bin/apt` names the debootstrap step and 
   const counts = (JSON.parse(d.stdout) as { counts: { added: number; removed: number; modified: number; metadata: number } }).counts;
   const w = aptInstall.core.watched.find((x) => x.path === isoRoot)!;
   assert.deepEqual([counts.added, counts.removed, counts.modified + counts.metadata], [w.added, w.removed, w.modified]);
+
+  // The same real store travels to an offline store through a bundle and verifies there.
+  const bundle = join(WORKDIR, 'preimage.tar');
+  let started = Date.now();
+  await aslOk(['bundle', 'export', '--store', S, '-o', bundle]);
+  const exportMs = Date.now() - started;
+  const offline = join(WORKDIR, 'offline-store');
+  await aslOk(['init', '--store', offline]);
+  started = Date.now();
+  await aslOk(['bundle', 'import', '--store', offline, bundle, '--trust', join(S, 'keys', 'signing.pub')]);
+  t.diagnostic(`bundle export ${exportMs} ms, import ${Date.now() - started} ms (${(statSync(bundle).size / 1e6).toFixed(1)} MB)`);
+  await aslOk(['verify', '--store', offline]);
+  const objects = (store: string) => execFileSync('find', [join(store, 'objects-v1'), '-type', 'f'], { encoding: 'utf8' })
+    .split('\n').filter(Boolean).map((p) => p.slice(store.length)).sort();
+  assert.deepEqual(objects(offline), objects(S), 'every object of the workflow store arrived');
+  assert.equal((await aslOk(['log', '--store', offline])).stdout, (await aslOk(['log', '--store', S])).stdout, 'the same history');
 });

@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ASL_BIN, REPO_ROOT, runAsl } from '../helpers.js';
-import { assertRefused, buildSource, listAll, readBundleEntries, sha256, tempDir, treeDigest, type SourceFixture } from './fixture.js';
+import { ASL_BIN, runAsl } from '../helpers.js';
+import { assertRefused, buildSource, readBundleEntries, sha256, tempDir, treeDigest, type SourceFixture } from './fixture.js';
 import type { BundleManifest } from '../../src/transfer/bundle-manifest.js';
 
 let fx: SourceFixture;
@@ -164,22 +164,4 @@ test('the bundle carries exactly the closure it lists, and the manifest names th
   assert.deepEqual(manifest.receipts.map((r) => r.step), ['gen', 'overlay', 'final']);
   for (const e of entries.slice(2)) assert.equal(sha256(e.data), `sha256:${e.name.slice(15, 17)}${e.name.slice(18)}`);
   assert.equal(entries.length, 2 + manifest.objects.length);
-});
-
-test('the seed workflow\'s real store travels through a bundle and verifies on the other side', async (t) => {
-  const prestore = join(REPO_ROOT, 'work/seed-workflow/asl-preimage-store');
-  if (!existsSync(join(prestore, 'asl-store.json'))) { t.skip('run examples/seed-workflow/asl-workflow.sh first'); return; }
-  const dir = await tempDir(t);
-  const file = join(dir, 'preimage.tar');
-  let started = Date.now();
-  const exp = await runAsl(['bundle', 'export', '--store', prestore, '-o', file]);
-  assert.equal(exp.code, 0, exp.stderr);
-  const exportMs = Date.now() - started;
-  const target = await newStore(dir, 'offline');
-  started = Date.now();
-  const imp = await runAsl(['bundle', 'import', '--store', target, file, '--trust', join(prestore, 'keys/signing.pub')]);
-  assert.equal(imp.code, 0, imp.stderr);
-  t.diagnostic(`export ${exportMs} ms, import ${Date.now() - started} ms: ${exp.stdout.trim()}`);
-  assert.equal((await runAsl(['verify', '--store', target])).code, 0);
-  assert.equal(listAll(join(target, 'objects-v1')).length, listAll(join(prestore, 'objects-v1')).length);
 });
