@@ -2,11 +2,11 @@
 // (examples/seed-workflow/asl-workflow.sh, what `npm run demo` runs) in a temp WORKDIR:
 // debootstrap -> chroot apt-get install openssl hello -> overlay -> build. `why usr/bin/apt`
 // names the debootstrap step and the apt .deb it downloaded; `diff` of a receipt agrees with
-// the change counts the capture recorded; the store travels by bundle and verifies. Slow: about 1-2 minutes.
+// the change counts the capture recorded; the store travels by bundle and seeds into an image root, and verifies. Slow: about 1-2 minutes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,4 +118,19 @@ test('seed workflow store: `asl why usr/bin/apt` names the debootstrap step and 
     .split('\n').filter(Boolean).map((p) => p.slice(store.length)).sort();
   assert.deepEqual(objects(offline), objects(S), 'every object of the workflow store arrived');
   assert.equal((await aslOk(['log', '--store', offline])).stdout, (await aslOk(['log', '--store', S])).stdout, 'the same history');
+
+  // And it seeds into an image root, where it verifies with the readable folders in place.
+  const into = join(WORKDIR, 'seeded-root', 'var', 'lib', 'asl', 'personal');
+  started = Date.now();
+  const seeded = JSON.parse((await aslOk(['seed', '--store', S, '--into', into, '--json'])).stdout) as { objects: number; receipts: number; verify: { ok: boolean } };
+  t.diagnostic(`seeded ${seeded.objects} objects, ${seeded.receipts} receipts in ${Date.now() - started} ms`);
+  assert.equal(seeded.verify.ok, true);
+  await aslOk(['verify', '--store', into]);
+  for (const step of ['debootstrap', 'apt_install', 'build_iso']) {
+    for (const f of ['per.json', 'per.dsse.json', 'stdout.log', 'stderr.log']) {
+      assert.deepEqual(await readFile(join(into, 'per', step, f)), await readFile(join(S, 'per', step, f)), `per/${step}/${f}`);
+    }
+  }
+  assert.deepEqual(readdirSync(join(into, 'binaries')), readdirSync(join(S, 'binaries')));
+  assert.equal(existsSync(join(into, 'keys', 'signing.key')), false, 'the build key stays behind');
 });

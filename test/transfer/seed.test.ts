@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, runAsl } from '../helpers.js';
+import { runAsl } from '../helpers.js';
 import { assertRefused, buildSource, copyTree, listAll, tempDir, treeDigest, type SourceFixture } from './fixture.js';
 
 let fx: SourceFixture;
@@ -202,21 +202,4 @@ test('a seeded copy with one byte flipped is caught by verify, naming the object
   await writeFile(log, 'not what ran\n');
   assertRefused(await runAsl(['seed', '--store', src, '--into', join(dir, 'x')]), 1, /per\/gen\/stdout\.log: hashes to sha256:[0-9a-f]{64}, but receipt sha256:[0-9a-f]{64} records stdout/);
   assert.equal(existsSync(join(dir, 'x')), false);
-});
-
-test('the seed workflow\'s real store seeds into ISO_ROOT/var/lib/asl/personal and verifies there', async (t) => {
-  const prestore = join(REPO_ROOT, 'work/seed-workflow/asl-preimage-store');
-  if (!existsSync(join(prestore, 'asl-store.json'))) { t.skip('run examples/seed-workflow/asl-workflow.sh first'); return; }
-  const dir = await tempDir(t);
-  const into = join(dir, 'iso_root/var/lib/asl/personal');
-  const started = Date.now();
-  const r = await seed(['--store', prestore, '--into', into]);
-  t.diagnostic(`seeded ${r.objects} objects in ${Date.now() - started} ms`);
-  assert.equal(r.verify.ok, true);
-  await verifyOk(into);
-  for (const step of ['debootstrap', 'apt_install', 'build_iso']) {
-    for (const f of ['per.json', 'per.dsse.json', 'stdout.log', 'stderr.log']) assert.ok(existsSync(join(into, 'per', step, f)), `per/${step}/${f}`);
-  }
-  assert.deepEqual(readdirSync(join(into, 'binaries')), readdirSync(join(prestore, 'binaries')));
-  await rm(into, { recursive: true, force: true });
 });
