@@ -30,6 +30,10 @@ export { signStatement, storeSigner, keySigner, type Signer } from './receipt/si
 export { verifyEnvelope, ReceiptVerifyError } from './receipt/verify.js';
 export { writeReceipt, readReceipt, listReceipts } from './receipt/store-receipt.js';
 export { verifyStoreFully, referencedArtifacts } from './receipt/verify-receipts.js';
+export { exportReceipts, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './receipt/export/export.js';
+export { buildLink, signLink, sslibPublicKey, linkFileName, type InTotoLink, type LinkMetablock } from './receipt/export/intoto-link.js';
+export { buildSlsaStatement, SLSA_PROVENANCE_V1, type SlsaStatement } from './receipt/export/slsa.js';
+export { olpcCanonicalize } from './core/olpc-canonical-json.js';
 
 // Layer 4: capture.
 export { captureCommand, type CommandCaptureOptions } from './capture/capture-command.js';

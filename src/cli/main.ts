@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   why: () => import('./commands/why.js'),
   diff: () => import('./commands/diff.js'),
   key: () => import('./commands/key.js'),
+  export: () => import('./commands/export.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */
