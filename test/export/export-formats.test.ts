@@ -81,6 +81,15 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
   assert.equal((await asl(['export', '--store', store, '--format', 'intoto-link', '-o', again, 'overlay', 'make'])).code, 0);
   for (const name of files) assert.ok((await readFile(join(links, name))).equals(await readFile(join(again, name))), `${name} is reproducible`);
 
+  // --base: paths under it become relative, the rest stay absolute.
+  const based = join(work, 'links-based');
+  assert.equal((await asl(['export', '--store', store, '--format', 'intoto-link', '--base', join(work, 'out'), '-o', based, 'make', 'overlay'])).code, 0);
+  const basedMake = JSON.parse(await readFile(join(based, `make.${keyPrefix}.link`), 'utf8'));
+  assert.deepEqual(Object.keys(basedMake.signed.products), ['result.bin']);
+  assert.ok(Object.keys(basedMake.signed.materials).every((p) => p.startsWith('/')), 'programs outside the base stay absolute');
+  const basedOverlay = JSON.parse(await readFile(join(based, `overlay.${keyPrefix}.link`), 'utf8'));
+  assert.deepEqual(Object.keys(basedOverlay.signed.products), [join(work, 'notes.txt')]);
+
   const oneLine = (res: RunResult, code: number, pattern: RegExp) => {
     assert.equal(res.code, code, describe(res));
     assert.match(res.stderr, pattern);

@@ -114,8 +114,17 @@ export class FileSet {
     const { files, skipped } = await expander.files(digest);
     this.skipped.nonUtf8 += skipped.nonUtf8;
     this.skipped.special += skipped.special;
-    const prefix = hostPath.endsWith('/') ? hostPath : `${hostPath}/`;
-    for (const [rel, hex] of files) this.add(exportPath(prefix + rel, this.opts), hex);
+    // The tree's own path is mapped once; its files only append their relative path.
+    const mapped = exportPath(hostPath, this.opts);
+    const prefix = mapped === hostPath ? (hostPath.endsWith('/') ? hostPath : `${hostPath}/`) : `${mapped}/`;
+    const base = this.opts.base;
+    const root = base !== undefined && hostPath === base;
+    if (base !== undefined && base.startsWith(prefix)) {
+      // The base lies inside this tree: some of its files are under it, some not.
+      for (const [rel, hex] of files) this.add(exportPath(prefix + rel, this.opts), hex);
+      return;
+    }
+    for (const [rel, hex] of files) this.add(root ? rel : prefix + rel, hex);
   }
 }
 
