@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { olpcCanonicalize } from '../../src/core/olpc-canonical-json.js';
+import { exportPath, normalizeBase } from '../../src/receipt/export/artifact-files.js';
 import { ensureDebianPackages } from '../fixtures.js';
 import { runAsl, tempDir, type RunResult } from '../helpers.js';
 
@@ -41,6 +42,18 @@ test('securesystemslib canonical JSON: byte-identical to encode_canonical, also 
   assert.ok(ours.indexOf('"\uffff":') < ours.indexOf('"😀":'), 'code-point order, not UTF-16 order');
   assert.throws(() => olpcCanonicalize({ x: 1.5 }), /only integers/);
   assert.throws(() => olpcCanonicalize({ x: '\ud800' }), /lone surrogate/);
+});
+
+test('export paths: relative under --base, absolute elsewhere, "..name" is still under it', () => {
+  const base = { base: '/w/iso_root' };
+  assert.equal(exportPath('/w/iso_root/etc/passwd', base), 'etc/passwd');
+  assert.equal(exportPath('/w/iso_root/..hidden', base), '..hidden');
+  assert.equal(exportPath('/w/iso_root', base), '/w/iso_root');
+  assert.equal(exportPath('/w/iso_root2/x', base), '/w/iso_root2/x');
+  assert.equal(exportPath('/usr/sbin/chroot', base), '/usr/sbin/chroot');
+  assert.equal(exportPath('/usr/sbin/chroot', {}), '/usr/sbin/chroot');
+  assert.equal(normalizeBase('/'), undefined);
+  assert.equal(normalizeBase('/w/iso_root/'), '/w/iso_root');
 });
 
 test('asl export: links of a command and an ingest step verify with in-toto-sign; bad input is one line and exit 2; a broken log exports nothing', { timeout: 120_000 }, async (t) => {

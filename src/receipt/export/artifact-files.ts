@@ -34,7 +34,7 @@ export interface PathOptions {
 export function exportPath(hostPath: string, opts: PathOptions): string {
   if (!opts.base) return hostPath;
   const rel = relative(opts.base, hostPath);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return hostPath;
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return hostPath;
   return rel.split(sep).join('/');
 }
 
