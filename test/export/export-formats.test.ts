@@ -116,6 +116,8 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
   oneLine(await asl(['export', '--store', store, '--format', 'spdx', '-o', x, 'make']), 2, /unknown --format "spdx"/);
   oneLine(await asl(['export', '--store', store, '--format', 'slsa', 'make']), 2, /-o DIR is required/);
   oneLine(await asl(['export', '--store', store, '--format', 'slsa', '-o', x]), 2, /name at least one RECEIPT/);
+  oneLine(await asl(['export', '--store', store, '--format', 'intoto-link', '--base', join(work, 'typo'), '-o', x, 'make']), 2,
+    new RegExp(`^asl: --base ${join(work, 'typo')}: none of the exported receipts recorded a path under it; nothing exported\n$`));
   oneLine(await asl(['export', '--store', join(work, 'nostore'), '--format', 'slsa', '-o', x, 'make']), 2, /nostore/);
 
   // An edited log entry: the export refuses (a check failed, exit 1) and writes nothing.

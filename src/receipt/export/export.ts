@@ -132,6 +132,7 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
   const pending: Array<{ file: string; data: Buffer; info: ExportedFile }> = [];
   const sslib = sslibPublicKey(signing.publicKey);
   const names = new Map<string, Digest>();
+  let underBase = 0;
 
   for (const receipt of receipts) {
     const { core, coreDigest, run } = receipt.statement.predicate;
@@ -139,6 +140,7 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
     const { materials, products } = await receiptFiles(store, expander, receipt.id, core, pathOpts);
     for (const s of [materials, products]) {
       skipped.nonUtf8 += s.skipped.nonUtf8; skipped.special += s.skipped.special; skipped.pathless += s.skipped.pathless;
+      if (base) for (const p of s.files.keys()) if (!p.startsWith('/')) { underBase++; break; }
     }
     let file: string;
     let data: Buffer;
@@ -165,6 +167,11 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
     pending.push({ file, data, info: { receipt: receipt.id, step, file, bytes: data.length, materials: materials.files.size, products: products.files.size } });
   }
 
+  // A mistyped --base would silently leave every path absolute, and layouts written
+  // for relative paths would then match nothing (or, worse, allow everything).
+  if (base && underBase === 0) {
+    throw new AslError('BAD_INPUT', `--base ${base}: none of the exported receipts recorded a path under it; nothing exported`);
+  }
   const outDir = resolve(opts.outDir);
   try {
     await mkdir(outDir, { recursive: true });
