@@ -42,6 +42,8 @@ export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
       const stdoutBytes = Buffer.concat(out);
       resolvePromise({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
     });
+    // A command that exits without reading its input closes the pipe: not an error of the test.
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') reject(e); });
     child.stdin.end(opts.input ?? '');
   });
 }
