@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   why: () => import('./commands/why.js'),
   diff: () => import('./commands/diff.js'),
   key: () => import('./commands/key.js'),
+  push: () => import('./commands/push.js'),
+  pull: () => import('./commands/pull.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */
