@@ -94,6 +94,17 @@ function describeErrors(body: Buffer): string {
   return text.slice(0, 200);
 }
 
+/** The first error code of a registry error body, e.g. MANIFEST_BLOB_UNKNOWN. */
+function errorCode(body: Buffer): string | undefined {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown }> };
+    const code = v.errors?.[0]?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Parses `Bearer realm="…",service="…",scope="…"` (or Basic) into its scheme and parameters. */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
   const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
@@ -268,7 +279,7 @@ export class RegistryClient {
       const denied = describeErrors(body);
       throw new AslError('BAD_INPUT', `${this.label}: ${opts.what}: the registry denied access (HTTP ${res.status}${denied ? `, ${denied}` : ''})`);
     }
-    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}`);
+    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}`, { data: { status: res.status, registryCode: errorCode(body) } });
   }
 
   /** True when the repository has the blob. */
@@ -321,6 +332,13 @@ export class RegistryClient {
     const loc = res.headers.location;
     if (!loc) throw new AslError('IO', `${this.label}: ${what}: the registry sent no upload location`);
     return new URL(loc, this.base).toString();
+  }
+
+  /** False when the repository does not exist yet (no tag was ever pushed to it). */
+  async repositoryExists(): Promise<boolean> {
+    const res = await this.request('GET', this.repoPath('tags/list'), { ok: [200, 404], what: 'GET tags/list' });
+    res.body.resume();
+    return res.status === 200;
   }
 
   async hasManifest(digest: Digest, mediaType: string): Promise<boolean> {

@@ -1,7 +1,8 @@
 /**
  * `asl push`: a closure into an OCI registry (layout in oci-layout.ts). Blobs
  * first (a registry refuses a manifest naming a blob it lacks), each skipped
- * when the repository has it already (HEAD), uploaded in parallel otherwise;
+ * when the repository has it already (known from the manifests it holds, else
+ * asked with HEAD), uploaded in parallel otherwise;
  * then the receipt and part manifests by digest; the tag's index last, so a tag
  * only ever names a complete closure. Every object is re-hashed as it is read,
  * and the registry checks the digest of every upload too.
@@ -22,7 +23,8 @@ import { encodeManifest } from './bundle-manifest.js';
 import { computeClosure, sortedObjects } from './closure.js';
 import { RegistryClient, mapLimitStopping as mapLimit, type Credentials } from './oci-client.js';
 import {
-  EMPTY_CONFIG_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, closureIndex, closureParts, receiptManifest, type Descriptor, type Encoded, type KeyBlob,
+  CLOSURE_ARTIFACT, EMPTY_CONFIG_BYTES, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
+  closureIndex, closureParts, parseClosureIndex, parseImageManifest, receiptManifest, type Descriptor, type Encoded, type KeyBlob,
 } from './oci-layout.js';
 import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-reference.js';
 
@@ -56,7 +58,8 @@ export interface PushResult {
   digest: Digest;
   receipts: number;
   objects: number;
-  blobs: { total: number; uploaded: number; skipped: number };
+  /** skipped: already in the repository; checked: how many HEAD requests that took (the rest was known from its manifests). */
+  blobs: { total: number; uploaded: number; skipped: number; checked: number };
   bytes: { total: number; uploaded: number };
   manifests: { total: number; uploaded: number; skipped: number };
   notes: string[];
@@ -107,6 +110,50 @@ async function uploadObject(client: RegistryClient, store: Store, blob: BlobSour
   await client.uploadBlob(blob.digest, blob.size, (start, end) => fileRange(path, start, end), chunkSize);
 }
 
+interface Inventory {
+  repoExists: boolean;
+  /** Blobs the repository is known to hold: layers and configs of manifests it has. */
+  blobs: Set<Digest>;
+  /** This closure's manifests it already has. */
+  manifests: Set<Digest>;
+}
+
+/**
+ * What the repository holds, learned from manifests instead of one HEAD per
+ * blob: a registry accepts a manifest only when it holds every blob the
+ * manifest names, and keeps them while the manifest is there. Sources: this
+ * closure's own manifests (a re-push), and the closure the tag names now (the
+ * previous build). A repository that does not exist yet holds nothing.
+ */
+async function inventory(client: RegistryClient, tag: string, ours: readonly Encoded[], parts: readonly Encoded[], concurrency: number): Promise<Inventory> {
+  const out: Inventory = { repoExists: await client.repositoryExists(), blobs: new Set(), manifests: new Set() };
+  if (!out.repoExists) return out;
+  const learn = (bytes: Buffer, artifactType = CLOSURE_ARTIFACT) => {
+    try {
+      const m = parseImageManifest(bytes, 'manifest', artifactType);
+      out.blobs.add(m.config.digest);
+      for (const l of m.layers) out.blobs.add(l.digest);
+    } catch { /* not one of ours: learn nothing */ }
+  };
+  const partDigests = new Set<Digest>(parts.map((p) => p.descriptor.digest));
+  await mapLimit(ours, concurrency, async (m) => {
+    if (await client.hasManifest(m.descriptor.digest, MEDIA_MANIFEST)) {
+      out.manifests.add(m.descriptor.digest);
+      learn(m.bytes, m.descriptor.artifactType);
+    }
+  });
+  const current = await client.getManifest(tag, [MEDIA_INDEX], MAX_REGISTRY_MANIFEST_BYTES);
+  if (current) {
+    let previous: Descriptor[] = [];
+    try { previous = parseClosureIndex(current.bytes, 'index').parts.filter((d) => !partDigests.has(d.digest)); } catch { /* not an ASL closure */ }
+    await mapLimit(previous, concurrency, async (d) => {
+      const m = await client.getManifest(d.digest, [MEDIA_MANIFEST], MAX_REGISTRY_MANIFEST_BYTES);
+      if (m && digestBytes(m.bytes) === d.digest) learn(m.bytes);
+    });
+  }
+  return out;
+}
+
 export async function pushClosure(store: Store, ref: OciReference, opts: PushOptions = {}): Promise<PushResult> {
   if (ref.digest) throw new AslError('USAGE', `${formatOciReference(ref)}: push names a tag, not a digest (the digest is the result)`);
   const tag = ref.tag ?? DEFAULT_TAG;
@@ -144,31 +191,47 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
     await client.connect();
     const list = [...blobs.values()];
     const totalBytes = list.reduce((n, b) => n + b.size, 0);
-    let uploaded = 0;
-    let skipped = 0;
-    let uploadedBytes = 0;
+    const known = await inventory(client, tag, [...receiptManifests, ...parts], parts, concurrency);
+    const counts = { uploaded: 0, checked: 0, uploadedBytes: 0 };
     let done = 0;
     let doneBytes = 0;
-    await mapLimit(list, concurrency, async (blob) => {
-      if (await client.hasBlob(blob.digest)) skipped++;
-      else {
-        await uploadObject(client, store, blob, chunkSize);
-        uploaded++;
-        uploadedBytes += blob.size;
-      }
-      done++;
-      doneBytes += blob.size;
-      opts.onProgress?.({ objects: done, totalObjects: list.length, bytes: doneBytes });
-    });
+    const sendBlobs = async (assumePresent: ReadonlySet<Digest>, repoExists: boolean) => {
+      done = 0;
+      doneBytes = 0;
+      await mapLimit(list, concurrency, async (blob) => {
+        let present = assumePresent.has(blob.digest);
+        if (!present && repoExists) { counts.checked++; present = await client.hasBlob(blob.digest); }
+        if (!present) {
+          await uploadObject(client, store, blob, chunkSize);
+          counts.uploaded++;
+          counts.uploadedBytes += blob.size;
+        }
+        done++;
+        doneBytes += blob.size;
+        opts.onProgress?.({ objects: done, totalObjects: list.length, bytes: doneBytes });
+      });
+    };
+    await sendBlobs(known.blobs, known.repoExists);
 
     let manifestsUploaded = 0;
     let manifestsSkipped = 0;
     const byDigest = [...receiptManifests, ...parts];
-    await mapLimit(byDigest, concurrency, async (m) => {
-      if (await client.hasManifest(m.descriptor.digest, m.descriptor.mediaType)) { manifestsSkipped++; return; }
+    const sendManifests = () => mapLimit(byDigest, concurrency, async (m) => {
+      // Asked for by inventory() already: the ones present are known.
+      if (known.manifests.has(m.descriptor.digest)) { manifestsSkipped++; return; }
       await client.putManifest(m.descriptor.digest, m.descriptor.mediaType, m.bytes);
       manifestsUploaded++;
     });
+    try {
+      await sendManifests();
+    } catch (err) {
+      // The inventory was wrong (a blob deleted behind a manifest): ask blob by blob, then again.
+      if (!(err instanceof AslError && err.data?.registryCode === 'MANIFEST_BLOB_UNKNOWN' && known.blobs.size > 0)) throw err;
+      await sendBlobs(new Set(), true);
+      manifestsUploaded = 0;
+      manifestsSkipped = 0;
+      await sendManifests();
+    }
     const reported = await client.putManifest(tag, MEDIA_INDEX, index.bytes);
     if (reported && reported !== index.descriptor.digest) {
       throw new AslError('IO', `${client.label}: the registry stored the index as ${reported}, not ${index.descriptor.digest} (it rewrote the manifest?)`);
@@ -178,8 +241,8 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
       digest: index.descriptor.digest,
       receipts: closure.receipts.length,
       objects: objects.length,
-      blobs: { total: list.length, uploaded, skipped },
-      bytes: { total: totalBytes, uploaded: uploadedBytes },
+      blobs: { total: list.length, uploaded: counts.uploaded, skipped: list.length - counts.uploaded, checked: counts.checked },
+      bytes: { total: totalBytes, uploaded: counts.uploadedBytes },
       manifests: { total: byDigest.length + 1, uploaded: manifestsUploaded + 1, skipped: manifestsSkipped },
       notes: closure.notes,
     };

@@ -34,7 +34,7 @@ after(async () => {
 
 interface PushJson {
   reference: string; digest: string; receipts: number; objects: number;
-  blobs: { total: number; uploaded: number; skipped: number };
+  blobs: { total: number; uploaded: number; skipped: number; checked: number };
   bytes: { total: number; uploaded: number };
   manifests: { total: number; uploaded: number; skipped: number };
 }
@@ -92,6 +92,7 @@ test('push, then pull into an empty store: blobs are the objects under the same 
   assert.equal(pushed.blobs.total, source.manifest.objects.length + 3);
   assert.equal(pushed.blobs.uploaded, pushed.blobs.total);
   assert.equal(pushed.blobs.skipped, 0);
+  assert.equal(pushed.blobs.checked, 0, 'a new repository holds nothing: no HEAD requests');
 
   // What the registry holds: the tag names an index hashing to the reported digest,
   // its receipt manifests are the log in order, and each blob is the object's bytes.
@@ -138,10 +139,11 @@ test('push, then pull into an empty store: blobs are the objects under the same 
   assert.deepEqual(untimed(pulledBundle.manifest), untimed(source.manifest));
   assert.deepEqual((await readBundleEntries(join(dir, 'target.tar'))).slice(1), (await readBundleEntries(join(dir, 'source.tar'))).slice(1));
 
-  // Again: every blob and manifest is already there; pulling by digest adds nothing.
+  // Again: every blob and manifest is already there (known from the closure's own manifests,
+  // without one HEAD per blob); pulling by digest adds nothing.
   const again = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/history:all')]);
   assert.equal(again.digest, pushed.digest);
-  assert.deepEqual(again.blobs, { total: pushed.blobs.total, uploaded: 0, skipped: pushed.blobs.total });
+  assert.deepEqual(again.blobs, { total: pushed.blobs.total, uploaded: 0, skipped: pushed.blobs.total, checked: 0 });
   assert.equal(again.bytes.uploaded, 0);
   assert.deepEqual(again.manifests, { total: pushed.manifests.total, uploaded: 1, skipped: pushed.manifests.total - 1 });
   const repull = await aslJson<PullJson>(['pull', '--store', target, ref(`asl/history@${pushed.digest}`)]);
@@ -152,23 +154,39 @@ test('push, then pull into an empty store: blobs are the objects under the same 
 
 test('a part, then the whole: the second push skips every blob the first sent, and pull adds only what is missing', async (t) => {
   const dir = await tempDir(t, 'asl-oci-');
-  const part = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/incremental:gen'), '--receipts', 'gen']);
+  const push = (tag: string, ...receipts: string[]) => aslJson<PushJson>(['push', '--store', fx.store, ref(`asl/incremental:${tag}`), ...(receipts.length > 0 ? ['--receipts', ...receipts] : [])]);
+  const part = await push('gen', 'gen');
   assert.equal(part.receipts, 1);
-  assert.equal(part.blobs.uploaded, part.objects + 3);
-  const whole = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/incremental:all')]);
-  // Shared: the part's objects, the signer key and the empty config; its closure manifest is not the whole's.
+  assert.deepEqual(part.blobs, { total: part.objects + 3, uploaded: part.objects + 3, skipped: 0, checked: 0 });
+  // The same closure under a moving tag: known from its own manifests.
+  assert.deepEqual((await push('latest', 'gen')).blobs, { total: part.objects + 3, uploaded: 0, skipped: part.objects + 3, checked: 0 });
+  // The whole store onto that tag: the part's objects and key are known from the closure the
+  // tag names, the empty config from the shared gen receipt manifest; only the rest is asked.
+  const whole = await push('latest');
   assert.equal(whole.blobs.skipped, part.objects + 2);
+  assert.equal(whole.blobs.checked, whole.blobs.total - (part.objects + 2));
   assert.equal(whole.blobs.uploaded, whole.blobs.total - whole.blobs.skipped);
   assert.equal(whole.manifests.skipped, 1, 'the gen receipt manifest is shared');
+  // A new tag for the same closure: nothing asked, nothing sent.
+  assert.deepEqual((await push('build-2')).blobs, { total: whole.blobs.total, uploaded: 0, skipped: whole.blobs.total, checked: 0 });
+
+  // A blob deleted behind the registry's manifests: what they said is wrong, the registry
+  // refuses the next manifest naming it, and push falls back to asking blob by blob.
+  const lost = sha256('file 3\n');
+  assert.equal((await reg.get(`/v2/asl/incremental/blobs/${lost}`, { 'x-method': 'DELETE' })).status, 202);
+  const healed = await push('gen', 'gen', 'overlay');
+  assert.ok(healed.blobs.checked >= healed.blobs.total, `${healed.blobs.checked} HEAD requests`);
+  assert.equal(healed.blobs.uploaded, 2, 'the new closure manifest, then the deleted blob');
+  assert.equal(sha256((await reg.get(`/v2/asl/incremental/blobs/${lost}`)).body), lost);
 
   const target = await newStore(dir, 'T');
   const first = await aslJson<PullJson>(['pull', '--store', target, ref('asl/incremental:gen'), '--trust', fx.publicKey]);
-  assert.deepEqual(first.receipts, { added: 1, present: 0 });
-  assert.deepEqual(logLines(target).map((l) => l.receipt), [fx.receipts.gen]);
-  const second = await aslJson<PullJson>(['pull', '--store', target, ref('asl/incremental:all')]);
-  assert.deepEqual(second.receipts, { added: 2, present: 1 });
-  assert.equal(second.objects.downloaded, whole.objects - part.objects);
-  assert.equal(second.objects.present, part.objects);
+  assert.deepEqual(first.receipts, { added: 2, present: 0 });
+  assert.deepEqual(logLines(target).map((l) => l.receipt).sort(), [fx.receipts.gen, fx.receipts.overlay].sort());
+  const second = await aslJson<PullJson>(['pull', '--store', target, ref('asl/incremental:build-2')]);
+  assert.deepEqual(second.receipts, { added: 1, present: 2 });
+  assert.equal(second.objects.downloaded + second.objects.present, whole.objects);
+  assert.equal(second.objects.present, healed.objects);
   const verify = await runAsl(['verify', '--store', target]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   assert.deepEqual(logLines(target).map((l) => l.receipt).sort(), logLines(fx.store).map((l) => l.receipt).sort());

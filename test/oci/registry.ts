@@ -3,7 +3,8 @@
  * distribution) started on 127.0.0.1 on a free port, with its own config:
  * filesystem storage in a temp dir, htpasswd (bcrypt) basic auth, and TLS with
  * a self-signed certificate made by openssl (the client trusts it by
- * --ca-file) unless asked for plain http. Stopped (by its pid) when the test
+ * --ca-file) unless asked for plain http; or, instead of htpasswd, token auth
+ * through a small token service of the test's own. Stopped (by its pid) when the test
  * file ends. Also a small proxy that corrupts chosen blobs on their way out,
  * for the "registry serves a wrong blob" tests.
  */
@@ -11,6 +12,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
+import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,8 @@ export interface Registry {
   dockerConfig: string;
   /** GET (or HEAD) a path on the registry with the credentials: status and body. */
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }>;
+  /** With token auth: every scope the token service was asked for. */
+  tokenScopes?: string[];
   /** Path of a blob's data file in the storage dir. */
   blobFile(digest: string): string;
   stop(): Promise<void>;
@@ -53,7 +57,47 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function startRegistry(opts: { tls?: boolean; username?: string; password?: string } = {}): Promise<Registry> {
+/**
+ * A token service for `auth: token` (the distribution token spec): checks basic
+ * credentials and issues an ES256 JWT for the requested scope, signed with a key
+ * whose self-signed certificate the registry trusts (rootcertbundle), the
+ * certificate carried in the JWT header (x5c). It records every scope asked for.
+ */
+async function startTokenService(dir: string, username: string, password: string): Promise<{ realm: string; certFile: string; scopes: string[]; stop(): Promise<void> }> {
+  const keyFile = join(dir, 'token-key.pem');
+  const certFile = join(dir, 'token-cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=asl-test-token-issuer', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  const key = createPrivateKey(readFileSync(keyFile));
+  const der = new X509Certificate(readFileSync(certFile)).raw.toString('base64');
+  const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+  const scopes: string[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    if (req.headers.authorization !== expected) { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"details":"bad credentials"}'); return; }
+    const scope = url.searchParams.get('scope') ?? '';
+    scopes.push(scope);
+    const access = scope ? (() => { const [type, name, actions] = scope.split(':'); return [{ type, name, actions: (actions ?? '').split(',') }]; })() : [];
+    const now = Math.floor(Date.now() / 1000);
+    const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'ES256', x5c: [der] }));
+    const claims = b64url(JSON.stringify({ iss: TOKEN_ISSUER, sub: username, aud: TOKEN_SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }));
+    const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(signature)}`, expires_in: 300 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    realm: `http://127.0.0.1:${port}/token`, certFile, scopes,
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+const TOKEN_ISSUER = 'asl-test-issuer';
+const TOKEN_SERVICE = 'asl-test-registry';
+
+export async function startRegistry(opts: { tls?: boolean; username?: string; password?: string; auth?: 'htpasswd' | 'token' } = {}): Promise<Registry> {
   await ensureDebianPackages('docker-registry', 'apache2-utils', 'openssl');
   const tls = opts.tls ?? true;
   const username = opts.username ?? 'builder';
@@ -71,6 +115,7 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
   }
   const dockerConfig = join(dir, 'docker');
   await mkdir(dockerConfig);
+  const tokens = opts.auth === 'token' ? await startTokenService(dir, username, password) : undefined;
 
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
@@ -91,17 +136,26 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       '  secret: asl-test-secret',
       ...(tls ? ['  tls:', `    certificate: ${caFile}`, `    key: ${join(dir, 'key.pem')}`] : []),
       'auth:',
-      '  htpasswd:',
-      '    realm: asl-test',
-      `    path: ${join(dir, 'htpasswd')}`,
+      ...(tokens
+        ? ['  token:', `    realm: ${tokens.realm}`, `    service: ${TOKEN_SERVICE}`, `    issuer: ${TOKEN_ISSUER}`, `    rootcertbundle: ${tokens.certFile}`]
+        : ['  htpasswd:', '    realm: asl-test', `    path: ${join(dir, 'htpasswd')}`]),
       '',
     ].join('\n');
     await writeFile(join(dir, 'config.yml'), config);
     const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const auth = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    const get: Registry['get'] = (path, headers = {}) => new Promise((resolve, reject) => {
+    const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    const get: Registry['get'] = async (path, headers = {}) => {
+      let auth = basic;
+      if (tokens) {
+        const repo = /^\/v2\/(.+)\/(?:manifests|blobs|tags)\//.exec(path)?.[1];
+        const t = await fetch(`${tokens.realm}?service=${TOKEN_SERVICE}${repo ? `&scope=repository:${repo}:pull` : ''}`, { headers: { authorization: basic } });
+        auth = `Bearer ${((await t.json()) as { token: string }).token}`;
+      }
+      return exchange(path, headers, auth);
+    };
+    const exchange = (path: string, headers: Record<string, string>, auth: string): ReturnType<Registry['get']> => new Promise((resolve, reject) => {
       const fn = tls ? httpsRequest : httpRequest;
       const method = headers['x-method'] ?? 'GET';
       const h = { ...headers, authorization: auth };
@@ -128,6 +182,7 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       child.kill('SIGKILL');
       await waitExit(child);
       if (attempt < 2) continue; // the port was taken meanwhile: try another
+      await tokens?.stop();
       await rm(dir, { recursive: true, force: true });
       throw new Error(`docker-registry did not start: ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
     }
@@ -139,7 +194,9 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
         const hex = digest.replace(/^sha256:/, '');
         return join(storage, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
       },
+      ...(tokens ? { tokenScopes: tokens.scopes } : {}),
       async stop() {
+        await tokens?.stop();
         child.kill('SIGTERM');
         await Promise.race([waitExit(child), sleep(5000).then(() => { child.kill('SIGKILL'); return waitExit(child); })]);
         await rm(dir, { recursive: true, force: true });
