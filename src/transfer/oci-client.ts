@@ -216,7 +216,7 @@ export class RegistryClient {
     return token;
   }
 
-  /** Answers a 401 challenge by setting the Authorization header; false when nothing more can be tried. */
+  /** Answers a 401 challenge by setting the Authorization header (a Bearer token is fetched). */
   private async answerChallenge(header: string | undefined): Promise<void> {
     const challenge = parseChallenge(header ?? '');
     const creds = this.opts.credentials;
@@ -289,8 +289,11 @@ export class RegistryClient {
     return res.status === 200;
   }
 
-  async getBlob(digest: Digest): Promise<Response> {
-    return this.request('GET', this.repoPath(`blobs/${digest}`), { ok: [200], what: `GET blob ${digest}` });
+  /** The blob's response, or null when the repository does not have it. */
+  async getBlob(digest: Digest): Promise<Response | null> {
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { ok: [200, 404], what: `GET blob ${digest}` });
+    if (res.status === 404) { res.body.resume(); return null; }
+    return res;
   }
 
   /**

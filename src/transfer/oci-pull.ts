@@ -30,7 +30,7 @@ import { TREE_MAGIC } from '../store/tree-model.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import { MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, type BundleManifest } from './bundle-manifest.js';
 import { checkAndCommit, importKeySet, openImportTarget, withTrustHint, type TrustOptions } from './closure-import.js';
-import { RegistryClient, mapLimitStopping as mapLimit, readBody } from './oci-client.js';
+import { RegistryClient, mapLimitStopping as mapLimit, readBody, type Response } from './oci-client.js';
 import {
   CLOSURE_ARTIFACT, EMPTY_DESCRIPTOR, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_INDEX, MEDIA_KEY, MEDIA_MANIFEST, RECEIPT_ARTIFACT,
   parseClosureIndex, parseImageManifest, type Descriptor, type ImageManifest,
@@ -82,7 +82,7 @@ async function readLayout(client: RegistryClient, ref: OciReference, concurrency
   const config = parts[0]!.config;
   if (parts.some((p) => p.config.digest !== config.digest)) throw new AslError('CORRUPT', `${label}: the closure's parts name different closure manifests`);
   if (config.size > MAX_MANIFEST_BYTES) throw new AslError('BAD_INPUT', `${label}: the closure manifest is ${config.size} bytes, more than a manifest may be`);
-  const res = await client.getBlob(config.digest);
+  const res = await fetchBlob(client, config.digest, 'closure manifest');
   const bytes = await readBody(res.body, config.size, `${label}: closure manifest ${config.digest}`).catch((err) => {
     throw new AslError('CORRUPT', `${label}: the registry served closure manifest ${config.digest} with more than ${config.size} bytes`, { cause: err });
   });
@@ -158,7 +158,7 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       `${label}: the registry served blob ${d} with content hashing to ${actual} (${n} bytes); nothing pulled`, { data: { expected: d, actual } });
 
     const download = async (d: Digest, size: number): Promise<void> => {
-      const res = await client.getBlob(d);
+      const res = await fetchBlob(client, d, 'blob');
       const announced = res.headers['content-length'];
       if (announced !== undefined && Number(announced) !== size) {
         res.body.destroy();
@@ -208,7 +208,7 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     const carried = new Map<string, PublicKeyPem>();
     await mapLimit(keyLayers, concurrency, async (l) => {
       if (l.size > MAX_KEY_BYTES) throw new AslError('CORRUPT', `${label}: key blob ${l.digest} is ${l.size} bytes; refused`);
-      const res = await client.getBlob(l.digest);
+      const res = await fetchBlob(client, l.digest, 'key blob');
       const data = await readBody(res.body, MAX_KEY_BYTES, `key blob ${l.digest}`);
       const actual = digestBytes(data);
       if (actual !== l.digest) throw mismatch(l.digest, actual, data.length);
@@ -245,6 +245,13 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     client.close();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** A blob the closure lists: one the registry lacks makes the closure incomplete (a failed check, not bad input). */
+async function fetchBlob(client: RegistryClient, digest: Digest, what: string): Promise<Response> {
+  const res = await client.getBlob(digest);
+  if (!res) throw new AslError('CORRUPT', `${client.label}: the registry does not have ${what} ${digest}, which the closure lists; nothing pulled`);
+  return res;
 }
 
 /** Whether a stored object starts like a tree (its first bytes only). */

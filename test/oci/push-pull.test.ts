@@ -252,6 +252,15 @@ test('a registry that serves a wrong blob is caught, naming the blob, and the ta
   // The registry healed: the same pull now succeeds.
   const ok = await asl(['pull', '--store', target, ref('asl/served:all'), '--trust', fx.publicKey]);
   assert.equal(ok.code, 0, ok.stderr);
+
+  // A blob the closure lists but the repository lost: the closure is incomplete.
+  const lost = sha256('file 5\n');
+  assert.equal((await reg.get(`/v2/asl/served/blobs/${lost}`, { 'x-method': 'DELETE' })).status, 202);
+  const other = await newStore(dir, 'U');
+  const otherBefore = treeDigest(other);
+  assertRefused(await asl(['pull', '--store', other, ref('asl/served:all'), '--trust', fx.publicKey]), 1,
+    new RegExp(`the registry does not have blob ${lost}, which the closure lists; nothing pulled`));
+  assert.equal(treeDigest(other), otherBefore);
 });
 
 test('objects bigger than the chunk size go up in PATCH chunks and come back whole (library API)', async (t) => {
