@@ -48,26 +48,6 @@ interface RequestOptions {
   what: string;
 }
 
-/**
- * mapLimit for transfers: after the first failure no new item starts, and the
- * promise settles only when every transfer in flight has ended, so the caller's
- * cleanup (aborting a staged batch) never races a worker still writing.
- */
-export async function mapLimitStopping<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try { results[i] = await fn(items[i]!, i); } catch (err) { failure ??= { err }; }
-    }
-  });
-  await Promise.all(workers);
-  if (failure) throw failure.err;
-  return results;
-}
-
 /** Reads a response body up to `limit` bytes. */
 export async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
   const parts: Buffer[] = [];

@@ -23,14 +23,14 @@ import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { TMP_DIR, objectPath } from '../store/layout.js';
-import { ObjectBatch } from '../store/object-batch.js';
+import { ObjectBatch, mapLimit } from '../store/object-batch.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import { MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, type BundleManifest } from './bundle-manifest.js';
 import { checkAndCommit, importKeySet, openImportTarget, withTrustHint, type TrustOptions } from './closure-import.js';
-import { RegistryClient, mapLimitStopping as mapLimit, readBody, type Response } from './oci-client.js';
+import { RegistryClient, readBody, type Response } from './oci-client.js';
 import {
   CLOSURE_ARTIFACT, EMPTY_DESCRIPTOR, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_INDEX, MEDIA_KEY, MEDIA_MANIFEST, RECEIPT_ARTIFACT,
   parseClosureIndex, parseImageManifest, type Descriptor, type ImageManifest,

@@ -14,6 +14,7 @@ import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { objectPath } from '../store/layout.js';
+import { mapLimit } from '../store/object-batch.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { listTrustedKeys, loadTrustedKeys } from '../store/trusted-keys.js';
@@ -21,7 +22,7 @@ import { verifyEnvelope } from '../receipt/verify.js';
 import { buildManifest } from './bundle-export.js';
 import { encodeManifest } from './bundle-manifest.js';
 import { computeClosure, sortedObjects } from './closure.js';
-import { RegistryClient, mapLimitStopping as mapLimit, type Credentials } from './oci-client.js';
+import { RegistryClient, type Credentials } from './oci-client.js';
 import {
   CLOSURE_ARTIFACT, EMPTY_CONFIG_BYTES, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
   closureIndex, closureParts, parseClosureIndex, parseImageManifest, receiptManifest, type Descriptor, type Encoded, type KeyBlob,

@@ -1,9 +1,8 @@
 import { openStore } from '../../store/store.js';
 import { pullClosure } from '../../transfer/oci-pull.js';
 import { boolOpt, listOpt, writeJson, type Command } from '../command.js';
-import { formatBytes } from '../progress.js';
+import { formatBytes, objectProgress } from '../progress.js';
 import { registryArgs, registryFlags, requireStoreDir } from './push.js';
-import { objectProgress } from './seed.js';
 
 export const command: Command = {
   usage: 'asl pull --store S oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] [--trust KEY.pem]... [--trust-key KEYID]... '

@@ -5,8 +5,8 @@ import { resolveCredentials } from '../../transfer/oci-credentials.js';
 import { pushClosure, type RegistryOptions } from '../../transfer/oci-push.js';
 import { parseOciReference, type OciReference } from '../../transfer/oci-reference.js';
 import { boolOpt, listOpt, stringOpt, type Command, type ParsedArgs } from '../command.js';
-import { formatBytes } from '../progress.js';
-import { objectProgress, receiptArgs } from './seed.js';
+import { formatBytes, objectProgress } from '../progress.js';
+import { receiptArgs } from './seed.js';
 
 /** The registry flags push and pull share. */
 export const registryFlags = {
