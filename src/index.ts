@@ -41,3 +41,10 @@ export { captureFile, type FileCaptureOptions, type CaptureResult } from './capt
 
 // Layer 5: queries.
 export { receiptHistory, type HistoryItem } from './graph/log.js';
+
+// Layer 6: sharing history through an OCI registry (docs/registry.md).
+export { pushClosure, type PushOptions, type PushResult, type RegistryOptions } from './transfer/oci-push.js';
+export { pullClosure, type PullOptions, type PullResult } from './transfer/oci-pull.js';
+export { parseOciReference, formatOciReference, type OciReference } from './transfer/oci-reference.js';
+export { resolveCredentials, dockerConfigPath } from './transfer/oci-credentials.js';
+export type { Credentials } from './transfer/oci-client.js';

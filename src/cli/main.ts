@@ -21,6 +21,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   diff: () => import('./commands/diff.js'),
   key: () => import('./commands/key.js'),
   export: () => import('./commands/export.js'),
+  push: () => import('./commands/push.js'),
+  pull: () => import('./commands/pull.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */

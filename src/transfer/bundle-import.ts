@@ -18,22 +18,17 @@
  *
  * Any failure before step 4 removes what was staged: the target is unchanged.
  */
-import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { access, mkdir, open, readFile, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
-import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { loadSigningKey } from '../store/keys.js';
-import { TMP_DIR, TRUSTED_KEYS_DIR } from '../store/layout.js';
+import { TMP_DIR } from '../store/layout.js';
 import { ObjectBatch } from '../store/object-batch.js';
-import { PUT_REFS_DIR } from '../store/put.js';
-import { appendReceiptLog, readReceiptLog, verifyLog } from '../store/receipt-log.js';
-import { writeFileAtomic, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
-import { checkBundleContent } from './bundle-check.js';
 import { MANIFEST_NAME, MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, parseEntryName, type BundleManifest } from './bundle-manifest.js';
+import { checkAndCommit, openImportTarget, type TrustOptions } from './closure-import.js';
 import { parsePublicKey, type PublicKeyPem } from './public-key.js';
 import { readTar, type TarEntry } from './tar-reader.js';
 
@@ -42,11 +37,7 @@ const IN_MEMORY = 4 * 1024 * 1024;
 /** A tree object bigger than this (about 400,000 entries) is refused rather than buffered. */
 const MAX_TREE_BYTES = 64 * 1024 * 1024;
 
-export interface ImportOptions {
-  /** PEM files of public keys the operator trusts for this import (added to the trust set on success). */
-  trustFiles?: readonly string[];
-  /** Key ids of keys carried in the bundle that the operator vouches for (checked out of band). */
-  trustKeyIds?: readonly string[];
+export interface ImportOptions extends TrustOptions {
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
 }
 
@@ -200,28 +191,10 @@ async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: O
   return { manifest, sizes, trees, kept, keys };
 }
 
-/** The operator's --trust files, parsed before anything is read. */
-async function readTrustFiles(files: readonly string[]): Promise<PublicKeyPem[]> {
-  const out: PublicKeyPem[] = [];
-  for (const file of files) {
-    let text: string;
-    try { text = await readFile(file, 'utf8'); } catch (err) { throw fsError(file, err, 'cannot read key'); }
-    out.push(parsePublicKey(text, file));
-  }
-  return out;
-}
-
 export async function importBundle(store: Store, input: string | NodeJS.ReadableStream, opts: ImportOptions = {}): Promise<ImportResult> {
   const label = typeof input === 'string' ? resolve(input) : 'bundle (stdin)';
-  for (const id of opts.trustKeyIds ?? []) {
-    if (!/^[0-9a-f]{64}$/.test(id)) throw new AslError('USAGE', `--trust-key ${id}: expected a key id (64 hex digits, as \`asl key list\` prints)`);
-  }
-  const operatorFiles = await readTrustFiles(opts.trustFiles ?? []);
-
   // The target must be able to take a log append before anything is staged.
-  const targetKeys = await loadTrustedKeys(store);
-  const logCheck = await verifyLog(store, { keys: targetKeys, checkReceipts: false });
-  if (logCheck.problems.length > 0) throw new AslError('CORRUPT', `${store.root}: the target's receipt log does not verify (${logCheck.problems[0]!.message}); nothing imported`);
+  const target = await openImportTarget(store, opts);
 
   let stream: AsyncIterable<Buffer> & { destroy?: () => void };
   if (typeof input === 'string') {
@@ -242,64 +215,14 @@ export async function importBundle(store: Store, input: string | NodeJS.Readable
       if (typeof input === 'string') stream.destroy?.();
     }
     const { manifest } = read;
-
-    // Keys: the target's trust set, plus what the operator named. A key in the
-    // bundle counts only when the operator gave its id.
-    const keys = new Map<string, KeyObject>(targetKeys);
-    const toTrust: PublicKeyPem[] = [...operatorFiles];
-    for (const id of opts.trustKeyIds ?? []) {
-      const k = read.keys.get(id);
-      if (!k) throw new AslError('BAD_INPUT', `--trust-key ${id}: the bundle carries no key with this id (it carries ${manifest.keys.map((x) => x.slice(0, 16)).join(', ') || 'none'})`);
-      toTrust.push(k);
-    }
-    for (const k of toTrust) keys.set(k.keyId, createPublicKey(k.pem));
-
-    try {
-      checkBundleContent(manifest, read, keys, label);
-    } catch (err) {
-      if (err instanceof AslError && err.code === 'SIGNATURE') {
-        const carried = manifest.keys.filter((k) => !keys.has(k));
-        const hint = carried.length > 0 ? `; if you trust the signer, check its key id out of band and pass --trust-key ${carried[0]}` : '';
-        throw new AslError('SIGNATURE', `${label}: ${err.message}${hint}`, { cause: err, data: err.data });
-      }
-      throw err;
-    }
-
-    const present = new Set((await readReceiptLog(store)).records.map((r) => r.entry.receipt));
-    const newReceipts = manifest.receipts.filter((r) => !present.has(r.id));
-    if (newReceipts.length > 0) {
-      try { await loadSigningKey(store.root); } catch (err) {
-        throw new AslError('BAD_INPUT', `${store.root}: has no signing key to sign its log head, so it cannot take new receipts (${(err as Error).message}); nothing imported`, { cause: err });
-      }
-    }
-
-    // Commit: objects, then what refers to them, then the log (the commit point).
-    await batch.commit();
-    const trusted: string[] = [];
-    for (const k of toTrust) {
-      if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
-      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, 0o644);
-      trusted.push(k.keyId);
-    }
-    let rootsAdded = 0;
-    if (manifest.roots.length > 0) {
-      const refs = join(store.root, PUT_REFS_DIR);
-      await mkdir(refs, { recursive: true });
-      for (const root of manifest.roots) {
-        const path = join(refs, digestHex(root.id as Digest));
-        if (await access(path).then(() => true, () => false)) continue;
-        await writeFileAtomic(path, JSON.stringify(root) + '\n');
-        rootsAdded++;
-      }
-    }
-    const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true });
+    const committed = await checkAndCommit(target, batch, read, label);
     return {
       bundle: label,
-      receipts: { added: appended.length, present: manifest.receipts.length - appended.length },
+      receipts: committed.receipts,
       objects: { total: manifest.objects.length, added: batch.objectsWritten, present: manifest.objects.length - batch.objectsWritten },
       bytes: manifest.totals.bytes,
-      roots: { added: rootsAdded },
-      trusted,
+      roots: committed.roots,
+      trusted: committed.trusted,
     };
   } catch (err) {
     await batch.abort();

@@ -1,0 +1,27 @@
+import { openStore } from '../../store/store.js';
+import { pullClosure } from '../../transfer/oci-pull.js';
+import { boolOpt, listOpt, writeJson, type Command } from '../command.js';
+import { formatBytes, objectProgress } from '../progress.js';
+import { registryArgs, registryFlags, requireStoreDir } from './push.js';
+
+export const command: Command = {
+  usage: 'asl pull --store S oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] [--trust KEY.pem]... [--trust-key KEYID]... '
+    + '[--username U --password-stdin] [--plain-http] [--ca-file PEM] [--concurrency N] [--json]',
+  summary: 'Pull a closure from an OCI registry into a store. Every blob is checked against its digest and every receipt against the store\'s trusted keys (plus --trust / --trust-key) before anything becomes visible, as `asl bundle import` does (docs/registry.md).',
+  options: { ...registryFlags, trust: { type: 'string', multiple: true }, 'trust-key': { type: 'string', multiple: true } },
+  async run(args, io) {
+    const storeDir = requireStoreDir(args, 'pull');
+    const { ref, options } = await registryArgs(args, 'pull');
+    const store = await openStore(storeDir);
+    const progress = objectProgress(io, 'pull');
+    const result = await pullClosure(store, ref, {
+      ...options, trustFiles: listOpt(args, 'trust'), trustKeyIds: listOpt(args, 'trust-key'), onProgress: progress.update,
+    });
+    progress.done();
+    if (boolOpt(args, 'json')) { writeJson(io, result); return 0; }
+    io.stdout.write(`pulled ${result.reference} (${result.digest}): ${result.receipts.added} receipts added (${result.receipts.present} already logged), `
+      + `${result.objects.downloaded} objects downloaded (${formatBytes(result.bytes.downloaded)}), ${result.objects.present} already present`
+      + `${result.trusted.length > 0 ? `; now trusting ${result.trusted.map((k) => k.slice(0, 16)).join(', ')}` : ''}\n`);
+    return 0;
+  },
+};

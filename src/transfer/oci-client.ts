@@ -1,0 +1,350 @@
+/**
+ * A small client for the OCI distribution API (the parts push and pull need),
+ * on node:http / node:https with keep-alive connections. Authentication: the
+ * registry's WWW-Authenticate challenge decides: Basic sends the credentials,
+ * Bearer fetches a token from the realm for the repository's scope (with the
+ * credentials, when there are any). Credentials live in this object only.
+ * Redirects (an S3-backed registry sends blob reads to the bucket) are followed
+ * without the Authorization header when they leave the registry's origin.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { AslError } from '../core/errors.js';
+import type { Digest } from '../core/digest.js';
+import { formatOciReference, type OciReference } from './oci-reference.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface ClientOptions {
+  credentials?: Credentials;
+  /** Speak http instead of https (a registry on localhost or a private network). */
+  plainHttp?: boolean;
+  /** Extra CA certificates (PEM) to trust for https. */
+  ca?: string;
+  /** Connections kept open to the registry. */
+  maxSockets?: number;
+  /** Bearer token scope actions: "pull" or "pull,push". */
+  actions: 'pull' | 'pull,push';
+}
+
+export interface Response {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: IncomingMessage;
+}
+
+type Body = Buffer | (() => AsyncIterable<Buffer>) | undefined;
+
+interface RequestOptions {
+  headers?: OutgoingHttpHeaders;
+  body?: Body;
+  /** Statuses the caller handles; anything else is an error naming the registry's answer. */
+  ok: readonly number[];
+  /** What the request is for, in error messages. */
+  what: string;
+}
+
+/** Reads a response body up to `limit` bytes. */
+export async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n > limit) { res.destroy(); throw new AslError('BAD_INPUT', `${what}: the registry sent more than ${limit} bytes`); }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, n);
+}
+
+/** The registry's error list as one phrase: "MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:…)". */
+function describeErrors(body: Buffer): string {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> };
+    if (Array.isArray(v.errors) && v.errors.length > 0) {
+      const e = v.errors[0]!;
+      const detail = typeof e.detail === 'string' ? ` (${e.detail})` : '';
+      return `${e.code ?? 'error'}: ${e.message ?? ''}${detail}${v.errors.length > 1 ? ` (+${v.errors.length - 1} more)` : ''}`;
+    }
+  } catch { /* not JSON */ }
+  const text = body.toString('utf8').trim().split('\n')[0] ?? '';
+  return text.slice(0, 200);
+}
+
+/** The first error code of a registry error body, e.g. MANIFEST_BLOB_UNKNOWN. */
+function errorCode(body: Buffer): string | undefined {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown }> };
+    const code = v.errors?.[0]?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"` (or Basic) into its scheme and parameters. */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+  const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
+  if (!m) return { scheme: '', params: {} };
+  const params: Record<string, string> = {};
+  const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  let p;
+  while ((p = re.exec(m[2]!)) !== null) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+  return { scheme: m[1]!.toLowerCase(), params };
+}
+
+export class RegistryClient {
+  readonly ref: OciReference;
+  readonly label: string;
+  private readonly base: URL;
+  private readonly opts: ClientOptions;
+  private readonly agent: HttpAgent;
+  private authorization: string | undefined;
+  private challenge: { scheme: string; params: Record<string, string> } | undefined;
+
+  constructor(ref: OciReference, opts: ClientOptions) {
+    this.ref = ref;
+    this.label = formatOciReference(ref);
+    this.opts = opts;
+    this.base = new URL(`${opts.plainHttp ? 'http' : 'https'}://${ref.host}/`);
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 8 };
+    this.agent = opts.plainHttp ? new HttpAgent(agentOpts) : new HttpsAgent({ ...agentOpts, ...(opts.ca ? { ca: [...rootCertificates, opts.ca] } : {}) });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private repoPath(rest: string): string {
+    return `/v2/${this.ref.repository}/${rest}`;
+  }
+
+  /** One HTTP exchange, following redirects; no auth handling. */
+  private send(method: string, url: URL, headers: OutgoingHttpHeaders, body: Body, redirects = 0): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      const sameOrigin = url.origin === this.base.origin;
+      const h: OutgoingHttpHeaders = { 'user-agent': 'asl', ...headers };
+      if (sameOrigin && this.authorization) h.authorization = this.authorization;
+      if (Buffer.isBuffer(body)) h['content-length'] = body.length;
+      else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) h['content-length'] = 0;
+      const requestFn = url.protocol === 'http:' ? httpRequest : httpsRequest;
+      const req = requestFn(url, { method, headers: h, ...(sameOrigin ? { agent: this.agent } : {}) }, (res) => {
+        const status = res.statusCode ?? 0;
+        const location = res.headers.location;
+        if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(status) && location && redirects < 5) {
+          res.resume();
+          const next = new URL(location, url);
+          const nextHeaders = { ...headers };
+          delete nextHeaders.authorization;
+          this.send(method, next, nextHeaders, undefined, redirects + 1).then(resolve, reject);
+          return;
+        }
+        resolve({ status, headers: res.headers, body: res });
+      });
+      req.on('error', (err) => reject(this.networkError(err, method, url)));
+      if (Buffer.isBuffer(body)) req.end(body);
+      else if (typeof body === 'function') {
+        (async () => {
+          for await (const chunk of body()) {
+            if (!req.write(chunk)) await new Promise<void>((r) => req.once('drain', () => r()));
+          }
+          req.end();
+        })().catch((err) => { req.destroy(err as Error); reject(err); });
+      } else req.end();
+    });
+  }
+
+  private networkError(err: unknown, method: string, url: URL): AslError {
+    const e = err as NodeJS.ErrnoException;
+    if (e instanceof AslError) return e;
+    const why = e.code === 'ECONNREFUSED' ? 'connection refused'
+      : e.code === 'ENOTFOUND' ? 'host not found'
+        : e.code === 'ECONNRESET' ? 'connection reset'
+          : e.code === 'EPROTO' || /wrong version number|packet length too long/.test(e.message ?? '') ? 'TLS handshake failed (a plain-http registry? then pass --plain-http)'
+            : /self.signed|unable to verify|certificate/i.test(e.message ?? '') ? `TLS certificate not trusted (${e.message}; pass --ca-file PEM for a private CA)`
+              : e.message;
+    return new AslError('IO', `${this.label}: ${method} ${url.origin}${url.pathname}: ${why}`, { cause: err });
+  }
+
+  /** Obtains a bearer token for this repository from the challenge's realm. */
+  private async fetchToken(params: Record<string, string>): Promise<string> {
+    const realm = params.realm;
+    if (!realm) throw new AslError('BAD_INPUT', `${this.label}: the registry asks for a bearer token but names no realm`);
+    const url = new URL(realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', `repository:${this.ref.repository}:${this.opts.actions}`);
+    const headers: OutgoingHttpHeaders = { accept: 'application/json' };
+    const creds = this.opts.credentials;
+    if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const fn = url.protocol === 'http:' ? httpRequest : httpsRequest;
+      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' && this.opts.ca ? { ca: [...rootCertificates, this.opts.ca] } : {}) }, resolve);
+      req.on('error', (err) => reject(this.networkError(err, 'GET', url)));
+      req.end();
+    });
+    const body = await readBody(res, 1024 * 1024, `${this.label}: token from ${url.origin}`);
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new AslError('BAD_INPUT', `${this.label}: the token service ${url.origin} refused ${creds ? `the credentials of user ${JSON.stringify(creds.username)}` : 'anonymous access'} (HTTP ${res.statusCode})`);
+    }
+    if (res.statusCode !== 200) throw new AslError('IO', `${this.label}: the token service ${url.origin} answered HTTP ${res.statusCode}: ${describeErrors(body)}`);
+    let token: unknown;
+    try { const v = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown }; token = v.token ?? v.access_token; } catch { /* below */ }
+    if (typeof token !== 'string' || token.length === 0) throw new AslError('IO', `${this.label}: the token service ${url.origin} sent no token`);
+    return token;
+  }
+
+  /** Answers a 401 challenge by setting the Authorization header (a Bearer token is fetched). */
+  private async answerChallenge(header: string | undefined): Promise<void> {
+    const challenge = parseChallenge(header ?? '');
+    const creds = this.opts.credentials;
+    if (challenge.scheme === 'basic') {
+      if (!creds) throw new AslError('BAD_INPUT', `${this.label}: the registry requires credentials (realm ${JSON.stringify(challenge.params.realm ?? '')}); log in (docker login, which writes ~/.docker/config.json) or pass --username and --password-stdin`);
+      this.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    } else if (challenge.scheme === 'bearer') {
+      this.authorization = `Bearer ${await this.fetchToken(challenge.params)}`;
+    } else {
+      throw new AslError('BAD_INPUT', `${this.label}: the registry asks for an authentication scheme asl does not speak (${JSON.stringify(header ?? '')})`);
+    }
+    this.challenge = challenge;
+  }
+
+  private refused(res: Response): AslError {
+    const creds = this.opts.credentials;
+    const who = creds ? `the credentials of user ${JSON.stringify(creds.username)}` : 'anonymous access';
+    return new AslError('BAD_INPUT', `${this.label}: the registry refused ${who} (HTTP ${res.status}${this.challenge ? `, ${this.challenge.scheme} auth` : ''})`);
+  }
+
+  /**
+   * Checks the registry speaks the distribution API and settles authentication
+   * before any transfer: GET /v2/, answer a challenge, and for Basic auth check
+   * the credentials at once (a wrong password is one clear line, not a failure
+   * half-way through an upload).
+   */
+  async connect(): Promise<void> {
+    const url = new URL('/v2/', this.base);
+    let res = await this.send('GET', url, {}, undefined);
+    await readBody(res.body, 1024 * 1024, 'GET /v2/').catch(() => Buffer.alloc(0));
+    if (res.status === 401) {
+      await this.answerChallenge(res.headers['www-authenticate']);
+      if (this.challenge?.scheme === 'basic') {
+        res = await this.send('GET', url, {}, undefined);
+        res.body.resume();
+        if (res.status === 401 || res.status === 403) throw this.refused(res);
+      }
+      return;
+    }
+    if (res.status === 404) throw new AslError('BAD_INPUT', `${this.label}: ${this.base.origin} is not an OCI registry (GET /v2/ answered 404)`);
+    if (res.status !== 200) throw new AslError('IO', `${this.label}: GET /v2/ answered HTTP ${res.status}`);
+  }
+
+  /**
+   * A request to the registry; a 401 is answered once (a token may expire) when
+   * the body can be sent again. Statuses outside `ok` become one clear error.
+   */
+  async request(method: string, pathOrUrl: string, opts: RequestOptions): Promise<Response> {
+    const url = new URL(pathOrUrl, this.base);
+    let res = await this.send(method, url, opts.headers ?? {}, opts.body);
+    if (res.status === 401 && (opts.body === undefined || Buffer.isBuffer(opts.body))) {
+      res.body.resume();
+      if (this.challenge?.scheme === 'basic') throw this.refused(res);
+      await this.answerChallenge(res.headers['www-authenticate']);
+      res = await this.send(method, url, opts.headers ?? {}, opts.body);
+    }
+    if (opts.ok.includes(res.status)) return res;
+    const body = await readBody(res.body, 64 * 1024, opts.what).catch(() => Buffer.alloc(0));
+    if (res.status === 401 || res.status === 403) {
+      const denied = describeErrors(body);
+      throw new AslError('BAD_INPUT', `${this.label}: ${opts.what}: the registry denied access (HTTP ${res.status}${denied ? `, ${denied}` : ''})`);
+    }
+    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}`, { data: { status: res.status, registryCode: errorCode(body) } });
+  }
+
+  /** True when the repository has the blob. */
+  async hasBlob(digest: Digest): Promise<boolean> {
+    const res = await this.request('HEAD', this.repoPath(`blobs/${digest}`), { ok: [200, 404], what: `HEAD blob ${digest}` });
+    res.body.resume();
+    return res.status === 200;
+  }
+
+  /** The blob's response, or null when the repository does not have it. */
+  async getBlob(digest: Digest): Promise<Response | null> {
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { ok: [200, 404], what: `GET blob ${digest}` });
+    if (res.status === 404) { res.body.resume(); return null; }
+    return res;
+  }
+
+  /**
+   * Uploads a blob: POST opens a session; a body up to `chunkSize` goes in the
+   * closing PUT (monolithic), a bigger one in PATCH chunks of `chunkSize` then an
+   * empty PUT. `chunks(start, end)` yields the bytes of [start, end).
+   */
+  async uploadBlob(digest: Digest, size: number, chunks: (start: number, end: number) => AsyncIterable<Buffer>, chunkSize: number, whole?: Buffer): Promise<void> {
+    const what = `upload of blob ${digest}`;
+    const post = await this.request('POST', this.repoPath('blobs/uploads/'), { ok: [202], what });
+    post.body.resume();
+    let location = this.location(post, what);
+    const withDigest = (loc: string) => {
+      const u = new URL(loc, this.base);
+      u.searchParams.set('digest', digest);
+      return u.toString();
+    };
+    const octets = { 'content-type': 'application/octet-stream' };
+    if (size <= chunkSize) {
+      const body: Body = whole ?? (() => chunks(0, size));
+      const put = await this.request('PUT', withDigest(location), { headers: { ...octets, 'content-length': size }, body, ok: [201], what });
+      put.body.resume();
+      return;
+    }
+    for (let start = 0; start < size; start += chunkSize) {
+      const end = Math.min(size, start + chunkSize);
+      const patch = await this.request('PATCH', location, {
+        headers: { ...octets, 'content-length': end - start, 'content-range': `${start}-${end - 1}` },
+        body: () => chunks(start, end), ok: [202], what: `${what} (bytes ${start}-${end - 1})`,
+      });
+      patch.body.resume();
+      location = this.location(patch, what);
+    }
+    const put = await this.request('PUT', withDigest(location), { ok: [201], what });
+    put.body.resume();
+  }
+
+  private location(res: Response, what: string): string {
+    const loc = res.headers.location;
+    if (!loc) throw new AslError('IO', `${this.label}: ${what}: the registry sent no upload location`);
+    return new URL(loc, this.base).toString();
+  }
+
+  /** False when the repository does not exist yet (no tag was ever pushed to it). */
+  async repositoryExists(): Promise<boolean> {
+    const res = await this.request('GET', this.repoPath('tags/list'), { ok: [200, 404], what: 'GET tags/list' });
+    res.body.resume();
+    return res.status === 200;
+  }
+
+  async hasManifest(digest: Digest, mediaType: string): Promise<boolean> {
+    const res = await this.request('HEAD', this.repoPath(`manifests/${digest}`), { headers: { accept: mediaType }, ok: [200, 404], what: `HEAD manifest ${digest}` });
+    res.body.resume();
+    return res.status === 200;
+  }
+
+  /** PUT a manifest or index under `reference` (a digest or a tag); returns the digest the registry reports. */
+  async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string | undefined> {
+    const res = await this.request('PUT', this.repoPath(`manifests/${reference}`), {
+      headers: { 'content-type': mediaType }, body: bytes, ok: [201], what: `PUT manifest ${reference}`,
+    });
+    res.body.resume();
+    const d = res.headers['docker-content-digest'];
+    return typeof d === 'string' ? d : undefined;
+  }
+
+  /** GET a manifest by tag or digest: its bytes and media type. */
+  async getManifest(reference: string, accept: readonly string[], limit: number): Promise<{ bytes: Buffer; mediaType: string } | null> {
+    const res = await this.request('GET', this.repoPath(`manifests/${reference}`), { headers: { accept: accept.join(', ') }, ok: [200, 404], what: `GET manifest ${reference}` });
+    if (res.status === 404) { res.body.resume(); return null; }
+    const bytes = await readBody(res.body, limit, `${this.label}: manifest ${reference}`);
+    return { bytes, mediaType: String(res.headers['content-type'] ?? '') };
+  }
+}
