@@ -102,6 +102,16 @@ export class ObjectBatch {
     return useNative();
   }
 
+  /**
+   * Whether `digest` is in the store or staged by this batch: what a tree or times
+   * object taken from the tree cache may point at, since it is committed (or
+   * dropped) together with everything else this batch staged.
+   */
+  hasSync(digest: Digest): boolean {
+    if (objectExistsSync(this.store, digest)) return true;
+    return statSync(this.stagedName(digest.slice(7)), { throwIfNoEntry: false }) !== undefined;
+  }
+
   private stagedName(hex: string): string {
     return join(this.stageDir, hex.slice(0, 2), hex.slice(2));
   }
