@@ -194,7 +194,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     const environment = captureEnvironment(env, await loadEnvironmentKey(store.root));
 
-    // Run.
+    // Run. What the snapshots staged is written back while the command runs.
+    batch.flushSoon();
     await mkdir(workDir, { recursive: true });
     const stdoutPath = join(workDir, 'stdout.log');
     const stderrPath = join(workDir, 'stderr.log');
