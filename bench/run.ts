@@ -1,7 +1,10 @@
 // `npm run bench`: ASL against the tools its users would otherwise use, on real data,
 // in one run, printed as markdown on stdout (progress on stderr).
 //
-//   npm run bench [-- --runs N] [-- --small-files N]
+//   npm run bench [-- --runs N] [-- --small-files N] [-- --only SECTION[,SECTION]]
+//
+// Sections: ingest, memory, capture, dag, why. `--only` runs just those (and builds
+// only the fixtures they need); the report then holds those sections alone.
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -21,19 +24,28 @@ import { GNU_TIME, mustRun } from './measure.js';
 import { sectionMarkdown } from './report.js';
 import { oneLine, runSection, type RowResult, type Section } from './runner.js';
 
+const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why'] as const;
+type SectionName = (typeof SECTIONS)[number];
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' }, only: { type: 'string', multiple: true } } });
   const runs = positiveInt('--runs', values.runs ?? process.env.ASL_BENCH_RUNS ?? '3');
   const smallFiles = positiveInt('--small-files', values['small-files'] ?? '100000');
+  const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
+  for (const name of only) {
+    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`);
+  }
+  const wanted = (name: SectionName) => only.size === 0 || only.has(name);
   if (process.getuid?.() !== 0) throw new Error('must run as root (debootstrap, and the fixture holds root-only files and device nodes)');
 
   log('installing missing Debian packages (debootstrap, in-toto, time)');
   await ensureDebianPackages('debootstrap', 'in-toto', 'time');
   log('building fixtures (once; cached in .cache/fixtures)');
-  const minbase = fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2);
-  const small = fixture('small', `${kilo(smallFiles)} small files`, await manySmallFilesTree(smallFiles), 0.1);
+  const needsSmall = wanted('ingest') || wanted('memory');
+  const minbase = wanted('ingest') || wanted('capture') ? fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2) : undefined;
+  const small = needsSmall ? fixture('small', `${kilo(smallFiles)} small files`, await manySmallFilesTree(smallFiles), 0.1) : undefined;
   const tenth = Math.max(1, Math.round(smallFiles / 10));
-  const smaller = fixture('smaller', `${kilo(tenth)} small files`, await manySmallFilesTree(tenth), 0.1);
+  const smaller = wanted('memory') ? fixture('smaller', `${kilo(tenth)} small files`, await manySmallFilesTree(tenth), 0.1) : undefined;
 
   const workDir = await mkdtemp(join(tmpdir(), 'asl-bench-'));
   const cleanup = () => rmSync(workDir, { recursive: true, force: true });
@@ -47,14 +59,13 @@ async function main(): Promise<number> {
     const ctx: BenchContext = { workDir, intotoKey, asl: aslArgv };
     const startLoad = loadavg()[0]!;
     const probeAtStart = fsProbe(workDir);
-    const fixtures = [minbase, small];
-    const sections: Section[] = [
-      ingestSection(ctx, fixtures),
-      memorySection(ctx, smaller, small),
-      await captureSection(ctx, minbase),
-      await dagScaleSection(ctx),
-      await whyScaleSection(ctx, {}, log),
-    ];
+    const fixtures = [minbase, small].filter((f): f is Fixture => f !== undefined);
+    const sections: Section[] = [];
+    if (wanted('ingest')) sections.push(ingestSection(ctx, fixtures));
+    if (wanted('memory')) sections.push(memorySection(ctx, smaller!, small!));
+    if (wanted('capture')) sections.push(await captureSection(ctx, minbase!));
+    if (wanted('dag')) sections.push(await dagScaleSection(ctx));
+    if (wanted('why')) sections.push(await whyScaleSection(ctx, {}, log));
     const results = new Map<string, RowResult>();
     for (const section of sections) {
       for (const [id, result] of await runSection(section, runs, log)) results.set(id, result);
@@ -62,11 +73,11 @@ async function main(): Promise<number> {
     const out = [
       '# ASL benchmark',
       '',
-      ...machineLines({ 'fixtures on': minbase.path, 'stores on': workDir }),
+      ...machineLines({ ...(fixtures[0] ? { 'fixtures on': fixtures[0].path } : {}), 'stores on': workDir }),
       describeProbes(probeAtStart, fsProbe(workDir)),
       `- load average (1 min): ${startLoad.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end`,
       '',
-      ...method(runs, [...fixtures, smaller], startLoad),
+      ...method(runs, [...fixtures, ...(smaller ? [smaller] : [])], startLoad),
       '',
       ...sections.flatMap((s) => sectionMarkdown(s, results, runs)),
     ];
@@ -84,9 +95,9 @@ function fixture(key: string, name: string, path: string, reputMax: number): Fix
 
 function method(runs: number, fixtures: Fixture[], startLoad: number): string[] {
   const lines = [
-    'Fixtures:',
+    ...(fixtures.length > 0 ? ['Fixtures:'] : []),
     ...fixtures.map((f) => `- ${f.name}: ${describeStats(f.stats)} (${f.path.startsWith(REPO_ROOT) ? relative(REPO_ROOT, f.path) : f.path})`),
-    '',
+    ...(fixtures.length > 0 ? [''] : []),
     `Method: every command runs ${runs} times, round-robin within its section (one run of each command per round,`,
     'so a change of load hits every tool alike). Each run is preceded, untimed, by `sync` (so writeback left by the',
     'previous command is not charged to the next) and by reading every file of the tree once (warm page cache, the',

@@ -34,8 +34,9 @@ import { readDebPackage } from './deb-package.js';
 import { parseStraceFile, resolveTrace } from './trace.js';
 import { splitCommand } from './command-words.js';
 import { createdWatchRoots, planAutoWatch, type WatchSelection } from './auto-watch.js';
-import { identifyPrograms } from './program.js';
+import { identifyPrograms, lookupProgramPackages } from './program.js';
 import { DpkgLookup } from './dpkg.js';
+import { DpkgCache } from './dpkg-cache.js';
 
 export interface CommandCaptureOptions {
   cmd: string;
@@ -108,10 +109,14 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   }
 
   const line = splitCommand(opts.cmd, { env });
-  const dpkg = new DpkgLookup();
+  const dpkg = new DpkgLookup({ cache: DpkgCache.forStore(store.root) });
   // /bin/sh runs the string, so it is the first program of every command capture.
   const shell = { word: '/bin/sh', root: null, dir: null, kind: 'executable' as const, wrapped: true };
-  const programs = (await identifyPrograms([shell, ...line.programs], { cwd, env, dpkg })).filter((p) => !p.builtin);
+  const programs = (await identifyPrograms([shell, ...line.programs], { cwd, env, packages: false })).filter((p) => !p.builtin);
+  // The packages are looked up (dpkg-query, unless the store's dpkg cache answers)
+  // while the roots are snapshotted, and awaited before the command runs: the
+  // command may change the very database being asked.
+  const packagesFound = lookupProgramPackages(programs, dpkg).then(() => undefined, (err: unknown) => ({ err }));
   for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
   const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
   const watchedPaths = new Map<string, 'flag' | 'auto'>();
@@ -170,6 +175,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     }
 
     // The programs the command line names.
+    const lookup = await packagesFound;
+    if (lookup) throw lookup.err;
     const program: ProgramRef[] = [];
     for (const prog of programs) {
       if (!prog.hostPath || !prog.path) continue;
@@ -187,7 +194,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     const environment = captureEnvironment(env, await loadEnvironmentKey(store.root));
 
-    // Run.
+    // Run. What the snapshots staged is written back while the command runs.
+    batch.flushSoon();
     await mkdir(workDir, { recursive: true });
     const stdoutPath = join(workDir, 'stdout.log');
     const stderrPath = join(workDir, 'stderr.log');

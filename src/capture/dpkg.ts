@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
+import { databaseStamp, type DpkgAnswers, type DpkgCache } from './dpkg-cache.js';
 
 /** A Debian binary package as dpkg names it. */
 export interface DebianPackage {
@@ -8,6 +9,9 @@ export interface DebianPackage {
   version: string;
   architecture: string;
 }
+
+/** dpkg-query's database when no --admindir is given. */
+const HOST_ADMINDIR = '/var/lib/dpkg';
 
 /** Paths per dpkg-query call: far below ARG_MAX even for long paths. */
 const BATCH = 500;
@@ -36,18 +40,36 @@ export function usrMergeAliases(path: string): string[] {
  * ROOT/var/lib/dpkg (`--admindir`). A host without dpkg, a chroot without a
  * dpkg database, a file no package ships (or one managed by alternatives):
  * all give null, never an error.
+ *
+ * With a DpkgCache, answers also outlive the capture: they are kept per
+ * database state (dpkg-cache.ts) and dpkg-query runs only for what that state
+ * has not answered yet.
  */
 export class DpkgLookup {
   private readonly owners = new Map<string, string | null>();
   private readonly versions = new Map<string, DebianPackage | null>();
   private readonly dpkgQuery: string;
+  private readonly cache: DpkgCache | undefined;
+  /** Databases whose saved answers were already taken from the cache. */
+  private readonly loaded = new Set<string>();
+  private queries = 0;
 
-  constructor(opts: { dpkgQuery?: string } = {}) {
+  constructor(opts: { dpkgQuery?: string; cache?: DpkgCache } = {}) {
     this.dpkgQuery = opts.dpkgQuery ?? 'dpkg-query';
+    this.cache = opts.cache;
   }
 
   async packagesOf(paths: readonly string[], root: string | null = null): Promise<Map<string, DebianPackage | null>> {
     const admindir = root === null ? null : posix.join(root, 'var/lib/dpkg');
+    // DPKG_ADMINDIR moves the host's database somewhere this cache does not look: no persistent answers then.
+    const database = admindir ?? (process.env.DPKG_ADMINDIR ? null : HOST_ADMINDIR);
+    const stamp = this.cache && database !== null ? databaseStamp(database) : null;
+    if (stamp !== null && !this.loaded.has(`${admindir ?? ''}\0${stamp}`)) {
+      this.loaded.add(`${admindir ?? ''}\0${stamp}`);
+      const saved = await this.cache!.get(database!, stamp);
+      if (saved) this.absorb(admindir, saved);
+    }
+    const queriesBefore = this.queries;
     const owners = await this.ownersOf(paths, admindir);
     const names = [...new Set([...owners.values()].filter((n): n is string => n !== null))];
     const info = await this.packageInfo(names, admindir);
@@ -56,7 +78,32 @@ export class DpkgLookup {
       const owner = owners.get(p) ?? null;
       out.set(p, owner === null ? null : info.get(owner) ?? null);
     }
+    // Save new answers only if the database did not change while dpkg-query read it.
+    if (stamp !== null && this.queries > queriesBefore && databaseStamp(database!) === stamp) {
+      await this.cache!.put(database!, stamp, this.answers(admindir));
+    }
     return out;
+  }
+
+  /** Takes saved answers for the database `admindir` (null: the host's) without overriding fresher ones. */
+  private absorb(admindir: string | null, saved: DpkgAnswers): void {
+    const prefix = `${admindir ?? ''}\0`;
+    for (const [p, owner] of Object.entries(saved.owners)) {
+      if (!this.owners.has(prefix + p)) this.owners.set(prefix + p, owner);
+    }
+    for (const [n, pkg] of Object.entries(saved.versions)) {
+      if (!this.versions.has(prefix + n)) this.versions.set(prefix + n, pkg);
+    }
+  }
+
+  /** Everything known about the database `admindir`, for the cache. */
+  private answers(admindir: string | null): DpkgAnswers {
+    const prefix = `${admindir ?? ''}\0`;
+    const owners: DpkgAnswers['owners'] = {};
+    const versions: DpkgAnswers['versions'] = {};
+    for (const [k, v] of this.owners) if (k.startsWith(prefix)) owners[k.slice(prefix.length)] = v;
+    for (const [k, v] of this.versions) if (k.startsWith(prefix)) versions[k.slice(prefix.length)] = v;
+    return { owners, versions };
   }
 
   private async ownersOf(paths: readonly string[], admindir: string | null): Promise<Map<string, string | null>> {
@@ -113,6 +160,7 @@ export class DpkgLookup {
 
   /** Runs dpkg-query; "not found" exits 1 and is an answer, a missing dpkg-query is "nothing known". */
   private async run(args: string[]): Promise<string> {
+    this.queries++;
     return (await runHelper(this.dpkgQuery, args)).stdout;
   }
 }

@@ -47,10 +47,9 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
     statement: join(outdir, prefix + PER_FILE),
     envelope: join(outdir, prefix + ENVELOPE_FILE),
   };
-  await writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n');
-  await writeFileAtomic(files.envelope, envelopeBytes(envelope));
-  for (const [which, source] of Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>) {
-    if (!source) continue;
+  // The files are independent of each other: written side by side, so their fsyncs overlap.
+  const copies = (Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>).map(async ([which, source]): Promise<['stdout' | 'stderr', string] | undefined> => {
+    if (!source) return undefined;
     const dest = join(outdir, which === 'stdout' ? STDOUT_FILE : STDERR_FILE);
     const tmp = `${dest}.tmp-${process.pid}`;
     try {
@@ -60,7 +59,13 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
       await rm(tmp, { force: true });
       throw fsError(dest, err, 'cannot write log');
     }
-    files[which] = dest;
-  }
+    return [which, dest];
+  });
+  const [, , ...copied] = await Promise.all([
+    writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n'),
+    writeFileAtomic(files.envelope, envelopeBytes(envelope)),
+    ...copies,
+  ]);
+  for (const c of copied) if (c) files[c[0]] = c[1];
   return files;
 }

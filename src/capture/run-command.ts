@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -106,31 +106,49 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
   const errFile = await openOutput(opts.stderrFile).catch((err: unknown) => { outFile.destroy(); throw err; });
   const rssBefore = childrenMaxRss();
 
-  const startedAt = new Date();
-  const t0 = process.hrtime.bigint();
-  const child = spawn(argv[0]!, argv.slice(1), {
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
-    detached: processGroup,
-  });
-
+  // The handlers are in place before the command starts: it may signal readiness
+  // (a file, output) and be sent a signal before spawn() has even returned here.
   const forwarded: NodeJS.Signals[] = [];
   const handlers = new Map<NodeJS.Signals, () => void>();
+  let running: ChildProcess | undefined;
+  const forward = (sig: NodeJS.Signals): void => {
+    if (running?.pid === undefined || running.exitCode !== null || running.signalCode !== null) return;
+    try {
+      process.kill(processGroup ? -running.pid : running.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
   for (const sig of opts.forwardSignals ?? DEFAULT_SIGNALS) {
     const h = (): void => {
       forwarded.push(sig);
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(processGroup ? -child.pid : child.pid, sig);
-      } catch {
-        // already gone
-      }
+      forward(sig);
     };
     handlers.set(sig, h);
     process.on(sig, h);
   }
   const removeHandlers = (): void => { for (const [sig, h] of handlers) process.off(sig, h); };
+
+  const startedAt = new Date();
+  const t0 = process.hrtime.bigint();
+  const start = () => spawn(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
+    detached: processGroup,
+  });
+  let child: ReturnType<typeof start>;
+  try {
+    child = start();
+  } catch (err) {
+    removeHandlers();
+    outFile.destroy();
+    errFile.destroy();
+    throw err;
+  }
+  running = child;
+  // A signal that came while spawning reaches the command now.
+  for (const sig of forwarded) forward(sig);
 
   const outCopy = copyStream(child.stdout, outFile, opts.stdout ?? null);
   const errCopy = copyStream(child.stderr, errFile, opts.stderr ?? null);

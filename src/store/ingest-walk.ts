@@ -24,7 +24,7 @@ import { FileStager } from './ingest-stager.js';
 import { encodeTimesList } from './ingest-times.js';
 import { timesCacheKey, treeCacheKey, type CachedTree } from './ingest-tree-cache.js';
 import { native, type ScanEntry } from './native.js';
-import { objectExistsSync, type ObjectBatch } from './object-batch.js';
+import type { ObjectBatch } from './object-batch.js';
 import type { SnapshotOptions, SnapshotStats } from './snapshot.js';
 import { isRacy, racyLimit } from './stat-cache.js';
 import { encodeTree, entryTypeOfMode, type EntryType, type TreeEntry, type TreeSelf, type TreeTotals } from './tree-model.js';
@@ -180,7 +180,7 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       job.cacheable = ok;
       if (ok && leaf) {
         const known = cache.trees.lookup(treeCacheKey(selfKey, parts, []));
-        if (known && objectExistsSync(batch.store, known.digest)) job.known = known;
+        if (known && batch.hasSync(known.digest)) job.known = known;
       }
     }
     if (subdirs.length > 0) prefetch.announce(subdirs);
@@ -205,7 +205,7 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       for (const e of job.entries) if (e.type === 'dir') subtrees.push(Buffer.from(e.sub!.digest.slice(7), 'hex'));
       key = treeCacheKey(job.selfKey, job.parts, subtrees);
       const hit = cache!.trees.lookup(key);
-      if (hit && objectExistsSync(batch.store, hit.digest)) { deliver(job, hit); return; }
+      if (hit && batch.hasSync(hit.digest)) { deliver(job, hit); return; }
     }
     const totals: TreeTotals = { files: 0, dirs: 0, other: 0, bytes: 0 };
     const treeEntries: TreeEntry[] = new Array(job.entries.length);
@@ -391,7 +391,7 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
   function stageTimes(treeId: Digest, list: Float64Array): Digest {
     const key = cache ? timesCacheKey(treeId, list) : undefined;
     const hit = key ? cache!.trees.lookup(key) : undefined;
-    if (hit && objectExistsSync(batch.store, hit.digest)) return hit.digest;
+    if (hit && batch.hasSync(hit.digest)) return hit.digest;
     const bytes = encodeTimesList(treeId, list);
     const id = stageTree(bytes);
     if (key) cache!.trees.remember(key, id, { files: 0, dirs: 0, other: 0, bytes: 0 });

@@ -45,9 +45,10 @@ export const StageStatus = {
 /** u32 status, i32 errno (-1: the source is no longer a regular file), f64 size, 32-byte digest. */
 export const STAGE_RECORD_BYTES = 48;
 
-function packageRoot(): string {
-  // dist/src/store/native.js -> package root is three levels up
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** Where the package root may be: dist/src/store/native.js is three levels below it, dist/bundle/asl.js two. */
+function packageRoots(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, '..', '..', '..'), join(here, '..', '..')];
 }
 
 let binding: NativeBinding | undefined;
@@ -57,7 +58,7 @@ export function native(): NativeBinding {
   const require = createRequire(import.meta.url);
   const candidates = [
     process.env.ASL_NATIVE_PATH,
-    join(packageRoot(), 'build', 'Release', 'asl_native.node'),
+    ...packageRoots().map((root) => join(root, 'build', 'Release', 'asl_native.node')),
     join(dirname(process.execPath), 'asl_native.node'),
   ].filter((p): p is string => !!p);
   let lastError: unknown;

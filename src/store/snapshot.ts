@@ -87,6 +87,8 @@ export async function snapshot(batch: ObjectBatch, path: string, opts: SnapshotO
   } catch (err) {
     throw fsError(path, err);
   }
+  // Files hashed by an earlier snapshot of this process (the same root before a command) are found, not read again.
+  opts.cache?.absorb();
   const examinedAtNs = BigInt(Date.now()) * 1_000_000n;
   const stats: SnapshotStats = { files: 0, dirs: 0, other: 0, bytes: 0, hashedFiles: 0, hashedBytes: 0, cachedFiles: 0, skippedMounts: [], excluded: 0 };
   const rootType = entryTypeOfMode(rootSt.mode);

@@ -80,6 +80,8 @@ export class StatCache {
   /** New records, RECORD bytes each, in arrival order, in fixed-size blocks (no per-entry objects, no regrowth copies). */
   private added: Buffer[] = [];
   private addedCount = 0;
+  /** Records absorbed into the body that the file does not hold yet. */
+  private unsaved = false;
   private lastExamined: bigint | undefined;
   private lastLimit = { sec: 0, nsec: 0 };
   private readonly path: string;
@@ -189,7 +191,7 @@ export class StatCache {
   }
 
   get dirty(): boolean {
-    return this.addedCount > 0 || this.trees.dirty;
+    return this.addedCount > 0 || this.unsaved || this.trees.dirty;
   }
 
   /**
@@ -201,8 +203,29 @@ export class StatCache {
     await Promise.all([this.saveStats(), this.trees.save(this.treePath)]);
   }
 
-  private async saveStats(): Promise<void> {
+  /**
+   * Folds the records remembered so far into the searchable body, so that a later
+   * snapshot in the same process finds them (a capture snapshots a watched root
+   * before and after the command; the second pass must not read the files again).
+   * Called at the start of every snapshot; save() writes the folded records too.
+   */
+  absorb(): void {
     if (this.addedCount === 0) return;
+    this.setBody(this.merged().subarray(HEADER));
+    this.unsaved = true;
+  }
+
+  private setBody(body: Buffer): void {
+    this.body = body;
+    this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
+    this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
+    this.count = this.body.length / RECORD;
+    this.added = [];
+    this.addedCount = 0;
+  }
+
+  /** The body with the new records merged in, after HEADER bytes left free for the file header. */
+  private merged(): Buffer {
     const blocks = this.added;
     const block = (r: number) => blocks[Math.floor(r / BLOCK_RECORDS)]!;
     const key = (r: number) => (r % BLOCK_RECORDS) * RECORD;
@@ -240,21 +263,23 @@ export class StatCache {
       if (c < 0) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; }
       else { if (c === 0) i++; block(r).copy(out, o, key(r), key(r) + RECORD); o += RECORD; j++; }
     }
-    const body = out.subarray(0, o);
+    return file.subarray(0, HEADER + o);
+  }
+
+  private async saveStats(): Promise<void> {
+    if (this.addedCount === 0 && !this.unsaved) return;
+    const file = this.addedCount === 0 ? Buffer.concat([Buffer.alloc(HEADER), this.body]) : this.merged();
+    const body = file.subarray(HEADER);
     MAGIC.copy(file, 0);
     createHash('sha256').update(body).digest().copy(file, MAGIC.length);
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, file.subarray(0, HEADER + o));
+      await writeFile(tmp, file);
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });
     }
-    this.body = body;
-    this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
-    this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
-    this.count = this.body.length / RECORD;
-    this.added = [];
-    this.addedCount = 0;
+    if (this.addedCount > 0) this.setBody(body);
+    this.unsaved = false;
   }
 }

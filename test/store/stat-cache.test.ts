@@ -10,7 +10,9 @@ import { ensureDebianPackages } from '../fixtures.js';
 import { cliInit, cliPut, must, run, sh, sha256Hex } from './tree-compare.js';
 import type { Digest } from '../../src/core/digest.js';
 import { native } from '../../src/store/native.js';
+import { ObjectBatch, objectExistsSync, writeObject } from '../../src/store/object-batch.js';
 import { putPath } from '../../src/store/put.js';
+import { snapshot } from '../../src/store/snapshot.js';
 import { RACY_MARGIN_NS, StatCache, type StatKey } from '../../src/store/stat-cache.js';
 import { initStore, type Store } from '../../src/store/store.js';
 import { findEntry, readTree } from '../../src/store/tree-lookup.js';
@@ -272,4 +274,49 @@ test('StatCache.remember: entries within the racy margin of the examination time
   const corrupted = await StatCache.load(store);
   assert.equal(corrupted.size, 0);
   assert.equal(corrupted.lookup(good), undefined);
+});
+
+test('two snapshots of one tree in one process (a capture\'s before and after), fresh store: the second reads no file', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await initStore(join(dir, 'S'));
+  const tree = join(dir, 'T');
+  await mkdir(tree);
+  const contentFiles = await makeTree(tree);
+  await settle();
+  const cache = await StatCache.load(store);
+  const batch = new ObjectBatch(store);
+  const before = await snapshot(batch, tree, { cache });
+  assert.equal(before.stats.hashedFiles, contentFiles);
+  const staged = batch.pendingCount;
+  // Nothing is committed yet: the tree cache may still answer with the trees this batch staged.
+  assert.ok(batch.hasSync(before.id) && !objectExistsSync(store, before.id));
+  const after = await snapshot(batch, tree, { cache });
+  assert.equal(after.id, before.id);
+  assert.equal(after.times, before.times);
+  assert.equal(after.stats.hashedFiles, 0);
+  assert.equal(after.stats.cachedFiles, contentFiles);
+  assert.equal(batch.pendingCount, staged, 'the second pass staged nothing');
+  await batch.commit();
+  await cache.save();
+
+  // What the first pass learnt was saved, though it was folded in before the save.
+  const again = await cliPut(store.root, tree);
+  assert.equal(again.id, before.id);
+  assert.equal(again.stats.hashedFiles, 0);
+  assert.equal((await runAsl(['verify', '--store', store.root])).code, 0);
+});
+
+test('ObjectBatch.hasSync: committed objects and this batch\'s staged ones, nothing else', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await initStore(join(dir, 'S'));
+  const committed = await writeObject(store, Buffer.from('committed\n'));
+  const batch = new ObjectBatch(store);
+  const staged = await batch.addBytes(Buffer.from('staged\n'));
+  const other = new ObjectBatch(store);
+  assert.equal(batch.hasSync(committed), true);
+  assert.equal(batch.hasSync(staged), true);
+  assert.equal(other.hasSync(staged), false, 'another batch\'s staged object is not there for this one');
+  assert.equal(batch.hasSync(`sha256:${sha256Hex('never stored')}`), false);
+  await batch.abort();
+  assert.equal(batch.hasSync(staged), false);
 });

@@ -21,7 +21,7 @@ const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
 let aslBin = ASL_BIN;
 
 /**
- * Copies the built CLI (dist/src, bin, the native module) aside and runs that:
+ * Copies the built CLI (dist/src, dist/bundle, bin, the native module) aside and runs that:
  * the campaigns take minutes, and a rebuild of the working tree meanwhile must
  * not be mistaken for a crash-safety failure.
  */
@@ -29,6 +29,8 @@ function snapshotCli(dir: string): string {
   const root = join(dir, 'cli');
   execFileSync('mkdir', ['-p', join(root, 'dist'), join(root, 'build/Release')]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/src'), join(root, 'dist/src')]);
+  // The one-file bundle too (timestamps kept, so bin/asl takes it while it matches dist/src).
+  if (existsSync(join(REPO_ROOT, 'dist/bundle'))) execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/bundle'), join(root, 'dist/bundle')]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'bin'), join(root, 'bin')]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'package.json'), root]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'build/Release/asl_native.node'), join(root, 'build/Release/')]);

@@ -1,0 +1,117 @@
+/**
+ * dpkg's answers kept between captures (cache/dpkg-v1.json in the store), so a
+ * capture whose programs were looked up before starts no dpkg-query at all
+ * (`dpkg-query -S` reads every package's file list: 0.07–0.25 s here).
+ *
+ * Answers are valid for one state of one dpkg database. The state is the stat of
+ * what dpkg-query reads: `status` (dpkg replaces it by rename, so its inode
+ * changes with every install or removal), the `info` and `updates` folders (a
+ * package's file list is renamed into `info`; `updates` holds journal entries not
+ * yet merged into `status`) and `diversions`. A stamp whose mtime or ctime is
+ * too recent to be trusted (the stat cache's racy rule) is never saved, so two
+ * changes within one timestamp tick cannot hide behind an unchanged stamp; and
+ * answers are saved only when the stamp did not change while dpkg-query ran.
+ *
+ * Like the stat cache, it is only a cache: a torn, corrupt or foreign file is
+ * ignored, and deleting it costs one dpkg-query.
+ */
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { CACHE_DIR } from '../store/layout.js';
+import { isRacy, racyLimit } from '../store/stat-cache.js';
+import type { DebianPackage } from './dpkg.js';
+
+const FORMAT = 'asl-dpkg-cache-v1';
+export const DPKG_CACHE_FILE = 'dpkg-v1.json';
+/** Databases remembered (the host's and a few chroots'), most recently used first. */
+const MAX_DATABASES = 8;
+
+/** What one database answered: path -> owning package name, package name -> package. */
+export interface DpkgAnswers {
+  owners: Record<string, string | null>;
+  versions: Record<string, DebianPackage | null>;
+}
+
+interface DatabaseEntry extends DpkgAnswers {
+  admindir: string;
+  stamp: string;
+}
+
+interface CacheFile {
+  format: typeof FORMAT;
+  databases: DatabaseEntry[];
+}
+
+/**
+ * The state of the database at `admindir`, or null when it cannot be trusted as
+ * a cache key (no `status` file, or a timestamp within the racy margin of now).
+ */
+export function databaseStamp(admindir: string, nowNs = BigInt(Date.now()) * 1_000_000n): string | null {
+  const limit = racyLimit(nowNs);
+  const parts: string[] = [];
+  for (const name of ['status', 'info', 'updates', 'diversions']) {
+    const st = statSync(posix.join(admindir, name), { bigint: true, throwIfNoEntry: false });
+    if (!st) {
+      if (name === 'status') return null;
+      parts.push(`${name}:-`);
+      continue;
+    }
+    const sec = (ns: bigint) => Number(ns / 1_000_000_000n);
+    const nsec = (ns: bigint) => Number(ns % 1_000_000_000n);
+    if (isRacy(sec(st.mtimeNs), nsec(st.mtimeNs), limit) || isRacy(sec(st.ctimeNs), nsec(st.ctimeNs), limit)) return null;
+    parts.push(`${name}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+  }
+  return parts.join(' ');
+}
+
+export class DpkgCache {
+  private readonly path: string;
+  private databases: DatabaseEntry[] | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** The cache of the store at `storeRoot` (cache/dpkg-v1.json). */
+  static forStore(storeRoot: string): DpkgCache {
+    return new DpkgCache(join(storeRoot, CACHE_DIR, DPKG_CACHE_FILE));
+  }
+
+  private async load(): Promise<DatabaseEntry[]> {
+    if (this.databases) return this.databases;
+    let databases: DatabaseEntry[] = [];
+    try {
+      const file = JSON.parse(await readFile(this.path, 'utf8')) as Partial<CacheFile>;
+      if (file.format === FORMAT && Array.isArray(file.databases)) {
+        databases = file.databases.filter((d) => typeof d?.admindir === 'string' && typeof d.stamp === 'string'
+          && typeof d.owners === 'object' && d.owners !== null && typeof d.versions === 'object' && d.versions !== null);
+      }
+    } catch {
+      // No cache yet, or not one we can read: start empty.
+    }
+    this.databases = databases;
+    return databases;
+  }
+
+  /** The answers saved for the database at `admindir` in state `stamp`, if any. */
+  async get(admindir: string, stamp: string): Promise<DpkgAnswers | undefined> {
+    const found = (await this.load()).find((d) => d.admindir === admindir && d.stamp === stamp);
+    return found ? { owners: found.owners, versions: found.versions } : undefined;
+  }
+
+  /** Replaces what is kept for `admindir` with `answers` (valid in state `stamp`) and writes the file. */
+  async put(admindir: string, stamp: string, answers: DpkgAnswers): Promise<void> {
+    const others = (await this.load()).filter((d) => d.admindir !== admindir);
+    this.databases = [{ admindir, stamp, ...answers }, ...others].slice(0, MAX_DATABASES);
+    const file: CacheFile = { format: FORMAT, databases: this.databases };
+    const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await writeFile(tmp, JSON.stringify(file));
+      await rename(tmp, this.path);
+    } catch {
+      await rm(tmp, { force: true });
+    }
+  }
+}
