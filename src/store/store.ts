@@ -102,7 +102,7 @@ export async function initStore(dir: string): Promise<InitResult> {
   try {
     await mkdir(root, { recursive: true });
     for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await mkdir(join(root, sub), { recursive: true });
-    const keyId = await ensureSigningKey(root);
+    const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
     await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
     return { store: { root }, created: true, keyId };
@@ -112,12 +112,18 @@ export async function initStore(dir: string): Promise<InitResult> {
   }
 }
 
-async function ensureSigningKey(root: string): Promise<string> {
+/**
+ * Gives the store at `root` an Ed25519 signing key (0600) and trusts its public key,
+ * unless it has one. Used by init, and by `asl key generate` for a store that was
+ * seeded without a private key (a host's own key, docs/asl-auth-host.md).
+ */
+export async function ensureSigningKey(root: string): Promise<{ keyId: string; created: boolean }> {
   const privPath = join(root, PRIVATE_KEY_FILE);
   const pubPath = join(root, PUBLIC_KEY_FILE);
   if (await statOrNull(privPath) && await statOrNull(pubPath)) {
-    return keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8'));
+    return { keyId: keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8')), created: false };
   }
+  if (await statOrNull(privPath)) throw new AslError('BAD_INPUT', `${privPath}: a signing key without its public key ${pubPath}; restore it or remove both`);
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -125,7 +131,7 @@ async function ensureSigningKey(root: string): Promise<string> {
   await writeFileAtomic(privPath, privPem, 0o600);
   await writeFileAtomic(pubPath, pubPem, 0o644);
   await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, 0o644);
-  return keyId;
+  return { keyId, created: true };
 }
 
 /** Opens an existing store, refusing anything without a valid marker. */
