@@ -10,6 +10,7 @@
 #   ASL_MIRROR  the Debian mirror (default: the host's apt sources)
 #   PACKAGES    what apt installs in the chroot (default below: kernel, live-boot,
 #               systemd-sysv, nodejs; nothing that listens on a network)
+#   STOP_AFTER  a step name: stop once it is done (reproducibility.sh uses apt_install)
 #
 # Each step prints one progress line; its output goes to build_logs/<step>.log. The
 # first failing step stops the run with the end of its log. A re-run starts again
@@ -48,7 +49,7 @@ rm -rf --one-file-system "$ISO_ROOT" "$PRESTORE" "$WORKDIR/overlay" "$WORKDIR/ou
 mkdir -p "$LOGS"
 
 STEP_NO=0
-STEPS=8
+STEPS=9
 T_START=$(date +%s)
 # step NAME DESCRIPTION -- COMMAND...: runs COMMAND with its output in build_logs/NAME.log.
 step() {
@@ -68,6 +69,7 @@ step() {
   fi
   printf 'ok (%s s)\n' "$secs" >&2
   printf '%s\t%s\n' "$name" "$secs" >>"$LOGS/times.tsv"
+  if [[ ${STOP_AFTER:-} == "$name" ]]; then say "stopped after $name (STOP_AFTER)"; exit 0; fi
 }
 
 # --- the steps' commands -------------------------------------------------------------
@@ -80,6 +82,13 @@ init_store() {
 capture_debootstrap() {
   asl-capture --store $PRESTORE --cmd "debootstrap --variant=minbase --arch=amd64 $SUITE $ISO_ROOT $MIRROR" \
     --outdir $PRESTORE/per/debootstrap
+}
+
+# dpkg's configuration for the image (host/dpkg-minimal.cfg), before any package of
+# the apt step is unpacked.
+capture_dpkg_config() {
+  asl-capture --store $PRESTORE --cmd "cp $HERE/host/dpkg-minimal.cfg $ISO_ROOT/etc/dpkg/dpkg.cfg.d/asl-auth-host" \
+    --outdir $PRESTORE/per/dpkg_config
 }
 
 capture_apt() {
@@ -148,6 +157,7 @@ write_dag() {
 say "ASL-AUTH-HOST build in $WORKDIR ($SUITE from $MIRROR)"
 step init        "initialize the pre-image store"            -- init_store
 step debootstrap "capture debootstrap ($SUITE, minbase)"      -- capture_debootstrap
+step dpkg_config "capture dpkg's path excludes for the image"  -- capture_dpkg_config
 step apt_install "capture apt-get install in the chroot"      -- capture_apt
 step overlay     "capture the overlay (asl, boot check)"      -- make_overlay
 step image_root  "capture the final image root"               -- capture_image_root

@@ -87,8 +87,8 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   });
   t.diagnostic(`workflow: ${build.seconds.toFixed(0)} s`);
   assert.equal(build.code, 0, `the workflow failed:\n${tail(build.output)}`);
-  for (const s of ['init', 'debootstrap', 'apt_install', 'overlay', 'image_root', 'seed', 'build_iso', 'dag']) {
-    assert.match(build.output, new RegExp(`^\\[\\d/8\\] ${s} .* ok \\(`, 'm'), `step ${s} reported ok`);
+  for (const s of ['init', 'debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'seed', 'build_iso', 'dag']) {
+    assert.match(build.output, new RegExp(`^\\[\\d/9\\] ${s} .* ok \\(`, 'm'), `step ${s} reported ok`);
   }
   const iso = await stat(ISO);
   t.diagnostic(`ISO: ${(iso.size / 1e6).toFixed(0)} MB`);
@@ -99,7 +99,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   // The build store: every step, in order; the build's output tree holds the ISO.
   const log = aslJson<LogItem[]>(['log', '--store', STORE]);
   const steps = log.map((i) => i.step);
-  assert.deepEqual([...new Set(steps)], ['debootstrap', 'apt_install', 'overlay', 'image_root', 'build_iso']);
+  assert.deepEqual([...new Set(steps)], ['debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'build_iso']);
   assert.ok(log.every((i) => i.ok));
   const imageRoot = log.find((i) => i.step === 'image_root')!;
   const shown = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }>; outputs: Array<{ role: string; path?: string; digest: string }> } } } }>(['show', '--store', STORE, imageRoot.receipt]);

@@ -10,7 +10,7 @@
 //   3. `asl verify --tree` of / against that tree, without the paths a booted live
 //      system changes by design (docs/asl-auth-host.md).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 function settings() {
   const out = {};
@@ -28,12 +28,27 @@ const ROOT_STEP = conf.ASL_ROOT_STEP || 'image_root';
 const FULL = conf.ASL_BOOT_VERIFY === 'full';
 const EXCLUDES = [
   STORE, '/proc', '/sys', '/dev', '/run', '/tmp',
-  // live-boot: appends the overlay and /tmp mounts to /etc/fstab, keeps its log in /var/log/live
-  '/etc/fstab', '/var/log/live',
+  // live-boot: appends the overlay and /tmp mounts to /etc/fstab, keeps its log in
+  // /var/log/live, mounts its media below /usr/lib/live/mount
+  '/etc/fstab', '/var/log/live', '/usr/lib/live/mount',
   ...(conf.ASL_BOOT_EXCLUDE ? conf.ASL_BOOT_EXCLUDE.split(/\s+/).filter(Boolean) : []),
 ];
 
-const say = (line) => process.stdout.write(`ASL-AUTH-HOST provenance: ${line}\n`);
+/**
+ * The one line, on every active console (the screen and the serial line: the kernel's
+ * console= list), as it is, and in the journal (stdout).
+ */
+function say(text) {
+  const line = `ASL-AUTH-HOST provenance: ${text}\n`;
+  let consoles = [];
+  try { consoles = readFileSync('/sys/class/tty/console/active', 'utf8').trim().split(/\s+/).filter(Boolean); } catch { /* none */ }
+  let shown = false;
+  for (const name of consoles) {
+    try { writeFileSync(`/dev/${name}`, line); shown = true; } catch { /* a console that cannot be opened */ }
+  }
+  if (!shown) { try { writeFileSync('/dev/console', line); } catch { /* no console at all */ } }
+  process.stdout.write(line);
+}
 const note = (text) => process.stderr.write(`asl-provenance: ${text}\n`);
 
 function asl(args) {
