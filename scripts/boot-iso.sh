@@ -10,6 +10,7 @@
 # (default 1800 s). With --keep the console stays attached (quit: Ctrl-A X).
 # ASL_QEMU_ACCEL=kvm uses KVM instead of software emulation.
 set -uo pipefail
+{ # one compound command: read whole before it runs
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 uefi=0 keep=0 timeout=1800 log="" iso=""
 while [[ $# -gt 0 ]]; do
@@ -75,3 +76,4 @@ while :; do
   if (( $(date +%s) - t0 > timeout )); then echo "boot-iso: no provenance line within $timeout s" >&2; exit 3; fi
   sleep 2
 done
+}

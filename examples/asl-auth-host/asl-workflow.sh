@@ -16,6 +16,9 @@
 # first failing step stops the run with the end of its log. A re-run starts again
 # from an empty store and root (a failed run leaves nothing a re-run depends on).
 set -euo pipefail
+# The whole script is one compound command, read before it runs: editing the file
+# while a build runs cannot change what that build does.
+{
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 export PATH="$REPO/bin:$PATH"
@@ -178,3 +181,5 @@ say "receipts: $PRESTORE/per (image root recorded by receipt $ROOT_TREE)"
 say "DAG:      $LOGS/preimage_dag.svg"
 say "logs:     $LOGS"
 say "boot it:  npm run boot   (qemu, serial console; the host prints its provenance line before the login prompt)"
+exit 0
+}
