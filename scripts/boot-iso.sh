@@ -68,7 +68,8 @@ while :; do
   if [[ -n $line ]]; then
     sleep 1
     echo
-    echo "$line (after $(( $(date +%s) - t0 )) s)"
+    echo "$line"
+    echo "boot-iso: provenance line after $(( $(date +%s) - t0 )) s" >&2
     [[ $line == *": OK ("* ]] && exit 0
     exit 1
   fi

@@ -4,9 +4,16 @@
  * same file is also the code of its worker threads: a worker started from it loads
  * only the module that serves that worker.
  */
+import { webcrypto } from 'node:crypto';
 import { stat } from 'node:fs';
 import { basename } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
+
+// Node 18 has no global Web Crypto (Node 19 made it global); the Graphviz WebAssembly
+// of asl dag asks for crypto.getRandomValues.
+if (globalThis.crypto === undefined) {
+  Object.defineProperty(globalThis, 'crypto', { value: webcrypto, configurable: true, writable: true });
+}
 
 if (isMainThread) {
   // As bin/asl: a bigger libuv pool for snapshots, then the caller's environment back.

@@ -20,7 +20,12 @@ const ISO = join(WORKDIR, 'out', 'asl-auth-host.iso');
 const STORE = join(WORKDIR, 'asl-preimage-store');
 const TAMPER_DIR = join(WORKDIR, 'tamper');
 const TAMPERED_FILE = '/usr/bin/passwd';
-const BOOT_TIMEOUT_S = 900;
+const BOOT_TIMEOUT_S = 1500;
+
+/** Every provenance line the boot printed (the console's copy and the boot script's). */
+function provenanceLines(output: string): string[] {
+  return output.replace(/\r/g, '').split('\n').map((l) => /ASL-AUTH-HOST provenance: .*/.exec(l)?.[0]).filter((l): l is string => l !== undefined);
+}
 
 interface Run { code: number | null; output: string; seconds: number }
 
@@ -77,7 +82,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   await rm(WORKDIR, { recursive: true, force: true });
   await mkdir(WORKDIR, { recursive: true });
   t.after(async () => {
-    // A chroot may hold mounts; leave the work dir for inspection only when the test failed.
+    // A chroot of a failed step may hold mounts below the work dir.
     execFileSync('bash', ['-c', `awk -v d="${WORKDIR}/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`]);
   });
 
@@ -127,11 +132,15 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
     timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000, log: join(WORKDIR, 'boot-ok.log'),
   });
   t.diagnostic(`boot to the provenance line: ${boot.seconds.toFixed(0)} s`);
-  const okLine = /ASL-AUTH-HOST provenance: .*/.exec(boot.output.replace(/\r/g, ''))?.[0];
   assert.equal(boot.code, 0, `boot did not print OK (exit ${boot.code}):\n${tail(boot.output, 60)}`);
-  assert.equal(okLine, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree})`);
+  const okLines = provenanceLines(boot.output);
+  assert.ok(okLines.length > 0);
+  for (const line of okLines) {
+    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree})`);
+  }
 
   // --- 3. a copy with one byte of one file changed inside the squashfs
+  const tamperStart = Date.now();
   await mkdir(TAMPER_DIR, { recursive: true });
   const sq = join(TAMPER_DIR, 'filesystem.squashfs');
   const root = join(TAMPER_DIR, 'root');
@@ -151,18 +160,33 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   } finally {
     await fh.close();
   }
-  assert.notEqual(await sha256(victim), before);
+  const tamperedDigest = await sha256(victim);
+  const victimSize = (await stat(victim)).size;
+  assert.notEqual(tamperedDigest, before);
   await rm(sq);
-  execFileSync('mksquashfs', [root, sq, '-noappend', '-no-progress', '-comp', 'zstd', '-Xcompression-level', '6', '-xattrs'], { stdio: 'ignore' });
-  execFileSync('xorriso', ['-indev', ISO, '-outdev', tampered, '-boot_image', 'any', 'replay', '-update', sq, '/live/filesystem.squashfs'], { stdio: 'ignore' });
-  await rm(sq);
+  // The copy: the original's kernel, initrd and GRUB configuration, the changed squashfs,
+  // put together by grub-mkrescue as the build did (xorriso's boot replay cannot rewrite
+  // grub-mkrescue's GPT).
+  const staging = join(TAMPER_DIR, 'staging');
+  await mkdir(join(staging, 'live'), { recursive: true });
+  await mkdir(join(staging, 'boot', 'grub'), { recursive: true });
+  for (const f of ['/live/vmlinuz', '/live/initrd.img', '/boot/grub/grub.cfg']) {
+    execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', f, join(staging, f)], { stdio: 'ignore' });
+  }
+  execFileSync('mksquashfs', [root, join(staging, 'live', 'filesystem.squashfs'), '-noappend', '-no-progress', '-comp', 'zstd', '-Xcompression-level', '6', '-xattrs'], { stdio: 'ignore' });
+  execFileSync('grub-mkrescue', ['-o', tampered, staging, '--', '-volid', 'ASL_AUTH_HOST'], { stdio: 'ignore' });
+  await rm(staging, { recursive: true });
+  t.diagnostic(`tampered copy made in ${((Date.now() - tamperStart) / 1000).toFixed(0)} s`);
   const bad = await run('bash', [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), tampered], {
     timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000, log: join(WORKDIR, 'boot-tampered.log'),
   });
   t.diagnostic(`tampered boot to the provenance line: ${bad.seconds.toFixed(0)} s`);
-  const badLine = /ASL-AUTH-HOST provenance: .*/.exec(bad.output.replace(/\r/g, ''))?.[0];
   assert.equal(bad.code, 1, `the tampered copy did not print FAILED (exit ${bad.code}):\n${tail(bad.output, 60)}`);
-  assert.match(badLine ?? '', new RegExp(`^ASL-AUTH-HOST provenance: FAILED \\(content ${TAMPERED_FILE}: expected ${before}`));
+  const badLines = provenanceLines(bad.output);
+  assert.ok(badLines.length > 0);
+  for (const line of badLines) {
+    assert.equal(line, `ASL-AUTH-HOST provenance: FAILED (content ${TAMPERED_FILE}: expected ${before} (${victimSize} bytes), actual ${tamperedDigest} (${victimSize} bytes))`);
+  }
   await rm(tampered);
 
   // --- 4. the image's own asl, on Debian's nodejs, in the extracted root: the default store
@@ -183,5 +207,6 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.equal(after.at(-1)!.step, 'host_keygen');
   assert.match(inRoot(root, 'asl verify'), /^OK: /m);
   assert.match(inRoot(root, 'asl key list'), /this store's signing key[\s\S]*trusted|trusted[\s\S]*this store's signing key/);
-  await rm(TAMPER_DIR, { recursive: true, force: true });
+  // Passed: the 3 GB of build output go (a failed run keeps them for a look).
+  await rm(WORKDIR, { recursive: true, force: true });
 });
