@@ -4,7 +4,8 @@
 # What differs is written with `asl diff` to build_logs/ of the first run:
 #   repro-debootstrap.diff, repro-apt_install.diff, repro-summary.txt
 #
-#   REPRO_DIR  where the two runs go (default ./work/repro: a/ and b/)
+#   REPRO_DIR    where the two runs go (default ./work/repro: a/ and b/)
+#   REPRO_REUSE  1: compare the runs already in REPRO_DIR instead of running again
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -14,6 +15,7 @@ REPRO_DIR=$(cd "${REPRO_DIR:-work/repro}" && pwd)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 
 for run in a b; do
+  [[ ${REPRO_REUSE:-0} == 1 && -d $REPRO_DIR/$run/asl-preimage-store ]] && continue
   rm -rf --one-file-system "${REPRO_DIR:?}/$run"
   echo "== run $run" >&2
   WORKDIR=$REPRO_DIR/$run STOP_AFTER=apt_install bash "$HERE/asl-workflow.sh"
@@ -22,17 +24,23 @@ done
 A=$REPRO_DIR/a/asl-preimage-store
 B=$REPRO_DIR/b/asl-preimage-store
 LOGS=$REPRO_DIR/a/build_logs
-# The after-tree of ISO_ROOT recorded by the receipt of STEP in STORE.
+# The after-tree of ISO_ROOT recorded by the store's own (first) receipt of STEP.
 tree_after() {
   local store=$1 step=$2 id
   id=$("$ASL" log --store "$store" --json | node -e '
     const log = JSON.parse(require("fs").readFileSync(0, "utf8"));
-    process.stdout.write(log.filter((x) => x.step === process.argv[1]).pop().receipt);' "$step")
+    process.stdout.write(log.find((x) => x.step === process.argv[1]).receipt);' "$step")
   "$ASL" show --store "$store" "$id" --json | node -e '
     const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
     const w = s.statement.predicate.core.watched.find((x) => x.path.endsWith("/iso_root"));
     process.stdout.write(w.after);'
 }
+
+declare -A TA TB
+for step in debootstrap apt_install; do
+  TA[$step]=$(tree_after "$A" "$step")
+  TB[$step]=$(tree_after "$B" "$step")
+done
 
 # Bring run b's receipts (and their trees) into run a's store, so one store holds both.
 "$ASL" bundle export --store "$B" -o "$REPRO_DIR/b.bundle" >/dev/null
@@ -43,8 +51,7 @@ rm -f "$REPRO_DIR/b.bundle"
 summary=$LOGS/repro-summary.txt
 : >"$summary"
 for step in debootstrap apt_install; do
-  ta=$(tree_after "$REPRO_DIR/a/asl-preimage-store" "$step")
-  tb=$(tree_after "$B" "$step")
+  ta=${TA[$step]} tb=${TB[$step]}
   if [[ $ta == "$tb" ]]; then
     echo "$step: identical, tree $ta" | tee -a "$summary"
     rm -f "$LOGS/repro-$step.diff"
