@@ -48,9 +48,22 @@ export function writeJson(io: Io, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-/** The `--store S` every command but init needs, opened and checked. */
-export async function requireStore(args: ParsedArgs, command: string): Promise<Store> {
+/**
+ * The store a command works on: `--store S`, else the environment's ASL_STORE (the
+ * default store of a host, e.g. /var/lib/asl/personal on an ASL-AUTH-HOST; see
+ * docs/asl-auth-host.md). `asl init` does not use the default: creating a store is
+ * always explicit.
+ */
+export function storeDirOpt(args: ParsedArgs): string | undefined {
   const dir = stringOpt(args, 'store');
-  if (!dir) throw new AslError('USAGE', `${command}: --store S is required`);
+  if (dir !== undefined) return dir;
+  const fromEnv = process.env.ASL_STORE;
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+/** The `--store S` (or ASL_STORE) every command but init needs, opened and checked. */
+export async function requireStore(args: ParsedArgs, command: string): Promise<Store> {
+  const dir = storeDirOpt(args);
+  if (!dir) throw new AslError('USAGE', `${command}: --store S is required (or set ASL_STORE)`);
   return openStore(dir);
 }

@@ -94,9 +94,11 @@ export async function initStore(dir: string): Promise<InitResult> {
     if (marker) {
       // A seeded copy travels without the private key: init gives it a key of its own
       // (trusted beside the keys it came with), so this host can sign what it captures.
-      const hadKey = await statOrNull(join(root, PRIVATE_KEY_FILE)) !== null;
-      const keyId = await ensureSigningKey(root).catch((err) => { throw fsError(root, err, 'cannot create signing key'); });
-      return { store: { root }, created: false, keyId, keyGenerated: !hadKey };
+      const key = await ensureSigningKey(root).catch((err) => {
+        if (err instanceof AslError) throw err;
+        throw fsError(root, err, 'cannot create signing key');
+      });
+      return { store: { root }, created: false, keyId: key.keyId, keyGenerated: key.created };
     }
     const entries = await readdir(root).catch((err) => { throw fsError(root, err); });
     const foreign = entries.filter((name) => !KNOWN_TOP_LEVEL.has(name));
@@ -107,7 +109,7 @@ export async function initStore(dir: string): Promise<InitResult> {
   try {
     await mkdir(root, { recursive: true });
     for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await mkdir(join(root, sub), { recursive: true });
-    const keyId = await ensureSigningKey(root);
+    const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
     await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
     return { store: { root }, created: true, keyId, keyGenerated: true };
@@ -117,12 +119,18 @@ export async function initStore(dir: string): Promise<InitResult> {
   }
 }
 
-async function ensureSigningKey(root: string): Promise<string> {
+/**
+ * Gives the store at `root` an Ed25519 signing key (0600) and trusts its public key,
+ * unless it has one. Used by init, and by `asl key generate` for a store that was
+ * seeded without a private key (a host's own key, docs/asl-auth-host.md).
+ */
+export async function ensureSigningKey(root: string): Promise<{ keyId: string; created: boolean }> {
   const privPath = join(root, PRIVATE_KEY_FILE);
   const pubPath = join(root, PUBLIC_KEY_FILE);
   if (await statOrNull(privPath) && await statOrNull(pubPath)) {
-    return keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8'));
+    return { keyId: keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8')), created: false };
   }
+  if (await statOrNull(privPath)) throw new AslError('BAD_INPUT', `${privPath}: a signing key without its public key ${pubPath}; restore it or remove both`);
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -130,7 +138,7 @@ async function ensureSigningKey(root: string): Promise<string> {
   await writeFileAtomic(privPath, privPem, 0o600);
   await writeFileAtomic(pubPath, pubPem, 0o644);
   await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, 0o644);
-  return keyId;
+  return { keyId, created: true };
 }
 
 /** Opens an existing store, refusing anything without a valid marker. */

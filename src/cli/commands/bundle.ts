@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { exportBundle } from '../../transfer/bundle-export.js';
 import { importBundle } from '../../transfer/bundle-import.js';
-import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
 import { receiptArgs } from './seed.js';
 
@@ -19,7 +19,7 @@ export const command: Command = {
   },
   async run(args, io) {
     const [sub] = args.positionals;
-    const storeDir = stringOpt(args, 'store');
+    const storeDir = storeDirOpt(args);
     const json = boolOpt(args, 'json');
     if (sub !== 'export' && sub !== 'import') throw new AslError('USAGE', `bundle: expected "export" or "import"${sub ? `, got "${sub}"` : ''}`);
     if (!storeDir) throw new AslError('USAGE', `bundle ${sub}: --store S is required`);

@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { captureCommand } from '../../capture/capture-command.js';
 import { captureFile, type CaptureResult } from '../../capture/capture-file.js';
 import { openStore } from '../../store/store.js';
-import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl capture --store S (--cmd "STRING" | --file PATH) --outdir DIR [--name STEP] [--artifact-inputs PATH]... [--input PATH]... [--output PATH]... [--watch PATH]... [--no-auto-watch] [--trace] [--json]   (alias: asl-capture)',
@@ -21,7 +21,7 @@ export const command: Command = {
     trace: { type: 'boolean' },
   },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
+    const storeDir = storeDirOpt(args);
     const cmd = stringOpt(args, 'cmd');
     const file = stringOpt(args, 'file');
     const outdir = stringOpt(args, 'outdir');

@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AslError, fsError } from '../../core/errors.js';
-import type { Store } from '../../store/store.js';
+import { ensureSigningKey, type Store } from '../../store/store.js';
 import { exportPublicKey, listTrustedKeys, trustKey } from '../../store/trusted-keys.js';
 import { boolOpt, requireStore, stringOpt, writeJson, type Command, type Io, type ParsedArgs } from '../command.js';
 
-const USAGE = 'asl key list --store S [--json] | asl key trust --store S FILE [--json] | asl key export --store S [-o FILE] [--json]';
+const USAGE = 'asl key list --store S [--json] | asl key generate --store S [--json] | asl key trust --store S FILE [--json] | asl key export --store S [-o FILE] [--json]';
 
 /** The store's own key id, or null when it has no public key file (it cannot sign). */
 async function ownKeyId(store: Store): Promise<string | null> {
@@ -40,6 +40,15 @@ async function trust(store: Store, args: ParsedArgs, io: Io): Promise<number> {
   return 0;
 }
 
+/** A signing key for a store that has none (a seeded store), trusted by it from now on. */
+async function generate(store: Store, args: ParsedArgs, io: Io): Promise<number> {
+  if (args.positionals.length > 1) throw new AslError('USAGE', `key generate: unexpected argument ${args.positionals[1]}`);
+  const { keyId, created } = await ensureSigningKey(store.root);
+  if (boolOpt(args, 'json')) writeJson(io, { keyId, created });
+  else io.stdout.write(created ? `generated signing key ${keyId} (trusted by this store)\n` : `already has a signing key: ${keyId}\n`);
+  return 0;
+}
+
 async function exportKey(store: Store, args: ParsedArgs, io: Io): Promise<number> {
   if (args.positionals.length > 1) throw new AslError('USAGE', `key export: unexpected argument ${args.positionals[1]} (use -o FILE)`);
   const { keyId, pem } = await exportPublicKey(store);
@@ -55,11 +64,11 @@ async function exportKey(store: Store, args: ParsedArgs, io: Io): Promise<number
 
 export const command: Command = {
   usage: USAGE,
-  summary: 'List the keys whose receipts this store trusts, trust another store\'s public key, or export this store\'s public key.',
+  summary: 'List the keys whose receipts this store trusts, give a store without one a signing key, trust another store\'s public key, or export this store\'s public key.',
   options: { store: { type: 'string' }, output: { type: 'string', short: 'o' } },
   async run(args, io) {
     const sub = args.positionals[0];
-    if (sub !== 'list' && sub !== 'trust' && sub !== 'export') {
+    if (sub !== 'list' && sub !== 'generate' && sub !== 'trust' && sub !== 'export') {
       throw new AslError('USAGE', `key: ${sub === undefined ? 'a subcommand is required' : `unknown subcommand "${sub}"`} (usage: ${USAGE})`);
     }
     if (sub !== 'export' && stringOpt(args, 'output') !== undefined) throw new AslError('USAGE', `key ${sub}: -o FILE applies to key export only`);
@@ -67,6 +76,7 @@ export const command: Command = {
     const store = await requireStore(args, `key ${sub}`);
     switch (sub) {
       case 'list': return list(store, args, io);
+      case 'generate': return generate(store, args, io);
       case 'trust': return trust(store, args, io);
       case 'export': return exportKey(store, args, io);
     }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { putPath } from '../../store/put.js';
-import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, storeDirOpt, writeJson, type Command } from '../command.js';
 import { progressReporter } from '../progress.js';
 
 export const command: Command = {
@@ -10,7 +10,7 @@ export const command: Command = {
   summary: 'Store files or directories (directories as Merkle trees) and print their ids.',
   options: { store: { type: 'string' }, 'no-cache': { type: 'boolean' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
+    const storeDir = storeDirOpt(args);
     if (!storeDir) throw new AslError('USAGE', 'put: --store S is required');
     if (args.positionals.length === 0) throw new AslError('USAGE', 'put: PATH is required');
     const store = await openStore(storeDir);

@@ -1,7 +1,7 @@
 import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { seedStore } from '../../transfer/seed.js';
-import { boolOpt, listOpt, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
 
 /** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
@@ -16,7 +16,7 @@ export const command: Command = {
   summary: 'Write a verified copy of the store (or of the closure of some receipts) at DIR, e.g. ISO_ROOT/var/lib/asl/personal: objects, log, trusted public keys, binaries/ scripts/ per/. DIR must be absent or empty; it is written in one rename.',
   options: { store: { type: 'string' }, into: { type: 'string' }, receipts: { type: 'string', multiple: true }, 'with-private-key': { type: 'boolean' } },
   async run(args, io) {
-    const storeDir = stringOpt(args, 'store');
+    const storeDir = storeDirOpt(args);
     const into = stringOpt(args, 'into');
     if (!storeDir) throw new AslError('USAGE', 'seed: --store S is required');
     if (!into) throw new AslError('USAGE', 'seed: --into DIR is required');

@@ -1,0 +1,185 @@
+#!/bin/bash
+# ASL-AUTH-HOST: the seed's pre-image capture workflow, for real, ending in a bootable
+# ISO whose host checks itself against the history seeded into it
+# (docs/asl-auth-host.md). Every step that shapes the image runs through asl-capture;
+# the asl-* lines are the seed's own.
+#
+#   WORKDIR     where everything goes (default ./work): iso_root/ overlay/
+#               asl-preimage-store/{binaries,scripts,per}/ build_logs/ out/
+#   SUITE       Debian suite for debootstrap (default bookworm)
+#   ASL_MIRROR  the Debian mirror (default: the host's apt sources)
+#   PACKAGES    what apt installs in the chroot (default below: kernel, live-boot,
+#               systemd-sysv, nodejs; nothing that listens on a network)
+#   STOP_AFTER  a step name: stop once it is done (reproducibility.sh uses apt_install)
+#
+# Each step prints one progress line; its output goes to build_logs/<step>.log. The
+# first failing step stops the run with the end of its log. A re-run starts again
+# from an empty store and root (a failed run leaves nothing a re-run depends on).
+set -euo pipefail
+# The whole script is one compound command, read before it runs: editing the file
+# while a build runs cannot change what that build does.
+{
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+export PATH="$REPO/bin:$PATH"
+mkdir -p "${WORKDIR:-work}"
+WORKDIR=$(cd "${WORKDIR:-work}" && pwd)
+SUITE=${SUITE:-bookworm}
+PACKAGES=${PACKAGES:-linux-image-amd64 live-boot systemd-sysv nodejs}
+ISO_ROOT=$WORKDIR/iso_root
+PRESTORE=$WORKDIR/asl-preimage-store
+LOGS=$WORKDIR/build_logs
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+export DEBIAN_FRONTEND=noninteractive
+export LC_ALL=C.UTF-8
+export WORKDIR ISO_ROOT
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "asl-workflow: $*"; exit 2; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot and the image's owners need it)"
+[[ -f $REPO/dist/src/cli/one-file.js && -f $REPO/build/Release/asl_native.node ]] || die "ASL is not built; run npm ci first"
+"$REPO/scripts/ensure-debian-packages.sh" debootstrap squashfs-tools xorriso grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools \
+  || die "cannot install the Debian tools the build needs"
+MIRROR=$("$REPO/scripts/debian-mirror.sh") || exit 2
+
+# A chroot of an earlier, interrupted run may still hold mounts: release them, then start clean.
+release_mounts() {
+  awk -v d="$WORKDIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+}
+release_mounts
+rm -rf --one-file-system "$ISO_ROOT" "$PRESTORE" "$WORKDIR/overlay" "$WORKDIR/out" "$WORKDIR/staging" "$LOGS" "$WORKDIR/build_asl_auth_host_iso.sh"
+mkdir -p "$LOGS"
+
+STEP_NO=0
+STEPS=9
+T_START=$(date +%s)
+# step NAME DESCRIPTION -- COMMAND...: runs COMMAND with its output in build_logs/NAME.log.
+step() {
+  local name=$1 what=$2; shift 3
+  STEP_NO=$((STEP_NO + 1))
+  local log=$LOGS/$name.log t0=$(date +%s.%N) rc=0
+  printf '[%d/%d] %-12s %s ... ' "$STEP_NO" "$STEPS" "$name" "$what" >&2
+  "$@" >"$log" 2>&1 || rc=$?
+  local secs; secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  if [[ $rc -ne 0 ]]; then
+    printf 'FAILED (exit %d after %s s)\n' "$rc" "$secs" >&2
+    say "--- last lines of $log:"
+    tail -n 25 "$log" >&2
+    say "--- the workflow stopped at step $name; fix the cause and re-run (it starts clean)"
+    release_mounts
+    exit 1
+  fi
+  printf 'ok (%s s)\n' "$secs" >&2
+  printf '%s\t%s\n' "$name" "$secs" >>"$LOGS/times.tsv"
+  if [[ ${STOP_AFTER:-} == "$name" ]]; then say "stopped after $name (STOP_AFTER)"; exit 0; fi
+}
+
+# --- the steps' commands -------------------------------------------------------------
+
+init_store() {
+  mkdir -p $PRESTORE/{binaries,scripts,per}
+  asl-init-store --store $PRESTORE
+}
+
+capture_debootstrap() {
+  asl-capture --store $PRESTORE --cmd "debootstrap --variant=minbase --arch=amd64 $SUITE $ISO_ROOT $MIRROR" \
+    --outdir $PRESTORE/per/debootstrap
+}
+
+# dpkg's configuration for the image (host/dpkg-minimal.cfg), before any package of
+# the apt step is unpacked.
+capture_dpkg_config() {
+  asl-capture --store $PRESTORE --cmd "cp $HERE/host/dpkg-minimal.cfg $ISO_ROOT/etc/dpkg/dpkg.cfg.d/asl-auth-host" \
+    --outdir $PRESTORE/per/dpkg_config
+}
+
+capture_apt() {
+  asl-capture --store $PRESTORE --cmd "chroot $ISO_ROOT /bin/bash -c 'apt-get update && apt-get install -y --no-install-recommends $PACKAGES'" \
+    --outdir $PRESTORE/per/apt_install
+}
+
+# The overlay: the asl CLI in one JavaScript file (Node 18, Debian's nodejs), its native
+# addon, the launchers, the boot check and its unit; binaries/ and scripts/ hold them as
+# the seed lays them out, overlay/ as they sit in the image.
+make_overlay() {
+  local B=$PRESTORE/binaries S=$PRESTORE/scripts O=$WORKDIR/overlay
+  "$REPO/scripts/bundle-asl.sh" "$B/asl.mjs"
+  install -m 0644 "$REPO/build/Release/asl_native.node" "$B/asl_native.node"
+  install -m 0755 "$HERE/host/asl" "$HERE/host/asl-capture" "$HERE/host/asl-dag" "$B/"
+  install -m 0644 "$HERE/host/asl-provenance.mjs" "$HERE/host/asl-provenance.service" "$HERE/host/asl.default" "$S/"
+  install -m 0755 "$HERE/build_asl_auth_host_iso.sh" "$S/"
+  chmod 0644 "$B/asl.mjs"
+  install -d -m 0755 $O/usr/local/bin $O/usr/lib/asl $O/etc/default $O/etc/systemd/system/sysinit.target.wants $O/var/lib/asl $O/usr/share/doc/asl
+  install -m 0755 "$B/asl" "$B/asl-capture" "$B/asl-dag" $O/usr/local/bin/
+  install -m 0644 "$B/asl.mjs" "$B/asl_native.node" "$S/asl-provenance.mjs" $O/usr/lib/asl/
+  install -m 0644 "$S/asl-provenance.service" $O/etc/systemd/system/
+  install -m 0644 "$S/asl.default" $O/etc/default/asl
+  install -m 0644 "$REPO/docs/asl-auth-host.md" $O/usr/share/doc/asl/
+  ln -s ../asl-provenance.service $O/etc/systemd/system/sysinit.target.wants/asl-provenance.service
+  printf 'asl-auth-host\n' >$O/etc/hostname
+  printf '127.0.0.1\tlocalhost\n127.0.1.1\tasl-auth-host\n::1\tlocalhost ip6-localhost ip6-loopback\n' >$O/etc/hosts
+  : >$O/etc/resolv.conf
+  chmod 0644 $O/etc/hostname $O/etc/hosts $O/etc/resolv.conf
+  chown -R 0:0 "$B" "$S" "$O"
+  find "$O" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  for f in $PRESTORE/binaries/* $PRESTORE/scripts/*; do
+    asl-capture --store $PRESTORE --file $f --outdir $PRESTORE/per/overlay
+  done
+  asl-capture --store $PRESTORE --file $WORKDIR/overlay --outdir $PRESTORE/per/overlay
+}
+
+# The root becomes final here: the overlay goes in, apt's package cache goes out. The
+# after-tree of ISO_ROOT in this receipt is the tree the booted host checks its / against.
+capture_image_root() {
+  asl-capture --store $PRESTORE --no-auto-watch --watch $ISO_ROOT --input $WORKDIR/overlay \
+    --cmd "cp -a $WORKDIR/overlay/. $ISO_ROOT/ && chroot $ISO_ROOT apt-get clean" \
+    --outdir $PRESTORE/per/image_root
+}
+
+seed_store() {
+  asl seed --store $PRESTORE --into $ISO_ROOT/var/lib/asl/personal
+}
+
+capture_build_iso() {
+  cd "$WORKDIR"
+  cp $PRESTORE/scripts/build_asl_auth_host_iso.sh ./build_asl_auth_host_iso.sh
+  asl-capture --store $PRESTORE --cmd "./build_asl_auth_host_iso.sh" \
+    --artifact-inputs $PRESTORE/binaries \
+    --artifact-inputs $PRESTORE/scripts \
+    --artifact-inputs $PRESTORE/per \
+    --input $ISO_ROOT --watch $WORKDIR/out \
+    --outdir $PRESTORE/per/build_iso
+}
+
+write_dag() {
+  asl-dag --store $PRESTORE --out $WORKDIR/build_logs/preimage_dag.svg
+  asl verify --store $PRESTORE
+}
+
+say "ASL-AUTH-HOST build in $WORKDIR ($SUITE from $MIRROR)"
+step init        "initialize the pre-image store"            -- init_store
+step debootstrap "capture debootstrap ($SUITE, minbase)"      -- capture_debootstrap
+step dpkg_config "capture dpkg's path excludes for the image"  -- capture_dpkg_config
+step apt_install "capture apt-get install in the chroot"      -- capture_apt
+step overlay     "capture the overlay (asl, boot check)"      -- make_overlay
+step image_root  "capture the final image root"               -- capture_image_root
+step seed        "seed the store into the image root"         -- seed_store
+step build_iso   "capture the ISO build (squashfs, grub)"     -- capture_build_iso
+step dag         "write the DAG, verify the store"            -- write_dag
+
+ROOT_TREE=$(asl log --store $PRESTORE --json | node -e '
+  const log = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const e = log.filter((x) => x.step === "image_root").pop();
+  process.stdout.write(e ? e.receipt : "");')
+T_END=$(date +%s)
+say ""
+say "built in $((T_END - T_START)) s"
+say "ISO:      $WORKDIR/out/asl-auth-host.iso ($(du -m "$WORKDIR/out/asl-auth-host.iso" | cut -f1) MB)"
+say "store:    $PRESTORE (seeded into the image as /var/lib/asl/personal)"
+say "receipts: $PRESTORE/per (image root recorded by receipt $ROOT_TREE)"
+say "DAG:      $LOGS/preimage_dag.svg"
+say "logs:     $LOGS"
+say "boot it:  npm run boot   (qemu, serial console; the host prints its provenance line before the login prompt)"
+exit 0
+}

@@ -1,0 +1,35 @@
+/**
+ * Entry point of the one-file build of the CLI (scripts/bundle-asl.sh): the whole of
+ * `asl` in one JavaScript file that runs on the Debian nodejs inside an image. The
+ * same file is also the code of its worker threads: a worker started from it loads
+ * only the module that serves that worker.
+ */
+import { webcrypto } from 'node:crypto';
+import { stat } from 'node:fs';
+import { basename } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
+
+// Node 18 has no global Web Crypto (Node 19 made it global); the Graphviz WebAssembly
+// of asl dag asks for crypto.getRandomValues.
+if (globalThis.crypto === undefined) {
+  Object.defineProperty(globalThis, 'crypto', { value: webcrypto, configurable: true, writable: true });
+}
+
+if (isMainThread) {
+  // As bin/asl: a bigger libuv pool for snapshots, then the caller's environment back.
+  const addedThreadpoolSize = process.env.UV_THREADPOOL_SIZE === undefined;
+  if (addedThreadpoolSize) process.env.UV_THREADPOOL_SIZE = '16';
+  await new Promise((resolve) => stat('.', () => resolve(undefined)));
+  if (addedThreadpoolSize) delete process.env.UV_THREADPOOL_SIZE;
+  const { main } = await import('./main.js');
+  // A launcher names the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
+  const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');
+  process.exitCode = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: Boolean(process.stderr.isTTY),
+  }, program);
+} else {
+  // The verify --tree hashing pool starts workers from this very file.
+  await import('../store/verify-tree-hasher.js');
+}

@@ -1,0 +1,212 @@
+// The ASL-AUTH-HOST proof, for real (issue 6): the workflow builds the ISO from Debian
+// (examples/asl-auth-host/asl-workflow.sh), qemu boots it (software emulation, serial
+// console, no network device) and the host must print its provenance line with OK;
+// a copy whose squashfs has one byte of one file changed must print FAILED naming that
+// file. The image's own asl (one-file build on Debian's nodejs 18) is then run inside
+// the extracted root: log, why and asl-dag on the default store, and asl-capture
+// appending to the seeded history. Slow: about 20-30 minutes on 2 cores without KVM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureDebianPackages } from '../fixtures.js';
+import { REPO_ROOT } from '../helpers.js';
+
+const WORKDIR = join(REPO_ROOT, 'work', 'test-asl-auth-host');
+const ISO = join(WORKDIR, 'out', 'asl-auth-host.iso');
+const STORE = join(WORKDIR, 'asl-preimage-store');
+const TAMPER_DIR = join(WORKDIR, 'tamper');
+const TAMPERED_FILE = '/usr/bin/passwd';
+const BOOT_TIMEOUT_S = 1500;
+
+/** Every provenance line the boot printed (the console's copy and the boot script's). */
+function provenanceLines(output: string): string[] {
+  return output.replace(/\r/g, '').split('\n').map((l) => /ASL-AUTH-HOST provenance: .*/.exec(l)?.[0]).filter((l): l is string => l !== undefined);
+}
+
+interface Run { code: number | null; output: string; seconds: number }
+
+/** Runs a program in its own process group, killed (group and all) on timeout or when the test ends. */
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number; log?: string }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    const kill = () => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } };
+    const timer = setTimeout(kill, opts.timeoutMs);
+    process.once('exit', kill);
+    child.on('error', reject);
+    child.on('close', async (code) => {
+      clearTimeout(timer);
+      process.removeListener('exit', kill);
+      kill(); // anything it left behind in its group (qemu)
+      const output = Buffer.concat(chunks).toString('utf8');
+      if (opts.log) await writeFile(opts.log, output);
+      resolve({ code, output, seconds: (Date.now() - t0) / 1000 });
+    });
+  });
+}
+
+function tail(text: string, lines = 40): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+function aslJson<T>(args: string[]): T {
+  return JSON.parse(execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'asl'), ...args, '--json'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })) as T;
+}
+
+/** Runs a command inside ROOT (chroot) with the host-side environment of an operator's shell. */
+function inRoot(root: string, command: string): string {
+  return execFileSync('chroot', [root, '/bin/sh', '-c', command], {
+    encoding: 'utf8',
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+interface LogItem { seq: number; receipt: string; step: string; ok: boolean }
+
+test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED naming the file), host commands on the image', { timeout: 60 * 60_000 }, async (t) => {
+  await ensureDebianPackages('qemu-system-x86', 'squashfs-tools', 'xorriso');
+  await rm(WORKDIR, { recursive: true, force: true });
+  await mkdir(WORKDIR, { recursive: true });
+  t.after(async () => {
+    // A chroot of a failed step may hold mounts below the work dir.
+    execFileSync('bash', ['-c', `awk -v d="${WORKDIR}/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`]);
+  });
+
+  // --- 1. the build
+  const build = await run('bash', [join(REPO_ROOT, 'examples', 'asl-auth-host', 'asl-workflow.sh')], {
+    env: { ...process.env, WORKDIR, SOURCE_DATE_EPOCH: '1700000000' }, timeoutMs: 35 * 60_000, log: join(WORKDIR, 'workflow.log'),
+  });
+  t.diagnostic(`workflow: ${build.seconds.toFixed(0)} s`);
+  assert.equal(build.code, 0, `the workflow failed:\n${tail(build.output)}`);
+  for (const s of ['init', 'debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'seed', 'build_iso', 'dag']) {
+    assert.match(build.output, new RegExp(`^\\[\\d/9\\] ${s} .* ok \\(`, 'm'), `step ${s} reported ok`);
+  }
+  const iso = await stat(ISO);
+  t.diagnostic(`ISO: ${(iso.size / 1e6).toFixed(0)} MB`);
+  assert.equal((await readFile(`${ISO}.sha256`, 'utf8')).split(' ')[0], (await sha256(ISO)).slice(7), 'the ISO is the one whose sha256 the build wrote');
+  const svg = await readFile(join(WORKDIR, 'build_logs', 'preimage_dag.svg'), 'utf8');
+  assert.match(svg, /<svg[\s\S]*image_root[\s\S]*<\/svg>/, 'the DAG names the steps');
+
+  // The build store: every step, in order; the build's output tree holds the ISO.
+  const log = aslJson<LogItem[]>(['log', '--store', STORE]);
+  const steps = log.map((i) => i.step);
+  assert.deepEqual([...new Set(steps)], ['debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'build_iso']);
+  assert.ok(log.every((i) => i.ok));
+  const imageRoot = log.find((i) => i.step === 'image_root')!;
+  const shown = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }>; outputs: Array<{ role: string; path?: string; digest: string }> } } } }>(['show', '--store', STORE, imageRoot.receipt]);
+  const watched = shown.statement.predicate.core.watched;
+  assert.equal(watched.length, 1);
+  assert.equal(watched[0]!.path, join(WORKDIR, 'iso_root'));
+  const rootTree = watched[0]!.after;
+  const buildIso = log.find((i) => i.step === 'build_iso')!;
+  const b = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }>; inputs: Array<{ kind: string; digest: string }> } } } }>(['show', '--store', STORE, buildIso.receipt]).statement.predicate.core;
+  const out = b.watched.find((w) => w.path === join(WORKDIR, 'out'))!;
+  const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, out.after]);
+  assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the build receipt records the ISO');
+  assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(),
+    log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt).sort(), 'the build names every earlier receipt');
+
+  // The store seeded into the image: the log up to image_root, and it verifies.
+  const seeded = join(WORKDIR, 'iso_root', 'var', 'lib', 'asl', 'personal');
+  const seededLog = aslJson<LogItem[]>(['log', '--store', seeded]);
+  assert.deepEqual(seededLog.map((i) => i.receipt), log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt));
+  const seededCounts = aslJson<{ ok: boolean; counts: { receipts: number; objects: number } }>(['verify', '--store', seeded, '--quick']);
+  assert.ok(seededCounts.ok);
+
+  // --- 2. boot: the OK line, with the seeded store's figures and the image_root tree
+  const boot = await run('bash', [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), ISO], {
+    timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000, log: join(WORKDIR, 'boot-ok.log'),
+  });
+  t.diagnostic(`boot to the provenance line: ${boot.seconds.toFixed(0)} s`);
+  assert.equal(boot.code, 0, `boot did not print OK (exit ${boot.code}):\n${tail(boot.output, 60)}`);
+  const okLines = provenanceLines(boot.output);
+  assert.ok(okLines.length > 0);
+  for (const line of okLines) {
+    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree})`);
+  }
+
+  // --- 3. a copy with one byte of one file changed inside the squashfs
+  const tamperStart = Date.now();
+  await mkdir(TAMPER_DIR, { recursive: true });
+  const sq = join(TAMPER_DIR, 'filesystem.squashfs');
+  const root = join(TAMPER_DIR, 'root');
+  const tampered = join(TAMPER_DIR, 'asl-auth-host-tampered.iso');
+  execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', '/live/filesystem.squashfs', sq], { stdio: 'ignore' });
+  execFileSync('unsquashfs', ['-no-progress', '-d', root, sq], { stdio: 'ignore' });
+  const victim = join(root, TAMPERED_FILE);
+  const before = await sha256(victim);
+  const fh = await open(victim, 'r+');
+  try {
+    const size = (await fh.stat()).size;
+    const at = Math.floor(size / 2);
+    const byte = Buffer.alloc(1);
+    await fh.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0x01;
+    await fh.write(byte, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+  const tamperedDigest = await sha256(victim);
+  const victimSize = (await stat(victim)).size;
+  assert.notEqual(tamperedDigest, before);
+  await rm(sq);
+  // The copy: the original's kernel, initrd and GRUB configuration, the changed squashfs,
+  // put together by grub-mkrescue as the build did (xorriso's boot replay cannot rewrite
+  // grub-mkrescue's GPT).
+  const staging = join(TAMPER_DIR, 'staging');
+  await mkdir(join(staging, 'live'), { recursive: true });
+  await mkdir(join(staging, 'boot', 'grub'), { recursive: true });
+  for (const f of ['/live/vmlinuz', '/live/initrd.img', '/boot/grub/grub.cfg']) {
+    execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', f, join(staging, f)], { stdio: 'ignore' });
+  }
+  execFileSync('mksquashfs', [root, join(staging, 'live', 'filesystem.squashfs'), '-noappend', '-no-progress', '-comp', 'zstd', '-Xcompression-level', '6', '-xattrs'], { stdio: 'ignore' });
+  execFileSync('grub-mkrescue', ['-o', tampered, staging, '--', '-volid', 'ASL_AUTH_HOST'], { stdio: 'ignore' });
+  await rm(staging, { recursive: true });
+  t.diagnostic(`tampered copy made in ${((Date.now() - tamperStart) / 1000).toFixed(0)} s`);
+  const bad = await run('bash', [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), tampered], {
+    timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000, log: join(WORKDIR, 'boot-tampered.log'),
+  });
+  t.diagnostic(`tampered boot to the provenance line: ${bad.seconds.toFixed(0)} s`);
+  assert.equal(bad.code, 1, `the tampered copy did not print FAILED (exit ${bad.code}):\n${tail(bad.output, 60)}`);
+  const badLines = provenanceLines(bad.output);
+  assert.ok(badLines.length > 0);
+  for (const line of badLines) {
+    assert.equal(line, `ASL-AUTH-HOST provenance: FAILED (content ${TAMPERED_FILE}: expected ${before} (${victimSize} bytes), actual ${tamperedDigest} (${victimSize} bytes))`);
+  }
+  await rm(tampered);
+
+  // --- 4. the image's own asl, on Debian's nodejs, in the extracted root: the default store
+  const storeInRoot = '/var/lib/asl/personal';
+  assert.match(inRoot(root, 'node --version'), /^v18\./, 'the image runs Debian\'s nodejs 18');
+  const hostLog = inRoot(root, 'asl log');
+  assert.match(hostLog, /image_root/);
+  const why = inRoot(root, 'asl why /usr/bin/node');
+  assert.match(why, /apt_install/, `asl why names the step that installed node:\n${why}`);
+  inRoot(root, 'asl-dag --out /tmp/dag.svg');
+  assert.match(await readFile(join(root, 'tmp', 'dag.svg'), 'utf8'), /<svg[\s\S]*debootstrap/);
+  // asl-capture appends to the seeded history under a key of the host's own.
+  assert.equal(inRoot(root, `ls ${storeInRoot}/keys/signing.key 2>/dev/null || echo none`).trim(), 'none', 'the image carries no private key');
+  inRoot(root, `mkdir -p /root/keys && asl-capture --cmd "echo offline-root-key > /root/keys/root.pub" --watch /root/keys --outdir ${storeInRoot}/per/host_keygen >/dev/null 2>&1`);
+  const after = JSON.parse(inRoot(root, 'asl log --json')) as LogItem[];
+  assert.deepEqual(after.slice(0, seededLog.length).map((i) => i.receipt), seededLog.map((i) => i.receipt), 'the build history is kept');
+  assert.equal(after.length, seededLog.length + 1);
+  assert.equal(after.at(-1)!.step, 'host_keygen');
+  assert.match(inRoot(root, 'asl verify'), /^OK: /m);
+  assert.match(inRoot(root, 'asl key list'), /this store's signing key[\s\S]*trusted|trusted[\s\S]*this store's signing key/);
+  // Passed: the 3 GB of build output go (a failed run keeps them for a look).
+  await rm(WORKDIR, { recursive: true, force: true });
+});
