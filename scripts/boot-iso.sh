@@ -61,12 +61,18 @@ qpid=$!
 cleanup() { kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-tail -n +1 -f --pid="$qpid" "$serial" 2>/dev/null | tr -d '\r' >&2 &
+# The console as it comes, until the line is found (then stopped, so that the line and
+# the time below come last).
+tail -n +1 -f --pid="$qpid" "$serial" 2>/dev/null > >(tr -d '\r' >&2) &
+follower=$!
 t0=$(date +%s)
 while :; do
   line=$(tr -d '\r' <"$serial" | grep -a -m1 -o 'ASL-AUTH-HOST provenance: .*' || true)
   if [[ -n $line ]]; then
     sleep 1
+    kill "$follower" 2>/dev/null
+    wait "$follower" 2>/dev/null
+    sleep 0.2
     echo
     echo "$line"
     echo "boot-iso: provenance line after $(( $(date +%s) - t0 )) s" >&2

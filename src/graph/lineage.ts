@@ -11,8 +11,10 @@
  * statement is dropped. Tree objects are not read here; readTreeSummaries reads
  * only the trees a caller is going to show.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/digest.js';
 import { AslError, type AslErrorCode } from '../core/errors.js';
@@ -149,11 +151,14 @@ export interface ExtractedReceipt {
  * never shows what the store cannot vouch for. Big logs are read and verified on
  * worker threads (verification is CPU-bound: ~1-3 ms per receipt).
  */
+const WORKER_URL = new URL('./dag-lineage-worker.js', import.meta.url);
+
 export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): Promise<Lineage> {
   const keys = opts.keys ?? await loadTrustedKeys(store);
   const { records } = await readReceiptLog(store);
   const jobs = records.map((r) => ({ id: r.entry.receipt, seq: r.entry.seq }));
-  const threads = opts.threads ?? (jobs.length >= WORKER_MIN_RECEIPTS ? Math.min(availableParallelism(), 4) : 0);
+  // The one-file build (scripts/bundle-asl.sh) has no separate worker file: one thread.
+  const threads = opts.threads ?? (jobs.length >= WORKER_MIN_RECEIPTS && existsSync(fileURLToPath(WORKER_URL)) ? Math.min(availableParallelism(), 4) : 0);
   const extracted = threads > 1
     ? await extractOnWorkers(store, keys, jobs, threads)
     : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16);
@@ -191,7 +196,7 @@ async function extractOnWorkers(store: Store, keys: TrustedKeySet, jobs: Readonl
   const out: ExtractedReceipt[] = new Array(jobs.length);
   const BATCH = 16;
   let next = 0;
-  const workers = Array.from({ length: threads }, () => new Worker(new URL('./dag-lineage-worker.js', import.meta.url), { workerData: { root: store.root, keys } }));
+  const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL, { workerData: { root: store.root, keys } }));
   try {
     await Promise.all(workers.map((worker) => new Promise<void>((resolve, reject) => {
       const send = (): void => {
