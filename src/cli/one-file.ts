@@ -5,7 +5,6 @@
  * only the module that serves that worker.
  */
 import { webcrypto } from 'node:crypto';
-import { stat } from 'node:fs';
 import { basename } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
@@ -16,11 +15,6 @@ if (globalThis.crypto === undefined) {
 }
 
 if (isMainThread) {
-  // As bin/asl: a bigger libuv pool for snapshots, then the caller's environment back.
-  const addedThreadpoolSize = process.env.UV_THREADPOOL_SIZE === undefined;
-  if (addedThreadpoolSize) process.env.UV_THREADPOOL_SIZE = '16';
-  await new Promise((resolve) => stat('.', () => resolve(undefined)));
-  if (addedThreadpoolSize) delete process.env.UV_THREADPOOL_SIZE;
   const { main } = await import('./main.js');
   // A launcher names the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
   const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');
