@@ -7,7 +7,7 @@ import { dotString } from '../../src/graph/render-dot.js';
 import { mermaidText } from '../../src/graph/render-mermaid.js';
 
 test('shortCommand keeps the last component of long absolute paths and cuts at the limit', () => {
-  assert.equal(shortCommand("chroot /work/main/work/seed-workflow/iso_root /bin/bash -c 'apt-get update'"), "chroot …/iso_root /bin/bash -c 'apt-get update'");
+  assert.equal(shortCommand("chroot /srv/build/work/seed-workflow/iso_root /bin/bash -c 'apt-get update'"), "chroot …/iso_root /bin/bash -c 'apt-get update'");
   assert.equal(shortCommand('debootstrap --arch=amd64 bookworm /x/y/z/root http://deb.debian.org/debian'), 'debootstrap --arch=amd64 bookworm …/root http://deb.debian.org/debian', 'URLs are left alone');
   assert.equal(shortCommand('make   -C\tsrc\n all'), 'make -C src all');
   assert.equal(shortCommand('x'.repeat(100), 20), `${'x'.repeat(19)}…`);
