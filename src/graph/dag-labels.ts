@@ -33,7 +33,7 @@ export const KIND_LABEL: Record<string, string> = {
 
 /**
  * A command line short enough for a box: long absolute paths keep their last
- * component (`/work/x/iso_root` -> `…/iso_root`), whitespace is collapsed, and
+ * component (`/srv/build/iso_root` -> `…/iso_root`), whitespace is collapsed, and
  * the result is cut at `max` characters.
  */
 export function shortCommand(shell: string, max = 72): string {
