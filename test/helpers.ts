@@ -24,11 +24,15 @@ export interface RunResult {
   stdoutBytes: Buffer;
 }
 
-/** Runs the real CLI as a separate process. `program` selects an alias binary. */
-export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; program?: string } = {}): Promise<RunResult> {
+/**
+ * Runs the real CLI as a separate process. `program` selects an alias binary;
+ * `direct` runs the launcher as an executable (its #!/bin/sh line first, as a
+ * user's shell does) rather than as `node bin/asl`.
+ */
+export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; program?: string; direct?: boolean } = {}): Promise<RunResult> {
   const script = opts.program ? join(REPO_ROOT, 'bin', opts.program) : ASL_BIN;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(opts.direct ? script : process.execPath, opts.direct ? args : [script, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
       env: opts.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -9,9 +9,9 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { AslError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
+import { trustedCas } from './extra-ca-certs.js';
 import { formatOciReference, type OciReference } from './oci-reference.js';
 
 export interface Credentials {
@@ -111,7 +111,7 @@ export class RegistryClient {
     this.opts = opts;
     this.base = new URL(`${opts.plainHttp ? 'http' : 'https'}://${ref.host}/`);
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 8 };
-    this.agent = opts.plainHttp ? new HttpAgent(agentOpts) : new HttpsAgent({ ...agentOpts, ...(opts.ca ? { ca: [...rootCertificates, opts.ca] } : {}) });
+    this.agent = opts.plainHttp ? new HttpAgent(agentOpts) : new HttpsAgent({ ...agentOpts, ...caOption(trustedCas(opts.ca)) });
   }
 
   close(): void {
@@ -181,7 +181,7 @@ export class RegistryClient {
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const fn = url.protocol === 'http:' ? httpRequest : httpsRequest;
-      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' && this.opts.ca ? { ca: [...rootCertificates, this.opts.ca] } : {}) }, resolve);
+      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? caOption(trustedCas(this.opts.ca)) : {}) }, resolve);
       req.on('error', (err) => reject(this.networkError(err, 'GET', url)));
       req.end();
     });
@@ -347,4 +347,8 @@ export class RegistryClient {
     const bytes = await readBody(res.body, limit, `${this.label}: manifest ${reference}`);
     return { bytes, mediaType: String(res.headers['content-type'] ?? '') };
   }
+}
+
+function caOption(ca: string[] | undefined): { ca?: string[] } {
+  return ca ? { ca } : {};
 }

@@ -263,6 +263,15 @@ test('the command runs with the caller\'s environment, unchanged (nothing added 
   assert.deepEqual(names.filter((n) => n !== 'PWD'), ['LANG', 'PATH', 'PLAIN_SETTING']);
   const { core } = (await readOutdir(outdir)).statement.predicate;
   assert.deepEqual(Object.keys(core.environment!.variables).sort(), ['LANG', 'PATH', 'PLAIN_SETTING']);
+
+  // Run as a program, the launcher starts Node without NODE_EXTRA_CA_CERTS: the command still gets it, as it was.
+  for (const value of [join(work, 'extra-ca.pem'), '']) {
+    const dir = join(work, 'per', `env-direct-${value ? 'path' : 'empty'}`);
+    const d = await runAsl(['capture', '--store', store, '--cmd', 'env | LC_ALL=C sort', '--outdir', dir], { cwd: work, env: { ...env, NODE_EXTRA_CA_CERTS: value }, direct: true });
+    assert.equal(d.code, 0, describeRun(d));
+    const lines = (await readFile(join(dir, 'stdout.log'), 'utf8')).trim().split('\n').filter((l) => !l.startsWith('PWD='));
+    assert.deepEqual(lines, ['LANG=C.UTF-8', `NODE_EXTRA_CA_CERTS=${value}`, `PATH=${env.PATH}`, 'PLAIN_SETTING=x']);
+  }
 });
 
 test('library: captureCommand returns the receipt the CLI would write; two runs of one step share the core digest', async (t) => {

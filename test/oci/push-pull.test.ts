@@ -220,6 +220,24 @@ async function mkdtempIn(dir: string): Promise<string> {
   return dir;
 }
 
+test('NODE_EXTRA_CA_CERTS is trusted although bin/asl starts Node without it', async (t) => {
+  const dir = await tempDir(t, 'asl-oci-');
+  const target = await newStore(dir, 'T');
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: reg.dockerConfig };
+  delete env.NODE_EXTRA_CA_CERTS;
+  // The launcher run as a program moves the variable aside for Node's start; the registry client adds it back.
+  assertRefused(await runAsl(['pull', '--store', target, ref('asl/history:all')], { direct: true, env }), 2, /TLS certificate not trusted/);
+  const pulled = await runAsl(['pull', '--store', target, ref('asl/history:all'), '--trust-key', fx.keyId, '--json'], { direct: true, env: { ...env, NODE_EXTRA_CA_CERTS: reg.caFile! } });
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.deepEqual((JSON.parse(pulled.stdout) as PullJson).receipts, { added: 3, present: 0 });
+  assert.deepEqual(logLines(target), logLines(fx.store));
+  // An unreadable file is a warning, as in Node, and then the certificate is not trusted.
+  const missing = await runAsl(['pull', '--store', target, ref('asl/history:all')], { direct: true, env: { ...env, NODE_EXTRA_CA_CERTS: join(dir, 'no-such.pem') } });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /warning: NODE_EXTRA_CA_CERTS .*no-such\.pem: ENOENT; its certificates are not trusted/);
+  assert.match(missing.stderr, /TLS certificate not trusted/);
+});
+
 test('a registry that serves a wrong blob is caught, naming the blob, and the target is unchanged', async (t) => {
   const dir = await tempDir(t, 'asl-oci-');
   const pushed = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/served:all')]);
