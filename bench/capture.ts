@@ -44,7 +44,7 @@ function trueRows(ctx: BenchContext): RowSpec[] {
       label: 'in-toto-run -- true',
       argv: ['in-toto-run', '-n', 'x', '-k', ctx.intotoKey, '-t', 'ed25519', '--', 'true'],
       options: { cwd: linkDir },
-      before: () => freshDir(linkDir),
+      before: () => freshDir(ctx, linkDir),
       ratios: { [VS_INTOTO]: intoto },
     },
     {
@@ -75,7 +75,7 @@ function stepRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       label: 'in-toto-run -m TREE -p TREE -- true',
       argv: ['in-toto-run', '-n', 'x', '-k', ctx.intotoKey, '-t', 'ed25519', '-m', f.path, '-p', f.path, '--', 'true'],
       options: { cwd: linkDir, warm: f.path },
-      before: () => freshDir(linkDir),
+      before: () => freshDir(ctx, linkDir),
       ratios: { [VS_INTOTO]: intoto },
     },
     {

@@ -88,7 +88,7 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       label: 'in-toto-run -p TREE -x',
       argv: ['in-toto-run', '-n', 'x', '-k', ctx.intotoKey, '-t', 'ed25519', '-p', f.path, '-x'],
       options: { warm: f.path, cwd: linkDir },
-      before: () => freshDir(linkDir),
+      before: () => freshDir(ctx, linkDir),
       ratios: { [VS_INTOTO]: intoto },
     },
   ];

@@ -102,7 +102,9 @@ function method(runs: number, fixtures: Fixture[], startLoad: number): string[] 
     'so a change of load hits every tool alike). Each run is preceded, untimed, by `sync` (so writeback left by the',
     'previous command is not charged to the next) and by reading every file of the tree once (warm page cache, the',
     'same for every tool). Wall time is the median, measured around the process; peak RSS is GNU time\'s',
-    `\`${GNU_TIME} -f %M\` (largest process of the command's tree), the maximum over the runs.`,
+    `\`${GNU_TIME} -f %M\` (largest process of the command's tree), the maximum over the runs. \`asl\` runs as a user`,
+    'runs it (bin/asl as a program). A store a run replaces is moved aside and deleted at the end, not before the next',
+    'run: on ext4 without a journal, files created right after thousands were deleted are up to 3× slower to create.',
   ];
   if (startLoad > 0.5) lines.push('', `Note: load average was ${startLoad.toFixed(2)} at the start: other work was running and may have slowed some runs.`);
   return lines;

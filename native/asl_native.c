@@ -680,6 +680,9 @@ static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Batches of at most this many objects are made durable file by file, not by syncfs. */
+#define SMALL_COMMIT_OBJECTS 64
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -699,8 +702,29 @@ static void commit_execute(napi_env env, void *data) {
   if (tmp_fd < 0) { w->err = errno; w->syscall = "open tmp"; return; }
   int obj_fd = open(w->obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (obj_fd < 0) { w->err = errno; w->syscall = "open objects"; close(tmp_fd); return; }
-  /* 1. every staged byte durable; 2. names; 3. the names durable. */
-  if (syncfs(tmp_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
+  /*
+   * 1. every staged byte durable; 2. names; 3. the names durable. A small batch
+   * (a command's logs and receipt) fsyncs its own files and folders: syncfs would
+   * also wait for every other writer's dirty data on the file system.
+   */
+  bool small = w->count <= SMALL_COMMIT_OBJECTS;
+  if (!small) {
+    if (syncfs(tmp_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
+  } else {
+    for (uint32_t i = 0; i < w->count; i++) {
+      char hex[65], src[67];
+      to_hex(w->digests + (size_t)i * 32, 32, hex);
+      object_rel(hex, src);
+      int fd = openat(tmp_fd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0 || fsync(fd) != 0) {
+        w->err = errno; w->syscall = "fsync"; snprintf(w->failed, sizeof w->failed, "%s", src);
+        if (fd >= 0) close(fd);
+        goto out;
+      }
+      close(fd);
+    }
+  }
+  bool made_fan = false;
   for (uint32_t i = 0; i < w->count; i++) {
     char hex[65], src[67], dst[67];
     to_hex(w->digests + (size_t)i * 32, 32, hex);
@@ -710,17 +734,39 @@ static void commit_execute(napi_env env, void *data) {
     if (errno == ENOENT) {
       char fan[3] = {hex[0], hex[1], 0};
       if (mkdirat(obj_fd, fan, 0755) != 0 && errno != EEXIST) { w->err = errno; w->syscall = "mkdir"; snprintf(w->failed, sizeof w->failed, "%s", fan); goto out; }
+      made_fan = true;
       if (renameat(tmp_fd, src, obj_fd, dst) == 0) continue;
     }
     w->err = errno; w->syscall = "rename"; snprintf(w->failed, sizeof w->failed, "%s", src);
     goto out;
   }
-  if (syncfs(obj_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
-  /* The staging folder is empty now: remove its fan-out folders and itself. */
-  for (int f = 0; f < 256; f++) {
-    char fan[3];
-    snprintf(fan, sizeof fan, "%02x", f);
-    unlinkat(tmp_fd, fan, AT_REMOVEDIR);
+  if (!small) {
+    if (syncfs(obj_fd) != 0) { w->err = errno; w->syscall = "syncfs"; goto out; }
+  } else {
+    /* The fan-out folders that gained a name, and objects/ itself if one was made. */
+    for (uint32_t i = 0; i < w->count; i++) {
+      char hex[65];
+      to_hex(w->digests + (size_t)i * 32, 32, hex);
+      char fan[3] = {hex[0], hex[1], 0};
+      bool seen = false;
+      for (uint32_t j = 0; j < i && !seen; j++) seen = w->digests[(size_t)j * 32] == w->digests[(size_t)i * 32];
+      if (seen) continue;
+      int fd = openat(obj_fd, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 || fsync(fd) != 0) {
+        w->err = errno; w->syscall = "fsync"; snprintf(w->failed, sizeof w->failed, "%s", fan);
+        if (fd >= 0) close(fd);
+        goto out;
+      }
+      close(fd);
+    }
+    if (made_fan && fsync(obj_fd) != 0) { w->err = errno; w->syscall = "fsync"; goto out; }
+  }
+  /* The staging folder is empty now: remove the fan-out folders it used, and itself. */
+  for (uint32_t i = 0; i < w->count; i++) {
+    char hex[65];
+    to_hex(w->digests + (size_t)i * 32, 32, hex);
+    char fan[3] = {hex[0], hex[1], 0};
+    unlinkat(tmp_fd, fan, AT_REMOVEDIR); /* fails harmlessly once removed; one still holding something stays for the tmp sweep */
   }
   rmdir(w->tmp_dir);
 out:

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
 import { link, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ASL_BIN, runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
 import { cliInit, cliPut, objectIds, oneLine, sha256Hex, tmpEntries } from './tree-compare.js';
@@ -320,13 +320,14 @@ test('a put killed at any moment never leaves a partial object under its final n
   assert.equal(await hashOfFile(join(dest, 'large.bin')), await hashOfFile(join(tree, 'large.bin')));
 });
 
-test('objects are flushed before they get their final names, and before the ref that names them (strace order)', async (t) => {
+// A batch of up to 64 objects fsyncs its files and folders; a bigger one flushes the file system (syncfs).
+for (const smallFiles of [5, 80]) test(`objects are flushed before they get their final names, and before the ref that names them (strace order, ${smallFiles + 3} objects)`, async (t) => {
   await ensureDebianPackages('strace');
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
   const tree = join(dir, 'T');
   await mkdir(tree);
-  for (let i = 0; i < 5; i++) await writeFile(join(tree, `f${i}`), `file ${i}\n`);
+  for (let i = 0; i < smallFiles; i++) await writeFile(join(tree, `f${i}`), `file ${i}\n`);
   await writeFile(join(tree, 'big'), randomBytes(5 * MB));
   // One log per thread (-ff) so calls are never split across lines; -ttt orders them.
   const logDir = join(dir, 'strace');
@@ -362,13 +363,24 @@ test('objects are flushed before they get their final names, and before the ref 
   const isObjectRename = (e: Event) => renamed(e)?.dst.startsWith(`${objectsDir}/`) ?? false;
   const isRefRename = (e: Event) => renamed(e)?.dst.startsWith(`${refsDir}/`) ?? false;
   const isFlush = (e: Event) => e.call === 'syncfs' || e.call === 'sync';
+  const fsynced = (events: Event[], path: string) => events.some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${path}>`));
   const objectRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
-  assert.equal(objectRenames.length, 8, `six blobs, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
-  const firstFlush = events.findIndex(isFlush);
-  assert.ok(firstFlush >= 0 && firstFlush < objectRenames[0]!, 'staged objects are flushed before any gets its final name');
+  assert.equal(objectRenames.length, smallFiles + 3, `the blobs, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
+  const beforeRenames = events.slice(0, objectRenames[0]!);
   const refRename = events.findIndex(isRefRename);
   assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
-  assert.ok(events.slice(objectRenames.at(-1)! + 1, refRename).some(isFlush), 'the renames are flushed before the ref that names them');
+  const betweenRenamesAndRef = events.slice(objectRenames.at(-1)! + 1, refRename);
+  if (smallFiles + 3 > 64) {
+    assert.ok(beforeRenames.some(isFlush), 'staged objects are flushed (syncfs) before any gets its final name');
+    assert.ok(betweenRenamesAndRef.some(isFlush), 'the renames are flushed (syncfs) before the ref that names them');
+  } else {
+    assert.ok(!events.some(isFlush), 'a small batch does not flush the whole file system');
+    for (const i of objectRenames) {
+      const { src, dst } = renamed(events[i]!)!;
+      assert.ok(fsynced(beforeRenames, src), `${src} is fsynced before any object gets its final name`);
+      assert.ok(fsynced(betweenRenamesAndRef, dirname(dst)), `${dirname(dst)} is fsynced after the renames, before the ref`);
+    }
+  }
   const refTmp = renamed(events[refRename]!)!.src;
   assert.ok(events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${refTmp}>`)), `the ref's temp file ${refTmp} is fsynced before its rename`);
 });
