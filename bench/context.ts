@@ -11,6 +11,8 @@ export interface BenchContext {
   intotoKey: string;
   /** argv running this checkout's `asl` with the given arguments. */
   asl(...args: string[]): string[];
+  /** bench/floor/ingest-floor.c, compiled (undefined when no C compiler or libssl-dev). */
+  ingestFloor?: string;
 }
 
 /** `asl` as a user runs it: the launcher as a program (its /bin/sh line first, see bin/asl). */
@@ -28,7 +30,7 @@ let discarded = 0;
  * store right before a run made that run's file creation up to 3× slower: a cost
  * of the bench's cleanup, not of the tool measured.
  */
-async function discard(ctx: BenchContext, dir: string): Promise<void> {
+export async function discard(ctx: BenchContext, dir: string): Promise<void> {
   const bin = join(ctx.workDir, 'discarded');
   await mkdir(bin, { recursive: true });
   await rename(dir, join(bin, String(++discarded))).catch((err: NodeJS.ErrnoException) => {

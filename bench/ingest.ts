@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { RowResult, RowSpec, Section } from './runner.js';
 import { clip, markdownTable } from './report.js';
 import type { TreeStats } from './fixture-stats.js';
-import { freshDir, freshStore, type BenchContext } from './context.js';
+import { discard, freshDir, freshStore, type BenchContext } from './context.js';
 
 export interface Fixture {
   key: string;
@@ -26,6 +26,10 @@ export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
       '`asl put` into a fresh store, `asl put` again (unchanged tree, same store), `sha256sum` over the same',
       'regular files (`find -type f -print0 | xargs -0 sha256sum`), and `in-toto-run -p TREE -x` (hash every',
       'file, sign a link; stores no content).',
+      ...(ctx.ingestFloor
+        ? ['"least work" rows: bench/floor/ingest-floor.c, one thread, only read + SHA-256 + store each new content',
+          '(no trees, no metadata), one file per object (the layout ASL uses) and one pack file + index.']
+        : ['(No "least work" rows: bench/floor/ingest-floor.c did not compile; it needs cc and libssl-dev.)']),
     ],
     rows: fixtures.flatMap((f) => fixtureRows(ctx, f)),
     ratioHeaders: [VS_INTOTO, VS_FIRST],
@@ -82,6 +86,7 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       options: { warm: f.path },
       ratios: { [VS_INTOTO]: intoto },
     },
+    ...floorRows(ctx, f, intoto),
     {
       id: intoto,
       subject: f.name,
@@ -92,6 +97,25 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       ratios: { [VS_INTOTO]: intoto },
     },
   ];
+}
+
+/** The least work of a first ingest in each layout (bench/floor/ingest-floor.c), into a fresh folder. */
+function floorRows(ctx: BenchContext, f: Fixture, intoto: string): RowSpec[] {
+  const bin = ctx.ingestFloor;
+  if (!bin) return [];
+  return (['loose', 'pack'] as const).map((layout) => {
+    const out = join(ctx.workDir, `floor-${layout}-${f.key}`);
+    return {
+      id: `${f.key}/floor-${layout}`,
+      subject: f.name,
+      label: layout === 'loose' ? 'least work, one file per object (C)' : 'least work, one pack file (C)',
+      argv: [bin, layout, f.path, out],
+      options: { warm: f.path },
+      before: () => discard(ctx, out),
+      check: (stdout) => (new RegExp(`^${layout}: \\d+ objects`).test(stdout) ? undefined : `unexpected output: ${stdout.slice(0, 80)}`),
+      ratios: { [VS_INTOTO]: intoto },
+    };
+  });
 }
 
 /**
