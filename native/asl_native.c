@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include "asl_pack.h"
 
 #define PATH_MAX_BYTES 8192
 
@@ -341,6 +342,15 @@ static int sha256_ready(void) {
   return ossl.ok;
 }
 
+int asl_sha256(const void *data, size_t len, unsigned char out[32]) {
+  if (!sha256_ready()) return -1;
+  EVP_MD_CTX *ctx = ossl.ctx_new();
+  if (!ctx) return -1;
+  int rc = sha256_buf(ctx, data, len, out);
+  ossl.ctx_free(ctx);
+  return rc;
+}
+
 static void to_hex(const unsigned char *d, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) { out[2 * i] = digits[d[i] >> 4]; out[2 * i + 1] = digits[d[i] & 15]; }
@@ -370,7 +380,7 @@ static int object_exists(int obj_fd, const char *hex) {
 }
 
 /* Result of staging one file or buffer. */
-enum { ST_STAGED = 0, ST_EXISTS = 1, ST_DUPLICATE = 2, ST_ERR_SOURCE = 3, ST_ERR_STAGE = 4, ST_NOT_RUN = 5 };
+enum { ST_STAGED = 0, ST_EXISTS = 1, ST_DUPLICATE = 2, ST_ERR_SOURCE = 3, ST_ERR_STAGE = 4, ST_NOT_RUN = 5, ST_PACKED = 6 };
 #define ERR_NOT_REGULAR (-1)
 /* u32 status, i32 errno, f64 size, 32 digest bytes */
 #define STAGE_REC 48
@@ -428,9 +438,24 @@ static int stage_bytes_at(const char *stage_dir, int *stage_fdp, int obj_fd, con
   return ST_STAGED;
 }
 
+/*
+ * Appends to the batch's pack unless the store has the object, loose or in a
+ * committed pack, or the pack has it already.
+ */
+static int pack_bytes_at(pack_batch *pb, int obj_fd, const char *hex, const unsigned char *digest, const char *data, size_t len, int *err) {
+  if (pack_known(pb, digest) || object_exists(obj_fd, hex)) return ST_EXISTS;
+  switch (pack_append(pb, digest, data, len, err)) {
+    case PACK_APPENDED: return ST_PACKED;
+    case PACK_DUPLICATE: return ST_DUPLICATE;
+    default: return ST_ERR_STAGE;
+  }
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
+  pack_batch *pack;     /* small files go here when set */
+  napi_ref pack_ref;
   char *paths;          /* `count` NUL-terminated source paths, back to back */
   uint32_t count;
   char stage_dir[PATH_MAX_BYTES];
@@ -473,7 +498,7 @@ static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_f
   tfd = -1;
   *size_out = total;
   to_hex(rec + 16, 32, hex);
-  if (object_exists(obj_fd, hex)) { unlinkat(tmp_fd, tmpname, 0); return ST_EXISTS; }
+  if ((w->pack && pack_known(w->pack, rec + 16)) || object_exists(obj_fd, hex)) { unlinkat(tmp_fd, tmpname, 0); return ST_EXISTS; }
   object_rel(hex, name);
   int rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
   if (rc != 0 && errno == ENOENT) {
@@ -551,7 +576,8 @@ static void stage_execute(napi_env env, void *data) {
       if (sha256_buf(ctx, buf, have, rec + 16) != 0) { err = EIO; status = ST_ERR_STAGE; close(sfd); goto done; }
       to_hex(rec + 16, 32, hex);
       size = (double)have;
-      status = stage_bytes_at(w->stage_dir, &tmp_fd, obj_fd, hex, buf, have, &err);
+      status = w->pack ? pack_bytes_at(w->pack, obj_fd, hex, rec + 16, buf, have, &err)
+                       : stage_bytes_at(w->stage_dir, &tmp_fd, obj_fd, hex, buf, have, &err);
     } else {
       status = stage_large(w, ctx, &tmp_fd, obj_fd, i, sfd, buf, have, &chunk, rec, &size, &err);
     }
@@ -594,6 +620,7 @@ static void stage_complete(napi_env env, napi_status status, void *data) {
     napi_create_buffer_copy(env, (size_t)w->count * STAGE_REC, w->out, &out, &result);
     napi_resolve_deferred(env, w->deferred, result);
   }
+  if (w->pack_ref) napi_delete_reference(env, w->pack_ref);
   napi_delete_async_work(env, w->work);
   free(w->paths);
   free(w->out);
@@ -606,15 +633,17 @@ static int get_string_arg(napi_env env, napi_value v, char *out, size_t cap) {
 
 /*
  * stageFiles(paths: Buffer of NUL-terminated paths, count, stageDir, objectsDir,
- *            tag, inMemoryLimit) -> Promise<Buffer>
+ *            tag, inMemoryLimit[, pack]) -> Promise<Buffer>
  * For each source file in order: read it (small files whole, big ones streamed
  * through a temp file named by `tag`), sha256 exactly the bytes that are stored,
  * and stage it as <stageDir>/ab/cdef… unless the store has it. Result: one 48-byte record per
  * file (u32 status, i32 errno, f64 size, 32-byte digest), see ST_*. Stops at the
  * first failing file (status 3 = the source, 4 = staging); later files are 5.
+ * With `pack` (from packCreate), files up to the limit are appended to that
+ * pack instead (status 6) and only bigger ones are staged as files.
  */
 static napi_value stage_files_js(napi_env env, napi_callback_info info) {
-  size_t argc = 6; napi_value argv[6];
+  size_t argc = 7; napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 6) return bad_arg(env, "stageFiles: arguments");
   if (!sha256_ready()) return bad_arg(env, "stageFiles: sha256 is not available");
@@ -637,10 +666,22 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
       get_string_arg(env, argv[3], w->obj_dir, sizeof w->obj_dir) != 0 ||
       get_string_arg(env, argv[4], w->tag, sizeof w->tag) != 0 ||
       napi_get_value_double(env, argv[5], &w->limit) != napi_ok) { free(w); return bad_arg(env, "stageFiles: arguments"); }
+  if (argc >= 7) {
+    napi_valuetype t;
+    napi_typeof(env, argv[6], &t);
+    if (t != napi_undefined && t != napi_null) {
+      if (!(w->pack = pack_from_js(env, argv[6]))) { free(w); return bad_arg(env, "stageFiles: pack"); }
+      napi_create_reference(env, argv[6], 1, &w->pack_ref);
+    }
+  }
   w->count = count;
   w->paths = malloc(plen ? plen : 1);
   w->out = calloc(count ? count : 1, STAGE_REC);
-  if (!w->paths || !w->out) { free(w->paths); free(w->out); free(w); return throw_errno(env, "malloc", ENOMEM); }
+  if (!w->paths || !w->out) {
+    if (w->pack_ref) napi_delete_reference(env, w->pack_ref);
+    free(w->paths); free(w->out); free(w);
+    return throw_errno(env, "malloc", ENOMEM);
+  }
   memcpy(w->paths, pdata, plen);
   napi_value promise, name;
   napi_create_promise(env, &w->deferred, &promise);
@@ -651,12 +692,12 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
 }
 
 /*
- * stageBuffer(stageDir, objectsDir, hex, bytes) -> status (ST_STAGED,
- * ST_EXISTS or ST_DUPLICATE); throws on failure. Synchronous: one call instead of
+ * stageBuffer(stageDir, objectsDir, hex, bytes[, pack]) -> status (ST_STAGED,
+ * ST_EXISTS, ST_DUPLICATE, or ST_PACKED with `pack`); throws on failure. Synchronous: one call instead of
  * a stat, an open, a write and a close through the threadpool; for tree objects.
  */
 static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
-  size_t argc = 4; napi_value argv[4];
+  size_t argc = 5; napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char tmp_dir[PATH_MAX_BYTES], obj_dir[PATH_MAX_BYTES], hex[80];
   if (argc < 4 || get_path(env, argv[0], tmp_dir, sizeof tmp_dir) != 0 || get_path(env, argv[1], obj_dir, sizeof obj_dir) != 0 ||
@@ -671,7 +712,14 @@ static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
   int obj_fd = open(obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (obj_fd < 0) return throw_errno(env, "open", errno);
   int err = 0;
-  int status = stage_bytes_at(tmp_dir, &tmp_fd, obj_fd, hex, data, len, &err);
+  pack_batch *pb = argc >= 5 ? pack_from_js(env, argv[4]) : NULL;
+  unsigned char digest[32];
+  for (int i = 0; i < 32; i++) {
+    char byte[3] = {hex[2 * i], hex[2 * i + 1], 0};
+    digest[i] = (unsigned char)strtoul(byte, NULL, 16);
+  }
+  int status = pb ? pack_bytes_at(pb, obj_fd, hex, digest, data, len, &err)
+                  : stage_bytes_at(tmp_dir, &tmp_fd, obj_fd, hex, data, len, &err);
   if (tmp_fd >= 0) close(tmp_fd);
   close(obj_fd);
   if (status == ST_ERR_STAGE) return throw_errno(env, "stage", err);
@@ -1192,6 +1240,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"syncfsAsync", NULL, syncfs_async_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  pack_register(env, exports);
   return exports;
 }
 

@@ -6,12 +6,11 @@
  * Operands are tree ids, or one receipt id standing for the before -> after of each
  * root it watched.
  */
-import { open } from 'node:fs/promises';
+import { readObjectHead } from '../store/object-read.js';
 import type { Digest } from '../core/digest.js';
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { readReceipt } from '../receipt/store-receipt.js';
-import { objectPath } from '../store/layout.js';
 import type { Store } from '../store/store.js';
 import { diffTrees, metadataEqual, pathText, type ChangeKind, type DiffCounts } from '../store/tree-diff.js';
 import type { EntryType, TreeEntry, TreeSelf } from '../store/tree-model.js';
@@ -133,18 +132,7 @@ export function emptyCounts(): DiffCounts {
 
 /** What an object is, from its first bytes (the full read that follows verifies it). */
 async function objectKind(store: Store, id: Digest): Promise<'tree' | 'receipt' | 'blob'> {
-  let head: Buffer;
-  try {
-    const fh = await open(objectPath(store.root, id), 'r');
-    try {
-      const buf = Buffer.alloc(64);
-      const { bytesRead } = await fh.read(buf, 0, 64, 0);
-      head = buf.subarray(0, bytesRead);
-    } finally { await fh.close(); }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${id}: no such object in store ${store.root}`, { data: { id } });
-    throw err;
-  }
+  const head = await readObjectHead(store, id, 64);
   if (head.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) return 'tree';
   if (head.toString('latin1').startsWith('{"payload":')) return 'receipt';
   return 'blob';

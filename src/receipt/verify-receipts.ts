@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
-import { objectPath } from '../store/layout.js';
+import { describeLocation, locateObjectSync } from '../store/object-locate.js';
 import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
 import { loadTrustedKeys } from '../store/trusted-keys.js';
 import { verifyStore, type VerifyReport, type VerifyStep } from '../store/verify.js';
@@ -99,8 +99,9 @@ const receiptsStep: VerifyStep = {
       }
       if (ctx.corrupt.has(id)) {
         // Reported by the objects step as an object: say it is this receipt.
-        const p = ctx.problems.find((q) => q.step === 'objects' && q.subject === id);
-        if (p) p.message = `${where} is corrupt: its bytes hash to ${p.actual} (${objectPath(ctx.store.root, id)})`;
+        const p = ctx.problems.find((q) => (q.step === 'objects' || q.step === 'packs') && q.subject === id);
+        const loc = locateObjectSync(ctx.store, id);
+        if (p) p.message = `${where} is corrupt: its bytes hash to ${p.actual}${loc ? ` (${describeLocation(loc)})` : ''}`;
         continue;
       }
       let core: PerCore;

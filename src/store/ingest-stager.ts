@@ -119,7 +119,7 @@ export class FileStager<T> {
       this.inFlight++;
       this.batch.addPackedFiles(chunk.paths.subarray(0, chunk.length), chunk.count, (i, digest, size) => {
         if (!this.failed) this.onStaged(chunk.tokens[i]!, digest, size);
-      }).then(
+      }, { packed: true }).then(
         () => this.settle(chunk),
         (err) => { this.fail(err); this.settle(chunk); },
       );

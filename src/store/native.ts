@@ -20,9 +20,17 @@ export interface NativeBinding {
    * native/asl_native.c. `paths` holds `count` NUL-terminated paths; the result
    * has one STAGE_RECORD_BYTES record per file.
    */
-  stageFiles(paths: Buffer, count: number, stageDir: string, objectsDir: string, tag: string, inMemoryLimit: number): Promise<Buffer>;
-  /** Stages `bytes` (whose sha256 is `hex`) as <stageDir>/ab/cdef… unless present; returns a StageStatus. */
-  stageBuffer(stageDir: string, objectsDir: string, hex: string, bytes: Buffer): number;
+  stageFiles(paths: Buffer, count: number, stageDir: string, objectsDir: string, tag: string, inMemoryLimit: number, pack?: PackHandle): Promise<Buffer>;
+  /** Stages `bytes` (whose sha256 is `hex`) as <stageDir>/ab/cdef…, or into `pack`, unless present; returns a StageStatus. */
+  stageBuffer(stageDir: string, objectsDir: string, hex: string, bytes: Buffer, pack?: PackHandle): number;
+  /** A batch's pack, staged as <stageDir>/<name>.pack; reads the committed packs' indexes (native/asl_pack.c). */
+  packCreate(stageDir: string, packsDir: string, name: string): PackHandle;
+  /** Whether this batch's pack holds the object with this raw 32-byte digest. */
+  packHas(pack: PackHandle, digest: Buffer): boolean;
+  /** Writes the index and makes pack and index durable and visible; resolves to the pack's name, or null if it is empty. */
+  packCommit(pack: PackHandle): Promise<string | null>;
+  /** Closes the staging pack without publishing it. */
+  packClose(pack: PackHandle): void;
   /** syncfs, rename each <stageDir>/ab/cdef… to its object path, syncfs, remove stageDir. */
   commitStaged(stageDir: string, objectsDir: string, digests: Buffer): Promise<void>;
   /** One directory's entries sorted by name, with lstat fields, symlink targets and xattrs (see ListedEntry). */
@@ -33,6 +41,9 @@ export interface NativeBinding {
   syncfsAsync(path: Buffer | string): Promise<void>;
 }
 
+/** An opaque native pack-writer handle. */
+export type PackHandle = { readonly __brand: 'PackHandle' };
+
 /** Status codes of stageFiles / stageBuffer records. */
 export const StageStatus = {
   staged: 0,
@@ -41,6 +52,7 @@ export const StageStatus = {
   sourceError: 3,
   stageError: 4,
   notRun: 5,
+  packed: 6,
 } as const;
 /** u32 status, i32 errno (-1: the source is no longer a regular file), f64 size, 32-byte digest. */
 export const STAGE_RECORD_BYTES = 48;

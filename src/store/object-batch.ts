@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import { chmod, constants as fsConstants, link, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, constants as fsConstants, link, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { OBJECTS_DIR, TMP_DIR, objectFanoutDir, objectPath } from './layout.js';
-import { STAGE_RECORD_BYTES, StageStatus, native } from './native.js';
+import { STAGE_RECORD_BYTES, StageStatus, native, type PackHandle } from './native.js';
+import { objectExists, objectExistsSync, packsDir } from './object-locate.js';
 import type { Store } from './store.js';
 import { sweepAbandonedTmp } from './tmp-sweep.js';
 
@@ -21,19 +22,7 @@ const STAGED_BLOCK = 4096;
  */
 const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 
-export async function objectExists(store: Store, digest: Digest): Promise<boolean> {
-  try {
-    await stat(objectPath(store.root, digest));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Synchronous objectExists: one stat, no threadpool round trip (for hot loops). */
-export function objectExistsSync(store: Store, digest: Digest): boolean {
-  return statSync(objectPath(store.root, digest), { throwIfNoEntry: false }) !== undefined;
-}
+export { objectExists, objectExistsSync } from './object-locate.js';
 
 let nativeHashing: boolean | undefined;
 /** Whether the native helpers can hash (OpenSSL symbols found in this node); ASL_NO_NATIVE_INGEST=1 forces the JS path. */
@@ -73,6 +62,12 @@ export interface StagedFile {
  * the name taken), so the batch keeps no table of names, only the 32-byte digests
  * it must rename at commit. Commit removes the folder; abort removes it with
  * whatever is in it.
+ *
+ * Files up to IN_MEMORY_LIMIT staged through addPackedFiles (a tree snapshot's
+ * blobs) are not staged one file each: they are appended to one pack for the
+ * whole batch (native/asl_pack.c), committed before the loose objects as
+ * objects-v1/packs/<H>.pack + <H>.idx. Trees, times, receipts, logs and big
+ * files stay loose.
  */
 export class ObjectBatch {
   readonly store: Store;
@@ -85,6 +80,8 @@ export class ObjectBatch {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
+  /** This batch's pack, made on the first bulk staging call. */
+  private pack: PackHandle | undefined;
   bytesWritten = 0;
   objectsWritten = 0;
 
@@ -110,11 +107,25 @@ export class ObjectBatch {
    */
   hasSync(digest: Digest): boolean {
     if (objectExistsSync(this.store, digest)) return true;
+    if (this.pack && native().packHas(this.pack, Buffer.from(digest.slice(7), 'hex'))) return true;
     return statSync(this.stagedName(digest.slice(7)), { throwIfNoEntry: false }) !== undefined;
   }
 
   private stagedName(hex: string): string {
     return join(this.stageDir, hex.slice(0, 2), hex.slice(2));
+  }
+
+  private packHandle(): PackHandle {
+    this.pack ??= native().packCreate(this.stageDir, packsDir(this.store.root), `pack-${this.counter++}`);
+    return this.pack;
+  }
+
+  /** Counts an object appended to the pack (it is published with the pack, not renamed). */
+  private recordPacked(size: number): void {
+    this.bytesWritten += size;
+    this.objectsWritten++;
+    this.unflushed += size;
+    if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
   private record(digestRaw: Buffer, size: number): void {
@@ -177,19 +188,22 @@ export class ObjectBatch {
 
   /**
    * addBytes without a threadpool round trip (one native call: stat, create,
-   * write, close); for tree objects built on the main thread.
+   * write, close); for tree objects built on the main thread. `packed` appends
+   * it to the batch's pack instead (for copying many small objects at once).
    */
-  addBytesSync(bytes: Buffer): Digest {
+  addBytesSync(bytes: Buffer, opts: { packed?: boolean } = {}): Digest {
     const raw = createHash('sha256').update(bytes).digest();
     const hex = raw.toString('hex');
     if (!useNative()) throw new Error('addBytesSync needs the native helpers');
+    const pack = opts.packed && bytes.length <= IN_MEMORY_LIMIT ? this.packHandle() : undefined;
     let status: number;
     try {
-      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes);
+      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes, pack);
     } catch (err) {
       throw fsError(this.stagedName(hex), err, 'cannot stage object');
     }
     if (status === StageStatus.staged) this.record(raw, bytes.length);
+    else if (status === StageStatus.packed) this.recordPacked(bytes.length);
     return `sha256:${hex}`;
   }
 
@@ -212,7 +226,7 @@ export class ObjectBatch {
    * with the first file that cannot be read or staged; files staged before it
    * stay recorded, so abort() removes them.
    */
-  async addFiles(paths: Buffer[], sizeHints: number[]): Promise<StagedFile[]> {
+  async addFiles(paths: Buffer[], sizeHints: number[], opts: { packed?: boolean } = {}): Promise<StagedFile[]> {
     void sizeHints; // sizes are taken when each file is opened
     let total = 0;
     for (const p of paths) total += p.length + 1;
@@ -220,16 +234,18 @@ export class ObjectBatch {
     let o = 0;
     for (const p of paths) { o += p.copy(packed, o); packed[o++] = 0; }
     const out: StagedFile[] = new Array(paths.length);
-    await this.addPackedFiles(packed, paths.length, (i, digest, size) => { out[i] = { digest, size }; });
+    await this.addPackedFiles(packed, paths.length, (i, digest, size) => { out[i] = { digest, size }; }, opts);
     return out;
   }
 
   /**
    * addFiles for `count` NUL-terminated paths packed in one buffer (what the
    * native call takes); `each(index, digest, size)` is called for every file in
-   * order, before the promise resolves.
+   * order, before the promise resolves. With `packed`, files up to the in-memory
+   * limit go into the batch's pack (the bulk path: a tree snapshot, a seed);
+   * without it every object is a loose file.
    */
-  async addPackedFiles(packed: Buffer, count: number, each: (index: number, digest: Digest, size: number) => void): Promise<void> {
+  async addPackedFiles(packed: Buffer, count: number, each: (index: number, digest: Digest, size: number) => void, opts: { packed?: boolean } = {}): Promise<void> {
     if (!useNative()) {
       let start = 0;
       for (let i = 0; i < count; i++) {
@@ -242,16 +258,17 @@ export class ObjectBatch {
     }
     let res: Buffer;
     try {
-      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT);
+      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT, opts.packed ? this.packHandle() : undefined);
     } catch (err) {
       throw fsError(this.stageDir, err, 'cannot stage objects');
     }
     for (let i = 0; i < count; i++) {
       const off = i * STAGE_RECORD_BYTES;
       const status = res.readUInt32LE(off);
-      if (status === StageStatus.staged || status === StageStatus.exists || status === StageStatus.duplicate) {
+      if (status === StageStatus.staged || status === StageStatus.packed || status === StageStatus.exists || status === StageStatus.duplicate) {
         const size = res.readDoubleLE(off + 8);
         if (status === StageStatus.staged) this.record(res.subarray(off + 16, off + 48), size);
+        else if (status === StageStatus.packed) this.recordPacked(size);
         each(i, `sha256:${res.toString('hex', off + 16, off + 48)}`, size);
         continue;
       }
@@ -351,6 +368,16 @@ export class ObjectBatch {
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
     await this.settleFlushes();
+    if (this.pack) {
+      // First: the loose objects committed next (trees) may refer to packed ones.
+      const pack = this.pack;
+      this.pack = undefined;
+      try {
+        await native().packCommit(pack);
+      } catch (err) {
+        throw fsError(this.store.root, err, 'cannot commit pack');
+      }
+    }
     if (this.stagedCount === 0) {
       // Nothing to publish; a streamed file that turned out to exist may have left the (empty) folder.
       rmSync(this.stageDir, { recursive: true, force: true });
@@ -389,6 +416,8 @@ export class ObjectBatch {
   /** Drops every staged object (nothing becomes visible). */
   async abort(): Promise<void> {
     await this.settleFlushes();
+    if (this.pack) native().packClose(this.pack);
+    this.pack = undefined;
     this.staged = [];
     this.stagedCount = 0;
     // Everything this batch ever created is in its folder, including a file whose staging failed half-way.

@@ -12,14 +12,14 @@
  * filled first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, open, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { objectPath } from './layout.js';
+import { locateObject } from './object-locate.js';
 import { hashFile, mapLimit } from './object-batch.js';
-import { readObject } from './object-read.js';
+import { readObject, readObjectHead } from './object-read.js';
 import { native } from './native.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
@@ -65,21 +65,7 @@ async function defaultTimes(store: Store, id: Digest): Promise<Digest | undefine
 
 /** Reads just the first bytes of an object to tell a tree from a blob. */
 async function isTreeObject(store: Store, id: Digest): Promise<boolean> {
-  const path = objectPath(store.root, id);
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${id}: no such object in store ${store.root}`);
-    throw fsError(path, err);
-  }
-  try {
-    const head = Buffer.alloc(TREE_MAGIC.length);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    return isTreeBytes(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
-  }
+  return isTreeBytes(await readObjectHead(store, id, TREE_MAGIC.length));
 }
 
 async function assertDestinationFree(dest: string, allowEmptyDir: boolean): Promise<void> {
@@ -101,9 +87,16 @@ async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, si
     await writeFile(dest, bytes, { flag: 'wx', mode: 0o600 });
     return bytes.length;
   }
-  const source = objectPath(store.root, digest);
+  const loc = await locateObject(store, digest);
+  if (!loc) throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}`);
+  if (loc.kind === 'packed') {
+    // Packed objects are small (at most the in-memory limit): read and verified whole.
+    const bytes = await readObject(store, digest);
+    await writeFile(dest, bytes, { flag: 'wx', mode: 0o600 });
+    return bytes.length;
+  }
   try {
-    await copyFile(source, dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    await copyFile(loc.path, dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}`);
     throw fsError(String(dest), err);

@@ -14,18 +14,18 @@
  * and reports the mount points it skipped. Excluded paths are skipped on both
  * sides. The boot-time check of a seeded host calls this function.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Digest } from '../core/digest.js';
-import { digestBytes, isDigest } from '../core/digest.js';
+import { isDigest } from '../core/digest.js';
 import { AslError, describeSystemError, fsError } from '../core/errors.js';
 import { listDirectory, type ListedEntry } from './ingest-listing.js';
 import { native } from './native.js';
 import type { SnapshotProgress } from './snapshot.js';
 import type { Store } from './store.js';
-import { objectPath } from './layout.js';
+import { readObjectSync } from './object-read.js';
 import { decodeTree, entryTypeOfMode, isTreeBytes, type Tree, type TreeEntry } from './tree-model.js';
 import { HashPool, type HashOutcome } from './verify-tree-hasher.js';
 import {
@@ -89,20 +89,10 @@ function resolveExcludes(given: readonly string[], roots: string[]): Array<{ pat
 /**
  * readTree, synchronously: the walk reads one small tree object per directory,
  * and four thread-pool round trips (open, fstat, read, close) per object cost
- * more than the read itself. Same checks and messages as readObject + readTree
- * (object-read.ts has no synchronous reader to reuse).
+ * more than the read itself. Same checks and messages as readObject + readTree.
  */
 function readTreeSync(store: Store, id: Digest): Tree {
-  const path = objectPath(store.root, id);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${id}: no such object in store ${store.root}`, { data: { id } });
-    throw fsError(path, err);
-  }
-  const actual = digestBytes(bytes);
-  if (actual !== id) throw new AslError('CORRUPT', `object ${id} is corrupt: content hashes to ${actual}`, { data: { id, expected: id, actual } });
+  const bytes = readObjectSync(store, id);
   if (!isTreeBytes(bytes)) throw new AslError('BAD_INPUT', `${id}: is a blob, not a tree`);
   return decodeTree(bytes, id);
 }

@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
-import { OBJECTS_DIR, TMP_DIR, objectPath } from './layout.js';
+import { OBJECTS_DIR, TMP_DIR } from './layout.js';
 import { mapLimit } from './object-batch.js';
+import { readObject } from './object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
+import { packsStep } from './verify-packs.js';
 
 export interface VerifyProblem {
   step: string;
@@ -77,6 +79,7 @@ async function hashObject(path: string): Promise<{ digest: string; size: number;
   return { digest: `sha256:${hash.digest('hex')}`, size, head };
 }
 
+/** Loose objects; packed ones are the `packs` step's (verify-packs.ts). */
 const objectsStep: VerifyStep = {
   name: 'objects',
   async run(ctx) {
@@ -150,7 +153,7 @@ const rootsStep: VerifyStep = {
           ctx.problems.push({ step: 'roots', subject: String(rec.times), message: `timestamps ${String(rec.times)} of ${rec.id} are missing` });
         } else if (!ctx.corrupt.has(rec.times)) {
           try {
-            const times = decodeTimes(await readFile(objectPath(ctx.store.root, rec.times)), rec.times);
+            const times = decodeTimes(await readObject(ctx.store, rec.times), rec.times);
             if (times.tree !== rec.id) ctx.problems.push({ step: 'roots', subject: rec.times, message: `timestamps ${rec.times} belong to another tree`, expected: rec.id, actual: times.tree });
           } catch (err) {
             ctx.problems.push({ step: 'roots', subject: rec.times, message: (err as Error).message });
@@ -172,7 +175,7 @@ const treesStep: VerifyStep = {
       if (ctx.corrupt.has(id)) return;
       let tree;
       try {
-        tree = decodeTree(await readFile(objectPath(ctx.store.root, id)), id);
+        tree = decodeTree(await readObject(ctx.store, id), id);
       } catch (err) {
         ctx.problems.push({ step: 'trees', subject: id, message: (err instanceof AslError ? err.message : String(err)) });
         return;
@@ -218,7 +221,7 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, rootsStep, treesStep, tmpStep];
+export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep];
 
 export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
@@ -226,7 +229,7 @@ export async function verifyStore(store: Store, opts: { quick?: boolean; extraSt
     problems: [], notes: [], counts: {},
   };
   const steps: Array<{ name: string; ms: number }> = [];
-  const all = [STORE_VERIFY_STEPS[0]!, ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(1)];
+  const all = [...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
   for (const step of all) {
     const started = Date.now();
     await step.run(ctx);

@@ -13,7 +13,8 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { objectPath } from '../store/layout.js';
+import { locateObject } from '../store/object-locate.js';
+import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { listTrustedKeys } from '../store/trusted-keys.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
@@ -82,7 +83,17 @@ async function writeBundle(store: Store, manifest: BundleManifest, pems: Map<str
   let done = 0;
   let bytes = 0;
   for (const { digest, size } of manifest.objects) {
-    const path = objectPath(store.root, digest);
+    const loc = await locateObject(store, digest);
+    if (!loc) throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}; bundle not written (run \`asl verify\`)`);
+    if (loc.kind === 'packed') {
+      // Packed objects are small: read (and verified) whole.
+      await tar.addBuffer(objectEntryName(digest), await readObject(store, digest));
+      done++;
+      bytes += size;
+      onProgress?.({ objects: done, totalObjects: manifest.objects.length, bytes });
+      continue;
+    }
+    const path = loc.path;
     let fh: FileHandle;
     try {
       fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);

@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { objectPath } from '../store/layout.js';
+import { locateObject } from '../store/object-locate.js';
 import { mapLimit } from '../store/object-batch.js';
-import { readObject } from '../store/object-read.js';
+import { readObject, readObjectHead } from '../store/object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from '../store/put.js';
 import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
 import type { Store } from '../store/store.js';
@@ -95,7 +95,10 @@ interface ObjectInfo {
 
 /** Size and kind of an object without trusting the folder: a non-regular file is refused. */
 async function objectInfo(store: Store, digest: Digest): Promise<ObjectInfo | null> {
-  const path = objectPath(store.root, digest);
+  const loc = await locateObject(store, digest);
+  if (!loc) return null;
+  if (loc.kind === 'packed') return { size: loc.size, tree: (await readObjectHead(store, digest, TREE_MAGIC.length)).equals(TREE_MAGIC) };
+  const path = loc.path;
   let fh;
   try {
     fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);

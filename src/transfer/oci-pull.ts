@@ -17,14 +17,15 @@
  * A failure before 4 removes what was staged: the target is unchanged.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
-import { TMP_DIR, objectPath } from '../store/layout.js';
+import { TMP_DIR } from '../store/layout.js';
+import { locateObject } from '../store/object-locate.js';
 import { ObjectBatch, mapLimit } from '../store/object-batch.js';
-import { readObject } from '../store/object-read.js';
+import { readObject, readObjectHead } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
 import { verifyEnvelope } from '../receipt/verify.js';
@@ -134,11 +135,11 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
 
     /** Takes one blob: from the target when it has it, else from the registry, digest-checked. */
     const take = async (d: Digest, size: number): Promise<void> => {
-      const local = await stat(objectPath(store.root, d)).catch(() => null);
-      if (local?.isFile()) {
+      const local = await locateObject(store, d);
+      if (local) {
         if (local.size !== size) throw new AslError('CORRUPT', `${store.root}: the target's object ${d} is ${local.size} bytes, the closure says ${size} (run \`asl verify\` on the target)`);
         // The checks need receipts, timestamps and trees: read (and re-hash) the target's copy.
-        const tree = !keep.has(d) && size <= MAX_TREE_BYTES && (await isTreeFile(objectPath(store.root, d)));
+        const tree = !keep.has(d) && size <= MAX_TREE_BYTES && (await readObjectHead(store, d, TREE_MAGIC.length)).equals(TREE_MAGIC);
         if (keep.has(d) || tree) {
           const data = await readObject(store, d);
           if (data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) trees.set(d, data);
@@ -255,13 +256,3 @@ async function fetchBlob(client: RegistryClient, digest: Digest, what: string): 
 }
 
 /** Whether a stored object starts like a tree (its first bytes only). */
-async function isTreeFile(path: string): Promise<boolean> {
-  const fh = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(TREE_MAGIC.length);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    return bytesRead === head.length && head.equals(TREE_MAGIC);
-  } finally {
-    await fh.close();
-  }
-}

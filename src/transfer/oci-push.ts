@@ -13,7 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { objectPath } from '../store/layout.js';
+import { locateObject } from '../store/object-locate.js';
 import { mapLimit } from '../store/object-batch.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
@@ -91,7 +91,16 @@ async function uploadObject(client: RegistryClient, store: Store, blob: BlobSour
     await client.uploadBlob(blob.digest, blob.size, async function* () { yield blob.bytes!; }, chunkSize, blob.bytes);
     return;
   }
-  const path = objectPath(store.root, blob.digest);
+  const loc = await locateObject(store, blob.digest);
+  if (!loc) throw new AslError('NOT_FOUND', `${blob.digest}: no such object in store ${store.root} (run \`asl verify\`)`);
+  if (loc.kind === 'packed') {
+    // Packed objects are small: read (and verified) whole.
+    if (loc.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${loc.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
+    const data = await readObject(store, blob.digest);
+    await client.uploadBlob(blob.digest, blob.size, async function* () { yield data; }, chunkSize, data);
+    return;
+  }
+  const path = loc.path;
   let fh: FileHandle;
   try { fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (err) { throw fsError(path, err, `cannot read object ${blob.digest}`); }
   try {

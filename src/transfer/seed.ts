@@ -25,10 +25,12 @@ import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import {
   CACHE_DIR, ENV_KEY_FILE, LAYOUT_VERSION, LOCKS_DIR, LOG_DIR, MARKER_FILE, OBJECTS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, TMP_DIR,
-  TRUSTED_KEYS_DIR, objectPath,
+  TRUSTED_KEYS_DIR,
 } from '../store/layout.js';
 import { native } from '../store/native.js';
 import { ObjectBatch, mapLimit, objectExists } from '../store/object-batch.js';
+import { locateObject } from '../store/object-locate.js';
+import { readObject } from '../store/object-read.js';
 import { PUT_REFS_DIR } from '../store/put.js';
 import { LOG_HEAD_FILE, RECEIPT_LOG_FILE, readReceiptLog } from '../store/receipt-log.js';
 import { openStore, type Store } from '../store/store.js';
@@ -100,9 +102,25 @@ async function copyObjects(source: Store, dest: Store, closure: Closure, onProgr
   let bytes = 0;
   try {
     await mapLimit(chunks, 3, async (chunk) => {
-      const staged = await batch.addFiles(chunk.map((o) => Buffer.from(objectPath(source.root, o.digest))), chunk.map((o) => o.size));
+      // Loose objects are copied by path (read and re-hashed in native code); packed
+      // ones are read through the pack (verified) and appended to the new store's pack.
+      const loose: typeof chunk = [];
+      const paths: Buffer[] = [];
+      for (const o of chunk) {
+        const loc = await locateObject(source, o.digest);
+        if (!loc) throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${source.root}`, { data: { id: o.digest } });
+        if (loc.kind === 'loose') {
+          loose.push(o);
+          paths.push(Buffer.from(loc.path));
+          continue;
+        }
+        const bytes = await readObject(source, o.digest);
+        if (batch.canStageSync) batch.addBytesSync(bytes, { packed: true });
+        else await batch.addBytes(bytes);
+      }
+      const staged = await batch.addFiles(paths, loose.map((o) => o.size), { packed: true });
       staged.forEach((s, i) => {
-        const want = chunk[i]!;
+        const want = loose[i]!;
         if (s.digest !== want.digest) {
           throw new AslError('CORRUPT', `${source.root}: object ${want.digest} is corrupt: content hashes to ${s.digest} (run \`asl verify\`)`, { data: { expected: want.digest, actual: s.digest } });
         }
