@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
-import { link, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ASL_BIN, runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
 import { cliInit, cliPut, objectIds, oneLine, sha256Hex, tmpEntries } from './tree-compare.js';
 import { objectPath } from '../../src/store/layout.js';
+import { flipStoredByte, objectBytesAt, readStoredBytes } from './object-bytes.js';
 
 const MB = 1024 * 1024;
 const BIG = 200 * MB;
@@ -66,17 +67,6 @@ async function measuredAsl(t: { diagnostic(msg: string): void }, dir: string, ar
   return { code, stdoutSha256: hash.digest('hex'), stdoutBytes: bytes, stdoutHead: head, stderr: Buffer.concat(err).toString('utf8'), peakRssBytes: kib * 1024 };
 }
 
-async function flipByte(path: string, offset: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, offset);
-    b[0] = b[0]! ^ 0x01;
-    await fh.write(b, 0, 1, offset);
-  } finally {
-    await fh.close();
-  }
-}
 
 test('put of a file prints the sha256 of its bytes (empty, small, larger than the in-memory limit)', async (t) => {
   const dir = await tempDir(t);
@@ -134,8 +124,8 @@ test('identical content is stored once, and every object is read-only (0444)', a
   assert.deepEqual(await objectIds(store), [...expected].sort());
 
   for (const id of await objectIds(store)) {
-    const st = await stat(objectPath(store, id as `sha256:${string}`));
-    assert.equal(st.mode & 0o7777, 0o444, `${id} is mode 0444`);
+    const st = await stat(objectBytesAt(store, id).file);
+    assert.equal(st.mode & 0o7777, 0o444, `${id} (${objectBytesAt(store, id).packed ? 'its pack' : 'loose'}) is mode 0444`);
   }
 });
 
@@ -233,10 +223,10 @@ test('a corrupted object makes cat, restore and verify fail (small and streamed 
   assert.equal(ok.code, 0, ok.stdout);
   for (const [name, bytes] of [['small', small], ['large', large]] as const) {
     const id = (await cliPut(store, join(dir, 'T', name))).id as `sha256:${string}`;
-    const path = objectPath(store, id);
+    assert.equal(objectBytesAt(store, id).packed, name === 'small', `${name}: ${name === 'small' ? 'packed' : 'loose'} by the tree put`);
     const offset = bytes.length - 3;
-    await flipByte(path, offset);
-    const corruptSha = `sha256:${sha256Hex(await readFile(path))}`;
+    await flipStoredByte(store, id, offset);
+    const corruptSha = `sha256:${sha256Hex(await readStoredBytes(store, id))}`;
 
     const cat = await runAsl(['cat', '--store', store, id]);
     assert.notEqual(cat.code, 0, `${name}: cat of a corrupt object fails`);
@@ -260,7 +250,7 @@ test('a corrupted object makes cat, restore and verify fail (small and streamed 
     assert.ok(v.stdout.includes(`FAIL object ${id} is corrupt`), v.stdout);
     assert.ok(v.stdout.includes(`(expected ${id}, actual ${corruptSha})`), v.stdout);
 
-    await flipByte(path, offset);
+    await flipStoredByte(store, id, offset);
     const fixed = await runAsl(['verify', '--store', store]);
     assert.equal(fixed.code, 0, `${name}: clean again once the byte is restored: ${fixed.stdout}`);
   }
@@ -289,27 +279,37 @@ test('a put killed at any moment never leaves a partial object under its final n
     kills.push(`${delayMs} ms: ${(await exited) ?? 'finished first'} (${(await objectIds(store)).length} objects, ${(await readdir(join(store, 'tmp'))).length} in tmp)`);
     // Every object under its final name is complete: its bytes hash to its name.
     for (const id of await objectIds(store)) {
-      assert.equal(`sha256:${await hashOfFile(objectPath(store, id as `sha256:${string}`))}`, id, `after a kill at ${delayMs} ms: ${id} is complete`);
+      assert.equal(`sha256:${sha256Hex(await readStoredBytes(store, id))}`, id, `after a kill at ${delayMs} ms: ${id} is complete`);
     }
     const v = await runAsl(['verify', '--store', store, '--json']);
     assert.equal(v.code, 0, `after a kill at ${delayMs} ms: ${v.stdout}`);
   }
-  // And a kill in the middle of the commit itself: as soon as the first object appears.
-  for (let attempt = 0; attempt < 3; attempt++) {
+  // And a kill in the middle of the commit itself: as soon as the packs folder
+  // appears (before, between or after the pack's two renames), or the first loose object.
+  for (let attempt = 0; attempt < 4; attempt++) {
     const fresh = await cliInit(join(dir, `S${attempt}`));
-    const fanout = join(fresh, 'objects-v1', 'sha256');
+    const fanout = join(fresh, 'objects-v1', attempt < 2 ? 'packs' : 'sha256');
+    const seen = () => { try { return readdirSync(fanout).length > (attempt === 0 ? -1 : 0); } catch { return false; } };
     const child = spawn(process.execPath, [ASL_BIN, 'put', '--store', fresh, tree], { stdio: 'ignore' });
     const exited = exitSignal(child);
     let done = false;
     void exited.then(() => { done = true; });
-    while (!done && readdirSync(fanout).length === 0) await new Promise((r) => setImmediate(r));
+    while (!done && !seen()) await new Promise((r) => setImmediate(r));
     child.kill('SIGKILL');
     const signal = await exited;
     const ids = await objectIds(fresh);
     kills.push(`mid-commit ${attempt}: ${signal ?? 'finished first'} (${ids.length} objects)`);
-    for (const id of ids) assert.equal(`sha256:${await hashOfFile(objectPath(fresh, id as `sha256:${string}`))}`, id, `mid-commit kill: ${id} is complete`);
+    for (const id of ids) assert.equal(`sha256:${sha256Hex(await readStoredBytes(fresh, id))}`, id, `mid-commit kill: ${id} is complete`);
     const v = await runAsl(['verify', '--store', fresh]);
     assert.equal(v.code, 0, v.stdout);
+    // And the next put of the same tree completes the store.
+    const again = await cliPut(fresh, tree);
+    const full = await runAsl(['verify', '--store', fresh]);
+    assert.equal(full.code, 0, full.stdout);
+    const back = join(dir, `R${attempt}`);
+    const r = await runAsl(['restore', '--store', fresh, again.id, back]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await hashOfFile(join(back, 'many', 'f7')), await hashOfFile(join(tree, 'many', 'f7')));
   }
   t.diagnostic(kills.join(', '));
   // The store is fine for the next writer.
@@ -364,13 +364,25 @@ for (const smallFiles of [5, 80]) test(`objects are flushed before they get thei
   const isRefRename = (e: Event) => renamed(e)?.dst.startsWith(`${refsDir}/`) ?? false;
   const isFlush = (e: Event) => e.call === 'syncfs' || e.call === 'sync';
   const fsynced = (events: Event[], path: string) => events.some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${path}>`));
-  const objectRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
-  assert.equal(objectRenames.length, smallFiles + 3, `the blobs, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
+  const allRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
+  const packsDir = `${objectsDir}/packs`;
+  const packRenames = allRenames.filter((i) => renamed(events[i]!)!.dst.startsWith(`${packsDir}/`));
+  const objectRenames = allRenames.filter((i) => !packRenames.includes(i));
+  // The small files go into one pack: renamed into place with its index, pack first.
+  assert.equal(packRenames.length, 2, `one pack and its index (${events.map((e) => e.call).join(' ')})`);
+  const [packAt, indexAt] = packRenames as [number, number];
+  const pack = renamed(events[packAt]!)!;
+  const index = renamed(events[indexAt]!)!;
+  assert.ok(pack.dst.endsWith('.pack') && index.dst.endsWith('.idx'), 'the pack gets its name before its index');
+  assert.ok(fsynced(events.slice(0, packAt), pack.src) && fsynced(events.slice(0, packAt), index.src), 'pack and index are flushed before either gets its name');
+  assert.ok(fsynced(events.slice(packAt + 1, indexAt), packsDir), "the pack's name is durable before the index names it");
+  assert.equal(objectRenames.length, 3, `the big file, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
+  assert.ok(fsynced(events.slice(indexAt + 1, objectRenames[0]!), packsDir), "the index's name is durable before the trees that refer to the pack");
   const beforeRenames = events.slice(0, objectRenames[0]!);
   const refRename = events.findIndex(isRefRename);
   assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
   const betweenRenamesAndRef = events.slice(objectRenames.at(-1)! + 1, refRename);
-  if (smallFiles + 3 > 64) {
+  if (objectRenames.length > 64) {
     assert.ok(beforeRenames.some(isFlush), 'staged objects are flushed (syncfs) before any gets its final name');
     assert.ok(betweenRenamesAndRef.some(isFlush), 'the renames are flushed (syncfs) before the ref that names them');
   } else {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { runAsl, tempDir, type RunResult } from '../helpers.js';
+import { flipStoredByte } from './object-bytes.js';
 
 interface Pristine {
   work: string;
@@ -97,7 +98,8 @@ async function assertDetected(store: string, ...names: string[]): Promise<string
 
 test('one byte of a blob', async (t) => {
   const store = await copyOfStore(t);
-  await flipOneByte(objectFile(store, pristine.blob), 0);
+  // Wherever the blob's bytes live: a tree's small files are packed.
+  await flipStoredByte(store, pristine.blob, 0);
   const out = await assertDetected(store, pristine.blob);
   assert.ok(out.includes(`expected ${pristine.blob}, actual sha256:`), out);
 });

@@ -5,6 +5,7 @@
  * Paths and names are handled as bytes (latin1 strings map bytes 1:1), because
  * some file names are not valid UTF-8.
  */
+import { packedObjectIds } from './object-bytes.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
@@ -180,8 +181,13 @@ export async function assertSameTree(original: string, restored: string, opts: {
   if (opts.mtimes !== false) assert.deepEqual(mtimeListing(restored), mtimeListing(original), 'mtimes (ns)');
 }
 
-/** Every object id in a store (from the file names under objects-v1/sha256). */
+/** Every object id in a store, loose or packed, once each. */
 export async function objectIds(store: string): Promise<string[]> {
+  return [...new Set([...await looseObjectIds(store), ...packedObjectIds(store)])].sort();
+}
+
+/** The loose objects' ids (from the file names under objects-v1/sha256). */
+export async function looseObjectIds(store: string): Promise<string[]> {
   const base = join(store, 'objects-v1', 'sha256');
   const ids: string[] = [];
   for (const fan of await readdir(base)) {

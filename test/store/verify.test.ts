@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rename, writeFile, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { runAsl, tempDir } from '../helpers.js';
 import { cliInit, cliPut, objectIds, sha256Hex } from './tree-compare.js';
 import type { Digest } from '../../src/core/digest.js';
 import { objectPath } from '../../src/store/layout.js';
+import { flipStoredByte, objectBytesAt, readStoredBytes } from './object-bytes.js';
 import { writeObject } from '../../src/store/object-batch.js';
 import { openStore } from '../../src/store/store.js';
 import { encodeTree } from '../../src/store/tree-model.js';
@@ -55,17 +56,6 @@ async function fixture(t: Parameters<typeof tempDir>[0]): Promise<Fixture> {
   };
 }
 
-async function flipByte(path: string, offset: number): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, offset);
-    b[0] = b[0]! ^ 0x20;
-    await fh.write(b, 0, 1, offset);
-  } finally {
-    await fh.close();
-  }
-}
 
 test('a clean store verifies: exit 0, counts match the objects on disk', async (t) => {
   const f = await fixture(t);
@@ -81,7 +71,7 @@ test('a clean store verifies: exit 0, counts match the objects on disk', async (
   assert.equal(report.counts.trees, 2);
   assert.equal(report.counts.roots, 1);
   let bytes = 0;
-  for (const id of ids) bytes += (await stat(objectPath(f.store, id as Digest))).size;
+  for (const id of ids) bytes += objectBytesAt(f.store, id).size;
   assert.equal(report.counts.bytes, bytes);
   assert.match(human, new RegExp(`^OK: 6 objects \\(2 trees\\), ${bytes} bytes`));
 });
@@ -90,23 +80,27 @@ for (const kind of ['small blob', 'large blob (streamed)', 'root tree', 'sub-tre
   test(`flipping one byte of a ${kind} makes verify exit 1 naming it with expected and actual digest`, async (t) => {
     const f = await fixture(t);
     const id = { 'small blob': f.smallBlob, 'large blob (streamed)': f.largeBlob, 'root tree': f.root, 'sub-tree': f.sub, 'times object': f.times }[kind];
-    const path = objectPath(f.store, id);
-    const size = (await stat(path)).size;
-    await flipByte(path, Math.floor(size / 2));
-    const actual = `sha256:${sha256Hex(await readFile(path))}`;
+    // A tree put packs its small files; the rest are loose files.
+    const at = objectBytesAt(f.store, id);
+    assert.equal(at.packed, kind === 'small blob', `${kind}: ${at.packed ? 'packed' : 'loose'}`);
+    const middle = Math.floor(at.size / 2);
+    await flipStoredByte(f.store, id, middle, 0x20);
+    const actual = `sha256:${sha256Hex(await readStoredBytes(f.store, id))}`;
     assert.notEqual(actual, id);
+    const where = at.packed ? `in pack ${basename(at.file, '.pack')} at offset ${at.offset}` : at.file;
+    const step = at.packed ? 'packs' : 'objects';
 
     const { code, report, human, humanCode } = await verifyJson(f.store);
     assert.equal(code, 1);
     assert.equal(humanCode, 1);
     assert.equal(report.ok, false);
-    assert.deepEqual(report.problems, [{ step: 'objects', subject: id, message: `object ${id} is corrupt (${path})`, expected: id, actual }],
+    assert.deepEqual(report.problems, [{ step, subject: id, message: `object ${id} is corrupt (${where})`, expected: id, actual }],
       'exactly one problem: the corrupt object (nothing else is blamed for it)');
     const lines = human.trimEnd().split('\n');
-    assert.equal(lines[0], `FAIL object ${id} is corrupt (${path}) (expected ${id}, actual ${actual})`);
+    assert.equal(lines[0], `FAIL object ${id} is corrupt (${where}) (expected ${id}, actual ${actual})`);
     assert.match(lines.at(-1)!, /^CORRUPT: 6 objects .* 1 problem\(s\)$/);
 
-    await flipByte(path, Math.floor(size / 2));
+    await flipStoredByte(f.store, id, middle, 0x20);
     assert.equal((await verifyJson(f.store)).code, 0, 'clean again once the byte is restored');
   });
 }
@@ -114,15 +108,16 @@ for (const kind of ['small blob', 'large blob (streamed)', 'root tree', 'sub-tre
 test('a blob missing from a tree: verify names the tree, the entry and the missing id', async (t) => {
   const f = await fixture(t);
   const aside = join(f.store, 'aside');
-  await rename(objectPath(f.store, f.smallBlob), aside);
+  // The large blob is a loose file (a missing packed blob: test/store/packs.test.ts).
+  await rename(objectPath(f.store, f.largeBlob), aside);
   const { code, report, human } = await verifyJson(f.store);
   assert.equal(code, 1);
   assert.equal(report.problems.length, 1);
   const p = report.problems[0]!;
-  assert.equal(p.subject, f.sub);
-  assert.equal(p.message, `tree ${f.sub} entry "small.txt" names missing blob ${f.smallBlob}`);
-  assert.ok(human.includes(`FAIL tree ${f.sub} entry "small.txt" names missing blob ${f.smallBlob}`), human);
-  await rename(aside, objectPath(f.store, f.smallBlob));
+  assert.equal(p.subject, f.root);
+  assert.equal(p.message, `tree ${f.root} entry "large.bin" names missing blob ${f.largeBlob}`);
+  assert.ok(human.includes(`FAIL tree ${f.root} entry "large.bin" names missing blob ${f.largeBlob}`), human);
+  await rename(aside, objectPath(f.store, f.largeBlob));
   assert.equal((await verifyJson(f.store)).code, 0);
 });
 
