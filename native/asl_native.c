@@ -420,9 +420,13 @@ static int stage_fd_get(const char *stage_dir, int *stage_fd) {
   return *stage_fd;
 }
 
-/* Creates <stage>/ab/cdef… with O_EXCL and writes `len` bytes, unless the store already has the object. */
-static int stage_bytes_at(const char *stage_dir, int *stage_fdp, int obj_fd, const char *hex, const char *data, size_t len, int *err) {
-  if (object_exists(obj_fd, hex)) return ST_EXISTS;
+/*
+ * Creates <stage>/ab/cdef… with O_EXCL and writes `len` bytes, unless the store
+ * already has the object: loose, or in a committed pack when `packs` is given.
+ */
+static int stage_bytes_at(const char *stage_dir, int *stage_fdp, int obj_fd, const pack_batch *packs, const unsigned char *digest,
+                          const char *hex, const char *data, size_t len, int *err) {
+  if ((packs && pack_known(packs, digest)) || object_exists(obj_fd, hex)) return ST_EXISTS;
   int stage_fd = stage_fd_get(stage_dir, stage_fdp);
   if (stage_fd < 0) { *err = errno; return ST_ERR_STAGE; }
   char rel[67];
@@ -454,8 +458,9 @@ static int pack_bytes_at(pack_batch *pb, int obj_fd, const char *hex, const unsi
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  pack_batch *pack;     /* small files go here when set */
+  pack_batch *pack;     /* the batch's pack: what committed packs hold, and where small files go if pack_small */
   napi_ref pack_ref;
+  bool pack_small;
   char *paths;          /* `count` NUL-terminated source paths, back to back */
   uint32_t count;
   char stage_dir[PATH_MAX_BYTES];
@@ -576,8 +581,8 @@ static void stage_execute(napi_env env, void *data) {
       if (sha256_buf(ctx, buf, have, rec + 16) != 0) { err = EIO; status = ST_ERR_STAGE; close(sfd); goto done; }
       to_hex(rec + 16, 32, hex);
       size = (double)have;
-      status = w->pack ? pack_bytes_at(w->pack, obj_fd, hex, rec + 16, buf, have, &err)
-                       : stage_bytes_at(w->stage_dir, &tmp_fd, obj_fd, hex, buf, have, &err);
+      status = w->pack && w->pack_small ? pack_bytes_at(w->pack, obj_fd, hex, rec + 16, buf, have, &err)
+                                        : stage_bytes_at(w->stage_dir, &tmp_fd, obj_fd, w->pack, rec + 16, hex, buf, have, &err);
     } else {
       status = stage_large(w, ctx, &tmp_fd, obj_fd, i, sfd, buf, have, &chunk, rec, &size, &err);
     }
@@ -633,17 +638,18 @@ static int get_string_arg(napi_env env, napi_value v, char *out, size_t cap) {
 
 /*
  * stageFiles(paths: Buffer of NUL-terminated paths, count, stageDir, objectsDir,
- *            tag, inMemoryLimit[, pack]) -> Promise<Buffer>
+ *            tag, inMemoryLimit[, pack, packSmall]) -> Promise<Buffer>
  * For each source file in order: read it (small files whole, big ones streamed
  * through a temp file named by `tag`), sha256 exactly the bytes that are stored,
  * and stage it as <stageDir>/ab/cdef… unless the store has it. Result: one 48-byte record per
  * file (u32 status, i32 errno, f64 size, 32-byte digest), see ST_*. Stops at the
  * first failing file (status 3 = the source, 4 = staging); later files are 5.
- * With `pack` (from packCreate), files up to the limit are appended to that
- * pack instead (status 6) and only bigger ones are staged as files.
+ * With `pack` (from packCreate), contents in a committed pack count as present;
+ * with `packSmall` too, files up to the limit are appended to that pack
+ * (status 6) and only bigger ones are staged as files.
  */
 static napi_value stage_files_js(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
+  size_t argc = 8; napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 6) return bad_arg(env, "stageFiles: arguments");
   if (!sha256_ready()) return bad_arg(env, "stageFiles: sha256 is not available");
@@ -674,6 +680,7 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
       napi_create_reference(env, argv[6], 1, &w->pack_ref);
     }
   }
+  if (argc >= 8 && w->pack) napi_get_value_bool(env, argv[7], &w->pack_small);
   w->count = count;
   w->paths = malloc(plen ? plen : 1);
   w->out = calloc(count ? count : 1, STAGE_REC);
@@ -692,12 +699,13 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
 }
 
 /*
- * stageBuffer(stageDir, objectsDir, hex, bytes[, pack]) -> status (ST_STAGED,
- * ST_EXISTS, ST_DUPLICATE, or ST_PACKED with `pack`); throws on failure. Synchronous: one call instead of
+ * stageBuffer(stageDir, objectsDir, hex, bytes[, pack, packIt]) -> status
+ * (ST_STAGED, ST_EXISTS, ST_DUPLICATE, or ST_PACKED with `packIt`); throws on
+ * failure. `pack` alone only makes committed packs count as present. Synchronous: one call instead of
  * a stat, an open, a write and a close through the threadpool; for tree objects.
  */
 static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value argv[5];
+  size_t argc = 6; napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char tmp_dir[PATH_MAX_BYTES], obj_dir[PATH_MAX_BYTES], hex[80];
   if (argc < 4 || get_path(env, argv[0], tmp_dir, sizeof tmp_dir) != 0 || get_path(env, argv[1], obj_dir, sizeof obj_dir) != 0 ||
@@ -718,8 +726,10 @@ static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
     char byte[3] = {hex[2 * i], hex[2 * i + 1], 0};
     digest[i] = (unsigned char)strtoul(byte, NULL, 16);
   }
-  int status = pb ? pack_bytes_at(pb, obj_fd, hex, digest, data, len, &err)
-                  : stage_bytes_at(tmp_dir, &tmp_fd, obj_fd, hex, data, len, &err);
+  bool pack_it = false;
+  if (pb && argc >= 6) napi_get_value_bool(env, argv[5], &pack_it);
+  int status = pb && pack_it ? pack_bytes_at(pb, obj_fd, hex, digest, data, len, &err)
+                             : stage_bytes_at(tmp_dir, &tmp_fd, obj_fd, pb, digest, hex, data, len, &err);
   if (tmp_fd >= 0) close(tmp_fd);
   close(obj_fd);
   if (status == ST_ERR_STAGE) return throw_errno(env, "stage", err);

@@ -195,10 +195,10 @@ export class ObjectBatch {
     const raw = createHash('sha256').update(bytes).digest();
     const hex = raw.toString('hex');
     if (!useNative()) throw new Error('addBytesSync needs the native helpers');
-    const pack = opts.packed && bytes.length <= IN_MEMORY_LIMIT ? this.packHandle() : undefined;
+    // The handle also tells the native side what committed packs hold, so nothing packed is staged again loose.
     let status: number;
     try {
-      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes, pack);
+      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes, this.packHandle(), !!opts.packed && bytes.length <= IN_MEMORY_LIMIT);
     } catch (err) {
       throw fsError(this.stagedName(hex), err, 'cannot stage object');
     }
@@ -258,7 +258,7 @@ export class ObjectBatch {
     }
     let res: Buffer;
     try {
-      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT, opts.packed ? this.packHandle() : undefined);
+      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT, this.packHandle(), !!opts.packed);
     } catch (err) {
       throw fsError(this.stageDir, err, 'cannot stage objects');
     }

@@ -18,7 +18,7 @@ function notFound(store: Store, id: string): AslError {
 
 function corrupt(id: string, actual: string, loc: ObjectLocation): AslError {
   const where = loc.kind === 'packed' ? ` (in pack ${loc.pack})` : '';
-  return new AslError('CORRUPT', `object ${id} is corrupt${where}: content hashes to ${actual}`, { data: { id, expected: id, actual, ...(loc.kind === 'packed' ? { pack: loc.pack } : {}) } });
+  return new AslError('CORRUPT', `object ${id} is corrupt: content hashes to ${actual}${where}`, { data: { id, expected: id, actual, ...(loc.kind === 'packed' ? { pack: loc.pack } : {}) } });
 }
 
 /** The stored bytes at a location, unverified; a pack shorter than its index says is corruption. */

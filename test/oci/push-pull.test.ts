@@ -14,7 +14,7 @@ import { assertRefused, buildSource, copyTree, readBundleEntries, sha256, tempDi
 import type { BundleManifest } from '../../src/transfer/bundle-manifest.js';
 import { openStore } from '../../src/store/store.js';
 import { readObject } from '../../src/store/object-read.js';
-import { objectPath } from '../../src/store/layout.js';
+import { readStoredBytes } from '../store/object-bytes.js';
 import { pushClosure } from '../../src/transfer/oci-push.js';
 import { pullClosure } from '../../src/transfer/oci-pull.js';
 import { parseOciReference } from '../../src/transfer/oci-reference.js';
@@ -114,7 +114,7 @@ test('push, then pull into an empty store: blobs are the objects under the same 
     const blob = await reg.get(`/v2/asl/history/blobs/${o.digest}`);
     assert.equal(blob.status, 200, o.digest);
     assert.equal(sha256(blob.body), o.digest);
-    assert.deepEqual(blob.body, await readFile(objectPath(fx.store, o.digest)));
+    assert.deepEqual(blob.body, await readStoredBytes(fx.store, o.digest));
   }
 
   // An empty store does not trust the signer: refused, naming the key to pass, nothing written.

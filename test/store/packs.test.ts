@@ -123,7 +123,7 @@ test('one byte flipped inside a pack: verify exits 1 naming the object and the p
   assert.deepEqual(v.problems.map((p) => [p.step, p.subject]), [['packs', id]]);
   const cat = await runAsl(['cat', '--store', f.store, id]);
   assert.equal(cat.code, 1);
-  assert.match(cat.stderr, new RegExp(`object ${id} is corrupt \\(in pack ${name}\\)`));
+  assert.match(cat.stderr, new RegExp(`object ${id} is corrupt: content hashes to sha256:[0-9a-f]{64} \\(in pack ${name}\\)`));
   const r = await runAsl(['restore', '--store', f.store, f.put.id, join(f.dir, 'R')]);
   assert.equal(r.code, 1, 'restore checks packed blobs too');
   assert.match(r.stderr, new RegExp(id));

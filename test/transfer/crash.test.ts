@@ -97,9 +97,11 @@ async function aslVerify(store: string): Promise<{ ok: boolean; notes: number; o
   return { ok: r.code === 0 && report.ok === true, notes: report.notes?.length ?? 0, out: r.stdout + r.stderr };
 }
 
+/** Loose object files plus pack files: grows as soon as anything is visible. */
 function objectCount(store: string): number {
   const base = join(store, 'objects-v1/sha256');
-  return readdirSync(base).reduce((n, fan) => n + readdirSync(join(base, fan)).length, 0);
+  const packs = join(store, 'objects-v1/packs');
+  return readdirSync(base).reduce((n, fan) => n + readdirSync(join(base, fan)).length, 0) + (existsSync(packs) ? readdirSync(packs).length : 0);
 }
 
 function logCount(store: string): number {

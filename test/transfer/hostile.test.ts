@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { runAsl } from '../helpers.js';
+import { flipStoredByte, removeStoredObject } from '../store/object-bytes.js';
 import {
   assertRefused, buildSource, copyTree, objectName, replaceObject, rewriteBundle, sha256, tempDir, treeDigest, type RawEntry, type SourceFixture,
 } from './fixture.js';
@@ -248,20 +249,20 @@ test('seed source: an absolute symlink in binaries/ is refused', async (t) => {
 });
 
 test('seed source: an object that is a symlink is refused even when it points at the right bytes', async (t) => {
+  // A loose object (a tree): packed blobs are not files of their own.
   await refusedSeed(t, async (s) => {
-    const path = objectFile(s, file7());
+    const path = objectFile(s, fx.genAfter);
     const outside = join(dirname(s), 'outside-f7');
     await copyFile(path, outside);
     await unlink(path);
     await symlink(outside, path);
-  }, 1, new RegExp(`object ${file7()} is a symbolic link`));
+  }, 1, new RegExp(`object ${fx.genAfter} is a symbolic link`));
 });
 
 test('seed source: a corrupted object (content not its name) is refused', async (t) => {
   await refusedSeed(t, async (s) => {
-    const path = objectFile(s, file7());
-    await unlink(path);
-    await writeFile(path, 'file 9\n', { mode: 0o444 });
+    // "file 7" becomes "file 9" where the bytes are stored (in a pack).
+    await flipStoredByte(s, file7(), 5, 0x37 ^ 0x39);
   }, 1, new RegExp(`object ${file7()} is corrupt: content hashes to ${sha256('file 9\n')}`));
 });
 
@@ -287,7 +288,7 @@ test('seed source: receipts signed by a key the source does not trust are refuse
 });
 
 test('seed source: a tree naming a missing blob is refused', async (t) => {
-  await refusedSeed(t, (s) => unlink(objectFile(s, file7())), 1, new RegExp(`tree ${fx.genAfter} entry "f7" names artifact ${file7()}, which is not in the store`));
+  await refusedSeed(t, (s) => removeStoredObject(s, file7()), 1, new RegExp(`tree ${fx.genAfter} entry "f7" names artifact ${file7()}, which is not in the store`));
 });
 
 test('seed source: a per/ log that is not what the receipt recorded is refused', async (t) => {
