@@ -80,7 +80,10 @@ export class ObjectBatch {
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
-  /** This batch's pack, made on the first bulk staging call. */
+  /**
+   * This batch's pack, made on the first native staging call: it holds what the
+   * committed packs contain (read once) and, on the bulk path, the new small objects.
+   */
   private pack: PackHandle | undefined;
   bytesWritten = 0;
   objectsWritten = 0;
