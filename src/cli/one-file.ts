@@ -15,6 +15,10 @@ if (globalThis.crypto === undefined) {
 }
 
 if (isMainThread) {
+  // A reader that stops early (`asl log --json | head`) is not an error (as in bin/asl).
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; });
+  }
   const { main } = await import('./main.js');
   // A launcher names the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
   const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');

@@ -84,6 +84,7 @@ export interface Core {
   inputs: ArtifactRef[];
   outputs: ArtifactRef[];
   environment?: { variables: Record<string, EnvValue> };
+  stdin?: { type: string; path?: string; size?: number; offset?: number; hmac?: string };
   exit?: { kind: 'exited'; code: number } | { kind: 'signaled'; signal: string; code: number };
   watched?: WatchedRoot[];
   traced?: boolean;
