@@ -20,8 +20,14 @@ if (isMainThread) {
     stream.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; });
   }
   const { main } = await import('./main.js');
-  // A launcher names the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
+  // What a launcher hands over in the environment is taken out of it before anything
+  // runs: a captured command must see the operator's environment, not the launcher's.
+  const { setDefaultStore } = await import('./command.js');
+  setDefaultStore(process.env.ASL_DEFAULT_STORE);
+  delete process.env.ASL_DEFAULT_STORE;
+  // A launcher may name the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
   const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');
+  delete process.env.ASL_PROGRAM;
   process.exitCode = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
