@@ -17,7 +17,10 @@ if (globalThis.crypto === undefined) {
 if (isMainThread) {
   // A reader that stops early (`asl log --json | head`) is not an error (as in bin/asl).
   for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE') throw err; });
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // Anything else is left to the stream's other listeners (a pipeline's), as without this one.
+      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) throw err;
+    });
   }
   const { main } = await import('./main.js');
   // What a launcher hands over in the environment is taken out of it before anything
