@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -83,5 +84,17 @@ export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     child.stdin.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') reject(e); });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Shows the command's streams when an exit code is not the expected one. */
+export function describeRun(r: RunResult): string {
+  return `exit ${r.code} signal ${r.signal}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+}
+
+/** Runs the CLI (or the alias `opts.program`) and asserts it exits 0. */
+export async function aslOk(args: string[], opts: Parameters<typeof runAsl>[1] = {}): Promise<RunResult> {
+  const r = await runAsl(args, opts);
+  assert.equal(r.code, 0, `${opts.program ?? 'asl'} ${args.join(' ')}: ${describeRun(r)}`);
+  return r;
 }
 
