@@ -98,3 +98,14 @@ export async function aslOk(args: string[], opts: Parameters<typeof runAsl>[1] =
   return r;
 }
 
+/** A small, fast, seeded PRNG (mulberry32): floats in [0, 1); a failure reproduces from the seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
+}
