@@ -15,8 +15,8 @@
  *     starts like a tree (one over MAX_TREE_BYTES is refused) and of the objects
  *     in `keep` (receipts, timestamps).
  *
- * Any throw leaves the batch holding only objects that were verified; the
- * caller aborts it and removes `workDir`.
+ * On a throw the caller aborts the batch (nothing staged becomes visible) and
+ * removes `workDir`; bundle import and OCI pull do both for any failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
