@@ -753,6 +753,15 @@ typedef struct {
   char failed[300];
 } commit_work;
 
+/* fsync of `name` under `dir_fd`; on failure records the call and name in `w` and returns -1. */
+static int fsync_at(commit_work *w, int dir_fd, const char *name, int flags) {
+  int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | flags);
+  if (fd >= 0 && fsync(fd) == 0) { close(fd); return 0; }
+  w->err = errno; w->syscall = "fsync"; snprintf(w->failed, sizeof w->failed, "%s", name);
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
 static void commit_execute(napi_env env, void *data) {
   (void)env;
   commit_work *w = data;
@@ -773,13 +782,7 @@ static void commit_execute(napi_env env, void *data) {
       char hex[65], src[67];
       to_hex(w->digests + (size_t)i * 32, 32, hex);
       object_rel(hex, src);
-      int fd = openat(tmp_fd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0 || fsync(fd) != 0) {
-        w->err = errno; w->syscall = "fsync"; snprintf(w->failed, sizeof w->failed, "%s", src);
-        if (fd >= 0) close(fd);
-        goto out;
-      }
-      close(fd);
+      if (fsync_at(w, tmp_fd, src, O_NOFOLLOW) != 0) goto out;
     }
   }
   bool made_fan = false;
@@ -809,13 +812,7 @@ static void commit_execute(napi_env env, void *data) {
       bool seen = false;
       for (uint32_t j = 0; j < i && !seen; j++) seen = w->digests[(size_t)j * 32] == w->digests[(size_t)i * 32];
       if (seen) continue;
-      int fd = openat(obj_fd, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0 || fsync(fd) != 0) {
-        w->err = errno; w->syscall = "fsync"; snprintf(w->failed, sizeof w->failed, "%s", fan);
-        if (fd >= 0) close(fd);
-        goto out;
-      }
-      close(fd);
+      if (fsync_at(w, obj_fd, fan, O_DIRECTORY) != 0) goto out;
     }
     if (made_fan && fsync(obj_fd) != 0) { w->err = errno; w->syscall = "fsync"; goto out; }
   }

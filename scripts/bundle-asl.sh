@@ -2,8 +2,8 @@
 # Builds the CLI into one JavaScript file for Node 18 (the nodejs of Debian bookworm):
 #   scripts/bundle-asl.sh OUT.mjs
 # Needs `npm ci` (tsc output in dist/, esbuild from devDependencies). The native
-# addon stays a separate file (build/Release/asl_native.node), found through
-# ASL_NATIVE_PATH.
+# addon stays a separate file (build/Release/asl_native.node), found beside OUT.mjs
+# (or through ASL_NATIVE_PATH).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 [[ $# -eq 1 ]] || { echo "usage: bundle-asl.sh OUT.mjs" >&2; exit 2; }

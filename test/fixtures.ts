@@ -10,7 +10,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, w
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT, prng } from './helpers.js';
 
 export const FIXTURES_DIR = join(REPO_ROOT, '.cache', 'fixtures');
 const ENSURE_SCRIPT = join(REPO_ROOT, 'scripts', 'ensure-debian-packages.sh');
@@ -129,7 +129,7 @@ export function manySmallFilesTree(count = 100_000): Promise<string> {
 const FILES_PER_DIR = 100;
 
 function writeSmallFiles(root: string, count: number): void {
-  const random = mulberry32(0x5eed_a51);
+  const random = prng(0x5eed_a51);
   const dirs = Math.ceil(count / FILES_PER_DIR);
   const dirWidth = String(dirs - 1).length;
   const buf = Buffer.alloc(4000 + 4);
@@ -148,18 +148,6 @@ function writeSmallFiles(root: string, count: number): void {
       chmodSync(file, 0o644); // the umask must not change the tree
     }
   }
-}
-
-/** A small, fast, seeded PRNG (mulberry32): floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
 }
 
 // ---------------------------------------------------------------------------

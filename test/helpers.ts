@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,42 @@ export async function tempDir(t: TestContext, prefix = 'asl-test-'): Promise<str
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A fresh temp directory for a test that mounts file systems below it (a chroot's
+ * /proc, /dev): when the test ends, what is still mounted below it is unmounted
+ * (deepest first, lazily) and the directory removed without ever leaving its
+ * own file system.
+ */
+export async function mountingTempDir(t: TestContext, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => {
+    for (const m of mountsUnder(dir)) execFileSync('umount', ['-l', m]);
+    execFileSync('rm', ['-rf', '--one-file-system', '--', dir]);
+  });
+  return dir;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+}
+
+/** Runs a bash script; its stdout and stderr, interleaved as they came, are returned and written to `logFile`. */
+export function runBashLogged(script: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => chunks.push(c));
+    child.on('error', reject);
+    child.on('close', async (code) => {
+      const output = Buffer.concat(chunks).toString('utf8');
+      await writeFile(logFile, output);
+      resolvePromise({ code, output });
+    });
+  });
 }
 
 export interface RunResult {
@@ -50,4 +88,28 @@ export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     child.stdin.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') reject(e); });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Shows the command's streams when an exit code is not the expected one. */
+export function describeRun(r: RunResult): string {
+  return `exit ${r.code} signal ${r.signal}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+}
+
+/** Runs the CLI (or the alias `opts.program`) and asserts it exits 0. */
+export async function aslOk(args: string[], opts: Parameters<typeof runAsl>[1] = {}): Promise<RunResult> {
+  const r = await runAsl(args, opts);
+  assert.equal(r.code, 0, `${opts.program ?? 'asl'} ${args.join(' ')}: ${describeRun(r)}`);
+  return r;
+}
+
+/** A small, fast, seeded PRNG (mulberry32): floats in [0, 1); a failure reproduces from the seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
+  };
 }

@@ -25,6 +25,7 @@ import { snapshot, type SnapshotResult } from '../store/snapshot.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { Store } from '../store/store.js';
 import { captureEnvironment } from './environment.js';
+import { describeStdin } from './stdin.js';
 import { isEnvelopeFileName, writeOutdir } from './outdir.js';
 import { stepNameOf, type CaptureResult } from './capture-file.js';
 import { runDetails } from './run-details.js';
@@ -192,7 +193,9 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       }
     }
 
-    const environment = captureEnvironment(env, await loadEnvironmentKey(store.root));
+    const envKey = await loadEnvironmentKey(store.root);
+    const environment = captureEnvironment(env, envKey);
+    const stdin = await describeStdin(envKey);
 
     // Run. What the snapshots staged is written back while the command runs.
     batch.flushSoon();
@@ -296,6 +299,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       inputs,
       outputs,
       environment,
+      stdin,
       exit,
       watched,
       traced: opts.trace ?? false,

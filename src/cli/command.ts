@@ -58,7 +58,18 @@ export function storeDirOpt(args: ParsedArgs): string | undefined {
   const dir = stringOpt(args, 'store');
   if (dir !== undefined) return dir;
   const fromEnv = process.env.ASL_STORE;
-  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  return fromEnv === undefined || fromEnv === '' ? defaultStore : fromEnv;
+}
+
+let defaultStore: string | undefined;
+
+/**
+ * The store to use when neither --store nor ASL_STORE names one: what a host's
+ * launcher passes (src/cli/one-file.ts), kept out of the environment so that
+ * captured commands do not inherit it.
+ */
+export function setDefaultStore(dir: string | undefined): void {
+  defaultStore = dir === '' ? undefined : dir;
 }
 
 /** The `--store S` (or ASL_STORE) every command but init needs, opened and checked. */

@@ -15,9 +15,22 @@ if (globalThis.crypto === undefined) {
 }
 
 if (isMainThread) {
+  // A reader that stops early (`asl log --json | head`) is not an error (as in bin/asl).
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // Anything else is left to the stream's other listeners (a pipeline's), as without this one.
+      if (err.code !== 'EPIPE' && stream.listenerCount('error') === 1) throw err;
+    });
+  }
   const { main } = await import('./main.js');
-  // A launcher names the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
+  // What a launcher hands over in the environment is taken out of it before anything
+  // runs: a captured command must see the operator's environment, not the launcher's.
+  const { setDefaultStore } = await import('./command.js');
+  setDefaultStore(process.env.ASL_DEFAULT_STORE);
+  delete process.env.ASL_DEFAULT_STORE;
+  // A launcher may name the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
   const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');
+  delete process.env.ASL_PROGRAM;
   process.exitCode = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -141,6 +141,26 @@ export interface CommandSpec {
 // ---------------------------------------------------------------------------
 // The deterministic core, a tagged union on `kind`
 
+export const STDIN_TYPES = ['terminal', 'pipe', 'file', 'null', 'socket', 'device', 'closed'] as const;
+
+/**
+ * What the command's standard input was. Its bytes are never stored: a secret is
+ * often fed that way (`--password-stdin`). A regular file is named, with its size,
+ * the offset the command started reading at, and a keyed hash of its bytes from
+ * there (as for hashed environment values); give the file with `--input` too to
+ * make it an artifact.
+ */
+export interface StdinRecord {
+  type: (typeof STDIN_TYPES)[number];
+  /** A regular file's path (as the kernel names the open file). */
+  path?: string;
+  size?: number;
+  /** Where the command's reading starts, when not at 0. */
+  offset?: number;
+  /** `hmac-sha256:` + HMAC-SHA256(environment key, the bytes from offset to end). */
+  hmac?: string;
+}
+
 export interface CommandCore {
   kind: 'command';
   step: string;
@@ -149,6 +169,8 @@ export interface CommandCore {
   inputs: ArtifactRef[];
   outputs: ArtifactRef[];
   environment: EnvironmentRecord;
+  /** Absent in receipts written before ASL recorded it. */
+  stdin?: StdinRecord;
   exit: ExitStatus;
   watched: WatchedRoot[];
   /** True when the inputs include what --trace observed. */

@@ -1,7 +1,7 @@
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import {
-  ARTIFACT_KINDS, ARTIFACT_ROLES, PER_PREDICATE_TYPE, STATEMENT_TYPE,
+  ARTIFACT_KINDS, ARTIFACT_ROLES, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
   type ArtifactRef, type PerCore, type PerPredicate, type PerRun, type Statement,
 } from './types.js';
 
@@ -158,6 +158,14 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
         default: c.literal(`${q}.mode`, v.mode, ['verbatim', 'hashed', 'secret']);
       }
     }
+  }
+  if (core.stdin !== undefined && c.object(`${p}.stdin`, core.stdin)) {
+    const q = `${p}.stdin`;
+    c.literal(`${q}.type`, core.stdin.type, STDIN_TYPES);
+    c.optString(`${q}.path`, core.stdin.path);
+    c.optInteger(`${q}.size`, core.stdin.size);
+    c.optInteger(`${q}.offset`, core.stdin.offset);
+    if (core.stdin.hmac !== undefined && (typeof core.stdin.hmac !== 'string' || !HMAC.test(core.stdin.hmac))) c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', core.stdin.hmac);
   }
   if (c.object(`${p}.exit`, core.exit)) {
     const exit = core.exit;

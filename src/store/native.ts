@@ -74,6 +74,8 @@ export function native(): NativeBinding {
   const candidates = [
     process.env.ASL_NATIVE_PATH,
     ...packageRoots().map((root) => join(root, 'build', 'Release', 'asl_native.node')),
+    // Beside the one-file CLI (an ASL-AUTH-HOST's /usr/lib/asl/), or beside node.
+    join(dirname(fileURLToPath(import.meta.url)), 'asl_native.node'),
     join(dirname(process.execPath), 'asl_native.node'),
   ].filter((p): p is string => !!p);
   let lastError: unknown;

@@ -24,6 +24,11 @@ export interface CollectedObjects {
   kept: ReadonlyMap<Digest, Buffer>;
 }
 
+/** The objects whose bytes `kept` must hold: the receipts and the roots' timestamps. */
+export function keptObjects(manifest: BundleManifest): Set<Digest> {
+  return new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+}
+
 export interface ContentCheck {
   /** Key id that verified each receipt. */
   signers: Map<Digest, string>;

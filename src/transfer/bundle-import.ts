@@ -6,7 +6,8 @@
  *      names are accepted (no links, no directories, no `..`, no absolute paths),
  *      the manifest first, each name once;
  *   2. each object is hashed as it streams and staged in the target's tmp/ (via an
- *      ObjectBatch); its digest and size must match its name and the manifest;
+ *      ObjectBatch, receive-object.ts); its digest and size must match its name
+ *      and the manifest;
  *   3. when the archive has ended (with its end marker): every listed object and
  *      key is there, every tree is canonical and complete, every root's
  *      timestamps match, every receipt verifies against the target's trusted keys
@@ -18,24 +19,20 @@
  *
  * Any failure before step 4 removes what was staged: the target is unchanged.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { TMP_DIR } from '../store/layout.js';
 import { ObjectBatch } from '../store/object-batch.js';
 import type { Store } from '../store/store.js';
-import { TREE_MAGIC } from '../store/tree-model.js';
 import { MANIFEST_NAME, MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, parseEntryName, type BundleManifest } from './bundle-manifest.js';
+import { keptObjects } from './bundle-check.js';
 import { checkAndCommit, openImportTarget, type TrustOptions } from './closure-import.js';
 import { parsePublicKey, type PublicKeyPem } from './public-key.js';
+import { receiveObject, type ReceiveInto } from './receive-object.js';
 import { readTar, type TarEntry } from './tar-reader.js';
-
-/** Objects up to this size are checked in memory; bigger ones stream through a temp file. */
-const IN_MEMORY = 4 * 1024 * 1024;
-/** A tree object bigger than this (about 400,000 entries) is refused rather than buffered. */
-const MAX_TREE_BYTES = 64 * 1024 * 1024;
 
 export interface ImportOptions extends TrustOptions {
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
@@ -103,14 +100,13 @@ async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: O
   onProgress?: ImportOptions['onProgress']): Promise<Reader> {
   let manifest: BundleManifest | null = null;
   let expected = new Map<Digest, number>();
-  let keep = new Set<Digest>();
   const sizes = new Map<Digest, number>();
   const trees = new Map<Digest, Buffer>();
   const kept = new Map<Digest, Buffer>();
   const keys = new Map<string, PublicKeyPem>();
   let bytes = 0;
-  let counter = 0;
-  let workDirMade = false;
+  const keep = new Set<Digest>();
+  const into: ReceiveInto = { batch, workDir, keep, trees, kept };
 
   for await (const entry of readTar(source, label)) {
     checkEntryShape(entry, label);
@@ -121,7 +117,7 @@ async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: O
       if (entry.header.size > MAX_MANIFEST_BYTES) throw new AslError('BAD_INPUT', `${where} is ${entry.header.size} bytes, more than a manifest may be`);
       manifest = decodeManifest(await collect(entry.body(), MAX_MANIFEST_BYTES, where), label);
       expected = new Map(manifest.objects.map((o) => [o.digest, o.size]));
-      keep = new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+      for (const d of keptObjects(manifest)) keep.add(d);
       continue;
     }
     switch (name.kind) {
@@ -143,39 +139,11 @@ async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: O
         if (listed === undefined) throw new AslError('CORRUPT', `${where}: object ${digest} is not listed in the manifest`);
         const size = entry.header.size;
         if (size !== listed) throw new AslError('CORRUPT', `${where}: the manifest says object ${digest} is ${listed} bytes, the bundle carries ${size}`);
-        const mismatch = (actual: string) => new AslError('CORRUPT', `${where}: object named ${digest} contains bytes hashing to ${actual}`, { data: { expected: digest, actual } });
-        if (size <= IN_MEMORY) {
-          const data = await collect(entry.body(), size, where);
-          const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-          if (actual !== digest) throw mismatch(actual);
-          if (data.length >= TREE_MAGIC.length && data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) trees.set(digest, data);
-          if (keep.has(digest)) kept.set(digest, data);
-          await batch.addBytes(data);
-        } else {
-          if (!workDirMade) { await mkdir(workDir, { recursive: true, mode: 0o700 }); workDirMade = true; }
-          const path = join(workDir, `object-${counter++}`);
-          const hash = createHash('sha256');
-          let head = Buffer.alloc(0);
-          const fh: FileHandle = await open(path, 'wx', 0o600);
-          try {
-            for await (const chunk of entry.body()) {
-              if (head.length < TREE_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, TREE_MAGIC.length - head.length)]);
-              hash.update(chunk);
-              await fh.write(chunk);
-            }
-          } finally {
-            await fh.close();
-          }
-          const actual = `sha256:${hash.digest('hex')}`;
-          if (actual !== digest) throw mismatch(actual);
-          if (head.equals(TREE_MAGIC)) {
-            if (size > MAX_TREE_BYTES) throw new AslError('CORRUPT', `${where}: object ${digest} looks like a tree but is ${size} bytes; refused`);
-            trees.set(digest, await readFile(path));
-          }
-          if (keep.has(digest)) kept.set(digest, await readFile(path));
-          await batch.addFile(path, size);
-          await unlink(path);
-        }
+        await receiveObject(into, digest, size, entry.body(), {
+          where,
+          mismatch: (actual) => new AslError('CORRUPT', `${where}: object named ${digest} contains bytes hashing to ${actual}`, { data: { expected: digest, actual } }),
+          overrun: () => new AslError('BAD_INPUT', `${where} is larger than ${size} bytes`),
+        });
         sizes.set(digest, size);
         bytes += size;
         onProgress?.({ objects: sizes.size, totalObjects: expected.size, bytes });

@@ -9,15 +9,16 @@
  *      signature checked against the target's trusted keys plus the ones the
  *      operator named, so an untrusted history stops before the bulk download;
  *   3. every other object the target lacks is fetched in parallel, hashed as it
- *      arrives and staged in the target's tmp/ (a blob whose bytes do not hash
- *      to its digest stops the pull, naming it); objects the target has are
- *      read from the target (re-hashed when their content is needed);
+ *      arrives and staged in the target's tmp/ (receive-object.ts: a blob whose
+ *      bytes do not hash to its digest stops the pull, naming it); objects the
+ *      target has are read from the target (re-hashed when their content is
+ *      needed);
  *   4. the content checks and the commit of bundle import.
  *
  * A failure before 4 removes what was staged: the target is unchanged.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
@@ -29,6 +30,7 @@ import { readObject, readObjectHead } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
 import { verifyEnvelope } from '../receipt/verify.js';
+import { keptObjects } from './bundle-check.js';
 import { MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, type BundleManifest } from './bundle-manifest.js';
 import { checkAndCommit, importKeySet, openImportTarget, withTrustHint, type TrustOptions } from './closure-import.js';
 import { RegistryClient, readBody, type Response } from './oci-client.js';
@@ -39,9 +41,7 @@ import {
 import { DEFAULT_CONCURRENCY, type RegistryOptions } from './oci-push.js';
 import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-reference.js';
 import { parsePublicKey, type PublicKeyPem } from './public-key.js';
-
-const IN_MEMORY = 4 * 1024 * 1024;
-const MAX_TREE_BYTES = 64 * 1024 * 1024;
+import { MAX_TREE_BYTES, receiveObject, type ReceiveInto } from './receive-object.js';
 
 export interface PullOptions extends RegistryOptions, TrustOptions {}
 
@@ -119,15 +119,14 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
   const label = client.label;
   const batch = new ObjectBatch(store);
   const workDir = join(store.root, TMP_DIR, `pull-${process.pid}-${randomBytes(4).toString('hex')}`);
-  let workDirMade = false;
-  let counter = 0;
   try {
     await client.connect();
     const { digest, manifest, keyLayers } = await readLayout(client, ref, concurrency);
-    const keep = new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+    const keep = keptObjects(manifest);
     const sizes = new Map<Digest, number>();
     const trees = new Map<Digest, Buffer>();
     const kept = new Map<Digest, Buffer>();
+    const into: ReceiveInto = { batch, workDir, keep, trees, kept };
     const total = manifest.objects.length;
     let downloaded = 0;
     let downloadedBytes = 0;
@@ -165,44 +164,11 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
         res.body.destroy();
         throw new AslError('CORRUPT', `${label}: the registry serves blob ${d} as ${announced} bytes, the closure says ${size}; nothing pulled`);
       }
-      if (size <= IN_MEMORY) {
-        const data = await readBody(res.body, size, `blob ${d}`).catch((err) => {
-          if (err instanceof AslError && /more than/.test(err.message)) throw new AslError('CORRUPT', `${label}: the registry served blob ${d} with more than ${size} bytes; nothing pulled`);
-          throw err;
-        });
-        const actual = digestBytes(data);
-        if (actual !== d) throw mismatch(d, actual, data.length);
-        if (data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) trees.set(d, data);
-        if (keep.has(d)) kept.set(d, data);
-        await batch.addBytes(data);
-        return;
-      }
-      if (!workDirMade) { await mkdir(workDir, { recursive: true, mode: 0o700 }); workDirMade = true; }
-      const path = join(workDir, `blob-${counter++}`);
-      const hash = createHash('sha256');
-      let n = 0;
-      let head = Buffer.alloc(0);
-      const fh = await open(path, 'wx', 0o600);
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          n += chunk.length;
-          if (n > size) { res.body.destroy(); throw new AslError('CORRUPT', `${label}: the registry served blob ${d} with more than ${size} bytes; nothing pulled`); }
-          if (head.length < TREE_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, TREE_MAGIC.length - head.length)]);
-          hash.update(chunk);
-          await fh.write(chunk);
-        }
-      } finally {
-        await fh.close();
-      }
-      const actual = `sha256:${hash.digest('hex')}`;
-      if (actual !== d || n !== size) throw mismatch(d, actual, n);
-      if (head.equals(TREE_MAGIC)) {
-        if (size > MAX_TREE_BYTES) throw new AslError('CORRUPT', `${label}: object ${d} looks like a tree but is ${size} bytes; refused`);
-        trees.set(d, await readFile(path));
-      }
-      if (keep.has(d)) kept.set(d, await readFile(path));
-      await batch.addFile(path, size);
-      await unlink(path);
+      await receiveObject(into, d, size, res.body as AsyncIterable<Buffer>, {
+        where: label,
+        mismatch: (actual, n) => mismatch(d, actual, n),
+        overrun: () => new AslError('CORRUPT', `${label}: the registry served blob ${d} with more than ${size} bytes; nothing pulled`),
+      });
     };
 
     // Keys and receipts first: who signed the history is checked before the bulk download.

@@ -205,6 +205,10 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.deepEqual(after.slice(0, seededLog.length).map((i) => i.receipt), seededLog.map((i) => i.receipt), 'the build history is kept');
   assert.equal(after.length, seededLog.length + 1);
   assert.equal(after.at(-1)!.step, 'host_keygen');
+  // The command ran with the operator's environment: nothing the launchers handed to the CLI.
+  const hostReceipt = JSON.parse(inRoot(root, `asl show --json ${after.at(-1)!.receipt}`)) as { statement: { predicate: { core: { environment: { variables: Record<string, unknown> } } } } };
+  const names = Object.keys(hostReceipt.statement.predicate.core.environment.variables).sort();
+  assert.deepEqual(names.filter((n) => n !== 'PWD'), ['HOME', 'LANG', 'PATH'], `recorded environment: ${names.join(' ')}`);
   assert.match(inRoot(root, 'asl verify'), /^OK: /m);
   assert.match(inRoot(root, 'asl key list'), /this store's signing key[\s\S]*trusted|trusted[\s\S]*this store's signing key/);
   // Passed: the 3 GB of build output go (a failed run keeps them for a look).

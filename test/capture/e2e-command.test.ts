@@ -1,14 +1,17 @@
 // asl-capture --cmd end to end, through the real CLI (and the library where it is clearer):
 // the outdir files, the receipt object, the log entry, inputs before / outputs after,
 // watched roots and their change lists, step names, `asl show`, the library API.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { captureCommand } from '../../src/capture/capture-command.js';
 import { openStore } from '../../src/store/store.js';
-import { runAsl } from '../helpers.js';
+import { ASL_BIN, runAsl } from '../helpers.js';
 import {
   allFileBytes, aslCat, aslOk, assertWellFormedReceipt, captureJson, decodeEnvelope, describeRun, digestOf, logJson, only,
   readOutdir, workWithStore, type ArtifactRef,
@@ -354,3 +357,87 @@ test('--file: a directory is ingested as a tree; files of the same name from two
   assert.deepEqual(envelopes.filter((d) => ids.includes(d)).sort(), [...ids].sort(),
     'both receipts of the loop are in the outdir (a later --artifact-inputs per/ step must find both)');
 });
+
+test('stdin: its kind is recorded; a redirected file is named with a keyed hash of what the command reads, never its bytes', async (t) => {
+  const { work, store } = await workWithStore(t);
+  const secret = `stdin-secret-${process.pid}-do-not-store`;
+  const file = join(work, 'answers.txt');
+  await writeFile(file, `${secret}\nsecond line\n`);
+  const capture = async (name: string, stdin: 'pipe' | number, input?: string) => {
+    const outdir = join(work, 'per', name);
+    const r = await runWithStdin(['capture', '--store', store, '--cmd', 'cat', '--outdir', outdir], work, stdin, input);
+    assert.equal(r.code, 0, r.stderr);
+    return { out: await readFile(join(outdir, 'stdout.log'), 'utf8'), core: (await readOutdir(outdir)).statement.predicate.core };
+  };
+  const whole = await capture('whole', await openFd(t, file));
+  assert.equal(whole.out, `${secret}\nsecond line\n`, 'the command read the file');
+  const key = await readFile(join(store, 'keys', 'environment.key'));
+  const hmac = (s: string) => `hmac-sha256:${createHmac('sha256', key).update(s).digest('hex')}`;
+  assert.deepEqual(whole.core.stdin, { type: 'file', path: file, size: secret.length + 13, hmac: hmac(`${secret}\nsecond line\n`) });
+
+  // A descriptor already read from: the record starts where the command does.
+  const fd = await openFd(t, file);
+  readSync(fd, Buffer.alloc(secret.length + 1));
+  const rest = await capture('rest', fd);
+  assert.equal(rest.out, 'second line\n');
+  assert.deepEqual(rest.core.stdin, { type: 'file', path: file, size: secret.length + 13, offset: secret.length + 1, hmac: hmac('second line\n') });
+
+  // Node's 'pipe' stdio is a socket pair; a shell pipe is a FIFO.
+  const socket = await capture('socket', 'pipe', `${secret}\n`);
+  assert.equal(socket.out, `${secret}\n`);
+  assert.deepEqual(socket.core.stdin, { type: 'socket' });
+  const pipedDir = join(work, 'per', 'piped');
+  const piped = spawnSync('sh', ['-c', 'printf "%s\\n" "$1" | "$0" capture --store "$2" --cmd cat --outdir "$3"', ASL_BIN, secret, store, pipedDir], { cwd: work, encoding: 'utf8' });
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.equal(await readFile(join(pipedDir, 'stdout.log'), 'utf8'), `${secret}\n`);
+  assert.deepEqual((await readOutdir(pipedDir)).statement.predicate.core.stdin, { type: 'pipe' });
+  const nulled = await capture('null', await openFd(t, '/dev/null'));
+  assert.deepEqual(nulled.core.stdin, { type: 'null' });
+
+  const shown = await runAsl(['show', '--store', store, (await readOutdir(join(work, 'per', 'whole'))).id]);
+  assert.match(shown.stdout, new RegExp(`stdin    file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${secret.length + 13} B, <hmac-sha256:[0-9a-f]{12}…>; bytes not recorded\\)`));
+
+  // Above, `cat` copied the bytes into its stdout log (an output). A command that prints
+  // nothing: no byte of the secret is anywhere in a fresh store or the outdir.
+  const other = await workWithStore(t);
+  const quiet = join(other.work, 'per', 'quiet');
+  const q = await runWithStdin(['capture', '--store', other.store, '--cmd', 'wc -c > /dev/null', '--outdir', quiet], other.work, await openFd(t, file));
+  assert.equal(q.code, 0, q.stderr);
+  const grep = spawnSync('grep', ['-rlF', secret, quiet, other.store]);
+  assert.equal(grep.stdout.toString(), '', 'the secret fed on stdin is in no object, log or outdir file');
+  assert.equal((await readOutdir(quiet)).statement.predicate.core.stdin?.type, 'file');
+});
+
+test('a reader that stops early is not an error: no stack trace, and a capture still writes its receipt', async (t) => {
+  const { work, store } = await workWithStore(t);
+  const outdir = join(work, 'per', 'many');
+  const r = spawnSync('sh', ['-c', `"$0" capture --store "$1" --cmd 'seq 1 200000' --outdir "$2" | head -c 5; echo " status=\${PIPESTATUS:-}"`, ASL_BIN, store, outdir], { encoding: 'utf8' });
+  assert.equal(r.stdout.slice(0, 5), '1\n2\n3');
+  assert.doesNotMatch(r.stderr, /EPIPE|at .*\(/, r.stderr);
+  assert.match(r.stderr, /step many: exit 0/);
+  const log = await readFile(join(outdir, 'stdout.log'), 'utf8');
+  assert.equal(log.split('\n').length, 200001, 'the whole output is in the log');
+  const json = spawnSync('sh', ['-c', '"$0" log --store "$1" --json | head -c 1', ASL_BIN, store], { encoding: 'utf8' });
+  assert.equal(json.stdout, '[');
+  assert.equal(json.stderr, '');
+});
+
+async function openFd(t: TestContext, path: string): Promise<number> {
+  const fd = openSync(path, 'r');
+  t.after(() => closeSync(fd));
+  return fd;
+}
+
+/** The CLI with its stdin from `stdin` (a descriptor, or a pipe fed `input`). */
+function runWithStdin(args: string[], cwd: string, stdin: 'pipe' | number, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [ASL_BIN, ...args], { cwd, stdio: [stdin, 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    if (stdin === 'pipe') child.stdin!.end(input ?? '');
+  });
+}

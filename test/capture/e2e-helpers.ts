@@ -7,21 +7,12 @@ import { createHash, createPublicKey, verify as edVerify } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { runAsl, tempDir, type RunResult } from '../helpers.js';
+import { aslOk, tempDir, type RunResult } from '../helpers.js';
 
 export const sha256Hex = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
 export const digestOf = (bytes: Buffer | string): string => `sha256:${sha256Hex(bytes)}`;
 
-/** Shows the command's streams when an exit code is not the expected one. */
-export function describeRun(r: RunResult): string {
-  return `exit ${r.code} signal ${r.signal}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
-}
-
-export async function aslOk(args: string[], opts: Parameters<typeof runAsl>[1] = {}): Promise<RunResult> {
-  const r = await runAsl(args, opts);
-  assert.equal(r.code, 0, `asl ${args.join(' ')}: ${describeRun(r)}`);
-  return r;
-}
+export { aslOk, describeRun } from '../helpers.js';
 
 /** A temp work dir holding a store made by `asl-init-store` (the seed's program name). */
 export async function workWithStore(t: TestContext): Promise<{ work: string; store: string }> {
@@ -84,6 +75,7 @@ export interface Core {
   inputs: ArtifactRef[];
   outputs: ArtifactRef[];
   environment?: { variables: Record<string, EnvValue> };
+  stdin?: { type: string; path?: string; size?: number; offset?: number; hmac?: string };
   exit?: { kind: 'exited'; code: number } | { kind: 'signaled'; signal: string; code: number };
   watched?: WatchedRoot[];
   traced?: boolean;

@@ -5,13 +5,12 @@
 // downloaded package and program, and `asl verify` passes. Slow: about 1–2 minutes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { debianMirror, ensureDebianPackages } from '../fixtures.js';
-import { REPO_ROOT } from '../helpers.js';
+import { REPO_ROOT, mountingTempDir, runBashLogged } from '../helpers.js';
 import {
   aslCat, aslOk, assertWellFormedReceipt, digestOf, logJson, only, readOutdir, type Core, type Outdir,
 } from './e2e-helpers.js';
@@ -37,43 +36,11 @@ asl verify --store $PRESTORE
 
 const HELLO_BINARY = '#!/bin/sh\necho "ASL-AUTH-HOST: this host carries its own build history"\n';
 
-/** A temp WORKDIR removed afterwards without ever leaving its file system (a chroot may hold mounts). */
-async function workdir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'asl-e2e-seed-'));
-  t.after(() => {
-    const mounts = readMountsUnder(dir);
-    for (const m of mounts) execFileSync('umount', ['-l', m]);
-    execFileSync('rm', ['-rf', '--one-file-system', '--', dir]);
-  });
-  return dir;
-}
-
-function readMountsUnder(dir: string): string[] {
-  const text = execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' });
-  return text.split('\n').map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
-    .filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
-}
-
-function runBash(script: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    child.on('error', reject);
-    child.on('close', async (code) => {
-      const output = Buffer.concat(chunks).toString('utf8');
-      await writeFile(logFile, output);
-      resolve({ code, output });
-    });
-  });
-}
-
 const sha256File = async (path: string) => digestOf(await readFile(path));
 
 test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked by content, every package and program listed, verify passes', { timeout: 15 * 60_000 }, async (t) => {
   await ensureDebianPackages('debootstrap');
-  const WORKDIR = await workdir(t);
+  const WORKDIR = await mountingTempDir(t, 'asl-e2e-seed-');
   const ISO_ROOT = join(WORKDIR, 'iso_root');
   const PRESTORE = join(WORKDIR, 'asl-preimage-store');
   const MIRROR = debianMirror();
@@ -93,7 +60,7 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
     SOURCE_DATE_EPOCH: '1700000000',
   };
   const t0 = Date.now();
-  const run = await runBash(script, env, join(WORKDIR, 'workflow.log'));
+  const run = await runBashLogged(script, env, join(WORKDIR, 'workflow.log'));
   t.diagnostic(`workflow ran in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (run.code !== 0) {
     // debootstrap's "I: ..." progress would drown the reason: keep the script's own lines and the end.

@@ -6,26 +6,16 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runAsl, tempDir, type RunResult } from '../helpers.js';
+import { aslOk, describeRun, runAsl, tempDir } from '../helpers.js';
 import { cliInit, oneLine, sh } from '../store/tree-compare.js';
 import { appendReceiptLog } from '../../src/store/receipt-log.js';
 import { openStore } from '../../src/store/store.js';
 import type { Digest } from '../../src/core/digest.js';
 
-function describe(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-async function ok(args: string[], opts: Parameters<typeof runAsl>[1] = {}): Promise<RunResult> {
-  const r = await runAsl(args, opts);
-  assert.equal(r.code, 0, `asl ${args.join(' ')}: ${describe(r)}`);
-  return r;
-}
-
 interface KeyList { storeKeyId: string | null; trusted: Array<{ keyId: string; own: boolean; path: string }> }
 
 async function keyList(store: string): Promise<KeyList> {
-  return JSON.parse((await ok(['key', 'list', '--store', store, '--json'])).stdout) as KeyList;
+  return JSON.parse((await aslOk(['key', 'list', '--store', store, '--json'])).stdout) as KeyList;
 }
 
 test('a new store lists exactly its own key; export prints it or writes it with -o', async (t) => {
@@ -35,15 +25,15 @@ test('a new store lists exactly its own key; export prints it or writes it with 
   const list = await keyList(store);
   assert.match(list.storeKeyId!, /^[0-9a-f]{64}$/);
   assert.deepEqual(list.trusted, [{ keyId: list.storeKeyId, own: true, path: join(store, 'keys', 'trusted', `${list.storeKeyId}.pub`) }]);
-  const human = await ok(['key', 'list', '--store', store]);
+  const human = await aslOk(['key', 'list', '--store', store]);
   assert.equal(human.stdout, `${list.storeKeyId}  this store's signing key\n`);
 
-  assert.equal((await ok(['key', 'export', '--store', store])).stdout, pub);
+  assert.equal((await aslOk(['key', 'export', '--store', store])).stdout, pub);
   const out = join(dir, 'exported.pub');
-  const wrote = await ok(['key', 'export', '--store', store, '-o', out]);
+  const wrote = await aslOk(['key', 'export', '--store', store, '-o', out]);
   assert.equal(wrote.stdout, `wrote public key ${list.storeKeyId} to ${out}\n`);
   assert.equal(await readFile(out, 'utf8'), pub);
-  const json = JSON.parse((await ok(['key', 'export', '--store', store, '--json'])).stdout) as { keyId: string; pem: string };
+  const json = JSON.parse((await aslOk(['key', 'export', '--store', store, '--json'])).stdout) as { keyId: string; pem: string };
   assert.deepEqual(json, { keyId: list.storeKeyId, pem: pub });
 });
 
@@ -62,7 +52,7 @@ test('key trust refuses a private key and non-Ed25519 keys with one line, exit 2
     const file = join(dir, name);
     await writeFile(file, content);
     const r = await runAsl(['key', 'trust', '--store', store, file]);
-    assert.equal(r.code, 2, `${name}: ${describe(r)}`);
+    assert.equal(r.code, 2, `${name}: ${describeRun(r)}`);
     assert.equal(r.stdout, '');
     const line = oneLine(r.stderr);
     assert.ok(line.startsWith(`asl: ${file}: `), line);
@@ -88,7 +78,7 @@ test('key: usage errors exit 2', async (t) => {
   ];
   for (const [args, message] of cases) {
     const r = await runAsl(args);
-    assert.equal(r.code, 2, `${args.join(' ')}: ${describe(r)}`);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${describeRun(r)}`);
     assert.match(oneLine(r.stderr), message);
   }
 });
@@ -99,7 +89,7 @@ test('a receipt signed by another store fails verify, naming the signer, until i
   const b = await cliInit(join(dir, 'B'));
   // A real capture in store B, signed with B's key.
   const cap = await runAsl(['--store', b, '--cmd', 'echo made-in-b', '--outdir', join(b, 'per', 'hello')], { program: 'asl-capture', cwd: dir });
-  assert.equal(cap.code, 0, describe(cap));
+  assert.equal(cap.code, 0, describeRun(cap));
   const [line] = (await readFile(join(b, 'log', 'receipts.log'), 'utf8')).trim().split('\n');
   const receipt = (JSON.parse(line!.split('\t')[1]!) as { receipt: Digest }).receipt;
   const bKey = (await keyList(b)).storeKeyId!;
@@ -110,7 +100,7 @@ test('a receipt signed by another store fails verify, naming the signer, until i
   await appendReceiptLog(await openStore(a), [{ receipt, step: 'hello' }]);
 
   const before = await runAsl(['verify', '--store', a]);
-  assert.equal(before.code, 1, describe(before));
+  assert.equal(before.code, 1, describeRun(before));
   const fail = before.stdout.split('\n').filter((l) => l.startsWith('FAIL '));
   assert.equal(fail.length, 1, before.stdout);
   assert.ok(fail[0]!.includes(`receipt ${receipt} (step hello, log entry 1)`), fail[0]);
@@ -119,15 +109,15 @@ test('a receipt signed by another store fails verify, naming the signer, until i
   assert.match(before.stdout, /^CORRUPT: .*, 1 problem\(s\)$/m);
 
   const pubFile = join(dir, 'b.pub');
-  await ok(['key', 'export', '--store', b, '-o', pubFile]);
-  const trusted = await ok(['key', 'trust', '--store', a, pubFile]);
+  await aslOk(['key', 'export', '--store', b, '-o', pubFile]);
+  const trusted = await aslOk(['key', 'trust', '--store', a, pubFile]);
   assert.equal(trusted.stdout, `trusted ${bKey} (${pubFile})\n`);
-  assert.equal((await ok(['key', 'trust', '--store', a, pubFile])).stdout, `already trusted: ${bKey} (${pubFile})\n`);
+  assert.equal((await aslOk(['key', 'trust', '--store', a, pubFile])).stdout, `already trusted: ${bKey} (${pubFile})\n`);
   const list = await keyList(a);
   assert.deepEqual(list.trusted.map((k) => [k.keyId, k.own]).sort(), [[list.storeKeyId, true], [bKey, false]].sort());
-  assert.ok((await ok(['key', 'list', '--store', a])).stdout.includes(`${bKey}  trusted\n`));
+  assert.ok((await aslOk(['key', 'list', '--store', a])).stdout.includes(`${bKey}  trusted\n`));
 
   const after = await runAsl(['verify', '--store', a]);
-  assert.equal(after.code, 0, describe(after));
+  assert.equal(after.code, 0, describeRun(after));
   assert.match(after.stdout, /^OK: .* 1 receipts, 1 log entries$/m);
 });

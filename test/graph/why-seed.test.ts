@@ -6,44 +6,14 @@
 import { test } from 'node:test';
 import { objectIds } from '../store/tree-compare.js';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import type { WhyResult } from '../../src/graph/why.js';
-import { REPO_ROOT, runAsl } from '../helpers.js';
+import { REPO_ROOT, mountingTempDir, runAsl, runBashLogged } from '../helpers.js';
 import { aslOk, digestOf } from '../capture/e2e-helpers.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (debootstrap, chroot)' : false;
-
-/** A temp WORKDIR removed afterwards without leaving its file system (a chroot may hold mounts). */
-async function workdir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'asl-why-seed-'));
-  t.after(() => {
-    const mounts = execFileSync('cat', ['/proc/self/mounts'], { encoding: 'utf8' }).split('\n')
-      .map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' ')).filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
-    for (const m of mounts) execFileSync('umount', ['-l', m]);
-    execFileSync('rm', ['-rf', '--one-file-system', '--', dir]);
-  });
-  return dir;
-}
-
-function runWorkflow(env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(REPO_ROOT, 'examples', 'seed-workflow', 'asl-workflow.sh')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    child.on('error', reject);
-    child.on('close', async (code) => {
-      const output = Buffer.concat(chunks).toString('utf8');
-      await writeFile(logFile, output);
-      resolve({ code, output });
-    });
-  });
-}
 
 interface Core {
   inputs: Array<{ name: string; role: string; digest: string; package?: { name: string; version: string } }>;
@@ -57,9 +27,9 @@ async function outdirReceipt(dir: string): Promise<{ id: string; core: Core }> {
 }
 
 test('seed workflow store: `asl why usr/bin/apt` names the debootstrap step and the apt .deb; diff agrees with the receipts', { skip, timeout: 15 * 60_000 }, async (t) => {
-  const WORKDIR = await workdir(t);
+  const WORKDIR = await mountingTempDir(t, 'asl-why-seed-');
   const t0 = Date.now();
-  const run = await runWorkflow({ ...process.env, WORKDIR }, join(WORKDIR, 'workflow.log'));
+  const run = await runBashLogged(join(REPO_ROOT, 'examples', 'seed-workflow', 'asl-workflow.sh'), { ...process.env, WORKDIR }, join(WORKDIR, 'workflow.log'));
   t.diagnostic(`seed workflow ran in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (run.code !== 0) {
     const lines = run.output.split('\n');

@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { isDigest } from '../../core/digest.js';
 import { statusOf } from '../../graph/log.js';
 import { readReceipt } from '../../receipt/store-receipt.js';
-import type { ArtifactRef } from '../../receipt/types.js';
+import type { ArtifactRef, StdinRecord } from '../../receipt/types.js';
 import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 
@@ -10,6 +10,12 @@ function artifactLine(a: ArtifactRef): string {
   const pkg = a.package ? ` ${a.package.name} ${a.package.version}${a.package.architecture ? ` ${a.package.architecture}` : ''}` : '';
   const size = a.size !== undefined ? ` ${formatBytes(a.size)}` : '';
   return `    ${a.role.padEnd(10)} ${a.kind.padEnd(7)} ${a.digest.slice(0, 19)}${size}${pkg}  ${a.name}`;
+}
+
+function stdinLine(s: StdinRecord): string {
+  if (s.type !== 'file') return s.type;
+  const from = s.offset ? ` from byte ${s.offset}` : '';
+  return `file ${s.path ?? '(unnamed)'} (${formatBytes(s.size ?? 0)}${from}, ${s.hmac ? `<${s.hmac.slice(0, 24)}…>` : 'no hash'}; bytes not recorded)`;
 }
 
 export const command: Command = {
@@ -33,6 +39,7 @@ export const command: Command = {
       out.push(`cwd      ${core.command.cwd}`);
       for (const p of core.program) out.push(`program  ${p.root ? `${p.root}:` : ''}${p.path} ${p.digest.slice(0, 19)}${p.package ? ` (${p.package} ${p.version})` : ''}`);
       for (const w of core.watched) out.push(`watched  ${w.path}: +${w.added} ~${w.modified} -${w.removed}`);
+      if (core.stdin) out.push(`stdin    ${stdinLine(core.stdin)}`);
     } else {
       out.push(`source   ${core.source.path} (${core.source.type}, mode 0${core.source.mode.toString(8)})`);
     }
