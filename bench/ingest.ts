@@ -28,7 +28,7 @@ export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
       'file, sign a link; stores no content).',
       ...(ctx.ingestFloor
         ? ['"least work" rows: bench/floor/ingest-floor.c, one thread, only read + SHA-256 + store each new content',
-          '(no trees, no metadata), one file per object (the layout ASL uses) and one pack file + index.']
+          '(no trees, no metadata), one file per object and one pack file + index (the layout `asl put` writes files in).']
         : ['(No "least work" rows: bench/floor/ingest-floor.c did not compile; it needs cc and libssl-dev.)']),
     ],
     rows: fixtures.flatMap((f) => fixtureRows(ctx, f)),
