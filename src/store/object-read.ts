@@ -61,22 +61,30 @@ function readLocationSync(id: string, loc: ObjectLocation): Buffer {
   }
 }
 
+/** The error for a read of `loc` that failed (a file gone since it was located is "not found"). */
+function readFailure(store: Store, id: Digest, loc: ObjectLocation, err: unknown): Error {
+  if (err instanceof AslError) return err;
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') return notFound(store, id);
+  return fsError(loc.path, err);
+}
+
+/** `bytes` if they hash to `id`; corruption is an error, never silent. */
+function verified(id: Digest, bytes: Buffer, loc: ObjectLocation): Buffer {
+  const actual = digestBytes(bytes);
+  if (actual !== id) throw corrupt(id, actual, loc);
+  return bytes;
+}
+
 /** readObject, synchronously: same checks and messages. */
 export function readObjectSync(store: Store, id: string): Buffer {
   assertDigest(id);
   const loc = locateObjectSync(store, id);
   if (!loc) throw notFound(store, id);
-  let bytes: Buffer;
   try {
-    bytes = readLocationSync(id, loc);
+    return verified(id, readLocationSync(id, loc), loc);
   } catch (err) {
-    if (err instanceof AslError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(store, id);
-    throw fsError(loc.path, err);
+    throw readFailure(store, id, loc, err);
   }
-  const actual = digestBytes(bytes);
-  if (actual !== id) throw corrupt(id, actual, loc);
-  return bytes;
 }
 
 /** Reads an object whole and checks its digest; corruption is an error, never silent. */
@@ -84,17 +92,11 @@ export async function readObject(store: Store, id: string): Promise<Buffer> {
   assertDigest(id);
   const loc = await locateObject(store, id);
   if (!loc) throw notFound(store, id);
-  let bytes: Buffer;
   try {
-    bytes = await readLocation(id, loc);
+    return verified(id, await readLocation(id, loc), loc);
   } catch (err) {
-    if (err instanceof AslError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(store, id);
-    throw fsError(loc.path, err);
+    throw readFailure(store, id, loc, err);
   }
-  const actual = digestBytes(bytes);
-  if (actual !== id) throw corrupt(id, actual, loc);
-  return bytes;
 }
 
 /**
