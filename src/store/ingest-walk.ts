@@ -131,7 +131,8 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
   let lastReport = 0;
 
   const stageTree = (bytes: Buffer): Digest => {
-    if (batch.canStageSync) return batch.addBytesSync(bytes);
+    // Trees and timestamps go into the batch's pack with the files: one file created, not one per directory.
+    if (batch.canStageSync) return batch.addBytesSync(bytes, { packed: true });
     deferredTrees.push(batch.addBytes(bytes));
     return digestBytes(bytes);
   };

@@ -64,9 +64,10 @@ export interface StagedFile {
  * whatever is in it.
  *
  * Files up to IN_MEMORY_LIMIT staged through addPackedFiles (a tree snapshot's
- * blobs) are not staged one file each: they are appended to one pack for the
- * whole batch (native/asl_pack.c), committed before the loose objects as
- * objects-v1/packs/<H>.pack + <H>.idx. Trees, times, receipts, logs and big
+ * blobs), and the trees and timestamps a snapshot builds (addBytesSync with
+ * `packed`), are not staged one file each: they are appended to one pack for
+ * the whole batch (native/asl_pack.c), committed before the loose objects as
+ * objects-v1/packs/<H>.pack + <H>.idx. Receipts, logs, single files and big
  * files stay loose.
  */
 export class ObjectBatch {

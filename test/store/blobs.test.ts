@@ -320,8 +320,10 @@ test('a put killed at any moment never leaves a partial object under its final n
   assert.equal(await hashOfFile(join(dest, 'large.bin')), await hashOfFile(join(tree, 'large.bin')));
 });
 
-// A batch of up to 64 objects fsyncs its files and folders; a bigger one flushes the file system (syncfs).
-for (const smallFiles of [5, 80]) test(`objects are flushed before they get their final names, and before the ref that names them (strace order, ${smallFiles + 3} objects)`, async (t) => {
+// A tree put: its small files, trees and timestamps go into one pack; a file above 4 MB is a
+// loose object, in a batch small enough (≤ 64 objects) to fsync its files and folders, not syncfs.
+test('objects are flushed before they get their final names, and before the ref that names them (strace order)', async (t) => {
+  const smallFiles = 5;
   await ensureDebianPackages('strace');
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
@@ -368,7 +370,7 @@ for (const smallFiles of [5, 80]) test(`objects are flushed before they get thei
   const packsDir = `${objectsDir}/packs`;
   const packRenames = allRenames.filter((i) => renamed(events[i]!)!.dst.startsWith(`${packsDir}/`));
   const objectRenames = allRenames.filter((i) => !packRenames.includes(i));
-  // The small files go into one pack: renamed into place with its index, pack first.
+  // The small files, the trees and the timestamps go into one pack: renamed into place with its index, pack first.
   assert.equal(packRenames.length, 2, `one pack and its index (${events.map((e) => e.call).join(' ')})`);
   const [packAt, indexAt] = packRenames as [number, number];
   const pack = renamed(events[packAt]!)!;
@@ -376,22 +378,17 @@ for (const smallFiles of [5, 80]) test(`objects are flushed before they get thei
   assert.ok(pack.dst.endsWith('.pack') && index.dst.endsWith('.idx'), 'the pack gets its name before its index');
   assert.ok(fsynced(events.slice(0, packAt), pack.src) && fsynced(events.slice(0, packAt), index.src), 'pack and index are flushed before either gets its name');
   assert.ok(fsynced(events.slice(packAt + 1, indexAt), packsDir), "the pack's name is durable before the index names it");
-  assert.equal(objectRenames.length, 3, `the big file, one tree and one times object: each renamed into place once (${events.map((e) => e.call).join(' ')})`);
-  assert.ok(fsynced(events.slice(indexAt + 1, objectRenames[0]!), packsDir), "the index's name is durable before the trees that refer to the pack");
+  assert.equal(objectRenames.length, 1, `the big file is the one loose object, renamed into place once (${events.map((e) => e.call).join(' ')})`);
+  assert.ok(fsynced(events.slice(indexAt + 1, objectRenames[0]!), packsDir), "the index's name is durable before the loose objects are named");
   const beforeRenames = events.slice(0, objectRenames[0]!);
   const refRename = events.findIndex(isRefRename);
   assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
   const betweenRenamesAndRef = events.slice(objectRenames.at(-1)! + 1, refRename);
-  if (objectRenames.length > 64) {
-    assert.ok(beforeRenames.some(isFlush), 'staged objects are flushed (syncfs) before any gets its final name');
-    assert.ok(betweenRenamesAndRef.some(isFlush), 'the renames are flushed (syncfs) before the ref that names them');
-  } else {
-    assert.ok(!events.some(isFlush), 'a small batch does not flush the whole file system');
-    for (const i of objectRenames) {
-      const { src, dst } = renamed(events[i]!)!;
-      assert.ok(fsynced(beforeRenames, src), `${src} is fsynced before any object gets its final name`);
-      assert.ok(fsynced(betweenRenamesAndRef, dirname(dst)), `${dirname(dst)} is fsynced after the renames, before the ref`);
-    }
+  assert.ok(!events.some(isFlush), 'a small batch does not flush the whole file system');
+  for (const i of objectRenames) {
+    const { src, dst } = renamed(events[i]!)!;
+    assert.ok(fsynced(beforeRenames, src), `${src} is fsynced before any object gets its final name`);
+    assert.ok(fsynced(betweenRenamesAndRef, dirname(dst)), `${dirname(dst)} is fsynced after the renames, before the ref`);
   }
   const refTmp = renamed(events[refRename]!)!.src;
   assert.ok(events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${refTmp}>`)), `the ref's temp file ${refTmp} is fsynced before its rename`);

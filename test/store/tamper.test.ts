@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { runAsl, tempDir, type RunResult } from '../helpers.js';
-import { flipStoredByte } from './object-bytes.js';
+import { flipStoredByte, objectBytesAt } from './object-bytes.js';
 
 interface Pristine {
   work: string;
@@ -106,7 +106,9 @@ test('one byte of a blob', async (t) => {
 
 test('one byte of a tree object', async (t) => {
   const store = await copyOfStore(t);
-  await flipOneByte(objectFile(store, pristine.subTree), 40, sameClass);
+  // A tree put packs its trees: the byte is flipped where the tree's bytes are.
+  const at = objectBytesAt(store, pristine.subTree);
+  await flipOneByte(at.file, at.offset + 40, sameClass);
   await assertDetected(store, pristine.subTree);
 });
 

@@ -249,14 +249,14 @@ test('seed source: an absolute symlink in binaries/ is refused', async (t) => {
 });
 
 test('seed source: an object that is a symlink is refused even when it points at the right bytes', async (t) => {
-  // A loose object (a tree): packed blobs are not files of their own.
+  // A loose object (a receipt): what a tree snapshot wrote is in a pack, not in files of its own.
   await refusedSeed(t, async (s) => {
-    const path = objectFile(s, fx.genAfter);
-    const outside = join(dirname(s), 'outside-f7');
+    const path = objectFile(s, fx.receipts.final);
+    const outside = join(dirname(s), 'outside-receipt');
     await copyFile(path, outside);
     await unlink(path);
     await symlink(outside, path);
-  }, 1, new RegExp(`object ${fx.genAfter} is a symbolic link`));
+  }, 1, new RegExp(`object ${fx.receipts.final} is a symbolic link`));
 });
 
 test('seed source: a corrupted object (content not its name) is refused', async (t) => {
