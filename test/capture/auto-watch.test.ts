@@ -20,18 +20,18 @@ test('the rule, pure: system directories, pseudo file systems, programs, exclusi
     probe('/dev/null', 'other'),
     probe('/run/lock'),
     probe('/etc/apt/sources.list', 'file'),
-    probe('/work/iso_root'),
-    probe('/work/iso_root/etc/hosts', 'file'),
-    probe('/work/iso_root', 'directory', 'iso_root'),
-    probe('/work/build.sh', 'file'),
-    probe('/work/store/objects'),
-    probe('/work/out.log', null),
-  ], { programPaths: ['/work/build.sh'], exclude: ['/work/store'] });
+    probe('/srv/build/iso_root'),
+    probe('/srv/build/iso_root/etc/hosts', 'file'),
+    probe('/srv/build/iso_root', 'directory', 'iso_root'),
+    probe('/srv/build/build.sh', 'file'),
+    probe('/srv/build/store/objects'),
+    probe('/srv/build/out.log', null),
+  ], { programPaths: ['/srv/build/build.sh'], exclude: ['/srv/build/store'] });
   assert.deepEqual(sel.roots, [
     { path: '/etc/apt/sources.list', type: 'file', words: ['/etc/apt/sources.list'], excludes: [] },
-    { path: '/work/iso_root', type: 'directory', words: ['/work/iso_root', 'iso_root'], excludes: [] },
+    { path: '/srv/build/iso_root', type: 'directory', words: ['/srv/build/iso_root', 'iso_root'], excludes: [] },
   ]);
-  assert.deepEqual(sel.pending, [{ word: '/work/out.log', path: '/work/out.log', inRoot: null }]);
+  assert.deepEqual(sel.pending, [{ word: '/srv/build/out.log', path: '/srv/build/out.log', inRoot: null }]);
   const reasons = Object.fromEntries(sel.skipped.map((s) => [s.path, s.reason]));
   assert.deepEqual(reasons, {
     '/': 'system-directory',
@@ -41,15 +41,15 @@ test('the rule, pure: system directories, pseudo file systems, programs, exclusi
     '/proc/self/status': 'pseudo-filesystem',
     '/dev/null': 'pseudo-filesystem',
     '/run/lock': 'pseudo-filesystem',
-    '/work/iso_root/etc/hosts': 'covered',
-    '/work/build.sh': 'program',
-    '/work/store/objects': 'excluded',
+    '/srv/build/iso_root/etc/hosts': 'covered',
+    '/srv/build/build.sh': 'program',
+    '/srv/build/store/objects': 'excluded',
   });
 });
 
 test('a root that contains the store lists it in excludes', () => {
-  const sel = selectWatchRoots([probe('/work')], { exclude: ['/work/asl-preimage-store', '/elsewhere'] });
-  assert.deepEqual(sel.roots[0]!.excludes, ['/work/asl-preimage-store']);
+  const sel = selectWatchRoots([probe('/srv/build')], { exclude: ['/srv/build/asl-preimage-store', '/elsewhere'] });
+  assert.deepEqual(sel.roots[0]!.excludes, ['/srv/build/asl-preimage-store']);
 });
 
 test('candidates: option values, assignment values, redirections; not URLs, options, programs or scripts', () => {
