@@ -9,7 +9,7 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
@@ -24,6 +24,7 @@ import { recordRoot } from '../store/put.js';
 import { snapshot, type SnapshotResult } from '../store/snapshot.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { Store } from '../store/store.js';
+import { makeDirs } from '../store/store-modes.js';
 import { captureEnvironment } from './environment.js';
 import { describeStdin } from './stdin.js';
 import { isEnvelopeFileName, writeOutdir } from './outdir.js';
@@ -199,7 +200,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     // Run. What the snapshots staged is written back while the command runs.
     batch.flushSoon();
-    await mkdir(workDir, { recursive: true });
+    await makeDirs(workDir);
     const stdoutPath = join(workDir, 'stdout.log');
     const stderrPath = join(workDir, 'stderr.log');
     const tracePath = join(workDir, 'trace.log');

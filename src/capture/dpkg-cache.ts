@@ -17,9 +17,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { CACHE_DIR } from '../store/layout.js';
+import { writeNewFile } from '../store/store-modes.js';
 import { isRacy, racyLimit } from '../store/stat-cache.js';
 import type { DebianPackage } from './dpkg.js';
 
@@ -108,7 +109,7 @@ export class DpkgCache {
     const file: CacheFile = { format: FORMAT, databases: this.databases };
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, JSON.stringify(file));
+      await writeNewFile(tmp, JSON.stringify(file));
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });

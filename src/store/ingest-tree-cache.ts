@@ -18,8 +18,9 @@
  * costs time, never correctness.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import type { Digest } from '../core/digest.js';
+import { writeNewFile } from './store-modes.js';
 import { TIMES_FORMAT } from './times-model.js';
 import { TREE_FORMAT, type TreeTotals } from './tree-model.js';
 
@@ -141,7 +142,7 @@ export class TreeCache {
     const header = Buffer.concat([MAGIC, createHash('sha256').update(body).digest()]);
     const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, Buffer.concat([header, body]));
+      await writeNewFile(tmp, Buffer.concat([header, body]));
       await rename(tmp, path);
     } catch {
       await rm(tmp, { force: true });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fsError } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { openNew, STORE_MODES } from './store-modes.js';
 import { ENV_KEY_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
 
 /** A key id is the sha256 (hex) of the public key's SubjectPublicKeyInfo DER. */
@@ -48,7 +48,7 @@ export async function loadEnvironmentKey(storeRoot: string): Promise<Buffer> {
   }
   const key = randomBytes(32);
   try {
-    const fh = await open(path, 'wx', 0o600);
+    const fh = await openNew(path, STORE_MODES.file);
     try { await fh.writeFile(key); await fh.sync(); } finally { await fh.close(); }
     return key;
   } catch (err) {

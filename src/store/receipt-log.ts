@@ -1,5 +1,5 @@
 import { randomBytes, sign as edSign } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalBytes, canonicalize } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
@@ -11,6 +11,7 @@ import { LOG_DIR } from './layout.js';
 import { withLock } from './lock.js';
 import { objectExists } from './object-batch.js';
 import type { Store } from './store.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 import { checkSignatures, loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
 
 /**
@@ -422,7 +423,7 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
   const path = headPath(store);
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    const fh = await open(tmp, 'wx', 0o644);
+    const fh = await openNew(tmp, STORE_MODES.file);
     try {
       await fh.writeFile(canonicalize(envelope) + '\n');
       await fh.sync();
@@ -450,7 +451,7 @@ export async function appendReceiptLog(store: Store, items: readonly AppendItem[
     if (item.time !== undefined && !TIME_RE.test(item.time)) throw new AslError('BAD_INPUT', `receipt ${item.receipt}: time ${JSON.stringify(item.time)} is not RFC 3339 UTC`);
   }
   if (items.length === 0) return [];
-  await mkdir(join(store.root, LOG_DIR), { recursive: true });
+  await makeDirs(join(store.root, LOG_DIR));
   return withLock(store, RECEIPT_LOG_LOCK, () => appendLocked(store, items, opts), { timeoutMs: opts.lockTimeoutMs });
 }
 
@@ -482,7 +483,7 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
   }
 
   let fh: FileHandle;
-  try { fh = await open(path, 'a+', 0o644); } catch (err) { throw fsError(path, err, 'cannot open the receipt log'); }
+  try { fh = await openNew(path, STORE_MODES.file, 'a+'); } catch (err) { throw fsError(path, err, 'cannot open the receipt log'); }
   try {
     const { size } = await fh.stat();
     if (size < committedSize) {

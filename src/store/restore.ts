@@ -23,6 +23,7 @@ import { readObject, readObjectHead } from './object-read.js';
 import { native } from './native.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
+import { STORE_MODES } from './store-modes.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC, TYPE_MODE_BITS, type TreeEntry, type TreeSelf } from './tree-model.js';
 
@@ -118,7 +119,7 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
     result.kind = 'blob';
     try {
       result.bytes = await writeBlob(store, id, stage, undefined);
-      await chmod(stage, 0o644);
+      await chmod(stage, STORE_MODES.file);
       await rename(stage, dest);
     } catch (err) {
       await rm(stage, { force: true });

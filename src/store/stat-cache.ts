@@ -17,12 +17,13 @@
  * with it, so every caller that keeps the stat cache keeps that one too.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { TreeCache } from './ingest-tree-cache.js';
 import { CACHE_DIR } from './layout.js';
 import type { Store } from './store.js';
+import { writeNewFile } from './store-modes.js';
 
 const MAGIC = Buffer.from('ASLSTAT1');
 const HEADER = MAGIC.length + 32;
@@ -274,7 +275,7 @@ export class StatCache {
     createHash('sha256').update(body).digest().copy(file, MAGIC.length);
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, file);
+      await writeNewFile(tmp, file);
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });

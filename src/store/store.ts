@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, stat, open, rm } from 'node:fs/promises';
+import { chmod, readFile, readdir, rename, stat, rm } from 'node:fs/promises';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
@@ -7,6 +7,7 @@ import {
   PUBLIC_KEY_FILE, REFS_DIR, TMP_DIR, TRUSTED_KEYS_DIR, VIEW_DIRS,
 } from './layout.js';
 import { keyIdOfPublicKeyPem } from './keys.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 
 /** An open store: an absolute path whose marker file has been checked. */
 export interface Store {
@@ -53,10 +54,10 @@ async function readMarker(root: string): Promise<Marker | null> {
   return marker;
 }
 
-/** Writes `data` to `path` atomically: temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+/** Writes `data` to `path` atomically: temp file in the same folder with exactly `mode`, fsync, rename. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode: number = STORE_MODES.file): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
+  const fh = await openNew(tmp, mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -107,8 +108,11 @@ export async function initStore(dir: string): Promise<InitResult> {
     }
   }
   try {
-    await mkdir(root, { recursive: true });
-    for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await mkdir(join(root, sub), { recursive: true });
+    // Private by design (docs/security.md): a root made by the operator (the seed's
+    // `mkdir -p S/{binaries,scripts,per}`) is closed too, before anything is stored.
+    await makeDirs(root);
+    await chmod(root, STORE_MODES.dir);
+    for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await makeDirs(join(root, sub));
     const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
     await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
@@ -135,9 +139,10 @@ export async function ensureSigningKey(root: string): Promise<{ keyId: string; c
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const keyId = keyIdOfPublicKeyPem(pubPem);
-  await writeFileAtomic(privPath, privPem, 0o600);
-  await writeFileAtomic(pubPath, pubPem, 0o644);
-  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, 0o644);
+  await makeDirs(join(root, TRUSTED_KEYS_DIR));
+  await writeFileAtomic(privPath, privPem, STORE_MODES.file);
+  await writeFileAtomic(pubPath, pubPem, STORE_MODES.file);
+  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, STORE_MODES.file);
   return { keyId, created: true };
 }
 
