@@ -17,6 +17,7 @@ import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
+import { modesStep } from './verify-modes.js';
 import { packsStep } from './verify-packs.js';
 
 export interface VerifyProblem {
@@ -221,7 +222,7 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep];
+export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep];
 
 export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
