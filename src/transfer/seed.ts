@@ -19,7 +19,7 @@ import { processAlive } from '../core/process-alive.js';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { lstat, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { basename, dirname, join, relative, isAbsolute } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
@@ -40,18 +40,24 @@ import type { VerifyReport } from '../store/verify.js';
 import { verifyStoreFully } from '../receipt/verify-receipts.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
 import { buildSeedLog, type SeedLogMode } from './seed-log.js';
+import { resolveSeedDestination } from './seed-destination.js';
 import { copyViews, type ViewCopyResult } from './seed-views.js';
 
 export interface SeedOptions {
   /** Receipt ids, prefixes or step names; none: the whole store. */
   receipts?: readonly string[];
+  /** The image root DIR is inside: links on the way are resolved inside it (seed-destination.ts). Without it no link is followed. */
+  root?: string;
   /** Also copy the source's signing key (keys/signing.key), so the seed can sign. */
   withPrivateKey?: boolean;
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
 }
 
 export interface SeedResult {
+  /** The real path written (links resolved inside `root` when one was given). */
   into: string;
+  /** The image root `into` was resolved inside, or null. */
+  root: string | null;
   /** True when DIR already held this seed and was left as it was. */
   alreadySeeded: boolean;
   receipts: number;
@@ -189,7 +195,7 @@ async function buildSeed(source: Store, tmp: string, closure: Closure, opts: See
 }
 
 export async function seedStore(source: Store, into: string, opts: SeedOptions = {}): Promise<SeedResult> {
-  const dest = resolve(into);
+  const { dest, root } = await resolveSeedDestination(into, opts.root);
   if (inside(source.root, dest) || inside(dest, source.root)) {
     throw new AslError('USAGE', `${dest}: cannot seed a store into itself or into a folder that contains it (source ${source.root})`);
   }
@@ -211,7 +217,7 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
         const report = await verifyStoreFully(existing);
         if (!report.ok) throw new AslError('VERIFY_FAILED', `${dest}: holds this seed but does not verify: ${report.problems[0]!.message}`);
         return {
-          into: dest, alreadySeeded: true, ...counts, log: 'existing', trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
+          into: dest, root, alreadySeeded: true, ...counts, log: 'existing', trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
           privateKey: await lstat(join(dest, PRIVATE_KEY_FILE)).then(() => true, () => false), views: null,
           verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
         };
@@ -238,7 +244,7 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
     const dir = await open(parent, 'r');
     try { await dir.sync(); } finally { await dir.close(); }
     return {
-      into: dest, alreadySeeded: false, ...counts, log: built.log, trustedKeys: built.trustedKeys, privateKey: !!opts.withPrivateKey,
+      into: dest, root, alreadySeeded: false, ...counts, log: built.log, trustedKeys: built.trustedKeys, privateKey: !!opts.withPrivateKey,
       views: built.views, verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
     };
   } catch (err) {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { seedStore } from '../../transfer/seed.js';
@@ -12,9 +13,9 @@ export function receiptArgs(args: { positionals: string[] }, values: string[], c
 }
 
 export const command: Command = {
-  usage: 'asl seed --store S --into DIR [--receipts ID|STEP...] [--with-private-key] [--json]',
+  usage: 'asl seed --store S --into DIR [--root IMAGE_ROOT] [--receipts ID|STEP...] [--with-private-key] [--json]',
   summary: 'Write a verified copy of the store (or of the closure of some receipts) at DIR, e.g. ISO_ROOT/var/lib/asl/personal: objects, log, trusted public keys, binaries/ scripts/ per/. DIR must be absent or empty; it is written in one rename.',
-  options: { store: { type: 'string' }, into: { type: 'string' }, receipts: { type: 'string', multiple: true }, 'with-private-key': { type: 'boolean' } },
+  options: { store: { type: 'string' }, into: { type: 'string' }, root: { type: 'string' }, receipts: { type: 'string', multiple: true }, 'with-private-key': { type: 'boolean' } },
   async run(args, io) {
     const storeDir = storeDirOpt(args);
     const into = stringOpt(args, 'into');
@@ -23,7 +24,8 @@ export const command: Command = {
     const receipts = receiptArgs(args, listOpt(args, 'receipts'), 'seed');
     const source = await openStore(storeDir);
     const progress = objectProgress(io, 'seed');
-    const result = await seedStore(source, into, { receipts, withPrivateKey: boolOpt(args, 'with-private-key'), onProgress: progress.update });
+    const root = stringOpt(args, 'root');
+    const result = await seedStore(source, into, { receipts, withPrivateKey: boolOpt(args, 'with-private-key'), onProgress: progress.update, ...(root !== undefined ? { root } : {}) });
     progress.done();
     if (boolOpt(args, 'json')) {
       writeJson(io, result);
@@ -34,6 +36,7 @@ export const command: Command = {
       io.stdout.write(`already seeded: ${result.into} holds ${what} and verifies; left unchanged\n`);
       return 0;
     }
+    if (result.root && result.into !== resolve(into)) io.stderr.write(`note: --into ${into} resolves to ${result.into} inside ${result.root} (links followed as the image sees them)\n`);
     for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
     const v = result.views!;
     if (v.skipped.length > 0) io.stderr.write(`note: left out ${v.skipped.length} file(s) of per/ that no receipt of the seed backs (e.g. ${v.skipped[0]})\n`);
