@@ -12,13 +12,14 @@ import { digestBytes, isDigest } from '../core/digest.js';
 import { canonicalBytes } from '../core/canonical-json.js';
 import { AslError } from '../core/errors.js';
 import { describeLocation, locateObjectSync } from '../store/object-locate.js';
-import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
+import { readReceiptLog, verifyLog } from '../store/receipt-log.js';
 import { loadTrustedKeys } from '../store/trusted-keys.js';
 import { verifyStore, type VerifyReport, type VerifyStep } from '../store/verify.js';
 import type { Store } from '../store/store.js';
 import { readReceipt } from './store-receipt.js';
 import type { PerCore, Statement } from './types.js';
 import { ReceiptVerifyError } from './verify.js';
+import { anchorStep, unlistedReceipts, unlistedStep } from './verify-rollback.js';
 
 /** Every artifact id a receipt core names, with a label for messages. */
 export function referencedArtifacts(core: PerCore): Array<{ label: string; digest: Digest; kind?: string }> {
@@ -36,8 +37,6 @@ export function referencedArtifacts(core: PerCore): Array<{ label: string; diges
   return refs.filter((r) => isDigest(r.digest));
 }
 
-/** The log entries the log step could parse, for the receipts and per steps (even when the log is damaged). */
-const loggedRecords = new WeakMap<object, LogRecord[]>();
 
 /** One line for a receipt that did not verify; the receipt is already named by `where`. */
 function receiptFailure(id: string, where: string, err: unknown): { message: string; expected?: string; actual?: string } {
@@ -61,7 +60,9 @@ const logStep: VerifyStep = {
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
     const result = await verifyLog(ctx.store, { keys, checkReceipts: false });
-    loggedRecords.set(ctx, result.records);
+    ctx.log = { records: result.records, pending: result.pending };
+    const last = result.records[result.records.length - 1];
+    if (result.problems.length === 0 && last) ctx.anchor = `${last.entry.seq}:${last.entry.receipt}`;
     for (const p of result.problems) {
       ctx.problems.push({
         step: 'log',
@@ -71,7 +72,11 @@ const logStep: VerifyStep = {
         ...(p.actual !== undefined ? { actual: p.actual } : {}),
       });
     }
-    if (result.uncommittedBytes > 0) ctx.notes.push(`receipt log: ${result.uncommittedBytes} bytes past the signed head (an append that did not finish; ignored)`);
+    for (const p of result.pending) {
+      ctx.notes.push(`receipt log: entry seq ${p.entry.seq} (receipt ${p.entry.receipt}, step ${JSON.stringify(p.entry.step)}) is past the signed head: an append that did not finish; the next append completes it if its receipt is stored, else drops it`);
+    }
+    const pendingBytes = result.pending.length > 0 ? 0 : result.uncommittedBytes;
+    if (pendingBytes > 0) ctx.notes.push(`receipt log: ${pendingBytes} bytes past the signed head (an append that did not finish; ignored)`);
     ctx.counts.logEntries = result.entries;
   },
 };
@@ -80,7 +85,7 @@ const receiptsStep: VerifyStep = {
   name: 'receipts',
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
-    let records = loggedRecords.get(ctx);
+    let records = ctx.log?.records;
     if (!records) {
       try {
         records = (await readReceiptLog(ctx.store)).records;
@@ -169,7 +174,7 @@ function envelopePayload(bytes: Buffer): { payload: Buffer; statement: Statement
 const perStep: VerifyStep = {
   name: 'per',
   async run(ctx) {
-    const logged = new Set((loggedRecords.get(ctx) ?? []).map((r) => r.entry.receipt as string));
+    const logged = new Set((ctx.log?.records ?? []).map((r) => r.entry.receipt as string));
     // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
     const logDamaged = ctx.problems.some((p) => p.step === 'log');
     const problem = (subject: string, message: string, expected?: string, actual?: string) =>
@@ -190,6 +195,12 @@ const perStep: VerifyStep = {
         const digest = digestBytes(bytes);
         const backed = logged.has(digest) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
         if (!backed) {
+          const unlisted = logDamaged ? undefined : (await unlistedReceipts(ctx)).get(digest);
+          if (unlisted?.keyId && !unlisted.referenced && !unlisted.pending) {
+            unlisted.perFiles.push(file); // a stored receipt the log lost: the unlisted step names it with this file
+            receipts.set(prefix, null);
+            continue;
+          }
           problem(file, `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`, 'the id of a logged receipt', digest);
           receipts.set(prefix, null);
           continue;
@@ -235,9 +246,13 @@ const perStep: VerifyStep = {
   },
 };
 
-export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [logStep, receiptsStep, perStep];
+export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [logStep, receiptsStep, perStep, unlistedStep];
 
-/** Everything `asl verify --store S` checks. */
-export function verifyStoreFully(store: Store, opts: { quick?: boolean } = {}): Promise<VerifyReport> {
-  return verifyStore(store, { ...opts, extraSteps: RECEIPT_VERIFY_STEPS });
+/**
+ * Everything `asl verify --store S` checks; `anchor` (`SEQ:RECEIPT_ID`, written
+ * down earlier) must still be the log's entry SEQ, with the chain whole.
+ */
+export function verifyStoreFully(store: Store, opts: { quick?: boolean; anchor?: string } = {}): Promise<VerifyReport> {
+  const steps = opts.anchor === undefined ? RECEIPT_VERIFY_STEPS : [...RECEIPT_VERIFY_STEPS, anchorStep(opts.anchor)];
+  return verifyStore(store, { quick: opts.quick ?? false, extraSteps: steps });
 }

@@ -14,6 +14,7 @@ import { OBJECTS_DIR, TMP_DIR } from './layout.js';
 import { mapLimit } from './object-batch.js';
 import { readObject } from './object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
+import type { LogRecord } from './receipt-log.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
@@ -37,6 +38,12 @@ export interface VerifyContext {
   /** Objects whose bytes did not match their name. */
   corrupt: Set<Digest>;
   trees: Set<Digest>;
+  /** Objects other than trees whose bytes start with '{': where stored receipts are looked for. */
+  jsonObjects: Set<Digest>;
+  /** The log's last committed entry as `SEQ:RECEIPT_ID` when the log verifies (what an operator writes down). */
+  anchor: string | null;
+  /** What the log step read: committed entries that parse, lines pending past the head; null before it ran. */
+  log: { records: LogRecord[]; pending: LogRecord[] } | null;
   /** Ids that something durable (a ref, a receipt) refers to: they must be complete. */
   roots: Set<Digest>;
   problems: VerifyProblem[];
@@ -52,6 +59,8 @@ export interface VerifyStep {
 export interface VerifyReport {
   ok: boolean;
   store: string;
+  /** The log's last entry, `SEQ:RECEIPT_ID`, when the log verifies; null for an empty or damaged log. */
+  anchor: string | null;
   counts: Record<string, number>;
   problems: VerifyProblem[];
   notes: string[];
@@ -104,6 +113,7 @@ const objectsStep: VerifyStep = {
           await fh.read(head, 0, head.length, 0);
           ctx.objects.set(digest, st.size);
           if (isTreeBytes(head)) ctx.trees.add(digest);
+          else if (head[0] === 0x7b) ctx.jsonObjects.add(digest);
           bytes += st.size;
         } finally {
           await fh.close();
@@ -119,6 +129,7 @@ const objectsStep: VerifyStep = {
         return;
       }
       if (isTreeBytes(head)) ctx.trees.add(digest);
+      else if (head[0] === 0x7b) ctx.jsonObjects.add(digest);
     });
     ctx.counts.objects = files.length;
     ctx.counts.bytes = bytes;
@@ -226,7 +237,7 @@ export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsSt
 
 export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
-    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), roots: new Set(),
+    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, log: null, roots: new Set(),
     problems: [], notes: [], counts: {},
   };
   const steps: Array<{ name: string; ms: number }> = [];
@@ -236,5 +247,5 @@ export async function verifyStore(store: Store, opts: { quick?: boolean; extraSt
     await step.run(ctx);
     steps.push({ name: step.name, ms: Date.now() - started });
   }
-  return { ok: ctx.problems.length === 0, store: store.root, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, steps };
+  return { ok: ctx.problems.length === 0, store: store.root, anchor: ctx.anchor, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, steps };
 }

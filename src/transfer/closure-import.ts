@@ -129,26 +129,30 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
     }
   }
 
-  // Commit: objects, then what refers to them, then the log (the commit point).
-  await batch.commit();
+  // Commit, under the log's lock once the new lines are durable past the head: objects,
+  // then what refers to them, then the head (the commit point). A crash leaves no stored
+  // receipt without its line (receipt-log.ts).
   const trusted: string[] = [];
-  for (const k of toTrust) {
-    if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
-    await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, STORE_MODES.file);
-    trusted.push(k.keyId);
-  }
   let rootsAdded = 0;
-  if (manifest.roots.length > 0) {
-    const refs = join(store.root, PUT_REFS_DIR);
-    await makeDirs(refs);
-    for (const root of manifest.roots) {
-      const path = join(refs, digestHex(root.id as Digest));
-      if (await access(path).then(() => true, () => false)) continue;
-      await writeFileAtomic(path, JSON.stringify(root) + '\n');
-      rootsAdded++;
+  const commitContent = async () => {
+    await batch.commit();
+    for (const k of toTrust) {
+      if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
+      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, STORE_MODES.file);
+      trusted.push(k.keyId);
     }
-  }
-  const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true });
+    if (manifest.roots.length > 0) {
+      const refs = join(store.root, PUT_REFS_DIR);
+      await makeDirs(refs);
+      for (const root of manifest.roots) {
+        const path = join(refs, digestHex(root.id as Digest));
+        if (await access(path).then(() => true, () => false)) continue;
+        await writeFileAtomic(path, JSON.stringify(root) + '\n');
+        rootsAdded++;
+      }
+    }
+  };
+  const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true, beforeHead: commitContent });
   return {
     receipts: { added: appended.length, present: manifest.receipts.length - appended.length },
     roots: { added: rootsAdded },
