@@ -14,12 +14,12 @@ import { AslError } from '../core/errors.js';
 import { describeLocation, locateObjectSync } from '../store/object-locate.js';
 import { readReceiptLog, verifyLog } from '../store/receipt-log.js';
 import { loadTrustedKeys } from '../store/trusted-keys.js';
-import { verifyStore, type VerifyReport, type VerifyStep } from '../store/verify.js';
+import { verifyStore, type VerifyContext, type VerifyProblem, type VerifyReport, type VerifyStep } from '../store/verify.js';
 import type { Store } from '../store/store.js';
 import { readReceipt } from './store-receipt.js';
 import type { PerCore, Statement } from './types.js';
 import { ReceiptVerifyError } from './verify.js';
-import { anchorStep, unlistedReceipts, unlistedStep } from './verify-rollback.js';
+import { anchorStep, receiptsLoggedAfterCut, unlistedReceipts, unlistedStep, type UnlistedReceipt } from './verify-rollback.js';
 
 /** Every artifact id a receipt core names, with a label for messages. */
 export function referencedArtifacts(core: PerCore): Array<{ label: string; digest: Digest; kind?: string }> {
@@ -164,81 +164,118 @@ function envelopePayload(bytes: Buffer): { payload: Buffer; statement: Statement
   }
 }
 
+interface FolderCheck {
+  problems: VerifyProblem[];
+  envelopes: number;
+  checked: number;
+  unbacked: string[];
+  /** Receipt files that hold a stored receipt the log lost (the unlisted step names them). */
+  lost: Array<[UnlistedReceipt, string]>;
+}
+
+/** One folder of per/: its receipt files against the log, its statements and logs against those receipts. */
+async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[], isLogged: (id: Digest) => Promise<boolean>): Promise<FolderCheck> {
+  // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
+  const logDamaged = ctx.problems.some((p) => p.step === 'log');
+  const out: FolderCheck = { problems: [], envelopes: 0, checked: 0, unbacked: [], lost: [] };
+  const problem = (subject: string, message: string, expected?: string, actual?: string) =>
+    out.problems.push({ step: 'per', subject, message, ...(expected !== undefined ? { expected, actual } : {}) });
+  // prefix ('' or 'NAME.') -> the receipt in that envelope, when it is a logged one
+  const receipts = new Map<string, { id: Digest; file: string; payload: Buffer; statement: Statement } | null>();
+  for (const e of entries) {
+    if (!(e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`))) continue;
+    const file = join(dir, e.name);
+    const prefix = e.name.slice(0, e.name.length - ENVELOPE_FILE.length);
+    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a receipt file in per/ must be the receipt's bytes`); receipts.set(prefix, null); continue; }
+    let bytes: Buffer;
+    try { bytes = await readFile(file); } catch { continue; } // replaced meanwhile: the second look sees what is there
+    out.envelopes++;
+    const digest = digestBytes(bytes);
+    const backed = await isLogged(digest) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
+    if (!backed) {
+      const unlisted = logDamaged ? undefined : (await unlistedReceipts(ctx)).get(digest);
+      if (unlisted?.keyId && !unlisted.referenced && !unlisted.pending) {
+        out.lost.push([unlisted, file]);
+        receipts.set(prefix, null);
+        continue;
+      }
+      problem(file, `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`, 'the id of a logged receipt', digest);
+      receipts.set(prefix, null);
+      continue;
+    }
+    const inside = envelopePayload(bytes);
+    receipts.set(prefix, inside ? { id: digest, file, ...inside } : null);
+  }
+  for (const e of entries) {
+    if (e.isDirectory() || e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`)) continue;
+    const file = join(dir, e.name);
+    const isStatement = e.name === STATEMENT_FILE || e.name.endsWith(`.${STATEMENT_FILE}`);
+    const log = LOG_FILES.find(([name]) => name === e.name);
+    if (!isStatement && !log) { out.unbacked.push(file); continue; }
+    const prefix = isStatement ? e.name.slice(0, e.name.length - STATEMENT_FILE.length) : '';
+    const envelopeName = prefix + ENVELOPE_FILE;
+    if (!receipts.has(prefix)) {
+      problem(file, `${file} has no receipt beside it (${envelopeName}): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it`, join(dir, envelopeName), 'absent');
+      continue;
+    }
+    const receipt = receipts.get(prefix);
+    if (!receipt) continue; // the envelope itself is already a problem
+    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: per/ holds the receipt's own files`); continue; }
+    let bytes: Buffer;
+    try { bytes = await readFile(file); } catch { continue; }
+    out.checked++;
+    if (isStatement) {
+      let same = false;
+      try { same = canonicalBytes(JSON.parse(bytes.toString('utf8'))).equals(receipt.payload); } catch { same = false; }
+      if (!same) {
+        problem(file, `${file} is not the statement of receipt ${receipt.id} in ${envelopeName} beside it: it was edited (what it says is not what was signed)`, `the payload of ${receipt.id}`, digestBytes(bytes));
+      }
+      continue;
+    }
+    const role = log![1];
+    const recorded = receipt.statement.predicate?.core?.outputs?.find((o) => o.role === role)?.digest;
+    const actual = digestBytes(bytes);
+    if (!recorded) problem(file, `${file}: receipt ${receipt.id} in ${envelopeName} beside it records no ${role}`, `no ${e.name}`, actual);
+    else if (actual !== recorded) problem(file, `${file} hashes to ${actual}, but receipt ${receipt.id} records ${role} ${recorded}: it was edited (the recorded ${role} is the object ${recorded})`, recorded, actual);
+  }
+  return out;
+}
+
 /**
  * per/ travels with the store (the seed copies it into the image) and people read
  * it: every receipt file there must be, byte for byte, a receipt the log lists; a
  * `per.json` beside it must be exactly its statement, and `stdout.log` /
  * `stderr.log` must hash to what that receipt records. A statement or log with no
  * receipt beside it backs nothing and is a problem too; other files are noted.
+ *
+ * Captures may be writing per/ while this runs: a receipt file of a receipt logged
+ * after verify's cut is checked against the log as it is now, and a folder that
+ * does not check is looked at once more (a capture replaces its files one by one).
  */
 const perStep: VerifyStep = {
   name: 'per',
   async run(ctx) {
     const logged = new Set((ctx.log?.records ?? []).map((r) => r.entry.receipt as string));
-    // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
-    const logDamaged = ctx.problems.some((p) => p.step === 'log');
-    const problem = (subject: string, message: string, expected?: string, actual?: string) =>
-      ctx.problems.push({ step: 'per', subject, message, ...(expected !== undefined ? { expected, actual } : {}) });
+    const isLogged = (later: () => Promise<Set<Digest>>) => async (id: Digest) => logged.has(id) || (await later()).has(id);
+    const folders = await perFolders(join(ctx.store.root, 'per'));
+    const results = new Map<string, FolderCheck>();
+    for (const { dir, entries } of folders) results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx))));
+    for (const [dir, first] of [...results]) {
+      if (first.problems.length === 0) continue;
+      let entries: Dirent[];
+      try { entries = await readdir(dir, { withFileTypes: true }); } catch { continue; }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx, { again: true }))));
+    }
     let envelopes = 0;
     let checked = 0;
     const unbacked: string[] = [];
-    for (const { dir, entries } of await perFolders(join(ctx.store.root, 'per'))) {
-      // prefix ('' or 'NAME.') -> the receipt in that envelope, when it is a logged one
-      const receipts = new Map<string, { id: Digest; file: string; payload: Buffer; statement: Statement } | null>();
-      for (const e of entries) {
-        if (!(e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`))) continue;
-        const file = join(dir, e.name);
-        const prefix = e.name.slice(0, e.name.length - ENVELOPE_FILE.length);
-        if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a receipt file in per/ must be the receipt's bytes`); receipts.set(prefix, null); continue; }
-        envelopes++;
-        const bytes = await readFile(file);
-        const digest = digestBytes(bytes);
-        const backed = logged.has(digest) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
-        if (!backed) {
-          const unlisted = logDamaged ? undefined : (await unlistedReceipts(ctx)).get(digest);
-          if (unlisted?.keyId && !unlisted.referenced && !unlisted.pending) {
-            unlisted.perFiles.push(file); // a stored receipt the log lost: the unlisted step names it with this file
-            receipts.set(prefix, null);
-            continue;
-          }
-          problem(file, `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`, 'the id of a logged receipt', digest);
-          receipts.set(prefix, null);
-          continue;
-        }
-        const inside = envelopePayload(bytes);
-        receipts.set(prefix, inside ? { id: digest, file, ...inside } : null);
-      }
-      for (const e of entries) {
-        if (e.isDirectory() || e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`)) continue;
-        const file = join(dir, e.name);
-        const isStatement = e.name === STATEMENT_FILE || e.name.endsWith(`.${STATEMENT_FILE}`);
-        const log = LOG_FILES.find(([name]) => name === e.name);
-        if (!isStatement && !log) { unbacked.push(file); continue; }
-        const prefix = isStatement ? e.name.slice(0, e.name.length - STATEMENT_FILE.length) : '';
-        const envelopeName = prefix + ENVELOPE_FILE;
-        if (!receipts.has(prefix)) {
-          problem(file, `${file} has no receipt beside it (${envelopeName}): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it`, join(dir, envelopeName), 'absent');
-          continue;
-        }
-        const receipt = receipts.get(prefix);
-        if (!receipt) continue; // the envelope itself is already a problem
-        if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: per/ holds the receipt's own files`); continue; }
-        checked++;
-        const bytes = await readFile(file);
-        if (isStatement) {
-          let same = false;
-          try { same = canonicalBytes(JSON.parse(bytes.toString('utf8'))).equals(receipt.payload); } catch { same = false; }
-          if (!same) {
-            problem(file, `${file} is not the statement of receipt ${receipt.id} in ${envelopeName} beside it: it was edited (what it says is not what was signed)`, `the payload of ${receipt.id}`, digestBytes(bytes));
-          }
-          continue;
-        }
-        const role = log![1];
-        const recorded = receipt.statement.predicate?.core?.outputs?.find((o) => o.role === role)?.digest;
-        const actual = digestBytes(bytes);
-        if (!recorded) problem(file, `${file}: receipt ${receipt.id} in ${envelopeName} beside it records no ${role}`, `no ${e.name}`, actual);
-        else if (actual !== recorded) problem(file, `${file} hashes to ${actual}, but receipt ${receipt.id} records ${role} ${recorded}: it was edited (the recorded ${role} is the object ${recorded})`, recorded, actual);
-      }
+    for (const r of results.values()) {
+      ctx.problems.push(...r.problems);
+      envelopes += r.envelopes;
+      checked += r.checked;
+      unbacked.push(...r.unbacked);
+      for (const [lost, file] of r.lost) lost.perFiles.push(file);
     }
     if (unbacked.length > 0) ctx.notes.push(`${unbacked.length} file(s) in per/ that no receipt backs, not checked (e.g. ${unbacked[0]}); \`asl seed\` leaves them out`);
     ctx.counts.perFiles = envelopes;
@@ -246,7 +283,9 @@ const perStep: VerifyStep = {
   },
 };
 
-export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [logStep, receiptsStep, perStep, unlistedStep];
+/** Read before any object is listed: the cut every other step checks against. */
+export const RECEIPT_CUT_STEPS: VerifyStep[] = [logStep];
+export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [receiptsStep, perStep, unlistedStep];
 
 /**
  * Everything `asl verify --store S` checks; `anchor` (`SEQ:RECEIPT_ID`, written
@@ -254,5 +293,5 @@ export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [logStep, receiptsStep, perSte
  */
 export function verifyStoreFully(store: Store, opts: { quick?: boolean; anchor?: string } = {}): Promise<VerifyReport> {
   const steps = opts.anchor === undefined ? RECEIPT_VERIFY_STEPS : [...RECEIPT_VERIFY_STEPS, anchorStep(opts.anchor)];
-  return verifyStore(store, { quick: opts.quick ?? false, extraSteps: steps });
+  return verifyStore(store, { quick: opts.quick ?? false, cutSteps: RECEIPT_CUT_STEPS, extraSteps: steps });
 }

@@ -18,6 +18,7 @@
 import type { Digest } from '../core/digest.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { readObject } from '../store/object-read.js';
+import { verifyLog } from '../store/receipt-log.js';
 import { checkSignatures, loadTrustedKeys } from '../store/trusted-keys.js';
 import type { VerifyContext, VerifyStep } from '../store/verify.js';
 import { IN_TOTO_PAYLOAD_TYPE, PER_PREDICATE_TYPE, type Statement } from './types.js';
@@ -51,6 +52,29 @@ function perInside(bytes: Buffer): { envelope: DsseEnvelope; payload: Buffer; st
   }
 }
 
+const later = new WeakMap<VerifyContext, Promise<Set<Digest>>>();
+
+/**
+ * Receipts the log lists (or holds past its head) now, read again after verify's
+ * cut: writers may append while verify runs, and their receipts, listed after the
+ * cut, are not unlisted. Only a log that still starts with the cut's entries
+ * counts; `again` reads it once more.
+ */
+export function receiptsLoggedAfterCut(ctx: VerifyContext, opts: { again?: boolean } = {}): Promise<Set<Digest>> {
+  let result = opts.again ? undefined : later.get(ctx);
+  if (!result) {
+    result = (async () => {
+      const cut = ctx.log?.records ?? [];
+      let now;
+      try { now = await verifyLog(ctx.store, { checkReceipts: false }); } catch { return new Set<Digest>(); }
+      if (now.problems.length > 0 || cut.some((r, i) => now.records[i]?.digest !== r.digest)) return new Set<Digest>();
+      return new Set([...now.records, ...now.pending].map((r) => r.entry.receipt));
+    })();
+    later.set(ctx, result);
+  }
+  return result;
+}
+
 const found = new WeakMap<VerifyContext, Promise<Map<Digest, UnlistedReceipt>>>();
 
 /** Every stored object that is a receipt the log does not list (computed once per verify; after the receipts step). */
@@ -69,7 +93,7 @@ async function scan(ctx: VerifyContext): Promise<Map<Digest, UnlistedReceipt>> {
   const keys = await loadTrustedKeys(ctx.store);
   const out = new Map<Digest, UnlistedReceipt>();
   for (const id of [...ctx.jsonObjects].sort()) {
-    if (logged.has(id) || ctx.corrupt.has(id)) continue;
+    if (logged.has(id) || ctx.corrupt.has(id) || (await receiptsLoggedAfterCut(ctx)).has(id)) continue;
     let bytes: Buffer;
     try { bytes = await readObject(ctx.store, id); } catch { continue; } // the objects steps name what cannot be read
     const per = perInside(bytes);

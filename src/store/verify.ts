@@ -136,21 +136,37 @@ const objectsStep: VerifyStep = {
   },
 };
 
-const rootsStep: VerifyStep = {
-  name: 'roots',
+/** The root records (refs/put/), read before any object is listed: part of verify's cut. */
+const rootsCutStep: VerifyStep = {
+  name: 'roots-cut',
   async run(ctx) {
     const dir = join(ctx.store.root, PUT_REFS_DIR);
     let names: string[] = [];
     try { names = await readdir(dir); } catch { names = []; }
-    let count = 0;
-    for (const name of names) {
+    const records: RootsCut = [];
+    for (const name of names.sort()) {
       if (name.includes('.tmp-')) continue;
-      count++;
       const where = join(dir, name);
-      let rec: RootRecord;
       try {
-        rec = JSON.parse(await readFile(where, 'utf8')) as RootRecord;
+        records.push({ name, where, rec: JSON.parse(await readFile(where, 'utf8')) as RootRecord });
       } catch {
+        records.push({ name, where, rec: null });
+      }
+    }
+    rootsCut.set(ctx, records);
+  },
+};
+
+type RootsCut = Array<{ name: string; where: string; rec: RootRecord | null }>;
+const rootsCut = new WeakMap<VerifyContext, RootsCut>();
+
+const rootsStep: VerifyStep = {
+  name: 'roots',
+  async run(ctx) {
+    let count = 0;
+    for (const { name, where, rec } of rootsCut.get(ctx) ?? []) {
+      count++;
+      if (!rec) {
         ctx.problems.push({ step: 'roots', subject: where, message: `${where}: unreadable root record` });
         continue;
       }
@@ -235,13 +251,19 @@ const tmpStep: VerifyStep = {
 
 export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep];
 
-export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
+/**
+ * Runs the steps. Writers may commit while this runs, so verify first reads a cut
+ * (the root records, and through `cutSteps` the log), then lists objects: what the
+ * cut references was durable before it was read (objects are committed before
+ * anything names them), so it is all listed; what writers add later is not judged.
+ */
+export async function verifyStore(store: Store, opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
     store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, log: null, roots: new Set(),
     problems: [], notes: [], counts: {},
   };
   const steps: Array<{ name: string; ms: number }> = [];
-  const all = [...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
+  const all = [rootsCutStep, ...(opts.cutSteps ?? []), ...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
   for (const step of all) {
     const started = Date.now();
     await step.run(ctx);
