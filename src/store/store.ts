@@ -41,17 +41,24 @@ async function readMarker(root: string): Promise<Marker | null> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw fsError(join(root, MARKER_FILE), err);
   }
-  let marker: Marker;
+  // A damaged marker is bad input (exit 2) naming the file: nothing in the store can be read
+  // as a store until it is fixed, and verify has no history to check yet.
+  const file = join(root, MARKER_FILE);
+  const expected = `expected {"format":"asl-store","layout":${LAYOUT_VERSION},"created":…}`;
+  let marker: Partial<Marker> | null;
   try {
-    marker = JSON.parse(text) as Marker;
+    marker = JSON.parse(text) as Partial<Marker> | null;
   } catch {
-    throw new AslError('CORRUPT', `${join(root, MARKER_FILE)}: store marker is not valid JSON`);
+    throw new AslError('BAD_INPUT', `${file}: store marker is not valid JSON (${text.length === 0 ? 'empty file' : `${text.length} bytes`}); ${expected}`, { data: { path: file } });
   }
-  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${root}: ${MARKER_FILE} does not describe an ASL store`);
+  if (typeof marker !== 'object' || marker === null || Array.isArray(marker)) {
+    throw new AslError('BAD_INPUT', `${file}: store marker is not a JSON object; ${expected}`, { data: { path: file } });
+  }
+  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${file}: does not describe an ASL store (format ${JSON.stringify(marker.format)}); ${expected}`, { data: { path: file } });
   if (marker.layout !== LAYOUT_VERSION) {
-    throw new AslError('UNSUPPORTED', `${root}: store layout v${marker.layout} is not supported (this asl reads v${LAYOUT_VERSION})`);
+    throw new AslError('UNSUPPORTED', `${file}: store layout v${String(marker.layout)} is not supported (this asl reads v${LAYOUT_VERSION})`, { data: { path: file } });
   }
-  return marker;
+  return marker as Marker;
 }
 
 /** Writes `data` to `path` atomically: temp file in the same folder with exactly `mode`, fsync, rename. */
