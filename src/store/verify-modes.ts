@@ -11,7 +11,7 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENV_KEY_FILE, KEYS_DIR, LOG_DIR, OBJECTS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, REFS_DIR, TRUSTED_KEYS_DIR } from './layout.js';
+import { CACHE_KEY_FILE, ENV_KEY_FILE, KEYS_DIR, LOG_DIR, OBJECTS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, REFS_DIR, TRUSTED_KEYS_DIR } from './layout.js';
 import type { VerifyStep } from './verify.js';
 
 /** Folders whose content the other steps take on trust, each with what a writer could do there. */
@@ -24,7 +24,7 @@ const GUARDED_DIRS: Array<[string, string]> = [
   [`${REFS_DIR}/put`, 'replace the store\'s root records'],
   [OBJECTS_DIR, 'remove or replace objects'],
 ];
-const SECRET_FILES = [PRIVATE_KEY_FILE, ENV_KEY_FILE];
+const SECRET_FILES = [PRIVATE_KEY_FILE, ENV_KEY_FILE, CACHE_KEY_FILE];
 
 const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
 
