@@ -1,4 +1,5 @@
 import { AslError } from '../../core/errors.js';
+import { printable } from '../../core/printable.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
@@ -10,9 +11,9 @@ import { formatBytes, progressReporter } from '../progress.js';
 function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefined): void {
   for (const p of report.problems) {
     const detail = p.expected !== undefined && !p.message.includes(String(p.actual)) ? ` (expected ${p.expected}, actual ${p.actual})` : '';
-    io.stdout.write(`FAIL ${p.message}${detail}\n`);
+    io.stdout.write(`FAIL ${printable(p.message + detail)}\n`);
   }
-  for (const n of report.notes) io.stdout.write(`note: ${n}\n`);
+  for (const n of report.notes) io.stdout.write(`note: ${printable(n)}\n`);
   if (anchor !== undefined && !report.problems.some((p) => p.step === 'anchor')) io.stdout.write(`anchor ${anchor} confirmed: the log's entry is that receipt and its chain to the signed head is whole\n`);
   // Only a store that verifies has an anchor worth writing down (--json always carries it).
   if (report.ok && report.anchor) io.stdout.write(`anchor: ${report.anchor} (write it down; \`asl verify --anchor ${report.anchor}\` later shows the log was not rolled back past it)\n`);
