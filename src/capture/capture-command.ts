@@ -9,14 +9,14 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
 import { buildStatement } from '../receipt/statement.js';
 import { listReceipts, writeReceipt } from '../receipt/store-receipt.js';
 import { digestBytes } from '../core/digest.js';
-import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot } from '../receipt/types.js';
+import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot, WatchReason } from '../receipt/types.js';
 import { loadEnvironmentKey } from '../store/keys.js';
 import { TMP_DIR } from '../store/layout.js';
 import { ObjectBatch } from '../store/object-batch.js';
@@ -34,7 +34,7 @@ import { runCommand } from './run-command.js';
 import { readDebPackage } from './deb-package.js';
 import { parseStraceFile, resolveTrace } from './trace.js';
 import { splitCommand } from './command-words.js';
-import { createdWatchRoots, planAutoWatch, type WatchSelection } from './auto-watch.js';
+import { createdWatchRoots, isWithin, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { identifyPrograms, lookupProgramPackages } from './program.js';
 import { DpkgLookup } from './dpkg.js';
 import { DpkgCache } from './dpkg-cache.js';
@@ -47,7 +47,7 @@ export interface CommandCaptureOptions {
   inputs?: string[];
   outputs?: string[];
   watch?: string[];
-  /** Watch paths named on the command line (default true). */
+  /** Watch paths named on the command line and the working directory (default true). */
   autoWatch?: boolean;
   /** Run under strace and record files read outside the watched roots. */
   trace?: boolean;
@@ -102,7 +102,6 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const outdir = resolve(cwd, opts.outdir);
   const info = opts.onInfo ?? (() => {});
   const excluded = [store.root, outdir].map((p) => Buffer.from(p));
-  const exclude = (abs: Buffer) => excluded.some((e) => abs.equals(e));
 
   // A --watch path may not exist yet: the command may create it.
   for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
@@ -120,13 +119,17 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const packagesFound = lookupProgramPackages(programs, dpkg).then(() => undefined, (err: unknown) => ({ err }));
   for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
   const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
-  const watchedPaths = new Map<string, 'flag' | 'auto'>();
+  const watchedPaths = new Map<string, WatchReason>();
   for (const p of opts.watch ?? []) watchedPaths.set(resolve(cwd, p), 'flag');
   const excludeDirs = [store.root, outdir];
   let plan: WatchSelection | null = null;
+  let workingDir: WorkingDirectoryWatch | null = null;
   if (opts.autoWatch ?? true) {
     plan = await planAutoWatch(line, { cwd, programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
     for (const r of plan.roots) if (!watchedPaths.has(r.path)) watchedPaths.set(r.path, 'auto');
+    const cwdReal = await realpath(cwd).catch(() => cwd);
+    workingDir = selectWorkingDirectory(cwdReal, line.programs.map((p) => p.word), { exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+    if (workingDir.path !== null && !watchedPaths.has(workingDir.path)) watchedPaths.set(workingDir.path, 'cwd');
   }
   for (const p of watchedPaths.keys()) {
     if (inside(store.root, p) && p !== store.root) info(`note: watched root ${p} contains the store; the store is left out of its snapshots`);
@@ -136,7 +139,15 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const cache = await StatCache.load(store);
   const batch = new ObjectBatch(store);
   const workDir = join(store.root, TMP_DIR, `capture-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const snap = (path: string) => snapshot(batch, path, { cache, exclude });
+  // The working directory's snapshot leaves out the other roots inside it: each
+  // has its own before and after, so one change is recorded once, under the
+  // path that names it.
+  const snap = (path: string) => {
+    const skip = watchedPaths.get(path) === 'cwd'
+      ? [...excluded, ...[...watchedPaths.keys()].filter((p) => p !== path && isWithin(p, path)).map((p) => Buffer.from(p))]
+      : excluded;
+    return snapshot(batch, path, { cache, exclude: (abs: Buffer) => skip.some((e) => abs.equals(e)) });
+  };
   const roots: Array<[SnapshotResult, string]> = [];
 
   try {
@@ -221,13 +232,16 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     // Outputs: logs, watched roots after, declared outputs.
     const outputs: ArtifactRef[] = [];
+    const declaredOutputs = new Set((opts.outputs ?? []).map((p) => resolve(cwd, p)));
     const out = await batch.addFile(stdoutPath, Number.MAX_SAFE_INTEGER);
     const err = await batch.addFile(stderrPath, Number.MAX_SAFE_INTEGER);
     outputs.push({ name: 'stdout', role: 'stdout', kind: 'log', digest: out.digest, size: out.size });
     outputs.push({ name: 'stderr', role: 'stderr', kind: 'log', digest: err.digest, size: err.size });
 
     if (plan) {
-      const created = await createdWatchRoots(plan, { programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+      // A path the run created inside the working directory is a root of its own (the cwd root leaves it out).
+      const covered = [...watchedPaths].filter(([, reason]) => reason !== 'cwd').map(([p]) => p);
+      const created = await createdWatchRoots(plan, { programPaths, exclude: excludeDirs, covered });
       for (const r of created.roots) {
         if (!watchedPaths.has(r.path)) { watchedPaths.set(r.path, 'auto'); before.set(r.path, null); info(`watching (created by the command): ${r.path}`); }
       }
@@ -252,13 +266,26 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       const changes = await summarizeChanges(store, batch, b, a);
       if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
       watched.push({ path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed, ...(changes.paths ? { paths: changes.paths } : {}) });
+      const hostPathOf = (rel: string) => (rel === '' ? path : join(path, rel));
       for (const deb of changes.debs) {
-        const hostPath = join(path, deb.path);
+        const hostPath = hostPathOf(deb.path);
         const pkg = await readDebPackage(hostPath).catch(() => undefined);
         if (!pkg) { info(`warning: ${hostPath}: not a readable .deb; not listed as a package`); continue; }
-        const name = `package:${pkg.name}_${pkg.version}_${pkg.architecture}`;
-        if (!inputs.some((i) => i.name === name)) {
-          inputs.push({ name, role: 'downloaded', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+        if (isArchiveCachePath(hostPath)) {
+          // Fetched: apt and debootstrap keep what they download in the archive cache.
+          const name = `package:${pkg.name}_${pkg.version}_${pkg.architecture}`;
+          if (!inputs.some((i) => i.name === name)) {
+            inputs.push({ name, role: 'downloaded', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+          }
+        } else if (!outputs.some((o) => o.name === hostPath)) {
+          // Anywhere else the step made it: a product, never a download.
+          outputs.push({ name: hostPath, role: 'product', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+        }
+      }
+      if (a?.kind === 'tree') {
+        for (const f of changes.files ?? []) {
+          const hostPath = hostPathOf(f.path);
+          if (!outputs.some((o) => o.name === hostPath) && !declaredOutputs.has(hostPath)) outputs.push({ name: hostPath, role: 'product', kind: 'blob', digest: f.digest, path: hostPath, size: f.size });
         }
       }
     }
@@ -290,6 +317,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     await batch.commit();
     for (const [s, source] of roots) if (s.kind === 'tree') await recordRoot(store, s, source);
+    if (!outputs.some((o) => o.kind !== 'log' && o.role !== 'changes')) info(noOutputWarning(step, watchedPaths, workingDir, opts.autoWatch ?? true));
 
     const core: CommandCore = {
       kind: 'command',
@@ -318,6 +346,25 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     releaseSignals();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where apt and debootstrap keep the packages they fetch (Dir::Cache::archives,
+ * and its partial/ folder), on the host or inside a chroot: a `.deb` that
+ * appears there was downloaded.
+ */
+export function isArchiveCachePath(hostPath: string): boolean {
+  return /(^|\/)var\/cache\/apt\/archives\/(partial\/)?[^/]+\.u?deb$/.test(hostPath);
+}
+
+/** The one line a capture prints when it recorded nothing the command wrote. */
+function noOutputWarning(step: string, watched: ReadonlyMap<string, WatchReason>, wd: WorkingDirectoryWatch | null, auto: boolean): string {
+  const where = watched.size > 0 ? `nothing changed in ${[...watched.keys()].join(', ')}` : 'no path was watched';
+  const why = !auto ? '--no-auto-watch is set'
+    : wd?.skipped === 'system-directory' ? 'the working directory is a system directory and is not watched'
+      : wd?.skipped === 'pseudo-filesystem' ? 'the working directory is in a pseudo file system and is not watched'
+        : undefined;
+  return `warning: step ${step} recorded no output besides its logs (${where}${why ? `; ${why}` : ''}); if the command wrote files elsewhere, name them with --watch PATH or --output PATH`;
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
