@@ -33,6 +33,8 @@ import { summarizeChanges } from './changes.js';
 import { runCommand } from './run-command.js';
 import { readDebPackage } from './deb-package.js';
 import { parseStraceFile, resolveTrace } from './trace.js';
+import { splitObserved, type ObservedSplit } from './observed-packages.js';
+import { canonicalize } from '../core/canonical-json.js';
 import { splitCommand } from './command-words.js';
 import { createdWatchRoots, isWithin, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { identifyPrograms, lookupProgramPackages } from './program.js';
@@ -51,6 +53,8 @@ export interface CommandCaptureOptions {
   autoWatch?: boolean;
   /** Run under strace and record files read outside the watched roots. */
   trace?: boolean;
+  /** With trace: store the bytes of every observed file, packaged ones too (default false). */
+  keepObserved?: boolean;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Where the command's output is streamed live (the terminal). */
@@ -305,7 +309,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         throw new AslError('BAD_INPUT', `--trace: strace traced no process (is ptrace permitted here?); the command did not run under the trace`);
       }
       const trace = await resolveTrace(parsed, { exclude: [store.root, outdir, workDir, ...watchedRoots] });
-      for (const { path } of trace.files) {
+      const roots = await Promise.all(parsed.roots.map((r) => realpath(r).catch(() => r)));
+      const split: ObservedSplit = opts.keepObserved
+        ? { packages: [], databases: [], other: trace.files, changed: 0 }
+        : await splitObserved(trace.files, roots);
+      for (const { path } of split.other) {
         let st;
         try { st = await lstat(path); } catch { continue; }
         if (!st.isFile()) continue;
@@ -313,6 +321,24 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         const name = `observed:${path}`;
         if (!inputs.some((i) => i.name === name)) inputs.push({ name, role: 'observed', kind: 'blob', digest, path, size });
       }
+      // Packaged files and dpkg's database: one input each, the files listed (path, sha256) in a paths artifact.
+      const listOf = async (files: ReadonlyArray<{ path: string; digest: string; size: number; listedAs?: string }>) => {
+        const bytes = Buffer.from(files.map((f) => canonicalize(f)).join('\n') + '\n');
+        return { digest: await batch.addBytes(bytes), size: bytes.length };
+      };
+      for (const p of split.packages) {
+        const { digest, size } = await listOf(p.files);
+        const where = p.root === '/' ? '' : `@${p.root}`;
+        inputs.push({ name: `observed-package:${p.package.name}_${p.package.version}_${p.package.architecture}${where}`, role: 'observed', kind: 'paths', digest, size, package: p.package, ...(p.root === '/' ? {} : { path: p.root }) });
+      }
+      for (const d of split.databases) {
+        const { digest, size } = await listOf(d.files);
+        inputs.push({ name: `observed-dpkg-database:${d.admindir}`, role: 'observed', kind: 'paths', digest, size, path: d.admindir });
+      }
+      const packagedFiles = split.packages.reduce((n, p) => n + p.files.length, 0);
+      const dbFiles = split.databases.reduce((n, d) => n + d.files.length, 0);
+      info(`trace: ${trace.files.length} files read outside the watched roots: ${packagedFiles} from ${split.packages.length} packages (bytes match dpkg's checksums; not copied)`
+        + `, ${dbFiles} of dpkg's database, ${split.other.length} recorded with their bytes${split.changed ? ` (${split.changed} differ from their package's checksum)` : ''}`);
     }
 
     await batch.commit();

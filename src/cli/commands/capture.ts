@@ -5,7 +5,7 @@ import { openStore } from '../../store/store.js';
 import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
 
 export const command: Command = {
-  usage: 'asl capture --store S (--cmd "STRING" | --file PATH) --outdir DIR [--name STEP] [--artifact-inputs PATH]... [--input PATH]... [--output PATH]... [--watch PATH]... [--no-auto-watch] [--trace] [--json]   (alias: asl-capture)',
+  usage: 'asl capture --store S (--cmd "STRING" | --file PATH) --outdir DIR [--name STEP] [--artifact-inputs PATH]... [--input PATH]... [--output PATH]... [--watch PATH]... [--no-auto-watch] [--trace [--keep-observed]] [--json]   (alias: asl-capture)',
   summary: 'Run a command (or ingest a file) and record its inputs, outputs, logs and environment as artifacts with a signed receipt (PER). Exits with the command\'s status (128+N for signal N).',
   options: {
     store: { type: 'string' },
@@ -19,6 +19,7 @@ export const command: Command = {
     watch: { type: 'string', multiple: true },
     'no-auto-watch': { type: 'boolean' },
     trace: { type: 'boolean' },
+    'keep-observed': { type: 'boolean' },
   },
   async run(args, io) {
     const storeDir = storeDirOpt(args);
@@ -33,9 +34,10 @@ export const command: Command = {
     if (cmd !== undefined && cmd.trim() === '') throw new AslError('USAGE', 'capture: --cmd is empty');
     const store = await openStore(storeDir);
     const json = boolOpt(args, 'json');
+    if (boolOpt(args, 'keep-observed') && !boolOpt(args, 'trace')) throw new AslError('USAGE', 'capture: --keep-observed applies to --trace');
     let result: CaptureResult;
     if (file !== undefined) {
-      for (const flag of ['artifact-inputs', 'input', 'output', 'watch', 'trace']) {
+      for (const flag of ['artifact-inputs', 'input', 'output', 'watch', 'trace', 'keep-observed']) {
         if (args.values[flag] !== undefined) throw new AslError('USAGE', `capture: --${flag} applies to --cmd, not --file`);
       }
       result = await captureFile(store, { file, outdir, ...(name ? { name } : {}) });
@@ -50,6 +52,7 @@ export const command: Command = {
         watch: listOpt(args, 'watch'),
         autoWatch: !boolOpt(args, 'no-auto-watch'),
         trace: boolOpt(args, 'trace'),
+        keepObserved: boolOpt(args, 'keep-observed'),
         stdout: io.stdout,
         stderr: io.stderr,
         onInfo: (line) => io.stderr.write(`asl-capture: ${line}\n`),
