@@ -9,7 +9,7 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
@@ -105,7 +105,10 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const step = stepNameOf(opts.outdir, opts.name);
   const outdir = resolve(cwd, opts.outdir);
   const info = opts.onInfo ?? (() => {});
-  const excluded = [store.root, outdir].map((p) => Buffer.from(p));
+  // asl's own stdout and stderr, when they go to a file (`asl-capture … > build.log`): that
+  // file holds what asl writes, the command's streams (recorded as its logs) and asl's notes.
+  const ownOutput = await ownOutputFiles();
+  const excluded = [store.root, outdir, ...ownOutput].map((p) => Buffer.from(p));
 
   // A --watch path may not exist yet: the command may create it.
   for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
@@ -132,7 +135,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     plan = await planAutoWatch(line, { cwd, programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
     for (const r of plan.roots) if (!watchedPaths.has(r.path)) watchedPaths.set(r.path, 'auto');
     const cwdReal = await realpath(cwd).catch(() => cwd);
-    workingDir = selectWorkingDirectory(cwdReal, line.programs.map((p) => p.word), { exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+    const home = env.HOME ? await realpath(env.HOME).catch(() => env.HOME) : undefined;
+    workingDir = selectWorkingDirectory(cwdReal, line.programs.map((p) => p.word), { exclude: excludeDirs, covered: [...watchedPaths.keys()], ...(home ? { home } : {}) });
     if (workingDir.path !== null && !watchedPaths.has(workingDir.path)) watchedPaths.set(workingDir.path, 'cwd');
   }
   for (const p of watchedPaths.keys()) {
@@ -287,7 +291,9 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         }
       }
       if (a?.kind === 'tree') {
+        const debs = new Set(changes.debs.map((d) => d.path));
         for (const f of changes.files ?? []) {
+          if (debs.has(f.path)) continue; // a package: listed above, as a download or a product
           const hostPath = hostPathOf(f.path);
           if (!outputs.some((o) => o.name === hostPath) && !declaredOutputs.has(hostPath)) outputs.push({ name: hostPath, role: 'product', kind: 'blob', digest: f.digest, path: hostPath, size: f.size });
         }
@@ -383,12 +389,27 @@ export function isArchiveCachePath(hostPath: string): boolean {
   return /(^|\/)var\/cache\/apt\/archives\/(partial\/)?[^/]+\.u?deb$/.test(hostPath);
 }
 
+/** The regular files this process's stdout and stderr are writing to (Linux: /proc/self/fd). */
+async function ownOutputFiles(): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of [1, 2]) {
+    try {
+      const st = await lstat(`/proc/self/fd/${fd}`).then(() => stat(`/proc/self/fd/${fd}`));
+      if (!st.isFile()) continue;
+      const target = await readlink(`/proc/self/fd/${fd}`);
+      if (target.startsWith('/') && !target.endsWith(' (deleted)') && !out.includes(target)) out.push(target);
+    } catch { /* no such descriptor, or no /proc */ }
+  }
+  return out;
+}
+
 /** The one line a capture prints when it recorded nothing the command wrote. */
 function noOutputWarning(step: string, watched: ReadonlyMap<string, WatchReason>, wd: WorkingDirectoryWatch | null, auto: boolean): string {
   const where = watched.size > 0 ? `nothing changed in ${[...watched.keys()].join(', ')}` : 'no path was watched';
   const why = !auto ? '--no-auto-watch is set'
     : wd?.skipped === 'system-directory' ? 'the working directory is a system directory and is not watched'
       : wd?.skipped === 'pseudo-filesystem' ? 'the working directory is in a pseudo file system and is not watched'
+        : wd?.skipped === 'home-directory' ? 'the working directory is (or holds) the home directory and is not watched'
         : undefined;
   return `warning: step ${step} recorded no output besides its logs (${where}${why ? `; ${why}` : ''}); if the command wrote files elsewhere, name them with --watch PATH or --output PATH`;
 }

@@ -125,10 +125,11 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   }
   const links = (id: Digest): boolean => id !== EMPTY_DIGEST && ((uses.get(id) ?? 0) & (CONSUMED | PRODUCED)) === (CONSUMED | PRODUCED);
   const categoryOf = (a: ArtifactNode): Category => {
-    if (a.kind === 'package') return 'package';
-    if (a.kind === 'log') return 'log';
-    if (a.kind === 'paths') return 'changes';
     const roles = (uses.get(a.id) ?? 0) & ALL_ROLES;
+    // A package a step built is its product, drawn like any other; downloaded ones are counted.
+    if (a.kind === 'package') return roles & ROLE_BIT.product ? 'main' : 'package';
+    if (a.kind === 'log') return 'log';
+    if (a.kind === 'paths') return roles === ROLE_BIT.observed ? 'observed' : 'changes';
     if (roles === ROLE_BIT.program) return 'program';
     if (roles === ROLE_BIT.observed) return 'observed';
     if (roles === ROLE_BIT.changes) return 'changes';
@@ -171,10 +172,14 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     const groups = { input: [] as Digest[], output: [] as Digest[] };
     const before: Array<() => void> = [];
     const after: Array<() => void> = [];
+    // Bytes a step read and wrote back unchanged (a copy of its input) are drawn once, as
+    // its input: an output edge back to them would draw a cycle.
+    const read = new Set((adj.in.get(receipt.id) ?? []).map((i) => lineage.edges[i]!.from));
     for (const i of [...(adj.in.get(receipt.id) ?? []), ...(adj.out.get(receipt.id) ?? [])]) {
       const e = lineage.edges[i]!;
       const isInput = e.to === receipt.id && e.kind === 'input';
       const other = isInput ? e.from : e.to;
+      if (!isInput && read.has(other)) continue;
       if (lineage.receiptById.has(other)) {
         // A receipt used as an input: an edge between two steps.
         if (isInput && inSelection(other)) after.push(() => addEdge('input', other, receipt.id, e.role, e.name));

@@ -113,10 +113,19 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.equal(watched[0]!.path, join(WORKDIR, 'iso_root'));
   const rootTree = watched[0]!.after;
   const buildIso = log.find((i) => i.step === 'build_iso')!;
-  const b = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }>; inputs: Array<{ kind: string; digest: string }> } } } }>(['show', '--store', STORE, buildIso.receipt]).statement.predicate.core;
-  const out = b.watched.find((w) => w.path === join(WORKDIR, 'out'))!;
-  const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, out.after]);
-  assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the build receipt records the ISO');
+  type BuildCore = { command: { shell: string }; watched: Array<{ path: string; reason: string; after: string }>; inputs: Array<{ kind: string; digest: string; name: string }>; outputs: Array<{ role: string; kind: string; path?: string; digest: string }> };
+  const b = aslJson<{ statement: { predicate: { core: BuildCore } } }>(['show', '--store', STORE, buildIso.receipt]).statement.predicate.core;
+  // The seed's line as written (no --watch, --input or --output): the working directory is watched.
+  assert.equal(b.command.shell, './build_asl_auth_host_iso.sh');
+  assert.deepEqual(b.watched.map((w) => [w.path, w.reason]), [[WORKDIR, 'cwd']]);
+  const isoOut = b.outputs.find((o) => o.path === ISO);
+  assert.deepEqual([isoOut?.role, isoOut?.kind, isoOut?.digest], ['product', 'blob', await sha256(ISO)], 'the build receipt names the ISO by digest');
+  const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, b.watched[0]!.after, 'out']);
+  assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the after-tree of WORKDIR holds the ISO');
+  // The image root it was made from is in the before-tree of WORKDIR: an input.
+  const before = b.inputs.find((i) => i.name === `before:${WORKDIR}`)!;
+  const rootEntry = aslJson<Array<{ name: string; type: string }>>(['ls', '--store', STORE, before.digest]).find((e) => e.name === 'iso_root');
+  assert.equal(rootEntry?.type, 'dir');
   assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(),
     log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt).sort(), 'the build names every earlier receipt');
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureDebianPackages } from '../fixtures.js';
-import { runAsl } from '../helpers.js';
+import { REPO_ROOT, runAsl } from '../helpers.js';
 import { aslCat, assertWellFormedReceipt, aslOk, describeRun, digestOf, only, readOutdir, workWithStore } from './e2e-helpers.js';
 
 before(async () => {
@@ -185,4 +185,23 @@ test('a capture that records no output besides its logs says so, naming what it 
   const wrote = await runAsl(['capture', '--store', store, '--cmd', 'echo x > made.txt', '--outdir', join(store, 'per', 'wrote')], { cwd: work });
   assert.equal(wrote.code, 0, describeRun(wrote));
   assert.ok(!wrote.stderr.includes('recorded no output'), wrote.stderr);
+});
+
+test('asl\'s own output file in the working directory (`asl-capture … > build.log`) is not part of its trees; the home directory is never watched', async (t) => {
+  const { work, store } = await workWithStore(t);
+  const log = join(work, 'build.log');
+  execFileSync('/bin/sh', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(join(REPO_ROOT, 'bin', 'asl'))} capture --store ${store} --cmd 'echo made > made.txt; echo to-the-log' --outdir ${store}/per/logged > ${log} 2>&1`], { cwd: work });
+  assert.match(await readFile(log, 'utf8'), /to-the-log/);
+  const core = (await readOutdir(join(store, 'per', 'logged'))).statement.predicate.core;
+  const w = only(core.watched!, (x) => x.reason === 'cwd', 'the working directory');
+  assert.equal(w.before, w.after, 'nothing but asl\'s own log changed in the working directory');
+  assert.equal((await runAsl(['cat', '--store', store, `${w.after}:build.log`])).code, 2, 'the log asl writes is not in the after-tree');
+  const made = only(core.watched!, (x) => x.path === join(work, 'made.txt'), 'made.txt, named on the command line');
+  assert.equal(made.after, digestOf('made\n'));
+  assert.ok(!core.outputs.some((o) => o.path === log));
+
+  const home = await runAsl(['capture', '--store', store, '--cmd', 'true', '--outdir', join(store, 'per', 'home')], { cwd: work, env: { ...process.env, HOME: work } });
+  assert.equal(home.code, 0, describeRun(home));
+  assert.match(home.stderr, /the working directory is \(or holds\) the home directory and is not watched/);
+  assert.deepEqual((await readOutdir(join(store, 'per', 'home'))).statement.predicate.core.watched, []);
 });

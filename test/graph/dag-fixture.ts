@@ -1,7 +1,8 @@
 // A small real build, captured with the real CLI, for the dag tests: the seed's shape
 // in miniature.
 //
-//   bootstrap  makes root/ (a tree) and drops three real .deb files into root/var/cache
+//   bootstrap  makes root/ (a tree) and drops three real .deb files into its apt archive
+//              cache (root/var/cache/apt/archives), as debootstrap's downloads land
 //   install    changes root/ (its before-tree is bootstrap's after-tree: the join)
 //   overlay    `asl-capture --file overlay/motd` (an ingest)
 //   build      reads root/ and overlay/motd (--input) and the receipts in per/
@@ -84,7 +85,7 @@ async function makeDebs(dir: string): Promise<string[]> {
 }
 
 export const COMMANDS = {
-  bootstrap: "mkdir -p root/etc root/var/cache && cp debs/*.deb root/var/cache/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
+  bootstrap: "mkdir -p root/etc root/var/cache/apt/archives && cp debs/*.deb root/var/cache/apt/archives/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
   install: "printf 'app=1\\n' > root/etc/app.conf && echo 'installed app.conf'",
   build: 'mkdir -p out && tar -cf out/image.tar -C root . && cat overlay/motd > out/motd && echo built image.tar',
   check: 'echo checking >&2; test -s out/missing || exit 3',
@@ -149,6 +150,10 @@ export function defaultIds(fx: DagFixture): { receipts: string[]; artifacts: Rec
       t3: build.output(tree).digest,
       motd: overlay.output((r) => r.role === 'source').digest,
       perTree: build.input((r) => r.kind === 'tree' && r.name.endsWith('/per')).digest,
+      // The files each step wrote, listed one by one as its products (out/motd is the ingested motd).
+      base: bootstrap.output((r) => r.role === 'product' && r.name.endsWith('/etc/base')).digest,
+      appConf: install.output((r) => r.role === 'product' && r.name.endsWith('/etc/app.conf')).digest,
+      imageTar: build.output((r) => r.role === 'product' && r.name.endsWith('/out/image.tar')).digest,
     },
     logs: {
       bootstrapStdout: bootstrap.output((r) => r.role === 'stdout').digest,
