@@ -123,8 +123,8 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, b.watched[0]!.after, 'out']);
   assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the after-tree of WORKDIR holds the ISO');
   // The image root it was made from is in the before-tree of WORKDIR: an input.
-  const before = b.inputs.find((i) => i.name === `before:${WORKDIR}`)!;
-  const rootEntry = aslJson<Array<{ name: string; type: string }>>(['ls', '--store', STORE, before.digest]).find((e) => e.name === 'iso_root');
+  const wdBefore = b.inputs.find((i) => i.name === `before:${WORKDIR}`)!;
+  const rootEntry = aslJson<Array<{ name: string; type: string }>>(['ls', '--store', STORE, wdBefore.digest]).find((e) => e.name === 'iso_root');
   assert.equal(rootEntry?.type, 'dir');
   assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(),
     log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt).sort(), 'the build names every earlier receipt');
