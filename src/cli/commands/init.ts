@@ -6,6 +6,10 @@ export const command: Command = {
   usage: 'asl init --store DIR   (alias: asl-init-store --store DIR)',
   summary: 'Create an ASL store at DIR (objects, keys, receipt log, the binaries/ scripts/ per/ folders). Re-running on a store is a no-op.',
   options: { store: { type: 'string' } },
+  help: {
+    flags: { store: ['DIR', 'where to create the store (absent, empty, or holding only binaries/ scripts/ per/)'] },
+    examples: ['asl init --store $PRESTORE', 'asl-init-store --store $PRESTORE'],
+  },
   async run(args, io) {
     const dir = stringOpt(args, 'store') ?? args.positionals[0];
     if (!dir) throw new AslError('USAGE', 'init: --store DIR is required');

@@ -3,7 +3,7 @@ import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import type { VerifyReport } from '../../store/verify.js';
 import { verifyTree, type VerifyTreeResult } from '../../store/verify-tree.js';
 import { formatDifference } from '../../store/verify-tree-model.js';
-import { boolOpt, listOpt, requireStore, stringOpt, writeJson, type Command, type Io } from '../command.js';
+import { boolOpt, listOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io } from '../command.js';
 import { formatBytes, progressReporter } from '../progress.js';
 
 function printStoreReport(io: Io, report: VerifyReport): void {
@@ -37,6 +37,20 @@ export const command: Command = {
     tree: { type: 'string' },
     root: { type: 'string' },
     exclude: { type: 'string', multiple: true },
+  },
+  help: {
+    details: [
+      'A copy of only per/ binaries/ scripts/ (the seed\'s cp -a lines) is no store: it holds receipts without the objects, log '
+        + 'and keys that verify them; write a store with `asl seed` instead (docs/transfer.md).',
+    ],
+    flags: {
+      store: STORE_FLAG,
+      quick: 'do not re-hash objects (presence, sizes, references, signatures and the log are still checked)',
+      tree: ['ID', 'with --root: the recorded tree to compare the live directory with'],
+      root: ['DIR', 'with --tree: the live directory, e.g. / on the booted host'],
+      exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
+    },
+    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
   },
   async run(args, io) {
     const tree = stringOpt(args, 'tree');
