@@ -48,6 +48,7 @@ function ownerBlock(o: WhyOwner): string[] {
 
 export function whyText(r: WhyResult): string {
   const out: string[] = [];
+  if (r.fromHostPath) out.push(`${r.query} is ${r.fromHostPath.path} in the trees recorded for ${r.fromHostPath.root}; answering for that path`);
   const from = r.treeFrom ? `${r.treeFrom.as} ${r.treeFrom.artifact} of #${r.treeFrom.seq} ${r.treeFrom.step}` : 'named by no receipt';
   out.push(`${r.path}  in tree ${r.tree} (${from})`);
   out.push(`  ${describeEntry(r.entry)}${r.resolvesTo !== undefined ? `  (resolves to ${r.resolvesTo ?? 'nothing: dangling'})` : ''}`);
@@ -87,7 +88,7 @@ export const command: Command = {
   async run(args, io) {
     const store = await requireStore(args, 'why');
     if (args.positionals.length !== 1) throw new AslError('USAGE', `why: expected one PATH (usage: asl why --store S PATH [--tree ID])`);
-    const result = await why(store, args.positionals[0]!, { tree: stringOpt(args, 'tree') });
+    const result = await why(store, args.positionals[0]!, { tree: stringOpt(args, 'tree'), cwd: process.cwd() });
     if (boolOpt(args, 'json')) writeJson(io, result);
     else io.stdout.write(whyText(result));
     return 0;
