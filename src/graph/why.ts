@@ -19,7 +19,10 @@ import type { Store } from '../store/store.js';
 import { changedFields, entryInfo, type ChangedField, type EntryInfo } from './diff.js';
 import { dpkgOwners, type DpkgOwner } from './why-dpkg.js';
 import { debKey, loadReceiptIndex, newestBelow, type DebRef, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
+import { insideRoot, notFoundHint, recordedRoots, type HostPathMatch } from './why-host-path.js';
 import { joinParts, TreeReader, type FollowedLink, type ResolvedPath } from './why-tree-path.js';
+
+export type { HostPathMatch } from './why-host-path.js';
 
 export type WhyChangeKind = 'added' | 'modified' | 'metadata';
 
@@ -94,16 +97,6 @@ export interface WhyResult {
   stats: { receipts: number; treesRead: number };
 }
 
-/** A host path read as a path inside the trees recorded for the root it lies under. */
-export interface HostPathMatch {
-  /** The host path, normalized (absolute). */
-  hostPath: string;
-  /** The recorded root (a watched root, or a declared or ingested tree) it lies under. */
-  root: string;
-  /** Its path in that root's trees, with a leading slash. */
-  path: string;
-}
-
 function isLookupMiss(err: unknown): boolean {
   return err instanceof AslError && (err.code === 'NOT_FOUND' || err.code === 'SYMLINK_LOOP' || err.code === 'BAD_INPUT');
 }
@@ -160,25 +153,6 @@ async function findNewest(reader: TreeReader, index: ReceiptIndex, locate: Locat
   return undefined;
 }
 
-/** The host path below a recorded root, relative to it; null when `hostPath` is not strictly inside `root`. */
-function insideRoot(root: string | undefined, hostPath: string): string | null {
-  if (!root || !posix.isAbsolute(root)) return null;
-  const base = root.endsWith('/') ? root : `${root}/`;
-  return hostPath.startsWith(base) && hostPath.length > base.length ? hostPath.slice(base.length) : null;
-}
-
-/** Every recorded root (a tree's host path), each once: watched roots first, newest receipt first. */
-function recordedRoots(index: ReceiptIndex): string[] {
-  const watched = new Set<string>();
-  const others = new Set<string>();
-  for (let i = index.receipts.length - 1; i >= 0; i--) {
-    for (const o of [...index.receipts[i]!.outputTrees, ...index.receipts[i]!.inputTrees]) {
-      if (o.path && posix.isAbsolute(o.path)) (o.role === 'watched' ? watched : others).add(o.path);
-    }
-  }
-  return [...watched, ...[...others].filter((r) => !watched.has(r))];
-}
-
 /**
  * A host path (`$ISO_ROOT/usr/bin/node`) read inside the trees recorded for the roots
  * that contain it, newest first; with nested roots, each tree is searched at the path
@@ -192,16 +166,6 @@ async function findByHostPath(reader: TreeReader, index: ReceiptIndex, hostPath:
   return { ...start, host: { hostPath, root: tree.path!, path: `/${insideRoot(tree.path, hostPath)}` } };
 }
 
-function notFoundHint(index: ReceiptIndex, hostPath: string | null): string {
-  const roots = recordedRoots(index);
-  const under = hostPath === null ? undefined : roots.find((root) => insideRoot(root, hostPath) !== null);
-  if (under !== undefined) {
-    return `; it lies under the recorded root ${under}, but no tree recorded there holds ${'/' + insideRoot(under, hostPath!)} (made after the last capture, or left out of it?)`;
-  }
-  const named = roots.length === 0 ? '' : `, or a host path under a recorded root (${roots.slice(0, 3).join(', ')}${roots.length > 3 ? ', …' : ''})`;
-  return `; PATH is a path inside a captured tree (as usr/bin/node)${named}; --tree ID names the tree`;
-}
-
 /**
  * The tree to answer in. PATH is read inside the trees (a leading slash is the
  * tree's root); an absolute PATH under a recorded host root is read as that host
@@ -209,13 +173,14 @@ function notFoundHint(index: ReceiptIndex, hostPath: string | null): string {
  * relative one that no tree holds is tried as a host path from `cwd`.
  */
 async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string, treeOpt: string | undefined, cwd: string | undefined): Promise<Start & { host?: HostPathMatch }> {
-  const hostPath = posix.isAbsolute(query) ? posix.normalize(query) : cwd !== undefined && posix.isAbsolute(cwd) ? posix.resolve(cwd, query) : null;
+  const absolute = posix.isAbsolute(query);
+  const hostPath = absolute ? posix.normalize(query) : cwd !== undefined && posix.isAbsolute(cwd) ? posix.resolve(cwd, query) : null;
   const literal: Locate = () => query;
+  const search = async (only?: ReceiptSummary) => (absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined)
+    ?? await findNewest(reader, index, literal, only)
+    ?? (!absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined);
   if (treeOpt === undefined) {
-    const absolute = posix.isAbsolute(query);
-    const found = (absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath) : undefined)
-      ?? await findNewest(reader, index, literal)
-      ?? (!absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath) : undefined);
+    const found = await search();
     if (!found) {
       const hint = notFoundHint(index, absolute ? hostPath : null);
       throw new AslError('NOT_FOUND', `${query}: in no output tree of the ${index.receipts.length} receipts in ${reader.store.root}${hint}`, { data: { path: query } });
@@ -225,7 +190,7 @@ async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string
   if (!isDigest(treeOpt)) throw new AslError('BAD_INPUT', `${treeOpt}: not a tree id (expected sha256:<64 hex digits>)`);
   const receipt = index.receipts.find((r) => r.id === treeOpt);
   if (receipt) {
-    const found = await findNewest(reader, index, literal, receipt) ?? (hostPath !== null ? await findByHostPath(reader, index, hostPath, receipt) : undefined);
+    const found = await search(receipt);
     if (!found) throw new AslError('NOT_FOUND', `${query}: in no output tree of receipt ${treeOpt} (${receipt.step})`, { data: { path: query } });
     return found;
   }
