@@ -138,8 +138,8 @@ test('asl capture --help states the watch rule and how the input flags differ', 
   assert.equal(r.code, 0, r.stderr);
   const text = r.stdout.replace(/\s+/g, ' ');
   for (const phrase of [
-    'Only paths named on the command line are watched automatically',
-    'the working directory too unless it is / or a system directory',
+    'Watched automatically are only the paths named on the command line',
+    'and the working directory, unless it is / or a system directory',
     'Paths the command computes at run time are not seen: name them with --watch',
     '--input PATH snapshots PATH before the run as a declared input',
     '--artifact-inputs PATH does the same and also takes every receipt envelope found in it',

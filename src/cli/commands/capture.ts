@@ -22,10 +22,10 @@ export const command: Command = {
   },
   help: {
     details: [
-      'What is watched: a watched root is snapshotted before and after the run and the difference recorded. Only paths named on '
-        + 'the command line are watched automatically (arguments, redirection targets, NAME=PATH values; inside `chroot R` relative '
-        + 'to R), and the working directory too unless it is / or a system directory. Paths the command computes at run time are '
-        + 'not seen: name them with --watch (or use --trace for reads). Never watched: / and the system directories themselves, '
+      'What is watched: a watched root is snapshotted before and after the run and the difference recorded. Watched automatically '
+        + 'are only the paths named on the command line (arguments, redirection targets, NAME=PATH values; inside `chroot R`, '
+        + 'relative to R) and the working directory, unless it is / or a system directory. Paths the command computes at run time '
+        + 'are not seen: name them with --watch (or use --trace for reads). Never watched: / and the system directories themselves, '
         + '/proc /sys /dev /run, the programs run, the store and the outdir (docs/capture-rules.md).',
       'Inputs: --input PATH snapshots PATH before the run as a declared input. --artifact-inputs PATH does the same and also takes '
         + 'every receipt envelope found in it (per.dsse.json, NAME.per.dsse.json) as a receipt input: that is how the seed\'s build '
