@@ -73,6 +73,18 @@ test('verify on the seed\'s cp -a of per/ binaries/ scripts/: exit 2, one line n
   await writeFile(join(plain, 'notes.txt'), 'x\n');
   assert.equal(badInput(await runAsl(['verify', '--store', plain]), 'plain dir'), `asl: ${plain}: not an ASL store (no asl-store.json)`);
 
+  // asl init over a copy makes an empty store around it, and says the receipts are not its own.
+  const inited = join(dir, 'inited');
+  await mkdir(inited);
+  for (const folder of ['binaries', 'per', 'scripts']) execFileSync('cp', ['-a', join(store, folder), join(inited, folder)]);
+  const init = await aslOk(['init', '--store', inited]);
+  assert.equal(init.stderr, `note: ${inited} already held per/ with 2 receipts, binaries/, scripts/; the new store logs none of those receipts `
+    + 'and has none of their objects, so `asl verify` will name each; `asl seed --store PRESTORE --into EMPTY_DIR` carries a store with its history\n');
+  const afterInit = await runAsl(['verify', '--store', inited]);
+  assert.equal(afterInit.code, 1, describeRun(afterInit));
+  assert.equal(afterInit.stdout.split('\n').filter((l) => /^FAIL .*per\/.*per\.dsse\.json is not a receipt of this store's log/.test(l)).length, 2, afterInit.stdout);
+  assert.equal((await aslOk(['init', '--store', store])).stderr, '', 'init of a real store notes nothing');
+
   // asl seed into the copy refuses it the same way and leaves it as it was; into a fresh directory it works.
   const refused = badInput(await runAsl(['seed', '--store', store, '--into', personal]), 'seed into the copy');
   assert.equal(refused, `asl: ${personal}: holds a copy of a store's receipt folders (per/ with 2 receipts, binaries/, scripts/), not a store; `
