@@ -11,7 +11,7 @@ export const command: Command = {
   options: { store: { type: 'string' } },
   help: {
     flags: { store: STORE_FLAG },
-    examples: ['asl cat --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264:etc/os-release'],
+    examples: ['asl cat --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264:usr/lib/os-release'],
   },
   async run(args, io) {
     const ref = args.positionals[0];
