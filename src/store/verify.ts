@@ -17,6 +17,7 @@ import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
+import { keysStep, type PrivateKeys } from './verify-keys.js';
 import { packsStep } from './verify-packs.js';
 
 export interface VerifyProblem {
@@ -41,6 +42,7 @@ export interface VerifyContext {
   problems: VerifyProblem[];
   notes: string[];
   counts: Record<string, number>;
+  privateKeys: PrivateKeys;
 }
 
 export interface VerifyStep {
@@ -54,6 +56,8 @@ export interface VerifyReport {
   counts: Record<string, number>;
   problems: VerifyProblem[];
   notes: string[];
+  /** Secrets the store holds, and the image root it lies in if any: never a problem, but worth saying (verify-keys.ts). */
+  privateKeys: PrivateKeys;
   steps: Array<{ name: string; ms: number }>;
 }
 
@@ -221,12 +225,12 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep];
+export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, keysStep];
 
 export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
     store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), roots: new Set(),
-    problems: [], notes: [], counts: {},
+    problems: [], notes: [], counts: {}, privateKeys: { files: [], imageRoot: null },
   };
   const steps: Array<{ name: string; ms: number }> = [];
   const all = [...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
@@ -235,5 +239,5 @@ export async function verifyStore(store: Store, opts: { quick?: boolean; extraSt
     await step.run(ctx);
     steps.push({ name: step.name, ms: Date.now() - started });
   }
-  return { ok: ctx.problems.length === 0, store: store.root, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, steps };
+  return { ok: ctx.problems.length === 0, store: store.root, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, privateKeys: ctx.privateKeys, steps };
 }

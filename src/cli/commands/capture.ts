@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { captureCommand } from '../../capture/capture-command.js';
 import { captureFile, type CaptureResult } from '../../capture/capture-file.js';
 import { openStore } from '../../store/store.js';
-import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl capture --store S (--cmd "STRING" | --file PATH) --outdir DIR [--name STEP] [--artifact-inputs PATH]... [--input PATH]... [--output PATH]... [--watch PATH]... [--no-auto-watch] [--trace [--keep-observed]] [--json]   (alias: asl-capture)',
@@ -20,6 +20,37 @@ export const command: Command = {
     'no-auto-watch': { type: 'boolean' },
     trace: { type: 'boolean' },
     'keep-observed': { type: 'boolean' },
+  },
+  help: {
+    details: [
+      'What is watched: a watched root is snapshotted before and after the run and the difference recorded. Watched automatically '
+        + 'are only the paths named on the command line (arguments, redirection targets, NAME=PATH values; inside `chroot R`, '
+        + 'relative to R) and the working directory, unless it is / or a system directory. Paths the command computes at run time '
+        + 'are not seen: name them with --watch (or use --trace for reads). Never watched: / and the system directories themselves, '
+        + '/proc /sys /dev /run, the programs run, the store and the outdir (docs/capture-rules.md).',
+      'Inputs: --input PATH snapshots PATH before the run as a declared input. --artifact-inputs PATH does the same and also takes '
+        + 'every receipt envelope found in it (per.dsse.json, NAME.per.dsse.json) as a receipt input: that is how the seed\'s build '
+        + 'step, given $PRESTORE/per, links to the steps before it. --watch PATH adds a root snapshotted before and after; '
+        + '--output PATH records PATH after the run as a declared output.',
+    ],
+    flags: {
+      store: STORE_FLAG,
+      cmd: ['STRING', 'the command line, run by /bin/sh -c; quote it as one argument'],
+      file: ['PATH', 'ingest a file or directory instead of running a command (a receipt of kind ingest)'],
+      outdir: ['DIR', 'where the receipt (per.json, per.dsse.json) and stdout.log, stderr.log are written, e.g. $PRESTORE/per/STEP'],
+      name: ['STEP', 'the step name (default: the last component of --outdir)'],
+      'artifact-inputs': ['PATH', 'a declared input as --input, and every receipt envelope in it becomes a receipt input linking this step to the step that made it'],
+      input: ['PATH', 'snapshot PATH before the run and record it as a declared input; what the run changes in it is not recorded'],
+      output: ['PATH', 'snapshot PATH after the run and record it as a declared output'],
+      watch: ['PATH', 'add a watched root: snapshotted before and after the run, the difference recorded'],
+      'no-auto-watch': 'turn off the automatic roots (the paths on the command line, the working directory): only --watch roots are watched',
+      trace: 'follow the command with strace and record every file it read as an input (Debian package strace; slower)',
+    },
+    examples: [
+      'asl capture --store $PRESTORE --cmd "debootstrap --arch=amd64 bookworm $ISO_ROOT $MIRROR" --outdir $PRESTORE/per/debootstrap',
+      'asl capture --store $PRESTORE --cmd "./build_asl_auth_host_iso.sh" --artifact-inputs $PRESTORE/per --outdir $PRESTORE/per/build_iso',
+      'asl capture --store $PRESTORE --file overlay/etc/motd --outdir $PRESTORE/per/overlay',
+    ],
   },
   async run(args, io) {
     const storeDir = storeDirOpt(args);
