@@ -25,9 +25,13 @@ export const command: Command = {
     details: [
       'What is watched: a watched root is snapshotted before and after the run and the difference recorded. Watched automatically '
         + 'are only the paths named on the command line (arguments, redirection targets, NAME=PATH values; inside `chroot R`, '
-        + 'relative to R) and the working directory, unless it is / or a system directory. Paths the command computes at run time '
-        + 'are not seen: name them with --watch (or use --trace for reads). Never watched: / and the system directories themselves, '
-        + '/proc /sys /dev /run, the programs run, the store and the outdir (docs/capture-rules.md).',
+        + 'relative to R) and the working directory, unless it is / or a system directory (its parent for dpkg-buildpackage, which '
+        + 'writes the .deb there). Paths the command computes at run time outside those are not seen: name them with --watch (or use '
+        + '--trace for reads). Never watched: / and the system directories themselves, /proc /sys /dev /run, the home directory, the '
+        + 'programs run, the store and the outdir (docs/capture-rules.md).',
+      'Outputs: the files a step wrote in a watched root are listed one by one as products (up to 64 per root; a .deb it built is a '
+        + 'product of kind package, one in apt\'s archive cache a downloaded input). A capture that records no output besides its logs '
+        + 'prints a warning.',
       'Inputs: --input PATH snapshots PATH before the run as a declared input. --artifact-inputs PATH does the same and also takes '
         + 'every receipt envelope found in it (per.dsse.json, NAME.per.dsse.json) as a receipt input: that is how the seed\'s build '
         + 'step, given $PRESTORE/per, links to the steps before it. --watch PATH adds a root snapshotted before and after; '
@@ -44,7 +48,8 @@ export const command: Command = {
       output: ['PATH', 'snapshot PATH after the run and record it as a declared output'],
       watch: ['PATH', 'add a watched root: snapshotted before and after the run, the difference recorded'],
       'no-auto-watch': 'turn off the automatic roots (the paths on the command line, the working directory): only --watch roots are watched',
-      trace: 'follow the command with strace and record every file it read as an input (Debian package strace; slower)',
+      trace: 'follow the command with strace and record every file it read as an input (Debian package strace; slower): files a package ships unchanged as that package, dpkg\'s database summed up, the rest with their bytes',
+      'keep-observed': 'with --trace, store the bytes of every file read, packaged ones too',
     },
     examples: [
       'asl capture --store $PRESTORE --cmd "debootstrap --arch=amd64 bookworm $ISO_ROOT $MIRROR" --outdir $PRESTORE/per/debootstrap',
