@@ -140,7 +140,7 @@ test('asl capture --help states the watch rule and how the input flags differ', 
   for (const phrase of [
     'Watched automatically are only the paths named on the command line',
     'and the working directory, unless it is / or a system directory',
-    'Paths the command computes at run time are not seen: name them with --watch',
+    'Paths the command computes at run time outside those are not seen: name them with --watch',
     '--input PATH snapshots PATH before the run as a declared input',
     '--artifact-inputs PATH does the same and also takes every receipt envelope found in it',
     'as a receipt input',
