@@ -341,6 +341,16 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         const { digest, size } = await listOf(d.files);
         inputs.push({ name: `observed-dpkg-database:${d.admindir}`, role: 'observed', kind: 'paths', digest, size, path: d.admindir });
       }
+      // What the process tree wrote outside the watched roots: products, with their bytes.
+      for (const w of trace.written) {
+        if (outputs.some((o) => o.name === w.path) || declaredOutputs.has(w.path)) continue;
+        let st;
+        try { st = await lstat(w.path); } catch { continue; }
+        if (!st.isFile()) continue;
+        const { digest, size } = await batch.addFile(w.path, st.size);
+        outputs.push({ name: w.path, role: 'product', kind: 'blob', digest, path: w.path, size });
+      }
+      if (trace.written.length > 0) info(`trace: ${trace.written.length} files written outside the watched roots, recorded as products: ${trace.written.slice(0, 3).map((w) => w.path).join(', ')}${trace.written.length > 3 ? ', …' : ''}`);
       const packagedFiles = split.packages.reduce((n, p) => n + p.files.length, 0);
       const dbFiles = split.databases.reduce((n, d) => n + d.files.length, 0);
       info(`trace: ${trace.files.length} files read outside the watched roots: ${packagedFiles} from ${split.packages.length} packages (bytes match dpkg's checksums; not copied)`
