@@ -176,7 +176,7 @@ export async function debControlFiles(chunks: AsyncIterable<Buffer>, label: stri
   else if (compression === 'gz') tar = zlib.gunzipSync(member);
   else {
     const mini = Buffer.concat([head, member, member.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
-    const r = await pipeThrough('dpkg-deb', ['--ctrl-tarfile', '/dev/stdin'], mini);
+    const r = await pipeThrough('dpkg-deb', ['--ctrl-tarfile', '-'], mini);
     if (r.status === 127) {
       throw new AslError('UNSUPPORTED', `${label}: control member is ${compression}-compressed and dpkg-deb is not available to read it`, { data: { path: label } });
     }

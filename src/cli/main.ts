@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   export: () => import('./commands/export.js'),
   push: () => import('./commands/push.js'),
   pull: () => import('./commands/pull.js'),
+  audit: () => import('./commands/audit.js'),
+  sbom: () => import('./commands/sbom.js'),
 };
 
 /** The seed's program names are aliases of subcommands. */

@@ -105,7 +105,7 @@ export interface DpkgDatabase {
 export async function findDpkgDatabase(reader: TreeReader, root: Digest): Promise<DpkgDatabase | null> {
   const dir = await reader.physicalDir(root, Buffer.from(DPKG_DIR));
   if (dir === undefined) return null;
-  const entry = await reader.entryAt(root, splitPath(dir));
+  const entry = await reader.lookup(root, splitPath(dir));
   if (entry?.type !== 'dir') return null;
   const tree = await reader.mustTree(entry.digest!);
   const info = findEntry(tree, Buffer.from('info'));
@@ -266,7 +266,7 @@ class DirResolver {
     // A symlink (or ".."): resolved from the root as a chrooted process would.
     const phys = await this.reader.physicalDir(this.root, Buffer.from(path.slice(1)));
     if (phys === undefined) return null;
-    const e = phys.length === 0 ? undefined : await this.reader.entryAt(this.root, splitPath(phys));
+    const e = phys.length === 0 ? undefined : await this.reader.lookup(this.root, splitPath(phys));
     if (phys.length === 0) return { phys: '', id: this.root };
     return e?.type === 'dir' ? { phys: phys.toString('utf8'), id: e.digest! } : null;
   }

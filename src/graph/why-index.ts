@@ -136,3 +136,36 @@ export function newestBelow(list: readonly number[] | undefined, limit: number):
   }
   return found;
 }
+
+export interface DebMatch {
+  name: string;
+  digest: Digest;
+  size?: number;
+  path?: string;
+  architecture?: string;
+  seq: number;
+  receipt: Digest;
+  step: string;
+}
+
+/**
+ * The downloaded .deb a package came from: same name and version (and
+ * architecture when both say), preferring the download by the receipt at `limit`
+ * (the step that wrote the content), then the newest download before it, then any.
+ */
+export function matchDeb(index: ReceiptIndex, pkg: { package: string; version?: string; architecture?: string }, limit: number): DebMatch | null {
+  if (!pkg.version) return null;
+  const candidates = (index.debs.get(debKey(pkg.package, pkg.version)) ?? [])
+    .filter((d) => !d.architecture || !pkg.architecture || d.architecture === pkg.architecture);
+  if (candidates.length === 0) return null;
+  const pick: DebRef = candidates.find((d) => d.index === limit)
+    ?? [...candidates].reverse().find((d) => d.index <= limit)
+    ?? candidates[candidates.length - 1]!;
+  const r = index.receipts[pick.index]!;
+  return {
+    name: pick.name, digest: pick.digest,
+    ...(pick.size !== undefined ? { size: pick.size } : {}), ...(pick.path ? { path: pick.path } : {}),
+    ...(pick.architecture ? { architecture: pick.architecture } : {}),
+    seq: r.seq, receipt: r.id, step: r.step,
+  };
+}
