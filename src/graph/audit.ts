@@ -126,8 +126,8 @@ export interface AuditSummary {
 
 export interface AuditTarget {
   tree: Digest;
-  /** The receipt the tree was taken from (its output, or its input for a tree it read). */
-  receipt?: StepRef & { as: 'output' | 'input' };
+  /** The receipt the tree was taken from (its output, or its input for a tree it read), and when its run ended. */
+  receipt?: StepRef & { as: 'output' | 'input'; finishedOn: string };
   /** Host path of the root, as the receipts recorded it. */
   root?: string;
 }
@@ -163,7 +163,7 @@ export async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader
     const tree = w?.after ?? r.outputTrees.find((o) => o.role === 'source')?.digest;
     const root = w?.path ?? r.outputTrees.find((o) => o.role === 'source')?.path;
     if (!tree) throw new AslError('BAD_INPUT', `${r.id}: receipt #${r.seq} (${r.step}) records no watched root with an after-tree and no ingested directory: nothing to audit`);
-    return { target: { tree, receipt: { ...stepRef(r), as: 'output' }, ...(root ? { root } : {}) }, start: { tree, path: root ?? '', below: r.index + 1 } };
+    return { target: { tree, receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree, path: root ?? '', below: r.index + 1 } };
   };
   if (!target.startsWith('sha256:')) {
     const hits = index.receipts.filter((r) => r.step === target);
@@ -185,7 +185,7 @@ export async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader
     const o = r.outputTrees.find((x) => x.digest === target);
     if (w || o) {
       const root = w?.path ?? o?.path;
-      return { target: { tree: target, receipt: { ...stepRef(r), as: 'output' }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index + 1 } };
+      return { target: { tree: target, receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index + 1 } };
     }
   }
   for (let i = index.receipts.length - 1; i >= 0; i--) {
@@ -193,7 +193,7 @@ export async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader
     const input = r.inputTrees.find((x) => x.digest === target);
     if (input) {
       const root = input.path;
-      return { target: { tree: target, receipt: { ...stepRef(r), as: 'input' }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index } };
+      return { target: { tree: target, receipt: { ...stepRef(r), as: 'input', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index } };
     }
   }
   return { target: { tree: target }, start: { tree: target, path: '', below: index.receipts.length } };

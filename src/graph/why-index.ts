@@ -29,6 +29,8 @@ export interface ReceiptSummary {
   /** The command string, or the ingested path. */
   what: string;
   status: string;
+  /** When the run ended (RFC 3339, from the receipt's run details). */
+  finishedOn: string;
   outputTrees: OutputTree[];
   /** Trees it read: declared inputs and watched roots' before-trees. */
   inputTrees: OutputTree[];
@@ -96,6 +98,7 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
         kind: core.kind,
         what: core.kind === 'command' ? core.command.shell : core.source.path,
         status: statusOf(core).status,
+        finishedOn: statement.predicate.run.finishedOn,
         outputTrees: core.outputs.filter((o) => o.kind === 'tree').map(treeRef),
         inputTrees: core.inputs.filter((o) => o.kind === 'tree').map(treeRef),
         outputBlobs: core.outputs.filter((o) => o.kind === 'blob' && FILE_ROLES.has(o.role)).map((o) => ({ name: o.name, digest: o.digest })),
