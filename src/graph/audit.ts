@@ -102,6 +102,8 @@ export interface AuditPackage {
 }
 
 export interface AuditSummary {
+  /** Every non-directory entry (each has a class): files + symlinks + other. */
+  entries: number;
   /** Regular files, symlinks, other non-directories (devices, fifos, sockets), directories. */
   files: number;
   symlinks: number;
@@ -366,7 +368,7 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   }
 
   const summary: AuditSummary = {
-    files: 0, symlinks: 0, other: 0, directories,
+    entries: entries.length, files: 0, symlinks: 0, other: 0, directories,
     package: 0, control: 0, ingested: 0, generated: 0, unattributed: 0,
     differs: 0, conffilesChanged: 0, unlisted: 0, outsideCapture: 0,
     packages: 0, packagesWithDeb: 0,
