@@ -78,7 +78,7 @@ export interface AuditEntry {
   /** The recorded step whose write the content is (null when no recorded step wrote it). */
   step: (StepRef & { via: 'root' | 'inner' }) | null;
   /** Content written outside any capture: between receipts #afterSeq and #beforeSeq (afterSeq null: before the first record). */
-  unrecorded?: { afterSeq: number | null; beforeSeq: number | null };
+  unrecorded?: { afterSeq: number | null; afterStep?: string; beforeSeq: number | null; beforeStep?: string };
   /** With `hashes`: SHA-1 of regular files (SPDX requires it). */
   sha1?: string;
 }
@@ -314,7 +314,12 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   }
   const hashes = await hashBlobs(store, need, opts.hashes === true);
 
-  const seqOf = (i: number | null): number | null => (i === null || i >= index.receipts.length ? null : index.receipts[i]!.seq);
+  const at = (i: number | null) => (i === null || i >= index.receipts.length ? undefined : index.receipts[i]!);
+  const between = (afterIndex: number | null, beforeIndex: number): NonNullable<AuditEntry['unrecorded']> => {
+    const a = at(afterIndex);
+    const b = at(beforeIndex);
+    return { afterSeq: a?.seq ?? null, ...(a ? { afterStep: a.step } : {}), beforeSeq: b?.seq ?? null, ...(b ? { beforeStep: b.step } : {}) };
+  };
   const perPackage = new Map<ImagePackage, { files: number; differs: number }>();
   const entries: AuditEntry[] = [];
   for (const { path, entry } of walked) {
@@ -330,9 +335,9 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
       class: 'unattributed',
       step,
     };
-    if (origin?.kind === 'unrecorded') e.unrecorded = { afterSeq: seqOf(origin.afterIndex), beforeSeq: seqOf(origin.beforeIndex) };
+    if (origin?.kind === 'unrecorded') e.unrecorded = between(origin.afterIndex, origin.beforeIndex);
     // No origin at all cannot happen for a chain that reaches the tree's creation; it is unrecorded all the same.
-    if (!origin) e.unrecorded = { afterSeq: null, beforeSeq: seqOf(start.below) };
+    if (!origin) e.unrecorded = between(null, start.below);
     const hashed = entry.type === 'file' ? hashes.get(entry.digest!) : undefined;
     if (hashed?.sha1) e.sha1 = hashed.sha1;
 

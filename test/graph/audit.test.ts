@@ -109,7 +109,7 @@ test('audit of a captured Debian root: classes, dpkg\'s own checks, and what not
   assert.equal(b.target.receipt!.receipt, patch);
   const planted = entry(b, 'usr/local/sbin/planted');
   assert.equal(planted.class, 'unattributed');
-  assert.deepEqual([planted.step, planted.unrecorded], [null, { afterSeq: 4, beforeSeq: 5 }]);
+  assert.deepEqual([planted.step, planted.unrecorded], [null, { afterSeq: 4, afterStep: 'configure', beforeSeq: 5, beforeStep: 'patch' }]);
   assert.equal(b.summary.unattributed, 1);
   const gpgv = entry(b, 'usr/bin/gpgv');
   assert.deepEqual([gpgv.class, gpgv.package!.check, gpgv.step!.receipt], ['generated', 'differs', patch]);

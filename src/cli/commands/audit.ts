@@ -7,17 +7,12 @@ const short = (d: string) => d.slice(0, 19);
 /** Human output lists at most this many problem paths; --json lists them all. */
 const MAX_LISTED = 100;
 
-function seqName(r: AuditResult, seq: number | null): string {
-  if (seq === null) return 'the first capture';
-  const s = r.steps.find((x) => x.seq === seq) ?? r.history.find((h) => h.kind === 'step' && h.seq === seq);
-  return s && 'step' in s ? `#${seq} ${s.step}` : `#${seq}`;
-}
-
-function where(r: AuditResult, e: AuditEntry): string {
+function where(e: AuditEntry): string {
   if (!e.unrecorded) return e.step ? `written by #${e.step.seq} ${e.step.step}` : '';
-  const { afterSeq, beforeSeq } = e.unrecorded;
-  if (afterSeq === null) return `already there before ${beforeSeq === null ? 'any capture' : seqName(r, beforeSeq)}, recorded by nothing`;
-  return `written between ${seqName(r, afterSeq)} and ${beforeSeq === null ? 'the end of the log' : seqName(r, beforeSeq)}, outside any capture`;
+  const u = e.unrecorded;
+  const before = u.beforeSeq === null ? 'the end of the log' : `#${u.beforeSeq} ${u.beforeStep}`;
+  if (u.afterSeq === null) return `already there before ${u.beforeSeq === null ? 'any capture' : before}, recorded by nothing`;
+  return `written between #${u.afterSeq} ${u.afterStep} and ${before}, outside any capture`;
 }
 
 function describe(e: AuditEntry): string {
@@ -45,9 +40,9 @@ export function auditText(r: AuditResult): string {
   for (const e of problems.slice(0, MAX_LISTED)) {
     if (e.package?.check === 'differs') {
       const p = e.package;
-      out.push(`differs       ${e.path}  ${describe(e)}: ${p.name} ${p.version ?? ''} lists ${p.listedAs} with md5 ${p.md5!.expected}, the bytes have ${p.md5!.actual}; ${where(r, e) || 'written by nothing recorded'}`);
+      out.push(`differs       ${e.path}  ${describe(e)}: ${p.name} ${p.version ?? ''} lists ${p.listedAs} with md5 ${p.md5!.expected}, the bytes have ${p.md5!.actual}; ${where(e) || 'written by nothing recorded'}`);
     }
-    if (e.class === 'unattributed') out.push(`unattributed  ${e.path}  ${describe(e)}  ${where(r, e)}`);
+    if (e.class === 'unattributed') out.push(`unattributed  ${e.path}  ${describe(e)}  ${where(e)}`);
   }
   if (problems.length > MAX_LISTED) out.push(`... and ${problems.length - MAX_LISTED} more (--json lists every entry)`);
   return out.join('\n') + '\n';
