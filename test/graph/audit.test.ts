@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditResult } from '../../src/graph/audit.js';
 import { bookwormMinbaseRoot } from '../fixtures.js';
-import { runAsl } from '../helpers.js';
+import { runAsl, tempDir } from '../helpers.js';
 import { aslOk, describeRun, digestOf, workWithStore } from '../capture/e2e-helpers.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (the debootstrap fixture)' : false;
@@ -140,4 +140,25 @@ test('audit of a captured Debian root: classes, dpkg\'s own checks, and what not
     assert.match(r.stderr, re);
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
+});
+
+test('audit of a tree no receipt names: every entry unattributed, already there before any capture', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  await aslOk(['init', '--store', store]);
+  await mkdir(join(dir, 'tree', 'sub'), { recursive: true });
+  await writeFile(join(dir, 'tree', 'a'), 'a\n');
+  await writeFile(join(dir, 'tree', 'sub', 'b'), 'b\n');
+  const tree = (await aslOk(['put', '--store', store, join(dir, 'tree')])).stdout.trim();
+  const a = JSON.parse((await aslOk(['audit', '--store', store, tree, '--json'])).stdout) as AuditResult;
+  assert.deepEqual(a.target, { tree });
+  assert.deepEqual(a.entries.map((e) => [e.path, e.class, e.step, e.unrecorded]), [
+    ['a', 'unattributed', null, { afterSeq: null, beforeSeq: null }],
+    ['sub/b', 'unattributed', null, { afterSeq: null, beforeSeq: null }],
+  ]);
+  assert.deepEqual([a.summary.files, a.summary.directories, a.summary.unattributed, a.summary.packages], [2, 1, 2, 0]);
+  const strict = await runAsl(['audit', '--store', store, tree, '--strict']);
+  assert.equal(strict.code, 1);
+  assert.match(strict.stdout, /^unattributed {2}a {2}file 0644 2 B sha256:[0-9a-f]{12} {2}already there before any capture, recorded by nothing$/m);
+  assert.equal(strict.stderr, 'asl: audit --strict: 2 unattributed, 0 differ from their package: a, sub/b\n');
 });
