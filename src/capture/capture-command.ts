@@ -36,7 +36,7 @@ import { parseStraceFile, resolveTrace } from './trace.js';
 import { splitObserved, type ObservedSplit } from './observed-packages.js';
 import { canonicalize } from '../core/canonical-json.js';
 import { splitCommand } from './command-words.js';
-import { createdWatchRoots, isWithin, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
+import { createdWatchRoots, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { identifyPrograms, lookupProgramPackages } from './program.js';
 import { DpkgLookup } from './dpkg.js';
 import { DpkgCache } from './dpkg-cache.js';
@@ -147,15 +147,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const cache = await StatCache.load(store);
   const batch = new ObjectBatch(store);
   const workDir = join(store.root, TMP_DIR, `capture-${process.pid}-${randomBytes(4).toString('hex')}`);
-  // The working directory's snapshot leaves out the other roots inside it: each
-  // has its own before and after, so one change is recorded once, under the
-  // path that names it.
-  const snap = (path: string) => {
-    const skip = watchedPaths.get(path) === 'cwd'
-      ? [...excluded, ...[...watchedPaths.keys()].filter((p) => p !== path && isWithin(p, path)).map((p) => Buffer.from(p))]
-      : excluded;
-    return snapshot(batch, path, { cache, exclude: (abs: Buffer) => skip.some((e) => abs.equals(e)) });
-  };
+  // Every root is snapshotted whole (but for the store, the outdir and asl's own log), also
+  // the working directory around other roots: a recorded tree is always the true state of its
+  // path, so its sub-trees are true states of theirs. Files hashed for one root are found in
+  // the stat cache by the next: a nested root costs a second walk, not a second read.
+  const snap = (path: string) => snapshot(batch, path, { cache, exclude: (abs: Buffer) => excluded.some((e) => abs.equals(e)) });
   const roots: Array<[SnapshotResult, string]> = [];
 
   try {
