@@ -59,7 +59,7 @@ export function legendItems(view: DagView): LegendItem[] {
   line('output', 'written by a step', EDGE_COLORS.output);
   line('receipt', 'receipt read by a step', EDGE_COLORS.receipt, true);
   line('contains', 'inside a tree', EDGE_COLORS.contains, true);
-  line('lane', 'same path, changed by the step in between', EDGE_COLORS.lane);
+  line('lane', 'same path, next recorded state', EDGE_COLORS.lane);
   line('lane-unrecorded', 'same path, changed with no receipt', EDGE_COLORS.unrecorded, true);
   return items;
 }

@@ -204,7 +204,9 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   };
   /** 'show' | 'group' | a hidden category. */
   const placement = (a: ArtifactNode, nodeId: string, e: LineageEdge): 'show' | 'group' | Exclude<Category, 'main'> | 'none' => {
-    if (focusSet.has(nodeId) || linksSteps(a) || laneEnds.has(nodeId)) return 'show';
+    // Empty content is judged per use (the empty file is an empty log in one step, a declared file in another).
+    if (a.empty && (e.role === 'stdout' || e.role === 'stderr')) return focusSet.has(nodeId) ? 'show' : !options.logs ? 'none' : 'log';
+    if (focusSet.has(nodeId) || linksSteps(a) || laneEnds.has(nodeId) || a.empty) return 'show';
     const c = categoryOf(a);
     // What a step made is always drawn (packages as the step's group unless --all-packages).
     if (e.kind === 'output' && !NOT_PRODUCTS.has(e.role) && c !== 'log' && c !== 'changes') {
@@ -231,7 +233,7 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     if (role && !edge.roles.includes(role)) edge.roles.push(role);
     if (name !== undefined && !edge.names.includes(name)) edge.names.push(name);
   };
-  const showArtifact = (nodeId: string, a: ArtifactNode, useName: string): void => {
+  const showArtifact = (nodeId: string, a: ArtifactNode, useName: string, role: ArtifactRole): void => {
     const known = shown.get(nodeId);
     if (nodeId === a.id) {
       if (known) return;
@@ -241,7 +243,8 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       return;
     }
     // One node per use of empty content: it stands for the names this step gave it, no others.
-    const name = displayName({ name: useName, kind: a.kind });
+    const kind = role === 'stdout' || role === 'stderr' ? 'log' : a.kind === 'log' ? 'blob' : a.kind;
+    const name = displayName({ name: useName, kind });
     const bare = useName.replace(/^[a-z]+:(?=\/)/, '');
     if (known) {
       const art = (known as ArtifactDagNode).artifact;
@@ -249,7 +252,7 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       if (bare.startsWith('/') && !art.paths.includes(bare)) art.paths.push(bare);
       return;
     }
-    const artifact: ArtifactNode = { ...a, name, names: [name], paths: bare.startsWith('/') ? [bare] : [] };
+    const artifact: ArtifactNode = { ...a, kind, name, names: [name], paths: bare.startsWith('/') ? [bare] : [] };
     if (bare.startsWith('/')) artifact.path = bare;
     else delete artifact.path;
     const node: ArtifactDagNode = { type: 'artifact', id: nodeId, artifact, links: false };
@@ -299,7 +302,7 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       if (place === 'show') {
         if (!inSelection(nodeId)) continue;
         (isInput ? before : after).push(() => {
-          showArtifact(nodeId, artifact, e.name);
+          showArtifact(nodeId, artifact, e.name, e.role);
           if (isInput) addEdge('input', nodeId, receipt.id, e.role, e.name);
           else addEdge('output', receipt.id, nodeId, e.role, e.name);
         });
@@ -349,16 +352,18 @@ export function treesOf(view: DagView): Digest[] {
 /**
  * Puts tree totals on the view's tree nodes, and a `contains` edge from every
  * drawn file or tree that is a direct entry of a drawn tree (the overlay's file
- * inside the folder the build step read).
+ * inside the folder the build step read), unless a lane joins the two already.
  */
 export function attachTrees(view: DagView, summaries: ReadonlyMap<Digest, TreeSummary | null>): void {
+  // A lane between the two already says the one holds the other (in data-flow order).
+  const lanes = new Set(view.edges.filter((e) => e.kind === 'lane').flatMap((e) => [`${e.from}\u0000${e.to}`, `${e.to}\u0000${e.from}`]));
   for (const node of view.nodes) {
     if (node.type !== 'artifact' || node.artifact.kind !== 'tree') continue;
     const summary = summaries.get(node.artifact.id);
     if (summary === undefined) continue;
     node.tree = summary;
     for (const child of summary?.children ?? []) {
-      if (child !== node.id) view.edges.push({ kind: 'contains', from: child, to: node.id, roles: [], names: [] });
+      if (child !== node.id && !lanes.has(`${child}\u0000${node.id}`)) view.edges.push({ kind: 'contains', from: child, to: node.id, roles: [], names: [] });
     }
   }
 }
