@@ -173,13 +173,17 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   if (options.depth !== undefined && options.focus === undefined) throw new AslError('USAGE', '--depth N needs --focus ID');
 
   const chains = laneChains(lineage);
-  const links = graphLinks(lineage, chains);
-  const adj = adjacencyOf(links);
+  // A step's own edges, by receipt id (receipt ids are node ids as they are).
+  const adj = adjacencyOf(lineage.edges);
   const focus = options.focus !== undefined ? resolveFocus(lineage, options.focus) : [];
-  // Empty content is one node per use: a focus on its digest is all of them.
   const focusSet = new Set<string>(focus);
-  for (const l of links) for (const id of [l.from, l.to]) if (focusSet.has(id.split('@')[0]!) && id.includes('@')) focusSet.add(id);
-  const selected = options.focus !== undefined ? nodesAround(links, adj, [...focusSet], options.depth) : undefined;
+  let selected: Set<string> | undefined;
+  if (options.focus !== undefined) {
+    // The whole graph between node ids, lanes included; empty content is one node per use, so a focus on its digest is all of them.
+    const links = graphLinks(lineage, chains);
+    for (const l of links) for (const id of [l.from, l.to]) if (id.includes('@') && focusSet.has(id.slice(0, id.indexOf('@')))) focusSet.add(id);
+    selected = nodesAround(links, adjacencyOf(links), [...focusSet], options.depth);
+  }
   const inSelection = (id: string): boolean => !selected || selected.has(id);
   const laneEnds = new Set(chains.flatMap((c) => [c.ids[0]!, c.ids.at(-1)!]));
 
@@ -286,7 +290,6 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     const before: Array<() => void> = [];
     const after: Array<() => void> = [];
     for (const i of [...(adj.in.get(receipt.id) ?? []), ...(adj.out.get(receipt.id) ?? [])]) {
-      if (i >= lineage.edges.length) continue; // a lane: drawn below
       const e = lineage.edges[i]!;
       const isInput = e.to === receipt.id && e.kind === 'input';
       const other = isInput ? e.from : e.to;

@@ -148,7 +148,8 @@ export class LaneIndex {
   changedInside(path: string, afterSeq: number, beforeSeq: number): PathState[] {
     const out: PathState[] = [];
     for (const p of this.pathsInside(path)) {
-      for (const s of this.byPath.get(p)!) if (s.changed && s.seq > afterSeq && s.seq < beforeSeq) out.push(s);
+      const list = this.byPath.get(p)!;
+      for (let i = firstAfter(list, afterSeq); i < list.length && list[i]!.seq < beforeSeq; i++) if (list[i]!.changed) out.push(list[i]!);
     }
     return out.sort((a, b) => a.seq - b.seq);
   }
@@ -203,9 +204,26 @@ function parentOf(path: string): string | undefined {
   return i <= 0 ? '/' : path.slice(0, i);
 }
 
-/** The last of `list` (in log order) logged before `seq`. */
+/** The index of the first of `list` (in log order) logged at or after `seq`: binary search, as one root may have thousands of states. */
+function firstAt(list: readonly PathState[], seq: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The index of the first of `list` logged after `seq`. */
+function firstAfter(list: readonly PathState[], seq: number): number {
+  return firstAt(list, seq + 1);
+}
+
+/** The last of `list` logged before `seq`. */
 function latestBefore(list: readonly PathState[] | undefined, seq: number): PathState | undefined {
   if (!list) return undefined;
-  for (let i = list.length - 1; i >= 0; i--) if (list[i]!.seq < seq) return list[i];
-  return undefined;
+  const i = firstAt(list, seq);
+  return i > 0 ? list[i - 1] : undefined;
 }

@@ -12,11 +12,12 @@
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import type { ArtifactKind } from '../receipt/types.js';
+import { mapLimit } from '../store/object-batch.js';
 import type { Store } from '../store/store.js';
 import { countTreeChanges, metadataEqual, type DiffCounts } from '../store/tree-diff.js';
 import { findEntry, pathComponents, readTree } from '../store/tree-lookup.js';
 import type { Tree } from '../store/tree-model.js';
-import { endState, LaneIndex, relativeTo, type PathState, type StateRef } from './lane-plan.js';
+import { endState, LaneIndex, relativeTo, type LanePlan, type PathState, type StateRef } from './lane-plan.js';
 
 /** One end of a lane link: a receipt's recorded state of its own path. */
 export interface LaneEnd {
@@ -63,35 +64,38 @@ export interface LaneOptions {
 /** The lane links of a lineage's path states, each checked against the stored trees. */
 export async function computeLanes(store: Store, states: readonly PathState[], opts: LaneOptions): Promise<LaneLink[]> {
   const reader = new StateReader(store, opts.kindOf);
-  const links: LaneLink[] = [];
-  for (const plan of new LaneIndex(states).plans()) {
-    const fromRef = endState(plan.from)!;
-    const toRef = plan.to.before!;
-    const [expected, actual] = await Promise.all([
-      reader.at(fromRef.digest, relativeTo(plan.from.path, plan.path)),
-      reader.at(toRef.digest, relativeTo(plan.to.path, plan.path)),
-    ]);
-    const from = laneEnd(plan.from, fromRef);
-    const to = laneEnd(plan.to, toRef);
-    if (plan.through.length === 0 && sameAt(expected, actual)) {
-      // Nothing happened in between: draw a link only where the pictures would not already join the two.
-      if (from.digest === null || to.digest === null) continue;
-      const sameNode = from.digest === to.digest && !opts.isEmpty?.(from.digest);
-      const directEntry = plan.from.path === plan.path && relativeTo(plan.to.path, plan.path).indexOf('/') < 0 && !opts.isEmpty?.(from.digest);
-      if (sameNode || directEntry) continue;
-      links.push({ path: plan.path, from, to, through: [], unrecorded: null });
-      continue;
-    }
-    const counts = await reader.unrecorded(expected, actual, plan.path, plan.through);
-    const through = new Map<Digest, LaneLink['through'][number]>();
-    for (const s of plan.through) {
-      const t = through.get(s.receipt) ?? { receipt: s.receipt, step: s.step, paths: [] };
-      t.paths.push(s.path);
-      through.set(s.receipt, t);
-    }
-    links.push({ path: plan.path, from, to, through: [...through.values()], unrecorded: total(counts) > 0 ? counts : null });
+  // Plans are independent: checked a few at a time (each waits on tree reads), kept in plan order.
+  const checked = await mapLimit(new LaneIndex(states).plans(), 8, (plan) => checkPlan(reader, plan, opts));
+  return checked.filter((l): l is LaneLink => l !== null);
+}
+
+/** One plan checked: the link to draw, or null when the pictures already join the two states. */
+async function checkPlan(reader: StateReader, plan: LanePlan, opts: LaneOptions): Promise<LaneLink | null> {
+  const fromRef = endState(plan.from)!;
+  const toRef = plan.to.before!;
+  const [expected, actual] = await Promise.all([
+    reader.at(fromRef.digest, relativeTo(plan.from.path, plan.path)),
+    reader.at(toRef.digest, relativeTo(plan.to.path, plan.path)),
+  ]);
+  const from = laneEnd(plan.from, fromRef);
+  const to = laneEnd(plan.to, toRef);
+  if (plan.through.length === 0 && sameAt(expected, actual)) {
+    // Nothing happened in between: draw a link only where the pictures would not already join the two.
+    if (from.digest === null || to.digest === null) return null;
+    const sameNode = from.digest === to.digest && !opts.isEmpty?.(from.digest);
+    const rel = relativeTo(plan.to.path, plan.path);
+    const directEntry = plan.from.path === plan.path && rel !== '' && !rel.includes('/') && !opts.isEmpty?.(from.digest);
+    if (sameNode || directEntry) return null;
+    return { path: plan.path, from, to, through: [], unrecorded: null };
   }
-  return links;
+  const counts = await reader.unrecorded(expected, actual, plan.path, plan.through);
+  const through = new Map<Digest, LaneLink['through'][number]>();
+  for (const s of plan.through) {
+    const t = through.get(s.receipt) ?? { receipt: s.receipt, step: s.step, paths: [] };
+    t.paths.push(s.path);
+    through.set(s.receipt, t);
+  }
+  return { path: plan.path, from, to, through: [...through.values()], unrecorded: total(counts) > 0 ? counts : null };
 }
 
 /**
@@ -138,6 +142,8 @@ class StateReader {
     if (!t) this.trees.set(id, (t = readTree(this.store, id)));
     return t;
   }
+
+  private readonly read = (id: Digest): Promise<Tree> => this.tree(id);
 
   /** The state at `rel` below a recorded digest. */
   at(digest: Digest | null, rel: string): Promise<At> {
@@ -193,7 +199,7 @@ class StateReader {
     const none: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
     if (sameAt(a, b)) return none;
     if (a.type === 'tree' && b.type === 'tree') {
-      const counts = await countTreeChanges(this.store, a.id, b.id, { skip });
+      const counts = await countTreeChanges(this.store, a.id, b.id, { skip, readTree: this.read });
       const [ta, tb] = await Promise.all([this.tree(a.id), this.tree(b.id)]);
       if (!selfEqual(ta, tb)) counts.metadata++;
       return counts;
@@ -207,11 +213,11 @@ class StateReader {
     }
     if (a.type !== 'absent') {
       counts.removed++;
-      if (a.type === 'tree') add(counts, await countTreeChanges(this.store, a.id, null, { skip }));
+      if (a.type === 'tree') add(counts, await countTreeChanges(this.store, a.id, null, { skip, readTree: this.read }));
     }
     if (b.type !== 'absent') {
       counts.added++;
-      if (b.type === 'tree') add(counts, await countTreeChanges(this.store, null, b.id, { skip }));
+      if (b.type === 'tree') add(counts, await countTreeChanges(this.store, null, b.id, { skip, readTree: this.read }));
     }
     return counts;
   }

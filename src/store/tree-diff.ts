@@ -106,9 +106,14 @@ export function pathText(path: Buffer): string {
  * counted as diffTrees would yield them, without listing them: a directory added
  * or removed whole counts itself plus its sub-tree's totals (one read, not a
  * walk). `skip` names relative paths ("etc/app.conf") left out with everything
- * below them: the parts another record already accounts for.
+ * below them: the parts another record already accounts for. `readTree` lets a
+ * caller that compares many states share its tree cache.
  */
-export async function countTreeChanges(store: Store, a: Digest | null, b: Digest | null, opts: { skip?: readonly string[] } = {}): Promise<DiffCounts> {
+export async function countTreeChanges(
+  store: Store, a: Digest | null, b: Digest | null,
+  opts: { skip?: readonly string[]; readTree?: (id: Digest) => Promise<Tree> } = {},
+): Promise<DiffCounts> {
+  const read = opts.readTree ?? ((id: Digest) => readTree(store, id));
   const counts: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
   // Paths compared as latin1 strings of their raw bytes: lossless for any name.
   const skip = new Set((opts.skip ?? []).map((p) => Buffer.from(p, 'utf8').toString('latin1')));
@@ -118,7 +123,7 @@ export async function countTreeChanges(store: Store, a: Digest | null, b: Digest
     const key = path.toString('latin1');
     if (skip.has(key)) return;
     if (entry.type !== 'dir') { counts[kind]++; return; }
-    const tree = await readTree(store, entry.digest as Digest);
+    const tree = await read(entry.digest as Digest);
     if (!holdsSkipped.has(key)) {
       counts[kind] += 1 + tree.totals.files + tree.totals.dirs + tree.totals.other;
       return;
@@ -128,8 +133,8 @@ export async function countTreeChanges(store: Store, a: Digest | null, b: Digest
   };
   const walk = async (x: Digest | null, y: Digest | null, prefix: Buffer): Promise<void> => {
     if (x === y) return;
-    const tx = x ? await readTree(store, x) : EMPTY_TREE;
-    const ty = y ? await readTree(store, y) : EMPTY_TREE;
+    const tx = x ? await read(x) : EMPTY_TREE;
+    const ty = y ? await read(y) : EMPTY_TREE;
     let i = 0;
     let j = 0;
     while (i < tx.entries.length || j < ty.entries.length) {
