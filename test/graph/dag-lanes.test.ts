@@ -18,9 +18,15 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { canonicalBytes } from '../../src/core/canonical-json.js';
 import type { Digest } from '../../src/core/digest.js';
 import { loadLineage } from '../../src/graph/lineage.js';
-import { openStore } from '../../src/store/store.js';
+import { signStatement, storeSigner } from '../../src/receipt/sign.js';
+import { buildStatement } from '../../src/receipt/statement.js';
+import type { ArtifactRef, CommandCore, PerRun } from '../../src/receipt/types.js';
+import { ObjectBatch } from '../../src/store/object-batch.js';
+import { appendReceiptLog } from '../../src/store/receipt-log.js';
+import { initStore, openStore } from '../../src/store/store.js';
 import { countTreeChanges, diffTrees } from '../../src/store/tree-diff.js';
 import { REPO_ROOT, runAsl, tempDir } from '../helpers.js';
 import { launchChromium, offlinePage } from './dag-browser.js';
@@ -31,7 +37,7 @@ const EMPTY_FILE = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4959
 
 interface Ref { name: string; role: string; kind: string; digest: Digest; path?: string }
 interface Core { step: string; inputs: Ref[]; outputs: Ref[]; watched?: Array<{ path: string; before: Digest | null; after: Digest | null }> }
-interface Node { id: string; type: string; kind?: string; step?: string; digest?: string; name?: string; names?: string[]; paths?: string[]; empty?: true; path?: string; paths_?: number; counts?: Record<string, number>; from?: { step: string }; to?: { step: string }; label: { title: string; lines: string[] } }
+interface Node { id: string; type: string; kind?: string; step?: string; digest?: string; name?: string; names?: string[]; paths?: string[]; empty?: true; path?: string; counts?: Record<string, number>; from?: { step: string }; to?: { step: string }; members?: string[]; hidden?: Record<string, number>; label: { title: string; lines: string[] } }
 interface Doc { format: string; nodes: Node[]; edges: Array<{ kind: string; from: string; to: string; names: string[] }> }
 
 test('asl dag on real captures: lanes, unrecorded changes, empty content, names, legend', async (t) => {
@@ -214,5 +220,60 @@ test('asl dag on real captures: lanes, unrecorded changes, empty content, names,
     assert.ok(box.legend.y + box.legend.height <= box.vb.y + box.vb.height + 0.5 && box.legend.x + box.legend.width <= box.vb.x + box.vb.width + 0.5, `legend within the viewBox: ${JSON.stringify(box)}`);
     assert.deepEqual(errors, []);
     await page.context().close();
+
+    // The HTML viewer: the unrecorded change and a step's lanes in the details panel.
+    const html = join(work, 'lanes.html');
+    assert.equal((await runAsl(['dag', '--store', store, '--out', html])).code, 0);
+    const htmlUrl = pathToFileURL(html).href;
+    const viewer = await offlinePage(browser, htmlUrl, { width: 1500, height: 900 });
+    await viewer.page.goto(htmlUrl);
+    const legendText = (await viewer.page.textContent('header .legend'))!;
+    assert.match(legendText, /unrecorded change/);
+    await viewer.page.evaluate((id) => (globalThis as unknown as { aslDag: { select(id: string): void } }).aslDag.select(id), `unrecorded:${ids.final}:${root}`);
+    const panel = (await viewer.page.textContent('#details'))!;
+    assert.match(panel, /4 paths of .*root differ between the state install left and the state final started from/);
+    assert.match(panel, /added3/);
+    await viewer.page.locator(`g.node[data-id="${ids.config}"]`).click();
+    assert.match((await viewer.page.textContent('#details'))!, /Lanes \(2\)[\s\S]*base → config → install/);
+    await viewer.page.locator(`g.node[data-id="${cores.twins!.outputs.find((o) => o.name.endsWith('/t/a.conf'))!.digest}"]`).click();
+    assert.match((await viewer.page.textContent('#details'))!, /namesa\.conf, b\.conf/);
+    assert.deepEqual(viewer.errors, []);
+    await viewer.page.context().close();
   });
+});
+
+test('what a step made is drawn: .deb files it wrote are its output group by default, each a node with --all-packages', async (t) => {
+  // A receipt as a capture that records built packages as outputs writes it: signed with the store key, logged.
+  const dir = join(await tempDir(t, 'asl-dag-product-'), 'store');
+  const { store } = await initStore(dir);
+  const signer = await storeSigner(store);
+  const batch = new ObjectBatch(store);
+  const deb = async (name: string, bytes: string): Promise<ArtifactRef> => ({
+    name: `/w/out/${name}_1.0_all.deb`, role: 'declared', kind: 'package', digest: await batch.addBytes(Buffer.from(bytes)),
+    path: `/w/out/${name}_1.0_all.deb`, size: bytes.length, package: { name, version: '1.0', architecture: 'all' },
+  });
+  const outputs = [
+    { name: 'stdout', role: 'stdout', kind: 'log', digest: await batch.addBytes(Buffer.from('built\n')), size: 6 } as ArtifactRef,
+    await deb('asl-a', 'deb a'), await deb('asl-b', 'deb b'),
+  ];
+  const core: CommandCore = {
+    kind: 'command', step: 'package', command: { shell: 'dpkg-buildpackage -b', argv: ['/bin/sh', '-c', 'dpkg-buildpackage -b'], cwd: '/w' },
+    program: [], inputs: [], outputs, environment: { variables: {} }, exit: { kind: 'exited', code: 0 }, watched: [], traced: false,
+  };
+  const run: PerRun = { startedOn: '2024-05-01T12:00:00.000Z', finishedOn: '2024-05-01T12:00:01.000Z', durationMs: 1000, host: { hostname: 'h', kernel: 'k', arch: 'x86_64' }, asl: { version: '0.1.0' }, user: { uid: 0, gid: 0 } };
+  const envelope = signStatement(buildStatement(core, run), signer);
+  const id = await batch.addBytes(canonicalBytes({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) }));
+  await batch.commit();
+  await appendReceiptLog(store, [{ receipt: id, step: 'package' }]);
+
+  const dag = async (...args: string[]) => JSON.parse((await runAsl(['dag', '--store', dir, '--out', '-', '--format', 'json', ...args])).stdout) as Doc;
+  const debs = outputs.slice(1).map((o) => o.digest).sort();
+  const doc = await dag();
+  const group = doc.nodes.find((n) => n.id === `packages-out:${id}`);
+  assert.ok(group, 'the built packages are drawn, as one node for the step');
+  assert.deepEqual([...group.members!].sort(), debs);
+  assert.ok(doc.edges.some((e) => e.kind === 'output' && e.from === id && e.to === group.id));
+  assert.equal(doc.nodes.find((n) => n.id === id)!.hidden!.packages, undefined, 'not merely counted');
+  const all = await dag('--all-packages');
+  for (const d of debs) assert.ok(all.edges.some((e) => e.kind === 'output' && e.from === id && e.to === d), `--all-packages: ${d} drawn`);
 });
