@@ -117,6 +117,13 @@ export function nodeLabel(node: DagNode): NodeLabel {
     case 'unrecorded': {
       const where = node.path.split('/').filter(Boolean).pop() ?? node.path;
       const c = node.counts;
+      if (!c || node.paths === null) {
+        return {
+          title: 'unchecked change',
+          lines: [`${where}: not comparable`, `after ${node.from.step}`],
+          tooltip: `${node.path}: the state after ${node.from.step} and the state ${node.to.step} started from could not be compared (${node.unchecked ?? 'unknown'})`,
+        };
+      }
       const parts = [c.added && `+${c.added.toLocaleString('en-US')}`, c.modified && `~${c.modified.toLocaleString('en-US')}`, c.removed && `−${c.removed.toLocaleString('en-US')}`, c.metadata && `${c.metadata.toLocaleString('en-US')} metadata`].filter(Boolean);
       return {
         title: 'unrecorded change',

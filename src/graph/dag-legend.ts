@@ -31,7 +31,7 @@ export function legendItems(view: DagView): LegendItem[] {
       kinds.add(n.artifact.kind);
       empty ||= n.artifact.empty === true;
     } else if (n.type === 'group') kinds.add('package');
-    else if (n.type === 'unrecorded') kinds.add('unrecorded');
+    else if (n.type === 'unrecorded') kinds.add(n.unchecked ? 'unchecked' : 'unrecorded');
     else if (!n.receipt.ok) kinds.add('failed');
   }
   for (const e of view.edges) {
@@ -52,6 +52,7 @@ export function legendItems(view: DagView): LegendItem[] {
   box('paths', 'change list');
   if (empty) items.push({ label: 'empty content (one per use)', mark: 'box', fill: '#ffffff', stroke: '#475569', dashed: true });
   if (kinds.has('unrecorded')) items.push({ label: 'unrecorded change', mark: 'box', fill: DAG_COLORS.unrecorded.fill, stroke: DAG_COLORS.unrecorded.line, dashed: true, shape: 'hexagon' });
+  if (kinds.has('unchecked')) items.push({ label: 'unchecked change (tree not in the store)', mark: 'box', fill: DAG_COLORS.unrecorded.fill, stroke: DAG_COLORS.unrecorded.line, dashed: true, shape: 'hexagon' });
   const line = (key: string, label: string, stroke: string, dashed = false): void => {
     if (edges.has(key)) items.push({ label, mark: 'line', stroke, dashed });
   };

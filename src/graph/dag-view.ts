@@ -71,7 +71,7 @@ export interface GroupDagNode {
   size: number;
 }
 
-/** Between two recorded states of one path, changes that no receipt recorded. */
+/** Between two recorded states of one path, changes that no receipt recorded (or that could not be checked). */
 export interface UnrecordedDagNode {
   type: 'unrecorded';
   /** `unrecorded:<receipt id of the step that found them>:<path>`. */
@@ -80,9 +80,12 @@ export interface UnrecordedDagNode {
   /** The record the path continues from, and the step that started from the changed state. */
   from: { receipt: Digest; step: string };
   to: { receipt: Digest; step: string };
-  counts: DiffCounts;
-  /** Paths that differ: the sum of `counts`. */
-  paths: number;
+  /** null when unchecked. */
+  counts: DiffCounts | null;
+  /** Paths that differ: the sum of `counts`; null when unchecked. */
+  paths: number | null;
+  /** Why the states could not be compared (a tree not in the store). */
+  unchecked?: string;
 }
 
 export type DagNode = ReceiptDagNode | ArtifactDagNode | GroupDagNode | UnrecordedDagNode;
@@ -148,7 +151,7 @@ export function laneChains(lineage: Lineage): LaneChain[] {
   for (const link of lineage.lanes) {
     const from = end(link.from);
     const to = end(link.to);
-    const marker = link.unrecorded ? `unrecorded:${link.to.receipt}:${link.path}` : undefined;
+    const marker = link.unrecorded || link.unchecked ? `unrecorded:${link.to.receipt}:${link.path}` : undefined;
     const ids = [from, ...link.through.map((t) => t.receipt), ...(marker ? [marker] : []), to];
     if (ids.length === 2 && from === to) continue;
     chains.push({ link, ids, ...(marker ? { marker } : {}) });
@@ -275,12 +278,13 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     if (!inSelection(receipt.id)) continue;
     for (const c of markersFor.get(receipt.id) ?? []) {
       if (!inSelection(c.marker!) || shown.has(c.marker!)) continue;
-      const counts = c.link.unrecorded!;
+      const counts = c.link.unrecorded;
       const node: UnrecordedDagNode = {
         type: 'unrecorded', id: c.marker!, path: c.link.path,
         from: { receipt: c.link.from.receipt, step: lineage.receiptById.get(c.link.from.receipt)?.step ?? '' },
         to: { receipt: receipt.id, step: receipt.step },
-        counts, paths: counts.added + counts.removed + counts.modified + counts.metadata,
+        counts, paths: counts ? counts.added + counts.removed + counts.modified + counts.metadata : null,
+        ...(c.link.unchecked ? { unchecked: c.link.unchecked } : {}),
       };
       nodes.push(node);
       shown.set(node.id, node);

@@ -221,7 +221,7 @@ export const VIEWER_SCRIPT = String.raw`
         out.push(el('h3', { text: 'Lanes (' + n.lanes.length + ')' }));
         out.push(el('table', null, n.lanes.map(function (l) {
           var via = l.through.length ? ' → ' + l.through.join(' → ') : '';
-          var unrec = l.unrecorded === null ? '' : ' → unrecorded change (' + l.unrecorded + ' paths)';
+          var unrec = l.unchecked ? ' → unchecked change' : l.unrecorded === null ? '' : ' → unrecorded change (' + l.unrecorded + ' paths)';
           return el('tr', null, [el('td', { text: l.path }), el('td', { text: l.from + via + unrec + ' → ' + l.to })]);
         })));
       }
@@ -249,10 +249,13 @@ export const VIEWER_SCRIPT = String.raw`
       });
     } else if (n.type === 'unrecorded') {
       out.push(el('h2', { text: n.label.title }));
-      out.push(el('p', { text: n.paths + ' paths of ' + n.path + ' differ between the state ' + n.from.step + ' left and the state ' + n.to.step + ' started from, and no receipt in between recorded changing them.' }));
+      var c = n.counts || {};
+      out.push(el('p', { text: n.counts
+        ? n.paths + ' paths of ' + n.path + ' differ between the state ' + n.from.step + ' left and the state ' + n.to.step + ' started from, and no receipt in between recorded changing them.'
+        : 'The state of ' + n.path + ' ' + n.from.step + ' left and the state ' + n.to.step + ' started from could not be compared: ' + n.unchecked }));
       out.push(rows([
         ['path', n.path], ['after', link(n.from.receipt, n.from.step)], ['before', link(n.to.receipt, n.to.step)],
-        ['added', n.counts.added], ['modified', n.counts.modified], ['removed', n.counts.removed], ['metadata only', n.counts.metadata],
+        ['added', c.added], ['modified', c.modified], ['removed', c.removed], ['metadata only', c.metadata],
       ]));
     } else {
       out.push(el('h2', { text: n.label.title }));

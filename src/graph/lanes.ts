@@ -43,8 +43,14 @@ export interface LaneLink {
   to: LaneEnd;
   /** Steps in between that recorded changing something inside `path`, in log order, with what they changed. */
   through: Array<{ receipt: Digest; step: string; paths: string[] }>;
-  /** Paths that differ and that no step in between recorded; null when there are none. */
+  /** Paths that differ and that no step in between recorded; null when there are none (or unchecked). */
   unrecorded: DiffCounts | null;
+  /**
+   * Why the two states could not be compared (a tree the store does not hold):
+   * then nobody can say the steps in between account for everything, and the
+   * dag marks the lane as unchecked rather than guess.
+   */
+  unchecked?: string;
 }
 
 /** A state at some path: a tree, a file, another kind of entry, or nothing. */
@@ -71,6 +77,26 @@ export async function computeLanes(store: Store, states: readonly PathState[], o
 
 /** One plan checked: the link to draw, or null when the pictures already join the two states. */
 async function checkPlan(reader: StateReader, plan: LanePlan, opts: LaneOptions): Promise<LaneLink | null> {
+  try {
+    return await comparePlan(reader, plan, opts);
+  } catch (err) {
+    if (!(err instanceof AslError && err.code === 'NOT_FOUND')) throw err;
+    // A copy of a store may lack trees (verify says which): the lane is drawn, marked unchecked.
+    return { path: plan.path, from: laneEnd(plan.from, endState(plan.from)!), to: laneEnd(plan.to, plan.to.before!), through: throughOf(plan), unrecorded: null, unchecked: err.message };
+  }
+}
+
+function throughOf(plan: LanePlan): LaneLink['through'] {
+  const through = new Map<Digest, LaneLink['through'][number]>();
+  for (const s of plan.through) {
+    const t = through.get(s.receipt) ?? { receipt: s.receipt, step: s.step, paths: [] };
+    t.paths.push(s.path);
+    through.set(s.receipt, t);
+  }
+  return [...through.values()];
+}
+
+async function comparePlan(reader: StateReader, plan: LanePlan, opts: LaneOptions): Promise<LaneLink | null> {
   const fromRef = endState(plan.from)!;
   const toRef = plan.to.before!;
   const [expected, actual] = await Promise.all([
@@ -89,13 +115,7 @@ async function checkPlan(reader: StateReader, plan: LanePlan, opts: LaneOptions)
     return { path: plan.path, from, to, through: [], unrecorded: null };
   }
   const counts = await reader.unrecorded(expected, actual, plan.path, plan.through);
-  const through = new Map<Digest, LaneLink['through'][number]>();
-  for (const s of plan.through) {
-    const t = through.get(s.receipt) ?? { receipt: s.receipt, step: s.step, paths: [] };
-    t.paths.push(s.path);
-    through.set(s.receipt, t);
-  }
-  return { path: plan.path, from, to, through: [...through.values()], unrecorded: total(counts) > 0 ? counts : null };
+  return { path: plan.path, from, to, through: throughOf(plan), unrecorded: total(counts) > 0 ? counts : null };
 }
 
 /**
@@ -156,14 +176,7 @@ class StateReader {
     let here = start;
     for (const name of pathComponents(rel)) {
       if (here.type !== 'tree') return { type: 'absent' };
-      let tree: Tree;
-      try {
-        tree = await this.tree(here.id);
-      } catch (err) {
-        if (err instanceof AslError && err.code === 'NOT_FOUND') throw new AslError('NOT_FOUND', `lane of ${rel}: tree ${here.id} is not in the store`, { cause: err });
-        throw err;
-      }
-      const e = findEntry(tree, name);
+      const e = findEntry(await this.tree(here.id), name);
       if (!e) return { type: 'absent' };
       if (e.type === 'dir') here = { type: 'tree', id: e.digest! };
       else if (e.type === 'file') here = { type: 'blob', id: e.digest! };

@@ -16,7 +16,7 @@ import { svgElement } from './render-svg.js';
 
 /** `node`: the id of the node drawing it (the digest, or a per-use node for empty content). */
 interface Use { digest: string; node: string; name: string; role: ArtifactRole; kind: string; size?: number }
-interface LaneUse { path: string; from: string; to: string; through: string[]; unrecorded: number | null }
+interface LaneUse { path: string; from: string; to: string; through: string[]; unrecorded: number | null; unchecked: boolean }
 interface ReceiptUse { receipt: string; step: string; role: ArtifactRole; name: string }
 
 function escapeHtml(text: string): string {
@@ -56,7 +56,7 @@ export function viewerData(lineage: Lineage, view: DagView): Record<string, Reco
   const lanes = new Map<string, LaneUse[]>();
   const stepOf = (id: Digest) => lineage.receiptById.get(id)?.step ?? id;
   for (const l of lineage.lanes) {
-    const use: LaneUse = { path: l.path, from: stepOf(l.from.receipt), to: stepOf(l.to.receipt), through: l.through.map((t) => t.step), unrecorded: l.unrecorded ? total(l.unrecorded) : null };
+    const use: LaneUse = { path: l.path, from: stepOf(l.from.receipt), to: stepOf(l.to.receipt), through: l.through.map((t) => t.step), unrecorded: l.unrecorded ? total(l.unrecorded) : null, unchecked: l.unchecked !== undefined };
     for (const id of new Set([l.from.receipt, ...l.through.map((t) => t.receipt), l.to.receipt])) if (wanted.has(id)) add(lanes, id, use);
   }
   const out: Record<string, Record<string, unknown>> = {};

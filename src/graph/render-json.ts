@@ -36,7 +36,7 @@ export function nodeJson(node: DagNode): Record<string, unknown> {
     case 'group':
       return { id: node.id, type: 'group', kind: node.kind, receipt: node.receipt, step: node.step, direction: node.direction, members: node.members, size: node.size, label };
     case 'unrecorded':
-      return { id: node.id, type: 'unrecorded', path: node.path, from: node.from, to: node.to, paths: node.paths, counts: node.counts, label };
+      return { id: node.id, type: 'unrecorded', path: node.path, from: node.from, to: node.to, paths: node.paths, counts: node.counts, ...(node.unchecked ? { unchecked: node.unchecked } : {}), label };
   }
 }
 

@@ -19,14 +19,14 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { canonicalBytes } from '../../src/core/canonical-json.js';
-import type { Digest } from '../../src/core/digest.js';
+import { digestBytes, type Digest } from '../../src/core/digest.js';
 import { loadLineage } from '../../src/graph/lineage.js';
 import { signStatement, storeSigner } from '../../src/receipt/sign.js';
 import { buildStatement } from '../../src/receipt/statement.js';
 import type { ArtifactRef, CommandCore, PerRun } from '../../src/receipt/types.js';
 import { ObjectBatch } from '../../src/store/object-batch.js';
 import { appendReceiptLog } from '../../src/store/receipt-log.js';
-import { initStore, openStore } from '../../src/store/store.js';
+import { initStore, openStore, type Store } from '../../src/store/store.js';
 import { countTreeChanges, diffTrees } from '../../src/store/tree-diff.js';
 import { REPO_ROOT, runAsl, tempDir } from '../helpers.js';
 import { launchChromium, offlinePage } from './dag-browser.js';
@@ -242,11 +242,68 @@ test('asl dag on real captures: lanes, unrecorded changes, empty content, names,
   });
 });
 
+const RUN: PerRun = { startedOn: '2024-05-01T12:00:00.000Z', finishedOn: '2024-05-01T12:00:01.000Z', durationMs: 1000, host: { hostname: 'h', kernel: 'k', arch: 'x86_64' }, asl: { version: '0.1.0' }, user: { uid: 0, gid: 0 } };
+
+function commandCore(step: string, fields: Partial<CommandCore>): CommandCore {
+  return {
+    kind: 'command', step, command: { shell: step, argv: ['/bin/sh', '-c', step], cwd: '/w' },
+    program: [], inputs: [], outputs: [], environment: { variables: {} }, exit: { kind: 'exited', code: 0 }, watched: [], traced: false, ...fields,
+  };
+}
+
+/** Receipts signed with the store key and logged, as capture writes them (for what today's capture cannot make). */
+async function logReceipts(store: Store, batch: ObjectBatch, cores: CommandCore[]): Promise<Digest[]> {
+  const signer = await storeSigner(store);
+  const ids: Digest[] = [];
+  for (const core of cores) {
+    const envelope = signStatement(buildStatement(core, RUN), signer);
+    ids.push(await batch.addBytes(canonicalBytes({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) })));
+  }
+  await batch.commit();
+  await appendReceiptLog(store, ids.map((receipt, i) => ({ receipt, step: cores[i]!.step })));
+  return ids;
+}
+
+test('a tree the store does not hold: the lane is drawn as unchecked, and the dag does not fail', async (t) => {
+  const dir = join(await tempDir(t, 'asl-dag-unchecked-'), 'store');
+  const { store } = await initStore(dir);
+  const batch = new ObjectBatch(store);
+  const gone = (label: string) => digestBytes(`not stored: ${label}`);
+  const [x, y] = [gone('x'), gone('y')];
+  const [a, b] = await logReceipts(store, batch, [
+    commandCore('make', {
+      outputs: [{ name: '/w/root', role: 'watched', kind: 'tree', digest: x, path: '/w/root', size: 10 }],
+      watched: [{ path: '/w/root', reason: 'flag', before: null, after: x, added: 1, modified: 0, removed: 0 }],
+    }),
+    commandCore('use', {
+      inputs: [{ name: 'before:/w/root', role: 'watched', kind: 'tree', digest: y, path: '/w/root', size: 10 }],
+      outputs: [{ name: 'stdout', role: 'stdout', kind: 'log', digest: await batch.addBytes(Buffer.from('ok\n')), size: 3 }],
+      watched: [{ path: '/w/root', reason: 'flag', before: y, after: y, added: 0, modified: 0, removed: 0 }],
+    }),
+  ]);
+  const r = await runAsl(['dag', '--store', dir, '--out', '-', '--format', 'json']);
+  assert.equal(r.code, 0, describe(r));
+  const doc = JSON.parse(r.stdout) as Doc;
+  const marker = doc.nodes.find((n) => n.type === 'unrecorded')! as Node & { unchecked?: string; paths: number | null };
+  assert.equal(marker.id, `unrecorded:${b}:/w/root`);
+  assert.equal(marker.paths, null);
+  assert.equal(marker.counts, null);
+  assert.match(marker.unchecked!, new RegExp(x.slice(7, 19)));
+  assert.equal(marker.label.title, 'unchecked change');
+  assert.ok(doc.edges.some((e) => e.kind === 'lane' && e.from === x && e.to === marker.id) && doc.edges.some((e) => e.kind === 'lane' && e.from === marker.id && e.to === y));
+  assert.ok(doc.edges.some((e) => e.kind === 'output' && e.from === a && e.to === x));
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, validateFormats: false });
+  const validate = ajv.compile(await dagJsonSchema());
+  assert.ok(validate(doc), ajv.errorsText(validate.errors, { separator: '\n' }));
+  const svg = await runAsl(['dag', '--store', dir, '--out', '-', '--format', 'svg']);
+  assert.equal(svg.code, 0, describe(svg));
+  assert.match(svg.stdout, />unchecked change \(tree not in the store\)<\/text>/);
+});
+
 test('what a step made is drawn: .deb files it wrote are its output group by default, each a node with --all-packages', async (t) => {
-  // A receipt as a capture that records built packages as outputs writes it: signed with the store key, logged.
+  // A receipt as a capture that records built packages as outputs writes it.
   const dir = join(await tempDir(t, 'asl-dag-product-'), 'store');
   const { store } = await initStore(dir);
-  const signer = await storeSigner(store);
   const batch = new ObjectBatch(store);
   const deb = async (name: string, bytes: string): Promise<ArtifactRef> => ({
     name: `/w/out/${name}_1.0_all.deb`, role: 'declared', kind: 'package', digest: await batch.addBytes(Buffer.from(bytes)),
@@ -256,15 +313,7 @@ test('what a step made is drawn: .deb files it wrote are its output group by def
     { name: 'stdout', role: 'stdout', kind: 'log', digest: await batch.addBytes(Buffer.from('built\n')), size: 6 } as ArtifactRef,
     await deb('asl-a', 'deb a'), await deb('asl-b', 'deb b'),
   ];
-  const core: CommandCore = {
-    kind: 'command', step: 'package', command: { shell: 'dpkg-buildpackage -b', argv: ['/bin/sh', '-c', 'dpkg-buildpackage -b'], cwd: '/w' },
-    program: [], inputs: [], outputs, environment: { variables: {} }, exit: { kind: 'exited', code: 0 }, watched: [], traced: false,
-  };
-  const run: PerRun = { startedOn: '2024-05-01T12:00:00.000Z', finishedOn: '2024-05-01T12:00:01.000Z', durationMs: 1000, host: { hostname: 'h', kernel: 'k', arch: 'x86_64' }, asl: { version: '0.1.0' }, user: { uid: 0, gid: 0 } };
-  const envelope = signStatement(buildStatement(core, run), signer);
-  const id = await batch.addBytes(canonicalBytes({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) }));
-  await batch.commit();
-  await appendReceiptLog(store, [{ receipt: id, step: 'package' }]);
+  const [id] = await logReceipts(store, batch, [commandCore('package', { outputs })]);
 
   const dag = async (...args: string[]) => JSON.parse((await runAsl(['dag', '--store', dir, '--out', '-', '--format', 'json', ...args])).stdout) as Doc;
   const debs = outputs.slice(1).map((o) => o.digest).sort();
