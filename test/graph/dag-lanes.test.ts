@@ -239,6 +239,21 @@ test('asl dag on real captures: lanes, unrecorded changes, empty content, names,
     assert.match((await viewer.page.textContent('#details'))!, /namesa\.conf, b\.conf/);
     assert.deepEqual(viewer.errors, []);
     await viewer.page.context().close();
+
+    // Mermaid's own parser takes the lanes (==>) and the unrecorded change ({{…}}).
+    const mmd = await runAsl(['dag', '--store', store, '--out', '-', '--format', 'mermaid']);
+    assert.equal(mmd.code, 0, describe(mmd));
+    assert.match(mmd.stdout, /==>/);
+    assert.match(mmd.stdout, /\{\{"<b>unrecorded change<\/b>/);
+    const m = await offlinePage(browser, undefined);
+    await m.page.addScriptTag({ path: join(REPO_ROOT, 'node_modules', 'mermaid', 'dist', 'mermaid.min.js') });
+    const parsed = await m.page.evaluate(async (source) => {
+      const mermaid = (globalThis as unknown as { mermaid: { initialize(c: object): void; parse(t: string): Promise<{ diagramType: string }> } }).mermaid;
+      mermaid.initialize({ startOnLoad: false });
+      return (await mermaid.parse(source)).diagramType;
+    }, mmd.stdout);
+    assert.equal(parsed, 'flowchart-v2');
+    await m.page.context().close();
   });
 });
 
