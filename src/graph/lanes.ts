@@ -121,7 +121,9 @@ async function comparePlan(reader: StateReader, plan: LanePlan, opts: LaneOption
 /**
  * How many paths differ between two recorded states of `path` that none of
  * `changes` (states recorded inside it in between, in log order) accounts for.
- * Digests name trees or files as `kindOf` says; null is "did not exist".
+ * Digests name trees or files as `kindOf` says; null is "did not exist". A tree
+ * the store does not hold is a NOT_FOUND error (computeLanes turns it into an
+ * unchecked lane).
  */
 export async function unrecordedBetween(store: Store, before: Digest | null, after: Digest | null, path: string, changes: readonly PathState[], kindOf: LaneOptions['kindOf']): Promise<DiffCounts> {
   const reader = new StateReader(store, kindOf);
