@@ -234,7 +234,7 @@ test('asl dag on real captures: lanes, unrecorded changes, empty content, names,
     assert.match(panel, /4 paths of .*root differ between the state install left and the state final started from/);
     assert.match(panel, /added3/);
     await viewer.page.locator(`g.node[data-id="${ids.config}"]`).click();
-    assert.match((await viewer.page.textContent('#details'))!, /Lanes \(2\)[\s\S]*base → config → install/);
+    assert.match((await viewer.page.textContent('#details'))!, /Lanes \(1\)[\s\S]*base → config → install/);
     await viewer.page.locator(`g.node[data-id="${cores.twins!.outputs.find((o) => o.name.endsWith('/t/a.conf'))!.digest}"]`).click();
     assert.match((await viewer.page.textContent('#details'))!, /namesa\.conf, b\.conf/);
     assert.deepEqual(viewer.errors, []);
