@@ -36,7 +36,7 @@ import { parseStraceFile, resolveTrace } from './trace.js';
 import { splitObserved, type ObservedSplit } from './observed-packages.js';
 import { canonicalize } from '../core/canonical-json.js';
 import { splitCommand } from './command-words.js';
-import { createdWatchRoots, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
+import { createdWatchRoots, isWithin, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { identifyPrograms, lookupProgramPackages } from './program.js';
 import { DpkgLookup } from './dpkg.js';
 import { DpkgCache } from './dpkg-cache.js';
@@ -108,7 +108,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   // asl's own stdout and stderr, when they go to a file (`asl-capture … > build.log`): that
   // file holds what asl writes, the command's streams (recorded as its logs) and asl's notes.
   const ownOutput = await ownOutputFiles();
-  const excluded = [store.root, outdir, ...ownOutput].map((p) => Buffer.from(p));
+  const excludedPaths = [store.root, outdir, ...ownOutput];
+  const excluded = excludedPaths.map((p) => Buffer.from(p));
 
   // A --watch path may not exist yet: the command may create it.
   for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
@@ -269,7 +270,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       const a = after.get(path) ?? null;
       const changes = await summarizeChanges(store, batch, b, a);
       if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
-      watched.push({ path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed, ...(changes.paths ? { paths: changes.paths } : {}) });
+      const left = excludedPaths.filter((e) => e !== path && isWithin(e, path)).sort();
+      watched.push({
+        path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed,
+        ...(changes.paths ? { paths: changes.paths } : {}), ...(left.length > 0 ? { excluded: left } : {}),
+      });
       const hostPathOf = (rel: string) => (rel === '' ? path : join(path, rel));
       for (const deb of changes.debs) {
         const hostPath = hostPathOf(deb.path);

@@ -34,6 +34,17 @@ export interface PathState {
   after?: StateRef;
   /** The step recorded changing the path (a watched root that changed, an output it wrote). */
   changed: boolean;
+  /** Paths inside `path` the step's snapshots left out (the store, the outdir): its trees say nothing of them. */
+  excluded?: string[];
+}
+
+/**
+ * Whether `s`, recorded at `s.path`, says what `path` (at or below it) held: not
+ * when the snapshot left out `path`, something inside it, or a folder holding it.
+ */
+export function describes(s: PathState, path: string): boolean {
+  if (s.path === path) return true;
+  return !(s.excluded ?? []).some((e) => holds(e, path) || holds(path, e));
 }
 
 /** The last state a receipt recorded for its path: after, else before. */
@@ -62,6 +73,7 @@ export function pathStatesOf(receipt: { id: Digest; seq: number; step: string },
   if (core.kind === 'command') {
     for (const w of core.watched) {
       const s = state(w.path);
+      if (w.excluded && w.excluded.length > 0) s.excluded = [...w.excluded];
       s.before = { digest: w.before, dir: 'input' };
       // An unchanged root is an input only (capture writes no output for it).
       s.after = { digest: w.after, dir: w.after !== null && w.after !== w.before ? 'output' : 'input' };
@@ -138,8 +150,14 @@ export class LaneIndex {
   previous(path: string, seq: number): PathState | undefined {
     let best: PathState | undefined;
     for (let p: string | undefined = path; p !== undefined; p = parentOf(p)) {
-      const hit = latestBefore(this.byPath.get(p), seq);
-      if (hit && (!best || hit.seq > best.seq)) best = hit;
+      const list = this.byPath.get(p);
+      if (!list) continue;
+      // The latest record there that says what `path` held (a snapshot that left it out does not).
+      for (let i = firstAt(list, seq) - 1; i >= 0; i--) {
+        const hit = list[i]!;
+        if (best && hit.seq <= best.seq) break;
+        if (describes(hit, path)) { best = hit; break; }
+      }
     }
     return best;
   }
@@ -169,7 +187,7 @@ export class LaneIndex {
         plans.push({ path: to.path, from, to, through: this.changedInside(to.path, from.seq, to.seq) });
         continue;
       }
-      const seen = this.pathsInside(to.path).filter((p) => latestBefore(this.byPath.get(p), to.seq));
+      const seen = this.pathsInside(to.path).filter((p) => latestBefore(this.byPath.get(p), to.seq) && describes(to, p));
       const recorded = new Set(seen);
       for (const p of seen) {
         let outer = false;

@@ -209,12 +209,16 @@ class StateReader {
     return counts;
   }
 
-  /** What differs between two states, leaving out the relative paths in `skip`. */
+  /**
+   * What differs between two states, leaving out the relative paths in `skip`. Hard-link
+   * references are not compared: the two states may come from different roots (a working
+   * directory holding the image root), and each names its links from its own root.
+   */
   private async diff(a: At, b: At, skip: string[]): Promise<DiffCounts> {
     const none: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
     if (sameAt(a, b)) return none;
     if (a.type === 'tree' && b.type === 'tree') {
-      const counts = await countTreeChanges(this.store, a.id, b.id, { skip, readTree: this.read });
+      const counts = await countTreeChanges(this.store, a.id, b.id, { skip, readTree: this.read, ignoreHardlinks: true });
       const [ta, tb] = await Promise.all([this.tree(a.id), this.tree(b.id)]);
       if (!selfEqual(ta, tb)) counts.metadata++;
       return counts;

@@ -36,6 +36,8 @@ export interface RootView {
   path: string;
   before: Digest | null;
   after: Digest | null;
+  /** Paths inside it its snapshots left out (the store, the outdir): its trees say nothing of them. */
+  excluded?: string[];
 }
 
 /** A receipt that watched a path inside the root: `rel` is that path relative to the root. */
@@ -91,6 +93,15 @@ export function relation(viewPath: string, rootPath: string): Relation {
   return { kind: 'unrelated' };
 }
 
+/** `relation`, where a containing view whose snapshot left out the root (or part of it) tells nothing of it. */
+function viewRelation(v: RootView, rootPath: string): Relation {
+  const r = relation(v.path, rootPath);
+  if (r.kind !== 'contains' || !v.excluded) return r;
+  const root = trim(rootPath);
+  const within = (p: string, dir: string) => p === dir || p.startsWith(dir === '/' ? '/' : `${dir}/`);
+  return v.excluded.some((e) => within(root, e) || within(e, root)) ? { kind: 'unrelated' } : r;
+}
+
 /** The sub-tree at relative path `sub` of tree `id` (null when absent or not a directory). */
 export type SubtreeLookup = (id: Digest | null, sub: string) => Promise<Digest | null>;
 
@@ -110,7 +121,7 @@ export async function planRootHistory(views: readonly RootView[], start: RootSta
     for (let k = views.length - 1; k >= 0 && !step; k--) {
       const v = views[k]!;
       if (v.index >= limit || v.after === null) continue;
-      const r = relation(v.path, path);
+      const r = viewRelation(v, path);
       if (r.kind === 'inside') continue;
       if (r.kind === 'contains') {
         if (await subtree(v.after, r.sub) === cur) step = { view: v, before: await subtree(v.before, r.sub), path };
@@ -129,14 +140,14 @@ export async function planRootHistory(views: readonly RootView[], start: RootSta
     for (let k = views.length - 1; k >= 0 && !from; k--) {
       const v = views[k]!;
       if (v.index >= limit) continue;
-      const r = relation(v.path, path);
+      const r = viewRelation(v, path);
       if (r.kind === 'same') from = { index: v.index, tree: v.after };
       else if (r.kind === 'contains') from = { index: v.index, tree: await subtree(v.after, r.sub) };
     }
     const inner: InnerView[] = [];
     for (const v of views) {
       if (v.index >= limit || (from && v.index <= from.index)) continue;
-      const r = relation(v.path, path);
+      const r = viewRelation(v, path);
       if (r.kind === 'inside') inner.push({ index: v.index, rel: r.rel, before: v.before, after: v.after });
     }
     links.push({ kind: 'gap', fromIndex: from?.index ?? null, toIndex: limit, path, from: from?.tree ?? null, to: cur, inner });

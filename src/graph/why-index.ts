@@ -36,7 +36,7 @@ export interface ReceiptSummary {
   inputTrees: OutputTree[];
   /** Files it output as artifacts of their own (ingested, declared, watched file roots). */
   outputBlobs: Array<{ name: string; digest: Digest }>;
-  watched: Array<{ path: string; before: Digest | null; after: Digest | null }>;
+  watched: Array<{ path: string; before: Digest | null; after: Digest | null; excluded?: string[] }>;
 }
 
 export interface DebRef {
@@ -102,7 +102,7 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
         outputTrees: core.outputs.filter((o) => o.kind === 'tree').map(treeRef),
         inputTrees: core.inputs.filter((o) => o.kind === 'tree').map(treeRef),
         outputBlobs: core.outputs.filter((o) => o.kind === 'blob' && FILE_ROLES.has(o.role)).map((o) => ({ name: o.name, digest: o.digest })),
-        watched: core.kind === 'command' ? core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after })) : [],
+        watched: core.kind === 'command' ? core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after, ...(w.excluded ? { excluded: w.excluded } : {}) })) : [],
       };
       for (const ref of core.inputs) {
         if (ref.role !== 'downloaded' || !ref.package) continue;

@@ -132,6 +132,11 @@ export interface WatchedRoot {
   removed: number;
   /** Artifact listing every changed path (absent when nothing changed). */
   paths?: Digest;
+  /**
+   * Paths inside the root its snapshots left out (the store, the outdir, the file asl's
+   * own output went to): its trees say nothing of them. Absent when none.
+   */
+  excluded?: string[];
 }
 
 export interface CommandSpec {

@@ -187,6 +187,9 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
       c.integer(`${q}.modified`, w.modified);
       c.integer(`${q}.removed`, w.removed);
       if (w.paths !== undefined) c.digest(`${q}.paths`, w.paths);
+      if (w.excluded !== undefined && c.array(`${q}.excluded`, w.excluded)) {
+        (w.excluded as unknown[]).forEach((e, j) => c.string(`${q}.excluded[${j}]`, e));
+      }
     });
   }
   c.boolean(`${p}.traced`, core.traced);

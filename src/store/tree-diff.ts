@@ -51,8 +51,13 @@ export function contentEqual(a: TreeEntry, b: TreeEntry): boolean {
   }
 }
 
-export function metadataEqual(a: TreeEntry, b: TreeEntry): boolean {
-  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && buffersEqual(a.hardlink, b.hardlink);
+/**
+ * With `ignoreHardlinks`, the hard-link reference is left out: it names the first
+ * path of the link group relative to the snapshot's root, so one directory recorded
+ * as a root and inside a larger root differs there and nowhere else.
+ */
+export function metadataEqual(a: TreeEntry, b: TreeEntry, opts: { ignoreHardlinks?: boolean } = {}): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && (opts.ignoreHardlinks === true || buffersEqual(a.hardlink, b.hardlink));
 }
 
 function childPath(prefix: Buffer, name: Buffer): Buffer {
@@ -111,8 +116,9 @@ export function pathText(path: Buffer): string {
  */
 export async function countTreeChanges(
   store: Store, a: Digest | null, b: Digest | null,
-  opts: { skip?: readonly string[]; readTree?: (id: Digest) => Promise<Tree> } = {},
+  opts: { skip?: readonly string[]; readTree?: (id: Digest) => Promise<Tree>; ignoreHardlinks?: boolean } = {},
 ): Promise<DiffCounts> {
+  const meta = { ignoreHardlinks: opts.ignoreHardlinks === true };
   const read = opts.readTree ?? ((id: Digest) => readTree(store, id));
   const counts: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
   // Paths compared as latin1 strings of their raw bytes: lossless for any name.
@@ -147,7 +153,7 @@ export async function countTreeChanges(
       const path = childPath(prefix, ea!.name);
       if (skip.has(path.toString('latin1'))) continue;
       if (ea!.type === 'dir' && eb!.type === 'dir') {
-        if (!metadataEqual(ea!, eb!)) counts.metadata++;
+        if (!metadataEqual(ea!, eb!, meta)) counts.metadata++;
         if (ea!.digest !== eb!.digest) await walk(ea!.digest!, eb!.digest!, path);
         continue;
       }
@@ -157,7 +163,7 @@ export async function countTreeChanges(
         continue;
       }
       if (!contentEqual(ea!, eb!)) counts.modified++;
-      else if (!metadataEqual(ea!, eb!)) counts.metadata++;
+      else if (!metadataEqual(ea!, eb!, meta)) counts.metadata++;
     }
   };
   await walk(a, b, Buffer.alloc(0));
