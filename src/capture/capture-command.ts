@@ -270,7 +270,9 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       const a = after.get(path) ?? null;
       const changes = await summarizeChanges(store, batch, b, a);
       if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
-      const left = excludedPaths.filter((e) => e !== path && isWithin(e, path)).sort();
+      // The outermost only (the outdir usually lies in the store).
+      const inside = excludedPaths.filter((e) => e !== path && isWithin(e, path));
+      const left = [...new Set(inside.filter((e) => !inside.some((o) => o !== e && isWithin(e, o))))].sort();
       watched.push({
         path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed,
         ...(changes.paths ? { paths: changes.paths } : {}), ...(left.length > 0 ? { excluded: left } : {}),
