@@ -23,7 +23,8 @@ export async function captureSection(ctx: BenchContext, tree: Fixture): Promise<
     notes: [
       '`asl capture` runs the command, stores stdout/stderr, snapshots watched trees before and after, and signs a',
       'receipt; `in-toto-run` hashes materials/products and signs a link. "step over" watches the debootstrap',
-      'tree (`asl capture --watch TREE`, fresh store each run) vs `in-toto-run -m TREE -p TREE`.',
+      'tree (`asl capture --watch TREE`, fresh store each run) vs `in-toto-run -m TREE -p TREE`. asl runs in an empty',
+      'working directory (a capture watches its working directory: here an empty one, as in-toto-run\'s link folder).',
     ],
     rows: [...trueRows(ctx), ...stepRows(ctx, tree)],
     ratioHeaders: [VS_INTOTO],
@@ -34,6 +35,7 @@ function trueRows(ctx: BenchContext): RowSpec[] {
   const store = join(ctx.workDir, 'capture-true-store');
   const outdir = join(store, 'per', 'true');
   const linkDir = join(ctx.workDir, 'capture-true-links');
+  const workingDir = join(ctx.workDir, 'capture-true-cwd');
   const intoto = 'true/in-toto';
   let storeReady = false;
   return [
@@ -52,9 +54,11 @@ function trueRows(ctx: BenchContext): RowSpec[] {
       subject: '`true`',
       label: 'asl capture --cmd true',
       argv: ctx.asl('capture', '--store', store, '--cmd', 'true', '--outdir', outdir),
+      options: { cwd: workingDir },
       before: async () => {
         if (!storeReady) await freshStore(ctx, store);
         storeReady = true;
+        await freshDir(ctx, workingDir);
         await rm(outdir, { recursive: true, force: true });
       },
       ratios: { [VS_INTOTO]: intoto },
@@ -66,6 +70,7 @@ function trueRows(ctx: BenchContext): RowSpec[] {
 function stepRows(ctx: BenchContext, f: Fixture): RowSpec[] {
   const store = join(ctx.workDir, 'capture-step-store');
   const linkDir = join(ctx.workDir, 'capture-step-links');
+  const workingDir = join(ctx.workDir, 'capture-step-cwd');
   const intoto = 'step/in-toto';
   const subject = `step over ${f.name}`;
   return [
@@ -83,8 +88,8 @@ function stepRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       subject,
       label: 'asl capture --watch TREE --cmd true',
       argv: ctx.asl('capture', '--store', store, '--watch', f.path, '--cmd', 'true', '--outdir', join(store, 'per', 'step')),
-      options: { warm: f.path },
-      before: () => freshStore(ctx, store),
+      options: { warm: f.path, cwd: workingDir },
+      before: async () => { await freshDir(ctx, workingDir); await freshStore(ctx, store); },
       ratios: { [VS_INTOTO]: intoto },
       target: { versus: intoto, max: 0.5, versusName: 'in-toto-run' },
     },

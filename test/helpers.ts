@@ -63,7 +63,8 @@ export interface RunResult {
 }
 
 /**
- * Runs the real CLI as a separate process. `program` selects an alias binary;
+ * Runs the real CLI as a separate process, in `/` unless `cwd` is given (a
+ * capture's working directory is watched). `program` selects an alias binary;
  * `direct` runs the launcher as an executable (its #!/bin/sh line first, as a
  * user's shell does) rather than as `node bin/asl`.
  */
@@ -71,7 +72,8 @@ export function runAsl(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
   const script = opts.program ? join(REPO_ROOT, 'bin', opts.program) : ASL_BIN;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(opts.direct ? script : process.execPath, opts.direct ? args : [script, ...args], {
-      cwd: opts.cwd ?? REPO_ROOT,
+      // Not the repository: a capture watches its working directory, and `/` is never watched.
+      cwd: opts.cwd ?? '/',
       env: opts.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

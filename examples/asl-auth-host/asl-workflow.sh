@@ -33,6 +33,10 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export DEBIAN_FRONTEND=noninteractive
 export LC_ALL=C.UTF-8
 export WORKDIR ISO_ROOT
+# Every step runs from WORKDIR, as the seed's layout has it (/work/asl-workflow.sh): a
+# capture watches its working directory, so what a step writes there is recorded even
+# when its command line names no path (the seed's build line names none).
+cd "$WORKDIR"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "asl-workflow: $*"; exit 2; }
@@ -141,14 +145,14 @@ seed_store() {
   asl seed --store $PRESTORE --into $ISO_ROOT/var/lib/asl/personal
 }
 
+# The seed's line exactly: the working directory (WORKDIR, the image root and out/ in it)
+# is watched, so the ISO is recorded by digest and the root it was made from is an input.
 capture_build_iso() {
-  cd "$WORKDIR"
   cp $PRESTORE/scripts/build_asl_auth_host_iso.sh ./build_asl_auth_host_iso.sh
   asl-capture --store $PRESTORE --cmd "./build_asl_auth_host_iso.sh" \
     --artifact-inputs $PRESTORE/binaries \
     --artifact-inputs $PRESTORE/scripts \
     --artifact-inputs $PRESTORE/per \
-    --input $ISO_ROOT --watch $WORKDIR/out \
     --outdir $PRESTORE/per/build_iso
 }
 

@@ -18,6 +18,8 @@ ISO_ROOT=$WORKDIR/iso_root
 PRESTORE=$WORKDIR/asl-preimage-store
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export DEBIAN_FRONTEND=noninteractive
+# Every step runs from WORKDIR (the seed's /work): a capture watches its working directory.
+cd "$WORKDIR"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 

@@ -216,3 +216,47 @@ export function isWithin(path: string, dir: string): boolean {
   if (dir === '/') return path.startsWith('/');
   return path === dir || path.startsWith(dir + '/');
 }
+
+/**
+ * Programs that write their products into the parent of the directory they run
+ * in, by convention: dpkg-buildpackage and its front ends put the `.deb`,
+ * `.changes` and `.buildinfo` files beside the source tree.
+ */
+export const PARENT_PRODUCT_PROGRAMS: ReadonlySet<string> = new Set(['dpkg-buildpackage', 'debuild', 'pdebuild', 'gbp']);
+
+export type WorkingDirectorySkip = 'system-directory' | 'pseudo-filesystem' | 'home-directory' | 'excluded' | 'covered';
+
+export interface WorkingDirectoryWatch {
+  /** The directory to watch: the working directory, or its parent (see PARENT_PRODUCT_PROGRAMS). */
+  path: string | null;
+  /** Why it is not watched, when `path` is null. */
+  skipped?: WorkingDirectorySkip;
+  /** The root that covers it, for 'covered'; the excluded path, for 'excluded'. */
+  by?: string;
+  /** True when the parent of the working directory is watched. */
+  parent: boolean;
+}
+
+/**
+ * The working-directory rule (docs/capture-rules.md, "The working directory"): a
+ * command that names no path still writes somewhere, most often where it runs. The
+ * real working directory is watched unless it is `/` or a system directory, is
+ * (or holds) the home directory, lies in a pseudo file system, or lies in the
+ * store or the outdir (`exclude`) or in
+ * another watched root (`covered`). For a program in PARENT_PRODUCT_PROGRAMS the
+ * parent is watched instead (when it passes the same test). Pure.
+ */
+export function selectWorkingDirectory(cwdReal: string, programWords: readonly string[], opts: SelectOptions & { home?: string } = {}): WorkingDirectoryWatch {
+  const parent = programWords.some((w) => PARENT_PRODUCT_PROGRAMS.has(posix.basename(w)));
+  const dir = parent && cwdReal !== '/' ? posix.dirname(cwdReal) : cwdReal;
+  const skip = (skipped: WorkingDirectorySkip, by?: string): WorkingDirectoryWatch => ({ path: null, skipped, parent, ...(by ? { by } : {}) });
+  if (isPseudo(dir)) return skip('pseudo-filesystem');
+  if (SYSTEM_DIRECTORIES.has(dir)) return skip('system-directory');
+  // A home directory holds a user's keys and everything else: never copied whole.
+  if (opts.home !== undefined && opts.home !== '/' && isWithin(opts.home, dir)) return skip('home-directory');
+  const ex = (opts.exclude ?? []).map((p) => posix.resolve(p)).find((e) => isWithin(dir, e));
+  if (ex !== undefined) return skip('excluded', ex);
+  const cov = (opts.covered ?? []).map((p) => posix.resolve(p)).find((c) => isWithin(dir, c));
+  if (cov !== undefined) return skip('covered', cov);
+  return { path: dir, parent };
+}

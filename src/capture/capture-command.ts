@@ -9,14 +9,14 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
 import { buildStatement } from '../receipt/statement.js';
 import { listReceipts, writeReceipt } from '../receipt/store-receipt.js';
 import { digestBytes } from '../core/digest.js';
-import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot } from '../receipt/types.js';
+import type { ArtifactRef, CommandCore, ExitStatus, ProgramRef, WatchedRoot, WatchReason } from '../receipt/types.js';
 import { loadEnvironmentKey } from '../store/keys.js';
 import { TMP_DIR } from '../store/layout.js';
 import { ObjectBatch } from '../store/object-batch.js';
@@ -34,8 +34,10 @@ import { summarizeChanges } from './changes.js';
 import { runCommand } from './run-command.js';
 import { readDebPackage } from './deb-package.js';
 import { parseStraceFile, resolveTrace } from './trace.js';
+import { splitObserved, type ObservedSplit } from './observed-packages.js';
+import { canonicalize } from '../core/canonical-json.js';
 import { splitCommand } from './command-words.js';
-import { createdWatchRoots, planAutoWatch, type WatchSelection } from './auto-watch.js';
+import { createdWatchRoots, isWithin, planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { identifyPrograms, lookupProgramPackages } from './program.js';
 import { DpkgLookup } from './dpkg.js';
 import { DpkgCache } from './dpkg-cache.js';
@@ -50,10 +52,12 @@ export interface CommandCaptureOptions {
   inputs?: string[];
   outputs?: string[];
   watch?: string[];
-  /** Watch paths named on the command line (default true). */
+  /** Watch paths named on the command line and the working directory (default true). */
   autoWatch?: boolean;
   /** Run under strace and record files read outside the watched roots. */
   trace?: boolean;
+  /** With trace: store the bytes of every observed file, packaged ones too (default false). */
+  keepObserved?: boolean;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
   /** Where the command's output is streamed live (the terminal). */
@@ -117,8 +121,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const step = stepNameOf(opts.outdir, opts.name);
   const outdir = resolve(cwd, opts.outdir);
   const info = opts.onInfo ?? (() => {});
-  const excluded = [store.root, outdir].map((p) => Buffer.from(p));
-  const exclude = (abs: Buffer) => excluded.some((e) => abs.equals(e));
+  // asl's own stdout and stderr, when they go to a file (`asl-capture … > build.log`): that
+  // file holds what asl writes, the command's streams (recorded as its logs) and asl's notes.
+  const ownOutput = await ownOutputFiles();
+  const excludedPaths = [store.root, outdir, ...ownOutput];
+  const excluded = excludedPaths.map((p) => Buffer.from(p));
 
   // A --watch path may not exist yet: the command may create it.
   for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
@@ -136,13 +143,18 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const packagesFound = lookupProgramPackages(programs, dpkg).then(() => undefined, (err: unknown) => ({ err }));
   for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
   const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
-  const watchedPaths = new Map<string, 'flag' | 'auto'>();
+  const watchedPaths = new Map<string, WatchReason>();
   for (const p of opts.watch ?? []) watchedPaths.set(resolve(cwd, p), 'flag');
   const excludeDirs = [store.root, outdir];
   let plan: WatchSelection | null = null;
+  let workingDir: WorkingDirectoryWatch | null = null;
   if (opts.autoWatch ?? true) {
     plan = await planAutoWatch(line, { cwd, programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
     for (const r of plan.roots) if (!watchedPaths.has(r.path)) watchedPaths.set(r.path, 'auto');
+    const cwdReal = await realpath(cwd).catch(() => cwd);
+    const home = env.HOME ? await realpath(env.HOME).catch(() => env.HOME) : undefined;
+    workingDir = selectWorkingDirectory(cwdReal, line.programs.map((p) => p.word), { exclude: excludeDirs, covered: [...watchedPaths.keys()], ...(home ? { home } : {}) });
+    if (workingDir.path !== null && !watchedPaths.has(workingDir.path)) watchedPaths.set(workingDir.path, 'cwd');
   }
   for (const p of watchedPaths.keys()) {
     if (inside(store.root, p) && p !== store.root) info(`note: watched root ${p} contains the store; the store is left out of its snapshots`);
@@ -152,7 +164,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const cache = await StatCache.load(store);
   const batch = new ObjectBatch(store);
   const workDir = join(store.root, TMP_DIR, `capture-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const snap = (path: string) => snapshot(batch, path, { cache, exclude });
+  // Every root is snapshotted whole (but for the store, the outdir and asl's own log), also
+  // the working directory around other roots: a recorded tree is always the true state of its
+  // path, so its sub-trees are true states of theirs. Files hashed for one root are found in
+  // the stat cache by the next: a nested root costs a second walk, not a second read.
+  const snap = (path: string) => snapshot(batch, path, { cache, exclude: (abs: Buffer) => excluded.some((e) => abs.equals(e)) });
   const roots: Array<[SnapshotResult, string]> = [];
 
   try {
@@ -238,13 +254,16 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     // Outputs: logs, watched roots after, declared outputs.
     const outputs: ArtifactRef[] = [];
+    const declaredOutputs = new Set((opts.outputs ?? []).map((p) => resolve(cwd, p)));
     const out = await batch.addFile(stdoutPath, Number.MAX_SAFE_INTEGER);
     const err = await batch.addFile(stderrPath, Number.MAX_SAFE_INTEGER);
     outputs.push({ name: 'stdout', role: 'stdout', kind: 'log', digest: out.digest, size: out.size });
     outputs.push({ name: 'stderr', role: 'stderr', kind: 'log', digest: err.digest, size: err.size });
 
     if (plan) {
-      const created = await createdWatchRoots(plan, { programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+      // A path the run created inside the working directory is a root of its own (the cwd root leaves it out).
+      const covered = [...watchedPaths].filter(([, reason]) => reason !== 'cwd').map(([p]) => p);
+      const created = await createdWatchRoots(plan, { programPaths, exclude: excludeDirs, covered });
       for (const r of created.roots) {
         if (!watchedPaths.has(r.path)) { watchedPaths.set(r.path, 'auto'); before.set(r.path, null); info(`watching (created by the command): ${r.path}`); }
       }
@@ -268,14 +287,35 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       const a = after.get(path) ?? null;
       const changes = await summarizeChanges(store, batch, b, a);
       if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
-      watched.push({ path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed, ...(changes.paths ? { paths: changes.paths } : {}) });
+      // The outermost only (the outdir usually lies in the store).
+      const inside = excludedPaths.filter((e) => e !== path && isWithin(e, path));
+      const left = [...new Set(inside.filter((e) => !inside.some((o) => o !== e && isWithin(e, o))))].sort();
+      watched.push({
+        path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed,
+        ...(changes.paths ? { paths: changes.paths } : {}), ...(left.length > 0 ? { excluded: left } : {}),
+      });
+      const hostPathOf = (rel: string) => (rel === '' ? path : join(path, rel));
       for (const deb of changes.debs) {
-        const hostPath = join(path, deb.path);
+        const hostPath = hostPathOf(deb.path);
         const pkg = await readDebPackage(hostPath).catch(() => undefined);
         if (!pkg) { info(`warning: ${hostPath}: not a readable .deb; not listed as a package`); continue; }
-        const name = `package:${pkg.name}_${pkg.version}_${pkg.architecture}`;
-        if (!inputs.some((i) => i.name === name)) {
-          inputs.push({ name, role: 'downloaded', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+        if (isArchiveCachePath(hostPath)) {
+          // Fetched: apt and debootstrap keep what they download in the archive cache.
+          const name = `package:${pkg.name}_${pkg.version}_${pkg.architecture}`;
+          if (!inputs.some((i) => i.name === name)) {
+            inputs.push({ name, role: 'downloaded', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+          }
+        } else if (!outputs.some((o) => o.name === hostPath)) {
+          // Anywhere else the step made it: a product, never a download.
+          outputs.push({ name: hostPath, role: 'product', kind: 'package', digest: deb.digest, path: hostPath, size: deb.size, package: pkg });
+        }
+      }
+      if (a?.kind === 'tree') {
+        const debs = new Set(changes.debs.map((d) => d.path));
+        for (const f of changes.files ?? []) {
+          if (debs.has(f.path)) continue; // a package: listed above, as a download or a product
+          const hostPath = hostPathOf(f.path);
+          if (!outputs.some((o) => o.name === hostPath) && !declaredOutputs.has(hostPath)) outputs.push({ name: hostPath, role: 'product', kind: 'blob', digest: f.digest, path: hostPath, size: f.size });
         }
       }
     }
@@ -295,7 +335,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         throw new AslError('BAD_INPUT', `--trace: strace traced no process (is ptrace permitted here?); the command did not run under the trace`);
       }
       const trace = await resolveTrace(parsed, { exclude: [store.root, outdir, workDir, ...watchedRoots] });
-      for (const { path } of trace.files) {
+      const roots = await Promise.all(parsed.roots.map((r) => realpath(r).catch(() => r)));
+      const split: ObservedSplit = opts.keepObserved
+        ? { packages: [], databases: [], other: trace.files, changed: 0 }
+        : await splitObserved(trace.files, roots);
+      for (const { path } of split.other) {
         let st;
         try { st = await lstat(path); } catch { continue; }
         if (!st.isFile()) continue;
@@ -303,10 +347,39 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
         const name = `observed:${path}`;
         if (!inputs.some((i) => i.name === name)) inputs.push({ name, role: 'observed', kind: 'blob', digest, path, size });
       }
+      // Packaged files and dpkg's database: one input each, the files listed (path, sha256) in a paths artifact.
+      const listOf = async (files: ReadonlyArray<{ path: string; digest: string; size: number; listedAs?: string }>) => {
+        const bytes = Buffer.from(files.map((f) => canonicalize(f)).join('\n') + '\n');
+        return { digest: await batch.addBytes(bytes), size: bytes.length };
+      };
+      for (const p of split.packages) {
+        const { digest, size } = await listOf(p.files);
+        const where = p.root === '/' ? '' : `@${p.root}`;
+        inputs.push({ name: `observed-package:${p.package.name}_${p.package.version}_${p.package.architecture}${where}`, role: 'observed', kind: 'paths', digest, size, package: p.package, ...(p.root === '/' ? {} : { path: p.root }) });
+      }
+      for (const d of split.databases) {
+        const { digest, size } = await listOf(d.files);
+        inputs.push({ name: `observed-dpkg-database:${d.admindir}`, role: 'observed', kind: 'paths', digest, size, path: d.admindir });
+      }
+      // What the process tree wrote outside the watched roots: products, with their bytes.
+      for (const w of trace.written) {
+        if (outputs.some((o) => o.name === w.path) || declaredOutputs.has(w.path)) continue;
+        let st;
+        try { st = await lstat(w.path); } catch { continue; }
+        if (!st.isFile()) continue;
+        const { digest, size } = await batch.addFile(w.path, st.size);
+        outputs.push({ name: w.path, role: 'product', kind: 'blob', digest, path: w.path, size });
+      }
+      if (trace.written.length > 0) info(`trace: ${trace.written.length} files written outside the watched roots, recorded as products: ${trace.written.slice(0, 3).map((w) => w.path).join(', ')}${trace.written.length > 3 ? ', …' : ''}`);
+      const packagedFiles = split.packages.reduce((n, p) => n + p.files.length, 0);
+      const dbFiles = split.databases.reduce((n, d) => n + d.files.length, 0);
+      info(`trace: ${trace.files.length} files read outside the watched roots: ${packagedFiles} from ${split.packages.length} packages (bytes match dpkg's checksums; not copied)`
+        + `, ${dbFiles} of dpkg's database, ${split.other.length} recorded with their bytes${split.changed ? ` (${split.changed} differ from their package's checksum)` : ''}`);
     }
 
     await batch.commit();
     for (const [s, source] of roots) if (s.kind === 'tree') await recordRoot(store, s, source);
+    if (!outputs.some((o) => o.kind !== 'log' && o.role !== 'changes')) info(noOutputWarning(step, watchedPaths, workingDir, opts.autoWatch ?? true));
 
     const core: CommandCore = {
       kind: 'command',
@@ -335,6 +408,40 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     releaseSignals();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where apt and debootstrap keep the packages they fetch (Dir::Cache::archives,
+ * and its partial/ folder), on the host or inside a chroot: a `.deb` that
+ * appears there was downloaded.
+ */
+export function isArchiveCachePath(hostPath: string): boolean {
+  return /(^|\/)var\/cache\/apt\/archives\/(partial\/)?[^/]+\.u?deb$/.test(hostPath);
+}
+
+/** The regular files this process's stdout and stderr are writing to (Linux: /proc/self/fd). */
+async function ownOutputFiles(): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of [1, 2]) {
+    try {
+      const st = await lstat(`/proc/self/fd/${fd}`).then(() => stat(`/proc/self/fd/${fd}`));
+      if (!st.isFile()) continue;
+      const target = await readlink(`/proc/self/fd/${fd}`);
+      if (target.startsWith('/') && !target.endsWith(' (deleted)') && !out.includes(target)) out.push(target);
+    } catch { /* no such descriptor, or no /proc */ }
+  }
+  return out;
+}
+
+/** The one line a capture prints when it recorded nothing the command wrote. */
+function noOutputWarning(step: string, watched: ReadonlyMap<string, WatchReason>, wd: WorkingDirectoryWatch | null, auto: boolean): string {
+  const where = watched.size > 0 ? `nothing changed in ${[...watched.keys()].join(', ')}` : 'no path was watched';
+  const why = !auto ? '--no-auto-watch is set'
+    : wd?.skipped === 'system-directory' ? 'the working directory is a system directory and is not watched'
+      : wd?.skipped === 'pseudo-filesystem' ? 'the working directory is in a pseudo file system and is not watched'
+        : wd?.skipped === 'home-directory' ? 'the working directory is (or holds) the home directory and is not watched'
+        : undefined;
+  return `warning: step ${step} recorded no output besides its logs (${where}${why ? `; ${why}` : ''}); if the command wrote files elsewhere, name them with --watch PATH or --output PATH`;
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

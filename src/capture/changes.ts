@@ -18,11 +18,31 @@ export interface ChangeSummary {
   paths?: Digest;
   pathsSize?: number;
   /** .deb files added or modified, relative to the root. */
-  debs: Array<{ path: string; digest: Digest; size: number }>;
+  debs: ChangedFile[];
+  /**
+   * Regular files added or modified, relative to the root, when there are at most
+   * `productLimit` of them (the step's products, listed one by one in the receipt);
+   * null when there are more (the after-tree and the path list hold them).
+   */
+  files: ChangedFile[] | null;
 }
 
-export async function summarizeChanges(store: Store, batch: ObjectBatch, before: SnapshotResult | null, after: SnapshotResult | null): Promise<ChangeSummary> {
-  const summary: ChangeSummary = { added: 0, modified: 0, removed: 0, debs: [] };
+export interface ChangedFile {
+  path: string;
+  digest: Digest;
+  size: number;
+}
+
+export interface SummarizeOptions {
+  /** Most regular files listed in `files` (default 64). */
+  productLimit?: number;
+}
+
+export const DEFAULT_PRODUCT_LIMIT = 64;
+
+export async function summarizeChanges(store: Store, batch: ObjectBatch, before: SnapshotResult | null, after: SnapshotResult | null, opts: SummarizeOptions = {}): Promise<ChangeSummary> {
+  const limit = opts.productLimit ?? DEFAULT_PRODUCT_LIMIT;
+  const summary: ChangeSummary = { added: 0, modified: 0, removed: 0, debs: [], files: [] };
   if (before?.id === after?.id) return summary;
   const lines: string[] = [];
   const note = (change: string, path: string, type: string) => lines.push(canonicalize({ change, path, type }));
@@ -40,8 +60,13 @@ export async function summarizeChanges(store: Store, batch: ObjectBatch, before:
       else summary.modified++;
       note(c.kind, path, c.type);
       const entry = c.after;
-      if ((c.kind === 'added' || c.kind === 'modified') && entry?.type === 'file' && path.endsWith('.deb')) {
-        summary.debs.push({ path, digest: entry.digest!, size: entry.size! });
+      if ((c.kind === 'added' || c.kind === 'modified') && entry?.type === 'file') {
+        const file = { path, digest: entry.digest!, size: entry.size! };
+        if (/\.u?deb$/.test(path)) summary.debs.push(file);
+        if (summary.files !== null) {
+          if (summary.files.length < limit) summary.files.push(file);
+          else summary.files = null;
+        }
       }
     }
   }

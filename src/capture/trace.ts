@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hostPathIn, resolveInRoot } from './program.js';
@@ -28,7 +28,7 @@ import { hostPathIn, resolveInRoot } from './program.js';
 /** Syscalls traced. `?` lets strace skip names this architecture lacks. */
 export const TRACED_SYSCALLS = [
   '?open', 'openat', '?openat2', 'execve', 'execveat', 'chdir', 'fchdir', 'chroot',
-  'clone', '?clone3', '?fork', '?vfork',
+  'clone', '?clone3', '?fork', '?vfork', '?rename', 'renameat', '?renameat2',
 ];
 
 export interface StraceOptions {
@@ -71,6 +71,8 @@ export interface TracedExec extends TracedPath {
 export interface TraceResult {
   /** Files opened read-only, host paths as the kernel reported them. Deduplicated. */
   reads: TracedPath[];
+  /** Files opened for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC) or renamed onto: host paths. Deduplicated. */
+  writes: TracedPath[];
   /** Programs executed successfully. Deduplicated. */
   execs: TracedExec[];
   /** Opened with O_DIRECTORY (a listing was read). */
@@ -107,6 +109,7 @@ export class StraceParser {
   private readonly waiting = new Map<number, string[]>();
   private readonly unfinished = new Map<number, string>();
   private readonly reads = new Set<string>();
+  private readonly writes = new Set<string>();
   private readonly dirs = new Set<string>();
   private readonly execs = new Map<string, { root: string; inRoot: string; host: string }>();
   private readonly roots = new Set<string>();
@@ -162,6 +165,7 @@ export class StraceParser {
     const sortBin = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
     return {
       reads: [...this.reads].sort(sortBin).map(fromBinary),
+      writes: [...this.writes].sort(sortBin).map(fromBinary),
       directories: [...this.dirs].sort(sortBin).map(fromBinary),
       execs: [...this.execs.values()]
         .sort((a, b) => sortBin(a.host, b.host))
@@ -208,7 +212,8 @@ export class StraceParser {
         const flagsArg = name === 'open' ? args[1] : args[2];
         const flagText = name === 'openat2' ? (/flags=([^,}]*)/.exec(flagsArg ?? '')?.[1] ?? '') : (flagsArg ?? '');
         const flags = new Set(flagText.split('|').map((f) => f.trim()));
-        if (!flags.has('O_RDONLY') || flags.has('O_PATH') || flags.has('O_CREAT') || flags.has('O_TRUNC') || flags.has('O_TMPFILE')) return;
+        if (flags.has('O_PATH') || flags.has('O_TMPFILE')) return;
+        const writing = !flags.has('O_RDONLY') || flags.has('O_CREAT') || flags.has('O_TRUNC');
         let path = decoration(result);
         if (path === null) {
           const p = quoted(name === 'open' ? args[0] : args[1]);
@@ -216,7 +221,19 @@ export class StraceParser {
           path = this.resolve(fs, name === 'open' ? null : args[0]!, p);
         }
         if (!path.startsWith('/') || path.endsWith(' (deleted)') || this.pseudo(fs, path)) return;
-        (flags.has('O_DIRECTORY') ? this.dirs : this.reads).add(path);
+        (writing ? this.writes : flags.has('O_DIRECTORY') ? this.dirs : this.reads).add(path);
+        return;
+      }
+      case 'rename':
+      case 'renameat':
+      case 'renameat2': {
+        // The new name holds what was written under the old one (write to a temporary file, rename into place).
+        if (value !== 0) return;
+        const p = quoted(name === 'rename' ? args[1] : args[3]);
+        if (p === null) return;
+        const path = this.resolve(fs, name === 'rename' ? null : args[2]!, p);
+        if (!path.startsWith('/') || this.pseudo(fs, path)) return;
+        this.writes.add(path);
         return;
       }
       case 'execve':
@@ -339,6 +356,12 @@ export interface TracedInputs {
   missing: TracedPath[];
   /** Files left out because they lie in `exclude` (e.g. inside watched roots). */
   excluded: number;
+  /**
+   * Regular files the process tree wrote (or renamed into place) that exist after
+   * the run, outside `exclude`: the step's products. A file both read and written is
+   * here only: what it held before the run is not known from the trace.
+   */
+  written: TracedPath[];
 }
 
 export interface ResolveTraceOptions {
@@ -378,7 +401,15 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
     return true;
   };
 
-  for (const r of trace.reads) await add(r, 'read');
+  const written: TracedPath[] = [];
+  const writtenKeys = new Set(trace.writes.map((w) => w.pathBytes.toString('latin1')));
+  for (const w of trace.writes) {
+    if (exclude.some((e) => isWithin(w.path, e))) continue;
+    try {
+      if ((await lstat(w.pathBytes)).isFile()) written.push(w);
+    } catch { /* written, then removed or renamed away: not a product */ }
+  }
+  for (const r of trace.reads) if (!writtenKeys.has(r.pathBytes.toString('latin1'))) await add(r, 'read');
   const realRoots = new Map<string, string>();
   for (const e of trace.execs) {
     let root = realRoots.get(e.root);
@@ -404,7 +435,7 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
     }
   }
   const byBytes = (a: TracedPath, b: TracedPath): number => Buffer.compare(a.pathBytes, b.pathBytes);
-  return { files: [...files.values()].sort(byBytes), missing: [...missing.values()].sort(byBytes), excluded };
+  return { files: [...files.values()].sort(byBytes), missing: [...missing.values()].sort(byBytes), excluded, written: written.sort(byBytes) };
 }
 
 /**

@@ -16,15 +16,37 @@ export interface ParsedArgs {
 }
 
 /**
- * A CLI command: its options (node:util parseArgs format), a one-line usage, and
- * a handler that returns the exit code. Handlers never call process.exit; they
- * throw AslError and the one place in main.ts maps it to a line and a code.
- * Everything a handler does is a call into the library layers.
+ * What one flag does, for `asl CMD --help`: the text for a boolean flag, or
+ * `[ARG, text]` for a flag that takes a value (`['DIR', 'where …']` shows `--outdir DIR`).
+ */
+export type FlagHelp = string | readonly [arg: string, text: string];
+
+/** What `asl CMD --help` shows besides the usage and summary (rendered by help.ts). */
+export interface CommandHelp {
+  /** One entry for every option the command declares, keyed by option name. */
+  flags: Record<string, FlagHelp>;
+  /** Rules a first-time user must know, one paragraph each, shown before the flags. */
+  details?: string[];
+  /** Command lines to copy, at least one. */
+  examples: string[];
+}
+
+/** `--store`, as nearly every command takes it. */
+export const STORE_FLAG: FlagHelp = ['S', 'the store (default: the environment variable ASL_STORE)'];
+
+/**
+ * A CLI command: its options (node:util parseArgs format), a one-line usage, its
+ * help, and a handler that returns the exit code. Handlers never call process.exit;
+ * they throw AslError and the one place in main.ts maps it to a line and a code.
+ * Everything a handler does is a call into the library layers. The one-line
+ * description `asl --help` shows lives in main.ts, so that listing the commands
+ * loads none of them.
  */
 export interface Command {
   usage: string;
   summary: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  help: CommandHelp;
   /** Pass everything after the options through untouched (e.g. a wrapped command). */
   run(args: ParsedArgs, io: Io): Promise<number>;
 }

@@ -3,31 +3,40 @@ import { parseArgs } from 'node:util';
 import { AslError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
 import type { Command, Io } from './command.js';
+import { commandHelp, overviewHelp } from './help.js';
 
-/** Command name -> lazily imported module (keeps `asl --help` and each command fast to start). */
-const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
-  init: () => import('./commands/init.js'),
-  put: () => import('./commands/put.js'),
-  ls: () => import('./commands/ls.js'),
-  cat: () => import('./commands/cat.js'),
-  restore: () => import('./commands/restore.js'),
-  verify: () => import('./commands/verify.js'),
-  capture: () => import('./commands/capture.js'),
-  log: () => import('./commands/log.js'),
-  show: () => import('./commands/show.js'),
-  seed: () => import('./commands/seed.js'),
-  bundle: () => import('./commands/bundle.js'),
-  dag: () => import('./commands/dag.js'),
-  why: () => import('./commands/why.js'),
-  diff: () => import('./commands/diff.js'),
-  key: () => import('./commands/key.js'),
-  export: () => import('./commands/export.js'),
-  push: () => import('./commands/push.js'),
-  pull: () => import('./commands/pull.js'),
+interface CommandEntry {
+  /** What `asl --help` says of the command: kept here so that listing commands loads none. */
+  line: string;
+  load: () => Promise<{ command: Command }>;
+}
+
+/** Command name -> its line and its lazily imported module (keeps `asl --help` and each command fast to start). */
+export const COMMANDS: Record<string, CommandEntry> = {
+  init: { line: 'create a store: objects, signing key, receipt log, binaries/ scripts/ per/', load: () => import('./commands/init.js') },
+  capture: { line: 'run a command (or ingest a file) and record inputs, outputs and logs in a signed receipt', load: () => import('./commands/capture.js') },
+  log: { line: 'the receipts in log order: step, status, inputs -> outputs, when', load: () => import('./commands/log.js') },
+  show: { line: 'one receipt, readably: command, programs, inputs, outputs, environment', load: () => import('./commands/show.js') },
+  why: { line: 'which recorded steps made a file what it is, and the Debian package and .deb it came from', load: () => import('./commands/why.js') },
+  audit: { line: 'class every file of an image by its origin; name what nothing recorded', load: () => import('./commands/audit.js') },
+  sbom: { line: 'a CycloneDX 1.6 or SPDX 2.3 SBOM of an image: packages, files, receipts', load: () => import('./commands/sbom.js') },
+  diff: { line: 'what changed between two trees, or before and after one step', load: () => import('./commands/diff.js') },
+  dag: { line: 'draw the graph of steps and artifacts (svg, dot, mermaid, json, html)', load: () => import('./commands/dag.js') },
+  verify: { line: 'check a store (objects, signatures, log), or a live directory against a recorded tree', load: () => import('./commands/verify.js') },
+  seed: { line: 'write a verified copy of the store into an image root (public keys only)', load: () => import('./commands/seed.js') },
+  bundle: { line: 'carry receipts and their objects across an air gap in one tar file (export, import)', load: () => import('./commands/bundle.js') },
+  push: { line: 'push receipts and their objects to an OCI registry', load: () => import('./commands/push.js') },
+  pull: { line: 'pull receipts and their objects from an OCI registry, checking everything first', load: () => import('./commands/pull.js') },
+  export: { line: 'write receipts as signed in-toto links or SLSA Provenance v1', load: () => import('./commands/export.js') },
+  key: { line: 'list the trusted keys; generate, trust or export a key', load: () => import('./commands/key.js') },
+  put: { line: 'store files or directories and print their ids', load: () => import('./commands/put.js') },
+  ls: { line: 'list a stored tree: type, mode, owner, size, id, name', load: () => import('./commands/ls.js') },
+  cat: { line: 'write a stored file to stdout (its digest checked)', load: () => import('./commands/cat.js') },
+  restore: { line: 'materialize a stored file or tree exactly: modes, owners, links, devices, xattrs, mtimes', load: () => import('./commands/restore.js') },
 };
 
 /** The seed's program names are aliases of subcommands. */
-const ALIASES: Record<string, string> = {
+export const ALIASES: Record<string, string> = {
   'asl-init-store': 'init',
   'asl-capture': 'capture',
   'asl-dag': 'dag',
@@ -37,14 +46,7 @@ export { VERSION } from '../version.js';
 import { VERSION } from '../version.js';
 
 function usageText(): string {
-  return [
-    'usage: asl <command> [options]',
-    '',
-    'commands:',
-    ...Object.keys(COMMANDS).map((name) => `  ${name}`),
-    '',
-    'Run `asl <command> --help` for a command\'s options.',
-  ].join('\n');
+  return overviewHelp(Object.entries(COMMANDS).map(([name, entry]) => [name, entry.line] as const), ALIASES);
 }
 
 function reportError(err: unknown, io: Io, json: boolean): number {
@@ -66,20 +68,21 @@ export async function main(argv: string[], io: Io, programName = 'asl'): Promise
   const args = alias ? [alias, ...argv] : argv;
   const json = args.includes('--json');
   const [name, ...rest] = args;
+  if (name === 'help' && rest.length > 0) return main([rest[0]!, '--help'], io);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(usageText() + '\n');
+    io.stdout.write(usageText());
     return name ? 0 : 2;
   }
   if (name === '--version' || name === 'version') {
     io.stdout.write(`asl ${VERSION}\n`);
     return 0;
   }
-  const load = COMMANDS[name];
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name]!.load : undefined;
   if (!load) return reportError(new AslError('USAGE', `unknown command "${name}" (see \`asl --help\`)`), io, json);
   try {
     const { command } = await load();
     if (rest.includes('--help') || rest.includes('-h')) {
-      io.stdout.write(`usage: ${command.usage}\n${command.summary}\n`);
+      io.stdout.write(commandHelp(command));
       return 0;
     }
     let parsed;

@@ -12,12 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
-import { openObjectStream, readObject } from '../store/object-read.js';
+import { openObjectStream } from '../store/object-read.js';
 import { findEntry } from '../store/tree-lookup.js';
 import type { TreeEntry } from '../store/tree-model.js';
-import { splitPath, type TreeReader } from './why-tree-path.js';
+import { entryText, findDpkgDatabase, mapLimit, parseDiversions, parseMd5sums, parseStatus } from './image-packages.js';
+import type { TreeReader } from './why-tree-path.js';
 
-const DPKG_DIR = 'var/lib/dpkg';
 const READ_CONCURRENCY = 8;
 
 export interface DpkgOwner {
@@ -44,14 +44,6 @@ export interface DpkgAnswer {
   owners: DpkgOwner[];
 }
 
-interface StatusStanza {
-  package: string;
-  architecture?: string;
-  version?: string;
-  status?: string;
-  conffiles: Map<string, string>;
-}
-
 function dirname(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
@@ -61,51 +53,7 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!); };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-export function parseStatus(text: string): StatusStanza[] {
-  const out: StatusStanza[] = [];
-  for (const block of text.split(/\n\s*\n/)) {
-    const fields = new Map<string, string>();
-    let last = '';
-    for (const line of block.split('\n')) {
-      if (/^\s/.test(line) && last) { fields.set(last, `${fields.get(last)}\n${line.trim()}`); continue; }
-      const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
-      if (m) { last = m[1]!.toLowerCase(); fields.set(last, m[2]!); }
-    }
-    const name = fields.get('package');
-    if (!name) continue;
-    const conffiles = new Map<string, string>();
-    for (const l of (fields.get('conffiles') ?? '').split('\n')) {
-      const [path, md5] = l.trim().split(/\s+/);
-      if (path?.startsWith('/') && md5 && /^[0-9a-f]{32}$/.test(md5)) conffiles.set(path, md5);
-    }
-    out.push({
-      package: name,
-      ...(fields.has('architecture') ? { architecture: fields.get('architecture')! } : {}),
-      ...(fields.has('version') ? { version: fields.get('version')! } : {}),
-      ...(fields.has('status') ? { status: fields.get('status')! } : {}),
-      conffiles,
-    });
-  }
-  return out;
-}
-
-/** `diversions`: groups of three lines (from, to, by package; ":" for a local diversion). */
-export function parseDiversions(text: string): Array<{ from: string; to: string; by: string }> {
-  const lines = text.split('\n');
-  const out: Array<{ from: string; to: string; by: string }> = [];
-  for (let i = 0; i + 2 < lines.length; i += 3) out.push({ from: lines[i]!, to: lines[i + 1]!, by: lines[i + 2]! });
-  return out;
-}
-
-async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
+export async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
   const hash = createHash('md5');
   for await (const chunk of openObjectStream(reader.store, id)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -117,17 +65,10 @@ async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
  * often listed by many packages.
  */
 export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer, entry: TreeEntry): Promise<DpkgAnswer> {
-  const none: DpkgAnswer = { database: false, owners: [] };
-  const dpkgDir = await reader.physicalDir(root, Buffer.from(DPKG_DIR));
-  if (dpkgDir === undefined) return none;
-  const dpkgEntry = await reader.entryAt(root, splitPath(dpkgDir));
-  if (dpkgEntry?.type !== 'dir') return none;
-  const dpkgTree = await reader.mustTree(dpkgEntry.digest!);
-  const infoEntry = findEntry(dpkgTree, Buffer.from('info'));
-  const statusEntry = findEntry(dpkgTree, Buffer.from('status'));
-  if (infoEntry?.type !== 'dir' || statusEntry?.type !== 'file') return none;
-  const info = await reader.mustTree(infoEntry.digest!);
-  const text = async (e: TreeEntry | undefined) => (e?.type === 'file' ? (await readObject(reader.store, e.digest!)).toString('utf8') : '');
+  const db = await findDpkgDatabase(reader, root);
+  if (!db) return { database: false, owners: [] };
+  const { tree: dpkgTree, info, status: statusEntry } = db;
+  const text = (e: TreeEntry | undefined) => entryText(reader, e);
 
   const want = `/${path.toString('utf8')}`;
   const wantDir = dirname(want);
@@ -187,12 +128,8 @@ export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer,
       const conffile = stanza?.conffiles.get(f.listedAs);
       if (conffile) expected = { md5: conffile, source: 'conffiles' };
       else {
-        const sums = await text(findEntry(info, Buffer.from(`${f.list}.md5sums`)));
-        const rel = f.listedAs.slice(1);
-        for (const line of sums.split('\n')) {
-          const m = /^([0-9a-f]{32}) {2}(.*)$/.exec(line);
-          if (m && m[2] === rel) { expected = { md5: m[1]!, source: 'md5sums' }; break; }
-        }
+        const md5 = parseMd5sums(await text(findEntry(info, Buffer.from(`${f.list}.md5sums`)))).get(f.listedAs);
+        if (md5) expected = { md5, source: 'md5sums' };
       }
       if (expected) {
         const actual = await md5OfObject(reader, entry.digest!);

@@ -11,14 +11,18 @@
  * root outside any capture; the newest earlier output at the same host path
  * stands in, and a difference at PATH is reported as an unrecorded change.
  */
+import { posix } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { changedFields, entryInfo, type ChangedField, type EntryInfo } from './diff.js';
 import { dpkgOwners, type DpkgOwner } from './why-dpkg.js';
-import { debKey, loadReceiptIndex, newestBelow, type DebRef, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
+import { loadReceiptIndex, matchDeb, newestBelow, type DebMatch, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
+import { insideRoot, notFoundHint, recordedRoots, type HostPathMatch } from './why-host-path.js';
 import { joinParts, TreeReader, type FollowedLink, type ResolvedPath } from './why-tree-path.js';
+
+export type { HostPathMatch } from './why-host-path.js';
 
 export type WhyChangeKind = 'added' | 'modified' | 'metadata';
 
@@ -44,16 +48,7 @@ export interface WhyStep {
   fields: ChangedField[];
 }
 
-export interface DebMatch {
-  name: string;
-  digest: Digest;
-  size?: number;
-  path?: string;
-  architecture?: string;
-  seq: number;
-  receipt: Digest;
-  step: string;
-}
+export type { DebMatch } from './why-index.js';
 
 export type WhyOwner = DpkgOwner & { deb: DebMatch | null };
 
@@ -66,6 +61,8 @@ export type WhyStart = 'added' | 'unrecorded' | 'untracked' | 'unproduced';
 
 export interface WhyResult {
   query: string;
+  /** Set when the query was a host path under a recorded root: answered for `path` in that root's trees. */
+  fromHostPath?: HostPathMatch;
   /** The entry's path in the tree, relative to its root, with no symlink among its directories. */
   path: string;
   /** Symlinks followed to get from the query to `path` (e.g. bin -> usr/bin). */
@@ -113,18 +110,23 @@ export interface TreeFrom {
   as: 'output' | 'input';
 }
 
+/** Where to look in one tree: the path inside it, or null to skip the tree. */
+type Locate = (tree: OutputTree) => string | null;
+
 /**
- * The newest output tree (log order) that holds `query`; failing that, the newest
- * input tree (a declared input nobody output, such as a folder given to
- * --artifact-inputs).
+ * The newest output tree (log order) that holds the path `locate` gives for it;
+ * failing that, the newest input tree (a declared input nobody output, such as a
+ * folder given to --artifact-inputs).
  */
-async function findNewest(reader: TreeReader, index: ReceiptIndex, query: string, only?: ReceiptSummary): Promise<Start | undefined> {
+async function findNewest(reader: TreeReader, index: ReceiptIndex, locate: Locate, only?: ReceiptSummary): Promise<Start | undefined> {
   const receipts = only ? [only] : index.receipts;
   let loop: unknown;
   for (const as of ['output', 'input'] as const) {
     for (let i = receipts.length - 1; i >= 0; i--) {
       const r = receipts[i]!;
       for (const o of as === 'output' ? r.outputTrees : r.inputTrees) {
+        const query = locate(o);
+        if (query === null) continue;
         try {
           const resolved = await reader.resolve(o.digest, Buffer.from(query), { label: query });
           const producer = as === 'output' ? r.index : newestBelow(index.producers.get(o.digest), r.index);
@@ -142,25 +144,61 @@ async function findNewest(reader: TreeReader, index: ReceiptIndex, query: string
   return undefined;
 }
 
-async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string, treeOpt: string | undefined): Promise<Start> {
+/**
+ * A host path (`$ISO_ROOT/usr/bin/node`) read inside the trees recorded for the roots
+ * that contain it, newest first; with nested roots, each tree is searched at the path
+ * relative to its own root.
+ */
+async function findByHostPath(reader: TreeReader, index: ReceiptIndex, hostPath: string, only?: ReceiptSummary): Promise<(Start & { host: HostPathMatch }) | undefined> {
+  const start = await findNewest(reader, index, (o) => insideRoot(o.path, hostPath), only);
+  if (!start) return undefined;
+  const r = index.receipts.find((x) => x.id === start.found!.receipt)!;
+  const tree = [...r.outputTrees, ...r.inputTrees].find((o) => o.digest === start.tree && insideRoot(o.path, hostPath) !== null)!;
+  return { ...start, host: { hostPath, root: tree.path!, path: `/${insideRoot(tree.path, hostPath)}` } };
+}
+
+/**
+ * The tree to answer in. PATH is read inside the trees (a leading slash is the
+ * tree's root); an absolute PATH under a recorded host root is read as that host
+ * file first (`$ISO_ROOT/usr/bin/node` is /usr/bin/node in ISO_ROOT's trees), and a
+ * relative one that no tree holds is tried as a host path from `cwd`.
+ */
+async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string, treeOpt: string | undefined, cwd: string | undefined): Promise<Start & { host?: HostPathMatch }> {
+  const absolute = posix.isAbsolute(query);
+  const hostPath = absolute ? posix.normalize(query) : cwd !== undefined && posix.isAbsolute(cwd) ? posix.resolve(cwd, query) : null;
+  const literal: Locate = () => query;
+  const search = async (only?: ReceiptSummary) => (absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined)
+    ?? await findNewest(reader, index, literal, only)
+    ?? (!absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined);
   if (treeOpt === undefined) {
-    const found = await findNewest(reader, index, query);
+    const found = await search();
     if (!found) {
-      throw new AslError('NOT_FOUND', `${query}: in no output tree of the ${index.receipts.length} receipts in ${reader.store.root}`, { data: { path: query } });
+      const hint = notFoundHint(index, absolute ? hostPath : null);
+      throw new AslError('NOT_FOUND', `${query}: in no output tree of the ${index.receipts.length} receipts in ${reader.store.root}${hint}`, { data: { path: query } });
     }
     return found;
   }
   if (!isDigest(treeOpt)) throw new AslError('BAD_INPUT', `${treeOpt}: not a tree id (expected sha256:<64 hex digits>)`);
   const receipt = index.receipts.find((r) => r.id === treeOpt);
   if (receipt) {
-    const found = await findNewest(reader, index, query, receipt);
+    const found = await search(receipt);
     if (!found) throw new AslError('NOT_FOUND', `${query}: in no output tree of receipt ${treeOpt} (${receipt.step})`, { data: { path: query } });
     return found;
   }
   const tree = await reader.tree(treeOpt);
   if (!tree) throw new AslError('BAD_INPUT', `${treeOpt}: is a blob or a receipt not in the log, not a tree`);
-  const resolved = await reader.resolve(treeOpt, Buffer.from(query), { label: query });
-  return { tree: treeOpt, resolved, producer: newestBelow(index.producers.get(treeOpt), Infinity) };
+  try {
+    const resolved = await reader.resolve(treeOpt, Buffer.from(query), { label: query });
+    return { tree: treeOpt, resolved, producer: newestBelow(index.producers.get(treeOpt), Infinity) };
+  } catch (err) {
+    // A host path, with the tree named: read it relative to the root this tree was recorded for.
+    const root = hostPath === null || !isLookupMiss(err) ? undefined
+      : recordedRoots(index).find((r) => insideRoot(r, hostPath) !== null && index.receipts.some((x) => [...x.outputTrees, ...x.inputTrees].some((o) => o.digest === treeOpt && o.path === r)));
+    if (root === undefined) throw err;
+    const path = `/${insideRoot(root, hostPath!)}`;
+    const resolved = await reader.resolve(treeOpt, Buffer.from(path), { label: query });
+    return { tree: treeOpt, resolved, producer: newestBelow(index.producers.get(treeOpt), Infinity), host: { hostPath: hostPath!, root, path } };
+  }
 }
 
 function stepFields(r: ReceiptSummary): Pick<WhyStep, 'seq' | 'receipt' | 'step' | 'stepKind' | 'command' | 'status'> {
@@ -238,11 +276,12 @@ async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): 
   return { history: newestFirst.reverse(), kind, ...(untrackedIn ? { untrackedIn } : {}) };
 }
 
-export async function why(store: Store, query: string, opts: { tree?: string } = {}): Promise<WhyResult> {
+/** `cwd`: where a relative PATH that no tree holds is tried as a host path from (the CLI passes its own). */
+export async function why(store: Store, query: string, opts: { tree?: string; cwd?: string } = {}): Promise<WhyResult> {
   if (query === '' || query.split('/').every((p) => p === '' || p === '.')) throw new AslError('USAGE', 'why: PATH must name something inside the tree, not its root');
   const index = await loadReceiptIndex(store);
   const reader = new TreeReader(store);
-  const start = await chooseTree(reader, index, query, opts.tree);
+  const start = await chooseTree(reader, index, query, opts.tree, opts.cwd);
   const parts = start.resolved.parts;
   const { history, kind, untrackedIn } = await walkBack(reader, index, start);
   const createdBy = kind === 'added' || kind === 'unrecorded' ? 0 : null;
@@ -268,6 +307,7 @@ export async function why(store: Store, query: string, opts: { tree?: string } =
 
   const result: WhyResult = {
     query,
+    ...(start.host ? { fromHostPath: start.host } : {}),
     path: joinParts(parts).toString('utf8'),
     followed: start.resolved.followed,
     tree: start.tree,
@@ -293,26 +333,4 @@ export async function why(store: Store, query: string, opts: { tree?: string } =
   }
   result.stats.treesRead = reader.treesRead;
   return result;
-}
-
-/**
- * The downloaded .deb a package came from: same name and version (and
- * architecture when both say), preferring the step that wrote the content, then
- * the newest download at or before it, then any.
- */
-function matchDeb(index: ReceiptIndex, owner: DpkgOwner, limit: number): DebMatch | null {
-  if (!owner.version) return null;
-  const candidates = (index.debs.get(debKey(owner.package, owner.version)) ?? [])
-    .filter((d) => !d.architecture || !owner.architecture || d.architecture === owner.architecture);
-  if (candidates.length === 0) return null;
-  const pick: DebRef = candidates.find((d) => d.index === limit)
-    ?? [...candidates].reverse().find((d) => d.index <= limit)
-    ?? candidates[candidates.length - 1]!;
-  const r = index.receipts[pick.index]!;
-  return {
-    name: pick.name, digest: pick.digest,
-    ...(pick.size !== undefined ? { size: pick.size } : {}), ...(pick.path ? { path: pick.path } : {}),
-    ...(pick.architecture ? { architecture: pick.architecture } : {}),
-    seq: r.seq, receipt: r.id, step: r.step,
-  };
 }

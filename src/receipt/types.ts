@@ -53,7 +53,8 @@ export const ARTIFACT_ROLES = [
   'declared', // named on the command line (--input, --artifact-inputs, --output)
   'watched', // snapshot of a watched root (before: input, after: output)
   'observed', // found by --trace: read by the process tree, declared by nobody
-  'downloaded', // a package that appeared in a watched root during the step
+  'downloaded', // a package fetched during the step: a .deb that appeared in apt's or debootstrap's archive cache
+  'product', // a file the step wrote in a watched root (a .deb it built is one, of kind package)
   'program', // an executable the command ran (also listed in `program`)
   'stdout',
   'stderr',
@@ -115,11 +116,14 @@ export type ExitStatus =
   | { kind: 'exited'; code: number }
   | { kind: 'signaled'; signal: string; code: number };
 
+export const WATCH_REASONS = ['flag', 'auto', 'cwd'] as const;
+export type WatchReason = (typeof WATCH_REASONS)[number];
+
 /** What happened to one watched root during the step. */
 export interface WatchedRoot {
   path: string;
-  /** Why it was watched: named by --watch, or found on the command line. */
-  reason: 'flag' | 'auto';
+  /** Why it was watched: named by --watch, found on the command line, or the working directory. */
+  reason: WatchReason;
   /** Tree (or blob) id before and after; null when the path did not exist. */
   before: Digest | null;
   after: Digest | null;
@@ -128,6 +132,11 @@ export interface WatchedRoot {
   removed: number;
   /** Artifact listing every changed path (absent when nothing changed). */
   paths?: Digest;
+  /**
+   * Paths inside the root its snapshots left out (the store, the outdir, the file asl's
+   * own output went to): its trees say nothing of them. Absent when none.
+   */
+  excluded?: string[];
 }
 
 export interface CommandSpec {

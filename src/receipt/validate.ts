@@ -1,7 +1,7 @@
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import {
-  ARTIFACT_KINDS, ARTIFACT_ROLES, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
+  ARTIFACT_KINDS, ARTIFACT_ROLES, WATCH_REASONS, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
   type ArtifactRef, type PerCore, type PerPredicate, type PerRun, type Statement,
 } from './types.js';
 
@@ -183,13 +183,16 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
       const q = `${p}.watched[${i}]`;
       if (!c.object(q, w)) return;
       c.string(`${q}.path`, w.path);
-      c.literal(`${q}.reason`, w.reason, ['flag', 'auto']);
+      c.literal(`${q}.reason`, w.reason, WATCH_REASONS);
       c.digest(`${q}.before`, w.before, true);
       c.digest(`${q}.after`, w.after, true);
       c.integer(`${q}.added`, w.added);
       c.integer(`${q}.modified`, w.modified);
       c.integer(`${q}.removed`, w.removed);
       if (w.paths !== undefined) c.digest(`${q}.paths`, w.paths);
+      if (w.excluded !== undefined && c.array(`${q}.excluded`, w.excluded)) {
+        (w.excluded as unknown[]).forEach((e, j) => c.string(`${q}.excluded[${j}]`, e));
+      }
     });
   }
   c.boolean(`${p}.traced`, core.traced);

@@ -7,6 +7,7 @@ import {
   PUBLIC_KEY_FILE, REFS_DIR, TMP_DIR, TRUSTED_KEYS_DIR, VIEW_DIRS,
 } from './layout.js';
 import { keyIdOfPublicKeyPem } from './keys.js';
+import { receiptFolderCopy } from './receipt-folder-copy.js';
 import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 
 /** An open store: an absolute path whose marker file has been checked. */
@@ -160,7 +161,15 @@ export async function openStore(dir: string): Promise<Store> {
   if (!st) throw new AslError('NOT_FOUND', `${root}: no such store (create it with \`asl init --store ${dir}\`)`);
   if (!st.isDirectory()) throw new AslError('NOT_A_STORE', `${root}: is a file, not an ASL store`);
   const marker = await readMarker(root);
-  if (!marker) throw new AslError('NOT_A_STORE', `${root}: not an ASL store (no ${MARKER_FILE})`);
+  if (!marker) {
+    const copy = await receiptFolderCopy(root);
+    if (copy) {
+      throw new AslError('NOT_A_STORE', `${root}: not an ASL store but a copy of a store's receipt folders (${copy.what}), without the ${copy.without} `
+        + `that verify them; make a store here with \`asl seed --store PRESTORE --into ${root}\` (after removing this copy: seed writes into an absent `
+        + 'or empty directory)', { data: { path: root, receipts: copy.receipts, folders: copy.folders } });
+    }
+    throw new AslError('NOT_A_STORE', `${root}: not an ASL store (no ${MARKER_FILE})`);
+  }
   return { root };
 }
 

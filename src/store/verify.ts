@@ -18,6 +18,7 @@ import type { LogRecord } from './receipt-log.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
+import { keysStep, type PrivateKeys } from './verify-keys.js';
 import { modesStep } from './verify-modes.js';
 import { packsStep } from './verify-packs.js';
 
@@ -49,6 +50,7 @@ export interface VerifyContext {
   problems: VerifyProblem[];
   notes: string[];
   counts: Record<string, number>;
+  privateKeys: PrivateKeys;
 }
 
 export interface VerifyStep {
@@ -64,6 +66,8 @@ export interface VerifyReport {
   counts: Record<string, number>;
   problems: VerifyProblem[];
   notes: string[];
+  /** Secrets the store holds, and the image root it lies in if any: never a problem, but worth saying (verify-keys.ts). */
+  privateKeys: PrivateKeys;
   steps: Array<{ name: string; ms: number }>;
 }
 
@@ -249,7 +253,7 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep];
+export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, keysStep, modesStep];
 
 /**
  * Runs the steps. Writers may commit while this runs, so verify first reads a cut
@@ -260,7 +264,7 @@ export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsSt
 export async function verifyStore(store: Store, opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
     store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, log: null, roots: new Set(),
-    problems: [], notes: [], counts: {},
+    problems: [], notes: [], counts: {}, privateKeys: { files: [], imageRoot: null },
   };
   const steps: Array<{ name: string; ms: number }> = [];
   const all = [rootsCutStep, ...(opts.cutSteps ?? []), ...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
@@ -269,5 +273,5 @@ export async function verifyStore(store: Store, opts: { quick?: boolean; cutStep
     await step.run(ctx);
     steps.push({ name: step.name, ms: Date.now() - started });
   }
-  return { ok: ctx.problems.length === 0, store: store.root, anchor: ctx.anchor, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, steps };
+  return { ok: ctx.problems.length === 0, store: store.root, anchor: ctx.anchor, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, privateKeys: ctx.privateKeys, steps };
 }

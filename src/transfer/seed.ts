@@ -33,6 +33,7 @@ import { locateObject } from '../store/object-locate.js';
 import { readObject } from '../store/object-read.js';
 import { PUT_REFS_DIR } from '../store/put.js';
 import { LOG_HEAD_FILE, RECEIPT_LOG_FILE, readReceiptLog } from '../store/receipt-log.js';
+import { receiptFolderCopy } from '../store/receipt-folder-copy.js';
 import { openStore, type Store } from '../store/store.js';
 import { makeDirs, STORE_MODES, writeNewFile } from '../store/store-modes.js';
 import { listTrustedKeys } from '../store/trusted-keys.js';
@@ -224,6 +225,8 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
       }
       throw new AslError('STORE_EXISTS', `${dest}: is already an ASL store that does not hold this seed; seed into an empty directory, or add to that store with \`asl bundle export\` and \`asl bundle import\``);
     }
+    const copy = entries.length > 0 ? await receiptFolderCopy(dest) : null;
+    if (copy) throw new AslError('BAD_INPUT', `${dest}: holds a copy of a store's receipt folders (${copy.what}), not a store; remove it, then seed again (seed writes into an absent or empty directory)`);
     if (entries.length > 0) throw new AslError('BAD_INPUT', `${dest}: directory is not empty (found ${JSON.stringify(entries.sort()[0])}); seed into a new or empty directory`);
   }
 

@@ -113,10 +113,19 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.equal(watched[0]!.path, join(WORKDIR, 'iso_root'));
   const rootTree = watched[0]!.after;
   const buildIso = log.find((i) => i.step === 'build_iso')!;
-  const b = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }>; inputs: Array<{ kind: string; digest: string }> } } } }>(['show', '--store', STORE, buildIso.receipt]).statement.predicate.core;
-  const out = b.watched.find((w) => w.path === join(WORKDIR, 'out'))!;
-  const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, out.after]);
-  assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the build receipt records the ISO');
+  type BuildCore = { command: { shell: string }; watched: Array<{ path: string; reason: string; after: string }>; inputs: Array<{ kind: string; digest: string; name: string }>; outputs: Array<{ role: string; kind: string; path?: string; digest: string }> };
+  const b = aslJson<{ statement: { predicate: { core: BuildCore } } }>(['show', '--store', STORE, buildIso.receipt]).statement.predicate.core;
+  // The seed's line as written (no --watch, --input or --output): the working directory is watched.
+  assert.equal(b.command.shell, './build_asl_auth_host_iso.sh');
+  assert.deepEqual(b.watched.map((w) => [w.path, w.reason]), [[WORKDIR, 'cwd']]);
+  const isoOut = b.outputs.find((o) => o.path === ISO);
+  assert.deepEqual([isoOut?.role, isoOut?.kind, isoOut?.digest], ['product', 'blob', await sha256(ISO)], 'the build receipt names the ISO by digest');
+  const listing = aslJson<Array<{ name: string; digest: string }>>(['ls', '--store', STORE, b.watched[0]!.after, 'out']);
+  assert.equal(listing.find((e) => e.name === 'asl-auth-host.iso')?.digest, await sha256(ISO), 'the after-tree of WORKDIR holds the ISO');
+  // The image root it was made from is in the before-tree of WORKDIR: an input.
+  const wdBefore = b.inputs.find((i) => i.name === `before:${WORKDIR}`)!;
+  const rootEntry = aslJson<Array<{ name: string; type: string }>>(['ls', '--store', STORE, wdBefore.digest]).find((e) => e.name === 'iso_root');
+  assert.equal(rootEntry?.type, 'dir');
   assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(),
     log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt).sort(), 'the build names every earlier receipt');
 
@@ -126,6 +135,11 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.deepEqual(seededLog.map((i) => i.receipt), log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt));
   const seededCounts = aslJson<{ ok: boolean; counts: { receipts: number; objects: number } }>(['verify', '--store', seeded, '--quick']);
   assert.ok(seededCounts.ok);
+  // The image's audit, as the host will run it on the seeded store: every entry attributed.
+  const audit = aslJson<{ summary: Record<'entries' | 'package' | 'control' | 'ingested' | 'generated' | 'unattributed' | 'differs', number> }>(['audit', '--store', seeded, imageRoot.receipt]).summary;
+  assert.equal(audit.unattributed, 0, 'every entry of the image is attributed');
+  assert.equal(audit.differs, 0, 'no package file differs from its md5sums');
+  const auditCounts = `audit: ${audit.entries} entries, ${audit.package} package, ${audit.control} control, ${audit.ingested} ingested, ${audit.generated} generated, ${audit.unattributed} unattributed, ${audit.differs} differ`;
 
   // --- 2. boot: the OK line, with the seeded store's figures and the image_root tree
   const boot = await run('bash', [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), ISO], {
@@ -136,7 +150,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   const okLines = provenanceLines(boot.output);
   assert.ok(okLines.length > 0);
   for (const line of okLines) {
-    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree})`);
+    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree}; ${auditCounts})`);
   }
 
   // --- 3. a copy with one byte of one file changed inside the squashfs

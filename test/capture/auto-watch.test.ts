@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createdWatchRoots, planAutoWatch, selectWatchRoots, watchCandidates, type PathProbe } from '../../src/capture/auto-watch.js';
+import { createdWatchRoots, planAutoWatch, selectWatchRoots, selectWorkingDirectory, watchCandidates, type PathProbe } from '../../src/capture/auto-watch.js';
 import { splitCommand } from '../../src/capture/command-words.js';
 import { tempDir } from '../helpers.js';
 
@@ -115,4 +115,19 @@ test('paths under /proc, /sys, /dev, /run and system directories are not watched
   assert.deepEqual(sel.roots, []);
   assert.deepEqual(sel.pending, []);
   assert.equal(sel.skipped.length, 8);
+});
+
+test('the working directory, pure: watched unless / , a system directory, the home directory, excluded or covered; its parent for dpkg-buildpackage', () => {
+  const pick = (cwd: string, programs: string[] = ['make'], opts: Parameters<typeof selectWorkingDirectory>[2] = {}) => selectWorkingDirectory(cwd, programs, opts);
+  assert.deepEqual(pick('/srv/build/src'), { path: '/srv/build/src', parent: false });
+  assert.deepEqual(pick('/'), { path: null, skipped: 'system-directory', parent: false });
+  assert.deepEqual(pick('/usr/lib'), { path: null, skipped: 'system-directory', parent: false });
+  assert.deepEqual(pick('/proc/1'), { path: null, skipped: 'pseudo-filesystem', parent: false });
+  assert.deepEqual(pick('/home/ann', ['make'], { home: '/home/ann' }), { path: null, skipped: 'home-directory', parent: false });
+  assert.deepEqual(pick('/srv/users', ['make'], { home: '/srv/users/ann' }), { path: null, skipped: 'home-directory', parent: false }, 'a folder holding the home directory');
+  assert.deepEqual(pick('/home/ann/project', ['make'], { home: '/home/ann' }), { path: '/home/ann/project', parent: false }, 'a project below home is watched');
+  assert.deepEqual(pick('/srv/store/per', ['make'], { exclude: ['/srv/store'] }), { path: null, skipped: 'excluded', by: '/srv/store', parent: false });
+  assert.deepEqual(pick('/srv/root/etc', ['make'], { covered: ['/srv/root'] }), { path: null, skipped: 'covered', by: '/srv/root', parent: false });
+  assert.deepEqual(pick('/srv/build/hello-1.0', ['dpkg-buildpackage']), { path: '/srv/build', parent: true });
+  assert.deepEqual(pick('/srv/build/hello-1.0', ['/usr/bin/debuild']), { path: '/srv/build', parent: true });
 });

@@ -158,16 +158,21 @@ test('a watched root: added / modified / removed counted, the change list lists 
   const out = await readOutdir(outdir);
   const { core } = await assertWellFormedReceipt(store, out).then((s) => s.predicate);
 
-  // The flag root covers every path the command line names inside it: one root only.
-  assert.equal(core.watched!.length, 1, JSON.stringify(core.watched));
-  const w = core.watched![0]!;
+  // The flag root covers every path the command line names inside it: one root only,
+  // beside the working directory, whose trees hold it as it was (the same sub-tree ids).
+  assert.deepEqual(core.watched!.map((x) => [x.path, x.reason]), [[work, 'cwd'], [ws, 'flag']], JSON.stringify(core.watched));
+  const cwdRoot = core.watched![0]!;
+  const w = core.watched![1]!;
+  const subtree = async (tree: string) => (JSON.parse((await aslOk(['ls', '--store', store, tree, '--json'])).stdout) as Array<{ name: string; digest: string }>).find((e) => e.name === 'ws')!.digest;
+  assert.equal(await subtree(cwdRoot.before!), w.before, 'the working directory\'s before-tree holds ws as it was');
+  assert.equal(await subtree(cwdRoot.after!), w.after, 'and its after-tree ws as it is');
   assert.deepEqual({ path: w.path, reason: w.reason, added: w.added, modified: w.modified, removed: w.removed },
     { path: ws, reason: 'flag', added: 3, modified: 1, removed: 3 });
-  const before = only(core.inputs, (i) => i.role === 'watched', 'watched input');
-  const after = only(core.outputs, (o) => o.role === 'watched', 'watched output');
+  const before = only(core.inputs, (i) => i.role === 'watched' && i.path === ws, 'watched input');
+  const after = only(core.outputs, (o) => o.role === 'watched' && o.path === ws, 'watched output');
   assert.deepEqual([before.path, before.kind, before.digest], [ws, 'tree', w.before]);
   assert.deepEqual([after.path, after.kind, after.digest], [ws, 'tree', w.after]);
-  const changes = only(core.outputs, (o) => o.role === 'changes', 'change list output');
+  const changes = only(core.outputs, (o) => o.role === 'changes' && o.name === `changes:${ws}`, 'change list output');
   assert.equal(changes.digest, w.paths);
 
   const lines = (await aslCat(store, w.paths!)).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { change: string; path: string; type: string });
@@ -202,7 +207,10 @@ test('auto-watch: an unchanged directory on the command line is an input only; o
   const dest = join(work, 'destdir');
 
   const ws = new Map(core.watched!.map((w) => [w.path, w]));
-  assert.deepEqual([...ws.keys()].sort(), [dest, src]);
+  // Each path the command line names is a root of its own, inside the working directory's.
+  assert.deepEqual([...ws.keys()].sort(), [work, dest, src]);
+  assert.equal(ws.get(work)!.reason, 'cwd');
+  assert.deepEqual([ws.get(work)!.added, ws.get(work)!.modified, ws.get(work)!.removed], [4, 0, 0], 'destdir, destdir/d, and its two files');
   const s = ws.get(src)!;
   assert.equal(s.reason, 'auto');
   assert.equal(s.before, s.after, 'srcdir did not change');
@@ -281,7 +289,9 @@ test('library: captureCommand returns the receipt the CLI would write; two runs 
   const { work, store } = await workWithStore(t);
   await writeFile(join(work, 'input.txt'), 'library input\n');
   const env: NodeJS.ProcessEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
-  const opts = { cmd: 'tr a-z A-Z < input.txt', outdir: join(work, 'per', 'upper'), cwd: work, env };
+  // The outdirs are in the store, as the seed has them: an outdir elsewhere in the working
+  // directory would be part of the next run's before-tree.
+  const opts = { cmd: 'tr a-z A-Z < input.txt', outdir: join(store, 'per', 'upper'), cwd: work, env };
   const chunks: Buffer[] = [];
   const sink = new (await import('node:stream')).Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } });
 
@@ -301,12 +311,12 @@ test('library: captureCommand returns the receipt the CLI would write; two runs 
   assert.equal((await logJson(store))[0]!.receipt, out.id);
 
   // Again through the library: another receipt (times, invocation id), the same core.
-  const again = await captureCommand(s, { ...opts, outdir: join(work, 'per-again', 'upper') });
+  const again = await captureCommand(s, { ...opts, outdir: join(store, 'per-again', 'upper') });
   assert.notEqual(again.receiptId, result.receiptId);
   assert.equal(again.statement.predicate.coreDigest, result.statement.predicate.coreDigest, 'two runs of one step share the core digest');
 
   // The CLI, same step, same environment: the same core too (the CLI is a thin layer over the library).
-  const outdir2 = join(work, 'per2', 'upper');
+  const outdir2 = join(store, 'per2', 'upper');
   const r = await runAsl(['capture', '--store', store, '--cmd', opts.cmd, '--outdir', outdir2, '--json'], { cwd: work, env });
   assert.equal(r.code, 0, describeRun(r));
   const json = captureJson(r, Buffer.from('LIBRARY INPUT\n'));

@@ -1,7 +1,8 @@
 // A small real build, captured with the real CLI, for the dag tests: the seed's shape
 // in miniature.
 //
-//   bootstrap  makes root/ (a tree) and drops three real .deb files into root/var/cache
+//   bootstrap  makes root/ (a tree) and drops three real .deb files into its apt archive
+//              cache (root/var/cache/apt/archives), as debootstrap's downloads land
 //   install    changes root/ (its before-tree is bootstrap's after-tree: the join)
 //   overlay    `asl-capture --file overlay/motd` (an ingest)
 //   build      reads root/ and overlay/motd (--input) and the receipts in per/
@@ -15,7 +16,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Digest } from '../../src/core/digest.js';
-import { runAsl, tempDir, type RunResult } from '../helpers.js';
+import { REPO_ROOT, runAsl, tempDir, type RunResult } from '../helpers.js';
 
 export interface Ref { name: string; role: string; kind: string; digest: Digest; size?: number; package?: { name: string } }
 export interface Statement {
@@ -84,7 +85,7 @@ async function makeDebs(dir: string): Promise<string[]> {
 }
 
 export const COMMANDS = {
-  bootstrap: "mkdir -p root/etc root/var/cache && cp debs/*.deb root/var/cache/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
+  bootstrap: "mkdir -p root/etc root/var/cache/apt/archives && cp debs/*.deb root/var/cache/apt/archives/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
   install: "printf 'app=1\\n' > root/etc/app.conf && echo 'installed app.conf'",
   build: 'mkdir -p out && tar -cf out/image.tar -C root . && cat overlay/motd > out/motd && echo built image.tar',
   check: 'echo checking >&2; test -s out/missing || exit 3',
@@ -122,6 +123,14 @@ export async function buildDagFixture(t: TestContext): Promise<DagFixture> {
   };
 }
 
+/** The JSON Schema in docs/dag.md (the block after `<!-- schema:dag-json -->`). */
+export async function dagJsonSchema(): Promise<Record<string, unknown>> {
+  const doc = await readFile(join(REPO_ROOT, 'docs', 'dag.md'), 'utf8');
+  const m = /<!-- schema:dag-json -->\s*```json\n([\s\S]*?)\n```/.exec(doc);
+  assert.ok(m, 'docs/dag.md holds the schema block');
+  return JSON.parse(m[1]!) as Record<string, unknown>;
+}
+
 /** Runs `asl dag` (as asl-dag) in the fixture's work dir and returns the JSON graph. */
 export async function dagJson(fx: DagFixture, ...args: string[]): Promise<DagJsonDoc> {
   const r = await runAsl(['--store', fx.store, '--out', '-', '--format', 'json', ...args], { program: 'asl-dag', cwd: fx.work });
@@ -149,6 +158,10 @@ export function defaultIds(fx: DagFixture): { receipts: string[]; artifacts: Rec
       t3: build.output(tree).digest,
       motd: overlay.output((r) => r.role === 'source').digest,
       perTree: build.input((r) => r.kind === 'tree' && r.name.endsWith('/per')).digest,
+      // The files each step wrote, listed one by one as its products (out/motd is the ingested motd).
+      base: bootstrap.output((r) => r.role === 'product' && r.name.endsWith('/etc/base')).digest,
+      appConf: install.output((r) => r.role === 'product' && r.name.endsWith('/etc/app.conf')).digest,
+      imageTar: build.output((r) => r.role === 'product' && r.name.endsWith('/out/image.tar')).digest,
     },
     logs: {
       bootstrapStdout: bootstrap.output((r) => r.role === 'stdout').digest,

@@ -63,7 +63,7 @@ test('lineage of a captured build: receipts, artifacts, and the joins content ad
 
   // Tree totals come from the tree objects.
   const trees = await readTreeSummaries(store, [t1, t2, t3], { children: new Set([motd]) });
-  assert.deepEqual({ ...trees.get(t1)!, children: [] }, { files: 4, dirs: 3, other: 0, bytes: trees.get(t1)!.bytes, children: [] });
+  assert.deepEqual({ ...trees.get(t1)!, children: [] }, { files: 4, dirs: 5, other: 0, bytes: trees.get(t1)!.bytes, children: [] });
   assert.equal(trees.get(t2)!.files, 5, 'install added app.conf');
   assert.deepEqual(trees.get(t3)!.children, [motd], 'out/ holds the overlay file itself');
   const absent = `sha256:${'0'.repeat(64)}` as const;

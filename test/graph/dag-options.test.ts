@@ -75,16 +75,17 @@ test('asl dag: node sets for every option', async (t) => {
     assert.deepEqual(idsOf(doc), sorted([
       bootstrap.id, artifacts.t1, // ancestors
       install.id,
-      artifacts.t2, logs.installStdout, build.id, artifacts.t3, logs.buildStdout, check.id, logs.checkStderr, // descendants
-    ]), 'not overlay, motd, per/ or bootstrap\'s log: they are neither ancestors nor descendants');
+      artifacts.t2, artifacts.appConf, logs.installStdout, build.id, artifacts.t3, artifacts.imageTar, logs.buildStdout, check.id, logs.checkStderr, // descendants
+      artifacts.motd, // build wrote out/motd: the same bytes, so the same node
+    ]), 'not overlay, per/ or bootstrap\'s log: they are neither ancestors nor descendants');
   });
 
   await t.test('--focus with --depth limits the hops', async () => {
     assert.deepEqual(idsOf(await dagJson(fx, '--focus', 'install', '--depth', '1')),
-      sorted([artifacts.t1, install.id, artifacts.t2, logs.installStdout, build.id]), 'one edge: its inputs, outputs, and the step that read its receipt');
+      sorted([artifacts.t1, install.id, artifacts.t2, artifacts.appConf, logs.installStdout, build.id]), 'one edge: its inputs, outputs, and the step that read its receipt');
     assert.deepEqual(idsOf(await dagJson(fx, '--focus', 'install', '--depth', '0')), [install.id]);
     assert.deepEqual(idsOf(await dagJson(fx, '--focus', artifacts.t2.slice(0, 15), '--depth', '2')),
-      sorted([install.id, artifacts.t1, artifacts.t2, build.id, artifacts.t3, logs.buildStdout]), 'a digest prefix; two edges either way');
+      sorted([install.id, artifacts.t1, artifacts.t2, build.id, artifacts.t3, artifacts.imageTar, artifacts.motd, logs.buildStdout]), 'a digest prefix; two edges either way');
   });
 
   await t.test('--focus on a hidden kind still draws the focused node', async () => {

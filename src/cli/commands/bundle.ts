@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { exportBundle } from '../../transfer/bundle-export.js';
 import { importBundle } from '../../transfer/bundle-import.js';
-import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
 import { receiptArgs } from './seed.js';
 
@@ -16,6 +16,16 @@ export const command: Command = {
     receipts: { type: 'string', multiple: true },
     trust: { type: 'string', multiple: true },
     'trust-key': { type: 'string', multiple: true },
+  },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      output: ['FILE', 'export: the bundle file to write; - for stdout'],
+      receipts: ['ID|STEP', 'export: only these receipts and what they need (default: the whole store)'],
+      trust: ['KEY.pem', 'import: also trust the public key in this file for the bundle\'s receipts'],
+      'trust-key': ['KEYID', 'import: also trust the signer with this key id when the bundle carries its key'],
+    },
+    examples: ['asl bundle export --store $PRESTORE -o build.asl.tar --receipts build_iso', 'asl bundle import --store /var/lib/asl/personal /media/usb/build.asl.tar'],
   },
   async run(args, io) {
     const [sub] = args.positionals;

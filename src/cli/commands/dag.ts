@@ -3,7 +3,7 @@ import { AslError, fsError } from '../../core/errors.js';
 import { DAG_FORMATS, formatOfPath, renderDag, type DagFormat } from '../../graph/dag.js';
 import type { PackageMode } from '../../graph/dag-view.js';
 import { writeFileAtomic } from '../../store/store.js';
-import { boolOpt, requireStore, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl dag --store S --out FILE [--format svg|dot|mermaid|json|html] [--focus ID] [--depth N] [--no-logs] [--group-packages | --all-packages] [--details] [--title TEXT] [--json]   (alias: asl-dag)',
@@ -19,6 +19,21 @@ export const command: Command = {
     'all-packages': { type: 'boolean' },
     details: { type: 'boolean' },
     title: { type: 'string' },
+  },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      out: ['FILE', 'where to write the graph; - for stdout (then --format is needed)'],
+      format: ['FMT', 'svg, dot, mermaid, json or html (default: from the extension of --out)'],
+      focus: ['ID', 'only this receipt, artifact, step name or path, its ancestors and descendants'],
+      depth: ['N', 'with --focus: at most N edges from the focus'],
+      'no-logs': 'leave out stdout and stderr',
+      'group-packages': 'one node per step for the .deb packages it downloaded',
+      'all-packages': 'every .deb package as its own node',
+      details: 'also draw programs, change lists and traced reads',
+      title: ['TEXT', 'the heading of the SVG and HTML'],
+    },
+    examples: ['asl dag --store $PRESTORE --out $WORKDIR/build_logs/preimage_dag.svg', 'asl dag --store $PRESTORE --out dag.html --focus build_iso --depth 2'],
   },
   async run(args, io) {
     const out = stringOpt(args, 'out');

@@ -1,6 +1,6 @@
 import type { DiffCounts } from '../../store/tree-diff.js';
 import { diffPairs, diffStoreTrees, emptyCounts, narrowPair, type ChangedField, type DiffChange, type EntryInfo } from '../../graph/diff.js';
-import { boolOpt, requireStore, stringOpt, type Command, type Io } from '../command.js';
+import { boolOpt, requireStore, stringOpt, STORE_FLAG, type Command, type Io } from '../command.js';
 import { formatBytes } from '../progress.js';
 
 const short = (d: string | undefined) => (d ? d.slice(0, 19) : '-');
@@ -57,6 +57,13 @@ export const command: Command = {
   usage: 'asl diff --store S (TREE_A TREE_B | RECEIPT) [--path DIR] [--json]',
   summary: 'Paths added, removed, modified (content) and changed in metadata only between two trees, or before -> after of a receipt\'s watched roots. Exit 0 when equal, 1 when they differ.',
   options: { store: { type: 'string' }, path: { type: 'string' } },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      path: ['DIR', 'compare only the directory DIR inside both sides'],
+    },
+    examples: ['asl diff --store $PRESTORE sha256:3149c82f5068c28ac2440f21799f6b8f812f3b8678807404644fbbe361793a2d --path etc   (a receipt: before -> after)'],
+  },
   async run(args, io) {
     const store = await requireStore(args, 'diff');
     const json = boolOpt(args, 'json');

@@ -1,12 +1,21 @@
 import { AslError } from '../../core/errors.js';
 import { EXPORT_FORMATS, exportReceipts, type ExportFormat } from '../../receipt/export/export.js';
-import { boolOpt, requireStore, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 
 export const command: Command = {
   usage: 'asl export --store S --format intoto-link|slsa [--base DIR] -o DIR RECEIPT... [--json]',
   summary: 'Write receipts (ids sha256:… or unambiguous step names) as signed in-toto links or SLSA v1 provenance in DSSE, after verifying them.',
   options: { store: { type: 'string' }, format: { type: 'string' }, output: { type: 'string', short: 'o' }, base: { type: 'string' } },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      format: ['FMT', 'intoto-link (signed in-toto links, for in-toto-verify) or slsa (SLSA Provenance v1 in DSSE)'],
+      output: ['DIR', 'the directory to write into'],
+      base: ['DIR', 'write paths under DIR relative to it (e.g. $ISO_ROOT: the paths the booted host has)'],
+    },
+    examples: ['asl export --store $PRESTORE --format intoto-link --base $ISO_ROOT -o links/ debootstrap apt_install'],
+  },
   async run(args, io) {
     const format = stringOpt(args, 'format');
     if (!format) throw new AslError('USAGE', `export: --format is required (${EXPORT_FORMATS.join(' or ')})`);

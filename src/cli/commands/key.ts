@@ -3,7 +3,7 @@ import { AslError, fsError } from '../../core/errors.js';
 import { ensureSigningKey, type Store } from '../../store/store.js';
 import { STORE_MODES, writeNewFile } from '../../store/store-modes.js';
 import { exportPublicKey, listTrustedKeys, trustKey } from '../../store/trusted-keys.js';
-import { boolOpt, requireStore, stringOpt, writeJson, type Command, type Io, type ParsedArgs } from '../command.js';
+import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io, type ParsedArgs } from '../command.js';
 
 const USAGE = 'asl key list --store S [--json] | asl key generate --store S [--json] | asl key trust --store S FILE [--json] | asl key export --store S [-o FILE] [--json]';
 
@@ -66,6 +66,13 @@ export const command: Command = {
   usage: USAGE,
   summary: 'List the keys whose receipts this store trusts, give a store without one a signing key, trust another store\'s public key, or export this store\'s public key.',
   options: { store: { type: 'string' }, output: { type: 'string', short: 'o' } },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      output: ['FILE', 'key export: write the public key (PEM) to FILE instead of stdout'],
+    },
+    examples: ['asl key list --store /var/lib/asl/personal', 'asl key export --store $PRESTORE -o build.pub && asl key trust --store OTHER build.pub'],
+  },
   async run(args, io) {
     const sub = args.positionals[0];
     if (sub !== 'list' && sub !== 'generate' && sub !== 'trust' && sub !== 'export') {

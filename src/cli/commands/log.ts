@@ -1,11 +1,15 @@
 import { printable } from '../../core/printable.js';
 import { receiptHistory } from '../../graph/log.js';
-import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl log --store S [--json]',
   summary: 'List the receipts in log order: step, status, inputs -> outputs, when, receipt id.',
   options: { store: { type: 'string' } },
+  help: {
+    flags: { store: STORE_FLAG },
+    examples: ['asl log --store $PRESTORE'],
+  },
   async run(args, io) {
     const items = await receiptHistory(await requireStore(args, 'log'));
     if (boolOpt(args, 'json')) { writeJson(io, items); return 0; }

@@ -3,7 +3,7 @@ import { isDigest } from '../../core/digest.js';
 import { AslError } from '../../core/errors.js';
 import { readTree, resolveTreePath } from '../../store/tree-lookup.js';
 import type { TreeEntry } from '../../store/tree-model.js';
-import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, STORE_FLAG, type Command } from '../command.js';
 
 const TYPE_CHAR: Record<TreeEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };
 
@@ -39,6 +39,10 @@ export const command: Command = {
   usage: 'asl ls --store S TREE_ID [PATH] [--json]',
   summary: 'List a stored tree (or the directory at PATH inside it) with modes, owners, sizes and ids.',
   options: { store: { type: 'string' } },
+  help: {
+    flags: { store: STORE_FLAG },
+    examples: ['asl ls --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 usr/bin'],
+  },
   async run(args, io) {
     const [id, path = ''] = args.positionals;
     if (!id) throw new AslError('USAGE', 'ls: TREE_ID is required');

@@ -5,7 +5,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transfer/oci-client.js';
 import { resolveCredentials } from '../../transfer/oci-credentials.js';
 import { pushClosure, type RegistryOptions } from '../../transfer/oci-push.js';
 import { parseOciReference, type OciReference } from '../../transfer/oci-reference.js';
-import { boolOpt, listOpt, stringOpt, type Command, type ParsedArgs } from '../command.js';
+import { boolOpt, listOpt, stringOpt, STORE_FLAG, type Command, type FlagHelp, type ParsedArgs } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
 import { receiptArgs } from './seed.js';
 
@@ -19,6 +19,17 @@ export const registryFlags = {
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
 } as const;
+
+/** What the shared registry flags do (`--help`). */
+export const REGISTRY_FLAG_HELP: Record<keyof typeof registryFlags, FlagHelp> = {
+  store: STORE_FLAG,
+  username: ['U', 'the registry user (with --password-stdin; default: the docker config file\'s credentials)'],
+  'password-stdin': 'read the password from stdin (never from the command line)',
+  'plain-http': 'speak http, not https (a registry on localhost or a private network)',
+  'ca-file': ['PEM', 'trust this CA for the registry\'s TLS certificate'],
+  concurrency: ['N', 'blobs transferred at a time, 1 to 64'],
+  timeout: ['SECONDS', 'longest silence from the registry before a request fails (default 60; connecting: 10 at most)'],
+};
 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
@@ -77,6 +88,13 @@ export const command: Command = {
   usage: `asl push --store S oci://HOST[:PORT]/REPO[:TAG] [--receipts ID|STEP...] ${REGISTRY_USAGE}`,
   summary: 'Push a closure (the named receipts and everything they need, or the whole store) to an OCI registry: every object a blob under its own sha256, each receipt an artifact manifest, the tag an index of the closure (docs/registry.md). Blobs the registry has are skipped. Credentials come from --username/--password-stdin or the docker config file, and are never stored.',
   options: { ...registryFlags, receipts: { type: 'string', multiple: true } },
+  help: {
+    flags: {
+      ...REGISTRY_FLAG_HELP,
+      receipts: ['ID|STEP', 'push only these receipts and what they need (default: the whole store)'],
+    },
+    examples: ['asl push --store $PRESTORE oci://registry.example:5000/asl/auth-host:build-42'],
+  },
   async run(args, io) {
     const storeDir = requireStoreDir(args, 'push');
     // `--receipts A B` may be followed by more bare ids, after the reference.

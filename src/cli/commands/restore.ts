@@ -1,12 +1,19 @@
 import { AslError } from '../../core/errors.js';
 import { isDigest } from '../../core/digest.js';
 import { restore } from '../../store/restore.js';
-import { boolOpt, stringOpt, writeJson, requireStore, type Command } from '../command.js';
+import { boolOpt, stringOpt, writeJson, requireStore, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl restore --store S ID DEST [--times TIMES_ID] [--json]',
   summary: 'Materialize a blob or tree at DEST (which must not exist, or be an empty directory for a tree): content, modes, owners, links, devices, xattrs, mtimes.',
   options: { store: { type: 'string' }, times: { type: 'string' } },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      times: ['TIMES_ID', 'apply these recorded mtimes (default: those of the tree\'s latest put, when the store has them)'],
+    },
+    examples: ['asl restore --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 /srv/rebuilt-root'],
+  },
   async run(args, io) {
     const [id, dest] = args.positionals;
     if (!id || !dest) throw new AslError('USAGE', 'restore: ID and DEST are required');

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { AslError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
 import { seedStore } from '../../transfer/seed.js';
-import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
 
 /** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
@@ -16,6 +16,16 @@ export const command: Command = {
   usage: 'asl seed --store S --into DIR [--root IMAGE_ROOT] [--receipts ID|STEP...] [--with-private-key] [--json]',
   summary: 'Write a verified copy of the store (or of the closure of some receipts) at DIR, e.g. ISO_ROOT/var/lib/asl/personal: objects, log, trusted public keys, binaries/ scripts/ per/. DIR must be absent or empty; it is written in one rename.',
   options: { store: { type: 'string' }, into: { type: 'string' }, root: { type: 'string' }, receipts: { type: 'string', multiple: true }, 'with-private-key': { type: 'boolean' } },
+  help: {
+    flags: {
+      store: STORE_FLAG,
+      into: ['DIR', 'where to write the store, absent or empty, e.g. $ISO_ROOT/var/lib/asl/personal; no link on the way to it is followed'],
+      root: ['IMAGE_ROOT', 'DIR is inside this image root: links on the way are resolved inside it, as the booted image sees them'],
+      receipts: ['ID|STEP', 'seed only these receipts and what they need (ids, id prefixes or step names); bare words after it are more'],
+      'with-private-key': 'also copy keys/signing.key and keys/environment.key (secrets: whoever has the image can then sign as this store)',
+    },
+    examples: ['asl seed --store $PRESTORE --into $ISO_ROOT/var/lib/asl/personal'],
+  },
   async run(args, io) {
     const storeDir = storeDirOpt(args);
     const into = stringOpt(args, 'into');

@@ -4,7 +4,7 @@ import { printable } from '../../core/printable.js';
 import { statusOf } from '../../graph/log.js';
 import { readReceipt } from '../../receipt/store-receipt.js';
 import type { ArtifactRef, StdinRecord } from '../../receipt/types.js';
-import { boolOpt, writeJson, requireStore, type Command } from '../command.js';
+import { boolOpt, writeJson, requireStore, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 
 function artifactLine(a: ArtifactRef): string {
@@ -23,6 +23,10 @@ export const command: Command = {
   usage: 'asl show --store S RECEIPT_ID [--json]',
   summary: 'Print one receipt readably (verified against the trusted keys first).',
   options: { store: { type: 'string' } },
+  help: {
+    flags: { store: STORE_FLAG },
+    examples: ['asl show --store $PRESTORE sha256:3149c82f5068c28ac2440f21799f6b8f812f3b8678807404644fbbe361793a2d   (an id from asl log)'],
+  },
   async run(args, io) {
     const id = args.positionals[0];
     if (!id) throw new AslError('USAGE', 'show: RECEIPT_ID is required');

@@ -3,9 +3,10 @@ import { printable } from '../../core/printable.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
+import type { PrivateKeys } from '../../store/verify-keys.js';
 import { verifyTree, type VerifyTreeResult } from '../../store/verify-tree.js';
 import { formatDifference } from '../../store/verify-tree-model.js';
-import { boolOpt, listOpt, requireStore, stringOpt, writeJson, type Command, type Io } from '../command.js';
+import { boolOpt, listOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io } from '../command.js';
 import { formatBytes, progressReporter } from '../progress.js';
 
 function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefined): void {
@@ -19,6 +20,19 @@ function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefin
   if (report.ok && report.anchor) io.stdout.write(`anchor: ${report.anchor} (write it down; \`asl verify --anchor ${report.anchor}\` later shows the log was not rolled back past it)\n`);
   const c = report.counts;
   io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+}
+
+/**
+ * The store's secrets, on stderr: advice, not part of the verdict on stdout. Inside an
+ * image root they travel with the image (a whole store copied with cp -a).
+ */
+function privateKeyNote(io: Io, { files, imageRoot }: PrivateKeys): void {
+  if (files.length === 0) return;
+  const env = files.includes('keys/environment.key') ? ' and test guesses against its hashed environment values' : '';
+  io.stderr.write(imageRoot !== null
+    ? `note: this store lies inside the image root ${imageRoot} and holds its secrets (${files.join(', ')}): whoever has the image can sign as this store${env}; `
+      + 'a store made with `asl seed` carries public keys only (docs/transfer.md)\n'
+    : `note: this store holds its secrets (${files.join(', ')}); a copy made with cp -a carries them, one made with \`asl seed\` does not (docs/transfer.md)\n`);
 }
 
 function printTreeResult(io: Io, r: VerifyTreeResult): void {
@@ -44,6 +58,21 @@ export const command: Command = {
     exclude: { type: 'string', multiple: true },
     anchor: { type: 'string' },
   },
+  help: {
+    details: [
+      'A copy of only per/ binaries/ scripts/ (the seed\'s cp -a lines) is no store: it holds receipts without the objects, log '
+        + 'and keys that verify them; write a store with `asl seed` instead (docs/transfer.md).',
+    ],
+    flags: {
+      store: STORE_FLAG,
+      quick: 'do not re-hash objects (presence, sizes, references, signatures and the log are still checked)',
+      tree: ['ID', 'with --root: the recorded tree to compare the live directory with'],
+      root: ['DIR', 'with --tree: the live directory, e.g. / on the booted host'],
+      exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
+      anchor: ['SEQ:RECEIPT_ID', 'an anchor written down earlier (verify prints the current one): exit 1 unless the log\'s entry SEQ is still that receipt and the chain is whole'],
+    },
+    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
+  },
   async run(args, io) {
     const tree = stringOpt(args, 'tree');
     const root = stringOpt(args, 'root');
@@ -67,7 +96,10 @@ export const command: Command = {
     const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick'), ...(anchor !== undefined ? { anchor } : {}) });
     if (boolOpt(args, 'json')) {
       writeJson(io, anchor === undefined ? report : { ...report, anchorCheck: { anchor, ok: !report.problems.some((p) => p.step === 'anchor') } });
-    } else printStoreReport(io, report, anchor);
+    } else {
+      printStoreReport(io, report, anchor);
+      privateKeyNote(io, report.privateKeys);
+    }
     return report.ok ? 0 : 1;
   },
 };

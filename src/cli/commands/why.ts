@@ -1,6 +1,6 @@
 import { AslError } from '../../core/errors.js';
 import { why, type WhyOwner, type WhyResult, type WhyStep } from '../../graph/why.js';
-import { boolOpt, requireStore, stringOpt, writeJson, type Command } from '../command.js';
+import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 import { describeEntry, describeFields } from './diff.js';
 
@@ -48,6 +48,7 @@ function ownerBlock(o: WhyOwner): string[] {
 
 export function whyText(r: WhyResult): string {
   const out: string[] = [];
+  if (r.fromHostPath) out.push(`${r.query} is ${r.fromHostPath.path} in the trees recorded for ${r.fromHostPath.root}; answering for that path`);
   const from = r.treeFrom ? `${r.treeFrom.as} ${r.treeFrom.artifact} of #${r.treeFrom.seq} ${r.treeFrom.step}` : 'named by no receipt';
   out.push(`${r.path}  in tree ${r.tree} (${from})`);
   out.push(`  ${describeEntry(r.entry)}${r.resolvesTo !== undefined ? `  (resolves to ${r.resolvesTo ?? 'nothing: dangling'})` : ''}`);
@@ -73,10 +74,21 @@ export const command: Command = {
   usage: 'asl why --store S PATH [--tree ID] [--json]',
   summary: 'Which recorded steps made PATH (relative to a captured tree) what it is, and which Debian package and .deb it came from.',
   options: { store: { type: 'string' }, tree: { type: 'string' } },
+  help: {
+    details: [
+      'PATH is a path inside a captured tree: usr/bin/node and /usr/bin/node are the same. A host path under a root a capture '
+        + 'watched (e.g. $ISO_ROOT/usr/bin/node) is answered for the matching path in that root\'s trees, and the first line says so.',
+    ],
+    flags: {
+      store: STORE_FLAG,
+      tree: ['ID', 'answer in this tree, or in the output trees of this receipt (default: the newest output tree holding PATH)'],
+    },
+    examples: ['asl why --store $PRESTORE /usr/bin/node', 'asl why --store $PRESTORE $ISO_ROOT/usr/bin/node'],
+  },
   async run(args, io) {
     const store = await requireStore(args, 'why');
     if (args.positionals.length !== 1) throw new AslError('USAGE', `why: expected one PATH (usage: asl why --store S PATH [--tree ID])`);
-    const result = await why(store, args.positionals[0]!, { tree: stringOpt(args, 'tree') });
+    const result = await why(store, args.positionals[0]!, { tree: stringOpt(args, 'tree'), cwd: process.cwd() });
     if (boolOpt(args, 'json')) writeJson(io, result);
     else io.stdout.write(whyText(result));
     return 0;
