@@ -9,7 +9,7 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
@@ -24,6 +24,7 @@ import { recordRoot } from '../store/put.js';
 import { snapshot, type SnapshotResult } from '../store/snapshot.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { Store } from '../store/store.js';
+import { makeDirs } from '../store/store-modes.js';
 import { captureEnvironment } from './environment.js';
 import { describeStdin } from './stdin.js';
 import { isEnvelopeFileName, writeOutdir } from './outdir.js';
@@ -43,6 +44,8 @@ import { DpkgCache } from './dpkg-cache.js';
 
 export interface CommandCaptureOptions {
   cmd: string;
+  /** The command's exact bytes when they are not UTF-8 (`cmd` then holds U+FFFD in their place): run and recorded as given. */
+  cmdBytes?: Buffer;
   outdir: string;
   name?: string;
   artifactInputs?: string[];
@@ -62,6 +65,19 @@ export interface CommandCaptureOptions {
   stderr?: NodeJS.WritableStream;
   /** Progress and notices ("watching …") for the user. */
   onInfo?: (line: string) => void;
+}
+
+/**
+ * A shell command that runs `bytes` exactly. Node passes arguments as UTF-8 text,
+ * so bytes that are not UTF-8 cannot be handed to `/bin/sh -c` directly: every
+ * byte becomes an octal escape that the shell's own printf turns back into it,
+ * and eval runs the result in the same shell (trailing newlines aside, which a
+ * shell ignores).
+ */
+export function evalBytesCommand(bytes: Buffer): string {
+  let escaped = '';
+  for (const b of bytes) escaped += `\\${b.toString(8).padStart(3, '0')}`;
+  return `eval "$(printf '${escaped}')"`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -215,13 +231,14 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
 
     // Run. What the snapshots staged is written back while the command runs.
     batch.flushSoon();
-    await mkdir(workDir, { recursive: true });
+    await makeDirs(workDir);
     const stdoutPath = join(workDir, 'stdout.log');
     const stderrPath = join(workDir, 'stderr.log');
     const tracePath = join(workDir, 'trace.log');
-    const argv = ['/bin/sh', '-c', opts.cmd];
+    const executed = opts.cmdBytes ? evalBytesCommand(opts.cmdBytes) : opts.cmd;
+    const argv = ['/bin/sh', '-c', executed];
     const run = await runCommand({
-      command: opts.cmd,
+      command: executed,
       cwd, env, stdoutFile: stdoutPath, stderrFile: stderrPath,
       ...(opts.trace ? { traceFile: tracePath } : {}),
       stdout: opts.stdout ?? null,
@@ -367,7 +384,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     const core: CommandCore = {
       kind: 'command',
       step,
-      command: { shell: opts.cmd, argv, cwd },
+      command: { shell: opts.cmd, ...(opts.cmdBytes ? { shellBase64: opts.cmdBytes.toString('base64') } : {}), argv, cwd },
       program,
       inputs,
       outputs,

@@ -140,8 +140,10 @@ export interface WatchedRoot {
 }
 
 export interface CommandSpec {
-  /** The --cmd string exactly as given. */
+  /** The --cmd string exactly as given (bytes that are not UTF-8 shown as U+FFFD: see shellBase64). */
   shell: string;
+  /** The --cmd bytes, base64, present only when they are not UTF-8: what ran, byte for byte. */
+  shellBase64?: string;
   /** What was executed, e.g. ['/bin/sh', '-c', shell]. */
   argv: string[];
   cwd: string;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import { chmod, constants as fsConstants, link, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, constants as fsConstants, link, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
@@ -9,6 +9,7 @@ import { OBJECTS_DIR, TMP_DIR, objectFanoutDir, objectPath } from './layout.js';
 import { STAGE_RECORD_BYTES, StageStatus, native, type PackHandle } from './native.js';
 import { objectExists, objectExistsSync, packsDir } from './object-locate.js';
 import type { Store } from './store.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 import { sweepAbandonedTmp } from './tmp-sweep.js';
 
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
@@ -174,8 +175,8 @@ export class ObjectBatch {
     const tmp = this.stagedName(hex);
     let fh;
     try {
-      await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
-      fh = await open(tmp, 'wx', 0o444);
+      await makeDirs(join(this.stageDir, hex.slice(0, 2)));
+      fh = await openNew(tmp, STORE_MODES.object);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return digest; // staged by this batch already
       throw fsError(tmp, err, 'cannot stage object');
@@ -323,12 +324,12 @@ export class ObjectBatch {
 
   /** Streams an open file (after `head`, bytes already read from it) into the staging folder, hashing as it goes. */
   private async stageLargeJs(path: Buffer, source: FileHandle, head?: Buffer): Promise<StagedFile> {
-    await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.stageDir);
     const tmp = join(this.stageDir, `large-js-${this.counter++}`);
     try {
       const hash = createHash('sha256');
       let size = 0;
-      const out = await open(tmp, 'wx', 0o600);
+      const out = await openNew(tmp, STORE_MODES.file);
       try {
         if (head) {
           hash.update(head);
@@ -353,10 +354,10 @@ export class ObjectBatch {
       }
       const hex = hash.digest('hex');
       const digest: Digest = `sha256:${hex}`;
-      await chmod(tmp, 0o444);
+      await chmod(tmp, STORE_MODES.object);
       if (await objectExists(this.store, digest)) return { digest, size };
       try {
-        await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
+        await makeDirs(join(this.stageDir, hex.slice(0, 2)));
         await link(tmp, this.stagedName(hex));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(tmp, err, 'cannot stage object');
@@ -404,7 +405,7 @@ export class ObjectBatch {
         const digest: Digest = `sha256:${hex}`;
         const dir = objectFanoutDir(this.store.root, digest);
         if (!made.has(dir)) {
-          await mkdir(dir, { recursive: true });
+          await makeDirs(dir);
           made.add(dir);
         }
         await rename(this.stagedName(hex), objectPath(this.store.root, digest));

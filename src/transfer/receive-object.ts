@@ -19,7 +19,8 @@
  * removes `workDir`; bundle import and OCI pull do both for any failure.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { makeDirs, openNew, STORE_MODES } from '../store/store-modes.js';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
@@ -80,10 +81,10 @@ export async function receiveObject(into: ReceiveInto, digest: Digest, size: num
     return;
   }
 
-  await mkdir(into.workDir, { recursive: true, mode: 0o700 });
+  await makeDirs(into.workDir);
   const path = join(into.workDir, `object-${randomBytes(8).toString('hex')}`);
   try {
-    const fh = await open(path, 'wx', 0o600);
+    const fh = await openNew(path, STORE_MODES.file);
     try {
       for await (const chunk of body) { take(chunk); await fh.write(chunk); }
     } finally {
