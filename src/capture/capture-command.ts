@@ -225,6 +225,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       }
     }
 
+    // A capture that could not sign its receipt must not run the command: the key is loaded first.
+    const signer = await storeSigner(store);
     const envKey = await loadEnvironmentKey(store.root);
     const environment = captureEnvironment(env, envKey);
     const stdin = await describeStdin(envKey);
@@ -395,7 +397,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       traced: opts.trace ?? false,
     };
     const statement = buildStatement(core, runDetails(started, new Date(), run.peakRssBytes !== null ? { peakRssBytes: run.peakRssBytes } : {}));
-    const envelope = signStatement(statement, await storeSigner(store));
+    const envelope = signStatement(statement, signer);
     const { id } = await writeReceipt(store, envelope);
     await cache.save();
     const files = await writeOutdir(outdir, statement, envelope, { stdout: stdoutPath, stderr: stderrPath });
