@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AslError } from '../core/errors.js';
+import { printable } from '../core/printable.js';
 import type { Command, Io } from './command.js';
 import { commandHelp, overviewHelp } from './help.js';
 
@@ -51,12 +52,12 @@ function usageText(): string {
 function reportError(err: unknown, io: Io, json: boolean): number {
   if (err instanceof AslError) {
     if (json) io.stderr.write(JSON.stringify({ error: { code: err.code, message: err.message, ...(err.data ?? {}) } }) + '\n');
-    else io.stderr.write(`asl: ${err.message}\n`);
+    else io.stderr.write(`asl: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
   if (json) io.stderr.write(JSON.stringify({ error: { code: 'INTERNAL', message } }) + '\n');
-  else io.stderr.write(`asl: internal error: ${message}\n`);
+  else io.stderr.write(`asl: internal error: ${printable(message)}\n`);
   if (process.env.ASL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
   return 70;
 }

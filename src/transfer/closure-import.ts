@@ -116,7 +116,7 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
   const { manifest } = staged;
   const { keys, toTrust } = importKeySet(target, staged.keys, manifest.keys, noun);
   try {
-    checkBundleContent(manifest, staged, keys, label);
+    checkBundleContent(manifest, staged, keys, label, noun);
   } catch (err) {
     throw withTrustHint(err, label, manifest, keys);
   }

@@ -200,7 +200,7 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
   if (inside(source.root, dest) || inside(dest, source.root)) {
     throw new AslError('USAGE', `${dest}: cannot seed a store into itself or into a folder that contains it (source ${source.root})`);
   }
-  const closure = await computeClosure(source, { receipts: opts.receipts ?? [] });
+  const closure = await computeClosure(source, { receipts: opts.receipts ?? [], unsignedRoots: true });
   const counts = { receipts: closure.receipts.length, objects: closure.objects.size, bytes: [...closure.objects.values()].reduce((a, b) => a + b, 0) };
 
   let st;

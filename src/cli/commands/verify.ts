@@ -1,4 +1,5 @@
 import { AslError } from '../../core/errors.js';
+import { printable } from '../../core/printable.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
@@ -11,9 +12,9 @@ import { formatBytes, progressReporter } from '../progress.js';
 function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefined): void {
   for (const p of report.problems) {
     const detail = p.expected !== undefined && !p.message.includes(String(p.actual)) ? ` (expected ${p.expected}, actual ${p.actual})` : '';
-    io.stdout.write(`FAIL ${p.message}${detail}\n`);
+    io.stdout.write(`FAIL ${printable(p.message + detail)}\n`);
   }
-  for (const n of report.notes) io.stdout.write(`note: ${n}\n`);
+  for (const n of report.notes) io.stdout.write(`note: ${printable(n)}\n`);
   const c = report.counts;
   io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
   // After the verdict. Only a store that verifies has an anchor worth writing down (--json always carries it).
