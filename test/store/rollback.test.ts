@@ -58,7 +58,7 @@ async function rollBack(store: string): Promise<void> {
 test('verify prints the anchor (text and --json), and --anchor confirms it', async () => {
   const anchor = `3:${fx.ids[2]}`;
   const r = await aslOk(['verify', '--store', fx.store]);
-  assert.match(r.stdout, new RegExp(`^OK: anchor ${anchor}, \\d+ objects .* 3 receipts, 3 log entries\n$`), 'the verdict line carries the anchor');
+  assert.match(r.stdout, new RegExp(`^anchor: ${anchor} \\(write it down; \`asl verify --anchor ${anchor}\` later shows the log was not rolled back past it\\)$`, 'm'));
   const json = JSON.parse((await aslOk(['verify', '--store', fx.store, '--json'])).stdout) as { anchor: string };
   assert.equal(json.anchor, anchor);
   const confirmed = await aslOk(['verify', '--store', fx.store, '--anchor', `2:${fx.ids[1]}`]);
@@ -76,7 +76,7 @@ test('an older log put back: the receipt it hides is named, and the anchor writt
   assert.deepEqual(fails(r), [
     `FAIL receipt ${fx.ids[2]} (step three, finished ${(JSON.parse(await readFile(join(fx.work, 'out', 'three', 'per.json'), 'utf8')) as { predicate: { run: { finishedOn: string } } }).predicate.run.finishedOn}), signed by trusted key ${(await storeKeyId(store)).slice(0, 16)}, is stored but the log does not list it: the log was rolled back, cut or replaced (a crash cannot leave this: an interrupted append leaves its line past the head, and the next append completes it) (expected an entry of the log, actual not listed)`,
   ]);
-  assert.doesNotMatch(r.stdout, /anchor sha256|anchor \d+:/, 'a store that fails has no anchor to write down');
+  assert.doesNotMatch(r.stdout, /^anchor: /m, 'a store that fails has no anchor to write down');
   const json = JSON.parse((await runAsl(['verify', '--store', store, '--json'])).stdout) as { anchor: string };
   assert.equal(json.anchor, `2:${fx.ids[1]}`, 'the old log\'s anchor: it differs from the one written down');
   const anchored = await runAsl(['verify', '--store', store, '--anchor', `3:${fx.ids[2]}`]);

@@ -16,7 +16,8 @@ import { NOBODY, runAslAs } from './tree-compare.js';
 /** The real CLI in a child whose umask is `umask` (the test runner is one process: its own umask is left alone). */
 function aslUnder(umask: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, process.execPath, ASL_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // In `/`, as runAsl: a capture watches its working directory, never the repository.
+    const child = spawn('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, process.execPath, ASL_BIN, ...args], { env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

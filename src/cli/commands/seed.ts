@@ -19,8 +19,8 @@ export const command: Command = {
   help: {
     flags: {
       store: STORE_FLAG,
-      into: ['DIR', 'where to write the store, absent or empty, e.g. $ISO_ROOT/var/lib/asl/personal; no link on the way to it is followed'],
-      root: ['IMAGE_ROOT', 'DIR is inside this image root: links on the way are resolved inside it, as the booted image sees them'],
+      into: ['DIR', 'where to write the store, absent or empty, e.g. $ISO_ROOT/var/lib/asl/personal'],
+      root: ['IMAGE_ROOT', 'the image root DIR lies in: links on the way to DIR are resolved inside it, as the booted image sees them (without it, a link on the way is refused)'],
       receipts: ['ID|STEP', 'seed only these receipts and what they need (ids, id prefixes or step names); bare words after it are more'],
       'with-private-key': 'also copy keys/signing.key and keys/environment.key (secrets: whoever has the image can then sign as this store)',
     },

@@ -15,12 +15,11 @@ function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefin
     io.stdout.write(`FAIL ${printable(p.message + detail)}\n`);
   }
   for (const n of report.notes) io.stdout.write(`note: ${printable(n)}\n`);
-  if (anchor !== undefined && !report.problems.some((p) => p.step === 'anchor')) io.stdout.write(`anchor ${anchor} confirmed: the log's entry is that receipt and its chain to the signed head is whole\n`);
   const c = report.counts;
-  // Only a store that verifies has an anchor worth writing down (--json always carries it):
-  // `asl verify --anchor SEQ:RECEIPT_ID` later shows the log was not rolled back past it.
-  const anchorText = report.ok && report.anchor ? `anchor ${report.anchor}, ` : '';
-  io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${anchorText}${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+  io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+  // After the verdict. Only a store that verifies has an anchor worth writing down (--json always carries it).
+  if (anchor !== undefined && !report.problems.some((p) => p.step === 'anchor')) io.stdout.write(`anchor ${anchor} confirmed: the log's entry is that receipt and its chain to the signed head is whole\n`);
+  if (report.ok && report.anchor) io.stdout.write(`anchor: ${report.anchor} (write it down; \`asl verify --anchor ${report.anchor}\` later shows the log was not rolled back past it)\n`);
 }
 
 /**
@@ -48,7 +47,7 @@ function printTreeResult(io: Io, r: VerifyTreeResult): void {
 }
 
 export const command: Command = {
-  usage: 'asl verify --store S [--quick] [--anchor SEQ:RECEIPT_ID] | --store S --tree ID --root DIR [--exclude PATH]... [--json]',
+  usage: 'asl verify --store S [--quick | --tree ID --root DIR [--exclude PATH]...] [--json]',
   summary: 'Re-hash every object and check every reference, signature and the receipt log; or, with --tree, compare a live directory '
     + 'with a recorded tree and list every difference. Exit 0 clean, 1 when anything is corrupt, missing or different, 2 for bad usage.',
   options: {
@@ -70,7 +69,7 @@ export const command: Command = {
       tree: ['ID', 'with --root: the recorded tree to compare the live directory with'],
       root: ['DIR', 'with --tree: the live directory, e.g. / on the booted host'],
       exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
-      anchor: ['ANCHOR', 'SEQ:RECEIPT_ID, an anchor written down earlier (verify prints the current one): exit 1 unless the log\'s entry SEQ is still that receipt and the chain is whole'],
+      anchor: ['ANCHOR', 'SEQ:RECEIPT_ID, as `asl verify` prints it: exit 1 unless the log\'s entry SEQ is that receipt and its chain to the signed head is whole (the anchor `asl verify` prints: write it down)'],
     },
     examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
   },
