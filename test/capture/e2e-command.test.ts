@@ -421,7 +421,7 @@ test('stdin: its kind is recorded; a redirected file is named with a keyed hash 
 test('a reader that stops early is not an error: no stack trace, and a capture still writes its receipt', async (t) => {
   const { work, store } = await workWithStore(t);
   const outdir = join(work, 'per', 'many');
-  const r = spawnSync('sh', ['-c', `"$0" capture --store "$1" --cmd 'seq 1 200000' --outdir "$2" | head -c 5; echo " status=\${PIPESTATUS:-}"`, ASL_BIN, store, outdir], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `"$0" capture --store "$1" --cmd 'seq 1 200000' --outdir "$2" | head -c 5; echo " status=\${PIPESTATUS:-}"`, ASL_BIN, store, outdir], { encoding: 'utf8', cwd: work });
   assert.equal(r.stdout.slice(0, 5), '1\n2\n3');
   assert.doesNotMatch(r.stderr, /EPIPE|at .*\(/, r.stderr);
   assert.match(r.stderr, /step many: exit 0/);

@@ -13,7 +13,7 @@ interface CommandSpec { shell: string; shellBase64?: string; argv: string[] }
 /** Runs `asl capture` through sh, so that printf can put raw bytes into the --cmd argument (Node's spawn takes UTF-8 text only). */
 function captureWithBytes(store: string, outdir: string, cmdPrintf: string, inline = false): void {
   const flag = inline ? '"--cmd=$(printf "$1")"' : '--cmd "$(printf "$1")"';
-  const r = spawnSync('sh', ['-c', `exec "$2" "$3" capture --store "$4" ${flag} --outdir "$5"`, 'sh', cmdPrintf, process.execPath, ASL_BIN, store, outdir], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `exec "$2" "$3" capture --store "$4" ${flag} --outdir "$5"`, 'sh', cmdPrintf, process.execPath, ASL_BIN, store, outdir], { encoding: 'utf8', cwd: '/' });
   assert.equal(r.status, 0, r.stderr);
 }
 
