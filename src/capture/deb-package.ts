@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { AslError, fsError } from '../core/errors.js';
+import { readTar } from '../core/tar-reader.js';
 import { runHelper, type DebianPackage } from './dpkg.js';
 
 /**
@@ -31,8 +32,8 @@ export async function readDebPackage(path: string): Promise<DebianPackage> {
   const member = await readControlMember(path);
   const tar = decompress(member.compression, member.bytes);
   if (tar === null) return dpkgDebFields(path);
-  const control = tarEntry(tar, 'control');
-  if (control === null) throw new AslError('BAD_INPUT', `${path}: control.tar has no control file`, { data: { path } });
+  const control = (await tarFiles(tar, `${path}: control.tar`)).get('control');
+  if (control === undefined) throw new AslError('BAD_INPUT', `${path}: control.tar has no control file`, { data: { path } });
   return packageFromControl(control.toString('utf8'), path);
 }
 
@@ -129,35 +130,24 @@ function decompress(compression: Compression, bytes: Buffer): Buffer | null {
   }
 }
 
-/** The bytes of the tar entry named `name` (or `./name`), null when absent. */
-export function tarEntry(tar: Buffer, name: string): Buffer | null {
-  for (const f of tarFiles(tar)) if (f.name === name) return Buffer.from(f.body);
-  return null;
-}
-
-/** The regular files of a tar archive in order, names without a leading `./`. */
-export function* tarFiles(tar: Buffer): Generator<{ name: string; body: Buffer }> {
-  let pos = 0;
+/**
+ * The regular files of a tar archive (a control member), by name without a
+ * leading `./`, read with the strict reader: a damaged or truncated archive is
+ * refused, never half read. GNU long names apply to the entry after them.
+ */
+export async function tarFiles(tar: Buffer, label: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
   let longName: string | null = null;
-  while (pos + 512 <= tar.length) {
-    const h = tar.subarray(pos, pos + 512);
-    if (h.every((b) => b === 0)) return;
-    const size = parseTarNumber(h.subarray(124, 136));
-    const type = String.fromCharCode(h[156]!);
-    const prefix = cString(h.subarray(345, 500));
-    let entryName = longName ?? (prefix ? `${prefix}/${cString(h.subarray(0, 100))}` : cString(h.subarray(0, 100)));
+  for await (const entry of readTar((async function* () { yield tar; })(), label)) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry.body()) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (entry.header.type === 'gnu-longname') { longName = body.toString('utf8').replace(/\0+$/, ''); continue; }
+    const name = (longName ?? entry.header.name).replace(/^\.\//, '');
     longName = null;
-    const body = tar.subarray(pos + 512, pos + 512 + size);
-    pos += 512 + Math.ceil(size / 512) * 512;
-    if (type === 'L') { longName = cString(body); continue; }
-    if (type === 'x') {
-      const m = /\d+ path=([^\n]*)\n/.exec(body.toString('utf8'));
-      if (m) longName = m[1]!;
-      continue;
-    }
-    entryName = entryName.replace(/^\.\//, '');
-    if (type === '0' || type === '\0') yield { name: entryName, body };
+    if (entry.header.type === 'file') files.set(name, body);
   }
+  return files;
 }
 
 /**
@@ -183,9 +173,7 @@ export async function debControlFiles(chunks: AsyncIterable<Buffer>, label: stri
     if (r.status !== 0) throw notDeb(label, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
     tar = r.stdout;
   }
-  const files = new Map<string, Buffer>();
-  for (const f of tarFiles(tar)) files.set(f.name, Buffer.from(f.body));
-  return files;
+  return tarFiles(tar, `${label}: control.tar`);
 }
 
 /**
@@ -245,21 +233,6 @@ function pipeThrough(program: string, args: readonly string[], input: Buffer): P
     child.stdin.end(input);
     child.on('close', (status) => resolve({ status: missing ? 127 : status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
   });
-}
-
-function parseTarNumber(field: Buffer): number {
-  if (field[0]! & 0x80) {
-    let n = 0;
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]!;
-    return n;
-  }
-  const s = cString(field).trim();
-  return s === '' ? 0 : Number.parseInt(s, 8);
-}
-
-function cString(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.toString('utf8', 0, end < 0 ? b.length : end);
 }
 
 async function dpkgDebFields(path: string): Promise<DebianPackage> {

@@ -32,7 +32,7 @@ import { keptObjects } from './bundle-check.js';
 import { checkAndCommit, openImportTarget, type TrustOptions } from './closure-import.js';
 import { parsePublicKey, type PublicKeyPem } from './public-key.js';
 import { receiveObject, type ReceiveInto } from './receive-object.js';
-import { readTar, type TarEntry } from './tar-reader.js';
+import { readTar, type TarEntry } from '../core/tar-reader.js';
 
 export interface ImportOptions extends TrustOptions {
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { AslError } from '../core/errors.js';
-import { BLOCK, RECORD, USTAR_MAX_SIZE, encodeHeader, encodePaxRecords, paddingFor, type HeaderFields } from './tar-format.js';
+import { BLOCK, RECORD, USTAR_MAX_SIZE, encodeHeader, encodePaxRecords, paddingFor, type HeaderFields } from '../core/tar-format.js';
 
 /** Where tar bytes go: a file or a stream, with backpressure. */
 export interface Sink {

@@ -5,7 +5,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { debControlFiles, isDebFileName, parseControl, readDebPackage, readDebPackages, tarEntry } from '../../src/capture/deb-package.js';
+import { debControlFiles, isDebFileName, parseControl, readDebPackage, readDebPackages, tarFiles } from '../../src/capture/deb-package.js';
+import { encodeHeader } from '../../src/core/tar-format.js';
 import { tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -102,22 +103,63 @@ test('not a package: one clear error naming the file', async (t) => {
 test('a hand-made ar with GNU-style names and an odd-sized first member', async (t) => {
   const dir = await tempDir(t);
   const control = Buffer.from('Package: handmade\nVersion: 0.1\nArchitecture: arm64\n');
-  const tar = Buffer.alloc(1024 + 512);
-  tar.write('./control', 0, 'utf8');
-  tar.write('0000644\0', 100);
-  tar.write(control.length.toString(8).padStart(11, '0') + '\0', 124);
-  tar.write('0', 156);
+  const tar = Buffer.alloc(1024 + 1024);
+  encodeHeader({ name: './control', size: control.length, mode: 0o644 }).copy(tar, 0);
   control.copy(tar, 512);
   const gz = gzipSync(tar);
-  const member = (name: string, body: Buffer): Buffer => {
-    const h = `${name.padEnd(16)}${'0'.padEnd(12)}${'0'.padEnd(6)}${'0'.padEnd(6)}${'100644'.padEnd(8)}${String(body.length).padEnd(10)}\`\n`;
-    return Buffer.concat([Buffer.from(h, 'latin1'), body, body.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
-  };
   const deb = join(dir, 'handmade.deb');
-  await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), member('debian-binary/', Buffer.from('2.0\n\n\n')), member('control.tar.gz/', gz)]));
+  await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary/', Buffer.from('2.0\n\n\n')), arMember('control.tar.gz/', gz)]));
   assert.deepEqual(await readDebPackage(deb), { name: 'handmade', version: '0.1', architecture: 'arm64' });
-  assert.deepEqual(tarEntry(tar, 'control'), control);
-  assert.equal(tarEntry(tar, 'md5sums'), null);
+  assert.deepEqual([...(await tarFiles(tar, 'control.tar'))], [['control', control]]);
+});
+
+/** One ar member (name field as given, e.g. GNU-style `name/`), padded to 2 bytes. */
+function arMember(name: string, body: Buffer): Buffer {
+  const h = `${name.padEnd(16)}${'0'.padEnd(12)}${'0'.padEnd(6)}${'0'.padEnd(6)}${'100644'.padEnd(8)}${String(body.length).padEnd(10)}\`\n`;
+  return Buffer.concat([Buffer.from(h, 'latin1'), body, body.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
+}
+
+test('the control member is read by the strict tar reader: a damaged or truncated one is refused by name', async (t) => {
+  const dir = await tempDir(t);
+  const control = Buffer.from('Package: strict\nVersion: 1\nArchitecture: all\n');
+  const tar = Buffer.alloc(1024 + 1024);
+  encodeHeader({ name: './control', size: control.length, mode: 0o644 }).copy(tar, 0);
+  control.copy(tar, 512);
+  const debOf = async (name: string, member: Buffer) => {
+    const deb = join(dir, name);
+    await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary', Buffer.from('2.0\n')), arMember('control.tar', member)]));
+    return deb;
+  };
+  assert.deepEqual(await readDebPackage(await debOf('good.deb', tar)), { name: 'strict', version: '1', architecture: 'all' });
+  // One byte of the header's name changed: the checksum no longer adds up (the lenient reader took it).
+  const damaged = Buffer.from(tar);
+  damaged[2] = 0x78;
+  const bad = await debOf('damaged.deb', damaged);
+  await assert.rejects(readDebPackage(bad), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'BAD_INPUT');
+    assert.match(err.message, /damaged\.deb: control\.tar: entry 1 \(byte 0\): header checksum is \d+, the header sums to \d+/);
+    return true;
+  });
+  // Cut inside the control file: truncated, never a shorter archive.
+  const cut = await debOf('cut.deb', tar.subarray(0, 512 + 10));
+  await assert.rejects(readDebPackage(cut), /cut\.deb: control\.tar: truncated: the archive ends inside "\.\/control"/);
+  // No end-of-archive marker.
+  const open = await debOf('open.deb', tar.subarray(0, 1024));
+  await assert.rejects(readDebPackage(open), /open\.deb: control\.tar: truncated: the archive ends without its end-of-archive marker/);
+});
+
+test('GNU tar long names in a control member: the name applies to the entry after it', async (t) => {
+  const dir = await tempDir(t);
+  const src = join(dir, 'ctl');
+  const long = `${'d'.repeat(60)}/${'f'.repeat(60)}`;
+  await mkdir(join(src, 'd'.repeat(60)), { recursive: true });
+  await writeFile(join(src, 'control'), 'Package: long\nVersion: 2\nArchitecture: all\n');
+  await writeFile(join(src, long), 'long body\n');
+  const tarPath = join(dir, 'control.tar');
+  await run('tar', ['--format=gnu', '-cf', tarPath, '-C', src, './control', `./${long}`]);
+  const files = await tarFiles(await readFile(tarPath), 'control.tar');
+  assert.deepEqual([...files.keys()], ['control', long]);
+  assert.equal(files.get(long)!.toString(), 'long body\n');
 });
 
 test('file names and control parsing', () => {

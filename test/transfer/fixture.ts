@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { runAsl, type RunResult } from '../helpers.js';
-import { readTar } from '../../src/transfer/tar-reader.js';
+import { readTar } from '../../src/core/tar-reader.js';
 import { TarWriter, fileSink } from '../../src/transfer/tar-writer.js';
-import type { TarType } from '../../src/transfer/tar-format.js';
+import type { TarType } from '../../src/core/tar-format.js';
 import { MANIFEST_NAME, type BundleManifest } from '../../src/transfer/bundle-manifest.js';
 import { open } from 'node:fs/promises';
 

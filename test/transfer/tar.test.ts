@@ -9,9 +9,9 @@ import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { tempDir } from './fixture.js';
-import { readTar } from '../../src/transfer/tar-reader.js';
+import { readTar } from '../../src/core/tar-reader.js';
 import { TarWriter, fileSink } from '../../src/transfer/tar-writer.js';
-import { BLOCK, decodeHeader, decodePaxRecords, encodeHeader, encodePaxRecords, USTAR_MAX_SIZE } from '../../src/transfer/tar-format.js';
+import { BLOCK, decodeHeader, decodePaxRecords, encodeHeader, encodePaxRecords, USTAR_MAX_SIZE } from '../../src/core/tar-format.js';
 import { AslError } from '../../src/core/errors.js';
 
 async function readAll(source: AsyncIterable<Buffer>): Promise<Array<{ name: string; type: string; data: Buffer }>> {

@@ -5,7 +5,7 @@
  * archive must end with the end-of-archive marker: an archive that stops early is
  * reported as truncated, never taken for a shorter one.
  */
-import { AslError } from '../core/errors.js';
+import { AslError } from './errors.js';
 import { BLOCK, decodeHeader, decodePaxRecords, isZeroBlock, paddingFor, type TarHeader } from './tar-format.js';
 
 /** Largest pax header body accepted (pax headers in ASL bundles are tiny). */

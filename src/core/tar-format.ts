@@ -1,11 +1,12 @@
 /**
  * POSIX tar (ustar, with pax extended headers for what ustar cannot say) as a
  * pure byte model: encode and decode one 512-byte header, pax records, padding.
- * No I/O. The reader is strict because a bundle is hostile input: checksums are
- * checked, numeric fields must be plain octal, and the caller decides which
- * entry types and names it accepts (bundles accept regular files only).
+ * No I/O. The reader is strict because a bundle or a package is hostile input:
+ * checksums are checked, numeric fields must be plain octal, and the caller
+ * decides which entry types and names it accepts (bundles accept regular files
+ * only). The one tar parser of ASL: bundles and the control member of a .deb.
  */
-import { AslError } from '../core/errors.js';
+import { AslError } from './errors.js';
 
 export const BLOCK = 512;
 /** ustar size fields hold 11 octal digits: larger entries need a pax `size` record. */
@@ -115,7 +116,7 @@ function readString(block: Buffer, offset: number, length: number): string {
 
 function readOctal(block: Buffer, offset: number, length: number, what: string, where: string): number {
   const field = block.subarray(offset, offset + length);
-  if (field[0]! & 0x80) throw new AslError('BAD_INPUT', `${where}: ${what} uses GNU base-256 encoding, which ASL bundles never contain`);
+  if (field[0]! & 0x80) throw new AslError('BAD_INPUT', `${where}: ${what} uses GNU base-256 encoding, which ASL never writes and does not read`);
   const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) throw new AslError('BAD_INPUT', `${where}: ${what} field ${JSON.stringify(text)} is not octal`);
