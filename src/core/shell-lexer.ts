@@ -5,7 +5,7 @@
  * backquotes, unset variables, globs, `~user`) is kept as text and marked
  * `literal: false`.
  *
- * Checked word for word against dash in test/capture/shell-lexer-dash.test.ts;
+ * Checked word for word against dash in test/core/shell-lexer-dash.test.ts;
  * its limits are listed in docs/capture-rules.md. Here-document bodies are
  * skipped (their delimiters are words); `$'…'` is read as bash reads it (dash
  * has no `$'…'`).
