@@ -1,15 +1,19 @@
 /**
  * One self-contained HTML file: the SVG inline, every drawn node's details as
- * JSON in a <script type="application/json">, and the viewer's CSS and script
- * (dag-viewer.ts). A Content-Security-Policy of `default-src 'none'` forbids
- * the page any network access, so it behaves the same offline.
+ * JSON in a <script type="application/json">, and the viewer's CSS
+ * (dag-viewer-style.ts) and script (browser/dag-viewer.ts, bundled at build
+ * time). A Content-Security-Policy of `default-src 'none'` forbids the page any
+ * network access, so it behaves the same offline; it runs the one script whose
+ * sha256 it names, never an inline script injected into the page.
  */
+import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
 import type { ArtifactRole } from '../receipt/types.js';
 import { nodeLabel } from './dag-labels.js';
 import { artifactNodeId, type DagView } from './dag-view.js';
 import { total } from './lanes.js';
-import { VIEWER_CSS, VIEWER_SCRIPT } from './dag-viewer.js';
+import { VIEWER_CSS } from './dag-viewer-style.js';
+import { VIEWER_SCRIPT } from './dag-viewer-script.js';
 import type { Lineage } from './lineage.js';
 import { nodeJson } from './render-json.js';
 import { svgElement } from './render-svg.js';
@@ -93,6 +97,11 @@ export function viewerData(lineage: Lineage, view: DagView): Record<string, Reco
   return out;
 }
 
+/** The CSP source that allows exactly `script` inline: `'sha256-<base64>'` of its UTF-8 bytes. */
+export function scriptHashSource(script: string): string {
+  return `'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`;
+}
+
 export function renderHtml(lineage: Lineage, view: DagView, svg: string, opts: { title: string; storeRoot: string }): string {
   const data = { title: opts.title, store: opts.storeRoot, totals: view.totals, options: view.options, nodes: viewerData(lineage, view) };
   const steps = view.nodes.filter((n) => n.type === 'receipt').length;
@@ -102,7 +111,7 @@ export function renderHtml(lineage: Lineage, view: DagView, svg: string, opts: {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src ${scriptHashSource(VIEWER_SCRIPT)}; img-src data:">
 <meta name="generator" content="asl dag">
 <title>${escapeHtml(opts.title)}</title>
 <style>${VIEWER_CSS}</style>

@@ -2,7 +2,8 @@
 // must need none, and must still pan, zoom, search and show a clicked step's details.
 // A screenshot goes to test-artifacts/dag-html.png.
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +25,9 @@ test('the HTML viewer works offline: click a step for its details, search, pan a
   assert.match(html, /^<!DOCTYPE html>/);
   assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=/i, 'no external script, style sheet or image');
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  const script = viewerScriptOf(html);
+  assert.ok(script.includes('aslDag') && script.length > 5000, 'the bundled viewer is inlined');
+  assert.deepEqual(scriptSources(html), [`'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`], 'scripts are allowed by the hash of the one inlined, never by \'unsafe-inline\'');
 
   const browser = await launchChromium(t);
   const url = pathToFileURL(file).href;
@@ -98,6 +102,45 @@ test('the HTML viewer works offline: click a step for its details, search, pan a
 
   assert.deepEqual(requests, [url], 'the page requested nothing but itself');
   assert.deepEqual(errors, []);
+});
+
+/** The page's one executable script: the text of the <script> element without a type. */
+function viewerScriptOf(html: string): string {
+  const scripts = [...html.matchAll(/<script( [^>]*)?>([\s\S]*?)<\/script>/g)];
+  const code = scripts.filter((m) => !/type="application\/json"/.test(m[1] ?? ''));
+  assert.equal(code.length, 1, 'one executable script');
+  return code[0]![2]!;
+}
+
+/** The sources of the CSP's script-src directive. */
+function scriptSources(html: string): string[] {
+  const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1];
+  assert.ok(csp, 'the page has a Content-Security-Policy');
+  const directive = csp.split(';').map((d) => d.trim().split(/\s+/)).find((d) => d[0] === 'script-src');
+  assert.ok(directive, `script-src in ${csp}`);
+  return directive.slice(1);
+}
+
+test('the CSP runs the viewer by its hash and refuses any other inline script', async (t) => {
+  const fx = await buildDagFixture(t);
+  const file = join(fx.work, 'lineage.html');
+  const r = await runAsl(['--store', fx.store, '--out', file], { program: 'asl-dag', cwd: fx.work });
+  assert.equal(r.code, 0, describe(r));
+  const html = await readFile(file, 'utf8');
+  assert.ok(!scriptSources(html).includes("'unsafe-inline'"));
+  // The same page with one more inline script, as an injection would add it.
+  const tampered = join(fx.work, 'tampered.html');
+  await writeFile(tampered, html.replace('</body>', '<script>window.injected = 1;</script>\n</body>'));
+  const browser = await launchChromium(t);
+  for (const [path, injected] of [[file, false], [tampered, true]] as const) {
+    const url = pathToFileURL(path).href;
+    const { page, errors } = await offlinePage(browser, url);
+    await page.goto(url);
+    const state = await page.evaluate(() => ({ viewer: typeof (globalThis as { aslDag?: unknown }).aslDag, injected: (globalThis as { injected?: number }).injected ?? null }));
+    assert.deepEqual(state, { viewer: 'object', injected: null }, path);
+    if (injected) assert.ok(errors.some((e) => /Content Security Policy/.test(e)), `the refusal is reported: ${errors.join('; ')}`);
+    else assert.deepEqual(errors, []);
+  }
 });
 
 test('receipt data cannot inject markup into the viewer', async (t) => {
