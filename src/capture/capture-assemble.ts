@@ -9,7 +9,7 @@ import type { CommandCore, WatchedRoot, WatchReason } from '../receipt/types.js'
 import { isWithin, type WorkingDirectoryWatch } from './auto-watch.js';
 import type { AfterState } from './capture-after.js';
 import type { BeforeState } from './capture-before.js';
-import type { CommandCaptureOptions } from './capture-command.js';
+import type { CommandCaptureOptions } from './capture-options.js';
 import type { CapturePlan } from './capture-plan.js';
 import type { CapturedRun } from './capture-run.js';
 import type { CaptureSession } from './capture-session.js';

@@ -25,6 +25,7 @@ import { snapshotAfter } from './capture-after.js';
 import { assembleCore, type RunContext } from './capture-assemble.js';
 import { snapshotBefore } from './capture-before.js';
 import type { CaptureResult } from './capture-file.js';
+import type { CommandCaptureOptions } from './capture-options.js';
 import { planCapture } from './capture-plan.js';
 import { releaseSignals, runCaptured, type CapturedRun } from './capture-run.js';
 import { openCaptureSession, type CaptureSession } from './capture-session.js';
@@ -33,30 +34,7 @@ import { writeOutdir } from './outdir.js';
 import { runDetails } from './run-details.js';
 import { describeStdin } from './stdin.js';
 
-export interface CommandCaptureOptions {
-  cmd: string;
-  /** The command's exact bytes when they are not UTF-8 (`cmd` then holds U+FFFD in their place): run and recorded as given. */
-  cmdBytes?: Buffer;
-  outdir: string;
-  name?: string;
-  artifactInputs?: string[];
-  inputs?: string[];
-  outputs?: string[];
-  watch?: string[];
-  /** Watch paths named on the command line and the working directory (default true). */
-  autoWatch?: boolean;
-  /** Run under strace and record files read outside the watched roots. */
-  trace?: boolean;
-  /** With trace: store the bytes of every observed file, packaged ones too (default false). */
-  keepObserved?: boolean;
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Where the command's output is streamed live (the terminal). */
-  stdout?: NodeJS.WritableStream;
-  stderr?: NodeJS.WritableStream;
-  /** Progress and notices ("watching …") for the user. */
-  onInfo?: (line: string) => void;
-}
+export type { CommandCaptureOptions } from './capture-options.js';
 
 export async function captureCommand(store: Store, opts: CommandCaptureOptions): Promise<CaptureResult> {
   const started = new Date();

@@ -9,7 +9,7 @@ import type { WatchReason } from '../receipt/types.js';
 import type { Store } from '../store/store.js';
 import { planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
 import { stepNameOf } from './capture-file.js';
-import type { CommandCaptureOptions } from './capture-command.js';
+import type { CommandCaptureOptions } from './capture-options.js';
 import { splitCommand } from './command-words.js';
 import { DpkgCache } from './dpkg-cache.js';
 import { DpkgLookup } from './dpkg.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import type { ExitStatus } from '../receipt/types.js';
 import { makeDirs } from '../store/store-modes.js';
-import type { CommandCaptureOptions } from './capture-command.js';
+import type { CommandCaptureOptions } from './capture-options.js';
 import type { CapturePlan } from './capture-plan.js';
 import type { CaptureSession } from './capture-session.js';
 import { runCommand } from './run-command.js';

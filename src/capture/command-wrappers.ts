@@ -9,7 +9,7 @@
  */
 import { posix } from 'node:path';
 import { NAME_RE } from '../core/shell-lexer.js';
-import type { CommandWord } from './command-words.js';
+import type { CommandWord } from './command-word.js';
 
 /** What a simple command runs besides itself. */
 export type WrapperRun =

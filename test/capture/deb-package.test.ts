@@ -103,15 +103,21 @@ test('not a package: one clear error naming the file', async (t) => {
 test('a hand-made ar with GNU-style names and an odd-sized first member', async (t) => {
   const dir = await tempDir(t);
   const control = Buffer.from('Package: handmade\nVersion: 0.1\nArchitecture: arm64\n');
-  const tar = Buffer.alloc(1024 + 1024);
-  encodeHeader({ name: './control', size: control.length, mode: 0o644 }).copy(tar, 0);
-  control.copy(tar, 512);
+  const tar = controlTar(control);
   const gz = gzipSync(tar);
   const deb = join(dir, 'handmade.deb');
   await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary/', Buffer.from('2.0\n\n\n')), arMember('control.tar.gz/', gz)]));
   assert.deepEqual(await readDebPackage(deb), { name: 'handmade', version: '0.1', architecture: 'arm64' });
   assert.deepEqual([...(await tarFiles(tar, 'control.tar'))], [['control', control]]);
 });
+
+/** A ustar archive of one file, ./control (one header, the body in one block, the end-of-archive marker). */
+function controlTar(control: Buffer): Buffer {
+  const tar = Buffer.alloc(1024 + 1024);
+  encodeHeader({ name: './control', size: control.length, mode: 0o644 }).copy(tar, 0);
+  control.copy(tar, 512);
+  return tar;
+}
 
 /** One ar member (name field as given, e.g. GNU-style `name/`), padded to 2 bytes. */
 function arMember(name: string, body: Buffer): Buffer {
@@ -121,10 +127,7 @@ function arMember(name: string, body: Buffer): Buffer {
 
 test('the control member is read by the strict tar reader: a damaged or truncated one is refused by name', async (t) => {
   const dir = await tempDir(t);
-  const control = Buffer.from('Package: strict\nVersion: 1\nArchitecture: all\n');
-  const tar = Buffer.alloc(1024 + 1024);
-  encodeHeader({ name: './control', size: control.length, mode: 0o644 }).copy(tar, 0);
-  control.copy(tar, 512);
+  const tar = controlTar(Buffer.from('Package: strict\nVersion: 1\nArchitecture: all\n'));
   const debOf = async (name: string, member: Buffer) => {
     const deb = join(dir, name);
     await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary', Buffer.from('2.0\n')), arMember('control.tar', member)]));
