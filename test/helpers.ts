@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
@@ -115,4 +116,64 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
   };
+}
+
+/**
+ * A start barrier for child processes, a pipe rather than a clock: a script that starts
+ * with this waits until every process started by startTogether has loaded and reached it,
+ * however slowly the machine starts them. It says "ready" on fd 3 and waits for its
+ * stdin to close (at once when stdin is not a pipe).
+ */
+export const START_BARRIER = `
+import { writeSync as barrierWrite } from 'node:fs';
+try { barrierWrite(3, 'ready\\n'); } catch {}
+await new Promise((resolve) => process.stdin.once('end', resolve).once('error', resolve).resume());
+`;
+
+export interface Started {
+  child: ChildProcess;
+  /** Resolves when the process has exited, with everything it wrote. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/**
+ * Starts `argsOf.length` node processes running `script` (which begins with START_BARRIER)
+ * and releases them together once all of them are ready. A process that exits before it
+ * is ready fails the start, naming its stderr.
+ */
+export async function startTogether(script: string, argsOf: string[][]): Promise<Started[]> {
+  const started = argsOf.map((args) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stdin!.on('error', () => {}); // a process that died before the release is reported by `ready`
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      (child.stdio[3] as Readable).once('data', () => resolve());
+      void done.then((r) => reject(new Error(`${script} exited (${r.code ?? r.signal}) before the start barrier: ${r.stderr.trim()}`)), reject);
+    });
+    return { child, done, ready };
+  });
+  try {
+    await Promise.all(started.map((s) => s.ready));
+  } catch (err) {
+    for (const s of started) s.child.kill('SIGKILL');
+    throw err;
+  }
+  for (const s of started) s.child.stdin!.end();
+  return started.map(({ child, done }) => ({ child, done }));
+}
+
+/** The seed of a randomized test: ASL_TEST_SEED when set (to replay a failure), else a fresh one; logged either way. */
+export function testSeed(t: TestContext): number {
+  const given = process.env.ASL_TEST_SEED;
+  const seed = given === undefined || given === '' ? Math.floor(Math.random() * 0x1_0000_0000) : Number(given);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new Error(`ASL_TEST_SEED must be an integer in 0..4294967295, not ${given}`);
+  t.diagnostic(`random seed ${seed}: replay with ASL_TEST_SEED=${seed}`);
+  return seed;
 }
