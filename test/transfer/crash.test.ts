@@ -8,12 +8,12 @@
 // are quoted in docs/transfer.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ASL_BIN, prng, REPO_ROOT, testSeed } from '../helpers.js';
+import { ASL_BIN, prng, REPO_ROOT, stageCli, testSeed } from '../helpers.js';
 import { buildSource, copyTree, tempDir, treeDigest } from './fixture.js';
 
 const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
@@ -21,21 +21,12 @@ const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
 let aslBin = ASL_BIN;
 
 /**
- * Copies the built CLI (dist/src, dist/bundle, bin, the native module) aside and runs that:
- * the campaigns take minutes, and a rebuild of the working tree meanwhile must
- * not be mistaken for a crash-safety failure.
+ * A private copy of the built CLI (stageCli), run instead of the working tree's: the
+ * campaigns take minutes, and a rebuild of the working tree meanwhile must not be
+ * mistaken for a crash-safety failure.
  */
 function snapshotCli(dir: string): string {
-  const root = join(dir, 'cli');
-  execFileSync('mkdir', ['-p', join(root, 'dist'), join(root, 'build/Release')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/src'), join(root, 'dist/src')]);
-  // The one-file bundle too (timestamps kept, so bin/asl takes it while it matches dist/src).
-  if (existsSync(join(REPO_ROOT, 'dist/bundle'))) execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/bundle'), join(root, 'dist/bundle')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'bin'), join(root, 'bin')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'package.json'), root]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'build/Release/asl_native.node'), join(root, 'build/Release/')]);
-  execFileSync('ln', ['-s', join(REPO_ROOT, 'node_modules'), join(root, 'node_modules')]);
-  return join(root, 'bin', 'asl');
+  return stageCli(join(dir, 'cli'));
 }
 
 /** Runs the snapshot CLI to completion. */
