@@ -83,8 +83,24 @@ function mirrorFromOneLine(text: string): string | undefined {
 
 const ensured = new Set<string>();
 
+/**
+ * The unit tier (scripts/test-tiers.mjs sets ASL_TEST_TIER) runs offline: it uses only the tools
+ * it names in ASL_TEST_TOOLS, which it checked are installed, and builds no debootstrap root.
+ */
+const UNIT_TIER = process.env.ASL_TEST_TIER === 'unit';
+
+function refuseInUnitTier(what: string): never {
+  throw new Error(`${what}: not in the unit tier (it runs offline); list this test file under FULL in scripts/test-tiers.mjs`);
+}
+
 /** Installs the Debian packages that are missing (scripts/ensure-debian-packages.sh). */
 export async function ensureDebianPackages(...pkgs: string[]): Promise<void> {
+  if (UNIT_TIER) {
+    const tools = new Set((process.env.ASL_TEST_TOOLS ?? '').split(/\s+/));
+    const others = pkgs.filter((p) => !tools.has(p));
+    if (others.length > 0) refuseInUnitTier(`Debian package ${others.join(' ')}`);
+    return;
+  }
   const wanted = pkgs.filter((p) => !ensured.has(p));
   if (wanted.length === 0) return;
   const { code, output } = await runCommand('bash', [ENSURE_SCRIPT, ...wanted]);
@@ -100,6 +116,7 @@ export async function ensureDebianPackages(...pkgs: string[]): Promise<void> {
  * ~6,700 entries, device nodes, setuid binaries, hard links). Needs root to build.
  */
 export function bookwormMinbaseRoot(): Promise<string> {
+  if (UNIT_TIER) refuseInUnitTier('the debootstrap root (bookwormMinbaseRoot)');
   return buildOnce('bookworm-minbase', async (dir) => {
     if (process.getuid?.() !== 0) throw new Error('bookwormMinbaseRoot: debootstrap needs root; run as root');
     await ensureDebianPackages('debootstrap');

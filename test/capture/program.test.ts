@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { splitCommand } from '../../src/capture/command-words.js';
 import { DpkgLookup } from '../../src/capture/dpkg.js';
 import { identifyPrograms, resolveInRoot, resolveProgram } from '../../src/capture/program.js';
-import { bookwormMinbaseRoot } from '../fixtures.js';
 import { tempDir } from '../helpers.js';
 
 async function sha256(path: string): Promise<string> {
@@ -102,21 +101,6 @@ test("a chroot's program is looked up in the chroot's own dpkg database, through
   assert.equal(alt.digest, await sha256(join(root, 'usr/bin/real')));
   assert.equal(alt.size, 20);
   assert.deepEqual(alt.package, { name: 'fakepkg', version: '1:1.2-3', architecture: 'amd64' });
-});
-
-test('the seed chroot line against a real debootstrap root: /bin/bash and apt-get from the root, chroot from the host', async () => {
-  const root = await bookwormMinbaseRoot();
-  const line = splitCommand(`chroot ${root} /bin/bash -c 'apt-get update && apt-get install -y foo bar'`);
-  const ids = await identifyPrograms(line.programs, { cwd: '/', env: process.env });
-  assert.deepEqual(ids.map((p) => [p.word, p.root, p.realPath, p.package?.name]), [
-    ['chroot', null, await realpath('/usr/sbin/chroot'), 'coreutils'],
-    ['/bin/bash', root, '/usr/bin/bash', 'bash'],
-    ['apt-get', root, '/usr/bin/apt-get', 'apt'],
-  ]);
-  const admindir = join(root, 'var/lib/dpkg');
-  assert.equal(ids[1]!.package!.version, dpkgVersion('bash', admindir));
-  assert.equal(ids[2]!.package!.version, dpkgVersion('apt', admindir));
-  assert.equal(ids[2]!.digest, await sha256(join(root, 'usr/bin/apt-get')));
 });
 
 test('dpkg lookups are batched and cached: one -S and one -W for many paths, none the second time', async (t) => {

@@ -10,7 +10,7 @@ import { AslError } from '../../src/core/errors.js';
 import { LOCKS_DIR } from '../../src/store/layout.js';
 import { acquireLock, lockPath, withLock, type LockHolder } from '../../src/store/lock.js';
 import { initStore, type Store } from '../../src/store/store.js';
-import { REPO_ROOT, tempDir } from '../helpers.js';
+import { REPO_ROOT, START_BARRIER, startTogether, tempDir } from '../helpers.js';
 
 async function newStore(t: TestContext): Promise<Store> {
   return (await initStore(join(await tempDir(t), 'store'))).store;
@@ -43,12 +43,12 @@ async function deadPid(): Promise<number> {
 const CONTENDER = `
 import { pathToFileURL } from 'node:url';
 import { readFile, writeFile, appendFile } from 'node:fs/promises';
-const [dist, root, rounds, startAt] = process.argv.slice(2);
+const [dist, root, rounds] = process.argv.slice(2);
 const { withLock } = await import(pathToFileURL(dist + '/src/store/lock.js').href);
 const store = { root };
 const counter = root + '/counter';
 const trace = root + '/trace';
-while (Date.now() < Number(startAt)) await new Promise((r) => setTimeout(r, 1));
+${START_BARRIER}
 for (let i = 0; i < Number(rounds); i++) {
   await withLock(store, 'counter', async () => {
     await appendFile(trace, 'enter ' + process.pid + '\\n');
@@ -67,8 +67,7 @@ test('several processes contending for one lock never overlap, and every round l
   await writeFile(join(store.root, 'counter'), '0');
   const procs = 6;
   const rounds = 15;
-  const startAt = String(Date.now() + 400);
-  const children = Array.from({ length: procs }, () => spawnNode([script, join(REPO_ROOT, 'dist'), store.root, String(rounds), startAt]));
+  const children = await startTogether(script, Array.from({ length: procs }, () => [join(REPO_ROOT, 'dist'), store.root, String(rounds)]));
   for (const r of await Promise.all(children.map((c) => c.done))) assert.equal(r.code, 0, r.stderr);
 
   assert.equal(await readFile(join(store.root, 'counter'), 'utf8'), String(procs * rounds));

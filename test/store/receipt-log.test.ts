@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign as edSign } from 'node:crypto';
 import { appendFile, readFile, readdir, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,7 +15,7 @@ import {
   appendReceiptLog, readReceiptLog, verifyLog, type LogHead, type LogProblem,
 } from '../../src/store/receipt-log.js';
 import { initStore, type Store } from '../../src/store/store.js';
-import { REPO_ROOT, tempDir } from '../helpers.js';
+import { prng, REPO_ROOT, START_BARRIER, startTogether, tempDir, testSeed } from '../helpers.js';
 
 async function storeWith(t: TestContext, steps: string[]): Promise<{ store: Store; keyId: string; ids: Digest[] }> {
   const { store, keyId } = await initStore(join(await tempDir(t), 'store'));
@@ -271,11 +270,11 @@ test('appendReceiptLog validates its input', async (t) => {
 
 const APPENDER = `
 import { pathToFileURL } from 'node:url';
-const [dist, root, count, tag, startAt] = process.argv.slice(2);
+const [dist, root, count, tag] = process.argv.slice(2);
 const { appendReceiptLog } = await import(pathToFileURL(dist + '/src/store/receipt-log.js').href);
 const { writeObject } = await import(pathToFileURL(dist + '/src/store/object-batch.js').href);
 const store = { root };
-while (Date.now() < Number(startAt)) await new Promise((r) => setTimeout(r, 1));
+${START_BARRIER}
 for (let i = 0; i < Number(count); i++) {
   const receipt = await writeObject(store, Buffer.from(tag + '-' + i));
   await appendReceiptLog(store, [{ receipt, step: tag + '-' + i }], { lockTimeoutMs: 60000 });
@@ -283,25 +282,14 @@ for (let i = 0; i < Number(count); i++) {
 }
 `;
 
-function runNode(script: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
-
 test('concurrent appenders in separate processes all land, chain intact', async (t) => {
   const { store } = await storeWith(t, []);
   const script = join(store.root, '..', 'appender.mjs');
   await writeFile(script, APPENDER);
   const procs = 6;
   const each = 12;
-  const startAt = String(Date.now() + 400);
-  const results = await Promise.all(Array.from({ length: procs }, (_, p) =>
-    runNode(script, [join(REPO_ROOT, 'dist'), store.root, String(each), `p${p}`, startAt])));
+  const started = await startTogether(script, Array.from({ length: procs }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, String(each), `p${p}`]));
+  const results = await Promise.all(started.map((s) => s.done));
   for (const r of results) assert.equal(r.code, 0, r.stderr);
 
   const { records } = await readReceiptLog(store);
@@ -325,22 +313,21 @@ test('appenders SIGKILLed at random moments leave a log that verifies and accept
   const { store } = await storeWith(t, []);
   const script = join(store.root, '..', 'appender.mjs');
   await writeFile(script, APPENDER);
+  const seed = testSeed(t);
+  const random = prng(seed);
   for (let round = 0; round < 6; round++) {
-    const children = Array.from({ length: 4 }, (_, p) => {
-      const child = spawn(process.execPath, [script, join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`, '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      const appending = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-      return { child, appending, closed: new Promise((resolve) => child.on('close', resolve)) };
-    });
+    const started = await startTogether(script, Array.from({ length: 4 }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`]));
+    const children = started.map(({ child, done }) => ({ child, done, appending: new Promise<void>((resolve) => child.stdout!.once('data', () => resolve())) }));
     t.after(() => { for (const { child } of children) child.kill('SIGKILL'); });
     await Promise.race(children.map((c) => c.appending)); // kill while appends are under way
-    await sleep(Math.random() * 60);
+    await sleep(random() * 60);
     for (const { child } of children) {
       child.kill('SIGKILL');
-      await sleep(Math.random() * 15);
+      await sleep(random() * 15);
     }
-    await Promise.all(children.map((c) => c.closed));
+    await Promise.all(children.map((c) => c.done));
     const result = await verifyLog(store);
-    assert.deepEqual(result.problems, [], `round ${round}`);
+    assert.deepEqual(result.problems, [], `round ${round} (ASL_TEST_SEED=${seed})`);
   }
   const before = (await readReceiptLog(store)).records;
   assert.ok(before.length > 0, 'some appends landed before the kills');

@@ -12,7 +12,7 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { ASL_BIN, runAsl, type RunResult } from '../helpers.js';
+import { runAsl, type RunResult } from '../helpers.js';
 
 export interface Proc {
   code: number | null;
@@ -53,9 +53,8 @@ export function sh(script: string, cwd?: string): Promise<Buffer> {
 export const NOBODY = 65534;
 
 /** Runs the real CLI as an unprivileged user (setpriv), as a root-run test must to see EACCES, EPERM. */
-export async function runAslAs(uid: number, args: string[]): Promise<RunResult> {
-  const r = await run('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ASL_BIN, ...args]);
-  return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr, stdoutBytes: r.stdout };
+export function runAslAs(uid: number, args: string[]): Promise<RunResult> {
+  return runAsl(args, { uid });
 }
 
 /** Creates a store with the real CLI and returns its path. */

@@ -5,30 +5,12 @@
 // would have made keys/trusted/ and log/ writable by every local user.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ASL_BIN, aslOk, describeRun, runAsl, tempDir, type RunResult } from '../helpers.js';
+import { aslOk, describeRun, runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
 import { NOBODY, runAslAs } from './tree-compare.js';
-
-/** The real CLI in a child whose umask is `umask` (the test runner is one process: its own umask is left alone). */
-function aslUnder(umask: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    // In `/`, as runAsl: a capture watches its working directory, never the repository.
-    const child = spawn('sh', ['-c', `umask ${umask}; exec "$0" "$@"`, process.execPath, ASL_BIN, ...args], { env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const stdoutBytes = Buffer.concat(out);
-      resolve({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes });
-    });
-  });
-}
 
 /** path (relative to `base`) -> "d 700" / "f 600", for every entry below `dir`. */
 async function modesBelow(base: string, dir: string, out = new Map<string, string>()): Promise<Map<string, string>> {
@@ -50,7 +32,7 @@ for (const [umask, native] of [['000', true], ['077', true], ['000', false]] as 
     const dir = await tempDir(t);
     const env = native ? process.env : { ...process.env, ASL_NO_NATIVE_INGEST: '1' };
     const asl = async (...args: string[]) => {
-      const r = await aslUnder(umask, args, env);
+      const r = await runAsl(args, { umask, env });
       assert.equal(r.code, 0, `asl ${args.join(' ')}: ${describeRun(r)}`);
       return r;
     };

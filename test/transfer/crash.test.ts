@@ -8,12 +8,12 @@
 // are quoted in docs/transfer.md.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ASL_BIN, REPO_ROOT } from '../helpers.js';
+import { ASL_BIN, prng, REPO_ROOT, stageCli, testSeed } from '../helpers.js';
 import { buildSource, copyTree, tempDir, treeDigest } from './fixture.js';
 
 const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
@@ -21,21 +21,12 @@ const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
 let aslBin = ASL_BIN;
 
 /**
- * Copies the built CLI (dist/src, dist/bundle, bin, the native module) aside and runs that:
- * the campaigns take minutes, and a rebuild of the working tree meanwhile must
- * not be mistaken for a crash-safety failure.
+ * A private copy of the built CLI (stageCli), run instead of the working tree's: the
+ * campaigns take minutes, and a rebuild of the working tree meanwhile must not be
+ * mistaken for a crash-safety failure.
  */
 function snapshotCli(dir: string): string {
-  const root = join(dir, 'cli');
-  execFileSync('mkdir', ['-p', join(root, 'dist'), join(root, 'build/Release')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/src'), join(root, 'dist/src')]);
-  // The one-file bundle too (timestamps kept, so bin/asl takes it while it matches dist/src).
-  if (existsSync(join(REPO_ROOT, 'dist/bundle'))) execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/bundle'), join(root, 'dist/bundle')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'bin'), join(root, 'bin')]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'package.json'), root]);
-  execFileSync('cp', ['-a', join(REPO_ROOT, 'build/Release/asl_native.node'), join(root, 'build/Release/')]);
-  execFileSync('ln', ['-s', join(REPO_ROOT, 'node_modules'), join(root, 'node_modules')]);
-  return join(root, 'bin', 'asl');
+  return stageCli(join(dir, 'cli'));
 }
 
 /** Runs the snapshot CLI to completion. */
@@ -51,6 +42,8 @@ function runAsl(args: string[], opts: { cwd?: string } = {}): Promise<{ code: nu
   });
 }
 const MAX_ATTEMPTS = KILLS * 3;
+/** How to replay this run's kill moments (set once the seed is drawn). */
+let replay = '';
 
 interface Attempt {
   killed: boolean;
@@ -148,7 +141,7 @@ function report(f: Figures): void {
   console.log(`crash figures: ${JSON.stringify(f)}`);
 }
 
-async function campaign(name: string, medianRunMs: number, once: (delayMs: number) => Promise<{ attempt: Attempt; afterKill: () => Promise<{ ok: boolean; notes: number; phase: string; out: string }>; rerun: () => Promise<{ ms: number; failure: string | null }> }>): Promise<Figures> {
+async function campaign(name: string, medianRunMs: number, random: () => number, once: (delayMs: number) => Promise<{ attempt: Attempt; afterKill: () => Promise<{ ok: boolean; notes: number; phase: string; out: string }>; rerun: () => Promise<{ ms: number; failure: string | null }> }>): Promise<Figures> {
   const started = Date.now();
   const f: Figures = { command: name, medianRunMs, attempts: 0, kills: 0, survivals: 0, verifiedAfterKill: 0, residueNotes: 0, killedIn: {}, reruns: 0, verifiedAfterRerun: 0, killAtMs: [0, 0, 0], lastRunMs: 0, wallSeconds: 0 };
   const killedAt: number[] = [];
@@ -158,7 +151,7 @@ async function campaign(name: string, medianRunMs: number, once: (delayMs: numbe
   const recent: number[] = [medianRunMs];
   while (f.kills < KILLS && f.attempts < MAX_ATTEMPTS) {
     // Over the whole run and a little past it, so the last steps (the commit point) are hit too.
-    const delay = Math.random() * runMs * 1.15;
+    const delay = random() * runMs * 1.15;
     const { attempt, afterKill, rerun } = await once(delay);
     f.attempts++;
     if (!attempt.killed) {
@@ -169,7 +162,7 @@ async function campaign(name: string, medianRunMs: number, once: (delayMs: numbe
       killedAt.push(Math.round(delay));
     }
     const check = await afterKill();
-    assert.ok(check.ok, `${name}: verify failed after a kill at ${delay.toFixed(0)} ms: ${check.out}`);
+    assert.ok(check.ok, `${name}: verify failed after a kill at ${delay.toFixed(0)} ms (${replay}): ${check.out}`);
     f.verifiedAfterKill++;
     if (check.notes > 0) f.residueNotes++;
     if (attempt.killed) f.killedIn[check.phase] = (f.killedIn[check.phase] ?? 0) + 1;
@@ -177,7 +170,7 @@ async function campaign(name: string, medianRunMs: number, once: (delayMs: numbe
     if (Number.isFinite(ms)) recent.push(ms);
     if (recent.length > 9) recent.shift();
     runMs = [...recent].sort((a, b) => a - b)[Math.floor(recent.length / 2)]!;
-    assert.equal(failure, null, `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) did not complete and verify: ${failure}`);
+    assert.equal(failure, null, `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) did not complete and verify (${replay}): ${failure}`);
     f.reruns++;
     f.verifiedAfterRerun++;
   }
@@ -190,7 +183,7 @@ async function campaign(name: string, medianRunMs: number, once: (delayMs: numbe
   return f;
 }
 
-async function captureCampaign(dir: string): Promise<void> {
+async function captureCampaign(dir: string, random: () => number): Promise<void> {
   // A command writing 300 files (new content every run) into a watched folder. Each
   // attempt starts from the same store (one earlier capture: a stat cache, a log),
   // so verify times stay constant; the re-run is on the store as the kill left it.
@@ -204,7 +197,7 @@ async function captureCampaign(dir: string): Promise<void> {
   assert.equal((await runAsl(captureArgs(template), { cwd: work })).code, 0);
   const reset = async () => { await rm(store, { recursive: true, force: true }); copyTree(template, store); };
   const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(captureArgs(store), 60_000, work)).ms; });
-  await campaign('asl capture (300 files into a watched folder)', medianMs, async (delay) => {
+  await campaign('asl capture (300 files into a watched folder)', medianMs, random, async (delay) => {
     await reset();
     const before = logCount(store);
     const objectsBefore = objectCount(store);
@@ -231,7 +224,7 @@ async function captureCampaign(dir: string): Promise<void> {
   });
 }
 
-async function seedCampaign(dir: string): Promise<void> {
+async function seedCampaign(dir: string, random: () => number): Promise<void> {
   const src = await buildSource(join(dir, 'seed-src'), 300, runAsl);
   const sourceDigest = treeDigest(src.store);
   const parent = join(dir, 'iso_root/var/lib/asl');
@@ -241,7 +234,7 @@ async function seedCampaign(dir: string): Promise<void> {
     await rm(into, { recursive: true, force: true });
     return (await runAndKill(seedArgs, 60_000, dir)).ms;
   });
-  await campaign('asl seed', medianMs, async (delay) => {
+  await campaign('asl seed', medianMs, random, async (delay) => {
     await rm(into, { recursive: true, force: true });
     const attempt = await runAndKill(seedArgs, delay, dir);
     return {
@@ -270,7 +263,7 @@ async function seedCampaign(dir: string): Promise<void> {
   assert.ok((await aslVerify(src.store)).ok);
 }
 
-async function importCampaign(dir: string): Promise<void> {
+async function importCampaign(dir: string, random: () => number): Promise<void> {
   const src = await buildSource(join(dir, 'import-src'), 300, runAsl);
   const bundle = join(dir, 'all.tar');
   assert.equal((await runAsl(['bundle', 'export', '--store', src.store, '-o', bundle])).code, 0);
@@ -285,7 +278,7 @@ async function importCampaign(dir: string): Promise<void> {
   const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(importArgs, 60_000, dir)).ms; });
   const expected = 1 + 3;
   const objectsBefore = objectCount(template);
-  await campaign('asl bundle import', medianMs, async (delay) => {
+  await campaign('asl bundle import', medianMs, random, async (delay) => {
     await reset();
     const attempt = await runAndKill(importArgs, delay, dir);
     return {
@@ -308,11 +301,15 @@ async function importCampaign(dir: string): Promise<void> {
 test('SIGKILL at random moments: capture, seed and bundle import leave verifiable stores, and re-runs complete', { timeout: 30 * 60_000, concurrency: 3 }, async (t) => {
   const dir = await tempDir(t, 'asl-crash-');
   aslBin = snapshotCli(dir);
+  // Each campaign draws its kill moments (as fractions of its measured run time) from its
+  // own stream of one logged seed, so ASL_TEST_SEED replays the same sequence.
+  const seed = testSeed(t);
+  replay = `ASL_TEST_SEED=${seed}`;
   // The three campaigns run side by side (each measures its own run time under the same load).
   await Promise.all([
-    t.test('asl capture', () => captureCampaign(join(dir, 'capture'))),
-    t.test('asl seed', () => seedCampaign(join(dir, 'seed'))),
-    t.test('asl bundle import', () => importCampaign(join(dir, 'import'))),
+    t.test('asl capture', () => captureCampaign(join(dir, 'capture'), prng(seed))),
+    t.test('asl seed', () => seedCampaign(join(dir, 'seed'), prng(seed + 1))),
+    t.test('asl bundle import', () => importCampaign(join(dir, 'import'), prng(seed + 2))),
   ]);
   const lines = figures.map((f) => `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; verify passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(f.killedIn).map(([k, n]) => `${k} ${n}`).join(', ')}; ${f.reruns} re-runs completed and verified; ${f.wallSeconds} s`);
   for (const l of lines) t.diagnostic(l);
