@@ -57,7 +57,7 @@ export const command: Command = {
     flags: {
       store: STORE_FLAG,
       against: ['OTHER', 'the earlier history: another store directory (read, never written)'],
-      map: ['OLD=NEW', 'rewrite the other history\'s path prefix OLD to NEW before comparing (replaces the inferred map)'],
+      map: ['MAPPING', 'OLD=NEW: rewrite the other history\'s path prefix OLD to NEW before comparing (replaces the inferred map)'],
       diffoscope: ['N', 'run diffoscope, when it is on PATH, on up to N differing files of the first diverged step (default 3; 0: never)'],
       'no-record': 'compare only: write no verdict receipt',
     },
