@@ -153,21 +153,46 @@ export function mapCore(core: PerCore, map: readonly PathMapping[]): PerCore {
   return normalizeCore(mapValue(core, map) as PerCore);
 }
 
-/** "/a/w1/iso" and "/b/w2/iso" -> /a/w1 => /b/w2: what remains once the common last components are dropped. */
+/** How many last components two paths share. */
+function commonTail(a: string, b: string): number {
+  const x = a.split('/').filter(Boolean);
+  const y = b.split('/').filter(Boolean);
+  let n = 0;
+  while (n < x.length && n < y.length && x[x.length - 1 - n] === y[y.length - 1 - n]) n++;
+  return n;
+}
+
+/**
+ * "/a/w1/iso" and "/b/w2/iso" -> /a/w1 => /b/w2: what remains once the common last
+ * components are dropped. Two paths with no last component in common say nothing
+ * (a build run from /srv/src in one history and from /srv/w2 in the other is no relocation).
+ */
 function prefixPair(other: string, here: string): PathMapping | null {
   if (other === here || !isAbsolute(other) || !isAbsolute(here)) return null;
-  const a = other.split('/').filter(Boolean);
-  const b = here.split('/').filter(Boolean);
-  while (a.length > 0 && b.length > 0 && a[a.length - 1] === b[b.length - 1]) { a.pop(); b.pop(); }
+  const n = commonTail(other, here);
+  if (n === 0) return null;
+  const a = other.split('/').filter(Boolean).slice(0, -n);
+  const b = here.split('/').filter(Boolean).slice(0, -n);
   if (a.length === 0 || b.length === 0) return null;
   return { from: `/${a.join('/')}`, to: `/${b.join('/')}` };
 }
 
+/** Each of `others` with the one of `heres` it shares the most last components with (a tie pairs none). */
+function matchByTail(others: readonly string[], heres: readonly string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const o of others) {
+    const scored = heres.map((h) => [h, commonTail(o, h)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
+    if (scored.length > 0 && (scored.length === 1 || scored[0]![1] > scored[1]![1])) out.push([o, scored[0]![0]]);
+  }
+  return out;
+}
+
 /**
  * The path map a comparison uses when none is given: from each pair's working
- * directory, watched roots (sorted, zipped when both sides watched as many) and
- * ingested source, the differing prefixes; for each old prefix the new one most
- * pairs agree on. A prefix that another, shorter one already maps the same way is dropped.
+ * directory, watched roots (each with the root of the other side that ends the
+ * same way) and ingested source, the differing prefixes; for each old prefix the
+ * new one most pairs agree on. A prefix that another, shorter one already maps the
+ * same way is dropped.
  */
 export function inferPathMap(pairs: ReadonlyArray<{ here: PerCore; other: PerCore }>): PathMapping[] {
   const votes = new Map<string, Map<string, number>>();
@@ -181,9 +206,7 @@ export function inferPathMap(pairs: ReadonlyArray<{ here: PerCore; other: PerCor
   for (const { here, other } of pairs) {
     if (here.kind === 'command' && other.kind === 'command') {
       vote(other.command.cwd, here.command.cwd);
-      const a = other.watched.map((w) => w.path).sort();
-      const b = here.watched.map((w) => w.path).sort();
-      if (a.length === b.length) a.forEach((p, i) => vote(p, b[i]!));
+      for (const [o, h] of matchByTail(other.watched.map((w) => w.path), here.watched.map((w) => w.path))) vote(o, h);
     } else if (here.kind === 'ingest' && other.kind === 'ingest') {
       vote(other.source.path, here.source.path);
     }
@@ -261,14 +284,25 @@ interface StoreSide {
   store: Store;
 }
 
-/** Every differing path of a diverged pair, in `asl diff` terms (other history -> this one). */
+/**
+ * Every differing path of a diverged pair, in `asl diff` terms (other history -> this
+ * one): paths whose content or metadata changed first, then paths only one side has.
+ * An artifact only one side recorded is one entry, not a walk of all it holds.
+ */
 async function differingFiles(here: Store, other: Store, pair: RebuildPair, limit: number): Promise<{ files: RebuildFile[]; more: number }> {
-  const files: RebuildFile[] = [];
+  const changed: RebuildFile[] = [];
+  const oneSide: RebuildFile[] = [];
   let more = 0;
-  const add = (f: RebuildFile) => { if (files.length < limit) files.push(f); else more++; };
+  const add = (f: RebuildFile) => {
+    const list = f.change === 'modified' || f.change === 'metadata' ? changed : oneSide;
+    if (list.length < limit) list.push(f); else more++;
+  };
+  // A watched root is often also a tree output with the same ids: its paths are listed once, under the root.
+  const watchedIds = new Set(pair.artifacts.filter((a) => a.name.startsWith('watched ')).map((a) => `${a.name.slice(8)}\0${a.here}\0${a.other}`));
   for (const a of pair.artifacts) {
     if (a.here === a.other) continue;
-    const bothTrees = a.kind === 'tree' && (a.here === null || await objectIsTree(here, a.here)) && (a.other === null || await objectIsTree(other, a.other));
+    if (a.name.startsWith('output ') && watchedIds.has(`${a.name.slice(7)}\0${a.here}\0${a.other}`)) continue;
+    const bothTrees = a.kind === 'tree' && a.here !== null && a.other !== null && await objectIsTree(here, a.here) && await objectIsTree(other, a.other);
     if (!bothTrees) {
       const change = a.here === null ? 'removed' : a.other === null ? 'added' : 'modified';
       add({ artifact: a.name, path: '', change, ...(change === 'modified' ? { fields: ['content'] } : {}), ...(a.here ? { here: a.here } : {}), ...(a.other ? { other: a.other } : {}) });
@@ -283,7 +317,8 @@ async function differingFiles(here: Store, other: Store, pair: RebuildPair, limi
       });
     }
   }
-  return { files, more };
+  const files = [...changed, ...oneSide];
+  return { files: files.slice(0, limit), more: more + Math.max(0, files.length - limit) };
 }
 
 /** diffoscope's path when it is on PATH; null otherwise (it is never required). */

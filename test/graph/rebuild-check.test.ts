@@ -188,10 +188,9 @@ test('a build whose step writes other bytes diverges there: the verdict names th
   const product = first.files.find((f) => f.artifact === `output ${c.work}/root/etc/app.conf`)!;
   assert.equal(product.here, digestOf('name=other\n'));
   assert.equal(product.other, digestOf('name=asl\n'));
-  // The capture also records the watched root as a tree output: the same path inside it differs.
-  const asOutput = first.files.find((f) => f.artifact === `output ${c.work}/root`)!;
-  assert.deepEqual({ ...asOutput, artifact: '' }, { ...inTree, artifact: '' });
-  assert.equal(first.files.length, 3, JSON.stringify(first.files));
+  // The capture also records the watched root as a tree output with the same ids: its paths are listed once.
+  assert.equal(first.files.length, 2, JSON.stringify(first.files));
+  assert.ok(json.core.pairs[1]!.artifacts.some((x) => x.name === `output ${c.work}/root` && x.here !== x.other));
   assert.equal(first.moreFiles, 0);
 
   const text = await runAsl(['rebuild-check', '--store', c.store, '--against', a.store, '--no-record']);
