@@ -58,6 +58,8 @@ export interface RebuildReport {
   pathMapSource: 'given' | 'inferred';
   /** Receipts present in both logs (e.g. imported): not compared, they are the same receipt. */
   shared: number;
+  /** With `until`: receipts after its step, here and in the other history, not compared. */
+  beyond: { here: number; other: number };
   /** Every differing path of the first diverged step (up to REPORT_FILES). */
   files: RebuildFile[];
   moreFiles: number;
@@ -72,6 +74,8 @@ export interface RebuildCheckOptions {
   diffoscopeFiles?: number;
   /** Compare only; write no receipt. */
   record?: boolean;
+  /** Judge only the receipts up to the last one of this step name in each log. */
+  until?: string;
   /** The directory searched for diffoscope (default: the process's PATH). */
   path?: string;
 }
@@ -389,8 +393,16 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   const shared = mine.steps.length - here.length;
   // Occurrences are counted again without the shared receipts, so a partly imported history still pairs.
   const renumber = (list: StepReceipt[]) => { const n = new Map<string, number>(); return list.map((s) => { const k = (n.get(s.step) ?? 0) + 1; n.set(s.step, k); return { ...s, occurrence: k }; }); };
-  const hs = renumber(here);
-  const os = renumber(there);
+  const upTo = (list: StepReceipt[], where: string): StepReceipt[] => {
+    if (opts.until === undefined) return list;
+    const last = list.map((s) => s.step).lastIndexOf(opts.until);
+    if (last < 0) throw new AslError('BAD_INPUT', `rebuild-check: --until ${opts.until}: no receipt of that step in ${where} (steps: ${[...new Set(list.map((s) => s.step))].join(', ') || 'none'})`);
+    return list.slice(0, last + 1);
+  };
+  const allHere = renumber(here);
+  const allThere = renumber(there);
+  const hs = upTo(allHere, store.root);
+  const os = upTo(allThere, against.root);
   const key = (s: StepReceipt) => `${s.occurrence}\0${s.step}`;
   const otherByKey = new Map(os.map((s) => [key(s), s]));
   const paired: Array<[StepReceipt, StepReceipt]> = [];
@@ -418,6 +430,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     kind: 'rebuild',
     step: REBUILD_STEP,
     verdict: first ? 'diverged' : 'reproduced',
+    ...(opts.until !== undefined ? { until: opts.until } : {}),
     against: { receipts: theirs.logged, last: theirs.last },
     pathMap,
     pairs,
@@ -435,6 +448,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     format: 'asl-rebuild-report/v1',
     pathMapSource: opts.pathMap ? 'given' : 'inferred',
     shared,
+    beyond: { here: allHere.length - hs.length, other: allThere.length - os.length },
     files,
     moreFiles,
     diffoscope: program ? await runDiffoscope(program, store, against, files, maxDiffoscope) : null,

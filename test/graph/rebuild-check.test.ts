@@ -203,6 +203,22 @@ test('a build whose step writes other bytes diverges there: the verdict names th
   const req = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!]);
   assert.equal(req.code, 1, describeRun(req));
   assert.match(req.stdout, new RegExp(`^FAIL require-rebuild ${json.keyId}: the verdict signed by that key \\(${json.receipt}\\) is "diverged": step configure differs first$`, 'm'));
+
+  // --until judges only the steps up to one: here the first step, which did reproduce.
+  const until = await rebuildCheck(['--store', c.store, '--against', a.store, '--until', 'fetch']);
+  assert.equal(until.r.code, 0, describeRun(until.r));
+  assert.equal(until.json.core.until, 'fetch');
+  assert.deepEqual(until.json.core.pairs.map((p) => p.step), ['fetch']);
+  assert.deepEqual((until.json.report as unknown as { beyond: unknown }).beyond, { here: 2, other: 2 });
+  // It does not cover the image root (the last tree, step image_root), only the root of the step it judged.
+  const still = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!]);
+  assert.equal(still.code, 1, describeRun(still));
+  assert.match(still.stdout, /FAIL require-rebuild .*: no "reproduced" verdict signed by that key names the image root \(step image_root, receipt sha256:[0-9a-f]{64}\) with its trees/);
+  const fetchRoot = await ok(runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!, '--image-step', 'fetch']));
+  assert.match(fetchRoot.stdout, new RegExp(`^OK require-rebuild ${json.keyId}: verdict ${until.json.receipt} \\(reproduced, 1/1 steps\\) covers the image root \\(step fetch, `, 'm'));
+  const noStep = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!, '--image-step', 'nosuch']);
+  assert.equal(noStep.code, 1);
+  assert.match(noStep.stdout, /has no receipt of step nosuch \(--image-step\)/);
 });
 
 test('a second builder\'s verdict, imported under a trusted key, covers the first builder\'s image root', async () => {
@@ -274,6 +290,7 @@ test('rebuild-check refuses bad input with one line and exit 2', async () => {
     [['--store', b.store, '--against', a.store, '--map', 'relative=/x'], /--map relative=\/x: expected OLD=NEW/],
     [['--store', b.store, '--against', a.store, '--diffoscope', 'lots'], /--diffoscope lots: expected a number/],
     [['--store', b.store, '--against', empty], /no step of .* has a partner in .*empty-store/],
+    [['--store', b.store, '--against', a.store, '--until', 'nosuch'], /--until nosuch: no receipt of that step in .*second-builder\/store \(steps: fetch, configure, image_root\)/],
   ];
   for (const [args, message] of cases) {
     const r = await runAsl(['rebuild-check', ...args]);
