@@ -35,7 +35,9 @@ export const REBUILD_STEP = 'rebuild-check';
 export const CORE_FILES = 50;
 const REPORT_FILES = 5000;
 const DIFFOSCOPE_LINES = 200;
-const DIFFOSCOPE_MAX_BYTES = 64 * 1024 * 1024;
+// A rebuild check ends a build: diffoscope gets small files and a short time, never an ISO.
+const DIFFOSCOPE_MAX_BYTES = 16 * 1024 * 1024;
+const DIFFOSCOPE_TIMEOUT_MS = 60_000;
 
 export interface PathMapping {
   from: string;
@@ -340,7 +342,7 @@ export async function findDiffoscope(pathVar = process.env.PATH ?? ''): Promise<
 
 function runProgram(program: string, args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
+    execFile(program, args, { timeout: DIFFOSCOPE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 125) : 0;
       resolve({ code, stdout: stdout ?? '' });
     });
@@ -353,11 +355,15 @@ function runProgram(program: string, args: string[]): Promise<{ code: number; st
  */
 async function runDiffoscope(program: string, here: Store, other: Store, files: readonly RebuildFile[], max: number): Promise<DiffoscopeResult[]> {
   const results: DiffoscopeResult[] = [];
+  const done = new Set<string>();
   const dir = await mkdtemp(join(tmpdir(), 'asl-rebuild-'));
   try {
     for (const f of files) {
       if (results.length >= max) break;
       if (f.change !== 'modified' || !f.here || !f.other || !f.fields?.includes('content')) continue;
+      // One file is often listed twice (a product and a path in its watched root): explained once.
+      if (done.has(`${f.other} ${f.here}`)) continue;
+      done.add(`${f.other} ${f.here}`);
       const [a, b] = [await readObject(other, f.other), await readObject(here, f.here)];
       if (a.length > DIFFOSCOPE_MAX_BYTES || b.length > DIFFOSCOPE_MAX_BYTES) continue;
       const name = basename(f.path || f.artifact.replace(/^\w+ /, '')) || 'file';

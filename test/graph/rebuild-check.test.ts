@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,11 @@ import { buildStatement } from '../../src/receipt/statement.js';
 import { mapText, inferPathMap } from '../../src/graph/rebuild-check.js';
 import { describeRun, runAsl, type RunResult } from '../helpers.js';
 import { objectBytesAt } from '../store/object-bytes.js';
+
+function findDiffoscopeSync(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'diffoscope'))) return join(dir, 'diffoscope');
+  return null;
+}
 
 const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const FIXED = '@1700000000';
@@ -219,6 +225,22 @@ test('a build whose step writes other bytes diverges there: the verdict names th
   const noStep = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!, '--image-step', 'nosuch']);
   assert.equal(noStep.code, 1);
   assert.match(noStep.stdout, /has no receipt of step nosuch \(--image-step\)/);
+});
+
+test('diffoscope, when installed, explains the differing file of the first diverged step', { skip: findDiffoscopeSync() === null ? 'diffoscope is not on PATH' : false }, async () => {
+  const { a, c } = await builds();
+  const { r, json } = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '1']);
+  assert.equal(r.code, 1);
+  const d = json.report.diffoscope as Array<{ artifact: string; path: string; exitCode: number; summary: string }>;
+  assert.equal(d.length, 1);
+  assert.deepEqual([d[0]!.artifact, d[0]!.path], [`output ${c.work}/root/etc/app.conf`, '']);
+  const two = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '5']);
+  assert.equal((two.json.report.diffoscope as unknown[]).length, 1, 'the same bytes listed twice are explained once');
+  assert.equal(d[0]!.exitCode, 1);
+  assert.match(d[0]!.summary, /^-name=asl$/m);
+  assert.match(d[0]!.summary, /^\+name=other$/m);
+  const none = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '0']);
+  assert.equal(none.json.report.diffoscope, null);
 });
 
 test('a second builder\'s verdict, imported under a trusted key, covers the first builder\'s image root', async () => {

@@ -29,7 +29,11 @@ function printResult(io: Io, r: RebuildCheckResult): void {
     const more = report.files.length - Math.min(50, report.files.length) + report.moreFiles;
     if (more > 0) lines.push(`  ... and ${more} more (--json lists ${report.files.length})`);
   }
-  for (const d of report.diffoscope ?? []) lines.push(`diffoscope ${d.artifact}${d.path ? `: ${d.path}` : ''} (exit ${d.exitCode})`, ...d.summary.split('\n').map((l) => `  ${l}`));
+  for (const d of report.diffoscope ?? []) {
+    const text = d.summary.split('\n');
+    lines.push(`diffoscope ${d.artifact}${d.path ? `: ${d.path}` : ''} (exit ${d.exitCode})`, ...text.slice(0, 30).map((l) => `  ${l}`));
+    if (text.length > 30 || d.truncated) lines.push('  ... (--json has up to 200 lines)');
+  }
   const n = core.counts;
   lines.push(`${core.verdict === 'reproduced' ? 'REPRODUCED' : 'DIVERGED'}: ${n.reproduced}/${n.pairs} paired steps reproduced, ${n.unpairedHere} only here, ${n.unpairedOther} only in the other history${r.receipt ? `; verdict receipt ${r.receipt}` : ' (not recorded)'}`);
   io.stdout.write(lines.map(printable).join('\n') + '\n');
