@@ -383,6 +383,21 @@ async function runDiffoscope(program: string, here: Store, other: Store, files: 
 }
 
 /**
+ * A history that does not verify is bad input here (exit 2), not a divergence (exit 1):
+ * a script reading the exit code must not take a damaged store for a different build.
+ */
+async function readable<T>(store: Store, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof AslError && err.exitCode === 1) {
+      throw new AslError('BAD_INPUT', `rebuild-check: ${store.root} does not verify (run \`asl verify --store ${store.root}\`): ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * Compares `store` (the rebuild) with `against` (an earlier history, only read)
  * and, unless `record` is false, stores the verdict as a signed receipt in `store`.
  * Throws BAD_INPUT when no step has a partner: there is nothing to judge.
@@ -390,8 +405,8 @@ async function runDiffoscope(program: string, here: Store, other: Store, files: 
 export async function rebuildCheck(store: Store, against: Store, opts: RebuildCheckOptions = {}): Promise<RebuildCheckResult> {
   if (store.root === against.root) throw new AslError('USAGE', `rebuild-check: --store and --against are the same store (${store.root}); compare a rebuild with another history`);
   const started = new Date();
-  const mine = await stepReceipts(store);
-  const theirs = await stepReceipts(against);
+  const mine = await readable(store, () => stepReceipts(store));
+  const theirs = await readable(against, () => stepReceipts(against));
   const theirIds = new Set(theirs.steps.map((s) => s.id));
   const myIds = new Set(mine.steps.map((s) => s.id));
   const here = mine.steps.filter((s) => !theirIds.has(s.id));
