@@ -58,7 +58,7 @@ export interface DiffoscopeResult {
 export interface RebuildReport {
   format: 'asl-rebuild-report/v1';
   pathMapSource: 'given' | 'inferred';
-  /** Receipts present in both logs (e.g. imported): not compared, they are the same receipt. */
+  /** Receipts of the other history this store holds too (e.g. imported): left out on this side. */
   shared: number;
   /** With `until`: receipts after its step, here and in the other history, not compared. */
   beyond: { here: number; other: number };
@@ -407,10 +407,11 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   const started = new Date();
   const mine = await readable(store, () => stepReceipts(store));
   const theirs = await readable(against, () => stepReceipts(against));
+  // Receipts of the other history that this store holds too (a rebuild that imported the first
+  // build's closure to take its packages from) are not this history's own steps: only ours are judged.
   const theirIds = new Set(theirs.steps.map((s) => s.id));
-  const myIds = new Set(mine.steps.map((s) => s.id));
   const here = mine.steps.filter((s) => !theirIds.has(s.id));
-  const there = theirs.steps.filter((s) => !myIds.has(s.id));
+  const there = theirs.steps;
   const shared = mine.steps.length - here.length;
   // Occurrences are counted again without the shared receipts, so a partly imported history still pairs.
   const renumber = (list: StepReceipt[]) => { const n = new Map<string, number>(); return list.map((s) => { const k = (n.get(s.step) ?? 0) + 1; n.set(s.step, k); return { ...s, occurrence: k }; }); };
