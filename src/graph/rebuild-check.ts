@@ -260,12 +260,12 @@ function topFieldsThatDiffer(a: PerCore, b: PerCore): string[] {
   return keys.filter((k) => !canonicalBytes((a as unknown as Record<string, unknown>)[k] ?? null).equals(canonicalBytes((b as unknown as Record<string, unknown>)[k] ?? null)));
 }
 
-async function comparePair(here: StoreSide, other: StoreSide, h: StepReceipt, o: StepReceipt, map: readonly PathMapping[]): Promise<RebuildPair> {
+async function comparePair(here: Store, other: Store, h: StepReceipt, o: StepReceipt, map: readonly PathMapping[]): Promise<RebuildPair> {
   const mapped = mapCore(o.core, map);
   const match = o.coreDigest === h.coreDigest ? 'identical' : coreDigest(mapped) === h.coreDigest ? 'mapped' : 'differs';
-  const mine = await recordedArtifacts(here.store, h.core);
+  const mine = await recordedArtifacts(here, h.core);
   // The other side's names are mapped so the same root or file has the same name on both sides.
-  const theirs = new Map([...(await recordedArtifacts(other.store, o.core))].map(([name, r]) => [mapText(name, map), r]));
+  const theirs = new Map([...(await recordedArtifacts(other, o.core))].map(([name, r]) => [mapText(name, map), r]));
   const artifacts: RebuildArtifact[] = [];
   for (const name of [...new Set([...mine.keys(), ...theirs.keys()])].sort()) {
     const a = mine.get(name);
@@ -284,10 +284,6 @@ async function comparePair(here: StoreSide, other: StoreSide, h: StepReceipt, o:
     artifacts,
     reproduced: sameExit && artifacts.every((a) => a.here === a.other),
   };
-}
-
-interface StoreSide {
-  store: Store;
 }
 
 /**
@@ -442,7 +438,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   }
   const pathMap = opts.pathMap ?? inferPathMap(paired.map(([h, o]) => ({ here: h.core, other: o.core })));
   const pairs: RebuildPair[] = [];
-  for (const [h, o] of paired) pairs.push(await comparePair({ store }, { store: against }, h, o, pathMap));
+  for (const [h, o] of paired) pairs.push(await comparePair(store, against, h, o, pathMap));
   const first = pairs.find((p) => !p.reproduced);
   let files: RebuildFile[] = [];
   let moreFiles = 0;
