@@ -312,6 +312,32 @@ test('a verdict edited in the store is caught by verify; one re-signed with coun
   assert.throws(() => buildStatement(forged, run), /pairs\[0\]\.reproduced: expected false when an artifact differs/);
 });
 
+test('a rebuild that first imported the earlier history pairs its own steps with it, not the imported receipts', async () => {
+  const { base, a } = await builds();
+  const dir = join(base, 'importer');
+  const work = join(dir, 'work');
+  const store = join(dir, 'store');
+  await mkdir(work, { recursive: true });
+  await ok(runAsl(['init', '--store', store]));
+  const bundle = join(base, 'first.asl.tar');
+  const pub = join(base, 'first.pub');
+  await ok(runAsl(['bundle', 'export', '--store', a.store, '-o', bundle, '--receipts', 'fetch', 'configure', 'image_root']));
+  await ok(runAsl(['key', 'export', '--store', a.store, '-o', pub]));
+  await ok(runAsl(['bundle', 'import', '--store', store, bundle, '--trust', pub]));
+  const imported = await log(store);
+  assert.equal(imported.length, 3);
+  for (const [step, cmd] of steps('name=asl\\n')) {
+    await ok(runAsl(['--store', store, '--cmd', cmd, '--watch', 'root', '--no-auto-watch', '--outdir', join(store, 'per', step)], { program: 'asl-capture', cwd: work }));
+  }
+  const own = (await log(store)).slice(3);
+  const { r, json } = await rebuildCheck(['--store', store, '--against', a.store, '--no-record']);
+  assert.equal(r.code, 0, describeRun(r));
+  assert.equal(json.report.shared, 3);
+  assert.deepEqual(json.core.pairs.map((p) => p.here.receipt), own.map((i) => i.receipt));
+  assert.deepEqual(json.core.pairs.map((p) => p.other.receipt), imported.map((i) => i.receipt));
+  assert.deepEqual(json.core.counts, { pairs: 3, reproduced: 3, diverged: 0, unpairedHere: 0, unpairedOther: 0 });
+});
+
 test('rebuild-check refuses bad input with one line and exit 2', async () => {
   const { base, a, b } = await builds();
   const empty = join(base, 'empty-store');
