@@ -19,11 +19,11 @@ export { readTree, resolveTreePath } from './store/tree-lookup.js';
 export { diffTrees, type TreeChange } from './store/tree-diff.js';
 export { encodeTree, decodeTree, type Tree, type TreeEntry } from './store/tree-model.js';
 export { verifyStore, type VerifyReport, type VerifyProblem } from './store/verify.js';
-export { readReceiptLog, verifyLog, appendReceiptLog } from './store/receipt-log.js';
-export { listTrustedKeys, loadTrustedKeys, trustKey, exportPublicKey } from './store/trusted-keys.js';
 export { withLock } from './store/lock.js';
 
-// Layer 3: receipts.
+// Layer 3: receipts, their log and the keys they are checked against.
+export { readReceiptLog, verifyLog, appendReceiptLog } from './receipt/receipt-log.js';
+export { listTrustedKeys, loadTrustedKeys, trustKey, exportPublicKey } from './receipt/trusted-keys.js';
 export * from './receipt/types.js';
 export { buildStatement, coreDigest } from './receipt/statement.js';
 export { signStatement, storeSigner, keySigner, type Signer } from './receipt/sign.js';

@@ -74,7 +74,7 @@ export interface CommandCaptureOptions {
  * and eval runs the result in the same shell (trailing newlines aside, which a
  * shell ignores).
  */
-export function evalBytesCommand(bytes: Buffer): string {
+function evalBytesCommand(bytes: Buffer): string {
   let escaped = '';
   for (const b of bytes) escaped += `\\${b.toString(8).padStart(3, '0')}`;
   return `eval "$(printf '${escaped}')"`;
@@ -417,7 +417,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
  * and its partial/ folder), on the host or inside a chroot: a `.deb` that
  * appears there was downloaded.
  */
-export function isArchiveCachePath(hostPath: string): boolean {
+function isArchiveCachePath(hostPath: string): boolean {
   return /(^|\/)var\/cache\/apt\/archives\/(partial\/)?[^/]+\.u?deb$/.test(hostPath);
 }
 

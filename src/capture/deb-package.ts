@@ -136,7 +136,7 @@ export function tarEntry(tar: Buffer, name: string): Buffer | null {
 }
 
 /** The regular files of a tar archive in order, names without a leading `./`. */
-export function* tarFiles(tar: Buffer): Generator<{ name: string; body: Buffer }> {
+function* tarFiles(tar: Buffer): Generator<{ name: string; body: Buffer }> {
   let pos = 0;
   let longName: string | null = null;
   while (pos + 512 <= tar.length) {

@@ -21,7 +21,7 @@ import { AslError, fsError } from '../core/errors.js';
 import { loadSigningKey } from '../store/keys.js';
 import {
   LOG_HEAD_FILE, LOG_HEAD_PAYLOAD_TYPE, LOG_HEAD_TYPE, RECEIPT_LOG_FILE, readReceiptLog, type LogEntry, type LogHead,
-} from '../store/receipt-log.js';
+} from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import type { Closure } from './closure.js';
 
