@@ -10,7 +10,7 @@
 // recorded here, so a later `tsc` alone never leaves it running stale code: it
 // falls back to dist/src until the bundle is built again. Without esbuild (a
 // production install) this prints a note and does nothing.
-import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,8 +44,11 @@ const result = await esbuild.build({
   packages: 'external',
   metafile: true,
   logLevel: 'warning',
+  // src/version.ts: the version inlined, so the bundle needs no package.json.
+  define: { ASL_VERSION: JSON.stringify(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version) },
 });
-const inputs = Object.keys(result.metafile.inputs).sort().map((path) => {
+// package.json too: a new version makes the bundle stale like a changed module.
+const inputs = [...Object.keys(result.metafile.inputs), 'package.json'].sort().map((path) => {
   const st = statSync(join(repo, path));
   return [relative(repo, join(repo, path)), st.size, st.mtimeMs];
 });
