@@ -22,7 +22,7 @@ import { signStatement, storeSigner } from '../src/receipt/sign.js';
 import { buildStatement } from '../src/receipt/statement.js';
 import type { ArtifactRef, CommandCore, PerRun } from '../src/receipt/types.js';
 import { ObjectBatch } from '../src/store/object-batch.js';
-import { appendReceiptLog } from '../src/store/receipt-log.js';
+import { appendReceiptLog } from '../src/receipt/receipt-log.js';
 import { initStore, type Store } from '../src/store/store.js';
 import { encodeTree, type Tree } from '../src/store/tree-model.js';
 import { aslArgv, type BenchContext } from './context.js';

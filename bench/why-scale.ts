@@ -21,7 +21,7 @@ import { writeReceipt } from '../src/receipt/store-receipt.js';
 import type { CommandCore, PerRun } from '../src/receipt/types.js';
 import { ObjectBatch } from '../src/store/object-batch.js';
 import { initStore } from '../src/store/store.js';
-import { loadTrustedKeys } from '../src/store/trusted-keys.js';
+import { loadTrustedKeys } from '../src/receipt/trusted-keys.js';
 import { encodeTree, type Tree, type TreeEntry } from '../src/store/tree-model.js';
 import { aslArgv, type BenchContext } from './context.js';
 import { measure } from './measure.js';

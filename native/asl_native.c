@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
+#include "asl_common.h"
 #include "asl_pack.h"
 
 #define PATH_MAX_BYTES 8192
@@ -169,86 +170,9 @@ static napi_value syncfs_js(napi_env env, napi_callback_info info) {
 }
 
 
-/*
- * scandir(dirPath) -> Buffer of packed records, one per entry (no "." / ".."):
- *   u32 nameLen, name bytes, u32 mode, u32 uid, u32 gid, u32 nlink,
- *   f64 dev, f64 ino, u32 rdevMajor, u32 rdevMinor, f64 size,
- *   f64 mtimeSec, u32 mtimeNsec, f64 ctimeSec, u32 ctimeNsec, u32 xattrListBytes
- * All little-endian. One call per directory replaces a readdir plus one lstat
- * and one llistxattr per entry from JS, which dominates snapshot time on trees
- * of many small files. Entries that vanish while scanning are skipped.
- */
-#define REC_FIXED (4 * 4 + 8 * 2 + 4 * 2 + 8 + 8 + 4 + 8 + 4 + 4)
+/* Fields of the records handed to JS, in native byte order (src/store/native.ts reads them as little-endian). */
 static void put_u32(char *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_f64(char *p, double v) { memcpy(p, &v, 8); }
-
-static napi_value scandir_js(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[PATH_MAX_BYTES];
-  if (argc < 1 || get_path(env, argv[0], path, sizeof path) != 0) return bad_arg(env, "scandir: path");
-  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (dfd < 0) return throw_errno(env, "opendir", errno);
-  DIR *dir = fdopendir(dfd);
-  if (!dir) { int e = errno; close(dfd); return throw_errno(env, "opendir", e); }
-  size_t cap = 16384, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) { closedir(dir); return throw_errno(env, "malloc", ENOMEM); }
-  char full[PATH_MAX_BYTES];
-  size_t plen = strlen(path);
-  struct dirent *de;
-  errno = 0;
-  while ((de = readdir(dir)) != NULL) {
-    const char *name = de->d_name;
-    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-    struct stat st;
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) { errno = 0; continue; }
-      int e = errno; free(buf); closedir(dir); return throw_errno(env, "lstat", e);
-    }
-    size_t nlen = strlen(name);
-    uint32_t xlen = 0;
-    if (plen + 1 + nlen + 1 < sizeof full) {
-      memcpy(full, path, plen); full[plen] = '/'; memcpy(full + plen + 1, name, nlen + 1);
-      ssize_t x = llistxattr(full, NULL, 0);
-      if (x > 0) xlen = (uint32_t)x;
-    }
-    size_t need = 4 + nlen + REC_FIXED;
-    if (len + need > cap) {
-      while (len + need > cap) cap *= 2;
-      char *nb = realloc(buf, cap);
-      if (!nb) { free(buf); closedir(dir); return throw_errno(env, "realloc", ENOMEM); }
-      buf = nb;
-    }
-    char *p = buf + len;
-    put_u32(p, (uint32_t)nlen); p += 4;
-    memcpy(p, name, nlen); p += nlen;
-    put_u32(p, (uint32_t)st.st_mode); p += 4;
-    put_u32(p, (uint32_t)st.st_uid); p += 4;
-    put_u32(p, (uint32_t)st.st_gid); p += 4;
-    put_u32(p, (uint32_t)st.st_nlink); p += 4;
-    put_f64(p, (double)st.st_dev); p += 8;
-    put_f64(p, (double)st.st_ino); p += 8;
-    put_u32(p, (uint32_t)major(st.st_rdev)); p += 4;
-    put_u32(p, (uint32_t)minor(st.st_rdev)); p += 4;
-    put_f64(p, (double)st.st_size); p += 8;
-    put_f64(p, (double)st.st_mtim.tv_sec); p += 8;
-    put_u32(p, (uint32_t)st.st_mtim.tv_nsec); p += 4;
-    put_f64(p, (double)st.st_ctim.tv_sec); p += 8;
-    put_u32(p, (uint32_t)st.st_ctim.tv_nsec); p += 4;
-    put_u32(p, xlen); p += 4;
-    len = (size_t)(p - buf);
-  }
-  int e = errno;
-  closedir(dir);
-  if (e != 0) { free(buf); return throw_errno(env, "readdir", e); }
-  napi_value result;
-  void *out;
-  napi_create_buffer_copy(env, len, buf, &out, &result);
-  free(buf);
-  return result;
-}
-
 
 /* childrenMaxRss() -> peak resident set (bytes) of the largest waited-for child */
 static napi_value children_max_rss(napi_env env, napi_callback_info info) {
@@ -285,71 +209,6 @@ static napi_value lutimens_js(napi_env env, napi_callback_info info) {
  * a whole directory listing) in one call, on a libuv worker thread where
  * useful, so the main thread only sees one completion per chunk.
  * ------------------------------------------------------------------------ */
-
-/* SHA-256 through the OpenSSL already linked into the node binary, resolved at
- * run time so the addon has no link-time dependency on it. If the symbols are
- * missing (an exotic node build), sha256Available() is false and JS keeps its
- * own path. */
-typedef struct evp_md_st EVP_MD;
-typedef struct evp_md_ctx_st EVP_MD_CTX;
-static struct {
-  int ok;
-  const EVP_MD *md;
-  EVP_MD_CTX *(*ctx_new)(void);
-  void (*ctx_free)(EVP_MD_CTX *);
-  int (*init)(EVP_MD_CTX *, const EVP_MD *, void *);
-  int (*update)(EVP_MD_CTX *, const void *, size_t);
-  int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
-} ossl;
-static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
-
-#define LOAD_SYM(dst, name) (*(void **)(&(dst)) = dlsym(RTLD_DEFAULT, name))
-
-static int sha256_buf(EVP_MD_CTX *ctx, const void *data, size_t len, unsigned char out[32]) {
-  unsigned int n = 0;
-  if (ossl.init(ctx, ossl.md, NULL) != 1 || ossl.update(ctx, data, len) != 1 || ossl.final(ctx, out, &n) != 1 || n != 32) return -1;
-  return 0;
-}
-
-static void ossl_load(void) {
-  const EVP_MD *(*fetch)(void *, const char *, const char *) = NULL;
-  const EVP_MD *(*legacy)(void) = NULL;
-  LOAD_SYM(fetch, "EVP_MD_fetch");
-  LOAD_SYM(legacy, "EVP_sha256");
-  LOAD_SYM(ossl.ctx_new, "EVP_MD_CTX_new");
-  LOAD_SYM(ossl.ctx_free, "EVP_MD_CTX_free");
-  LOAD_SYM(ossl.init, "EVP_DigestInit_ex");
-  LOAD_SYM(ossl.update, "EVP_DigestUpdate");
-  LOAD_SYM(ossl.final, "EVP_DigestFinal_ex");
-  /* An explicitly fetched digest avoids OpenSSL 3's implicit fetch on every init. */
-  if (fetch) ossl.md = fetch(NULL, "SHA256", NULL);
-  if (!ossl.md && legacy) ossl.md = legacy();
-  if (!ossl.md || !ossl.ctx_new || !ossl.ctx_free || !ossl.init || !ossl.update || !ossl.final) return;
-  /* Known-answer test: never trust a digest function we have not seen work. */
-  static const unsigned char abc[32] = {
-    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
-    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
-  unsigned char got[32];
-  EVP_MD_CTX *ctx = ossl.ctx_new();
-  if (!ctx) return;
-  int rc = sha256_buf(ctx, "abc", 3, got);
-  ossl.ctx_free(ctx);
-  if (rc == 0 && memcmp(got, abc, 32) == 0) ossl.ok = 1;
-}
-
-static int sha256_ready(void) {
-  pthread_once(&ossl_once, ossl_load);
-  return ossl.ok;
-}
-
-int asl_sha256(const void *data, size_t len, unsigned char out[32]) {
-  if (!sha256_ready()) return -1;
-  EVP_MD_CTX *ctx = ossl.ctx_new();
-  if (!ctx) return -1;
-  int rc = sha256_buf(ctx, data, len, out);
-  ossl.ctx_free(ctx);
-  return rc;
-}
 
 static void to_hex(const unsigned char *d, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
@@ -398,11 +257,6 @@ enum { ST_STAGED = 0, ST_EXISTS = 1, ST_DUPLICATE = 2, ST_ERR_SOURCE = 3, ST_ERR
  * 0700, objects 0444. mkdir/open apply the umask, so each creation is followed by
  * a chmod of what this call made (a folder that existed is left as it is).
  */
-int asl_mkdirat_exact(int dir_fd, const char *name, mode_t mode) {
-  if (mkdirat(dir_fd, name, mode) != 0) return -1;
-  return fchmodat(dir_fd, name, mode, 0);
-}
-
 static int open_stage_dir(const char *stage_dir) {
   int fd = open(stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
@@ -493,7 +347,7 @@ typedef struct {
 
 /* Streams the rest of `sfd` (after `have` bytes already in buf) into a temp file,
  * hashing exactly the bytes written; then names it by digest (or drops it). */
-static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_fd, uint32_t index, int sfd,
+static int stage_large(stage_work *w, asl_sha256_ctx *ctx, int *stage_fdp, int obj_fd, uint32_t index, int sfd,
                        char *buf, size_t have, char **chunk, unsigned char *rec, double *size_out, int *err) {
   char tmpname[256], name[67], hex[65];
   int tmp_fd = stage_fd_get(w->stage_dir, stage_fdp);
@@ -504,19 +358,18 @@ static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_f
   int status = ST_STAGED;
   if (fchmod(tfd, 0444) != 0) { *err = errno; status = ST_ERR_STAGE; goto fail; }
   double total = (double)have;
-  if (ossl.init(ctx, ossl.md, NULL) != 1 || ossl.update(ctx, buf, have) != 1) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
+  if (asl_sha256_init(ctx) != 0 || asl_sha256_update(ctx, buf, have) != 0) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
   if (write_all(tfd, buf, have) != 0) { *err = errno; status = ST_ERR_STAGE; goto fail; }
   if (!*chunk && !(*chunk = malloc(STREAM_CHUNK))) { *err = ENOMEM; status = ST_ERR_STAGE; goto fail; }
   for (;;) {
     ssize_t n = read(sfd, *chunk, STREAM_CHUNK);
     if (n < 0) { if (errno == EINTR) continue; *err = errno; status = ST_ERR_SOURCE; goto fail; }
     if (n == 0) break;
-    if (ossl.update(ctx, *chunk, (size_t)n) != 1) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
+    if (asl_sha256_update(ctx, *chunk, (size_t)n) != 0) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
     if (write_all(tfd, *chunk, (size_t)n) != 0) { *err = errno; status = ST_ERR_STAGE; goto fail; }
     total += (double)n;
   }
-  unsigned int dlen = 0;
-  if (ossl.final(ctx, rec + 16, &dlen) != 1 || dlen != 32) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
+  if (asl_sha256_final(ctx, rec + 16) != 0) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
   if (close(tfd) != 0) { tfd = -1; *err = errno; status = ST_ERR_STAGE; goto fail; }
   tfd = -1;
   *size_out = total;
@@ -559,7 +412,7 @@ static void stage_execute(napi_env env, void *data) {
   int tmp_fd = -1;
   int obj_fd = open(w->obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (obj_fd < 0) { w->setup_errno = errno; w->setup_syscall = "open objects"; return; }
-  EVP_MD_CTX *ctx = ossl.ctx_new();
+  asl_sha256_ctx *ctx = asl_sha256_new();
   if (!ctx) { w->setup_errno = ENOMEM; w->setup_syscall = "EVP_MD_CTX_new"; close(obj_fd); return; }
   size_t cap = 0;
   char *buf = NULL, *chunk = NULL;
@@ -596,7 +449,7 @@ static void stage_execute(napi_env env, void *data) {
     if (err) { status = ST_ERR_SOURCE; close(sfd); goto done; }
     if (eof && (double)have <= w->limit) {
       char hex[65];
-      if (sha256_buf(ctx, buf, have, rec + 16) != 0) { err = EIO; status = ST_ERR_STAGE; close(sfd); goto done; }
+      if (asl_sha256_buf(ctx, buf, have, rec + 16) != 0) { err = EIO; status = ST_ERR_STAGE; close(sfd); goto done; }
       to_hex(rec + 16, 32, hex);
       size = (double)have;
       status = w->pack && w->pack_small ? pack_bytes_at(w->pack, obj_fd, hex, rec + 16, buf, have, &err)
@@ -615,7 +468,7 @@ static void stage_execute(napi_env env, void *data) {
   }
   free(buf);
   free(chunk);
-  ossl.ctx_free(ctx);
+  asl_sha256_free(ctx);
   if (tmp_fd >= 0) close(tmp_fd);
   close(obj_fd);
 }
@@ -670,7 +523,7 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
   size_t argc = 8; napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 6) return bad_arg(env, "stageFiles: arguments");
-  if (!sha256_ready()) return bad_arg(env, "stageFiles: sha256 is not available");
+  if (!asl_sha256_ready()) return bad_arg(env, "stageFiles: sha256 is not available");
   bool is_buffer = false;
   napi_is_buffer(env, argv[0], &is_buffer);
   if (!is_buffer) return bad_arg(env, "stageFiles: paths must be a Buffer");
@@ -951,7 +804,7 @@ static napi_value syncfs_async_js(napi_env env, napi_callback_info info) {
 static napi_value sha256_available_js(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
-  napi_get_boolean(env, sha256_ready() != 0, &out);
+  napi_get_boolean(env, asl_sha256_ready() != 0, &out);
   return out;
 }
 
@@ -1253,7 +1106,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"lsetxattr", NULL, lsetxattr_js, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, mknod_js, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, syncfs_js, NULL, NULL, NULL, napi_default, NULL},
-    {"scandir", NULL, scandir_js, NULL, NULL, NULL, napi_default, NULL},
     {"lutimens", NULL, lutimens_js, NULL, NULL, NULL, napi_default, NULL},
     {"childrenMaxRss", NULL, children_max_rss, NULL, NULL, NULL, napi_default, NULL},
     {"sha256Available", NULL, sha256_available_js, NULL, NULL, NULL, napi_default, NULL},

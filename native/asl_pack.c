@@ -8,6 +8,7 @@
  * bytes with pwrite at the offset it reserved, outside the lock.
  */
 #define _GNU_SOURCE
+#include "asl_common.h"
 #include "asl_pack.h"
 #include <dirent.h>
 #include <errno.h>

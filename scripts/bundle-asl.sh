@@ -8,8 +8,11 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 [[ $# -eq 1 ]] || { echo "usage: bundle-asl.sh OUT.mjs" >&2; exit 2; }
 [[ -f $REPO/dist/src/cli/one-file.js ]] || { echo "bundle-asl: $REPO/dist/src/cli/one-file.js is missing; run npm ci (or npx tsc -p .) first" >&2; exit 2; }
-# CommonJS dependencies call require(): give the ES module one.
+VERSION=$(node -p "JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).version" "$REPO/package.json")
+# CommonJS dependencies call require(): give the ES module one. The version is inlined
+# (src/version.ts): an image has no package.json beside the file.
 exec "$REPO/node_modules/.bin/esbuild" "$REPO/dist/src/cli/one-file.js" \
   --bundle --platform=node --format=esm --target=node18 --log-level=warning \
+  --define:ASL_VERSION="\"$VERSION\"" \
   --banner:js="import { createRequire as __aslCreateRequire } from 'node:module'; const require = __aslCreateRequire(import.meta.url);" \
   --outfile="$1"

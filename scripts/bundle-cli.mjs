@@ -52,8 +52,11 @@ const result = await esbuild.build({
   packages: 'external',
   metafile: true,
   logLevel: 'warning',
+  // src/version.ts: the version inlined, so the bundle needs no package.json.
+  define: { ASL_VERSION: JSON.stringify(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version) },
 });
-const inputs = Object.keys(result.metafile.inputs).sort().map((path) => {
+// package.json too: a new version makes the bundle stale like a changed module.
+const inputs = [...Object.keys(result.metafile.inputs), 'package.json'].sort().map((path) => {
   const st = statSync(join(repo, path));
   return [relative(repo, join(repo, path)), st.size, st.mtimeMs];
 });

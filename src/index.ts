@@ -1,6 +1,7 @@
 /**
  * ASL's public library API (the seed's "libasl-capture"). The CLI is a thin layer
- * over exactly these functions.
+ * over these functions: each command parses its flags, calls one of them and prints
+ * the result. The README has an example.
  */
 export { VERSION } from './version.js';
 export { AslError, type AslErrorCode } from './core/errors.js';
@@ -19,11 +20,11 @@ export { readTree, resolveTreePath } from './store/tree-lookup.js';
 export { diffTrees, type TreeChange } from './store/tree-diff.js';
 export { encodeTree, decodeTree, type Tree, type TreeEntry } from './store/tree-model.js';
 export { verifyStore, type VerifyReport, type VerifyProblem } from './store/verify.js';
-export { readReceiptLog, verifyLog, appendReceiptLog } from './store/receipt-log.js';
-export { listTrustedKeys, loadTrustedKeys, trustKey, exportPublicKey } from './store/trusted-keys.js';
 export { withLock } from './store/lock.js';
 
-// Layer 3: receipts.
+// Layer 3: receipts, their log and the keys they are checked against.
+export { readReceiptLog, verifyLog, appendReceiptLog } from './receipt/receipt-log.js';
+export { listTrustedKeys, loadTrustedKeys, trustKey, exportPublicKey } from './receipt/trusted-keys.js';
 export * from './receipt/types.js';
 export { buildStatement, coreDigest } from './receipt/statement.js';
 export { signStatement, storeSigner, keySigner, type Signer } from './receipt/sign.js';
@@ -41,6 +42,19 @@ export { captureFile, type FileCaptureOptions, type CaptureResult } from './capt
 
 // Layer 5: queries.
 export { receiptHistory, type HistoryItem } from './graph/log.js';
+export {
+  why, type WhyResult, type WhyStep, type WhyOwner, type WhyStart, type WhyChangeKind, type TreeFrom, type HostPathMatch, type DebMatch,
+} from './graph/why.js';
+export { renderDag, formatOfPath, DAG_FORMATS, type DagFormat, type DagOptions, type DagResult } from './graph/dag.js';
+export {
+  audit, type AuditResult, type AuditOptions, type AuditEntry, type AuditPackage, type AuditSummary, type AuditTarget, type AuditClass, type StepRef,
+} from './graph/audit.js';
+export { sbom, SBOM_FORMATS, type SbomFormat, type SbomResult } from './graph/sbom.js';
+
+// Layer 6: seeding an image's store, bundles across an air gap (docs/transfer.md).
+export { seedStore, type SeedOptions, type SeedResult } from './transfer/seed.js';
+export { exportBundle, type ExportOptions as BundleExportOptions, type ExportResult as BundleExportResult } from './transfer/bundle-export.js';
+export { importBundle, type ImportOptions as BundleImportOptions, type ImportResult as BundleImportResult } from './transfer/bundle-import.js';
 
 // Layer 6: sharing history through an OCI registry (docs/registry.md).
 export { pushClosure, type PushOptions, type PushResult, type RegistryOptions } from './transfer/oci-push.js';

@@ -19,7 +19,7 @@ import { wordHostPath, type CommandLine } from './command-words.js';
  */
 
 /** Never watched themselves (what is below them may be). */
-export const SYSTEM_DIRECTORIES: ReadonlySet<string> = new Set([
+const SYSTEM_DIRECTORIES: ReadonlySet<string> = new Set([
   '/',
   ...['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'libx32', 'libo32', 'lost+found',
     'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'snap', 'srv', 'sys', 'tmp', 'usr', 'var'].map((d) => `/${d}`),
@@ -29,7 +29,7 @@ export const SYSTEM_DIRECTORIES: ReadonlySet<string> = new Set([
 ]);
 
 /** Kernel and runtime file systems: nothing at or below them is watched. */
-export const PSEUDO_FILESYSTEMS: readonly string[] = ['/proc', '/sys', '/dev', '/run'];
+const PSEUDO_FILESYSTEMS: readonly string[] = ['/proc', '/sys', '/dev', '/run'];
 
 export interface WatchCandidate {
   /** The command-line word (the VALUE part for `--opt=VALUE` and `NAME=VALUE`). */
@@ -166,7 +166,7 @@ export function selectWatchRoots(probes: readonly PathProbe[], opts: SelectOptio
 }
 
 /** lstat + realpath of each candidate. */
-export async function probePaths(candidates: readonly WatchCandidate[]): Promise<PathProbe[]> {
+async function probePaths(candidates: readonly WatchCandidate[]): Promise<PathProbe[]> {
   return Promise.all(candidates.map(async (c): Promise<PathProbe> => {
     let type: FileType | null = null;
     let real: string | null = null;
@@ -222,7 +222,7 @@ export function isWithin(path: string, dir: string): boolean {
  * in, by convention: dpkg-buildpackage and its front ends put the `.deb`,
  * `.changes` and `.buildinfo` files beside the source tree.
  */
-export const PARENT_PRODUCT_PROGRAMS: ReadonlySet<string> = new Set(['dpkg-buildpackage', 'debuild', 'pdebuild', 'gbp']);
+const PARENT_PRODUCT_PROGRAMS: ReadonlySet<string> = new Set(['dpkg-buildpackage', 'debuild', 'pdebuild', 'gbp']);
 
 export type WorkingDirectorySkip = 'system-directory' | 'pseudo-filesystem' | 'home-directory' | 'excluded' | 'covered';
 

@@ -38,7 +38,7 @@ export interface SummarizeOptions {
   productLimit?: number;
 }
 
-export const DEFAULT_PRODUCT_LIMIT = 64;
+const DEFAULT_PRODUCT_LIMIT = 64;
 
 export async function summarizeChanges(store: Store, batch: ObjectBatch, before: SnapshotResult | null, after: SnapshotResult | null, opts: SummarizeOptions = {}): Promise<ChangeSummary> {
   const limit = opts.productLimit ?? DEFAULT_PRODUCT_LIMIT;

@@ -16,18 +16,25 @@
  * first line is an HMAC-SHA256 of the JSON after it) and only a cache: a torn,
  * corrupt, foreign or forged file is ignored, and deleting it costs one dpkg-query.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import { loadCacheKey } from '../store/keys.js';
 import { CACHE_DIR } from '../store/layout.js';
-import { writeNewFile } from '../store/store-modes.js';
+import { STORE_MODES } from '../store/store-modes.js';
 import { isRacy, racyLimit } from '../store/stat-cache.js';
-import type { DebianPackage } from './dpkg.js';
+
+/** A Debian binary package as dpkg names it (what dpkg.ts looks up and this cache keeps). */
+export interface DebianPackage {
+  name: string;
+  version: string;
+  architecture: string;
+}
 
 const FORMAT = 'asl-dpkg-cache-v2';
-export const DPKG_CACHE_FILE = 'dpkg-v1.json';
+const DPKG_CACHE_FILE = 'dpkg-v1.json';
 /** Databases remembered (the host's and a few chroots'), most recently used first. */
 const MAX_DATABASES = 8;
 
@@ -133,12 +140,7 @@ export class DpkgCache {
     const key = await this.key();
     if (!key) return;
     const body = JSON.stringify(file);
-    const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeNewFile(tmp, `${mac(key, body)}\n${body}`);
-      await rename(tmp, this.path);
-    } catch {
-      await rm(tmp, { force: true });
-    }
+    // A cache: checked when read, rebuilt when missing, so neither fsync nor an error matters.
+    await writeFileAtomic(this.path, `${mac(key, body)}\n${body}`, { durable: 'none', mode: STORE_MODES.file }).catch(() => undefined);
   }
 }

@@ -1,14 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { posix } from 'node:path';
-import { databaseStamp, type DpkgAnswers, type DpkgCache } from './dpkg-cache.js';
+import { databaseStamp, type DebianPackage, type DpkgAnswers, type DpkgCache } from './dpkg-cache.js';
 
-/** A Debian binary package as dpkg names it. */
-export interface DebianPackage {
-  name: string;
-  version: string;
-  architecture: string;
-}
+export type { DebianPackage } from './dpkg-cache.js';
 
 /** dpkg-query's database when no --admindir is given. */
 const HOST_ADMINDIR = '/var/lib/dpkg';

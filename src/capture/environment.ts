@@ -28,7 +28,7 @@ export type RecordedEnvironment = EnvironmentRecord;
 export type EnvRule = 'allowlisted' | 'secret-name' | 'secret-value' | 'hashed';
 
 /** Exact names recorded verbatim. */
-export const ALLOWED_NAMES: ReadonlySet<string> = new Set([
+const ALLOWED_NAMES: ReadonlySet<string> = new Set([
   'PATH', 'LANG', 'LANGUAGE', 'TZ', 'SOURCE_DATE_EPOCH',
   'DEBIAN_FRONTEND', 'DEBIAN_PRIORITY', 'DEBCONF_NONINTERACTIVE_SEEN', 'DEBOOTSTRAP_DIR',
   'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'PWD', 'OLDPWD', 'SHLVL', 'TMPDIR',
@@ -36,20 +36,20 @@ export const ALLOWED_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 /** Name prefixes recorded verbatim (after the secret check). */
-export const ALLOWED_PREFIXES: readonly string[] = ['LC_', 'DEB_', 'DPKG_', 'APT_', 'DH_'];
+const ALLOWED_PREFIXES: readonly string[] = ['LC_', 'DEB_', 'DPKG_', 'APT_', 'DH_'];
 
 /**
  * Substrings of an upper-cased name that make it secret. Deliberately broad:
  * KEY also hides KEYBOARD, AUTH also hides GIT_AUTHOR_NAME; a hidden harmless
  * value costs nothing, a recorded secret cannot be taken back.
  */
-export const SECRET_SUBSTRINGS: readonly string[] = [
+const SECRET_SUBSTRINGS: readonly string[] = [
   'TOKEN', 'SECRET', 'PASS', 'KEY', 'CREDENTIAL', 'AUTH', 'COOKIE',
   'SESSION', 'PRIVATE', 'CERT', 'SIGNING', 'BEARER',
 ];
 
 /** Whole name parts (split at _ - . and camelCase) that make a name secret. */
-export const SECRET_PARTS: ReadonlySet<string> = new Set([
+const SECRET_PARTS: ReadonlySet<string> = new Set([
   'PWD', 'PW', 'PIN', 'OTP', 'JWT', 'DSN', 'SALT', 'CRED', 'CREDS', 'SIG', 'NONCE', 'SEED',
   'PAT', 'SAS', 'SSH', 'GPG', 'PGP', 'KRB5CCNAME', 'CONN',
 ]);
@@ -79,7 +79,7 @@ export function classifyVariable(name: string, value: string): EnvRule {
   return 'hashed';
 }
 
-export function isSecretName(name: string): boolean {
+function isSecretName(name: string): boolean {
   const upper = name.toUpperCase();
   if (SECRET_SUBSTRINGS.some((s) => upper.includes(s))) return true;
   const parts = name

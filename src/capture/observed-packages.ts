@@ -58,7 +58,7 @@ export interface ObservedSplit {
 }
 
 /** sha256 and md5 of a file in one read. */
-export async function hashFile(path: string): Promise<{ sha256: string; md5: string; size: number }> {
+async function hashFile(path: string): Promise<{ sha256: string; md5: string; size: number }> {
   const sha = createHash('sha256');
   const md5 = createHash('md5');
   let size = 0;

@@ -1,9 +1,9 @@
-import { chmod, copyFile, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { fsError } from '../core/errors.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { canonicalBytes } from '../core/canonical-json.js';
-import { writeFileAtomic } from '../store/store.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import { makeDirs, STORE_MODES } from '../store/store-modes.js';
 import type { Statement } from '../receipt/types.js';
 
@@ -22,7 +22,7 @@ export function isEnvelopeFileName(name: string): boolean {
  * The envelope file holds exactly the bytes of the receipt object (canonical
  * JSON), so its sha256 is the receipt id and anyone can check it with sha256sum.
  */
-export function envelopeBytes(envelope: DsseEnvelope): Buffer {
+function envelopeBytes(envelope: DsseEnvelope): Buffer {
   return canonicalBytes(envelope);
 }
 
@@ -52,20 +52,19 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
   const copies = (Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>).map(async ([which, source]): Promise<['stdout' | 'stderr', string] | undefined> => {
     if (!source) return undefined;
     const dest = join(outdir, which === 'stdout' ? STDOUT_FILE : STDERR_FILE);
-    const tmp = `${dest}.tmp-${process.pid}`;
     try {
-      await copyFile(source, tmp);
-      await chmod(tmp, STORE_MODES.file);
-      await rename(tmp, dest);
+      // As durable as the receipt beside it: the outdir is what a reader of the capture opens.
+      await writeFileAtomic(dest, async (fh) => {
+        for await (const chunk of createReadStream(source)) await fh.write(chunk as Buffer);
+      }, { durable: 'file', mode: STORE_MODES.file });
     } catch (err) {
-      await rm(tmp, { force: true });
       throw fsError(dest, err, 'cannot write log');
     }
     return [which, dest];
   });
   const [, , ...copied] = await Promise.all([
-    writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n'),
-    writeFileAtomic(files.envelope, envelopeBytes(envelope)),
+    writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n', { durable: 'file', mode: STORE_MODES.file }),
+    writeFileAtomic(files.envelope, envelopeBytes(envelope), { durable: 'file', mode: STORE_MODES.file }),
     ...copies,
   ]);
   for (const c of copied) if (c) files[c[0]] = c[1];

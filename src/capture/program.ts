@@ -8,13 +8,13 @@ import type { ProgramWord } from './command-words.js';
 import { DpkgLookup, type DebianPackage } from './dpkg.js';
 
 /** What /bin/sh uses when PATH is unset (dash and bash agree on the directories). */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Words a shell runs itself, without executing a file (union of dash and bash).
  * `true` or `echo` also exist in /usr/bin, but `sh -c 'true'` never runs those.
  */
-export const SHELL_BUILTINS: ReadonlySet<string> = new Set([
+const SHELL_BUILTINS: ReadonlySet<string> = new Set([
   '.', ':', '[', '[[', 'alias', 'bg', 'break', 'builtin', 'caller', 'cd', 'chdir', 'command', 'compgen',
   'complete', 'continue', 'declare', 'dirs', 'disown', 'echo', 'enable', 'eval', 'exec', 'exit',
   'export', 'false', 'fc', 'fg', 'getopts', 'hash', 'help', 'history', 'jobs', 'kill', 'let', 'local',
@@ -159,7 +159,7 @@ export async function resolveProgram(word: string, opts: ResolveOptions): Promis
 }
 
 /** Resolves a path word to a regular file (executable when asked), null when there is none. */
-export async function resolveFile(word: string, opts: ResolveOptions, executable = false): Promise<ResolvedPath | null> {
+async function resolveFile(word: string, opts: ResolveOptions, executable = false): Promise<ResolvedPath | null> {
   const path = opts.root === null
     ? posix.resolve(opts.cwd, opts.dir ?? '.', word)
     : posix.resolve('/', opts.dir ?? '/', word);
@@ -218,7 +218,7 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
 }
 
 /** sha256 and size of a file's bytes, streamed. */
-export function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
+function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     let size = 0;

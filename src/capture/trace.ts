@@ -26,7 +26,7 @@ import { hostPathIn, resolveInRoot } from './program.js';
  */
 
 /** Syscalls traced. `?` lets strace skip names this architecture lacks. */
-export const TRACED_SYSCALLS = [
+const TRACED_SYSCALLS = [
   '?open', 'openat', '?openat2', 'execve', 'execveat', 'chdir', 'fchdir', 'chroot',
   'clone', '?clone3', '?fork', '?vfork', '?rename', 'renameat', '?renameat2',
 ];
@@ -491,7 +491,7 @@ export async function interpreterOf(file: string): Promise<string | null> {
 // strace syntax
 
 /** Splits the arguments after `name(` at top-level commas; `end` is the index of the closing paren. */
-export function splitArgs(s: string, start: number): { args: string[]; end: number } | null {
+function splitArgs(s: string, start: number): { args: string[]; end: number } | null {
   const args: string[] = [];
   let depth = 0;
   let from = start;
@@ -526,7 +526,7 @@ export function splitArgs(s: string, start: number): { args: string[]; end: numb
 }
 
 /** The path in a `N<path>` or `AT_FDCWD<path>` decoration, as a binary string. */
-export function decoration(text: string): string | null {
+function decoration(text: string): string | null {
   const open = text.indexOf('<');
   const close = text.lastIndexOf('>');
   if (open < 0 || close <= open) return null;

@@ -8,7 +8,7 @@ export { formatBytes };
  * One self-rewriting progress line on stderr when it is a terminal (count, bytes,
  * rate); silent otherwise.
  */
-export function progressLine(io: Io, label: string, unit: string): { show: (done: number, total: number, bytes: number) => void; done: () => void } {
+function progressLine(io: Io, label: string, unit: string): { show: (done: number, total: number, bytes: number) => void; done: () => void } {
   if (!io.interactive) return { show: () => {}, done: () => {} };
   const started = Date.now();
   let shown = false;

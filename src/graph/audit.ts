@@ -35,12 +35,13 @@ import type { Store } from '../store/store.js';
 import { pathText } from '../store/tree-diff.js';
 import type { EntryType, TreeEntry } from '../store/tree-model.js';
 import { octalMode } from './diff.js';
-import { imagePackages, mapLimit, type ImagePackage, type PathOwner } from './image-packages.js';
+import { mapLimit } from '../core/map-limit.js';
+import { imagePackages, type ImagePackage, type PathOwner } from './image-packages.js';
 import { rootHistory, type HistoryLink, type Origin, type RootStart, type RootView } from './root-history.js';
 import { loadReceiptIndex, matchDeb, type DebMatch, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
 import { TreeReader } from './why-tree-path.js';
 
-export const AUDIT_CLASSES = ['package', 'control', 'ingested', 'generated', 'unattributed'] as const;
+const AUDIT_CLASSES = ['package', 'control', 'ingested', 'generated', 'unattributed'] as const;
 export type AuditClass = (typeof AUDIT_CLASSES)[number];
 
 /** dpkg's `info/` files that a .deb ships in its control archive. */
@@ -159,7 +160,7 @@ function stepRef(r: ReceiptSummary): StepRef {
  * TARGET: a tree id, a receipt id (its last watched root's after-tree; an ingest
  * receipt's ingested directory) or a step name (its newest receipt).
  */
-export async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader, target: string): Promise<{ target: AuditTarget; start: RootStart }> {
+async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader, target: string): Promise<{ target: AuditTarget; start: RootStart }> {
   const fromReceipt = (r: ReceiptSummary): { target: AuditTarget; start: RootStart } => {
     const w = [...r.watched].reverse().find((x) => x.after !== null);
     const tree = w?.after ?? r.outputTrees.find((o) => o.role === 'source')?.digest;

@@ -17,17 +17,17 @@ export interface NodeLabel {
 
 export { formatBytes };
 
-export function formatCount(n: number, one: string, many = `${one}s`): string {
+function formatCount(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 }
 
 /** First 12 hex digits of a digest. */
-export function shortId(digest: string): string {
+function shortId(digest: string): string {
   return digest.startsWith('sha256:') ? digest.slice(7, 19) : digest.slice(0, 12);
 }
 
 /** How the kinds are called on screen: a blob is a file, a paths list is a change list. */
-export const KIND_LABEL: Record<string, string> = {
+const KIND_LABEL: Record<string, string> = {
   tree: 'tree', blob: 'file', log: 'log', package: 'package', receipt: 'receipt', paths: 'changes',
 };
 
@@ -66,7 +66,7 @@ export function wrap(text: string, width = 40, maxLines = 2): string[] {
  * digest, whatever it was called), so a node never silently means two things:
  * "also asl-auth-host", or "same bytes at 3 paths" when the names alone hide it.
  */
-export function alsoNamed(names: readonly string[], paths: readonly string[]): string[] {
+function alsoNamed(names: readonly string[], paths: readonly string[]): string[] {
   const lines: string[] = [];
   if (names.length > 1) {
     const shown = names.slice(1, 7);

@@ -145,7 +145,7 @@ export interface LaneChain {
   marker?: string;
 }
 
-export function laneChains(lineage: Lineage): LaneChain[] {
+function laneChains(lineage: Lineage): LaneChain[] {
   const end = (e: LaneLink['from']): string => e.digest === null ? e.receipt : artifactNodeId(lineage, e.digest, e.dir, e.receipt);
   const chains: LaneChain[] = [];
   for (const link of lineage.lanes) {

@@ -30,7 +30,7 @@ export function formatOfPath(path: string): DagFormat | undefined {
  * Above this many nodes, Graphviz's layout takes more than seconds: svg and
  * html refuse and say how to narrow the graph (dot, mermaid and json still work).
  */
-export const MAX_LAYOUT_NODES = 20_000;
+const MAX_LAYOUT_NODES = 20_000;
 
 export interface DagOptions extends DagViewOptions {
   format: DagFormat;

@@ -14,18 +14,16 @@
  * component kept as it is.
  */
 import type { Digest } from '../core/digest.js';
-import { mapLimit } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
 import { readObject } from '../store/object-read.js';
-
-export { mapLimit };
 import { findEntry } from '../store/tree-lookup.js';
 import type { Tree, TreeEntry } from '../store/tree-model.js';
 import { splitPath, type TreeReader } from './why-tree-path.js';
 import { isListedByDpkgQuery, parseDiversions, parseMd5sums, parseStatus, type Diversion, type StatusStanza } from '../core/dpkg-database.js';
 
-export { isListedByDpkgQuery, parseDiversions, parseMd5sums, parseStatus, type Diversion, type StatusStanza };
+export { parseDiversions, parseMd5sums, parseStatus, type Diversion, type StatusStanza };
 
-export const DPKG_DIR = 'var/lib/dpkg';
+const DPKG_DIR = 'var/lib/dpkg';
 const READ_CONCURRENCY = 8;
 
 export interface DpkgDatabase {

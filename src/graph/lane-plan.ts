@@ -42,7 +42,7 @@ export interface PathState {
  * Whether `s`, recorded at `s.path`, says what `path` (at or below it) held: not
  * when the snapshot left out `path`, something inside it, or a folder holding it.
  */
-export function describes(s: PathState, path: string): boolean {
+function describes(s: PathState, path: string): boolean {
   if (s.path === path) return true;
   return !(s.excluded ?? []).some((e) => holds(e, path) || holds(path, e));
 }

@@ -12,7 +12,7 @@
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import type { ArtifactKind } from '../receipt/types.js';
-import { mapLimit } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
 import type { Store } from '../store/store.js';
 import { countTreeChanges, metadataEqual, type DiffCounts } from '../store/tree-diff.js';
 import { findEntry, pathComponents, readTree } from '../store/tree-lookup.js';
@@ -116,19 +116,6 @@ async function comparePlan(reader: StateReader, plan: LanePlan, opts: LaneOption
   }
   const counts = await reader.unrecorded(expected, actual, plan.path, plan.through);
   return { path: plan.path, from, to, through: throughOf(plan), unrecorded: total(counts) > 0 ? counts : null };
-}
-
-/**
- * How many paths differ between two recorded states of `path` that none of
- * `changes` (states recorded inside it in between, in log order) accounts for.
- * Digests name trees or files as `kindOf` says; null is "did not exist". A tree
- * the store does not hold is a NOT_FOUND error (computeLanes turns it into an
- * unchecked lane).
- */
-export async function unrecordedBetween(store: Store, before: Digest | null, after: Digest | null, path: string, changes: readonly PathState[], kindOf: LaneOptions['kindOf']): Promise<DiffCounts> {
-  const reader = new StateReader(store, kindOf);
-  const [a, b] = await Promise.all([reader.at(before, ''), reader.at(after, '')]);
-  return reader.unrecorded(a, b, path, changes);
 }
 
 export function total(c: DiffCounts): number {

@@ -22,12 +22,12 @@ import { readReceipt } from '../receipt/store-receipt.js';
 import type {
   ArtifactKind, ArtifactRef, ArtifactRole, ExitStatus, IngestSource, PackageInfo, PerCore, PerRun, StepKind,
 } from '../receipt/types.js';
-import { mapLimit } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
 import { readObject } from '../store/object-read.js';
-import { readReceiptLog } from '../store/receipt-log.js';
+import { readReceiptLog } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import { decodeTree, isTreeBytes, type TreeTotals } from '../store/tree-model.js';
-import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { loadTrustedKeys, type TrustedKeySet } from '../receipt/trusted-keys.js';
 import { pathStatesOf, type PathState } from './lane-plan.js';
 import { computeLanes, type LaneLink } from './lanes.js';
 import { statusOf } from './log.js';
@@ -192,7 +192,7 @@ export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): 
 }
 
 /** The digest of zero bytes: every empty file and empty log. */
-export const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;
+const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;
 
 /**
  * Marks empty content: the empty file, and trees with no file, link or device
@@ -223,7 +223,7 @@ export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: R
 }
 
 /** A receipt reduced to its node and its artifact uses; the statement can then be dropped. */
-export function extractReceipt(id: Digest, seq: number, predicate: { core: PerCore; coreDigest: Digest; run: PerRun }, signer: string): ExtractedReceipt {
+function extractReceipt(id: Digest, seq: number, predicate: { core: PerCore; coreDigest: Digest; run: PerRun }, signer: string): ExtractedReceipt {
   const { core, run } = predicate;
   const uses: ArtifactUse[] = [];
   for (const [dir, list] of [['input', core.inputs], ['output', core.outputs]] as const) {

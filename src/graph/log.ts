@@ -2,8 +2,8 @@
 import type { Digest } from '../core/digest.js';
 import { readReceipt } from '../receipt/store-receipt.js';
 import type { PerCore, PerRun } from '../receipt/types.js';
-import { readReceiptLog } from '../store/receipt-log.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
+import { readReceiptLog } from '../receipt/receipt-log.js';
+import { loadTrustedKeys } from '../receipt/trusted-keys.js';
 import type { Store } from '../store/store.js';
 
 export interface HistoryItem {

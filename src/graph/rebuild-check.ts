@@ -24,10 +24,10 @@ import type {
 } from '../receipt/types.js';
 import { writeObject } from '../store/object-batch.js';
 import { readObject, readObjectHead } from '../store/object-read.js';
-import { readReceiptLog } from '../store/receipt-log.js';
+import { readReceiptLog } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
+import { loadTrustedKeys } from '../receipt/trusted-keys.js';
 import { diffStoreTrees } from './diff.js';
 
 export const REBUILD_STEP = 'rebuild-check';

@@ -14,9 +14,9 @@ import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { readReceipt } from '../receipt/store-receipt.js';
 import type { PerCore, RebuildCore } from '../receipt/types.js';
-import { readReceiptLog } from '../store/receipt-log.js';
+import { readReceiptLog } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
+import { loadTrustedKeys } from '../receipt/trusted-keys.js';
 import { mapText } from './rebuild-check.js';
 
 export interface ImageRootReceipt {

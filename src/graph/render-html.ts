@@ -33,7 +33,7 @@ function scriptJson(value: unknown): string {
 }
 
 /** What the details panel shows: the node's JSON, all its uses (drawn or not), and its search text. */
-export function viewerData(lineage: Lineage, view: DagView): Record<string, Record<string, unknown>> {
+function viewerData(lineage: Lineage, view: DagView): Record<string, Record<string, unknown>> {
   const wanted = new Set(view.nodes.map((n) => n.id));
   const inputs = new Map<string, Use[]>();
   const outputs = new Map<string, Use[]>();

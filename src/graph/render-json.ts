@@ -7,7 +7,7 @@ import { nodeLabel } from './dag-labels.js';
 import type { DagEdge, DagNode, DagView } from './dag-view.js';
 
 /** v2: lanes (edge kind `lane`, node type `unrecorded`), per-use nodes for empty content, every name a node stands for. */
-export const DAG_JSON_FORMAT = 'https://asl.dev/dag/v2';
+const DAG_JSON_FORMAT = 'https://asl.dev/dag/v2';
 
 export interface DagJson {
   format: typeof DAG_JSON_FORMAT;
@@ -40,7 +40,7 @@ export function nodeJson(node: DagNode): Record<string, unknown> {
   }
 }
 
-export function dagJson(view: DagView, storeRoot: string): DagJson {
+function dagJson(view: DagView, storeRoot: string): DagJson {
   return {
     format: DAG_JSON_FORMAT,
     store: storeRoot,

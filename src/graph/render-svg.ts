@@ -10,14 +10,9 @@ type Graphviz = Awaited<ReturnType<GraphvizModule['Graphviz']['load']>>;
 
 let loading: Promise<Graphviz> | undefined;
 
-export function loadGraphviz(): Promise<Graphviz> {
+function loadGraphviz(): Promise<Graphviz> {
   loading ??= import('@hpcc-js/wasm-graphviz').then((m) => m.Graphviz.load());
   return loading;
-}
-
-/** The Graphviz version the renderer runs (e.g. "12.2.1"). */
-export async function graphvizVersion(): Promise<string> {
-  return (await loadGraphviz()).version();
 }
 
 /** Lays out DOT with `dot` and returns the SVG document; a DOT syntax error is BAD_INPUT. */

@@ -29,7 +29,7 @@ export interface SbomContext {
   uuid: string;
 }
 
-export function parseOsRelease(text: string): Record<string, string> {
+function parseOsRelease(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
@@ -58,7 +58,7 @@ async function osRelease(store: Store, tree: Digest): Promise<OsRelease> {
 }
 
 /** RFC 9562 version 5 (SHA-1, name based) UUID of `name` in the URL namespace. */
-export function uuidV5(name: string): string {
+function uuidV5(name: string): string {
   const ns = Buffer.from('6ba7b8119dad11d180b400c04fd430c8', 'hex');
   const h = createHash('sha1').update(ns).update(name).digest().subarray(0, 16);
   h[6] = (h[6]! & 0x0f) | 0x50;

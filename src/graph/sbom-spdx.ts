@@ -23,7 +23,7 @@ function spdxTime(rfc3339: string): string {
 }
 
 /** SPDX 2.3 section 7.9: SHA-1 over the sorted, concatenated SHA-1s (hex) of the package's files. */
-export function packageVerificationCode(sha1s: readonly string[]): string {
+function packageVerificationCode(sha1s: readonly string[]): string {
   return createHash('sha1').update([...sha1s].sort().join('')).digest('hex');
 }
 

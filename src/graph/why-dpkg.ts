@@ -15,7 +15,8 @@ import type { Digest } from '../core/digest.js';
 import { openObjectStream } from '../store/object-read.js';
 import { findEntry } from '../store/tree-lookup.js';
 import type { TreeEntry } from '../store/tree-model.js';
-import { entryText, findDpkgDatabase, mapLimit, parseDiversions, parseMd5sums, parseStatus } from './image-packages.js';
+import { mapLimit } from '../core/map-limit.js';
+import { entryText, findDpkgDatabase, parseDiversions, parseMd5sums, parseStatus } from './image-packages.js';
 import type { TreeReader } from './why-tree-path.js';
 
 const READ_CONCURRENCY = 8;
@@ -53,7 +54,7 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-export async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
+async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
   const hash = createHash('md5');
   for await (const chunk of openObjectStream(reader.store, id)) hash.update(chunk as Buffer);
   return hash.digest('hex');

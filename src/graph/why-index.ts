@@ -7,9 +7,9 @@
 import type { Digest } from '../core/digest.js';
 import { readReceipt } from '../receipt/store-receipt.js';
 import type { ArtifactRef, ArtifactRole, PerCore } from '../receipt/types.js';
-import { readReceiptLog } from '../store/receipt-log.js';
+import { readReceiptLog } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
+import { loadTrustedKeys } from '../receipt/trusted-keys.js';
 import { statusOf, whatOf } from './log.js';
 
 export interface OutputTree {
@@ -68,7 +68,7 @@ const READ_CONCURRENCY = 16;
 /** Roles under which a blob output is a file the step produced (not a log, not a program). */
 const FILE_ROLES: ReadonlySet<ArtifactRole> = new Set(['source', 'declared', 'watched']);
 
-export function debKey(name: string, version: string): string {
+function debKey(name: string, version: string): string {
   return `${name}\0${version}`;
 }
 

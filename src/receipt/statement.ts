@@ -38,7 +38,7 @@ export function coreDigest(core: PerCore): Digest {
   return digestBytes(canonicalBytes(core));
 }
 
-export function subjectsOf(outputs: readonly ArtifactRef[]): Subject[] {
+function subjectsOf(outputs: readonly ArtifactRef[]): Subject[] {
   return outputs.map((o) => ({ name: o.name, digest: { sha256: digestHex(o.digest) } }));
 }
 

@@ -3,9 +3,9 @@ import { digestBytes, type Digest } from '../core/digest.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { ObjectBatch, objectExists } from '../store/object-batch.js';
 import { readObject } from '../store/object-read.js';
-import { appendReceiptLog, readReceiptLog, type LogRecord } from '../store/receipt-log.js';
+import { appendReceiptLog, readReceiptLog, type LogRecord } from './receipt-log.js';
 import type { Store } from '../store/store.js';
-import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
 import { verifyEnvelope, type VerifiedReceipt } from './verify.js';
 
 export interface StoredReceipt extends VerifiedReceipt {

@@ -3,7 +3,7 @@ import { AslError } from '../core/errors.js';
 import {
   ARTIFACT_KINDS, ARTIFACT_ROLES, WATCH_REASONS, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
   REBUILD_ARTIFACT_KINDS, REBUILD_CORE_MATCHES, REBUILD_VERDICTS,
-  type ArtifactRef, type PerCore, type PerPredicate, type PerRun, type Statement,
+  type PerCore, type PerRun, type Statement,
 } from './types.js';
 
 /** One field that does not have the shape its type promises. */
@@ -384,12 +384,6 @@ function checkSubjectsAreOutputs(c: Checker, subject: Obj[], outputs: Obj[]): vo
   }
 }
 
-export function assertArtifactRef(value: unknown, what = 'artifact reference'): asserts value is ArtifactRef {
-  const c = new Checker();
-  checkArtifact(c, 'artifact', value);
-  c.throwIfAny(what);
-}
-
 export function assertPerCore(value: unknown, what = 'receipt core'): asserts value is PerCore {
   const c = new Checker();
   checkCore(c, 'core', value);
@@ -399,16 +393,6 @@ export function assertPerCore(value: unknown, what = 'receipt core'): asserts va
 export function assertPerRun(value: unknown, what = 'receipt run details'): asserts value is PerRun {
   const c = new Checker();
   checkRun(c, 'run', value);
-  c.throwIfAny(what);
-}
-
-export function assertPerPredicate(value: unknown, what = 'PER predicate'): asserts value is PerPredicate {
-  const c = new Checker();
-  if (c.object('predicate', value)) {
-    checkCore(c, 'predicate.core', value.core);
-    c.digest('predicate.coreDigest', value.coreDigest);
-    checkRun(c, 'predicate.run', value.run);
-  }
   c.throwIfAny(what);
 }
 

@@ -12,9 +12,11 @@ import { digestBytes, isDigest } from '../core/digest.js';
 import { canonicalBytes } from '../core/canonical-json.js';
 import { AslError } from '../core/errors.js';
 import { describeLocation, locateObjectSync } from '../store/object-locate.js';
-import { readReceiptLog, verifyLog } from '../store/receipt-log.js';
-import { loadTrustedKeys } from '../store/trusted-keys.js';
-import { verifyStore, type VerifyContext, type VerifyProblem, type VerifyReport, type VerifyStep } from '../store/verify.js';
+import { readReceiptLog, verifyLog } from './receipt-log.js';
+import { logRead } from './verify-log-read.js';
+import { loadTrustedKeys } from './trusted-keys.js';
+import type { VerifyContext, VerifyProblem, VerifyReport, VerifyStep } from '../store/verify-context.js';
+import { verifyStore } from '../store/verify.js';
 import type { Store } from '../store/store.js';
 import { readReceipt } from './store-receipt.js';
 import type { PerCore, Statement } from './types.js';
@@ -60,7 +62,7 @@ const logStep: VerifyStep = {
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
     const result = await verifyLog(ctx.store, { keys, checkReceipts: false });
-    ctx.log = { records: result.records, pending: result.pending };
+    logRead(ctx, { records: result.records, pending: result.pending });
     const last = result.records[result.records.length - 1];
     if (result.problems.length === 0 && last) ctx.anchor = `${last.entry.seq}:${last.entry.receipt}`;
     for (const p of result.problems) {
@@ -85,7 +87,7 @@ const receiptsStep: VerifyStep = {
   name: 'receipts',
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
-    let records = ctx.log?.records;
+    let records = logRead(ctx)?.records;
     if (!records) {
       try {
         records = (await readReceiptLog(ctx.store)).records;
@@ -255,7 +257,7 @@ async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[]
 const perStep: VerifyStep = {
   name: 'per',
   async run(ctx) {
-    const logged = new Set((ctx.log?.records ?? []).map((r) => r.entry.receipt as string));
+    const logged = new Set((logRead(ctx)?.records ?? []).map((r) => r.entry.receipt as string));
     const isLogged = (later: () => Promise<Set<Digest>>) => async (id: Digest) => logged.has(id) || (await later()).has(id);
     const folders = await perFolders(join(ctx.store.root, 'per'));
     const results = new Map<string, FolderCheck>();
@@ -284,8 +286,8 @@ const perStep: VerifyStep = {
 };
 
 /** Read before any object is listed: the cut every other step checks against. */
-export const RECEIPT_CUT_STEPS: VerifyStep[] = [logStep];
-export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [receiptsStep, perStep, unlistedStep];
+const RECEIPT_CUT_STEPS: VerifyStep[] = [logStep];
+const RECEIPT_VERIFY_STEPS: VerifyStep[] = [receiptsStep, perStep, unlistedStep];
 
 /**
  * Everything `asl verify --store S` checks; `anchor` (`SEQ:RECEIPT_ID`, written

@@ -18,9 +18,10 @@
 import type { Digest } from '../core/digest.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { readObject } from '../store/object-read.js';
-import { verifyLog } from '../store/receipt-log.js';
-import { checkSignatures, loadTrustedKeys } from '../store/trusted-keys.js';
-import type { VerifyContext, VerifyStep } from '../store/verify.js';
+import { verifyLog } from './receipt-log.js';
+import { logRead } from './verify-log-read.js';
+import { checkSignatures, loadTrustedKeys } from './trusted-keys.js';
+import type { VerifyContext, VerifyStep } from '../store/verify-context.js';
 import { IN_TOTO_PAYLOAD_TYPE, PER_PREDICATE_TYPE, type Statement } from './types.js';
 
 export interface UnlistedReceipt {
@@ -64,7 +65,7 @@ export function receiptsLoggedAfterCut(ctx: VerifyContext, opts: { again?: boole
   let result = opts.again ? undefined : later.get(ctx);
   if (!result) {
     result = (async () => {
-      const cut = ctx.log?.records ?? [];
+      const cut = logRead(ctx)?.records ?? [];
       let now;
       try { now = await verifyLog(ctx.store, { checkReceipts: false }); } catch { return new Set<Digest>(); }
       if (now.problems.length > 0 || cut.some((r, i) => now.records[i]?.digest !== r.digest)) return new Set<Digest>();
@@ -88,8 +89,8 @@ export function unlistedReceipts(ctx: VerifyContext): Promise<Map<Digest, Unlist
 }
 
 async function scan(ctx: VerifyContext): Promise<Map<Digest, UnlistedReceipt>> {
-  const logged = new Set((ctx.log?.records ?? []).map((r) => r.entry.receipt));
-  const pending = new Set((ctx.log?.pending ?? []).map((r) => r.entry.receipt));
+  const logged = new Set((logRead(ctx)?.records ?? []).map((r) => r.entry.receipt));
+  const pending = new Set((logRead(ctx)?.pending ?? []).map((r) => r.entry.receipt));
   const keys = await loadTrustedKeys(ctx.store);
   const out = new Map<Digest, UnlistedReceipt>();
   for (const id of [...ctx.jsonObjects].sort()) {
@@ -138,7 +139,7 @@ export const unlistedStep: VerifyStep = {
         expected: 'an entry of the log', actual: 'not listed',
       });
     }
-    if (hidden > 0 && (ctx.log?.records.length ?? 0) === 0) {
+    if (hidden > 0 && (logRead(ctx)?.records.length ?? 0) === 0) {
       ctx.problems.push({
         step: 'unlisted', subject: 'log',
         message: `the store holds ${hidden} receipt(s) signed by its trusted keys but its receipt log is empty or missing: log/ was deleted or replaced`,
@@ -163,7 +164,7 @@ export function anchorStep(anchor: string): VerifyStep {
       const want = parseAnchor(anchor);
       const fail = (message: string, actual: string) => ctx.problems.push({ step: 'anchor', subject: anchor, message: `anchor ${anchor}: ${message}`, expected: anchor, actual });
       if (!want) { fail('not SEQ:RECEIPT_ID', anchor); return; }
-      const records = ctx.log?.records ?? [];
+      const records = logRead(ctx)?.records ?? [];
       const logProblems = ctx.problems.filter((p) => p.step === 'log').length;
       const entry = records.find((r) => r.entry.seq === want.seq);
       const last = records[records.length - 1];

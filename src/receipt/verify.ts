@@ -3,13 +3,13 @@ import { canonicalBytes } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { AslError } from '../core/errors.js';
-import { checkSignatures, type TrustedKeySet } from '../store/trusted-keys.js';
+import { checkSignatures, type TrustedKeySet } from './trusted-keys.js';
 import { coreDigest } from './statement.js';
 import { IN_TOTO_PAYLOAD_TYPE, type Statement } from './types.js';
 import { assertStatement, type ShapeIssue } from './validate.js';
 
 /** The stages a receipt passes, in order; an error names the one that failed. */
-export const VERIFY_STAGES = ['parse', 'payloadType', 'signature', 'statement', 'coreDigest'] as const;
+const VERIFY_STAGES = ['parse', 'payloadType', 'signature', 'statement', 'coreDigest'] as const;
 export type VerifyStage = (typeof VERIFY_STAGES)[number];
 
 /** A receipt that failed verification: which stage, what was expected, what was found. */

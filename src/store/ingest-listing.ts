@@ -35,7 +35,7 @@ export interface ListedEntry {
 
 const FIXED = 88;
 
-export function decodeListing(buf: Buffer): ListedEntry[] {
+function decodeListing(buf: Buffer): ListedEntry[] {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: ListedEntry[] = [];
   let p = 0;

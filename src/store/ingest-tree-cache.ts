@@ -18,10 +18,11 @@
  * is only a cache: a torn, corrupt or forged file is ignored; deleting it costs
  * time, never correctness.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Digest } from '../core/digest.js';
-import { writeNewFile } from './store-modes.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
+import { STORE_MODES } from './store-modes.js';
 import { TIMES_FORMAT } from './times-model.js';
 import { TREE_FORMAT, type TreeTotals } from './tree-model.js';
 
@@ -148,13 +149,8 @@ export class TreeCache {
     }
     const body = Buffer.from(out.join(''), 'latin1');
     const header = Buffer.concat([MAGIC, cacheMac(key, MAGIC, body)]);
-    const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeNewFile(tmp, Buffer.concat([header, body]));
-      await rename(tmp, path);
-    } catch {
-      await rm(tmp, { force: true });
-    }
+    // A cache: checked when read, rebuilt when missing, so neither fsync nor an error matters.
+    await writeFileAtomic(path, Buffer.concat([header, body]), { durable: 'none', mode: STORE_MODES.file }).catch(() => undefined);
     for (const [k, v] of this.used) this.records.set(k, v);
     this.added = 0;
   }

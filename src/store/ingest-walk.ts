@@ -25,7 +25,7 @@ import { encodeTimesList } from './ingest-times.js';
 import { timesCacheKey, treeCacheKey, type CachedTree } from './ingest-tree-cache.js';
 import { native, type ScanEntry } from './native.js';
 import type { ObjectBatch } from './object-batch.js';
-import type { SnapshotOptions, SnapshotStats } from './snapshot.js';
+import type { SnapshotOptions, SnapshotStats } from './snapshot-options.js';
 import { isRacy, racyLimit } from './stat-cache.js';
 import { encodeTree, entryTypeOfMode, type EntryType, type TreeEntry, type TreeSelf, type TreeTotals } from './tree-model.js';
 

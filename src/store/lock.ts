@@ -101,7 +101,7 @@ async function readHolder(path: string): Promise<{ holder: LockHolder | null; mt
 }
 
 /** True only when we can tell for sure that the holder no longer runs. */
-export function isStaleHolder(holder: LockHolder): boolean {
+function isStaleHolder(holder: LockHolder): boolean {
   const me = self();
   if (holder.hostname !== me.hostname) return false;
   if (holder.bootId && me.bootId && holder.bootId !== me.bootId) return true;

@@ -10,7 +10,6 @@ export interface NativeBinding {
   syncfs(path: Buffer | string): void;
   /** Sets atime and mtime to (sec, nsec) exactly, not following symlinks. */
   lutimens(path: Buffer | string, sec: number, nsec: number): void;
-  scandir(path: Buffer | string): Buffer;
   /** Peak RSS in bytes of the largest child process this process has waited for. */
   childrenMaxRss(): number;
   /** True when the OpenSSL inside this node process can be used for SHA-256 from C. */
@@ -109,30 +108,3 @@ export interface ScanEntry {
   xattrBytes: number;
 }
 
-/** Decodes native().scandir's packed records. */
-export function scanDirectory(path: Buffer | string): ScanEntry[] {
-  const buf = native().scandir(path);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const out: ScanEntry[] = [];
-  let p = 0;
-  while (p < buf.length) {
-    const nameLen = view.getUint32(p, true); p += 4;
-    const name = Buffer.from(buf.subarray(p, p + nameLen)); p += nameLen;
-    const mode = view.getUint32(p, true); p += 4;
-    const uid = view.getUint32(p, true); p += 4;
-    const gid = view.getUint32(p, true); p += 4;
-    const nlink = view.getUint32(p, true); p += 4;
-    const dev = view.getFloat64(p, true); p += 8;
-    const ino = view.getFloat64(p, true); p += 8;
-    const rdevMajor = view.getUint32(p, true); p += 4;
-    const rdevMinor = view.getUint32(p, true); p += 4;
-    const size = view.getFloat64(p, true); p += 8;
-    const mtimeSec = view.getFloat64(p, true); p += 8;
-    const mtimeNsec = view.getUint32(p, true); p += 4;
-    const ctimeSec = view.getFloat64(p, true); p += 8;
-    const ctimeNsec = view.getUint32(p, true); p += 4;
-    const xattrBytes = view.getUint32(p, true); p += 4;
-    out.push({ name, mode, uid, gid, nlink, dev, ino, rdevMajor, rdevMinor, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec, xattrBytes });
-  }
-  return out;
-}

@@ -5,6 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
+import { mapLimit } from '../core/map-limit.js';
 import { OBJECTS_DIR, TMP_DIR, objectFanoutDir, objectPath } from './layout.js';
 import { STAGE_RECORD_BYTES, StageStatus, native, type PackHandle } from './native.js';
 import { objectExists, objectExistsSync, packsDir } from './object-locate.js';
@@ -458,32 +459,6 @@ export async function hashFile(path: string | Buffer): Promise<{ digest: Digest;
     size += (chunk as Buffer).length;
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
-}
-
-/**
- * Runs `fn` over `items` with at most `limit` in flight. After a failure no new item
- * starts; the ones in flight are waited for, then the first failure is thrown (so
- * nothing is still running behind the caller's cleanup).
- */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  let firstError: unknown;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!, i);
-      } catch (err) {
-        if (!failed) firstError = err;
-        failed = true;
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failed) throw firstError;
-  return results;
 }
 
 /** Writes one object durably and returns its digest. */

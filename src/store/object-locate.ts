@@ -21,7 +21,7 @@ export type ObjectLocation =
   | { kind: 'loose'; path: string; size: number }
   | { kind: 'packed'; path: string; pack: string; offset: number; size: number };
 
-export const PACKS_DIR = 'packs';
+const PACKS_DIR = 'packs';
 
 export function packsDir(storeRoot: string): string {
   return join(storeRoot, OBJECTS_DIR, PACKS_DIR);
@@ -115,11 +115,6 @@ export async function objectExists(store: Store, digest: Digest): Promise<boolea
 /** Synchronous objectExists: one stat at most (for hot loops). */
 export function objectExistsSync(store: Store, digest: Digest): boolean {
   return locateObjectSync(store, digest) !== undefined;
-}
-
-/** The stored size of an object, or undefined if absent (not verified: a read checks the bytes). */
-export async function objectSize(store: Store, digest: Digest): Promise<number | undefined> {
-  return (await locateObject(store, digest))?.size;
 }
 
 /** Describes a location for messages: the loose file, or the pack and offset. */

@@ -22,7 +22,7 @@ function corrupt(id: string, actual: string, loc: ObjectLocation): AslError {
 }
 
 /** The stored bytes at a location, unverified; a pack shorter than its index says is corruption. */
-export async function readLocation(id: string, loc: ObjectLocation): Promise<Buffer> {
+async function readLocation(id: string, loc: ObjectLocation): Promise<Buffer> {
   if (loc.kind === 'loose') return await readFile(loc.path);
   const fh = await open(loc.path, 'r');
   try {

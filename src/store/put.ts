@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { digestHex } from '../core/digest.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import { REFS_DIR } from './layout.js';
 import { ObjectBatch } from './object-batch.js';
 import { snapshot, type SnapshotOptions, type SnapshotResult } from './snapshot.js';
 import { StatCache } from './stat-cache.js';
-import { writeFileAtomic, type Store } from './store.js';
-import { makeDirs } from './store-modes.js';
+import type { Store } from './store.js';
+import { makeDirs, STORE_MODES } from './store-modes.js';
 
 export const PUT_REFS_DIR = `${REFS_DIR}/put`;
 
@@ -43,5 +44,5 @@ export async function recordRoot(store: Store, result: SnapshotResult, source: s
   const dir = join(store.root, PUT_REFS_DIR);
   await makeDirs(dir);
   const record: RootRecord = { id: result.id, kind: result.kind, ...(result.times ? { times: result.times } : {}), source, at: new Date().toISOString() };
-  await writeFileAtomic(join(dir, digestHex(result.id)), JSON.stringify(record) + '\n');
+  await writeFileAtomic(join(dir, digestHex(result.id)), JSON.stringify(record) + '\n', { durable: 'file', mode: STORE_MODES.file });
 }

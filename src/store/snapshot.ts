@@ -17,35 +17,11 @@ import { AslError, fsError } from '../core/errors.js';
 import { walkTree } from './ingest-walk.js';
 import type { ObjectBatch } from './object-batch.js';
 import type { ScanEntry } from './native.js';
-import type { StatCache, StatKey } from './stat-cache.js';
+import type { SnapshotOptions, SnapshotStats } from './snapshot-options.js';
+import type { StatKey } from './stat-cache.js';
 import { entryTypeOfMode } from './tree-model.js';
 
-export interface SnapshotProgress {
-  files: number;
-  totalFiles: number;
-  bytes: number;
-}
-
-export interface SnapshotOptions {
-  /** Leave out an entry (absolute path as bytes); e.g. the store inside a watched root. */
-  exclude?: (absPath: Buffer) => boolean;
-  /** Do not descend into directories on another file system (mounted /proc in a chroot…). Default true. */
-  oneFileSystem?: boolean;
-  cache?: StatCache;
-  onProgress?: (progress: SnapshotProgress) => void;
-}
-
-export interface SnapshotStats {
-  files: number;
-  dirs: number;
-  other: number;
-  bytes: number;
-  hashedFiles: number;
-  hashedBytes: number;
-  cachedFiles: number;
-  skippedMounts: string[];
-  excluded: number;
-}
+export type { SnapshotOptions, SnapshotProgress } from './snapshot-options.js';
 
 export interface SnapshotResult {
   kind: 'tree' | 'blob';

@@ -19,15 +19,16 @@
  * The tree cache (ingest-tree-cache.ts) lives beside it and is loaded and saved
  * with it, so every caller that keeps the stat cache keeps that one too.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import { cacheMac, TreeCache } from './ingest-tree-cache.js';
 import { loadCacheKey } from './keys.js';
 import { CACHE_DIR } from './layout.js';
 import type { Store } from './store.js';
-import { writeNewFile } from './store-modes.js';
+import { STORE_MODES } from './store-modes.js';
 
 const MAGIC = Buffer.from('ASLSTAT2');
 const HEADER = MAGIC.length + 32;
@@ -285,13 +286,8 @@ export class StatCache {
     }
     MAGIC.copy(file, 0);
     cacheMac(this.key, MAGIC, body).copy(file, MAGIC.length);
-    const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeNewFile(tmp, file);
-      await rename(tmp, this.path);
-    } catch {
-      await rm(tmp, { force: true });
-    }
+    // A cache: checked when read, rebuilt when missing, so neither fsync nor an error matters.
+    await writeFileAtomic(this.path, file, { durable: 'none', mode: STORE_MODES.file }).catch(() => undefined);
     if (this.addedCount > 0) this.setBody(body);
     this.unsaved = false;
   }

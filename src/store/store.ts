@@ -1,14 +1,15 @@
-import { chmod, readFile, readdir, rename, stat, rm } from 'node:fs/promises';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmod, readFile, readdir, stat } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import {
   CACHE_DIR, KEYS_DIR, LAYOUT_VERSION, LOCKS_DIR, LOG_DIR, MARKER_FILE, OBJECTS_DIR, PRIVATE_KEY_FILE,
   PUBLIC_KEY_FILE, REFS_DIR, TMP_DIR, TRUSTED_KEYS_DIR, VIEW_DIRS,
 } from './layout.js';
 import { keyIdOfPublicKeyPem } from './keys.js';
 import { receiptFolderCopy } from './receipt-folder-copy.js';
-import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
+import { makeDirs, STORE_MODES } from './store-modes.js';
 
 /** An open store: an absolute path whose marker file has been checked. */
 export interface Store {
@@ -62,24 +63,6 @@ async function readMarker(root: string): Promise<Marker | null> {
   return marker as Marker;
 }
 
-/** Writes `data` to `path` atomically: temp file in the same folder with exactly `mode`, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode: number = STORE_MODES.file): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await openNew(tmp, mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 export interface InitResult {
   store: Store;
   created: boolean;
@@ -123,7 +106,7 @@ export async function initStore(dir: string): Promise<InitResult> {
     for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await makeDirs(join(root, sub));
     const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
-    await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+    await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n', { durable: 'file', mode: STORE_MODES.file });
     return { store: { root }, created: true, keyId, keyGenerated: true };
   } catch (err) {
     if (err instanceof AslError) throw err;
@@ -148,9 +131,9 @@ export async function ensureSigningKey(root: string): Promise<{ keyId: string; c
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const keyId = keyIdOfPublicKeyPem(pubPem);
   await makeDirs(join(root, TRUSTED_KEYS_DIR));
-  await writeFileAtomic(privPath, privPem, STORE_MODES.file);
-  await writeFileAtomic(pubPath, pubPem, STORE_MODES.file);
-  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, STORE_MODES.file);
+  await writeFileAtomic(privPath, privPem, { durable: 'file', mode: STORE_MODES.file });
+  await writeFileAtomic(pubPath, pubPem, { durable: 'file', mode: STORE_MODES.file });
+  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, { durable: 'file', mode: STORE_MODES.file });
   return { keyId, created: true };
 }
 

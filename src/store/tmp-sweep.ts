@@ -49,7 +49,3 @@ export async function sweepAbandonedTmp(store: Store): Promise<string[]> {
   return names;
 }
 
-/** For tests: forget which stores were swept. */
-export function resetTmpSweep(): void {
-  sweptThisProcess = new Set();
-}

@@ -88,10 +88,6 @@ function decodeXattrs(value: unknown, label: string, problems: string[]): Array<
   });
 }
 
-export function compareNames(a: TreeEntry, b: TreeEntry): number {
-  return Buffer.compare(a.name, b.name);
-}
-
 export function encodeTree(tree: Tree): Buffer {
   const entries = tree.entries.map((e) => {
     const obj: Record<string, unknown> = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid };
@@ -126,13 +122,13 @@ function bytesField(raw: Record<string, unknown>, field: string, problems: strin
 }
 
 /** A single path component: no "/", no NUL, not "." or "..", not empty. */
-export function isSafeName(name: Buffer): boolean {
+function isSafeName(name: Buffer): boolean {
   if (name.length === 0 || name.includes(0x2f) || name.includes(0)) return false;
   return !(name.length === 1 && name[0] === 0x2e) && !(name.length === 2 && name[0] === 0x2e && name[1] === 0x2e);
 }
 
 /** A relative path of safe components (used for hard-link references). */
-export function isSafeRelativePath(path: Buffer): boolean {
+function isSafeRelativePath(path: Buffer): boolean {
   if (path.length === 0 || path[0] === 0x2f) return false;
   let start = 0;
   for (let i = 0; i <= path.length; i++) {

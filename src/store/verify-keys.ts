@@ -8,14 +8,7 @@
 import { lstat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ENV_KEY_FILE, PRIVATE_KEY_FILE } from './layout.js';
-import type { VerifyStep } from './verify.js';
-
-export interface PrivateKeys {
-  /** The secret key files present, relative to the store: keys/signing.key, keys/environment.key. */
-  files: string[];
-  /** The nearest directory above the store (never /) that looks like a system image's root (has etc/os-release). */
-  imageRoot: string | null;
-}
+import type { PrivateKeys, VerifyStep } from './verify-context.js';
 
 const exists = (path: string) => lstat(path).then(() => true, () => false);
 
@@ -27,7 +20,7 @@ async function enclosingImageRoot(storeRoot: string): Promise<string | null> {
   return null;
 }
 
-export async function privateKeysOf(storeRoot: string): Promise<PrivateKeys> {
+async function privateKeysOf(storeRoot: string): Promise<PrivateKeys> {
   const files: string[] = [];
   for (const f of [PRIVATE_KEY_FILE, ENV_KEY_FILE]) if (await exists(join(storeRoot, f))) files.push(f);
   return { files, imageRoot: files.length > 0 ? await enclosingImageRoot(storeRoot) : null };

@@ -12,7 +12,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CACHE_KEY_FILE, ENV_KEY_FILE, KEYS_DIR, LOG_DIR, OBJECTS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, REFS_DIR, TRUSTED_KEYS_DIR } from './layout.js';
-import type { VerifyStep } from './verify.js';
+import type { VerifyStep } from './verify-context.js';
 
 /** Folders whose content the other steps take on trust, each with what a writer could do there. */
 const GUARDED_DIRS: Array<[string, string]> = [

@@ -14,7 +14,7 @@ import {
   INDEX_SUFFIX, PACK_MAGIC, PACK_SUFFIX, entryDigest, packEntryAt, parsePackIndex, type PackIndex,
 } from './pack-index.js';
 import { TREE_MAGIC, isTreeBytes } from './tree-model.js';
-import type { VerifyContext, VerifyStep } from './verify.js';
+import type { VerifyContext, VerifyStep } from './verify-context.js';
 
 const HEX_NAME = /^[0-9a-f]{64}$/;
 

@@ -73,7 +73,7 @@ export function typeText(type: EntryType): string {
 }
 
 /** An xattr value: quoted text when printable (a trailing NUL allowed, as SELinux writes), else 0x hex. */
-export function xattrValueText(value: Buffer): string {
+function xattrValueText(value: Buffer): string {
   const body = value.length > 0 && value[value.length - 1] === 0 ? value.subarray(0, -1) : value;
   if (body.length > 0 && body.every((b) => b >= 0x20 && b < 0x7f)) return JSON.stringify(body.toString('latin1')) + (body === value ? '' : '\\0');
   return `0x${value.toString('hex')}`;

@@ -23,7 +23,7 @@ import { isDigest } from '../core/digest.js';
 import { AslError, describeSystemError, fsError } from '../core/errors.js';
 import { listDirectory, type ListedEntry } from './ingest-listing.js';
 import { native } from './native.js';
-import type { SnapshotProgress } from './snapshot.js';
+import type { SnapshotProgress } from './snapshot-options.js';
 import type { Store } from './store.js';
 import { readObjectSync } from './object-read.js';
 import { decodeTree, entryTypeOfMode, isTreeBytes, type Tree, type TreeEntry } from './tree-model.js';

@@ -11,65 +11,19 @@ import type { Digest } from '../core/digest.js';
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { OBJECTS_DIR, TMP_DIR } from './layout.js';
-import { mapLimit } from './object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
+import { TEMP_MARK } from '../core/write-file-atomic.js';
 import { readObject } from './object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
-import type { LogRecord } from './receipt-log.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
-import { keysStep, type PrivateKeys } from './verify-keys.js';
+import { keysStep } from './verify-keys.js';
 import { modesStep } from './verify-modes.js';
 import { packsStep } from './verify-packs.js';
+import type { VerifyContext, VerifyProblem, VerifyReport, VerifyStep } from './verify-context.js';
 
-export interface VerifyProblem {
-  step: string;
-  /** The object, receipt or file concerned. */
-  subject: string;
-  message: string;
-  expected?: string;
-  actual?: string;
-}
-
-export interface VerifyContext {
-  store: Store;
-  quick: boolean;
-  /** Every object present: digest -> size in bytes. */
-  objects: Map<Digest, number>;
-  /** Objects whose bytes did not match their name. */
-  corrupt: Set<Digest>;
-  trees: Set<Digest>;
-  /** Objects other than trees whose bytes start with '{': where stored receipts are looked for. */
-  jsonObjects: Set<Digest>;
-  /** The log's last committed entry as `SEQ:RECEIPT_ID` when the log verifies (what an operator writes down). */
-  anchor: string | null;
-  /** What the log step read: committed entries that parse, lines pending past the head; null before it ran. */
-  log: { records: LogRecord[]; pending: LogRecord[] } | null;
-  /** Ids that something durable (a ref, a receipt) refers to: they must be complete. */
-  roots: Set<Digest>;
-  problems: VerifyProblem[];
-  notes: string[];
-  counts: Record<string, number>;
-  privateKeys: PrivateKeys;
-}
-
-export interface VerifyStep {
-  name: string;
-  run(ctx: VerifyContext): Promise<void>;
-}
-
-export interface VerifyReport {
-  ok: boolean;
-  store: string;
-  /** The log's last entry, `SEQ:RECEIPT_ID`, when the log verifies; null for an empty or damaged log. */
-  anchor: string | null;
-  counts: Record<string, number>;
-  problems: VerifyProblem[];
-  notes: string[];
-  /** Secrets the store holds, and the image root it lies in if any: never a problem, but worth saying (verify-keys.ts). */
-  privateKeys: PrivateKeys;
-  steps: Array<{ name: string; ms: number }>;
-}
+export type { VerifyProblem, VerifyReport } from './verify-context.js';
 
 async function hashObject(path: string): Promise<{ digest: string; size: number; head: Buffer }> {
   const fh = await open(path, 'r');
@@ -149,7 +103,7 @@ const rootsCutStep: VerifyStep = {
     try { names = await readdir(dir); } catch { names = []; }
     const records: RootsCut = [];
     for (const name of names.sort()) {
-      if (name.includes('.tmp-')) continue;
+      if (name.includes(TEMP_MARK)) continue;
       const where = join(dir, name);
       try {
         records.push({ name, where, rec: JSON.parse(await readFile(where, 'utf8')) as RootRecord });
@@ -253,7 +207,7 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep, keysStep];
+const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep, keysStep];
 
 /**
  * Runs the steps. Writers may commit while this runs, so verify first reads a cut
@@ -263,7 +217,7 @@ export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsSt
  */
 export async function verifyStore(store: Store, opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
-    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, log: null, roots: new Set(),
+    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, roots: new Set(),
     problems: [], notes: [], counts: {}, privateKeys: { files: [], imageRoot: null },
   };
   const steps: Array<{ name: string; ms: number }> = [];

@@ -10,7 +10,7 @@ import { AslError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
 import { decodeTimes } from '../store/times-model.js';
 import { decodeTree } from '../store/tree-model.js';
-import type { TrustedKeySet } from '../store/trusted-keys.js';
+import type { TrustedKeySet } from '../receipt/trusted-keys.js';
 import { referencedArtifacts } from '../receipt/verify-receipts.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import type { PerCore } from '../receipt/types.js';

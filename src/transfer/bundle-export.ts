@@ -7,17 +7,18 @@
  * Every object is re-hashed as it is copied; a file is written under a temp name
  * and renamed into place only when complete.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import { locateObject } from '../store/object-locate.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
-import { openNew, STORE_MODES } from '../store/store-modes.js';
-import { listTrustedKeys } from '../store/trusted-keys.js';
+import { STORE_MODES } from '../store/store-modes.js';
+import { listTrustedKeys } from '../receipt/trusted-keys.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
 import {
   BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, encodeManifest, keyEntryName, objectEntryName, type BundleManifest,
@@ -139,27 +140,13 @@ export async function exportBundle(store: Store, output: string | NodeJS.Writabl
     return result(size, '-');
   }
   const file = resolve(output);
-  const tmp = `${file}.asl-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  let fh: FileHandle;
+  let size = 0;
   try {
-    fh = await openNew(tmp, STORE_MODES.file);
-  } catch (err) {
-    throw fsError(dirname(file), err, 'cannot create the bundle file');
-  }
-  try {
-    let size: number;
-    try {
+    await writeFileAtomic(file, async (fh) => {
       size = await writeBundle(store, manifest, pems, fileSink(fh), opts.onProgress);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const dir = await open(dirname(file), 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
+    }, { durable: 'file-and-dir', mode: STORE_MODES.file });
     return result(size, file);
   } catch (err) {
-    await rm(tmp, { force: true });
     if (err instanceof AslError) throw err;
     throw fsError(file, err, 'cannot write the bundle');
   }

@@ -17,10 +17,11 @@ import { loadSigningKey } from '../store/keys.js';
 import { TRUSTED_KEYS_DIR } from '../store/layout.js';
 import type { ObjectBatch } from '../store/object-batch.js';
 import { PUT_REFS_DIR } from '../store/put.js';
-import { appendReceiptLog, readReceiptLog, verifyLog } from '../store/receipt-log.js';
-import { writeFileAtomic, type Store } from '../store/store.js';
+import { appendReceiptLog, readReceiptLog, verifyLog } from '../receipt/receipt-log.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
+import type { Store } from '../store/store.js';
 import { makeDirs, STORE_MODES } from '../store/store-modes.js';
-import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { loadTrustedKeys, type TrustedKeySet } from '../receipt/trusted-keys.js';
 import { checkBundleContent, type CollectedObjects } from './bundle-check.js';
 import type { BundleManifest } from './bundle-manifest.js';
 import { parsePublicKey, type PublicKeyPem } from './public-key.js';
@@ -138,7 +139,7 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
     await batch.commit();
     for (const k of toTrust) {
       if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
-      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, STORE_MODES.file);
+      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, { durable: 'file', mode: STORE_MODES.file });
       trusted.push(k.keyId);
     }
     if (manifest.roots.length > 0) {
@@ -147,7 +148,7 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
       for (const root of manifest.roots) {
         const path = join(refs, digestHex(root.id as Digest));
         if (await access(path).then(() => true, () => false)) continue;
-        await writeFileAtomic(path, JSON.stringify(root) + '\n');
+        await writeFileAtomic(path, JSON.stringify(root) + '\n', { durable: 'file', mode: STORE_MODES.file });
         rootsAdded++;
       }
     }

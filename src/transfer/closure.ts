@@ -21,14 +21,15 @@ import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
 import { locateObject } from '../store/object-locate.js';
-import { mapLimit } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
+import { TEMP_MARK } from '../core/write-file-atomic.js';
 import { readObject, readObjectHead } from '../store/object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from '../store/put.js';
-import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
+import { readReceiptLog, verifyLog, type LogRecord } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import { decodeTimes } from '../store/times-model.js';
 import { decodeTree, TREE_MAGIC } from '../store/tree-model.js';
-import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { loadTrustedKeys, type TrustedKeySet } from '../receipt/trusted-keys.js';
 import { referencedArtifacts } from '../receipt/verify-receipts.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import { assertStatement } from '../receipt/validate.js';
@@ -73,7 +74,7 @@ export interface ClosureOptions {
  * Turns what the operator typed into logged receipt ids: a full id, a step name
  * (all receipts of that step), or an unambiguous prefix of at least 8 hex digits.
  */
-export function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string[]): Digest[] {
+function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string[]): Digest[] {
   const out: Digest[] = [];
   const add = (id: Digest) => { if (!out.includes(id)) out.push(id); };
   for (const arg of args) {
@@ -127,7 +128,7 @@ async function objectInfo(store: Store, digest: Digest): Promise<ObjectInfo | nu
 }
 
 /** Every root record of the store (refs/put), checked: the file name is the id it records. */
-export async function readRootRecords(store: Store): Promise<Map<Digest, RootRecord>> {
+async function readRootRecords(store: Store): Promise<Map<Digest, RootRecord>> {
   const dir = join(store.root, PUT_REFS_DIR);
   const out = new Map<Digest, RootRecord>();
   let names: string[];
@@ -136,7 +137,7 @@ export async function readRootRecords(store: Store): Promise<Map<Digest, RootRec
     throw fsError(dir, err);
   }
   for (const name of names.sort()) {
-    if (name.includes('.tmp-')) continue;
+    if (name.includes(TEMP_MARK)) continue;
     const path = join(dir, name);
     const st = await lstat(path);
     if (!st.isFile()) throw new AslError('CORRUPT', `${path}: root record is not a regular file`);

@@ -49,7 +49,7 @@ export interface ClientOptions {
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+const DEFAULT_READ_TIMEOUT_MS = 60_000;
 const DEFAULT_ATTEMPTS = 4;
 const DEFAULT_BACKOFF_MS = 500;
 const MAX_RETRY_AFTER_MS = 30_000;
@@ -114,7 +114,7 @@ function errorCode(body: Buffer): string | undefined {
 }
 
 /** Parses `Bearer realm="…",service="…",scope="…"` (or Basic) into its scheme and parameters. */
-export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
   const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
   if (!m) return { scheme: '', params: {} };
   const params: Record<string, string> = {};

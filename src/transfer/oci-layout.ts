@@ -26,23 +26,23 @@ import type { ArtifactKind, PerCore } from '../receipt/types.js';
 
 export const MEDIA_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const MEDIA_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const MEDIA_EMPTY = 'application/vnd.oci.empty.v1+json';
+const MEDIA_EMPTY = 'application/vnd.oci.empty.v1+json';
 export const RECEIPT_ARTIFACT = 'application/vnd.asl.receipt.v1+json';
 export const CLOSURE_ARTIFACT = 'application/vnd.asl.closure.v1+json';
 /** The config of a part: the closure manifest (bundle-manifest.ts). */
 export const MEDIA_CLOSURE_MANIFEST = 'application/vnd.asl.bundle.manifest.v1+json';
-export const MEDIA_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
-export const MEDIA_TREE = 'application/vnd.asl.tree.v1+json';
-export const MEDIA_OBJECT = 'application/vnd.asl.object.v1';
+const MEDIA_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
+const MEDIA_TREE = 'application/vnd.asl.tree.v1+json';
+const MEDIA_OBJECT = 'application/vnd.asl.object.v1';
 export const MEDIA_KEY = 'application/vnd.asl.public-key.v1+pem';
 
-export const ANNOTATION_TITLE = 'org.opencontainers.image.title';
-export const ANNOTATION_STEP = 'dev.asl.receipt.step';
-export const ANNOTATION_RECEIPT = 'dev.asl.receipt';
-export const ANNOTATION_PART = 'dev.asl.closure.part';
+const ANNOTATION_TITLE = 'org.opencontainers.image.title';
+const ANNOTATION_STEP = 'dev.asl.receipt.step';
+const ANNOTATION_RECEIPT = 'dev.asl.receipt';
+const ANNOTATION_PART = 'dev.asl.closure.part';
 
 /** Layers per part manifest: about 150 bytes each, so a part stays well under the 4 MiB registries must accept. */
-export const PART_LAYERS = 2000;
+const PART_LAYERS = 2000;
 /** Largest manifest or index pull reads. */
 export const MAX_REGISTRY_MANIFEST_BYTES = 16 * 1024 * 1024;
 
@@ -100,7 +100,7 @@ function mediaTypeOf(kind: ArtifactKind | 'program'): string {
 }
 
 /** The artifacts a receipt names directly, with the media type their kind gives, each digest once. */
-export function receiptLayers(core: PerCore, sizes: ReadonlyMap<Digest, number>): Descriptor[] {
+function receiptLayers(core: PerCore, sizes: ReadonlyMap<Digest, number>): Descriptor[] {
   const out: Descriptor[] = [];
   const seen = new Set<Digest>();
   const add = (digest: Digest, kind: ArtifactKind | 'program', title: string) => {

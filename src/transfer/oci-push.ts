@@ -14,10 +14,10 @@ import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { locateObject } from '../store/object-locate.js';
-import { mapLimit } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
-import { listTrustedKeys, loadTrustedKeys } from '../store/trusted-keys.js';
+import { listTrustedKeys, loadTrustedKeys } from '../receipt/trusted-keys.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import { buildManifest } from './bundle-export.js';
 import { encodeManifest } from './bundle-manifest.js';
@@ -33,7 +33,7 @@ import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-refere
 const IN_MEMORY = 4 * 1024 * 1024;
 export const DEFAULT_CONCURRENCY = 8;
 /** Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size. */
-export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 
 export interface RegistryOptions {
   credentials?: Credentials;

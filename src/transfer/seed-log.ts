@@ -7,7 +7,7 @@
  * seed), and the seed needs no private key at all. Otherwise the entries are
  * re-chained (same receipts, steps and times; new seq and prev) and the new head
  * is signed at seed time with the source store's key. The line and head formats
- * are those of src/store/receipt-log.ts; the seed is verified with the real
+ * are those of src/receipt/receipt-log.ts; the seed is verified with the real
  * reader before it becomes visible, so a drift cannot go unnoticed.
  */
 import { sign as edSign } from 'node:crypto';
@@ -21,7 +21,7 @@ import { AslError, fsError } from '../core/errors.js';
 import { loadSigningKey } from '../store/keys.js';
 import {
   LOG_HEAD_FILE, LOG_HEAD_PAYLOAD_TYPE, LOG_HEAD_TYPE, RECEIPT_LOG_FILE, readReceiptLog, type LogEntry, type LogHead,
-} from '../store/receipt-log.js';
+} from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import type { Closure } from './closure.js';
 

@@ -28,15 +28,16 @@ import {
   TRUSTED_KEYS_DIR,
 } from '../store/layout.js';
 import { native } from '../store/native.js';
-import { ObjectBatch, mapLimit, objectExists } from '../store/object-batch.js';
+import { mapLimit } from '../core/map-limit.js';
+import { ObjectBatch, objectExists } from '../store/object-batch.js';
 import { locateObject } from '../store/object-locate.js';
 import { readObject } from '../store/object-read.js';
 import { PUT_REFS_DIR } from '../store/put.js';
-import { LOG_HEAD_FILE, RECEIPT_LOG_FILE, readReceiptLog } from '../store/receipt-log.js';
+import { LOG_HEAD_FILE, RECEIPT_LOG_FILE, readReceiptLog } from '../receipt/receipt-log.js';
 import { receiptFolderCopy } from '../store/receipt-folder-copy.js';
 import { openStore, type Store } from '../store/store.js';
 import { makeDirs, STORE_MODES, writeNewFile } from '../store/store-modes.js';
-import { listTrustedKeys } from '../store/trusted-keys.js';
+import { listTrustedKeys } from '../receipt/trusted-keys.js';
 import type { VerifyReport } from '../store/verify.js';
 import { verifyStoreFully } from '../receipt/verify-receipts.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';

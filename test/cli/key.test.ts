@@ -8,7 +8,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { aslOk, describeRun, runAsl, tempDir } from '../helpers.js';
 import { cliInit, oneLine, sh } from '../store/tree-compare.js';
-import { appendReceiptLog } from '../../src/store/receipt-log.js';
+import { appendReceiptLog } from '../../src/receipt/receipt-log.js';
 import { openStore } from '../../src/store/store.js';
 import type { Digest } from '../../src/core/digest.js';
 

@@ -25,7 +25,7 @@ import { signStatement, storeSigner } from '../../src/receipt/sign.js';
 import { buildStatement } from '../../src/receipt/statement.js';
 import type { ArtifactRef, CommandCore, PerRun } from '../../src/receipt/types.js';
 import { ObjectBatch } from '../../src/store/object-batch.js';
-import { appendReceiptLog } from '../../src/store/receipt-log.js';
+import { appendReceiptLog } from '../../src/receipt/receipt-log.js';
 import { initStore, openStore, type Store } from '../../src/store/store.js';
 import { countTreeChanges, diffTrees } from '../../src/store/tree-diff.js';
 import { REPO_ROOT, runAsl, tempDir } from '../helpers.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildSyntheticStore } from '../../bench/dag-scale.js';
 import { loadLineage } from '../../src/graph/lineage.js';
-import { verifyLog } from '../../src/store/receipt-log.js';
+import { verifyLog } from '../../src/receipt/receipt-log.js';
 import { runAsl, tempDir } from '../helpers.js';
 import { describe, type DagJsonDoc } from './dag-fixture.js';
 

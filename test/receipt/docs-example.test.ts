@@ -9,8 +9,8 @@ import type { DsseEnvelope } from '../../src/core/dsse.js';
 import { IN_TOTO_PAYLOAD_TYPE, PER_PREDICATE_TYPE } from '../../src/receipt/types.js';
 import { verifyEnvelope } from '../../src/receipt/verify.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
-import { LOG_HEAD_PAYLOAD_TYPE, LOG_HEAD_TYPE } from '../../src/store/receipt-log.js';
-import { checkSignatures } from '../../src/store/trusted-keys.js';
+import { LOG_HEAD_PAYLOAD_TYPE, LOG_HEAD_TYPE } from '../../src/receipt/receipt-log.js';
+import { checkSignatures } from '../../src/receipt/trusted-keys.js';
 import { REPO_ROOT } from '../helpers.js';
 
 /** The fenced block that follows `<!-- example:NAME -->` in the doc. */

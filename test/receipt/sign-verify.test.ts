@@ -11,7 +11,7 @@ import { IN_TOTO_PAYLOAD_TYPE, type CommandCore, type Statement } from '../../sr
 import { ReceiptVerifyError, verifyEnvelope, type VerifyStage } from '../../src/receipt/verify.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
 import { initStore } from '../../src/store/store.js';
-import { loadTrustedKeys, trustKey } from '../../src/store/trusted-keys.js';
+import { loadTrustedKeys, trustKey } from '../../src/receipt/trusted-keys.js';
 import { tempDir } from '../helpers.js';
 import { sampleCommandCore, sampleRun } from './fixtures.js';
 

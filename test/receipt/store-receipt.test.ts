@@ -10,7 +10,7 @@ import { buildStatement } from '../../src/receipt/statement.js';
 import { listReceipts, readReceipt, writeReceipt } from '../../src/receipt/store-receipt.js';
 import { ReceiptVerifyError } from '../../src/receipt/verify.js';
 import { objectPath } from '../../src/store/layout.js';
-import { verifyLog } from '../../src/store/receipt-log.js';
+import { verifyLog } from '../../src/receipt/receipt-log.js';
 import { initStore } from '../../src/store/store.js';
 import { tempDir } from '../helpers.js';
 import { sampleCommandCore, sampleIngestCore, sampleRun } from './fixtures.js';

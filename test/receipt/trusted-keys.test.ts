@@ -7,7 +7,7 @@ import { AslError } from '../../src/core/errors.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
 import { PUBLIC_KEY_FILE, TRUSTED_KEYS_DIR } from '../../src/store/layout.js';
 import { initStore } from '../../src/store/store.js';
-import { exportPublicKey, listTrustedKeys, loadTrustedKeys, trustKey } from '../../src/store/trusted-keys.js';
+import { exportPublicKey, listTrustedKeys, loadTrustedKeys, trustKey } from '../../src/receipt/trusted-keys.js';
 import { tempDir } from '../helpers.js';
 
 test('a new store trusts exactly its own key; export gives that key', async (t) => {

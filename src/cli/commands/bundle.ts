@@ -4,7 +4,7 @@ import { exportBundle } from '../../transfer/bundle-export.js';
 import { importBundle } from '../../transfer/bundle-import.js';
 import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
-import { receiptArgs } from './seed.js';
+import { receiptArgs } from '../shared-flags.js';
 
 export const command: Command = {
   usage: 'asl bundle export --store S -o FILE [--receipts ID|STEP...] [--json]\n'

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { AslError, fsError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/write-file-atomic.js';
 import { DAG_FORMATS, formatOfPath, renderDag, type DagFormat } from '../../graph/dag.js';
 import type { PackageMode } from '../../graph/dag-view.js';
-import { writeFileAtomic } from '../../store/store.js';
+import { STORE_MODES } from '../../store/store-modes.js';
 import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
@@ -63,7 +64,7 @@ export const command: Command = {
     }
     const path = resolve(out);
     try {
-      await writeFileAtomic(path, result.text);
+      await writeFileAtomic(path, result.text, { durable: 'file', mode: STORE_MODES.file });
     } catch (err) {
       throw fsError(path, err, 'cannot write the graph');
     }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { AslError, fsError } from '../../core/errors.js';
 import { ensureSigningKey, type Store } from '../../store/store.js';
 import { STORE_MODES, writeNewFile } from '../../store/store-modes.js';
-import { exportPublicKey, listTrustedKeys, trustKey } from '../../store/trusted-keys.js';
+import { exportPublicKey, listTrustedKeys, trustKey } from '../../receipt/trusted-keys.js';
 import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io, type ParsedArgs } from '../command.js';
 
 const USAGE = 'asl key list --store S [--json] | asl key generate --store S [--json] | asl key trust --store S FILE [--json] | asl key export --store S [-o FILE] [--json]';

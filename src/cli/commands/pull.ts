@@ -2,7 +2,7 @@ import { openStore } from '../../store/store.js';
 import { pullClosure } from '../../transfer/oci-pull.js';
 import { boolOpt, listOpt, writeJson, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
-import { REGISTRY_FLAG_HELP, registryArgs, registryFlags, requireStoreDir } from './push.js';
+import { REGISTRY_FLAG_HELP, registryArgs, registryFlags, requireStoreDir } from '../shared-flags.js';
 
 export const command: Command = {
   usage: 'asl pull --store S oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] [--trust KEY.pem]... [--trust-key KEYID]... '

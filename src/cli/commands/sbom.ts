@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { AslError, fsError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/write-file-atomic.js';
 import { sbom, SBOM_FORMATS } from '../../graph/sbom.js';
-import { writeFileAtomic } from '../../store/store.js';
+import { STORE_MODES } from '../../store/store-modes.js';
 import { STORE_FLAG, boolOpt, requireStore, stringOpt, writeJson, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
 
@@ -35,7 +36,7 @@ export const command: Command = {
     const bytes = Buffer.from(`${JSON.stringify(document, null, 1)}\n`);
     const path = resolve(out);
     try {
-      await writeFileAtomic(path, bytes);
+      await writeFileAtomic(path, bytes, { durable: 'file', mode: STORE_MODES.file });
     } catch (err) {
       throw fsError(path, err, 'cannot write');
     }

@@ -4,13 +4,7 @@ import { openStore } from '../../store/store.js';
 import { seedStore } from '../../transfer/seed.js';
 import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes, objectProgress } from '../progress.js';
-
-/** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
-export function receiptArgs(args: { positionals: string[] }, values: string[], command: string, skip = 0): string[] {
-  const extra = args.positionals.slice(skip);
-  if (extra.length > 0 && values.length === 0) throw new AslError('USAGE', `${command}: unexpected argument "${extra[0]}"`);
-  return [...values, ...extra];
-}
+import { receiptArgs } from '../shared-flags.js';
 
 export const command: Command = {
   usage: 'asl seed --store S --into DIR [--root IMAGE_ROOT] [--receipts ID|STEP...] [--with-private-key] [--json]',

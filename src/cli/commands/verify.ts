@@ -4,7 +4,7 @@ import { checkRebuildRequirements } from '../../graph/rebuild-cover.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
-import type { PrivateKeys } from '../../store/verify-keys.js';
+import type { PrivateKeys } from '../../store/verify-context.js';
 import { verifyTree, type VerifyTreeResult } from '../../store/verify-tree.js';
 import { formatDifference } from '../../store/verify-tree-model.js';
 import { boolOpt, listOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io } from '../command.js';

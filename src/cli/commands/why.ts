@@ -2,7 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { why, type WhyOwner, type WhyResult, type WhyStep } from '../../graph/why.js';
 import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 import { formatBytes } from '../progress.js';
-import { describeEntry, describeFields } from './diff.js';
+import { describeEntry, describeFields } from '../entry-text.js';
 
 const short = (d: string) => d.slice(0, 19);
 

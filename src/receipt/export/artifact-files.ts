@@ -92,7 +92,7 @@ export class TreeExpander {
 }
 
 /** Collects path -> digest for one side (materials or products) of one receipt. */
-export class FileSet {
+class FileSet {
   readonly files: FileDigests = new Map();
   readonly skipped: SkippedCounts = { nonUtf8: 0, special: 0, pathless: 0 };
 
@@ -178,9 +178,3 @@ export async function receiptFiles(store: Store, expander: TreeExpander, id: str
   return { materials, products };
 }
 
-/** The number of the skipped entries, for the summary line. */
-export function totalSkipped(...sets: FileSet[]): SkippedCounts {
-  const t: SkippedCounts = { nonUtf8: 0, special: 0, pathless: 0 };
-  for (const s of sets) { t.nonUtf8 += s.skipped.nonUtf8; t.special += s.skipped.special; t.pathless += s.skipped.pathless; }
-  return t;
-}

@@ -7,13 +7,14 @@
 import { join, resolve } from 'node:path';
 import { isDigest, type Digest } from '../../core/digest.js';
 import { AslError, fsError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/write-file-atomic.js';
 import { loadSigningKey } from '../../store/keys.js';
 import { objectExists } from '../../store/object-batch.js';
 import { readObject } from '../../store/object-read.js';
-import { readReceiptLog, verifyLog, type LogRecord } from '../../store/receipt-log.js';
-import { writeFileAtomic, type Store } from '../../store/store.js';
-import { makeDirs } from '../../store/store-modes.js';
-import { loadTrustedKeys } from '../../store/trusted-keys.js';
+import { readReceiptLog, verifyLog, type LogRecord } from '../receipt-log.js';
+import type { Store } from '../../store/store.js';
+import { makeDirs, STORE_MODES } from '../../store/store-modes.js';
+import { loadTrustedKeys } from '../trusted-keys.js';
 import { keySigner, signEnvelope } from '../sign.js';
 import { readReceipt, type StoredReceipt } from '../store-receipt.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../types.js';
@@ -26,7 +27,7 @@ export const EXPORT_FORMATS = ['intoto-link', 'slsa'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Logs larger than this are not inlined in a link's byproducts (their digest is kept). */
-export const LINK_LOG_INLINE_LIMIT = 1024 * 1024;
+const LINK_LOG_INLINE_LIMIT = 1024 * 1024;
 
 export interface ExportOptions {
   format: ExportFormat;
@@ -68,7 +69,7 @@ function safeStepName(step: string, id: string): string {
  * Resolves each RECEIPT argument to a logged receipt: a receipt id, or a step name
  * that exactly one logged receipt has.
  */
-export async function resolveReceiptRefs(store: Store, refs: readonly string[], records: readonly LogRecord[]): Promise<Array<{ id: Digest; step: string }>> {
+async function resolveReceiptRefs(store: Store, refs: readonly string[], records: readonly LogRecord[]): Promise<Array<{ id: Digest; step: string }>> {
   if (refs.length === 0) throw new AslError('USAGE', 'export: name at least one RECEIPT (a receipt id sha256:… or a step name)');
   const byId = new Map(records.map((r) => [r.entry.receipt, r.entry]));
   const out = new Map<Digest, { id: Digest; step: string }>();
@@ -182,7 +183,7 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
   }
   const write = async (name: string, data: Buffer) => {
     try {
-      await writeFileAtomic(join(outDir, name), data);
+      await writeFileAtomic(join(outDir, name), data, { durable: 'file', mode: STORE_MODES.file });
     } catch (err) {
       throw fsError(join(outDir, name), err, 'cannot write');
     }

@@ -16,10 +16,10 @@ import { rebuildNotExported } from './intoto-link.js';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 /** ASL's build types: a command captured by asl capture --cmd, a path taken in by --file. */
-export const ASL_BUILD_TYPE_COMMAND = 'https://asl.dev/slsa/capture-command/v1';
-export const ASL_BUILD_TYPE_INGEST = 'https://asl.dev/slsa/capture-file/v1';
+const ASL_BUILD_TYPE_COMMAND = 'https://asl.dev/slsa/capture-command/v1';
+const ASL_BUILD_TYPE_INGEST = 'https://asl.dev/slsa/capture-file/v1';
 /** The builder: ASL's capture, which ran the step and signed what it saw. */
-export const ASL_BUILDER_ID = 'https://asl.dev/asl-capture';
+const ASL_BUILDER_ID = 'https://asl.dev/asl-capture';
 
 export interface ResourceDescriptor {
   name?: string;

@@ -1,17 +1,18 @@
-import { randomBytes, sign as edSign } from 'node:crypto';
-import { open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { sign as edSign } from 'node:crypto';
+import { open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalBytes, canonicalize } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
 import { digestBytes, isDigest } from '../core/digest.js';
 import { preAuthEncoding, type DsseEnvelope } from '../core/dsse.js';
 import { AslError, fsError } from '../core/errors.js';
-import { loadSigningKey } from './keys.js';
-import { LOG_DIR } from './layout.js';
-import { withLock } from './lock.js';
-import { objectExists } from './object-batch.js';
-import type { Store } from './store.js';
-import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
+import { TEMP_MARK, writeFileAtomic } from '../core/write-file-atomic.js';
+import { loadSigningKey } from '../store/keys.js';
+import { LOG_DIR } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
+import { objectExists } from '../store/object-batch.js';
+import type { Store } from '../store/store.js';
+import { makeDirs, openNew, STORE_MODES } from '../store/store-modes.js';
 import { checkSignatures, loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
 
 /**
@@ -43,7 +44,7 @@ export const RECEIPT_LOG_FILE = `${LOG_DIR}/receipts.log`;
 export const LOG_HEAD_FILE = `${LOG_DIR}/head.json`;
 export const LOG_HEAD_PAYLOAD_TYPE = 'application/vnd.asl.log-head+json';
 export const LOG_HEAD_TYPE = 'https://asl.dev/log-head/v1';
-export const RECEIPT_LOG_LOCK = 'receipt-log';
+const RECEIPT_LOG_LOCK = 'receipt-log';
 
 export interface LogEntry {
   /** 1 for the first entry, then +1 per entry. */
@@ -459,19 +460,9 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
   const envelope: DsseEnvelope = { payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }] };
   const path = headPath(store);
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    const fh = await openNew(tmp, STORE_MODES.file);
-    try {
-      await fh.writeFile(canonicalize(envelope) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    await fsyncDir(join(store.root, LOG_DIR));
+    await writeFileAtomic(path, canonicalize(envelope) + '\n', { durable: 'file-and-dir', mode: STORE_MODES.file });
   } catch (err) {
-    await rm(tmp, { force: true });
     throw fsError(path, err, 'cannot write the log head');
   }
 }
@@ -499,7 +490,7 @@ export async function appendReceiptLog(store: Store, items: readonly AppendItem[
 /** Head temp files can only be left by a writer that died: we hold the lock. */
 async function removeHeadTempFiles(store: Store): Promise<void> {
   const dir = join(store.root, LOG_DIR);
-  const prefix = `${LOG_HEAD_FILE.slice(LOG_DIR.length + 1)}.tmp-`;
+  const prefix = `${LOG_HEAD_FILE.slice(LOG_DIR.length + 1)}${TEMP_MARK}`;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (name.startsWith(prefix)) await rm(join(dir, name), { force: true });
   }

@@ -13,7 +13,7 @@ import { writeObject } from '../../src/store/object-batch.js';
 import {
   LOG_HEAD_FILE, LOG_HEAD_PAYLOAD_TYPE, RECEIPT_LOG_FILE,
   appendReceiptLog, readReceiptLog, verifyLog, type LogHead, type LogProblem,
-} from '../../src/store/receipt-log.js';
+} from '../../src/receipt/receipt-log.js';
 import { initStore, type Store } from '../../src/store/store.js';
 import { prng, REPO_ROOT, START_BARRIER, startTogether, tempDir, testSeed } from '../helpers.js';
 
@@ -271,7 +271,7 @@ test('appendReceiptLog validates its input', async (t) => {
 const APPENDER = `
 import { pathToFileURL } from 'node:url';
 const [dist, root, count, tag] = process.argv.slice(2);
-const { appendReceiptLog } = await import(pathToFileURL(dist + '/src/store/receipt-log.js').href);
+const { appendReceiptLog } = await import(pathToFileURL(dist + '/src/receipt/receipt-log.js').href);
 const { writeObject } = await import(pathToFileURL(dist + '/src/store/object-batch.js').href);
 const store = { root };
 ${START_BARRIER}

@@ -3,10 +3,11 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { preAuthEncoding, type DsseSignature } from '../core/dsse.js';
 import { AslError, fsError } from '../core/errors.js';
-import { keyIdOfPublicKey } from './keys.js';
-import { PUBLIC_KEY_FILE, TRUSTED_KEYS_DIR } from './layout.js';
-import { writeFileAtomic, type Store } from './store.js';
-import { STORE_MODES } from './store-modes.js';
+import { keyIdOfPublicKey } from '../store/keys.js';
+import { PUBLIC_KEY_FILE, TRUSTED_KEYS_DIR } from '../store/layout.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
+import type { Store } from '../store/store.js';
+import { STORE_MODES } from '../store/store-modes.js';
 
 /**
  * The store's trust set: Ed25519 public keys in keys/trusted/<keyid>.pub (SPKI
@@ -94,7 +95,7 @@ export async function trustKey(store: Store, pemPath: string): Promise<TrustResu
   }
   const spki = key.export({ type: 'spki', format: 'pem' }).toString();
   try {
-    await writeFileAtomic(path, spki, STORE_MODES.file);
+    await writeFileAtomic(path, spki, { durable: 'file', mode: STORE_MODES.file });
   } catch (err) {
     throw fsError(path, err, 'cannot write trusted key');
   }
