@@ -86,6 +86,9 @@ export class ObjectBatch {
    * committed packs contain (read once) and, on the bulk path, the new small objects.
    */
   private pack: PackHandle | undefined;
+  /** Whole packs received from elsewhere (adoptPack), published at commit under their index's hash. */
+  private adopted: Array<{ path: string; index: Buffer }> = [];
+  private stageDirMade = false;
   bytesWritten = 0;
   objectsWritten = 0;
 
@@ -369,9 +372,123 @@ export class ObjectBatch {
     }
   }
 
+  /**
+   * A new file in this batch's folder for a whole pack received from elsewhere
+   * (a pull's), opened for writing; hand it to adoptPack once written.
+   */
+  async newPackFile(): Promise<{ path: string; fh: FileHandle }> {
+    return this.newFile(`received-${this.counter++}${PACK_FILE_SUFFIX}`);
+  }
+
+  /**
+   * A new file in this batch's folder for one big object received from elsewhere,
+   * opened for writing; hand it to adoptObjectFile once written and checked.
+   */
+  async newObjectFile(): Promise<{ path: string; fh: FileHandle }> {
+    return this.newFile(`received-${this.counter++}.object`);
+  }
+
+  private async newFile(name: string): Promise<{ path: string; fh: FileHandle }> {
+    if (!this.stageDirMade) {
+      await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
+      await chmod(this.stageDir, 0o700);
+      this.stageDirMade = true;
+    }
+    const path = join(this.stageDir, name);
+    const fh = await open(path, 'wx', 0o600);
+    try {
+      await fh.chmod(0o600);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+    return { path, fh };
+  }
+
+  /**
+   * Stages the object written to `path` (from newObjectFile) under `digest`,
+   * without copying it. The caller vouches for it: it hashed exactly these bytes
+   * to `digest` as it wrote them, into this batch's private folder.
+   */
+  async adoptObjectFile(path: string, digest: Digest, size: number): Promise<void> {
+    const hex = digest.slice('sha256:'.length);
+    try {
+      await chmod(path, 0o444);
+      if (await objectExists(this.store, digest)) return;
+      await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
+      try {
+        await link(path, this.stagedName(hex));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // staged by this batch already
+        throw fsError(path, err, 'cannot stage object');
+      }
+      this.record(Buffer.from(hex, 'hex'), size);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /**
+   * Publishes the pack written to `path` (from newPackFile) with `index` at
+   * commit, as objects-v1/packs/<H>.pack and <H>.idx (H = sha256 of the index),
+   * exactly as the batch's own pack. The caller vouches for it: the index parses
+   * strictly, describes the file byte for byte, and every object's bytes were
+   * hashed to their digest as they were written.
+   */
+  adoptPack(path: string, index: Buffer, bytes: number, objects: number): void {
+    this.adopted.push({ path, index });
+    this.bytesWritten += bytes;
+    this.objectsWritten += objects;
+    this.unflushed += bytes;
+    if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
+  }
+
+  /** Notes bytes written to an adopted pack file so far (background flushes overlap the writing). */
+  noteWritten(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
+  }
+
+  /**
+   * The adopted packs' commit, the native pack's protocol for many packs at
+   * once: their data and indexes durable (one syncfs), every pack renamed into
+   * packs/ and that made durable, and only then every index. The index is what
+   * makes a pack visible, so a crash leaves no pack, invisible packs (garbage
+   * verify notes), or complete packs with their indexes.
+   */
+  private async commitAdopted(): Promise<void> {
+    if (this.adopted.length === 0) return;
+    const named = [];
+    for (const a of this.adopted) {
+      const name = createHash('sha256').update(a.index).digest('hex');
+      const idx = `${a.path.slice(0, -PACK_FILE_SUFFIX.length)}.idx`;
+      const fh = await open(idx, 'wx', 0o444);
+      try {
+        await fh.chmod(0o444);
+        await fh.writeFile(a.index);
+      } finally {
+        await fh.close();
+      }
+      await chmod(a.path, 0o444);
+      named.push({ pack: a.path, idx, name });
+    }
+    this.adopted = [];
+    native().syncfs(this.stageDir);
+    const dir = packsDir(this.store.root);
+    if (await mkdir(dir, { recursive: true, mode: 0o700 }) !== undefined) {
+      await chmod(dir, 0o700);
+      await fsyncDir(join(dir, '..'));
+    }
+    for (const n of named) await rename(n.pack, join(dir, `${n.name}.pack`));
+    await fsyncDir(dir);
+    for (const n of named) await rename(n.idx, join(dir, `${n.name}.idx`));
+    await fsyncDir(dir);
+  }
+
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
     await this.settleFlushes();
+    await this.commitAdopted();
     if (this.pack) {
       // First: the loose objects committed next (trees) may refer to packed ones.
       const pack = this.pack;
@@ -420,6 +537,7 @@ export class ObjectBatch {
   /** Drops every staged object (nothing becomes visible). */
   async abort(): Promise<void> {
     await this.settleFlushes();
+    this.adopted = [];
     if (this.pack) native().packClose(this.pack);
     this.pack = undefined;
     this.staged = [];
@@ -427,6 +545,13 @@ export class ObjectBatch {
     // Everything this batch ever created is in its folder, including a file whose staging failed half-way.
     await rm(this.stageDir, { recursive: true, force: true });
   }
+}
+
+const PACK_FILE_SUFFIX = '.pack';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** The `n`th NUL-terminated path of a packed list. */

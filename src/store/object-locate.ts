@@ -84,8 +84,12 @@ function findPacked(storeRoot: string, set: PackSet, raw: Buffer): ObjectLocatio
   return undefined;
 }
 
-/** Where `digest`'s bytes are, or undefined if the store does not have it. */
-export function locateObjectSync(store: Store, digest: Digest): ObjectLocation | undefined {
+/**
+ * Where `digest`'s bytes are, or undefined if the store does not have it. A miss
+ * lists the packs folder again, unless `refresh` is false (a caller asking about
+ * thousands of objects it expects to miss, which refreshed once already).
+ */
+export function locateObjectSync(store: Store, digest: Digest, refresh = true): ObjectLocation | undefined {
   const raw = Buffer.from(digestHex(digest), 'hex');
   const set = packSet(store.root);
   const packed = findPacked(store.root, set, raw);
@@ -93,7 +97,7 @@ export function locateObjectSync(store: Store, digest: Digest): ObjectLocation |
   const path = objectPath(store.root, digest);
   const st = statSync(path, { throwIfNoEntry: false });
   if (st) return { kind: 'loose', path, size: st.size };
-  return refreshPacks(store.root, set) ? findPacked(store.root, set, raw) : undefined;
+  return refresh && refreshPacks(store.root, set) ? findPacked(store.root, set, raw) : undefined;
 }
 
 /** locateObjectSync with the loose stat on the threadpool. */

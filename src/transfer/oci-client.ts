@@ -277,6 +277,24 @@ export class RegistryClient {
   }
 
   /**
+   * Bytes [start, end) of a blob: a 206 answer holds just those; a 200 answer (a
+   * registry that ignores Range) holds the whole blob, and `start` is then 0.
+   * Null when the repository does not have the blob.
+   */
+  async getBlobRange(digest: Digest, start: number, end: number): Promise<{ res: Response; start: number } | null> {
+    const what = `GET blob ${digest} (bytes ${start}-${end - 1})`;
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { headers: { range: `bytes=${start}-${end - 1}` }, ok: [200, 206, 404], what });
+    if (res.status === 404) { res.body.resume(); return null; }
+    if (res.status === 200) return { res, start: 0 };
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+    if (!m || Number(m[1]) !== start || Number(m[2]) !== end - 1) {
+      res.body.destroy();
+      throw new AslError('CORRUPT', `${this.label}: ${what}: the registry answered with range ${JSON.stringify(res.headers['content-range'] ?? '')}`);
+    }
+    return { res, start };
+  }
+
+  /**
    * Uploads a blob: POST opens a session; a body up to `chunkSize` goes in the
    * closing PUT (monolithic), a bigger one in PATCH chunks of `chunkSize` then an
    * empty PUT. `chunks(start, end)` yields the bytes of [start, end).
@@ -317,11 +335,20 @@ export class RegistryClient {
     return new URL(loc, this.base).toString();
   }
 
-  /** False when the repository does not exist yet (no tag was ever pushed to it). */
-  async repositoryExists(): Promise<boolean> {
+  /**
+   * The repository's tags (the first page the registry sends), or null when the
+   * repository does not exist yet (no tag was ever pushed to it).
+   */
+  async listTags(): Promise<string[] | null> {
     const res = await this.request('GET', this.repoPath('tags/list'), { ok: [200, 404], what: 'GET tags/list' });
-    res.body.resume();
-    return res.status === 200;
+    if (res.status === 404) { res.body.resume(); return null; }
+    const body = await readBody(res.body, 16 * 1024 * 1024, `${this.label}: GET tags/list`);
+    try {
+      const v = JSON.parse(body.toString('utf8')) as { tags?: unknown };
+      return Array.isArray(v.tags) ? v.tags.filter((t): t is string => typeof t === 'string') : [];
+    } catch {
+      return [];
+    }
   }
 
   async hasManifest(digest: Digest, mediaType: string): Promise<boolean> {
