@@ -147,51 +147,44 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     // Where each object the target lacks is: a blob of its own, or a slot of a pack.
     const lacking = new Map<Digest, number>();
     for (const o of manifest.objects) if (!sizes.has(o.digest) && !takeLocal(o.digest, o.size)) lacking.set(o.digest, o.size);
-    const ownWanted = [...lacking].filter(([d]) => own.has(d));
+    // Each pack's index is read as its job starts, so the first packs stream while later
+    // indexes arrive; an object in two packs is taken from the first whose index claims it.
     const inPacks = new Set([...lacking.keys()].filter((d) => !own.has(d)));
-    const wanted = new Map<number, PackSlot[]>();
-    const indexBytes: Buffer[] = [];
-    const slotsOf: PackSlot[][] = [];
-    if (inPacks.size > 0) {
-      await mapLimit(packs, concurrency, async ({ pack, index }, p) => {
-        if (index.size > MAX_PACK_INDEX_BYTES) throw new AslError('CORRUPT', `${label}: pack index ${index.digest} is ${index.size} bytes; refused`);
-        const bytes = await fetchSmallBlob(client, index, 'pack index');
-        stats.requests++;
-        stats.bytes += bytes.length;
-        slotsOf[p] = checkReceivedIndex(index.digest.slice('sha256:'.length), bytes, pack.size, label).slots;
-        indexBytes[p] = bytes;
-      });
-      slotsOf.forEach((slots, p) => {
-        for (const s of slots) {
-          if (!inPacks.has(s.digest)) continue;
-          if (s.size !== lacking.get(s.digest)) throw new AslError('CORRUPT', `${label}: pack ${packs[p]!.pack.digest} holds object ${s.digest} as ${s.size} bytes, the closure says ${lacking.get(s.digest)}; nothing pulled`);
-          inPacks.delete(s.digest);
-          const list = wanted.get(p) ?? [];
-          list.push(s);
-          wanted.set(p, list);
-        }
-      });
-    }
-    const unplaced = [...inPacks][0];
-    if (unplaced) throw new AslError('CORRUPT', `${label}: the closure lists object ${unplaced}, but no blob or pack of it holds it; nothing pulled`);
-
-    type Job = { kind: 'pack'; pack: Descriptor; index: Buffer; count: number; slots: PackSlot[] } | { kind: 'own'; digest: Digest; size: number };
-    const jobs: Job[] = [
-      ...[...wanted].map(([p, slots]) => ({ kind: 'pack' as const, pack: packs[p]!.pack, index: indexBytes[p]!, count: slotsOf[p]!.length, slots })),
-      ...ownWanted.map(([digest, size]) => ({ kind: 'own' as const, digest, size })),
-    ];
-    await mapLimit(jobs, concurrency, async (job) => {
-      if (job.kind === 'own') { await download(job.digest, job.size); return; }
+    const claimed = new Set<Digest>();
+    let packsFetched = 0;
+    const fetchFromPack = async ({ pack, index }: { pack: Descriptor; index: Descriptor }): Promise<void> => {
+      if (index.size > MAX_PACK_INDEX_BYTES) throw new AslError('CORRUPT', `${label}: pack index ${index.digest} is ${index.size} bytes; refused`);
+      const indexBytes = await fetchSmallBlob(client, index, 'pack index');
+      stats.requests++;
+      stats.bytes += indexBytes.length;
+      const { slots } = checkReceivedIndex(index.digest.slice('sha256:'.length), indexBytes, pack.size, label);
+      const wanted: PackSlot[] = [];
+      for (const s of slots) {
+        if (!inPacks.has(s.digest) || claimed.has(s.digest)) continue;
+        if (s.size !== lacking.get(s.digest)) throw new AslError('CORRUPT', `${label}: pack ${pack.digest} holds object ${s.digest} as ${s.size} bytes, the closure says ${lacking.get(s.digest)}; nothing pulled`);
+        claimed.add(s.digest);
+        wanted.push(s);
+      }
+      if (wanted.length === 0) return;
+      packsFetched++;
       const inPack = (d: Digest) => (actual: string, n: number) => new AslError('CORRUPT',
-        `${label}: the registry served object ${d} (in pack ${job.pack.digest}) with content hashing to ${actual} (${n} bytes); nothing pulled`, { data: { expected: d, actual } });
-      await fetchPackObjects(client, job.pack, job.count, job.slots, {
+        `${label}: the registry served object ${d} (in pack ${pack.digest}) with content hashing to ${actual} (${n} bytes); nothing pulled`, { data: { expected: d, actual } });
+      await fetchPackObjects(client, pack, slots.length, wanted, {
         take: async (slot, data) => {
           await receivePackedObject(into, slot.digest, slot.size, data, { where: label, mismatch: inPack(slot.digest) });
           done(slot.digest, slot.size, true);
         },
-        whole: () => PackFileReceiver.open(into, job.index, (slot) => ({ mismatch: inPack(slot.digest) }), (slot) => done(slot.digest, slot.size, true)),
+        whole: () => PackFileReceiver.open(into, indexBytes, (slot) => ({ mismatch: inPack(slot.digest) }), (slot) => done(slot.digest, slot.size, true)),
       }, stats);
-    });
+    };
+    type Job = { kind: 'pack'; pack: Descriptor; index: Descriptor } | { kind: 'own'; digest: Digest; size: number };
+    const jobs: Job[] = [
+      ...(inPacks.size > 0 ? packs.map((p) => ({ kind: 'pack' as const, ...p })) : []),
+      ...[...lacking].filter(([d]) => own.has(d)).map(([digest, size]) => ({ kind: 'own' as const, digest, size })),
+    ];
+    await mapLimit(jobs, concurrency, (job) => (job.kind === 'own' ? download(job.digest, job.size) : fetchFromPack(job)));
+    const unplaced = [...inPacks].find((d) => !claimed.has(d));
+    if (unplaced) throw new AslError('CORRUPT', `${label}: the closure lists object ${unplaced}, but no blob or pack of it holds it; nothing pulled`);
 
     const committed = await checkAndCommit(target, batch, { manifest, sizes, trees, kept, keys: carried }, label, 'registry closure');
     return {
@@ -200,7 +193,7 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       receipts: committed.receipts,
       objects: { total, downloaded, present: total - downloaded },
       bytes: { total: manifest.totals.bytes, downloaded: downloadedBytes },
-      transfer: { ...stats, packs: wanted.size },
+      transfer: { ...stats, packs: packsFetched },
       roots: committed.roots,
       trusted: committed.trusted,
     };
