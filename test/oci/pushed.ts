@@ -87,14 +87,14 @@ export async function readPushed(reg: Registry, repo: string, tag: string): Prom
  * every object a blob of its own, listed by parts of artifactType
  * application/vnd.asl.closure.v1+json, the receipt manifests as today.
  */
-export async function pushWithoutPacks(store: Store, reg: Registry, repo: string, tag: string, credentials: Credentials, ca: string): Promise<Digest> {
+export async function pushWithoutPacks(store: Store, reg: Registry, repo: string, tag: string, credentials?: Credentials, ca?: string): Promise<Digest> {
   const closure = await computeClosure(store);
   const trusted = await listTrustedKeys(store);
   const pems = new Map(trusted.map((k) => [k.keyId, Buffer.from(k.pem)]));
   const manifest = buildManifest(closure, [...closure.signers].filter((k) => pems.has(k)));
   const configBytes = encodeManifest(manifest);
   const keys = await loadTrustedKeys(store);
-  const client = new RegistryClient({ host: reg.host, repository: repo, tag }, { credentials, ca, actions: 'pull,push' });
+  const client = new RegistryClient({ host: reg.host, repository: repo, tag }, { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' });
   try {
     await client.connect();
     const up = async (bytes: Buffer) => {
@@ -127,6 +127,53 @@ export async function pushWithoutPacks(store: Store, reg: Registry, repo: string
     });
     await client.putManifest(tag, MEDIA_INDEX, indexBytes);
     return sha256(indexBytes);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Publishes the closure `from` again under `to`, each pack's bytes and index as
+ * `edit` returns them (undefined: unchanged), and each layer's annotations as
+ * `annotate` leaves them: how a hostile or broken registry would serve it. The
+ * blobs are uploaded under their real digests, so only ASL's own checks can
+ * catch what is wrong.
+ */
+export async function republish(reg: Registry, repo: string, from: string, to: string, credentials: Credentials | undefined, ca: string | undefined,
+  edit: (p: PushedPack) => { pack?: Buffer; index?: Buffer } | undefined, annotate: (l: Descriptor) => void = () => {}): Promise<void> {
+  const held = await readPushed(reg, repo, from);
+  const client = new RegistryClient({ host: reg.host, repository: repo, tag: to }, { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' });
+  try {
+    await client.connect();
+    const up = async (bytes: Buffer) => {
+      const digest = sha256(bytes);
+      await client.uploadBlob(digest, bytes.length, async function* () { yield bytes; }, 64 * 1024 * 1024, bytes);
+      return { digest, size: bytes.length };
+    };
+    const replaced = new Map<string, { digest: Digest; size: number }>();
+    for (const p of held.packs) {
+      const e = edit(p);
+      if (e?.pack) replaced.set(p.pack.digest, await up(e.pack));
+      if (e?.index) replaced.set(p.index.digest, await up(e.index));
+    }
+    const parts: Descriptor[] = [];
+    for (const part of held.parts) {
+      const layers = part.layers.map((l) => {
+        const n = { ...l, ...(replaced.get(l.digest) ?? {}), ...(l.annotations ? { annotations: { ...l.annotations } } : {}) };
+        const named = n.annotations?.['dev.asl.pack.index'];
+        if (named && replaced.has(named)) n.annotations!['dev.asl.pack.index'] = replaced.get(named)!.digest;
+        annotate(n);
+        return n;
+      });
+      const bytes = canonicalBytes({ schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: held.index.artifactType, config: part.config, layers });
+      await client.putManifest(sha256(bytes), MEDIA_MANIFEST, bytes);
+      parts.push({ mediaType: MEDIA_MANIFEST, digest: sha256(bytes), size: bytes.length, artifactType: held.index.artifactType });
+    }
+    const indexBytes = canonicalBytes({
+      schemaVersion: 2, mediaType: MEDIA_INDEX, artifactType: held.index.artifactType,
+      manifests: [...held.receipts.map((r) => r.descriptor), ...parts],
+    });
+    await client.putManifest(to, MEDIA_INDEX, indexBytes);
   } finally {
     client.close();
   }
