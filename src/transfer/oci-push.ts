@@ -11,7 +11,7 @@
  *   4. blobs (a registry refuses a manifest naming a blob it lacks): new packs
  *      built in memory from the store, every object re-hashed as it is read, and
  *      uploaded `concurrency` at a time; blobs known to be there are skipped,
- *      others asked with HEAD when the repository exists;
+ *      others asked with HEAD when the repository exists (and, big ones, always);
  *   5. the receipt and part manifests by digest, then the tag's index last, so a
  *      tag only ever names a complete closure.
  *
@@ -46,6 +46,13 @@ import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-refere
 export const DEFAULT_CONCURRENCY = 8;
 /** Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size. */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+/**
+ * A blob this big is asked for with HEAD before it is sent, even into a repository
+ * with no tag yet (which the registry reports as absent however many blobs it
+ * holds): a push killed half-way and run again skips the packs it had sent. A HEAD
+ * costs less than a megabyte.
+ */
+const ALWAYS_ASK_BYTES = 1024 * 1024;
 
 export interface RegistryOptions {
   credentials?: Credentials;
@@ -232,7 +239,7 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
         const send = async (digest: Digest, size: number, upload: () => Promise<void>): Promise<boolean> => {
           totalBytes += size;
           let present = known.blobs.has(digest);
-          if (!present && known.repoExists) { counts.checked++; present = await client.hasBlob(digest); }
+          if (!present && (known.repoExists || size >= ALWAYS_ASK_BYTES)) { counts.checked++; present = await client.hasBlob(digest); }
           if (present) return false;
           await upload();
           counts.uploaded++;
