@@ -178,10 +178,11 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       }, stats);
     };
     type Job = { kind: 'pack'; pack: Descriptor; index: Descriptor } | { kind: 'own'; digest: Digest; size: number };
+    // Biggest first: a big blob of its own is one stream, which should not start last.
     const jobs: Job[] = [
       ...(inPacks.size > 0 ? packs.map((p) => ({ kind: 'pack' as const, ...p })) : []),
       ...[...lacking].filter(([d]) => own.has(d)).map(([digest, size]) => ({ kind: 'own' as const, digest, size })),
-    ];
+    ].sort((a, b) => (b.kind === 'own' ? b.size : b.pack.size) - (a.kind === 'own' ? a.size : a.pack.size));
     await mapLimit(jobs, concurrency, (job) => (job.kind === 'own' ? download(job.digest, job.size) : fetchFromPack(job)));
     const unplaced = [...inPacks].find((d) => !claimed.has(d));
     if (unplaced) throw new AslError('CORRUPT', `${label}: the closure lists object ${unplaced}, but no blob or pack of it holds it; nothing pulled`);

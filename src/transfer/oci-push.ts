@@ -40,7 +40,7 @@ import {
   EMPTY_CONFIG_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, closureIndex, closureParts, receiptManifest,
   type Descriptor, type Encoded, type KeyBlob, type PackBlobs,
 } from './oci-layout.js';
-import { MAX_PACKED_OBJECT, packIndexBytes, packSize, planPacks, type PackObject } from './oci-pack.js';
+import { MAX_PACKED_OBJECT, PACK_TARGET_BYTES, packIndexBytes, packSize, planPacks, type PackObject } from './oci-pack.js';
 import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-reference.js';
 
 export const DEFAULT_CONCURRENCY = 8;
@@ -53,6 +53,8 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
  * costs less than a megabyte.
  */
 const ALWAYS_ASK_BYTES = 1024 * 1024;
+/** Room for the biggest pack planPacks makes: just under the target, then one more object. */
+const PACK_BUFFER_BYTES = PACK_MAGIC.length + PACK_TARGET_BYTES + MAX_PACKED_OBJECT;
 
 export interface RegistryOptions {
   credentials?: Credentials;
@@ -125,9 +127,10 @@ function planPush(packable: readonly PackObject[], known: readonly KnownPack[]):
   return { reused, fresh: planPacks(packable.filter((o) => !placed.has(o.digest))) };
 }
 
-/** A new pack's bytes and index, read from the store (every object re-hashed as it is read). */
-function buildPack(reader: ObjectReader, objects: readonly PackObject[]): { pack: Buffer; index: Buffer } {
-  const pack = Buffer.allocUnsafe(packSize(objects));
+/** A new pack's bytes (in `into` when they fit) and index, read from the store (every object re-hashed as it is read). */
+function buildPack(reader: ObjectReader, objects: readonly PackObject[], into: Buffer): { pack: Buffer; index: Buffer } {
+  const size = packSize(objects);
+  const pack = size <= into.length ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   PACK_MAGIC.copy(pack, 0);
   let at = PACK_MAGIC.length;
   for (const o of objects) {
@@ -249,8 +252,12 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
         const reusedObjects = packable.length - plan.fresh.reduce((n, p) => n + p.length, 0);
         progress(0, 0);
         const freshPacks: PackBlobs[] = new Array(plan.fresh.length);
+        const buffers: Buffer[] = [];
         type Job = { kind: 'pack'; i: number } | { kind: 'own'; blob: BlobSource };
-        const jobs: Job[] = [...plan.fresh.map((_, i) => ({ kind: 'pack' as const, i })), ...ownBlobs.map((blob) => ({ kind: 'own' as const, blob }))];
+        // Biggest first: a big blob of its own is one stream, which should not start last.
+        const jobSize = (j: Job) => (j.kind === 'own' ? j.blob.size : packSize(plan.fresh[j.i]!));
+        const jobs: Job[] = [...plan.fresh.map((_, i) => ({ kind: 'pack' as const, i })), ...ownBlobs.map((blob) => ({ kind: 'own' as const, blob }))]
+          .sort((a, b) => jobSize(b) - jobSize(a));
         await mapLimit(jobs, concurrency, async (job) => {
           if (job.kind === 'own') {
             await send(job.blob.digest, job.blob.size, () => uploadBlob(client, reader, job.blob, chunkSize));
@@ -258,14 +265,20 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
             return;
           }
           const members = plan.fresh[job.i]!;
-          const built = buildPack(reader, members);
-          const pack = { digest: digestBytes(built.pack), size: built.pack.length };
-          const index = { digest: digestBytes(built.index), size: built.index.length };
-          freshPacks[job.i] = { pack, index };
-          // The index first: a pack is only ever found through its index.
-          await send(index.digest, index.size, () => client.uploadBlob(index.digest, index.size, async function* () { yield built.index; }, chunkSize, built.index));
-          if (await send(pack.digest, pack.size, () => client.uploadBlob(pack.digest, pack.size, async function* () { yield built.pack; }, chunkSize, built.pack))) counts.packsUploaded++;
-          progress(members.length, pack.size);
+          // At most `concurrency` pack buffers, used again and again: 200 MB of packs is not 200 MB allocated.
+          const space = buffers.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+          try {
+            const built = buildPack(reader, members, space);
+            const pack = { digest: digestBytes(built.pack), size: built.pack.length };
+            const index = { digest: digestBytes(built.index), size: built.index.length };
+            freshPacks[job.i] = { pack, index };
+            // The index first: a pack is only ever found through its index.
+            await send(index.digest, index.size, () => client.uploadBlob(index.digest, index.size, async function* () { yield built.index; }, chunkSize, built.index));
+            if (await send(pack.digest, pack.size, () => client.uploadBlob(pack.digest, pack.size, async function* () { yield built.pack; }, chunkSize, built.pack))) counts.packsUploaded++;
+            progress(members.length, pack.size);
+          } finally {
+            buffers.push(space);
+          }
         });
         for (const k of plan.reused) totalBytes += k.pack.size + k.index.size;
         progress(reusedObjects, 0);

@@ -9,7 +9,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { prng, runAsl, type RunResult } from '../helpers.js';
+import { ensureDebianPackages } from '../fixtures.js';
+import { readStoredBytes } from '../store/object-bytes.js';
 import { flipStoredByte } from '../store/object-bytes.js';
 import { assertRefused, copyTree, listAll, sha256, tempDir, treeDigest } from '../transfer/fixture.js';
 import { openStore } from '../../src/store/store.js';
@@ -33,6 +37,7 @@ interface PullJson {
   transfer: { requests: number; bytes: number; packs: number };
 }
 
+const run = promisify(execFile);
 const ref = (path: string) => `oci://${reg.host}/${path}`;
 const asl = (args: string[]): Promise<RunResult> => runAsl([...args, '--plain-http']);
 async function aslJson<T>(args: string[]): Promise<T> {
@@ -223,4 +228,37 @@ test('push re-hashes what it reads: a corrupt object in the source stops the pus
   await flipStoredByte(copy, victim, 5);
   assertRefused(await asl(['push', '--store', copy, ref('packs/corrupt:x')]), 1, new RegExp(`object ${victim} is corrupt`));
   assert.equal((await reg.get('/v2/packs/corrupt/manifests/x', { accept: 'application/vnd.oci.image.index.v1+json' })).status, 404);
+});
+
+test('another OCI tool (skopeo) lists and fetches what ASL pushed; a pack and its index, as fetched, are a pack of a store', async (t) => {
+  await ensureDebianPackages('skopeo');
+  const work = await tempDir(t, 'asl-oci-packs-');
+  const pushed = await aslJson<{ digest: string }>(['push', '--store', source, ref('packs/tools:all')]);
+  const skopeo = async (...args: string[]) => (await run('skopeo', args, { maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' })).stdout as Buffer;
+  const index = await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/packs/tools:all`);
+  assert.equal(sha256(index), pushed.digest);
+  const parts = (JSON.parse(index.toString()) as { manifests: Array<{ digest: string; artifactType: string }> }).manifests
+    .filter((m) => m.artifactType === 'application/vnd.asl.closure.v2+json');
+  assert.equal(parts.length, 1);
+  const out = join(work, 'copied');
+  await skopeo('copy', '--src-tls-verify=false', `docker://${reg.host}/packs/tools@${parts[0]!.digest}`, `dir:${out}`);
+  const part = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { layers: Array<{ mediaType: string; digest: string; annotations?: Record<string, string> }> };
+  const packLayers = part.layers.filter((l) => l.mediaType === 'application/vnd.asl.pack.v1');
+  assert.equal(packLayers.length, 1);
+  const indexDigest = packLayers[0]!.annotations!['dev.asl.pack.index']!;
+  // Put them where a store keeps its packs, under the index's digest: a fresh store reads every object.
+  const store = join(work, 'T');
+  assert.equal((await runAsl(['init', '--store', store])).code, 0);
+  const packs = join(store, 'objects-v1', 'packs');
+  await mkdir(packs, { recursive: true, mode: 0o700 });
+  await writeFile(join(packs, `${indexDigest.slice(7)}.pack`), await readFile(join(out, packLayers[0]!.digest.slice(7))), { mode: 0o444 });
+  await writeFile(join(packs, `${indexDigest.slice(7)}.idx`), await readFile(join(out, indexDigest.slice(7))), { mode: 0o444 });
+  const held = (await readPushed(reg, 'packs/tools', 'all')).packs[0]!;
+  for (const s of held.slots) {
+    const cat = await runAsl(['cat', '--store', store, s.digest]);
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.deepEqual(cat.stdoutBytes, await readStoredBytes(source, s.digest));
+  }
+  const verify = await runAsl(['verify', '--store', store, '--json']);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
