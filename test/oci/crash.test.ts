@@ -31,13 +31,15 @@ let source: string;
 /** The objects of the source's whole closure, sorted. */
 let objects: string[];
 let receipts: number;
+/** What the closure is, for the figures: "4 receipts, 2,372 objects, 3 packs". */
+let what: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'asl-oci-crash-'));
   useCli(snapshotCli(dir));
   reg = await startRegistry({ tls: false, auth: 'none' });
   // Three receipts of small files (buildSource), and a 20 MB tree of 2,000 files ingested
-  // whole: three packs, so kills land between packs as well as inside them.
+  // whole: several packs, so kills land between packs as well as inside them.
   const fx = await buildSource(join(dir, 'src'), 300, runAsl);
   source = fx.store;
   const tree = join(dir, 'tree');
@@ -54,6 +56,10 @@ before(async () => {
   const manifest = JSON.parse((await readBundleEntries(bundle))[0]!.data.toString()) as BundleManifest;
   objects = manifest.objects.map((o) => o.digest);
   receipts = manifest.receipts.length;
+  const probe = await runAsl(['push', '--store', source, ref('crash/probe:all'), '--plain-http', '--json']);
+  assert.equal(probe.code, 0, probe.stderr);
+  const packs = (JSON.parse(probe.stdout) as { packs: { total: number } }).packs.total;
+  what = `${receipts} receipts, ${objects.length.toLocaleString('en-US')} objects, ${packs} packs`;
 });
 after(async () => {
   await reg?.stop();
@@ -85,7 +91,7 @@ async function pushCampaign(): Promise<void> {
   let n = 0;
   const pushArgs = (repo: string) => ['push', '--store', source, ref(`${repo}:all`), '--plain-http'];
   const medianMs = await timeRuns(3, async () => (await runAndKill(pushArgs(`crash/push-m${n++}`), 60_000, dir)).ms);
-  await campaign('asl push (3 packs, 3 receipts, about 2,400 objects)', medianMs, async (delay) => {
+  await campaign(`asl push (${what})`, medianMs, async (delay) => {
     // Each attempt into a repository of its own: a cold push, killed; the re-run meets what the kill left.
     const repo = `crash/push-${n++}`;
     const attempt = await runAndKill(pushArgs(repo), delay, dir);
@@ -130,7 +136,7 @@ async function pullCampaign(): Promise<void> {
   const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(pullArgs, 60_000, dir)).ms; });
   const expected = 1 + receipts;
   const objectsBefore = objectCount(template);
-  await campaign('asl pull (3 packs, 3 receipts, about 2,400 objects)', medianMs, async (delay) => {
+  await campaign(`asl pull (${what})`, medianMs, async (delay) => {
     await reset();
     const attempt = await runAndKill(pullArgs, delay, dir);
     return {
