@@ -135,14 +135,15 @@ export class ObjectBatch {
     if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
-  private record(digestRaw: Buffer, size: number): void {
+  /** `synced`: the file's data is durable already (nothing for a background flush to do but its name). */
+  private record(digestRaw: Buffer, size: number, synced = false): void {
     const slot = this.stagedCount % STAGED_BLOCK;
     if (slot === 0) this.staged.push(Buffer.allocUnsafe(STAGED_BLOCK * 32));
     digestRaw.copy(this.staged[this.staged.length - 1]!, slot * 32);
     this.stagedCount++;
     this.bytesWritten += size;
     this.objectsWritten++;
-    this.unflushed += size + 4096; // inode and directory entry too
+    this.unflushed += (synced ? 0 : size) + 4096; // inode and directory entry too
     if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
@@ -374,7 +375,8 @@ export class ObjectBatch {
 
   /**
    * A new file in this batch's folder for a whole pack received from elsewhere
-   * (a pull's), opened for writing; hand it to adoptPack once written.
+   * (a pull's), opened for writing; hand it to adoptPack once written, checked
+   * and made durable (FileHandle.sync).
    */
   async newPackFile(): Promise<{ path: string; fh: FileHandle }> {
     return this.newFile(`received-${this.counter++}${PACK_FILE_SUFFIX}`);
@@ -382,12 +384,14 @@ export class ObjectBatch {
 
   /**
    * A new file in this batch's folder for one big object received from elsewhere,
-   * opened for writing; hand it to adoptObjectFile once written and checked.
+   * opened for writing; hand it to adoptObjectFile once written, checked and
+   * made durable (FileHandle.sync).
    */
   async newObjectFile(): Promise<{ path: string; fh: FileHandle }> {
     return this.newFile(`received-${this.counter++}.object`);
   }
 
+  /** Created read-only (as objects and packs are; the descriptor still writes), so the mode is final before the data is synced. */
   private async newFile(name: string): Promise<{ path: string; fh: FileHandle }> {
     if (!this.stageDirMade) {
       await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
@@ -395,9 +399,9 @@ export class ObjectBatch {
       this.stageDirMade = true;
     }
     const path = join(this.stageDir, name);
-    const fh = await open(path, 'wx', 0o600);
+    const fh = await open(path, 'wx', 0o444);
     try {
-      await fh.chmod(0o600);
+      await fh.chmod(0o444);
     } catch (err) {
       await fh.close();
       throw err;
@@ -408,12 +412,12 @@ export class ObjectBatch {
   /**
    * Stages the object written to `path` (from newObjectFile) under `digest`,
    * without copying it. The caller vouches for it: it hashed exactly these bytes
-   * to `digest` as it wrote them, into this batch's private folder.
+   * to `digest` as it wrote them, into this batch's private folder, and synced
+   * them (so no background flush of the whole file system is started for it).
    */
   async adoptObjectFile(path: string, digest: Digest, size: number): Promise<void> {
     const hex = digest.slice('sha256:'.length);
     try {
-      await chmod(path, 0o444);
       if (await objectExists(this.store, digest)) return;
       await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
       try {
@@ -422,58 +426,50 @@ export class ObjectBatch {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // staged by this batch already
         throw fsError(path, err, 'cannot stage object');
       }
-      this.record(Buffer.from(hex, 'hex'), size);
+      this.record(Buffer.from(hex, 'hex'), size, true);
     } finally {
       await rm(path, { force: true });
     }
   }
 
   /**
-   * Publishes the pack written to `path` (from newPackFile) with `index` at
-   * commit, as objects-v1/packs/<H>.pack and <H>.idx (H = sha256 of the index),
-   * exactly as the batch's own pack. The caller vouches for it: the index parses
-   * strictly, describes the file byte for byte, and every object's bytes were
-   * hashed to their digest as they were written.
+   * Publishes the pack written to `path` (from newPackFile, synced) with `index`
+   * at commit, as objects-v1/packs/<H>.pack and <H>.idx (H = sha256 of the
+   * index), exactly as the batch's own pack. The caller vouches for it: the index
+   * parses strictly, describes the file byte for byte, and every object's bytes
+   * were hashed to their digest as they were written.
    */
   adoptPack(path: string, index: Buffer, bytes: number, objects: number): void {
     this.adopted.push({ path, index });
     this.bytesWritten += bytes;
     this.objectsWritten += objects;
-    this.unflushed += bytes;
-    if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
-  }
-
-  /** Notes bytes written to an adopted pack file so far (background flushes overlap the writing). */
-  noteWritten(bytes: number): void {
-    this.unflushed += bytes;
-    if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
   /**
    * The adopted packs' commit, the native pack's protocol for many packs at
-   * once: their data and indexes durable (one syncfs), every pack renamed into
-   * packs/ and that made durable, and only then every index. The index is what
-   * makes a pack visible, so a crash leaves no pack, invisible packs (garbage
-   * verify notes), or complete packs with their indexes.
+   * once: the packs are durable already (synced as they were received: a file
+   * at a time, not a syncfs that would wait for every other writer's data on the
+   * file system), the indexes written and synced, every pack renamed into packs/
+   * and that made durable, and only then every index. The index is what makes a
+   * pack visible, so a crash leaves no pack, invisible packs (garbage verify
+   * notes), or complete packs with their indexes.
    */
   private async commitAdopted(): Promise<void> {
     if (this.adopted.length === 0) return;
-    const named = [];
-    for (const a of this.adopted) {
+    const named = await mapLimit(this.adopted, 8, async (a) => {
       const name = createHash('sha256').update(a.index).digest('hex');
       const idx = `${a.path.slice(0, -PACK_FILE_SUFFIX.length)}.idx`;
       const fh = await open(idx, 'wx', 0o444);
       try {
         await fh.chmod(0o444);
         await fh.writeFile(a.index);
+        await fh.sync();
       } finally {
         await fh.close();
       }
-      await chmod(a.path, 0o444);
-      named.push({ pack: a.path, idx, name });
-    }
+      return { pack: a.path, idx, name };
+    });
     this.adopted = [];
-    native().syncfs(this.stageDir);
     const dir = packsDir(this.store.root);
     if (await mkdir(dir, { recursive: true, mode: 0o700 }) !== undefined) {
       await chmod(dir, 0o700);

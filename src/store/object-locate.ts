@@ -100,6 +100,13 @@ export function locateObjectSync(store: Store, digest: Digest, refresh = true): 
   return refresh && refreshPacks(store.root, set) ? findPacked(store.root, set, raw) : undefined;
 }
 
+/** Where `digest` is in a pack, or undefined; a miss lists the packs folder again when `refresh` is true. */
+export function locatePackedSync(store: Store, digest: Digest, refresh = true): ObjectLocation | undefined {
+  const raw = Buffer.from(digestHex(digest), 'hex');
+  const set = packSet(store.root);
+  return findPacked(store.root, set, raw) ?? (refresh && refreshPacks(store.root, set) ? findPacked(store.root, set, raw) : undefined);
+}
+
 /** locateObjectSync with the loose stat on the threadpool. */
 export async function locateObject(store: Store, digest: Digest): Promise<ObjectLocation | undefined> {
   const raw = Buffer.from(digestHex(digest), 'hex');

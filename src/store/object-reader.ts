@@ -10,20 +10,30 @@
  * telling a tree from a blob. Loose objects are opened with O_NOFOLLOW: a
  * symbolic link in the object folder is refused, never followed.
  */
-import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import type { Digest } from '../core/digest.js';
-import { digestBytes } from '../core/digest.js';
+import { digestBytes, digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { describeLocation, locateObjectSync, type ObjectLocation } from './object-locate.js';
+import { objectFanoutDir, objectPath } from './layout.js';
+import { describeLocation, locateObjectSync, locatePackedSync, type ObjectLocation } from './object-locate.js';
 import type { Store } from './store.js';
 
 export class ObjectReader {
   readonly store: Store;
   private readonly packs = new Map<string, number>();
   private missed = false;
+  /** With `listLoose`: the loose objects of each fan-out folder, listed once (a name, not a stat, per object). */
+  private readonly loose: Map<string, Set<string>> | undefined;
 
-  constructor(store: Store) {
+  /**
+   * `listLoose`: find loose objects by listing each fan-out folder once rather than
+   * by a stat each, for a walk that asks about thousands of objects the store mostly
+   * lacks (a pull into an empty store). Objects written by others meanwhile may then
+   * be missed: fine for a caller that only fetches what it misses again.
+   */
+  constructor(store: Store, opts: { listLoose?: boolean } = {}) {
     this.store = store;
+    this.loose = opts.listLoose ? new Map() : undefined;
   }
 
   /**
@@ -32,9 +42,24 @@ export class ObjectReader {
    * of objects (a pull into an empty store) would list it thousands of times.
    */
   locate(digest: Digest): ObjectLocation | undefined {
-    const loc = locateObjectSync(this.store, digest, !this.missed);
+    const loc = this.loose ? this.locateListed(digest) : locateObjectSync(this.store, digest, !this.missed);
     if (!loc) this.missed = true;
     return loc;
+  }
+
+  private locateListed(digest: Digest): ObjectLocation | undefined {
+    const packed = locatePackedSync(this.store, digest, !this.missed);
+    if (packed) return packed;
+    const hex = digestHex(digest);
+    let names = this.loose!.get(hex.slice(0, 2));
+    if (!names) {
+      try { names = new Set(readdirSync(objectFanoutDir(this.store.root, digest))); } catch { names = new Set(); }
+      this.loose!.set(hex.slice(0, 2), names);
+    }
+    if (!names.has(hex.slice(2))) return undefined;
+    const path = objectPath(this.store.root, digest);
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st ? { kind: 'loose', path, size: st.size } : undefined;
   }
 
   /** The first `n` bytes of an object (fewer if it is shorter), unverified. */

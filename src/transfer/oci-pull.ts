@@ -64,7 +64,7 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
   const client = new RegistryClient(ref, { ...opts, maxSockets: concurrency, actions: 'pull' });
   const label = client.label;
   const batch = new ObjectBatch(store);
-  const reader = new ObjectReader(store);
+  const reader = new ObjectReader(store, { listLoose: true });
   try {
     await client.connect();
     const { digest, manifest, keyLayers, packs, own } = await readClosureLayout(client, ref, concurrency);

@@ -98,10 +98,12 @@ export async function receiveObject(into: ReceiveInto, digest: Digest, size: num
         }
       }
       await writeAll(fh, pending, written);
+      check();
+      // Durable now, while other transfers go on, rather than in one flush at the commit.
+      await fh.sync();
     } finally {
       await fh.close();
     }
-    check();
     let data: Buffer | undefined;
     if (isTree()) {
       if (size > MAX_TREE_BYTES) throw new AslError('CORRUPT', `${errors.where}: object ${digest} looks like a tree but is ${size} bytes; refused`);

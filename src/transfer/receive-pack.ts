@@ -72,7 +72,9 @@ export class PackFileReceiver {
       // Once its first bytes are in, only a tree or a kept object is worth holding on to.
       if (!this.decided && this.seen >= TREE_MAGIC.length) {
         this.decided = true;
-        if (!Buffer.concat(this.parts).subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) this.parts = undefined;
+        const first = this.parts[0]!;
+        const head = first.length >= TREE_MAGIC.length ? first : Buffer.concat(this.parts);
+        if (!head.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) this.parts = undefined;
       }
     }
   }
@@ -96,9 +98,11 @@ export class PackFileReceiver {
     if (this.into.keep.has(slot.digest)) this.into.kept.set(slot.digest, data);
   }
 
-  /** Every object checked: the batch adopts the file and its index. */
+  /** Every object checked: the file is synced and the batch adopts it with its index. */
   async finish(): Promise<void> {
     await this.flush();
+    // Durable now, while other transfers go on, rather than in one flush at the commit.
+    await this.fh.sync();
     await this.close();
     this.into.batch.adoptPack(this.path, this.index, this.written, this.objects);
   }
@@ -117,7 +121,6 @@ export class PackFileReceiver {
     this.pending = [];
     this.pendingBytes = 0;
     this.written += n;
-    this.into.batch.noteWritten(n);
   }
 }
 
