@@ -9,17 +9,20 @@
 // Each run starts a fresh registry per setup, then, each ASL command right after
 // its floor so both meet the same load:
 //
-//   floor up           curl: POST an upload, PUT the tar (untimed: fetching a token)
+//   floor up           curl: POST an upload, PUT the tar (untimed: fetching a token); beside
+//                      it, with the tar's digest computed first (sha256sum), as a client must
 //   push (cold)        asl push into the empty repository
 //   push (again)       the same push: everything known from the tag's closure
-//   floor down         curl: GET the tar into a file (and, reported beside it, + sync -f)
+//   floor down         curl: GET the tar into a file; beside it, + the digest check a client
+//                      should make (sha256sum), + sync -f (durable, as a pull's commit is)
 //   pull (empty store) asl pull into a new store: every object fetched, checked, committed
 //   pull (again)       nothing to fetch
 //
 //   node dist/bench/registry.js [--runs N] [--root DIR] [--concurrency N] [--setups none,token,tls-basic]
 //
 // Targets (issue "Registry at disk speed"): cold push and cold pull each within 2× of
-// the floor (median of the runs).
+// the plain floor (median of the runs); the ratios to the floors that check digests
+// and sync are printed beside them.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -93,22 +96,32 @@ async function floorUp(reg: Registry, auth: string[], repository: string, tar: s
   return s;
 }
 
-async function floorDown(reg: Registry, auth: string[], repository: string, digest: string, file: string): Promise<{ s: number; syncS: number }> {
+/** The tar's digest as a client computes it before an upload (sha256sum), timed. */
+async function digestFloor(tar: string): Promise<number> {
+  return (await timed(() => run('sha256sum', [tar]))).s;
+}
+
+/** The floor down: curl GET into a file; then, timed apart, the digest check a client should make (sha256sum) and sync -f. */
+async function floorDown(reg: Registry, auth: string[], repository: string, digest: string, file: string): Promise<{ s: number; checkS: number; syncS: number }> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
   const { s } = await timed(async () => {
     const code = (await run('curl', ['-s', '-o', file, '-w', '%{http_code}', ...auth, `${base}/v2/${repository}/blobs/${digest}`])).stdout;
     if (code !== '200') throw new Error(`floor: GET answered ${code}`);
   });
+  const check = await timed(() => run('sha256sum', [file]));
+  if (!check.value.stdout.startsWith(digest.slice('sha256:'.length))) throw new Error('floor: the downloaded tar does not hash to its digest');
   const sync = await timed(() => run('sync', ['-f', file]));
   await rm(file, { force: true });
-  return { s, syncS: s + sync.s };
+  return { s, checkS: s + check.s, syncS: s + check.s + sync.s };
 }
 
 interface Rows {
   floorUp: number[];
+  floorUpDigest: number[];
   pushCold: number[];
   pushAgain: number[];
   floorDown: number[];
+  floorDownCheck: number[];
   floorDownSync: number[];
   pullCold: number[];
   pullAgain: number[];
@@ -122,7 +135,7 @@ async function main(): Promise<void> {
   const concurrency = values.concurrency ?? '8';
   const setups = (values.setups ?? SETUPS.join(',')).split(',') as Setup[];
   for (const s of setups) if (!SETUPS.includes(s)) throw new Error(`--setups: unknown setup "${s}" (${SETUPS.join(', ')})`);
-  await ensureDebianPackages('curl', 'tar');
+  await ensureDebianPackages('curl', 'tar', 'coreutils');
   const root = values.root ?? await bookwormMinbaseRoot();
   const work = await mkdtemp(join(tmpdir(), 'asl-bench-registry-'));
   const loadStart = loadavg()[0]!;
@@ -140,7 +153,7 @@ async function main(): Promise<void> {
     const trustKey = /"keyId":\s*"([0-9a-f]{64})"/.exec(keyList)?.[1];
     if (!trustKey) throw new Error('cannot read the source key id');
 
-    const results = new Map<Setup, Rows>(setups.map((s) => [s, { floorUp: [], pushCold: [], pushAgain: [], floorDown: [], floorDownSync: [], pullCold: [], pullAgain: [], pushDetail: '', pullDetail: '' }]));
+    const results = new Map<Setup, Rows>(setups.map((s) => [s, { floorUp: [], floorUpDigest: [], pushCold: [], pushAgain: [], floorDown: [], floorDownCheck: [], floorDownSync: [], pullCold: [], pullAgain: [], pushDetail: '', pullDetail: '' }]));
     let objects = 0;
     let closureBytes = 0;
     for (let r = 1; r <= runs; r++) {
@@ -155,7 +168,9 @@ async function main(): Promise<void> {
           const floorRepo = 'bench/floor';
           const auth = await curlAuth(reg, setup, floorRepo);
           log(`run ${r}/${runs}, ${setup}: floor up, push`);
-          rows.floorUp.push(await floorUp(reg, auth, floorRepo, tar, tarDigest));
+          const up = await floorUp(reg, auth, floorRepo, tar, tarDigest);
+          rows.floorUp.push(up);
+          rows.floorUpDigest.push(up + await digestFloor(tar));
           const p1 = await timed(() => asl(['push', '--store', store, ref, ...common], env));
           rows.pushCold.push(p1.s);
           const blobs = p1.value.blobs as { uploaded: number };
@@ -168,6 +183,7 @@ async function main(): Promise<void> {
           log(`run ${r}/${runs}, ${setup}: floor down, pull`);
           const down = await floorDown(reg, auth, floorRepo, tarDigest, join(work, 'down.tar'));
           rows.floorDown.push(down.s);
+          rows.floorDownCheck.push(down.checkS);
           rows.floorDownSync.push(down.syncS);
           const target = join(work, `T-${setup}-${r}`);
           if ((await runAsl(['init', '--store', target])).code !== 0) throw new Error('asl init failed');
@@ -190,6 +206,7 @@ async function main(): Promise<void> {
     const sec = (xs: number[]) => `${median(xs).toFixed(2)} s`;
     const all = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
     const rate = (bytes: number, xs: number[]) => `${mb(bytes / median(xs))} MB/s`;
+    const ratio = (xs: number[], floor: number[]) => `${(median(xs) / median(floor)).toFixed(2)}×`;
     const verdict = (xs: number[], floor: number[]) => {
       const ratio = median(xs) / median(floor);
       return [`${ratio.toFixed(2)}×`, `≤ ${TARGET}× floor`, ratio <= TARGET ? 'PASS' : 'FAIL'];
@@ -199,11 +216,11 @@ async function main(): Promise<void> {
       const r = results.get(setup)!;
       const name = SETUP_NAMES[setup];
       table.push(
-        [name, 'floor: one tar blob up (curl POST + PUT)', sec(r.floorUp), all(r.floorUp), rate(tarBytes, r.floorUp), '', '', ''],
-        [name, `asl push, cold (${r.pushDetail})`, sec(r.pushCold), all(r.pushCold), rate(closureBytes, r.pushCold), ...verdict(r.pushCold, r.floorUp)],
+        [name, `floor: one tar blob up (curl POST + PUT; with its digest computed first by sha256sum: ${sec(r.floorUpDigest)})`, sec(r.floorUp), all(r.floorUp), rate(tarBytes, r.floorUp), '', '', ''],
+        [name, `asl push, cold (${r.pushDetail}; ${ratio(r.pushCold, r.floorUpDigest)} the floor with its digest)`, sec(r.pushCold), all(r.pushCold), rate(closureBytes, r.pushCold), ...verdict(r.pushCold, r.floorUp)],
         [name, 'asl push again (everything known)', sec(r.pushAgain), all(r.pushAgain), '', '', '', ''],
-        [name, `floor: the tar blob down (curl GET to a file; + sync -f: ${sec(r.floorDownSync)})`, sec(r.floorDown), all(r.floorDown), rate(tarBytes, r.floorDown), '', '', ''],
-        [name, `asl pull into an empty store (${r.pullDetail})`, sec(r.pullCold), all(r.pullCold), rate(closureBytes, r.pullCold), ...verdict(r.pullCold, r.floorDown)],
+        [name, `floor: the tar blob down (curl GET to a file; + its digest checked by sha256sum: ${sec(r.floorDownCheck)}; + sync -f: ${sec(r.floorDownSync)})`, sec(r.floorDown), all(r.floorDown), rate(tarBytes, r.floorDown), '', '', ''],
+        [name, `asl pull into an empty store (${r.pullDetail}; ${ratio(r.pullCold, r.floorDownCheck)} the floor with its digest checked, ${ratio(r.pullCold, r.floorDownSync)} checked and synced)`, sec(r.pullCold), all(r.pullCold), rate(closureBytes, r.pullCold), ...verdict(r.pullCold, r.floorDown)],
         [name, 'asl pull again (nothing to fetch)', sec(r.pullAgain), all(r.pullAgain), '', '', '', ''],
       );
     }
