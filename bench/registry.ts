@@ -26,14 +26,15 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { bookwormMinbaseRoot, ensureDebianPackages } from '../test/fixtures.js';
-import { runAsl } from '../test/helpers.js';
+import { ASL_BIN, runAsl } from '../test/helpers.js';
 import { startRegistry, type Registry } from '../test/oci/registry.js';
 import { machineLines } from './machine.js';
+import { GNU_TIME } from './measure.js';
 import { markdownTable } from './report.js';
 import { median } from './runner.js';
 
@@ -51,16 +52,34 @@ function log(msg: string): void {
   process.stderr.write(`bench registry: ${msg}\n`);
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ s: number; value: T }> {
-  const start = process.hrtime.bigint();
-  const value = await fn();
-  return { s: Number(process.hrtime.bigint() - start) / 1e9, value };
+/** Wall and CPU time (user + system, from GNU time) of some processes run one after the other. */
+interface Timing {
+  s: number;
+  cpu: number;
 }
 
-async function asl(args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
-  const r = await runAsl([...args, '--json'], { env });
-  if (r.code !== 0) throw new Error(`asl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
+/** Runs argv under GNU time: its stdout, wall time and CPU time. */
+async function measured(argv: string[], env: NodeJS.ProcessEnv = process.env, timeFile: string): Promise<Timing & { stdout: string }> {
+  const start = process.hrtime.bigint();
+  let stdout: string;
+  try {
+    stdout = (await run(GNU_TIME, ['-f', '%U %S', '-o', timeFile, '--', ...argv], { env, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${argv.slice(0, 3).join(' ')}…: ${(e.stderr ?? e.message).trim().split('\n').pop()}`);
+  }
+  const s = Number(process.hrtime.bigint() - start) / 1e9;
+  const [user, sys] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(/\s+/).map(Number);
+  return { s, cpu: user! + sys!, stdout };
+}
+
+function plus(a: Timing, b: Timing): Timing {
+  return { s: a.s + b.s, cpu: a.cpu + b.cpu };
+}
+
+async function asl(args: string[], env: NodeJS.ProcessEnv, timeFile: string): Promise<Timing & { json: Record<string, unknown> }> {
+  const r = await measured([process.execPath, ASL_BIN, ...args, '--json'], env, timeFile);
+  return { ...r, json: JSON.parse(r.stdout) as Record<string, unknown> };
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -81,54 +100,52 @@ async function curlAuth(reg: Registry, setup: Setup, repository: string): Promis
   return ['-H', `Authorization: Bearer ${(JSON.parse(body) as { token: string }).token}`];
 }
 
-/** The floor: the tar up as one blob (POST, then PUT with the body), and down into a file. */
-async function floorUp(reg: Registry, auth: string[], repository: string, tar: string, digest: string): Promise<number> {
+/** The floor: the tar up as one blob (POST, then PUT with the body). */
+async function floorUp(reg: Registry, auth: string[], repository: string, tar: string, digest: string, timeFile: string): Promise<Timing> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
-  const { s } = await timed(async () => {
-    const post = (await run('curl', ['-s', '-D', '-', '-o', '/dev/null', '-X', 'POST', ...auth, `${base}/v2/${repository}/blobs/uploads/`])).stdout;
-    const location = /^location:\s*(\S+)/im.exec(post)?.[1];
-    if (!location) throw new Error(`floor: no upload location: ${post.split('\n')[0]}`);
-    const url = new URL(location, base);
-    url.searchParams.set('digest', digest);
-    const code = (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'content-type: application/octet-stream', '--data-binary', `@${tar}`, ...auth, url.toString()], { maxBuffer: 1 << 20 })).stdout;
-    if (code !== '201') throw new Error(`floor: PUT answered ${code}`);
-  });
-  return s;
+  const post = await measured(['curl', '-s', '-D', '-', '-o', '/dev/null', '-X', 'POST', ...auth, `${base}/v2/${repository}/blobs/uploads/`], process.env, timeFile);
+  const location = /^location:\s*(\S+)/im.exec(post.stdout)?.[1];
+  if (!location) throw new Error(`floor: no upload location: ${post.stdout.split('\n')[0]}`);
+  const url = new URL(location, base);
+  url.searchParams.set('digest', digest);
+  const put = await measured(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'content-type: application/octet-stream', '--data-binary', `@${tar}`, ...auth, url.toString()], process.env, timeFile);
+  if (put.stdout !== '201') throw new Error(`floor: PUT answered ${put.stdout}`);
+  return plus(post, put);
 }
 
 /**
- * The tar's digest as a client computes it before an upload, timed: `openssl dgst`,
- * the same OpenSSL SHA-256 (with the CPU's SHA instructions) Node uses; coreutils'
- * sha256sum is 4× slower here and would flatter the ratios.
+ * A digest as a client computes it, timed: `openssl dgst`, the same OpenSSL
+ * SHA-256 (with the CPU's SHA instructions) Node uses; coreutils' sha256sum is 4×
+ * slower here and would flatter the ratios.
  */
-async function digestFloor(tar: string): Promise<number> {
-  return (await timed(() => run('openssl', ['dgst', '-sha256', '-r', tar]))).s;
+async function digestOf(file: string, timeFile: string): Promise<Timing & { hex: string }> {
+  const r = await measured(['openssl', 'dgst', '-sha256', '-r', file], process.env, timeFile);
+  return { ...r, hex: r.stdout.split(/\s/)[0]! };
 }
 
-/** The floor down: curl GET into a file; then, timed apart, the digest check a client should make (openssl dgst) and sync -f. */
-async function floorDown(reg: Registry, auth: string[], repository: string, digest: string, file: string): Promise<{ s: number; checkS: number; syncS: number }> {
+/** The floor down: curl GET into a file; then, timed apart, the digest check a client should make and sync -f. */
+async function floorDown(reg: Registry, auth: string[], repository: string, digest: string, file: string, timeFile: string): Promise<{ get: Timing; checked: Timing; synced: Timing }> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
-  const { s } = await timed(async () => {
-    const code = (await run('curl', ['-s', '-o', file, '-w', '%{http_code}', ...auth, `${base}/v2/${repository}/blobs/${digest}`])).stdout;
-    if (code !== '200') throw new Error(`floor: GET answered ${code}`);
-  });
-  const check = await timed(() => run('openssl', ['dgst', '-sha256', '-r', file]));
-  if (!check.value.stdout.startsWith(digest.slice('sha256:'.length))) throw new Error('floor: the downloaded tar does not hash to its digest');
-  const sync = await timed(() => run('sync', ['-f', file]));
+  const get = await measured(['curl', '-s', '-o', file, '-w', '%{http_code}', ...auth, `${base}/v2/${repository}/blobs/${digest}`], process.env, timeFile);
+  if (get.stdout !== '200') throw new Error(`floor: GET answered ${get.stdout}`);
+  const check = await digestOf(file, timeFile);
+  if (`sha256:${check.hex}` !== digest) throw new Error('floor: the downloaded tar does not hash to its digest');
+  const sync = await measured(['sync', '-f', file], process.env, timeFile);
   await rm(file, { force: true });
-  return { s, checkS: s + check.s, syncS: s + check.s + sync.s };
+  const checked = plus(get, check);
+  return { get, checked, synced: plus(checked, sync) };
 }
 
 interface Rows {
-  floorUp: number[];
-  floorUpDigest: number[];
-  pushCold: number[];
-  pushAgain: number[];
-  floorDown: number[];
-  floorDownCheck: number[];
-  floorDownSync: number[];
-  pullCold: number[];
-  pullAgain: number[];
+  floorUp: Timing[];
+  floorUpDigest: Timing[];
+  pushCold: Timing[];
+  pushAgain: Timing[];
+  floorDown: Timing[];
+  floorDownCheck: Timing[];
+  floorDownSync: Timing[];
+  pullCold: Timing[];
+  pullAgain: Timing[];
   pushDetail: string;
   pullDetail: string;
 }
@@ -139,7 +156,7 @@ async function main(): Promise<void> {
   const concurrency = values.concurrency ?? '8';
   const setups = (values.setups ?? SETUPS.join(',')).split(',') as Setup[];
   for (const s of setups) if (!SETUPS.includes(s)) throw new Error(`--setups: unknown setup "${s}" (${SETUPS.join(', ')})`);
-  await ensureDebianPackages('curl', 'tar', 'openssl');
+  await ensureDebianPackages('curl', 'tar', 'openssl', 'time');
   const root = values.root ?? await bookwormMinbaseRoot();
   const work = await mkdtemp(join(tmpdir(), 'asl-bench-registry-'));
   const loadStart = loadavg()[0]!;
@@ -171,32 +188,31 @@ async function main(): Promise<void> {
           const ref = `oci://${reg.host}/bench/minbase:run${r}`;
           const floorRepo = 'bench/floor';
           const auth = await curlAuth(reg, setup, floorRepo);
+          const timeFile = join(work, 'time');
           log(`run ${r}/${runs}, ${setup}: floor up, push`);
-          const up = await floorUp(reg, auth, floorRepo, tar, tarDigest);
+          const up = await floorUp(reg, auth, floorRepo, tar, tarDigest, timeFile);
           rows.floorUp.push(up);
-          rows.floorUpDigest.push(up + await digestFloor(tar));
-          const p1 = await timed(() => asl(['push', '--store', store, ref, ...common], env));
-          rows.pushCold.push(p1.s);
-          const blobs = p1.value.blobs as { uploaded: number };
-          const packs = p1.value.packs as { total: number; objects: number };
-          objects = p1.value.objects as number;
-          closureBytes = (p1.value.bytes as { total: number }).total;
+          rows.floorUpDigest.push(plus(up, await digestOf(tar, timeFile)));
+          const p1 = await asl(['push', '--store', store, ref, ...common], env, timeFile);
+          rows.pushCold.push(p1);
+          const blobs = p1.json.blobs as { uploaded: number };
+          const packs = p1.json.packs as { total: number; objects: number };
+          objects = p1.json.objects as number;
+          closureBytes = (p1.json.bytes as { total: number }).total;
           rows.pushDetail = `${blobs.uploaded} blobs uploaded: ${packs.total} packs holding ${packs.objects} objects, their indexes, ${blobs.uploaded - 2 * packs.total} other blobs (objects of their own, closure manifest, key, empty config)`;
-          const p2 = await timed(() => asl(['push', '--store', store, ref, ...common], env));
-          rows.pushAgain.push(p2.s);
+          rows.pushAgain.push(await asl(['push', '--store', store, ref, ...common], env, timeFile));
           log(`run ${r}/${runs}, ${setup}: floor down, pull`);
-          const down = await floorDown(reg, auth, floorRepo, tarDigest, join(work, 'down.tar'));
-          rows.floorDown.push(down.s);
-          rows.floorDownCheck.push(down.checkS);
-          rows.floorDownSync.push(down.syncS);
+          const down = await floorDown(reg, auth, floorRepo, tarDigest, join(work, 'down.tar'), timeFile);
+          rows.floorDown.push(down.get);
+          rows.floorDownCheck.push(down.checked);
+          rows.floorDownSync.push(down.synced);
           const target = join(work, `T-${setup}-${r}`);
           if ((await runAsl(['init', '--store', target])).code !== 0) throw new Error('asl init failed');
-          const q1 = await timed(() => asl(['pull', '--store', target, ref, '--trust-key', trustKey, ...common], env));
-          rows.pullCold.push(q1.s);
-          const transfer = q1.value.transfer as { requests: number; bytes: number; packs: number };
-          rows.pullDetail = `${(q1.value.objects as { downloaded: number }).downloaded} objects in ${transfer.requests} blob requests (${transfer.packs} packs)`;
-          const q2 = await timed(() => asl(['pull', '--store', target, ref, ...common], env));
-          rows.pullAgain.push(q2.s);
+          const q1 = await asl(['pull', '--store', target, ref, '--trust-key', trustKey, ...common], env, timeFile);
+          rows.pullCold.push(q1);
+          const transfer = q1.json.transfer as { requests: number; bytes: number; packs: number };
+          rows.pullDetail = `${(q1.json.objects as { downloaded: number }).downloaded} objects in ${transfer.requests} blob requests (${transfer.packs} packs)`;
+          rows.pullAgain.push(await asl(['pull', '--store', target, ref, ...common], env, timeFile));
           const verify = await runAsl(['verify', '--store', target]);
           if (verify.code !== 0) throw new Error(`the pulled store does not verify: ${verify.stdout}${verify.stderr}`);
           await rm(target, { recursive: true, force: true });
@@ -207,25 +223,29 @@ async function main(): Promise<void> {
     }
 
     const mb = (n: number) => (n / 1e6).toFixed(1);
-    const sec = (xs: number[]) => `${median(xs).toFixed(2)} s`;
-    const all = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(', ');
-    const rate = (bytes: number, xs: number[]) => `${mb(bytes / median(xs))} MB/s`;
-    const ratio = (xs: number[], floor: number[]) => `${(median(xs) / median(floor)).toFixed(2)}×`;
-    const verdict = (xs: number[], floor: number[]) => {
-      const ratio = median(xs) / median(floor);
-      return [`${ratio.toFixed(2)}×`, `≤ ${TARGET}× floor`, ratio <= TARGET ? 'PASS' : 'FAIL'];
+    const wall = (xs: Timing[]) => median(xs.map((x) => x.s));
+    const cpu = (xs: Timing[]) => median(xs.map((x) => x.cpu));
+    const sec = (xs: Timing[]) => `${wall(xs).toFixed(2)} s`;
+    const all = (xs: Timing[]) => xs.map((x) => x.s.toFixed(2)).join(', ');
+    const cpuText = (xs: Timing[]) => `${cpu(xs).toFixed(2)} s`;
+    const rate = (bytes: number, xs: Timing[]) => `${mb(bytes / wall(xs))} MB/s`;
+    const ratio = (xs: Timing[], floor: Timing[]) => `${(wall(xs) / wall(floor)).toFixed(2)}×`;
+    const verdict = (xs: Timing[], floor: Timing[]) => {
+      const q = wall(xs) / wall(floor);
+      return [`${q.toFixed(2)}×`, `≤ ${TARGET}× floor`, q <= TARGET ? 'PASS' : 'FAIL'];
     };
     const table: string[][] = [];
     for (const setup of setups) {
       const r = results.get(setup)!;
       const name = SETUP_NAMES[setup];
+      const row = (label: string, xs: Timing[], bytes: number, tail: string[] = ['', '', '']) => [name, label, sec(xs), all(xs), cpuText(xs), bytes > 0 ? rate(bytes, xs) : '', ...tail];
       table.push(
-        [name, `floor: one tar blob up (curl POST + PUT; with its digest computed first (openssl dgst): ${sec(r.floorUpDigest)})`, sec(r.floorUp), all(r.floorUp), rate(tarBytes, r.floorUp), '', '', ''],
-        [name, `asl push, cold (${r.pushDetail}; ${ratio(r.pushCold, r.floorUpDigest)} the floor with its digest)`, sec(r.pushCold), all(r.pushCold), rate(closureBytes, r.pushCold), ...verdict(r.pushCold, r.floorUp)],
-        [name, 'asl push again (everything known)', sec(r.pushAgain), all(r.pushAgain), '', '', '', ''],
-        [name, `floor: the tar blob down (curl GET to a file; + its digest checked (openssl dgst): ${sec(r.floorDownCheck)}; + sync -f: ${sec(r.floorDownSync)})`, sec(r.floorDown), all(r.floorDown), rate(tarBytes, r.floorDown), '', '', ''],
-        [name, `asl pull into an empty store (${r.pullDetail}; ${ratio(r.pullCold, r.floorDownCheck)} the floor with its digest checked, ${ratio(r.pullCold, r.floorDownSync)} checked and synced)`, sec(r.pullCold), all(r.pullCold), rate(closureBytes, r.pullCold), ...verdict(r.pullCold, r.floorDown)],
-        [name, 'asl pull again (nothing to fetch)', sec(r.pullAgain), all(r.pullAgain), '', '', '', ''],
+        row(`floor: one tar blob up (curl POST + PUT; with its digest computed first (openssl dgst): ${sec(r.floorUpDigest)})`, r.floorUp, tarBytes),
+        row(`asl push, cold (${r.pushDetail}; ${ratio(r.pushCold, r.floorUpDigest)} the floor with its digest)`, r.pushCold, closureBytes, verdict(r.pushCold, r.floorUp)),
+        row('asl push again (everything known)', r.pushAgain, 0),
+        row(`floor: the tar blob down (curl GET to a file; + its digest checked (openssl dgst): ${sec(r.floorDownCheck)}, CPU ${cpuText(r.floorDownCheck)}; + sync -f: ${sec(r.floorDownSync)})`, r.floorDown, tarBytes),
+        row(`asl pull into an empty store (${r.pullDetail}; ${ratio(r.pullCold, r.floorDownCheck)} the floor with its digest checked, ${ratio(r.pullCold, r.floorDownSync)} checked and synced)`, r.pullCold, closureBytes, verdict(r.pullCold, r.floorDown)),
+        row('asl pull again (nothing to fetch)', r.pullAgain, 0),
       );
     }
     const out = [
@@ -234,9 +254,9 @@ async function main(): Promise<void> {
       ...machineLines({ 'root ingested': root, 'stores on': work }),
       `- load average (1 min): ${loadStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end`,
       `- closure: 1 receipt, ${objects} objects, ${mb(closureBytes)} MB of blobs; the floor's tar of the same root: ${mb(tarBytes)} MB`,
-      `- docker-registry on 127.0.0.1 (filesystem storage), a fresh one per setup and run; --concurrency ${concurrency}; median of ${runs} runs; wall time of each process (the CLI, or curl)`,
+      `- docker-registry on 127.0.0.1 (filesystem storage), a fresh one per setup and run; --concurrency ${concurrency}; median of ${runs} runs; wall time of each process (the CLI, or curl), and its CPU time from GNU time (the registry's own is not counted)`,
       '',
-      ...markdownTable(['setup', 'operation', 'median', 'runs', 'rate', 'vs floor', 'target', 'result'], table, ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'l']),
+      ...markdownTable(['setup', 'operation', 'median', 'runs', 'CPU (user+sys, median)', 'rate', 'vs floor', 'target', 'result'], table, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l', 'l']),
       '',
     ];
     process.stdout.write(out.join('\n'));
