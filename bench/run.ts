@@ -3,7 +3,7 @@
 //
 //   npm run bench [-- --runs N] [-- --small-files N] [-- --only SECTION[,SECTION]]
 //
-// Sections: ingest, memory, capture, dag, why. `--only` runs just those (and builds
+// Sections: ingest, memory, capture, dag, why, audit. `--only` runs just those (and builds
 // only the fixtures they need); the report then holds those sections alone.
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../test/helpers.js';
 import { captureSection } from './capture.js';
 import { dagScaleSection } from './dag-scale.js';
 import { whyScaleSection } from './why-scale.js';
+import { auditSection } from './audit.js';
 import { aslArgv, type BenchContext } from './context.js';
 import { describeStats, treeStats } from './fixture-stats.js';
 import { describeProbes, fsProbe } from './fs-probe.js';
@@ -24,7 +25,7 @@ import { GNU_TIME, mustRun } from './measure.js';
 import { sectionMarkdown } from './report.js';
 import { oneLine, runSection, type RowResult, type Section } from './runner.js';
 
-const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why'] as const;
+const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why', 'audit'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 async function main(): Promise<number> {
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
   await ensureDebianPackages('debootstrap', 'in-toto', 'time');
   log('building fixtures (once; cached in .cache/fixtures)');
   const needsSmall = wanted('ingest') || wanted('memory');
-  const minbase = wanted('ingest') || wanted('capture') ? fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2) : undefined;
+  const minbase = wanted('ingest') || wanted('capture') || wanted('audit') ? fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2) : undefined;
   const small = needsSmall ? fixture('small', `${kilo(smallFiles)} small files`, await manySmallFilesTree(smallFiles), 0.1) : undefined;
   const tenth = Math.max(1, Math.round(smallFiles / 10));
   const smaller = wanted('memory') ? fixture('smaller', `${kilo(tenth)} small files`, await manySmallFilesTree(tenth), 0.1) : undefined;
@@ -67,6 +68,7 @@ async function main(): Promise<number> {
     if (wanted('capture')) sections.push(await captureSection(ctx, minbase!));
     if (wanted('dag')) sections.push(await dagScaleSection(ctx));
     if (wanted('why')) sections.push(await whyScaleSection(ctx, {}, log));
+    if (wanted('audit')) sections.push(await auditSection(ctx, minbase!));
     const results = new Map<string, RowResult>();
     for (const section of sections) {
       for (const [id, result] of await runSection(section, runs, log)) results.set(id, result);

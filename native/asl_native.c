@@ -393,10 +393,20 @@ enum { ST_STAGED = 0, ST_EXISTS = 1, ST_DUPLICATE = 2, ST_ERR_SOURCE = 3, ST_ERR
  * second copy of the same content in one batch finds the name taken (EEXIST) and
  * is a duplicate: the kernel does the in-batch dedupe, no shared table needed.
  */
+/*
+ * Modes are set explicitly, never left to the umask (docs/security.md): folders
+ * 0700, objects 0444. mkdir/open apply the umask, so each creation is followed by
+ * a chmod of what this call made (a folder that existed is left as it is).
+ */
+int asl_mkdirat_exact(int dir_fd, const char *name, mode_t mode) {
+  if (mkdirat(dir_fd, name, mode) != 0) return -1;
+  return fchmodat(dir_fd, name, mode, 0);
+}
+
 static int open_stage_dir(const char *stage_dir) {
   int fd = open(stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
-    if (mkdir(stage_dir, 0700) != 0 && errno != EEXIST) return -1;
+    if (asl_mkdirat_exact(AT_FDCWD, stage_dir, 0700) != 0 && errno != EEXIST) return -1;
     fd = open(stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   return fd;
@@ -407,8 +417,15 @@ static int create_in_fanout(int dir_fd, const char *rel) {
   int fd = openat(dir_fd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0 && errno == ENOENT) {
     char fan[3] = {rel[0], rel[1], 0};
-    if (mkdirat(dir_fd, fan, 0700) != 0 && errno != EEXIST) return -1;
+    if (asl_mkdirat_exact(dir_fd, fan, 0700) != 0 && errno != EEXIST) return -1;
     fd = openat(dir_fd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  }
+  if (fd >= 0 && fchmod(fd, 0444) != 0) {
+    int e = errno;
+    close(fd);
+    unlinkat(dir_fd, rel, 0);
+    errno = e;
+    return -1;
   }
   return fd;
 }
@@ -485,6 +502,7 @@ static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_f
   int tfd = openat(tmp_fd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (tfd < 0) { *err = errno; return ST_ERR_STAGE; }
   int status = ST_STAGED;
+  if (fchmod(tfd, 0444) != 0) { *err = errno; status = ST_ERR_STAGE; goto fail; }
   double total = (double)have;
   if (ossl.init(ctx, ossl.md, NULL) != 1 || ossl.update(ctx, buf, have) != 1) { *err = EIO; status = ST_ERR_STAGE; goto fail; }
   if (write_all(tfd, buf, have) != 0) { *err = errno; status = ST_ERR_STAGE; goto fail; }
@@ -508,7 +526,7 @@ static int stage_large(stage_work *w, EVP_MD_CTX *ctx, int *stage_fdp, int obj_f
   int rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
   if (rc != 0 && errno == ENOENT) {
     char fan[3] = {hex[0], hex[1], 0};
-    if (mkdirat(tmp_fd, fan, 0700) == 0 || errno == EEXIST) rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
+    if (asl_mkdirat_exact(tmp_fd, fan, 0700) == 0 || errno == EEXIST) rc = renameat2(tmp_fd, tmpname, tmp_fd, name, RENAME_NOREPLACE);
   }
   if (rc != 0) {
     int e = errno;
@@ -794,7 +812,7 @@ static void commit_execute(napi_env env, void *data) {
     if (renameat(tmp_fd, src, obj_fd, dst) == 0) continue;
     if (errno == ENOENT) {
       char fan[3] = {hex[0], hex[1], 0};
-      if (mkdirat(obj_fd, fan, 0755) != 0 && errno != EEXIST) { w->err = errno; w->syscall = "mkdir"; snprintf(w->failed, sizeof w->failed, "%s", fan); goto out; }
+      if (asl_mkdirat_exact(obj_fd, fan, 0700) != 0 && errno != EEXIST) { w->err = errno; w->syscall = "mkdir"; snprintf(w->failed, sizeof w->failed, "%s", fan); goto out; }
       made_fan = true;
       if (renameat(tmp_fd, src, obj_fd, dst) == 0) continue;
     }

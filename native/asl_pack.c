@@ -160,11 +160,12 @@ static int pwrite_all(int fd, const char *p, size_t n, uint64_t off) {
 
 /* Creates the staging pack on first use (under the lock): a batch of trees only writes no pack. */
 static int open_pack(pack_batch *pb) {
-  if (mkdir(pb->stage_dir, 0700) != 0 && errno != EEXIST) return errno;
+  if (asl_mkdirat_exact(AT_FDCWD, pb->stage_dir, 0700) != 0 && errno != EEXIST) return errno;
   char path[PACK_PATH_MAX + 80];
   snprintf(path, sizeof path, "%s/%s.pack", pb->stage_dir, pb->name);
   int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
   if (fd < 0) return errno;
+  if (fchmod(fd, 0444) != 0) { int e = errno; close(fd); unlink(path); return e; }
   if (pwrite_all(fd, PACK_MAGIC, PACK_MAGIC_LEN, 0) != 0) { int e = errno; close(fd); unlink(path); return e; }
   pb->fd = fd;
   pb->end = PACK_MAGIC_LEN;
@@ -307,7 +308,7 @@ static int write_all_fd(int fd, const unsigned char *p, size_t n) {
 static int open_packs_dir(const char *packs_dir) {
   int fd = open(packs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0 || errno != ENOENT) return fd;
-  if (mkdir(packs_dir, 0755) != 0 && errno != EEXIST) return -1;
+  if (asl_mkdirat_exact(AT_FDCWD, packs_dir, 0700) != 0 && errno != EEXIST) return -1;
   char parent[PACK_PATH_MAX];
   snprintf(parent, sizeof parent, "%s", packs_dir);
   char *slash = strrchr(parent, '/');
@@ -364,6 +365,7 @@ static void commit_pack_execute(napi_env env, void *data) {
   if ((stage_fd = open(pb->stage_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) FAIL("open tmp");
   snprintf(src, sizeof src, "%s.idx", pb->name);
   if ((idx_fd = openat(stage_fd, src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0) FAIL("create index");
+  if (fchmod(idx_fd, 0444) != 0) FAIL("chmod index");
   if (write_all_fd(idx_fd, idx, idx_len) != 0) FAIL("write index");
   if (fdatasync(idx_fd) != 0) FAIL("fdatasync index");
   if (fdatasync(pb->fd) != 0) FAIL("fdatasync pack");

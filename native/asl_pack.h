@@ -24,6 +24,10 @@ typedef struct pack_batch pack_batch;
 /* Defined in asl_native.c: sha256 through node's OpenSSL (0 on success). */
 int asl_sha256(const void *data, size_t len, unsigned char out[32]);
 
+/* Defined in asl_native.c: mkdirat, then the mode set exactly (not left to the umask). */
+#include <sys/types.h>
+int asl_mkdirat_exact(int dir_fd, const char *name, mode_t mode);
+
 /* Whether a committed pack (as of the batch's start) holds `digest`. Lock-free: that list never changes. */
 int pack_known(const pack_batch *pb, const unsigned char digest[32]);
 

@@ -39,9 +39,10 @@ function mountsUnder(dir: string): string[] {
 }
 
 /** Runs a bash script; its stdout and stderr, interleaved as they came, are returned and written to `logFile`. */
-export function runBashLogged(script: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{ code: number | null; output: string }> {
+export function runBashLogged(script: string, env: NodeJS.ProcessEnv, logFile: string, cwd?: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A capture watches its working directory: the script runs where its operator would, never in the repository.
+    const child = spawn('bash', [script], { env, cwd: cwd ?? dirname(script), stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));

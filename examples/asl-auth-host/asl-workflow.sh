@@ -33,7 +33,7 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export DEBIAN_FRONTEND=noninteractive
 export LC_ALL=C.UTF-8
 export WORKDIR ISO_ROOT
-# Every step runs from WORKDIR, as the seed's layout has it (/work/asl-workflow.sh): a
+# Every step runs from WORKDIR, as the seed's layout has it (asl-workflow.sh in its work folder): a
 # capture watches its working directory, so what a step writes there is recorded even
 # when its command line names no path (the seed's build line names none).
 cd "$WORKDIR"

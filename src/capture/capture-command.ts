@@ -9,7 +9,7 @@
  * crash before the receipt leaves unreferenced objects only.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { signStatement, storeSigner } from '../receipt/sign.js';
@@ -24,6 +24,7 @@ import { recordRoot } from '../store/put.js';
 import { snapshot, type SnapshotResult } from '../store/snapshot.js';
 import { StatCache } from '../store/stat-cache.js';
 import type { Store } from '../store/store.js';
+import { makeDirs } from '../store/store-modes.js';
 import { captureEnvironment } from './environment.js';
 import { describeStdin } from './stdin.js';
 import { isEnvelopeFileName, writeOutdir } from './outdir.js';
@@ -43,6 +44,8 @@ import { DpkgCache } from './dpkg-cache.js';
 
 export interface CommandCaptureOptions {
   cmd: string;
+  /** The command's exact bytes when they are not UTF-8 (`cmd` then holds U+FFFD in their place): run and recorded as given. */
+  cmdBytes?: Buffer;
   outdir: string;
   name?: string;
   artifactInputs?: string[];
@@ -62,6 +65,19 @@ export interface CommandCaptureOptions {
   stderr?: NodeJS.WritableStream;
   /** Progress and notices ("watching …") for the user. */
   onInfo?: (line: string) => void;
+}
+
+/**
+ * A shell command that runs `bytes` exactly. Node passes arguments as UTF-8 text,
+ * so bytes that are not UTF-8 cannot be handed to `/bin/sh -c` directly: every
+ * byte becomes an octal escape that the shell's own printf turns back into it,
+ * and eval runs the result in the same shell (trailing newlines aside, which a
+ * shell ignores).
+ */
+export function evalBytesCommand(bytes: Buffer): string {
+  let escaped = '';
+  for (const b of bytes) escaped += `\\${b.toString(8).padStart(3, '0')}`;
+  return `eval "$(printf '${escaped}')"`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -108,7 +124,8 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   // asl's own stdout and stderr, when they go to a file (`asl-capture … > build.log`): that
   // file holds what asl writes, the command's streams (recorded as its logs) and asl's notes.
   const ownOutput = await ownOutputFiles();
-  const excluded = [store.root, outdir, ...ownOutput].map((p) => Buffer.from(p));
+  const excludedPaths = [store.root, outdir, ...ownOutput];
+  const excluded = excludedPaths.map((p) => Buffer.from(p));
 
   // A --watch path may not exist yet: the command may create it.
   for (const p of [...(opts.artifactInputs ?? []), ...(opts.inputs ?? [])]) {
@@ -147,15 +164,11 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
   const cache = await StatCache.load(store);
   const batch = new ObjectBatch(store);
   const workDir = join(store.root, TMP_DIR, `capture-${process.pid}-${randomBytes(4).toString('hex')}`);
-  // The working directory's snapshot leaves out the other roots inside it: each
-  // has its own before and after, so one change is recorded once, under the
-  // path that names it.
-  const snap = (path: string) => {
-    const skip = watchedPaths.get(path) === 'cwd'
-      ? [...excluded, ...[...watchedPaths.keys()].filter((p) => p !== path && isWithin(p, path)).map((p) => Buffer.from(p))]
-      : excluded;
-    return snapshot(batch, path, { cache, exclude: (abs: Buffer) => skip.some((e) => abs.equals(e)) });
-  };
+  // Every root is snapshotted whole (but for the store, the outdir and asl's own log), also
+  // the working directory around other roots: a recorded tree is always the true state of its
+  // path, so its sub-trees are true states of theirs. Files hashed for one root are found in
+  // the stat cache by the next: a nested root costs a second walk, not a second read.
+  const snap = (path: string) => snapshot(batch, path, { cache, exclude: (abs: Buffer) => excluded.some((e) => abs.equals(e)) });
   const roots: Array<[SnapshotResult, string]> = [];
 
   try {
@@ -212,19 +225,22 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       }
     }
 
+    // A capture that could not sign its receipt must not run the command: the key is loaded first.
+    const signer = await storeSigner(store);
     const envKey = await loadEnvironmentKey(store.root);
     const environment = captureEnvironment(env, envKey);
     const stdin = await describeStdin(envKey);
 
     // Run. What the snapshots staged is written back while the command runs.
     batch.flushSoon();
-    await mkdir(workDir, { recursive: true });
+    await makeDirs(workDir);
     const stdoutPath = join(workDir, 'stdout.log');
     const stderrPath = join(workDir, 'stderr.log');
     const tracePath = join(workDir, 'trace.log');
-    const argv = ['/bin/sh', '-c', opts.cmd];
+    const executed = opts.cmdBytes ? evalBytesCommand(opts.cmdBytes) : opts.cmd;
+    const argv = ['/bin/sh', '-c', executed];
     const run = await runCommand({
-      command: opts.cmd,
+      command: executed,
       cwd, env, stdoutFile: stdoutPath, stderrFile: stderrPath,
       ...(opts.trace ? { traceFile: tracePath } : {}),
       stdout: opts.stdout ?? null,
@@ -273,7 +289,13 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       const a = after.get(path) ?? null;
       const changes = await summarizeChanges(store, batch, b, a);
       if (changes.paths) outputs.push({ name: `changes:${path}`, role: 'changes', kind: 'paths', digest: changes.paths, size: changes.pathsSize });
-      watched.push({ path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed, ...(changes.paths ? { paths: changes.paths } : {}) });
+      // The outermost only (the outdir usually lies in the store).
+      const inside = excludedPaths.filter((e) => e !== path && isWithin(e, path));
+      const left = [...new Set(inside.filter((e) => !inside.some((o) => o !== e && isWithin(e, o))))].sort();
+      watched.push({
+        path, reason, before: b?.id ?? null, after: a?.id ?? null, added: changes.added, modified: changes.modified, removed: changes.removed,
+        ...(changes.paths ? { paths: changes.paths } : {}), ...(left.length > 0 ? { excluded: left } : {}),
+      });
       const hostPathOf = (rel: string) => (rel === '' ? path : join(path, rel));
       for (const deb of changes.debs) {
         const hostPath = hostPathOf(deb.path);
@@ -364,7 +386,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
     const core: CommandCore = {
       kind: 'command',
       step,
-      command: { shell: opts.cmd, argv, cwd },
+      command: { shell: opts.cmd, ...(opts.cmdBytes ? { shellBase64: opts.cmdBytes.toString('base64') } : {}), argv, cwd },
       program,
       inputs,
       outputs,
@@ -375,7 +397,7 @@ export async function captureCommand(store: Store, opts: CommandCaptureOptions):
       traced: opts.trace ?? false,
     };
     const statement = buildStatement(core, runDetails(started, new Date(), run.peakRssBytes !== null ? { peakRssBytes: run.peakRssBytes } : {}));
-    const envelope = signStatement(statement, await storeSigner(store));
+    const envelope = signStatement(statement, signer);
     const { id } = await writeReceipt(store, envelope);
     await cache.save();
     const files = await writeOutdir(outdir, statement, envelope, { stdout: stdoutPath, stderr: stderrPath });

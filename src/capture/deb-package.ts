@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { AslError, fsError } from '../core/errors.js';
@@ -130,11 +131,17 @@ function decompress(compression: Compression, bytes: Buffer): Buffer | null {
 
 /** The bytes of the tar entry named `name` (or `./name`), null when absent. */
 export function tarEntry(tar: Buffer, name: string): Buffer | null {
+  for (const f of tarFiles(tar)) if (f.name === name) return Buffer.from(f.body);
+  return null;
+}
+
+/** The regular files of a tar archive in order, names without a leading `./`. */
+export function* tarFiles(tar: Buffer): Generator<{ name: string; body: Buffer }> {
   let pos = 0;
   let longName: string | null = null;
   while (pos + 512 <= tar.length) {
     const h = tar.subarray(pos, pos + 512);
-    if (h.every((b) => b === 0)) return null;
+    if (h.every((b) => b === 0)) return;
     const size = parseTarNumber(h.subarray(124, 136));
     const type = String.fromCharCode(h[156]!);
     const prefix = cString(h.subarray(345, 500));
@@ -149,9 +156,95 @@ export function tarEntry(tar: Buffer, name: string): Buffer | null {
       continue;
     }
     entryName = entryName.replace(/^\.\//, '');
-    if ((type === '0' || type === '\0') && entryName === name) return Buffer.from(body);
+    if (type === '0' || type === '\0') yield { name: entryName, body };
   }
-  return null;
+}
+
+/**
+ * The files of a .deb's control member (control, md5sums, conffiles, maintainer
+ * scripts, triggers, shlibs, symbols, templates...), by name, from the package's
+ * bytes in order: e.g. a verified object stream from the store, consumed to its
+ * end so that its digest check runs. Only the control member is kept in memory.
+ * gzip is decompressed here; xz and zstd by `dpkg-deb --ctrl-tarfile`, fed a
+ * package cut down to its first two members (dpkg links liblzma and libzstd, and
+ * is on every Debian system, the booted image included, where xz(1) is not).
+ */
+export async function debControlFiles(chunks: AsyncIterable<Buffer>, label: string): Promise<Map<string, Buffer>> {
+  const { head, compression, member } = await scanControlMember(chunks, label);
+  let tar: Buffer;
+  if (compression === 'none') tar = member;
+  else if (compression === 'gz') tar = zlib.gunzipSync(member);
+  else {
+    const mini = Buffer.concat([head, member, member.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
+    const r = await pipeThrough('dpkg-deb', ['--ctrl-tarfile', '-'], mini);
+    if (r.status === 127) {
+      throw new AslError('UNSUPPORTED', `${label}: control member is ${compression}-compressed and dpkg-deb is not available to read it`, { data: { path: label } });
+    }
+    if (r.status !== 0) throw notDeb(label, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
+    tar = r.stdout;
+  }
+  const files = new Map<string, Buffer>();
+  for (const f of tarFiles(tar)) files.set(f.name, Buffer.from(f.body));
+  return files;
+}
+
+/**
+ * Reads an ar archive from `chunks` until its control.tar member is complete, then
+ * drains the rest. `head` is everything before that member's header (the magic and
+ * debian-binary) followed by the header itself.
+ */
+async function scanControlMember(chunks: AsyncIterable<Buffer>, label: string): Promise<{ head: Buffer; compression: Compression; member: Buffer }> {
+  let buf: Buffer = Buffer.alloc(0);
+  let pos = 0;
+  let found: { head: Buffer; compression: Compression; member: Buffer } | undefined;
+  let skipping = false;
+  for await (const chunk of chunks) {
+    if (found || skipping) continue; // drained, so that the source checks its digest
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    if (buf.length < AR_MAGIC.length) continue;
+    if (buf.toString('latin1', 0, AR_MAGIC.length) !== AR_MAGIC) throw notDeb(label, 'not an ar archive');
+    if (pos === 0) pos = AR_MAGIC.length;
+    while (!found && pos + AR_HEADER <= buf.length) {
+      const header = buf.subarray(pos, pos + AR_HEADER);
+      if (header.toString('latin1', 58, 60) !== '`\n') throw notDeb(label, `bad ar member header at byte ${pos}`);
+      const name = header.toString('latin1', 0, 16).trimEnd().replace(/\/$/, '');
+      const length = Number.parseInt(header.toString('latin1', 48, 58).trim(), 10);
+      if (!Number.isSafeInteger(length) || length < 0) throw notDeb(label, `bad ar member size at byte ${pos}`);
+      const m = /^control\.tar(?:\.(gz|xz|zst))?$/.exec(name);
+      if (m) {
+        if (length > MAX_CONTROL) throw notDeb(label, `control member of ${length} bytes`);
+        if (pos + AR_HEADER + length > buf.length) break; // wait for more bytes
+        found = {
+          head: Buffer.from(buf.subarray(0, pos + AR_HEADER)),
+          compression: (m[1] as Compression | undefined) ?? 'none',
+          member: Buffer.from(buf.subarray(pos + AR_HEADER, pos + AR_HEADER + length)),
+        };
+        buf = Buffer.alloc(0);
+        break;
+      }
+      if (name.startsWith('data.tar')) { skipping = true; break; }
+      if (pos + AR_HEADER + length + (length % 2) > buf.length) break;
+      pos += AR_HEADER + length + (length % 2);
+    }
+  }
+  if (!found) throw notDeb(label, 'no control.tar member');
+  return found;
+}
+
+/** Runs `program` with `input` on its stdin; stdout as bytes. */
+function pipeThrough(program: string, args: readonly string[], input: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let missing = false;
+    child.on('error', (e) => { missing = (e as NodeJS.ErrnoException).code === 'ENOENT'; });
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdin.on('error', () => { /* the program exited early: its status says why */ });
+    child.stdin.end(input);
+    child.on('close', (status) => resolve({ status: missing ? 127 : status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+  });
 }
 
 function parseTarNumber(field: Buffer): number {

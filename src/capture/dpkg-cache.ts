@@ -12,18 +12,21 @@
  * changes within one timestamp tick cannot hide behind an unchanged stamp; and
  * answers are saved only when the stamp did not change while dpkg-query ran.
  *
- * Like the stat cache, it is only a cache: a torn, corrupt or foreign file is
- * ignored, and deleting it costs one dpkg-query.
+ * Like the stat cache, it is authenticated with the store's cache key (the file's
+ * first line is an HMAC-SHA256 of the JSON after it) and only a cache: a torn,
+ * corrupt, foreign or forged file is ignored, and deleting it costs one dpkg-query.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { loadCacheKey } from '../store/keys.js';
 import { CACHE_DIR } from '../store/layout.js';
+import { writeNewFile } from '../store/store-modes.js';
 import { isRacy, racyLimit } from '../store/stat-cache.js';
 import type { DebianPackage } from './dpkg.js';
 
-const FORMAT = 'asl-dpkg-cache-v1';
+const FORMAT = 'asl-dpkg-cache-v2';
 export const DPKG_CACHE_FILE = 'dpkg-v1.json';
 /** Databases remembered (the host's and a few chroots'), most recently used first. */
 const MAX_DATABASES = 8;
@@ -66,24 +69,45 @@ export function databaseStamp(admindir: string, nowNs = BigInt(Date.now()) * 1_0
   return parts.join(' ');
 }
 
+const MAC_PREFIX = 'hmac-sha256:';
+
+function mac(key: Buffer, body: string): string {
+  return MAC_PREFIX + createHmac('sha256', key).update(body).digest('hex');
+}
+
+function timingSafeStringEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 export class DpkgCache {
   private readonly path: string;
+  private readonly key: () => Promise<Buffer | null>;
   private databases: DatabaseEntry[] | undefined;
 
-  constructor(path: string) {
+  /** `key`: the store's cache key (keys.ts loadCacheKey); without one nothing is read or written. */
+  constructor(path: string, key: Buffer | null | (() => Promise<Buffer | null>)) {
     this.path = path;
+    this.key = typeof key === 'function' ? key : async () => key;
   }
 
   /** The cache of the store at `storeRoot` (cache/dpkg-v1.json). */
   static forStore(storeRoot: string): DpkgCache {
-    return new DpkgCache(join(storeRoot, CACHE_DIR, DPKG_CACHE_FILE));
+    let key: Promise<Buffer | null> | undefined;
+    return new DpkgCache(join(storeRoot, CACHE_DIR, DPKG_CACHE_FILE), () => (key ??= loadCacheKey(storeRoot)));
   }
 
   private async load(): Promise<DatabaseEntry[]> {
     if (this.databases) return this.databases;
     let databases: DatabaseEntry[] = [];
     try {
-      const file = JSON.parse(await readFile(this.path, 'utf8')) as Partial<CacheFile>;
+      const key = await this.key();
+      const text = key ? await readFile(this.path, 'utf8') : '';
+      const nl = text.indexOf('\n');
+      const body = text.slice(nl + 1);
+      if (!key || nl < 0 || !timingSafeStringEqual(text.slice(0, nl), mac(key, body))) throw new Error('no authentic cache');
+      const file = JSON.parse(body) as Partial<CacheFile>;
       if (file.format === FORMAT && Array.isArray(file.databases)) {
         databases = file.databases.filter((d) => typeof d?.admindir === 'string' && typeof d.stamp === 'string'
           && typeof d.owners === 'object' && d.owners !== null && typeof d.versions === 'object' && d.versions !== null);
@@ -106,9 +130,12 @@ export class DpkgCache {
     const others = (await this.load()).filter((d) => d.admindir !== admindir);
     this.databases = [{ admindir, stamp, ...answers }, ...others].slice(0, MAX_DATABASES);
     const file: CacheFile = { format: FORMAT, databases: this.databases };
+    const key = await this.key();
+    if (!key) return;
+    const body = JSON.stringify(file);
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, JSON.stringify(file));
+      await writeNewFile(tmp, `${mac(key, body)}\n${body}`);
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });

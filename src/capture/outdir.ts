@@ -1,9 +1,10 @@
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { chmod, copyFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsError } from '../core/errors.js';
 import type { DsseEnvelope } from '../core/dsse.js';
 import { canonicalBytes } from '../core/canonical-json.js';
 import { writeFileAtomic } from '../store/store.js';
+import { makeDirs, STORE_MODES } from '../store/store-modes.js';
 import type { Statement } from '../receipt/types.js';
 
 /** File names a capture writes into --outdir, and how receipts are found again. */
@@ -39,7 +40,7 @@ export interface OutdirFiles {
 export async function writeOutdir(outdir: string, statement: Statement, envelope: DsseEnvelope,
   logs: { stdout?: string; stderr?: string } = {}, prefix = ''): Promise<OutdirFiles> {
   try {
-    await mkdir(outdir, { recursive: true });
+    await makeDirs(outdir);
   } catch (err) {
     throw fsError(outdir, err, 'cannot create outdir');
   }
@@ -54,6 +55,7 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
     const tmp = `${dest}.tmp-${process.pid}`;
     try {
       await copyFile(source, tmp);
+      await chmod(tmp, STORE_MODES.file);
       await rename(tmp, dest);
     } catch (err) {
       await rm(tmp, { force: true });

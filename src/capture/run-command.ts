@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { openNew, STORE_MODES } from '../store/store-modes.js';
 import { constants as osConstants } from 'node:os';
 import { finished as streamFinished, type Readable, type Writable } from 'node:stream';
 import type { Digest } from '../core/digest.js';
@@ -213,7 +213,7 @@ function childrenMaxRss(): number | null {
 
 async function openOutput(path: string): Promise<Writable> {
   try {
-    const fh = await open(path, 'w');
+    const fh = await openNew(path, STORE_MODES.file, 'w');
     return fh.createWriteStream();
   } catch (err) {
     throw new AslError('IO', `${path}: cannot create output file: ${(err as Error).message}`, { cause: err, data: { path } });

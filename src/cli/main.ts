@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AslError } from '../core/errors.js';
+import { printable } from '../core/printable.js';
 import type { Command, Io } from './command.js';
 import { commandHelp, overviewHelp } from './help.js';
 
@@ -17,6 +18,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
   log: { line: 'the receipts in log order: step, status, inputs -> outputs, when', load: () => import('./commands/log.js') },
   show: { line: 'one receipt, readably: command, programs, inputs, outputs, environment', load: () => import('./commands/show.js') },
   why: { line: 'which recorded steps made a file what it is, and the Debian package and .deb it came from', load: () => import('./commands/why.js') },
+  audit: { line: 'class every file of an image by its origin; name what nothing recorded', load: () => import('./commands/audit.js') },
+  sbom: { line: 'a CycloneDX 1.6 or SPDX 2.3 SBOM of an image: packages, files, receipts', load: () => import('./commands/sbom.js') },
   diff: { line: 'what changed between two trees, or before and after one step', load: () => import('./commands/diff.js') },
   dag: { line: 'draw the graph of steps and artifacts (svg, dot, mermaid, json, html)', load: () => import('./commands/dag.js') },
   verify: { line: 'check a store (objects, signatures, log), or a live directory against a recorded tree', load: () => import('./commands/verify.js') },
@@ -49,12 +52,12 @@ function usageText(): string {
 function reportError(err: unknown, io: Io, json: boolean): number {
   if (err instanceof AslError) {
     if (json) io.stderr.write(JSON.stringify({ error: { code: err.code, message: err.message, ...(err.data ?? {}) } }) + '\n');
-    else io.stderr.write(`asl: ${err.message}\n`);
+    else io.stderr.write(`asl: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
   if (json) io.stderr.write(JSON.stringify({ error: { code: 'INTERNAL', message } }) + '\n');
-  else io.stderr.write(`asl: internal error: ${message}\n`);
+  else io.stderr.write(`asl: internal error: ${printable(message)}\n`);
   if (process.env.ASL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
   return 70;
 }

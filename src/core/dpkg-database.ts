@@ -1,9 +1,16 @@
 /**
  * The text formats of dpkg's database (var/lib/dpkg), parsed without I/O: the
- * `status` file's stanzas, `diversions`, and a package's `info/*.md5sums`.
- * Callers read the bytes from wherever the database is (the host, a chroot, a
- * stored tree).
+ * `status` file's stanzas, `diversions`, and a package's `info/*.md5sums`. The one
+ * reading of these formats: capture (the host's database, for --trace) and graph
+ * (a stored tree's, for why, audit and the SBOMs) hand it the bytes.
  */
+
+export interface Diversion {
+  from: string;
+  to: string;
+  /** The diverting package, or ":" for a local diversion. */
+  by: string;
+}
 
 export interface StatusStanza {
   package: string;
@@ -11,8 +18,10 @@ export interface StatusStanza {
   version?: string;
   /** dpkg's Status field, e.g. "install ok installed". */
   status?: string;
-  /** Conffile path -> md5 at installation (the Conffiles field). */
+  /** Conffile path -> md5 of the shipped conffile. */
   conffiles: Map<string, string>;
+  /** Every field, by lower-case name (continuation lines joined with "\n"). */
+  fields: Map<string, string>;
 }
 
 export function parseStatus(text: string): StatusStanza[] {
@@ -38,25 +47,31 @@ export function parseStatus(text: string): StatusStanza[] {
       ...(fields.has('version') ? { version: fields.get('version')! } : {}),
       ...(fields.has('status') ? { status: fields.get('status')! } : {}),
       conffiles,
+      fields,
     });
   }
   return out;
 }
 
 /** `diversions`: groups of three lines (from, to, by package; ":" for a local diversion). */
-export function parseDiversions(text: string): Array<{ from: string; to: string; by: string }> {
+export function parseDiversions(text: string): Diversion[] {
   const lines = text.split('\n');
-  const out: Array<{ from: string; to: string; by: string }> = [];
+  const out: Diversion[] = [];
   for (let i = 0; i + 2 < lines.length; i += 3) out.push({ from: lines[i]!, to: lines[i + 1]!, by: lines[i + 2]! });
   return out;
 }
 
-/** `info/PKG.md5sums`: "MD5  path" lines, the path without its leading slash. Returns absolute path -> md5. */
+/** `info/PKG.md5sums`: "<md5>  <path without leading slash>" per line -> md5 by "/path". */
 export function parseMd5sums(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]{32}) {2}(.*)$/.exec(line);
-    if (m) out.set(`/${m[2]!}`, m[1]!);
+    const m = /^([0-9a-f]{32}) [ *](.*)$/.exec(line);
+    if (m) out.set(`/${m[2]!.replace(/^\.?\//, '')}`, m[1]!);
   }
   return out;
+}
+
+/** True for a stanza `dpkg-query -W` lists: every status but "not-installed" (purged). */
+export function isListedByDpkgQuery(status: string | undefined): boolean {
+  return status !== undefined && status.split(/\s+/)[2] !== 'not-installed';
 }

@@ -7,23 +7,29 @@ import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import type { Lineage } from './lineage.js';
 
-/** Edge indexes by node: `out` are edges leaving it, `in` edges arriving. */
-export interface Adjacency {
-  out: Map<Digest, number[]>;
-  in: Map<Digest, number[]>;
+/** A directed edge between two node ids. */
+export interface Link {
+  from: string;
+  to: string;
 }
 
-export function adjacencyOf(lineage: Lineage): Adjacency {
-  const out = new Map<Digest, number[]>();
-  const inn = new Map<Digest, number[]>();
-  lineage.edges.forEach((e, i) => {
+/** Edge indexes by node: `out` are edges leaving it, `in` edges arriving. */
+export interface Adjacency {
+  out: Map<string, number[]>;
+  in: Map<string, number[]>;
+}
+
+export function adjacencyOf(links: readonly Link[]): Adjacency {
+  const out = new Map<string, number[]>();
+  const inn = new Map<string, number[]>();
+  links.forEach((e, i) => {
     push(out, e.from, i);
     push(inn, e.to, i);
   });
   return { out, in: inn };
 }
 
-function push(map: Map<Digest, number[]>, key: Digest, i: number): void {
+function push(map: Map<string, number[]>, key: string, i: number): void {
   const list = map.get(key);
   if (list) list.push(i);
   else map.set(key, [i]);
@@ -62,16 +68,16 @@ export function resolveFocus(lineage: Lineage, query: string): Digest[] {
  * (nodes a seed has a path to), at most `depth` edges away when given. Only
  * ancestors and descendants: a sibling (another output of an ancestor) is not.
  */
-export function nodesAround(lineage: Lineage, adj: Adjacency, seeds: readonly Digest[], depth = Infinity): Set<Digest> {
-  const keep = new Set<Digest>(seeds);
+export function nodesAround(links: readonly Link[], adj: Adjacency, seeds: readonly string[], depth = Infinity): Set<string> {
+  const keep = new Set<string>(seeds);
   for (const dir of ['in', 'out'] as const) {
     let frontier = [...seeds];
-    const seen = new Set<Digest>(seeds);
+    const seen = new Set<string>(seeds);
     for (let level = 0; level < depth && frontier.length > 0; level++) {
-      const next: Digest[] = [];
+      const next: string[] = [];
       for (const id of frontier) {
         for (const i of adj[dir].get(id) ?? []) {
-          const e = lineage.edges[i]!;
+          const e = links[i]!;
           const other = dir === 'in' ? e.from : e.to;
           if (seen.has(other)) continue;
           seen.add(other);

@@ -61,6 +61,22 @@ export function wrap(text: string, width = 40, maxLines = 2): string[] {
   return lines;
 }
 
+/**
+ * The other names one node stands for (content addressing gives one node per
+ * digest, whatever it was called), so a node never silently means two things:
+ * "also asl-auth-host", or "same bytes at 3 paths" when the names alone hide it.
+ */
+export function alsoNamed(names: readonly string[], paths: readonly string[]): string[] {
+  const lines: string[] = [];
+  if (names.length > 1) {
+    const shown = names.slice(1, 7);
+    const more = names.length - 1 - shown.length;
+    lines.push(...wrap(`also ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`, 44, 3));
+  }
+  if (paths.length > names.length) lines.push(`same bytes at ${paths.length} paths`);
+  return lines;
+}
+
 /** How the counts of what a step's box does not draw are worded. */
 const HIDDEN_WORDS: Record<string, [string, string]> = {
   packages: ['package', 'packages'], programs: ['program', 'programs'], changeLists: ['change list', 'change lists'], tracedReads: ['traced read', 'traced reads'],
@@ -90,11 +106,29 @@ export function nodeLabel(node: DagNode): NodeLabel {
       if (node.tree) facts.push(formatCount(node.tree.files, 'file'), formatBytes(node.tree.bytes));
       else if (a.size !== undefined) facts.push(formatBytes(a.size));
       if (a.package?.architecture) facts.push(a.package.architecture);
+      if (a.empty) facts.push('empty');
       facts.push(shortId(a.id));
       return {
         title: `${kind} ${a.name}`,
-        lines: [facts.join(' · ')],
-        tooltip: [`${kind} ${a.path ?? a.name}`, a.id].join('\n'),
+        lines: [...alsoNamed(a.names, a.paths), facts.join(' · ')],
+        tooltip: [`${kind} ${a.paths.length > 0 ? a.paths.join('\n') : a.names.join(', ')}`, a.id].join('\n'),
+      };
+    }
+    case 'unrecorded': {
+      const where = node.path.split('/').filter(Boolean).pop() ?? node.path;
+      const c = node.counts;
+      if (!c || node.paths === null) {
+        return {
+          title: 'unchecked change',
+          lines: [`${where}: not comparable`, `after ${node.from.step}`],
+          tooltip: `${node.path}: the state after ${node.from.step} and the state ${node.to.step} started from could not be compared (${node.unchecked ?? 'unknown'})`,
+        };
+      }
+      const parts = [c.added && `+${c.added.toLocaleString('en-US')}`, c.modified && `~${c.modified.toLocaleString('en-US')}`, c.removed && `−${c.removed.toLocaleString('en-US')}`, c.metadata && `${c.metadata.toLocaleString('en-US')} metadata`].filter(Boolean);
+      return {
+        title: 'unrecorded change',
+        lines: [`${where}: ${formatCount(node.paths, 'path')} differ`, `${parts.join(' ')} · after ${node.from.step}`],
+        tooltip: `${node.path}: ${formatCount(node.paths, 'path')} changed after ${node.from.step} and before ${node.to.step}, recorded by no receipt`,
       };
     }
     case 'group':

@@ -24,6 +24,8 @@ header label{white-space:nowrap}
 .legend .ok::before{background:#dcfce7;border-color:#15803d}.legend .failed::before{background:#fee2e2;border-color:#b91c1c}
 .legend .tree::before{background:#fef9c3;border-color:#a16207}.legend .file::before{background:#f1f5f9;border-color:#475569}
 .legend .pkg::before{background:#ede9fe;border-color:#6d28d9}
+.legend .unrec::before{background:#ffedd5;border-color:#c2410c;border-style:dashed}
+.legend .lane::before{height:0;width:16px;border:0;border-top:3px solid #0f766e;vertical-align:3px}
 main{flex:1;display:flex;min-height:0}
 #canvas{flex:1;overflow:hidden;cursor:grab;background:#fff;touch-action:none}
 #canvas.dragging{cursor:grabbing}
@@ -178,7 +180,7 @@ export const VIEWER_SCRIPT = String.raw`
   }
   function useTable(list) {
     return el('table', { 'class': 'uses' }, [el('tr', null, [el('th', { text: 'role' }), el('th', { text: 'kind' }), el('th', { text: 'name' }), el('th', { text: 'digest' }), el('th', { text: 'size' })])].concat(list.map(function (u) {
-      return el('tr', null, [el('td', { text: u.role }), el('td', { text: u.kind }), el('td', { text: u.name }), el('td', null, [link(u.digest, short(u.digest))]), el('td', { text: bytes(u.size) })]);
+      return el('tr', null, [el('td', { text: u.role }), el('td', { text: u.kind }), el('td', { text: u.name }), el('td', null, [link(u.node || u.digest, short(u.digest))]), el('td', { text: bytes(u.size) })]);
     })));
   }
   function exitText(x) {
@@ -215,6 +217,14 @@ export const VIEWER_SCRIPT = String.raw`
       out.push(useTable(n.inputs));
       out.push(el('h3', { text: 'Outputs (' + n.outputs.length + ')' }));
       out.push(useTable(n.outputs));
+      if (n.lanes && n.lanes.length) {
+        out.push(el('h3', { text: 'Lanes (' + n.lanes.length + ')' }));
+        out.push(el('table', null, n.lanes.map(function (l) {
+          var via = l.through.length ? ' → ' + l.through.join(' → ') : '';
+          var unrec = l.unchecked ? ' → unchecked change' : l.unrecorded === null ? '' : ' → unrecorded change (' + l.unrecorded + ' paths)';
+          return el('tr', null, [el('td', { text: l.path }), el('td', { text: l.from + via + unrec + ' → ' + l.to })]);
+        })));
+      }
       if (n.environment) {
         var env = n.environment, names = Object.keys(env.variables);
         out.push(el('h3', { text: 'Environment (' + names.length + ': ' + env.verbatim + ' verbatim, ' + env.hashed + ' hashed, ' + env.secret + ' secret)' }));
@@ -224,7 +234,9 @@ export const VIEWER_SCRIPT = String.raw`
       out.push(el('h2', { text: n.label.title }));
       var pkg = n.package ? n.package.name + ' ' + n.package.version + (n.package.architecture ? ' ' + n.package.architecture : '') : '';
       out.push(rows([
-        ['digest', n.id], ['kind', n.kind], ['size', bytes(n.size)], ['path', n.path], ['package', pkg],
+        ['digest', n.digest], ['kind', n.kind], ['size', bytes(n.size)], ['path', n.path], ['package', pkg],
+        ['names', n.names.length > 1 ? n.names.join(', ') : ''], ['paths', n.paths.length > 1 ? n.paths.join('\n') : ''],
+        ['empty', n.empty ? 'yes: drawn once per use, never joining two steps' : ''],
         ['files', n.tree ? n.tree.files : ''], ['directories', n.tree ? n.tree.dirs : ''], ['other entries', n.tree ? n.tree.other : ''],
         ['tree', n.tree === null ? 'not in this store' : ''],
       ]));
@@ -235,6 +247,16 @@ export const VIEWER_SCRIPT = String.raw`
           return el('tr', null, [el('td', null, [link(u.receipt, u.step)]), el('td', { text: u.role }), el('td', { text: u.name })]);
         })));
       });
+    } else if (n.type === 'unrecorded') {
+      out.push(el('h2', { text: n.label.title }));
+      var c = n.counts || {};
+      out.push(el('p', { text: n.counts
+        ? n.paths + ' paths of ' + n.path + ' differ between the state ' + n.from.step + ' left and the state ' + n.to.step + ' started from, and no receipt in between recorded changing them.'
+        : 'The state of ' + n.path + ' ' + n.from.step + ' left and the state ' + n.to.step + ' started from could not be compared: ' + n.unchecked }));
+      out.push(rows([
+        ['path', n.path], ['after', link(n.from.receipt, n.from.step)], ['before', link(n.to.receipt, n.to.step)],
+        ['added', c.added], ['modified', c.modified], ['removed', c.removed], ['metadata only', c.metadata],
+      ]));
     } else {
       out.push(el('h2', { text: n.label.title }));
       out.push(rows([['step', n.step], ['total size', bytes(n.size)]]));

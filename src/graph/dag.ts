@@ -1,10 +1,11 @@
 /**
- * `asl dag` as a library call: load the lineage, choose what to draw, read the
- * drawn trees' totals, render in the asked format.
+ * `asl dag` as a library call: load the lineage (with its lanes), choose what
+ * to draw, read the drawn trees' totals, render in the asked format.
  */
 import { basename, extname } from 'node:path';
 import { AslError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
+import { addSvgLegend, legendItems } from './dag-legend.js';
 import { attachTrees, buildDagView, treesOf, type DagView, type DagViewOptions } from './dag-view.js';
 import { loadLineage, readTreeSummaries, type Lineage } from './lineage.js';
 import { renderDot } from './render-dot.js';
@@ -64,7 +65,8 @@ export async function renderDag(store: Store, opts: DagOptions): Promise<DagResu
         throw new AslError('USAGE', `dag: ${view.nodes.length} nodes is too many to lay out as ${opts.format} (limit ${MAX_LAYOUT_NODES}); narrow it with --focus ID --depth N, or write --format json or dot`);
       }
       const svg = await renderSvg(renderDot(view, { title: opts.format === 'svg' ? title : undefined }));
-      text = opts.format === 'svg' ? svg : renderHtml(lineage, view, svg, { title, storeRoot: store.root });
+      // The HTML viewer has its legend in its header; a standalone SVG carries its own.
+      text = opts.format === 'svg' ? addSvgLegend(svg, legendItems(view)) : renderHtml(lineage, view, svg, { title, storeRoot: store.root });
       break;
     }
   }

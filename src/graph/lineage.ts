@@ -28,6 +28,8 @@ import { readReceiptLog } from '../store/receipt-log.js';
 import type { Store } from '../store/store.js';
 import { decodeTree, isTreeBytes, type TreeTotals } from '../store/tree-model.js';
 import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
+import { pathStatesOf, type PathState } from './lane-plan.js';
+import { computeLanes, type LaneLink } from './lanes.js';
 import { statusOf } from './log.js';
 
 /** How an environment variable was recorded, for display: the value, a keyed hash, or nothing. */
@@ -90,13 +92,22 @@ export interface ArtifactNode {
   type: 'artifact';
   id: Digest;
   kind: ArtifactKind;
-  /** A short display name: the path's last component, the package, "stdout"… */
+  /** A short display name: the path's last component, the package, "stdout"… (of its first use) */
   name: string;
+  /** Every distinct display name its uses give it, `name` first: one node per digest may stand for several. */
+  names: string[];
   /** Host path of its first use, when it has one. */
   path?: string;
+  /** Every distinct host path its uses name, `path` first. */
+  paths: string[];
   /** Bytes (blob, log, package) or total bytes of regular files (tree). */
   size?: number;
   package?: PackageInfo;
+  /**
+   * The empty file, or a tree holding nothing but directories: content that
+   * unrelated steps share by chance, so it never joins two steps.
+   */
+  empty?: true;
 }
 
 export interface LineageEdge {
@@ -117,6 +128,10 @@ export interface Lineage {
   artifacts: Map<Digest, ArtifactNode>;
   /** In log order, each receipt's inputs then its outputs, in receipt order. */
   edges: LineageEdge[];
+  /** What each receipt recorded about its host paths, in log order (lane-plan.ts). */
+  states: PathState[];
+  /** Each step's starting state of a path linked to the record it continues (lanes.ts). */
+  lanes: LaneLink[];
 }
 
 export interface LoadLineageOptions {
@@ -125,6 +140,8 @@ export interface LoadLineageOptions {
   concurrency?: number;
   /** Worker threads to verify on (default: up to 4 for logs of 200+ receipts; 0 or 1: none). */
   threads?: number;
+  /** Check the lanes against the stored trees (default true; false leaves `lanes` empty). */
+  lanes?: boolean;
 }
 
 /** One artifact use, as a receipt lists it (plain data: it crosses threads). */
@@ -143,6 +160,7 @@ export interface ArtifactUse {
 export interface ExtractedReceipt {
   node: ReceiptNode;
   uses: ArtifactUse[];
+  states: PathState[];
 }
 
 /**
@@ -162,7 +180,35 @@ export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): 
   const extracted = threads > 1
     ? await extractOnWorkers(store, keys, jobs, threads)
     : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16);
-  return joinLineage(extracted);
+  const lineage = joinLineage(extracted);
+  await markEmptyTrees(store, lineage);
+  if (opts.lanes ?? true) {
+    lineage.lanes = await computeLanes(store, lineage.states, {
+      kindOf: (d) => lineage.artifacts.get(d)?.kind,
+      isEmpty: (d) => lineage.artifacts.get(d)?.empty === true,
+    });
+  }
+  return lineage;
+}
+
+/** The digest of zero bytes: every empty file and empty log. */
+export const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;
+
+/**
+ * Marks empty content: the empty file, and trees with no file, link or device
+ * at any depth. Only trees recorded with 0 bytes are read (top level: the
+ * totals cover the whole sub-tree).
+ */
+async function markEmptyTrees(store: Store, lineage: Lineage): Promise<void> {
+  const candidates: Digest[] = [];
+  for (const a of lineage.artifacts.values()) {
+    if (a.id === EMPTY_DIGEST) a.empty = true;
+    else if (a.kind === 'tree' && !a.size) candidates.push(a.id);
+  }
+  if (candidates.length === 0) return;
+  for (const [id, summary] of await readTreeSummaries(store, candidates)) {
+    if (summary && summary.files === 0 && summary.other === 0) lineage.artifacts.get(id)!.empty = true;
+  }
 }
 
 /** Logs with fewer receipts are read on the main thread (starting workers costs ~50 ms). */
@@ -189,7 +235,7 @@ export function extractReceipt(id: Digest, seq: number, predicate: { core: PerCo
       uses.push(use);
     }
   }
-  return { node: receiptNode(id, seq, core, run, signer, predicate.coreDigest), uses };
+  return { node: receiptNode(id, seq, core, run, signer, predicate.coreDigest), uses, states: pathStatesOf({ id, seq, step: core.step }, core) };
 }
 
 async function extractOnWorkers(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, threads: number): Promise<ExtractedReceipt[]> {
@@ -235,7 +281,10 @@ function joinLineage(extracted: readonly ExtractedReceipt[]): Lineage {
   }
   const artifacts = new Map<Digest, ArtifactNode>();
   const edges: LineageEdge[] = [];
-  for (const { node, uses } of extracted) {
+  const states: PathState[] = [];
+  const joined = new Set<Digest>();
+  for (const { node, uses, states: own } of extracted) {
+    if (!joined.has(node.id)) { joined.add(node.id); states.push(...own); }
     for (const use of uses) {
       if (!receiptById.has(use.digest)) mergeArtifact(artifacts, use);
       edges.push(use.dir === 'input'
@@ -243,7 +292,7 @@ function joinLineage(extracted: readonly ExtractedReceipt[]): Lineage {
         : { kind: 'output', from: node.id, to: use.digest, role: use.role, name: use.name });
     }
   }
-  return { receipts, receiptById, artifacts, edges };
+  return { receipts, receiptById, artifacts, edges, states, lanes: [] };
 }
 
 function receiptNode(id: Digest, seq: number, core: PerCore, run: PerRun, signer: string, coreDigest: Digest): ReceiptNode {
@@ -281,19 +330,29 @@ function environmentSummary(variables: Record<string, { mode: string; value?: st
 function mergeArtifact(artifacts: Map<Digest, ArtifactNode>, ref: ArtifactUse): void {
   const known = artifacts.get(ref.digest);
   if (!known) {
-    const node: ArtifactNode = { type: 'artifact', id: ref.digest, kind: ref.kind, name: displayName(ref) };
-    if (ref.path !== undefined) node.path = ref.path;
+    const name = displayName(ref);
+    const node: ArtifactNode = { type: 'artifact', id: ref.digest, kind: ref.kind, name, names: [name], paths: [] };
+    if (ref.path !== undefined) { node.path = ref.path; node.paths.push(ref.path); }
     if (ref.size !== undefined) node.size = ref.size;
     if (ref.package) node.package = ref.package;
     artifacts.set(ref.digest, node);
     return;
   }
   if (known.size === undefined && ref.size !== undefined) known.size = ref.size;
-  if (known.path === undefined && ref.path !== undefined) known.path = ref.path;
+  if (ref.path !== undefined) {
+    known.path ??= ref.path;
+    if (!known.paths.includes(ref.path)) known.paths.push(ref.path);
+  }
   if (!known.package && ref.package) {
     known.package = ref.package;
     known.kind = 'package';
     known.name = displayName(ref);
+    known.names = [known.name, ...known.names.filter((n) => n !== known.name)];
+    return;
+  }
+  if (known.kind !== 'package') {
+    const name = displayName(ref);
+    if (!known.names.includes(name)) known.names.push(name);
   }
 }
 

@@ -16,6 +16,12 @@ export const DAG_COLORS = {
   package: { fill: '#ede9fe', line: '#6d28d9' },
   receipt: { fill: '#e0f2fe', line: '#0369a1' },
   paths: { fill: '#ffffff', line: '#94a3b8' },
+  unrecorded: { fill: '#ffedd5', line: '#c2410c' },
+} as const;
+
+/** Edge colours, shared with the legend. */
+export const EDGE_COLORS = {
+  input: '#64748b', output: '#0f172a', receipt: '#0369a1', contains: '#a16207', lane: '#0f766e', unrecorded: '#c2410c',
 } as const;
 
 const SHAPES: Record<string, string> = {
@@ -52,15 +58,23 @@ function nodeAttributes(node: DagNode): Record<string, string> {
     }
     case 'artifact': {
       const kind = node.artifact.kind;
-      const c = DAG_COLORS[kind];
+      const c = DAG_COLORS[kind] ?? DAG_COLORS.blob;
       return {
         ...common,
-        shape: SHAPES[kind] ?? 'note', style: 'filled', fillcolor: dotString(c.fill), color: dotString(c.line),
+        // Empty content is drawn once per use, dashed: it joins nothing.
+        shape: SHAPES[kind] ?? 'note', style: node.artifact.empty ? '"filled,dashed"' : 'filled', fillcolor: dotString(c.fill), color: dotString(c.line),
         label: htmlLabel(label.title, label.lines),
-        class: dotString(`asl-artifact asl-${kind}`),
+        class: dotString(`asl-artifact asl-${kind}${node.artifact.empty ? ' asl-empty' : ''}`),
         ...(kind === 'log' || kind === 'paths' ? { fontcolor: dotString('#475569') } : {}),
       };
     }
+    case 'unrecorded':
+      return {
+        ...common,
+        shape: 'hexagon', style: '"filled,dashed"', fillcolor: dotString(DAG_COLORS.unrecorded.fill), color: dotString(DAG_COLORS.unrecorded.line), penwidth: '1.6',
+        label: htmlLabel(label.title, label.lines, '#7c2d12'),
+        class: dotString('asl-unrecorded'),
+      };
     case 'group':
       return {
         ...common,
@@ -71,13 +85,15 @@ function nodeAttributes(node: DagNode): Record<string, string> {
   }
 }
 
-function edgeAttributes(edge: DagEdge, fromReceipt: boolean): Record<string, string> {
+function edgeAttributes(edge: DagEdge, fromReceipt: boolean, unrecorded: boolean): Record<string, string> {
   const tip = [edge.kind, ...edge.roles, ...edge.names.slice(0, 3)].join(' ');
   const attrs: Record<string, string> = { tooltip: dotString(tip), class: dotString(`asl-${edge.kind}`) };
-  if (edge.kind === 'contains') Object.assign(attrs, { style: 'dotted', arrowhead: 'odot', color: dotString('#a16207'), label: dotString('in'), fontsize: '8' });
-  else if (edge.kind === 'input' && fromReceipt) Object.assign(attrs, { style: 'dashed', color: dotString('#0369a1') });
-  else if (edge.kind === 'input') Object.assign(attrs, { color: dotString('#64748b') });
-  else Object.assign(attrs, { color: dotString('#0f172a') });
+  if (edge.kind === 'contains') Object.assign(attrs, { style: 'dotted', arrowhead: 'odot', color: dotString(EDGE_COLORS.contains), label: dotString('in'), fontsize: '8' });
+  else if (edge.kind === 'lane' && unrecorded) Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.unrecorded), penwidth: '1.8' });
+  else if (edge.kind === 'lane') Object.assign(attrs, { style: 'bold', color: dotString(EDGE_COLORS.lane), penwidth: '1.8' });
+  else if (edge.kind === 'input' && fromReceipt) Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.receipt) });
+  else if (edge.kind === 'input') Object.assign(attrs, { color: dotString(EDGE_COLORS.input) });
+  else Object.assign(attrs, { color: dotString(EDGE_COLORS.output) });
   return attrs;
 }
 
@@ -97,7 +113,10 @@ export function renderDot(view: DagView, opts: { title?: string } = {}): string 
   }
   for (const node of view.nodes) out.push(`  ${dotString(node.id)} ${attrList(nodeAttributes(node))};`);
   const receipts = new Set<string>(view.nodes.filter((n) => n.type === 'receipt').map((n) => n.id));
-  for (const edge of view.edges) out.push(`  ${dotString(edge.from)} -> ${dotString(edge.to)} ${attrList(edgeAttributes(edge, receipts.has(edge.from)))};`);
+  const markers = new Set<string>(view.nodes.filter((n) => n.type === 'unrecorded').map((n) => n.id));
+  for (const edge of view.edges) {
+    out.push(`  ${dotString(edge.from)} -> ${dotString(edge.to)} ${attrList(edgeAttributes(edge, receipts.has(edge.from), markers.has(edge.from) || markers.has(edge.to)))};`);
+  }
   out.push('}');
   return `${out.join('\n')}\n`;
 }

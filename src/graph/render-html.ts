@@ -7,13 +7,16 @@
 import type { Digest } from '../core/digest.js';
 import type { ArtifactRole } from '../receipt/types.js';
 import { nodeLabel } from './dag-labels.js';
-import type { DagView } from './dag-view.js';
+import { artifactNodeId, type DagView } from './dag-view.js';
+import { total } from './lanes.js';
 import { VIEWER_CSS, VIEWER_SCRIPT } from './dag-viewer.js';
 import type { Lineage } from './lineage.js';
 import { nodeJson } from './render-json.js';
 import { svgElement } from './render-svg.js';
 
-interface Use { digest: string; name: string; role: ArtifactRole; kind: string; size?: number }
+/** `node`: the id of the node drawing it (the digest, or a per-use node for empty content). */
+interface Use { digest: string; node: string; name: string; role: ArtifactRole; kind: string; size?: number }
+interface LaneUse { path: string; from: string; to: string; through: string[]; unrecorded: number | null; unchecked: boolean }
 interface ReceiptUse { receipt: string; step: string; role: ArtifactRole; name: string }
 
 function escapeHtml(text: string): string {
@@ -41,12 +44,20 @@ export function viewerData(lineage: Lineage, view: DagView): Record<string, Reco
     const receiptId = e.kind === 'input' ? e.to : e.from;
     const artifactId = e.kind === 'input' ? e.from : e.to;
     const receipt = lineage.receiptById.get(receiptId)!;
+    const nodeId = lineage.receiptById.has(artifactId) ? artifactId : artifactNodeId(lineage, artifactId, e.kind, receiptId);
     if (wanted.has(receiptId)) {
       const a = lineage.artifacts.get(artifactId);
-      const use: Use = { digest: artifactId, name: e.name, role: e.role, kind: a?.kind ?? 'receipt', ...(a?.size !== undefined ? { size: a.size } : {}) };
+      const use: Use = { digest: artifactId, node: nodeId, name: e.name, role: e.role, kind: a?.kind ?? 'receipt', ...(a?.size !== undefined ? { size: a.size } : {}) };
       add(e.kind === 'input' ? inputs : outputs, receiptId, use);
     }
-    if (wanted.has(artifactId)) add(e.kind === 'input' ? consumers : producers, artifactId, { receipt: receiptId, step: receipt.step, role: e.role, name: e.name });
+    if (wanted.has(nodeId)) add(e.kind === 'input' ? consumers : producers, nodeId, { receipt: receiptId, step: receipt.step, role: e.role, name: e.name });
+  }
+  // The lanes each drawn step is part of: as the earlier record, a step in between, or the next step.
+  const lanes = new Map<string, LaneUse[]>();
+  const stepOf = (id: Digest) => lineage.receiptById.get(id)?.step ?? id;
+  for (const l of lineage.lanes) {
+    const use: LaneUse = { path: l.path, from: stepOf(l.from.receipt), to: stepOf(l.to.receipt), through: l.through.map((t) => t.step), unrecorded: l.unrecorded ? total(l.unrecorded) : null, unchecked: l.unchecked !== undefined };
+    for (const id of new Set([l.from.receipt, ...l.through.map((t) => t.receipt), l.to.receipt])) if (wanted.has(id)) add(lanes, id, use);
   }
   const out: Record<string, Record<string, unknown>> = {};
   for (const node of view.nodes) {
@@ -59,12 +70,15 @@ export function viewerData(lineage: Lineage, view: DagView): Record<string, Reco
       // A receipt is also an artifact: the steps that took it as an input.
       json.producers = [];
       json.consumers = consumers.get(node.id) ?? [];
+      json.lanes = lanes.get(node.id) ?? [];
       words.push(node.receipt.command ?? '', node.receipt.source?.path ?? '', node.receipt.status);
     } else if (node.type === 'artifact') {
       json.producers = producers.get(node.id) ?? [];
       json.consumers = consumers.get(node.id) ?? [];
       const a = node.artifact;
-      words.push(a.path ?? '', a.kind, a.package ? `${a.package.name} ${a.package.version}` : '');
+      words.push(...a.paths, ...a.names, a.kind, a.package ? `${a.package.name} ${a.package.version}` : '');
+    } else if (node.type === 'unrecorded') {
+      words.push(node.path, node.from.step, node.to.step, 'unrecorded');
     } else {
       json.packages = node.members.map((id) => {
         const a = lineage.artifacts.get(id as Digest);
@@ -100,7 +114,7 @@ export function renderHtml(lineage: Lineage, view: DagView, svg: string, opts: {
 <label><input id="filter" type="checkbox"> only matches</label>
 <span id="count"></span>
 <button id="zoom-in" title="Zoom in (+)">+</button><button id="zoom-out" title="Zoom out (−)">−</button><button id="fit" title="Fit (0)">Fit</button>
-<span class="legend"><span class="ok">succeeded</span><span class="failed">failed</span><span class="tree">tree</span><span class="file">file / log</span><span class="pkg">package</span></span>
+<span class="legend"><span class="ok">succeeded</span><span class="failed">failed</span><span class="tree">tree</span><span class="file">file / log</span><span class="pkg">package</span><span class="unrec">unrecorded change</span><span class="lane">lane</span></span>
 </header>
 <main>
 <div id="canvas">

@@ -6,7 +6,8 @@
 import { nodeLabel } from './dag-labels.js';
 import type { DagEdge, DagNode, DagView } from './dag-view.js';
 
-export const DAG_JSON_FORMAT = 'https://asl.dev/dag/v1';
+/** v2: lanes (edge kind `lane`, node type `unrecorded`), per-use nodes for empty content, every name a node stands for. */
+export const DAG_JSON_FORMAT = 'https://asl.dev/dag/v2';
 
 export interface DagJson {
   format: typeof DAG_JSON_FORMAT;
@@ -28,12 +29,14 @@ export function nodeJson(node: DagNode): Record<string, unknown> {
       return { id: node.id, type: 'receipt', ...r, hidden: node.hidden, label };
     }
     case 'artifact': {
-      const { type: _t, id: _i, ...a } = node.artifact;
+      const { type: _t, id, ...a } = node.artifact;
       const tree = node.tree === undefined ? {} : { tree: node.tree === null ? null : { files: node.tree.files, dirs: node.tree.dirs, other: node.tree.other, bytes: node.tree.bytes } };
-      return { id: node.id, type: 'artifact', ...a, links: node.links, ...tree, label };
+      return { id: node.id, type: 'artifact', digest: id, ...a, links: node.links, ...tree, label };
     }
     case 'group':
       return { id: node.id, type: 'group', kind: node.kind, receipt: node.receipt, step: node.step, direction: node.direction, members: node.members, size: node.size, label };
+    case 'unrecorded':
+      return { id: node.id, type: 'unrecorded', path: node.path, from: node.from, to: node.to, paths: node.paths, counts: node.counts, ...(node.unchecked ? { unchecked: node.unchecked } : {}), label };
   }
 }
 

@@ -16,6 +16,7 @@ export function mermaidText(text: string): string {
 function shape(node: DagNode, label: string): string {
   if (node.type === 'receipt') return `("${label}")`;
   if (node.type === 'group') return `[["${label}"]]`;
+  if (node.type === 'unrecorded') return `{{"${label}"}}`;
   switch (node.artifact.kind) {
     case 'tree': return `[/"${label}"/]`;
     case 'package': return `[["${label}"]]`;
@@ -28,6 +29,7 @@ function shape(node: DagNode, label: string): string {
 function classOf(node: DagNode): string {
   if (node.type === 'receipt') return node.receipt.ok ? 'ok' : 'failed';
   if (node.type === 'group') return 'package';
+  if (node.type === 'unrecorded') return 'unrecorded';
   return node.artifact.kind;
 }
 
@@ -47,7 +49,7 @@ export function renderMermaid(view: DagView): string {
     const from = ids.get(edge.from);
     const to = ids.get(edge.to);
     if (!from || !to) continue;
-    const arrow = edge.kind === 'contains' ? '-. in .->' : receipts.has(edge.from) && edge.kind === 'input' ? '-.->' : '-->';
+    const arrow = edge.kind === 'contains' ? '-. in .->' : edge.kind === 'lane' ? '==>' : receipts.has(edge.from) && edge.kind === 'input' ? '-.->' : '-->';
     out.push(`  ${from} ${arrow} ${to}`);
   }
   for (const [name, c] of Object.entries(DAG_COLORS)) out.push(`  classDef ${name} fill:${c.fill},stroke:${c.line},color:#0f172a`);

@@ -12,14 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
-import { parseDiversions, parseMd5sums, parseStatus } from '../core/dpkg-database.js';
-import { mapLimit } from '../store/object-batch.js';
-import { openObjectStream, readObject } from '../store/object-read.js';
+import { openObjectStream } from '../store/object-read.js';
 import { findEntry } from '../store/tree-lookup.js';
 import type { TreeEntry } from '../store/tree-model.js';
-import { splitPath, type TreeReader } from './why-tree-path.js';
+import { entryText, findDpkgDatabase, mapLimit, parseDiversions, parseMd5sums, parseStatus } from './image-packages.js';
+import type { TreeReader } from './why-tree-path.js';
 
-const DPKG_DIR = 'var/lib/dpkg';
 const READ_CONCURRENCY = 8;
 
 export interface DpkgOwner {
@@ -55,7 +53,7 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
+export async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
   const hash = createHash('md5');
   for await (const chunk of openObjectStream(reader.store, id)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -67,17 +65,10 @@ async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
  * often listed by many packages.
  */
 export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer, entry: TreeEntry): Promise<DpkgAnswer> {
-  const none: DpkgAnswer = { database: false, owners: [] };
-  const dpkgDir = await reader.physicalDir(root, Buffer.from(DPKG_DIR));
-  if (dpkgDir === undefined) return none;
-  const dpkgEntry = await reader.entryAt(root, splitPath(dpkgDir));
-  if (dpkgEntry?.type !== 'dir') return none;
-  const dpkgTree = await reader.mustTree(dpkgEntry.digest!);
-  const infoEntry = findEntry(dpkgTree, Buffer.from('info'));
-  const statusEntry = findEntry(dpkgTree, Buffer.from('status'));
-  if (infoEntry?.type !== 'dir' || statusEntry?.type !== 'file') return none;
-  const info = await reader.mustTree(infoEntry.digest!);
-  const text = async (e: TreeEntry | undefined) => (e?.type === 'file' ? (await readObject(reader.store, e.digest!)).toString('utf8') : '');
+  const db = await findDpkgDatabase(reader, root);
+  if (!db) return { database: false, owners: [] };
+  const { tree: dpkgTree, info, status: statusEntry } = db;
+  const text = (e: TreeEntry | undefined) => entryText(reader, e);
 
   const want = `/${path.toString('utf8')}`;
   const wantDir = dirname(want);

@@ -29,12 +29,14 @@ export interface ReceiptSummary {
   /** The command string, or the ingested path. */
   what: string;
   status: string;
+  /** When the run ended (RFC 3339, from the receipt's run details). */
+  finishedOn: string;
   outputTrees: OutputTree[];
   /** Trees it read: declared inputs and watched roots' before-trees. */
   inputTrees: OutputTree[];
   /** Files it output as artifacts of their own (ingested, declared, watched file roots). */
   outputBlobs: Array<{ name: string; digest: Digest }>;
-  watched: Array<{ path: string; before: Digest | null; after: Digest | null }>;
+  watched: Array<{ path: string; before: Digest | null; after: Digest | null; excluded?: string[] }>;
 }
 
 export interface DebRef {
@@ -96,10 +98,11 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
         kind: core.kind,
         what: core.kind === 'command' ? core.command.shell : core.source.path,
         status: statusOf(core).status,
+        finishedOn: statement.predicate.run.finishedOn,
         outputTrees: core.outputs.filter((o) => o.kind === 'tree').map(treeRef),
         inputTrees: core.inputs.filter((o) => o.kind === 'tree').map(treeRef),
         outputBlobs: core.outputs.filter((o) => o.kind === 'blob' && FILE_ROLES.has(o.role)).map((o) => ({ name: o.name, digest: o.digest })),
-        watched: core.kind === 'command' ? core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after })) : [],
+        watched: core.kind === 'command' ? core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after, ...(w.excluded ? { excluded: w.excluded } : {}) })) : [],
       };
       for (const ref of core.inputs) {
         if (ref.role !== 'downloaded' || !ref.package) continue;
@@ -135,4 +138,37 @@ export function newestBelow(list: readonly number[] | undefined, limit: number):
     if (list[mid]! < limit) { found = list[mid]; lo = mid + 1; } else hi = mid - 1;
   }
   return found;
+}
+
+export interface DebMatch {
+  name: string;
+  digest: Digest;
+  size?: number;
+  path?: string;
+  architecture?: string;
+  seq: number;
+  receipt: Digest;
+  step: string;
+}
+
+/**
+ * The downloaded .deb a package came from: same name and version (and
+ * architecture when both say), preferring the download by the receipt at `limit`
+ * (the step that wrote the content), then the newest download before it, then any.
+ */
+export function matchDeb(index: ReceiptIndex, pkg: { package: string; version?: string; architecture?: string }, limit: number): DebMatch | null {
+  if (!pkg.version) return null;
+  const candidates = (index.debs.get(debKey(pkg.package, pkg.version)) ?? [])
+    .filter((d) => !d.architecture || !pkg.architecture || d.architecture === pkg.architecture);
+  if (candidates.length === 0) return null;
+  const pick: DebRef = candidates.find((d) => d.index === limit)
+    ?? [...candidates].reverse().find((d) => d.index <= limit)
+    ?? candidates[candidates.length - 1]!;
+  const r = index.receipts[pick.index]!;
+  return {
+    name: pick.name, digest: pick.digest,
+    ...(pick.size !== undefined ? { size: pick.size } : {}), ...(pick.path ? { path: pick.path } : {}),
+    ...(pick.architecture ? { architecture: pick.architecture } : {}),
+    seq: r.seq, receipt: r.id, step: r.step,
+  };
 }

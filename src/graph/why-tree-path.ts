@@ -7,7 +7,7 @@
  */
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
-import { readObject } from '../store/object-read.js';
+import { readObject, readObjectSync } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { findEntry } from '../store/tree-lookup.js';
 import { decodeTree, isTreeBytes, type Tree, type TreeEntry } from '../store/tree-model.js';
@@ -54,10 +54,22 @@ export class TreeReader {
   readonly store: Store;
   private readonly cache = new Map<Digest, Tree>();
   private readonly memo = new Map<string, TreeEntry | null>();
+  /** Ids found to be blobs (a watched root that was a file), so they are not read twice. */
+  private readonly blobs = new Set<Digest>();
   treesRead = 0;
 
-  constructor(store: Store) {
+  private readonly cacheTrees: number;
+  private readonly sync: boolean;
+
+  /**
+   * `cacheTrees`: decoded trees kept (least recently used dropped); a walk of a
+   * whole image wants them all. `sync`: read objects without the thread pool
+   * (faster for the many small tree objects of a walk).
+   */
+  constructor(store: Store, opts: { cacheTrees?: number; sync?: boolean } = {}) {
     this.store = store;
+    this.cacheTrees = opts.cacheTrees ?? CACHE_TREES;
+    this.sync = opts.sync ?? false;
   }
 
   /** The decoded tree, or null when `id` is a blob (a watched root that was a file). */
@@ -68,12 +80,16 @@ export class TreeReader {
       this.cache.set(id, hit);
       return hit;
     }
-    const bytes = await readObject(this.store, id);
+    if (this.blobs.has(id)) return null;
+    const bytes = this.sync ? readObjectSync(this.store, id) : await readObject(this.store, id);
     this.treesRead++;
-    if (!isTreeBytes(bytes)) return null;
+    if (!isTreeBytes(bytes)) {
+      this.blobs.add(id);
+      return null;
+    }
     const tree = decodeTree(bytes, id);
     this.cache.set(id, tree);
-    if (this.cache.size > CACHE_TREES) this.cache.delete(this.cache.keys().next().value!);
+    if (this.cache.size > this.cacheTrees) this.cache.delete(this.cache.keys().next().value!);
     return tree;
   }
 
@@ -86,7 +102,8 @@ export class TreeReader {
   /**
    * The entry at physical path `parts` in tree `id` (no symlink followed), or
    * undefined. Memoized per (sub-tree id, depth): walking the same path through a
-   * chain of trees reads each distinct sub-tree once.
+   * chain of trees reads each distinct sub-tree once. One reader, one path: for
+   * other paths use `lookup`.
    */
   async entryAt(id: Digest | null, parts: readonly Buffer[], depth = 0): Promise<TreeEntry | undefined> {
     if (id === null || parts.length === 0) return undefined;
@@ -102,6 +119,23 @@ export class TreeReader {
     }
     this.memo.set(key, found ?? null);
     return found;
+  }
+
+  /**
+   * The entry at physical path `parts` in tree `id` (no symlink followed), or
+   * undefined; not memoized, for lookups of many different paths.
+   */
+  async lookup(id: Digest | null, parts: readonly Buffer[]): Promise<TreeEntry | undefined> {
+    if (id === null || parts.length === 0) return undefined;
+    let cur: Digest = id;
+    for (let i = 0; i < parts.length; i++) {
+      const tree = await this.tree(cur);
+      const entry = tree ? findEntry(tree, parts[i]!) : undefined;
+      if (!entry || i === parts.length - 1) return entry;
+      if (entry.type !== 'dir') return undefined;
+      cur = entry.digest!;
+    }
+    return undefined;
   }
 
   /**

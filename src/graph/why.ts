@@ -18,7 +18,7 @@ import { AslError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { changedFields, entryInfo, type ChangedField, type EntryInfo } from './diff.js';
 import { dpkgOwners, type DpkgOwner } from './why-dpkg.js';
-import { debKey, loadReceiptIndex, newestBelow, type DebRef, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
+import { loadReceiptIndex, matchDeb, newestBelow, type DebMatch, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
 import { insideRoot, notFoundHint, recordedRoots, type HostPathMatch } from './why-host-path.js';
 import { joinParts, TreeReader, type FollowedLink, type ResolvedPath } from './why-tree-path.js';
 
@@ -48,16 +48,7 @@ export interface WhyStep {
   fields: ChangedField[];
 }
 
-export interface DebMatch {
-  name: string;
-  digest: Digest;
-  size?: number;
-  path?: string;
-  architecture?: string;
-  seq: number;
-  receipt: Digest;
-  step: string;
-}
+export type { DebMatch } from './why-index.js';
 
 export type WhyOwner = DpkgOwner & { deb: DebMatch | null };
 
@@ -342,26 +333,4 @@ export async function why(store: Store, query: string, opts: { tree?: string; cw
   }
   result.stats.treesRead = reader.treesRead;
   return result;
-}
-
-/**
- * The downloaded .deb a package came from: same name and version (and
- * architecture when both say), preferring the step that wrote the content, then
- * the newest download at or before it, then any.
- */
-function matchDeb(index: ReceiptIndex, owner: DpkgOwner, limit: number): DebMatch | null {
-  if (!owner.version) return null;
-  const candidates = (index.debs.get(debKey(owner.package, owner.version)) ?? [])
-    .filter((d) => !d.architecture || !owner.architecture || d.architecture === owner.architecture);
-  if (candidates.length === 0) return null;
-  const pick: DebRef = candidates.find((d) => d.index === limit)
-    ?? [...candidates].reverse().find((d) => d.index <= limit)
-    ?? candidates[candidates.length - 1]!;
-  const r = index.receipts[pick.index]!;
-  return {
-    name: pick.name, digest: pick.digest,
-    ...(pick.size !== undefined ? { size: pick.size } : {}), ...(pick.path ? { path: pick.path } : {}),
-    ...(pick.architecture ? { architecture: pick.architecture } : {}),
-    seq: r.seq, receipt: r.id, step: r.step,
-  };
 }

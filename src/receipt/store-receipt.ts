@@ -1,7 +1,7 @@
 import { canonicalBytes } from '../core/canonical-json.js';
 import { digestBytes, type Digest } from '../core/digest.js';
 import type { DsseEnvelope } from '../core/dsse.js';
-import { objectExists, writeObject } from '../store/object-batch.js';
+import { ObjectBatch, objectExists } from '../store/object-batch.js';
 import { readObject } from '../store/object-read.js';
 import { appendReceiptLog, readReceiptLog, type LogRecord } from '../store/receipt-log.js';
 import type { Store } from '../store/store.js';
@@ -30,16 +30,28 @@ function envelopeBytes(env: DsseEnvelope): Buffer {
 /**
  * Stores a signed receipt and appends it to the receipt log. The envelope is
  * verified against the store's trusted keys first (nothing unverifiable enters
- * the store). Order: the envelope object is durable, then the log entry is
- * committed; writing the same receipt again adds no second entry.
+ * the store). Order, under the log's lock: the log line is durable past the head,
+ * then the envelope object, then the head commits the line. So a crash never
+ * leaves a stored receipt that no log line names (the next append completes a
+ * line left past the head), and verify can report any such receipt as a log
+ * that was rolled back. Writing the same receipt again adds no second entry.
  */
 export async function writeReceipt(store: Store, envelope: DsseEnvelope, opts: { keys?: TrustedKeySet } = {}): Promise<WriteReceiptResult> {
   const verified = verifyEnvelope(envelope, opts.keys ?? await loadTrustedKeys(store));
   const bytes = envelopeBytes(verified.envelope);
   const existed = await objectExists(store, digestBytes(bytes));
-  const id = await writeObject(store, bytes);
-  const [record] = await appendReceiptLog(store, [{ receipt: id, step: verified.statement.predicate.core.step }], { skipExisting: existed });
-  return { ...verified, id, record: record ?? null };
+  const batch = new ObjectBatch(store);
+  try {
+    const id = await batch.addBytes(bytes);
+    const [record] = await appendReceiptLog(store, [{ receipt: id, step: verified.statement.predicate.core.step }], {
+      skipExisting: existed,
+      beforeHead: () => batch.commit(),
+    });
+    return { ...verified, id, record: record ?? null };
+  } catch (err) {
+    await batch.abort();
+    throw err;
+  }
 }
 
 /** Reads a receipt object and verifies it; throws NOT_FOUND, CORRUPT or ReceiptVerifyError. */

@@ -132,11 +132,18 @@ export interface WatchedRoot {
   removed: number;
   /** Artifact listing every changed path (absent when nothing changed). */
   paths?: Digest;
+  /**
+   * Paths inside the root its snapshots left out (the store, the outdir, the file asl's
+   * own output went to): its trees say nothing of them. Absent when none.
+   */
+  excluded?: string[];
 }
 
 export interface CommandSpec {
-  /** The --cmd string exactly as given. */
+  /** The --cmd string exactly as given (bytes that are not UTF-8 shown as U+FFFD: see shellBase64). */
   shell: string;
+  /** The --cmd bytes, base64, present only when they are not UTF-8: what ran, byte for byte. */
+  shellBase64?: string;
   /** What was executed, e.g. ['/bin/sh', '-c', shell]. */
   argv: string[];
   cwd: string;

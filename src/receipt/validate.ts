@@ -133,6 +133,9 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
   if (c.object(`${p}.command`, core.command)) {
     const cmd = core.command;
     c.string(`${p}.command.shell`, cmd.shell, false);
+    if (cmd.shellBase64 !== undefined && (typeof cmd.shellBase64 !== 'string' || Buffer.from(cmd.shellBase64, 'base64').toString('base64') !== cmd.shellBase64 || cmd.shellBase64 === '')) {
+      c.fail(`${p}.command.shellBase64`, 'the command\'s bytes in standard base64 (only when they are not UTF-8)', cmd.shellBase64);
+    }
     if (c.array(`${p}.command.argv`, cmd.argv, true)) cmd.argv.forEach((a, i) => c.string(`${p}.command.argv[${i}]`, a, false));
     c.string(`${p}.command.cwd`, cmd.cwd);
   }
@@ -187,6 +190,9 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
       c.integer(`${q}.modified`, w.modified);
       c.integer(`${q}.removed`, w.removed);
       if (w.paths !== undefined) c.digest(`${q}.paths`, w.paths);
+      if (w.excluded !== undefined && c.array(`${q}.excluded`, w.excluded)) {
+        (w.excluded as unknown[]).forEach((e, j) => c.string(`${q}.excluded[${j}]`, e));
+      }
     });
   }
   c.boolean(`${p}.traced`, core.traced);

@@ -4,20 +4,22 @@
  * artifact a receipt names present in the store (which makes those artifacts
  * roots: the trees they name must be complete).
  */
-import { createHash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
-import { isDigest } from '../core/digest.js';
+import { digestBytes, isDigest } from '../core/digest.js';
+import { canonicalBytes } from '../core/canonical-json.js';
 import { AslError } from '../core/errors.js';
 import { describeLocation, locateObjectSync } from '../store/object-locate.js';
-import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
+import { readReceiptLog, verifyLog } from '../store/receipt-log.js';
 import { loadTrustedKeys } from '../store/trusted-keys.js';
-import { verifyStore, type VerifyReport, type VerifyStep } from '../store/verify.js';
+import { verifyStore, type VerifyContext, type VerifyProblem, type VerifyReport, type VerifyStep } from '../store/verify.js';
 import type { Store } from '../store/store.js';
 import { readReceipt } from './store-receipt.js';
-import type { PerCore } from './types.js';
+import type { PerCore, Statement } from './types.js';
 import { ReceiptVerifyError } from './verify.js';
+import { anchorStep, receiptsLoggedAfterCut, unlistedReceipts, unlistedStep, type UnlistedReceipt } from './verify-rollback.js';
 
 /** Every artifact id a receipt core names, with a label for messages. */
 export function referencedArtifacts(core: PerCore): Array<{ label: string; digest: Digest; kind?: string }> {
@@ -35,8 +37,6 @@ export function referencedArtifacts(core: PerCore): Array<{ label: string; diges
   return refs.filter((r) => isDigest(r.digest));
 }
 
-/** The log entries the log step could parse, for the receipts and per steps (even when the log is damaged). */
-const loggedRecords = new WeakMap<object, LogRecord[]>();
 
 /** One line for a receipt that did not verify; the receipt is already named by `where`. */
 function receiptFailure(id: string, where: string, err: unknown): { message: string; expected?: string; actual?: string } {
@@ -60,7 +60,9 @@ const logStep: VerifyStep = {
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
     const result = await verifyLog(ctx.store, { keys, checkReceipts: false });
-    loggedRecords.set(ctx, result.records);
+    ctx.log = { records: result.records, pending: result.pending };
+    const last = result.records[result.records.length - 1];
+    if (result.problems.length === 0 && last) ctx.anchor = `${last.entry.seq}:${last.entry.receipt}`;
     for (const p of result.problems) {
       ctx.problems.push({
         step: 'log',
@@ -70,7 +72,11 @@ const logStep: VerifyStep = {
         ...(p.actual !== undefined ? { actual: p.actual } : {}),
       });
     }
-    if (result.uncommittedBytes > 0) ctx.notes.push(`receipt log: ${result.uncommittedBytes} bytes past the signed head (an append that did not finish; ignored)`);
+    for (const p of result.pending) {
+      ctx.notes.push(`receipt log: entry seq ${p.entry.seq} (receipt ${p.entry.receipt}, step ${JSON.stringify(p.entry.step)}) is past the signed head: an append that did not finish; the next append completes it if its receipt is stored, else drops it`);
+    }
+    const pendingBytes = result.pending.length > 0 ? 0 : result.uncommittedBytes;
+    if (pendingBytes > 0) ctx.notes.push(`receipt log: ${pendingBytes} bytes past the signed head (an append that did not finish; ignored)`);
     ctx.counts.logEntries = result.entries;
   },
 };
@@ -79,7 +85,7 @@ const receiptsStep: VerifyStep = {
   name: 'receipts',
   async run(ctx) {
     const keys = await loadTrustedKeys(ctx.store);
-    let records = loggedRecords.get(ctx);
+    let records = ctx.log?.records;
     if (!records) {
       try {
         records = (await readReceiptLog(ctx.store)).records;
@@ -133,47 +139,159 @@ const receiptsStep: VerifyStep = {
   },
 };
 
-/** Receipt files in the seed's readable per/ folder (per.dsse.json, NAME.per.dsse.json), recursively. */
-async function perEnvelopeFiles(dir: string): Promise<string[]> {
-  let entries;
-  try { entries = await readdir(dir, { withFileTypes: true }); } catch { return []; }
-  const out: string[] = [];
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) out.push(...await perEnvelopeFiles(path));
-    else if (e.isFile() && e.name.endsWith('per.dsse.json')) out.push(path);
+/** The names a capture writes into its outdir (capture/outdir.ts; named here, a layer below it). */
+const ENVELOPE_FILE = 'per.dsse.json';
+const STATEMENT_FILE = 'per.json';
+const LOG_FILES = [['stdout.log', 'stdout'], ['stderr.log', 'stderr']] as const;
+
+/** per/ and every folder below it, each with its entries (not following links). */
+async function perFolders(dir: string, out: Array<{ dir: string; entries: Dirent[] }> = []): Promise<Array<{ dir: string; entries: Dirent[] }>> {
+  let entries: Dirent[];
+  try { entries = await readdir(dir, { withFileTypes: true }); } catch { return out; }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  out.push({ dir, entries });
+  for (const e of entries) if (e.isDirectory()) await perFolders(join(dir, e.name), out);
+  return out;
+}
+
+/** The statement inside an envelope's bytes (already known to be a logged receipt), or null. */
+function envelopePayload(bytes: Buffer): { payload: Buffer; statement: Statement } | null {
+  try {
+    const payload = Buffer.from((JSON.parse(bytes.toString('utf8')) as { payload: string }).payload, 'base64');
+    return { payload, statement: JSON.parse(payload.toString('utf8')) as Statement };
+  } catch {
+    return null;
   }
-  return out.sort();
+}
+
+interface FolderCheck {
+  problems: VerifyProblem[];
+  envelopes: number;
+  checked: number;
+  unbacked: string[];
+  /** Receipt files that hold a stored receipt the log lost (the unlisted step names them). */
+  lost: Array<[UnlistedReceipt, string]>;
+}
+
+/** One folder of per/: its receipt files against the log, its statements and logs against those receipts. */
+async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[], isLogged: (id: Digest) => Promise<boolean>): Promise<FolderCheck> {
+  // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
+  const logDamaged = ctx.problems.some((p) => p.step === 'log');
+  const out: FolderCheck = { problems: [], envelopes: 0, checked: 0, unbacked: [], lost: [] };
+  const problem = (subject: string, message: string, expected?: string, actual?: string) =>
+    out.problems.push({ step: 'per', subject, message, ...(expected !== undefined ? { expected, actual } : {}) });
+  // prefix ('' or 'NAME.') -> the receipt in that envelope, when it is a logged one
+  const receipts = new Map<string, { id: Digest; file: string; payload: Buffer; statement: Statement } | null>();
+  for (const e of entries) {
+    if (!(e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`))) continue;
+    const file = join(dir, e.name);
+    const prefix = e.name.slice(0, e.name.length - ENVELOPE_FILE.length);
+    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a receipt file in per/ must be the receipt's bytes`); receipts.set(prefix, null); continue; }
+    let bytes: Buffer;
+    try { bytes = await readFile(file); } catch { continue; } // replaced meanwhile: the second look sees what is there
+    out.envelopes++;
+    const digest = digestBytes(bytes);
+    const backed = await isLogged(digest) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
+    if (!backed) {
+      const unlisted = logDamaged ? undefined : (await unlistedReceipts(ctx)).get(digest);
+      if (unlisted?.keyId && !unlisted.referenced && !unlisted.pending) {
+        out.lost.push([unlisted, file]);
+        receipts.set(prefix, null);
+        continue;
+      }
+      problem(file, `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`, 'the id of a logged receipt', digest);
+      receipts.set(prefix, null);
+      continue;
+    }
+    const inside = envelopePayload(bytes);
+    receipts.set(prefix, inside ? { id: digest, file, ...inside } : null);
+  }
+  for (const e of entries) {
+    if (e.isDirectory() || e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`)) continue;
+    const file = join(dir, e.name);
+    const isStatement = e.name === STATEMENT_FILE || e.name.endsWith(`.${STATEMENT_FILE}`);
+    const log = LOG_FILES.find(([name]) => name === e.name);
+    if (!isStatement && !log) { out.unbacked.push(file); continue; }
+    const prefix = isStatement ? e.name.slice(0, e.name.length - STATEMENT_FILE.length) : '';
+    const envelopeName = prefix + ENVELOPE_FILE;
+    if (!receipts.has(prefix)) {
+      problem(file, `${file} has no receipt beside it (${envelopeName}): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it`, join(dir, envelopeName), 'absent');
+      continue;
+    }
+    const receipt = receipts.get(prefix);
+    if (!receipt) continue; // the envelope itself is already a problem
+    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: per/ holds the receipt's own files`); continue; }
+    let bytes: Buffer;
+    try { bytes = await readFile(file); } catch { continue; }
+    out.checked++;
+    if (isStatement) {
+      let same = false;
+      try { same = canonicalBytes(JSON.parse(bytes.toString('utf8'))).equals(receipt.payload); } catch { same = false; }
+      if (!same) {
+        problem(file, `${file} is not the statement of receipt ${receipt.id} in ${envelopeName} beside it: it was edited (what it says is not what was signed)`, `the payload of ${receipt.id}`, digestBytes(bytes));
+      }
+      continue;
+    }
+    const role = log![1];
+    const recorded = receipt.statement.predicate?.core?.outputs?.find((o) => o.role === role)?.digest;
+    const actual = digestBytes(bytes);
+    if (!recorded) problem(file, `${file}: receipt ${receipt.id} in ${envelopeName} beside it records no ${role}`, `no ${e.name}`, actual);
+    else if (actual !== recorded) problem(file, `${file} hashes to ${actual}, but receipt ${receipt.id} records ${role} ${recorded}: it was edited (the recorded ${role} is the object ${recorded})`, recorded, actual);
+  }
+  return out;
 }
 
 /**
- * per/ travels with the store (the seed copies it into the image) and people
- * read it: every receipt file there must be, byte for byte, a receipt the log lists.
+ * per/ travels with the store (the seed copies it into the image) and people read
+ * it: every receipt file there must be, byte for byte, a receipt the log lists; a
+ * `per.json` beside it must be exactly its statement, and `stdout.log` /
+ * `stderr.log` must hash to what that receipt records. A statement or log with no
+ * receipt beside it backs nothing and is a problem too; other files are noted.
+ *
+ * Captures may be writing per/ while this runs: a receipt file of a receipt logged
+ * after verify's cut is checked against the log as it is now, and a folder that
+ * does not check is looked at once more (a capture replaces its files one by one).
  */
 const perStep: VerifyStep = {
   name: 'per',
   async run(ctx) {
-    const logged = new Set((loggedRecords.get(ctx) ?? []).map((r) => r.entry.receipt as string));
-    // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
-    const logDamaged = ctx.problems.some((p) => p.step === 'log');
-    const files = await perEnvelopeFiles(join(ctx.store.root, 'per'));
-    for (const file of files) {
-      const digest = `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}` as Digest;
-      if (logged.has(digest)) continue;
-      if (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest)) continue;
-      ctx.problems.push({
-        step: 'per', subject: file,
-        message: `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`,
-        expected: 'the id of a logged receipt', actual: digest,
-      });
+    const logged = new Set((ctx.log?.records ?? []).map((r) => r.entry.receipt as string));
+    const isLogged = (later: () => Promise<Set<Digest>>) => async (id: Digest) => logged.has(id) || (await later()).has(id);
+    const folders = await perFolders(join(ctx.store.root, 'per'));
+    const results = new Map<string, FolderCheck>();
+    for (const { dir, entries } of folders) results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx))));
+    for (const [dir, first] of [...results]) {
+      if (first.problems.length === 0) continue;
+      let entries: Dirent[];
+      try { entries = await readdir(dir, { withFileTypes: true }); } catch { continue; }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx, { again: true }))));
     }
-    ctx.counts.perFiles = files.length;
+    let envelopes = 0;
+    let checked = 0;
+    const unbacked: string[] = [];
+    for (const r of results.values()) {
+      ctx.problems.push(...r.problems);
+      envelopes += r.envelopes;
+      checked += r.checked;
+      unbacked.push(...r.unbacked);
+      for (const [lost, file] of r.lost) lost.perFiles.push(file);
+    }
+    if (unbacked.length > 0) ctx.notes.push(`${unbacked.length} file(s) in per/ that no receipt backs, not checked (e.g. ${unbacked[0]}); \`asl seed\` leaves them out`);
+    ctx.counts.perFiles = envelopes;
+    ctx.counts.perChecked = checked;
   },
 };
 
-export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [logStep, receiptsStep, perStep];
+/** Read before any object is listed: the cut every other step checks against. */
+export const RECEIPT_CUT_STEPS: VerifyStep[] = [logStep];
+export const RECEIPT_VERIFY_STEPS: VerifyStep[] = [receiptsStep, perStep, unlistedStep];
 
-/** Everything `asl verify --store S` checks. */
-export function verifyStoreFully(store: Store, opts: { quick?: boolean } = {}): Promise<VerifyReport> {
-  return verifyStore(store, { ...opts, extraSteps: RECEIPT_VERIFY_STEPS });
+/**
+ * Everything `asl verify --store S` checks; `anchor` (`SEQ:RECEIPT_ID`, written
+ * down earlier) must still be the log's entry SEQ, with the chain whole.
+ */
+export function verifyStoreFully(store: Store, opts: { quick?: boolean; anchor?: string } = {}): Promise<VerifyReport> {
+  const steps = opts.anchor === undefined ? RECEIPT_VERIFY_STEPS : [...RECEIPT_VERIFY_STEPS, anchorStep(opts.anchor)];
+  return verifyStore(store, { quick: opts.quick ?? false, cutSteps: RECEIPT_CUT_STEPS, extraSteps: steps });
 }

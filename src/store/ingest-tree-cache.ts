@@ -13,17 +13,19 @@
  *
  * Times objects are remembered the same way (timesCacheKey).
  *
- * Stored beside the stat cache (cache/tree-v1.bin), loaded and saved with it.
- * Like it, it is only a cache: a torn or corrupt file is ignored; deleting it
- * costs time, never correctness.
+ * Stored beside the stat cache (cache/tree-v1.bin), loaded and saved with it,
+ * authenticated the same way (an HMAC under the store's cache key). Like it, it
+ * is only a cache: a torn, corrupt or forged file is ignored; deleting it costs
+ * time, never correctness.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
 import type { Digest } from '../core/digest.js';
+import { writeNewFile } from './store-modes.js';
 import { TIMES_FORMAT } from './times-model.js';
 import { TREE_FORMAT, type TreeTotals } from './tree-model.js';
 
-const MAGIC = Buffer.from('ASLTREE1');
+const MAGIC = Buffer.from('ASLTREE2');
 const HEADER = MAGIC.length + 32;
 const RECORD = 32 + 32 + 4 * 8; // key, tree digest, totals files dirs other bytes (f64)
 const KEY_TAG = Buffer.from(`asl tree-cache key v1 ${TREE_FORMAT}\0`);
@@ -56,6 +58,11 @@ export function timesCacheKey(tree: Digest, mtimes: Float64Array): Buffer {
   return createHash('sha256').update(TIMES_KEY_TAG).update(tree).update(new Uint8Array(mtimes.buffer, mtimes.byteOffset, mtimes.byteLength)).digest();
 }
 
+/** HMAC-SHA256 under the store's cache key of a cache file's magic and body: what its header holds. */
+export function cacheMac(key: Buffer, magic: Buffer, body: Buffer): Buffer {
+  return createHmac('sha256', key).update(magic).update(body).digest();
+}
+
 export class TreeCache {
   /** key (latin1 string of the 32 bytes) -> record (latin1 string of the remaining 64 bytes); insertion order = recency. */
   private readonly records: Map<string, string>;
@@ -70,8 +77,10 @@ export class TreeCache {
     return new TreeCache(new Map());
   }
 
-  static async load(path: string): Promise<TreeCache> {
+  /** Reads the cache at `path` if its MAC under `key` holds; else (or without a key) an empty cache. */
+  static async load(path: string, key: Buffer | null): Promise<TreeCache> {
     let buf: Buffer | undefined;
+    if (!key) return TreeCache.empty();
     try {
       buf = await readFile(path);
     } catch {
@@ -80,7 +89,7 @@ export class TreeCache {
     const records = new Map<string, string>();
     if (buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
       const body = buf.subarray(HEADER);
-      if (createHash('sha256').update(body).digest().equals(buf.subarray(MAGIC.length, HEADER))) {
+      if (timingSafeEqual(cacheMac(key, MAGIC, body), buf.subarray(MAGIC.length, HEADER))) {
         for (let o = 0; o < body.length; o += RECORD) {
           records.set(body.toString('latin1', o, o + 32), body.toString('latin1', o + 32, o + RECORD));
         }
@@ -125,7 +134,7 @@ export class TreeCache {
    * to a bound, and replaces the file atomically. Concurrent writers may drop
    * each other's additions; that only costs rebuilding trees.
    */
-  async save(path: string): Promise<void> {
+  async save(path: string, key: Buffer): Promise<void> {
     if (this.added === 0) return;
     const keep = Math.max(KEEP_MIN, 4 * this.used.size);
     const out: string[] = [];
@@ -138,10 +147,10 @@ export class TreeCache {
       n++;
     }
     const body = Buffer.from(out.join(''), 'latin1');
-    const header = Buffer.concat([MAGIC, createHash('sha256').update(body).digest()]);
+    const header = Buffer.concat([MAGIC, cacheMac(key, MAGIC, body)]);
     const tmp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, Buffer.concat([header, body]));
+      await writeNewFile(tmp, Buffer.concat([header, body]));
       await rename(tmp, path);
     } catch {
       await rm(tmp, { force: true });

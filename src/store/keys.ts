@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fsError } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { ENV_KEY_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
+import { openNew, STORE_MODES } from './store-modes.js';
+import { CACHE_KEY_FILE, ENV_KEY_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from './layout.js';
 
 /** A key id is the sha256 (hex) of the public key's SubjectPublicKeyInfo DER. */
 export function keyIdOfPublicKey(key: KeyObject): string {
@@ -34,25 +34,43 @@ export async function loadSigningKey(storeRoot: string): Promise<SigningKey> {
   return { keyId: keyIdOfPublicKey(publicKey), privateKey, publicKey };
 }
 
-/**
- * The store's environment HMAC key (32 random bytes, mode 0600), created on first
- * use. Stays in the store: it is what keeps hashed environment values unreadable.
- */
-export async function loadEnvironmentKey(storeRoot: string): Promise<Buffer> {
-  const path = join(storeRoot, ENV_KEY_FILE);
+/** A 32-byte secret of the store in `file` (mode 0600), created on first use. */
+async function loadStoreSecret(storeRoot: string, file: string, what: string): Promise<Buffer> {
+  const path = join(storeRoot, file);
   try {
     const key = await readFile(path);
     if (key.length === 32) return key;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(path, err, 'cannot read the environment key');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(path, err, `cannot read the ${what}`);
   }
   const key = randomBytes(32);
   try {
-    const fh = await open(path, 'wx', 0o600);
+    const fh = await openNew(path, STORE_MODES.file);
     try { await fh.writeFile(key); await fh.sync(); } finally { await fh.close(); }
     return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
-    throw fsError(path, err, 'cannot create the environment key');
+    throw fsError(path, err, `cannot create the ${what}`);
+  }
+}
+
+/**
+ * The store's environment HMAC key (32 random bytes, mode 0600), created on first
+ * use. Stays in the store: it is what keeps hashed environment values unreadable.
+ */
+export function loadEnvironmentKey(storeRoot: string): Promise<Buffer> {
+  return loadStoreSecret(storeRoot, ENV_KEY_FILE, 'environment key');
+}
+
+/**
+ * The key that authenticates the store's caches (HMAC-SHA256 of each cache file),
+ * created on first use; null when it can be neither read nor made (a read-only
+ * store: then no cache is used). Never leaves the store: a seed makes its own.
+ */
+export async function loadCacheKey(storeRoot: string): Promise<Buffer | null> {
+  try {
+    return await loadStoreSecret(storeRoot, CACHE_KEY_FILE, 'cache key');
+  } catch {
+    return null;
   }
 }

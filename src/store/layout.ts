@@ -17,6 +17,8 @@ export const PRIVATE_KEY_FILE = 'keys/signing.key';
 export const PUBLIC_KEY_FILE = 'keys/signing.pub';
 /** HMAC key for recording non-allowlisted environment values comparably but not readably. */
 export const ENV_KEY_FILE = 'keys/environment.key';
+/** HMAC key authenticating the store's caches (cache/*): a forged entry is ignored, never trusted. */
+export const CACHE_KEY_FILE = 'keys/cache.key';
 export const CACHE_DIR = 'cache';
 export const REFS_DIR = 'refs';
 export const LOG_DIR = 'log';

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { link, mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AslError, fsError } from '../core/errors.js';
 import { LOCKS_DIR } from './layout.js';
 import type { Store } from './store.js';
+import { makeDirs, STORE_MODES, writeNewFile } from './store-modes.js';
 
 /**
  * Inter-process locks on store resources: `locks/<name>.lock` exists while
@@ -194,9 +195,9 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
 
   let writtenAt = 0;
   const writeMine = async (flag: 'wx' | 'w') => {
-    await mkdir(dir, { recursive: true });
+    await makeDirs(dir);
     holder.acquiredAt = new Date().toISOString();
-    await writeFile(mine, JSON.stringify(holder) + '\n', { flag, mode: 0o644 });
+    await writeNewFile(mine, JSON.stringify(holder) + '\n', STORE_MODES.file, flag);
     writtenAt = Date.now();
   };
   try {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync, statSync } from 'node:fs';
-import { chmod, constants as fsConstants, link, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, constants as fsConstants, link, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
@@ -9,6 +9,7 @@ import { OBJECTS_DIR, TMP_DIR, objectFanoutDir, objectPath } from './layout.js';
 import { STAGE_RECORD_BYTES, StageStatus, native, type PackHandle } from './native.js';
 import { objectExists, objectExistsSync, packsDir } from './object-locate.js';
 import type { Store } from './store.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 import { sweepAbandonedTmp } from './tmp-sweep.js';
 
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
@@ -178,8 +179,8 @@ export class ObjectBatch {
     const tmp = this.stagedName(hex);
     let fh;
     try {
-      await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
-      fh = await open(tmp, 'wx', 0o444);
+      await makeDirs(join(this.stageDir, hex.slice(0, 2)));
+      fh = await openNew(tmp, STORE_MODES.object);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return digest; // staged by this batch already
       throw fsError(tmp, err, 'cannot stage object');
@@ -327,12 +328,12 @@ export class ObjectBatch {
 
   /** Streams an open file (after `head`, bytes already read from it) into the staging folder, hashing as it goes. */
   private async stageLargeJs(path: Buffer, source: FileHandle, head?: Buffer): Promise<StagedFile> {
-    await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.stageDir);
     const tmp = join(this.stageDir, `large-js-${this.counter++}`);
     try {
       const hash = createHash('sha256');
       let size = 0;
-      const out = await open(tmp, 'wx', 0o600);
+      const out = await openNew(tmp, STORE_MODES.file);
       try {
         if (head) {
           hash.update(head);
@@ -357,10 +358,10 @@ export class ObjectBatch {
       }
       const hex = hash.digest('hex');
       const digest: Digest = `sha256:${hex}`;
-      await chmod(tmp, 0o444);
+      await chmod(tmp, STORE_MODES.object);
       if (await objectExists(this.store, digest)) return { digest, size };
       try {
-        await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
+        await makeDirs(join(this.stageDir, hex.slice(0, 2)));
         await link(tmp, this.stagedName(hex));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(tmp, err, 'cannot stage object');
@@ -394,19 +395,11 @@ export class ObjectBatch {
   /** Created read-only (as objects and packs are; the descriptor still writes), so the mode is final before the data is synced. */
   private async newFile(name: string): Promise<{ path: string; fh: FileHandle }> {
     if (!this.stageDirMade) {
-      await mkdir(this.stageDir, { recursive: true, mode: 0o700 });
-      await chmod(this.stageDir, 0o700);
+      await makeDirs(this.stageDir);
       this.stageDirMade = true;
     }
     const path = join(this.stageDir, name);
-    const fh = await open(path, 'wx', 0o444);
-    try {
-      await fh.chmod(0o444);
-    } catch (err) {
-      await fh.close();
-      throw err;
-    }
-    return { path, fh };
+    return { path, fh: await openNew(path, STORE_MODES.object) };
   }
 
   /**
@@ -419,7 +412,7 @@ export class ObjectBatch {
     const hex = digest.slice('sha256:'.length);
     try {
       if (await objectExists(this.store, digest)) return;
-      await mkdir(join(this.stageDir, hex.slice(0, 2)), { recursive: true, mode: 0o700 });
+      await makeDirs(join(this.stageDir, hex.slice(0, 2)));
       try {
         await link(path, this.stagedName(hex));
       } catch (err) {
@@ -459,9 +452,8 @@ export class ObjectBatch {
     const named = await mapLimit(this.adopted, 8, async (a) => {
       const name = createHash('sha256').update(a.index).digest('hex');
       const idx = `${a.path.slice(0, -PACK_FILE_SUFFIX.length)}.idx`;
-      const fh = await open(idx, 'wx', 0o444);
+      const fh = await openNew(idx, STORE_MODES.object);
       try {
-        await fh.chmod(0o444);
         await fh.writeFile(a.index);
         await fh.sync();
       } finally {
@@ -471,10 +463,7 @@ export class ObjectBatch {
     });
     this.adopted = [];
     const dir = packsDir(this.store.root);
-    if (await mkdir(dir, { recursive: true, mode: 0o700 }) !== undefined) {
-      await chmod(dir, 0o700);
-      await fsyncDir(join(dir, '..'));
-    }
+    if (await makeDirs(dir) !== undefined) await fsyncDir(join(dir, '..'));
     for (const n of named) await rename(n.pack, join(dir, `${n.name}.pack`));
     await fsyncDir(dir);
     for (const n of named) await rename(n.idx, join(dir, `${n.name}.idx`));
@@ -517,7 +506,7 @@ export class ObjectBatch {
         const digest: Digest = `sha256:${hex}`;
         const dir = objectFanoutDir(this.store.root, digest);
         if (!made.has(dir)) {
-          await mkdir(dir, { recursive: true });
+          await makeDirs(dir);
           made.add(dir);
         }
         await rename(this.stagedName(hex), objectPath(this.store.root, digest));

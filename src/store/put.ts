@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from '../core/digest.js';
 import { REFS_DIR } from './layout.js';
@@ -6,6 +5,7 @@ import { ObjectBatch } from './object-batch.js';
 import { snapshot, type SnapshotOptions, type SnapshotResult } from './snapshot.js';
 import { StatCache } from './stat-cache.js';
 import { writeFileAtomic, type Store } from './store.js';
+import { makeDirs } from './store-modes.js';
 
 export const PUT_REFS_DIR = `${REFS_DIR}/put`;
 
@@ -41,7 +41,7 @@ export interface RootRecord {
 
 export async function recordRoot(store: Store, result: SnapshotResult, source: string): Promise<void> {
   const dir = join(store.root, PUT_REFS_DIR);
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const record: RootRecord = { id: result.id, kind: result.kind, ...(result.times ? { times: result.times } : {}), source, at: new Date().toISOString() };
   await writeFileAtomic(join(dir, digestHex(result.id)), JSON.stringify(record) + '\n');
 }

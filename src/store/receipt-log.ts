@@ -1,5 +1,5 @@
 import { randomBytes, sign as edSign } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalBytes, canonicalize } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
@@ -11,6 +11,7 @@ import { LOG_DIR } from './layout.js';
 import { withLock } from './lock.js';
 import { objectExists } from './object-batch.js';
 import type { Store } from './store.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 import { checkSignatures, loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
 
 /**
@@ -26,9 +27,16 @@ import { checkSignatures, loadTrustedKeys, type TrustedKeySet } from './trusted-
  * them and the next writer truncates them.
  *
  * An append, under the `receipt-log` lock: check the tail against the head,
- * truncate residue, append the lines, fsync the log, then replace the head
- * atomically (temp file, fsync, rename, fsync of log/). The receipts an entry
- * names must already be durable objects when the append starts.
+ * complete or truncate residue (below), append the lines, fsync the log, commit
+ * what they name (`beforeHead`: a receipt object becomes visible only once its
+ * line is durable), then replace the head atomically (temp file, fsync, rename,
+ * fsync of log/).
+ *
+ * So a crash can leave a stored receipt without a committed entry only with its
+ * line past the head. The next append completes such lines (they chain from the
+ * head and their receipts are stored) and truncates the rest; verify notes them.
+ * A stored receipt that no line names at all is not something a crash leaves:
+ * verify reports it (docs/security.md, "Rollback").
  */
 
 export const RECEIPT_LOG_FILE = `${LOG_DIR}/receipts.log`;
@@ -76,6 +84,13 @@ export interface AppendOptions {
   /** Leave out receipts the log already holds (costs a read of the whole log). */
   skipExisting?: boolean;
   lockTimeoutMs?: number;
+  /**
+   * Makes what the new entries name durable and visible (e.g. commits the batch
+   * holding the receipt objects): called under the lock once the lines are
+   * durable past the head, before the head commits them; always called once,
+   * even when nothing is appended. A failure truncates the lines again.
+   */
+  beforeHead?: () => Promise<void>;
 }
 
 export type LogProblemKind =
@@ -110,6 +125,11 @@ export interface LogVerifyResult {
   uncommittedBytes: number;
   /** Every committed line that parses, even when the log has problems (so receipts can still be checked). */
   records: LogRecord[];
+  /**
+   * Complete lines past the head that chain from it: an append that crashed after
+   * its lines were durable. The next append completes those whose receipts are stored.
+   */
+  pending: LogRecord[];
 }
 
 function logPath(store: Store): string { return join(store.root, RECEIPT_LOG_FILE); }
@@ -309,6 +329,22 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
   return { records, problems, uncommittedBytes: Math.max(0, bytes.length - size) };
 }
 
+/** Complete lines after byte `from` that continue the chain after (seq, prev), up to the first that does not. */
+function scanPending(bytes: Buffer, from: number, seq: number, prev: Digest | null): Array<LogRecord & { end: number }> {
+  const out: Array<LogRecord & { end: number }> = [];
+  let start = from;
+  for (;;) {
+    const nl = bytes.indexOf(0x0a, start);
+    if (nl < 0) return out;
+    const parsed = parseLine(bytes.subarray(start, nl).toString('utf8'), -1);
+    if (!parsed.ok || parsed.stated !== parsed.actual || parsed.record.entry.seq !== seq + 1 || parsed.record.entry.prev !== prev) return out;
+    seq++;
+    prev = parsed.stated;
+    out.push({ ...parsed.record, line: seq, end: nl + 1 });
+    start = nl + 1;
+  }
+}
+
 export interface ReceiptLog {
   head: LogHead | null;
   records: LogRecord[];
@@ -379,7 +415,10 @@ export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; chec
     }
   }
   const headBad = problems.some((p) => p.kind === 'head-malformed' || p.kind === 'head-signature');
-  return { problems, entries: scan.records.length, head, headKeyId, uncommittedBytes: headBad ? 0 : scan.uncommittedBytes, records: scan.records };
+  const last = scan.records[scan.records.length - 1];
+  const pending = headBad || scan.problems.length > 0 || scan.uncommittedBytes === 0 ? []
+    : scanPending(bytes, head?.size ?? 0, last?.entry.seq ?? 0, last?.digest ?? null).map(({ end: _end, ...r }) => r);
+  return { problems, entries: scan.records.length, head, headKeyId, uncommittedBytes: headBad ? 0 : scan.uncommittedBytes, records: scan.records, pending };
 }
 
 /** For a head.json that does not parse as a log head: why its signature fails, or null if it verifies or cannot be checked. */
@@ -422,7 +461,7 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
   const path = headPath(store);
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    const fh = await open(tmp, 'wx', 0o644);
+    const fh = await openNew(tmp, STORE_MODES.file);
     try {
       await fh.writeFile(canonicalize(envelope) + '\n');
       await fh.sync();
@@ -449,8 +488,11 @@ export async function appendReceiptLog(store: Store, items: readonly AppendItem[
     if (typeof item.step !== 'string') throw new AslError('BAD_INPUT', `receipt ${item.receipt}: step name must be a string`);
     if (item.time !== undefined && !TIME_RE.test(item.time)) throw new AslError('BAD_INPUT', `receipt ${item.receipt}: time ${JSON.stringify(item.time)} is not RFC 3339 UTC`);
   }
-  if (items.length === 0) return [];
-  await mkdir(join(store.root, LOG_DIR), { recursive: true });
+  if (items.length === 0) {
+    await opts.beforeHead?.();
+    return [];
+  }
+  await makeDirs(join(store.root, LOG_DIR));
   return withLock(store, RECEIPT_LOG_LOCK, () => appendLocked(store, items, opts), { timeoutMs: opts.lockTimeoutMs });
 }
 
@@ -474,15 +516,8 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
   const head = headFile?.head ?? null;
   const committedSize = head?.size ?? 0;
 
-  let wanted = items;
-  if (opts.skipExisting) {
-    const present = new Set(head ? (await readReceiptLog(store)).records.map((r) => r.entry.receipt) : []);
-    wanted = items.filter((item) => !present.has(item.receipt) && present.add(item.receipt));
-    if (wanted.length === 0) return [];
-  }
-
   let fh: FileHandle;
-  try { fh = await open(path, 'a+', 0o644); } catch (err) { throw fsError(path, err, 'cannot open the receipt log'); }
+  try { fh = await openNew(path, STORE_MODES.file, 'a+'); } catch (err) { throw fsError(path, err, 'cannot open the receipt log'); }
   try {
     const { size } = await fh.stat();
     if (size < committedSize) {
@@ -498,11 +533,36 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
       prev = head.entry;
       seq = head.seq;
     }
+    // Residue of a writer that died: its complete lines whose receipts it had stored are
+    // completed (committed with this head); the rest is truncated.
+    let keptSize = committedSize;
+    const adopted: LogRecord[] = [];
     if (size > committedSize) {
-      await fh.truncate(committedSize);
-      await fh.sync();
+      const tail = Buffer.alloc(size - committedSize);
+      await fh.read(tail, 0, tail.length, committedSize);
+      for (const rec of scanPending(tail, 0, seq, prev)) {
+        if (!await objectExists(store, rec.entry.receipt)) break;
+        adopted.push({ digest: rec.digest, entry: rec.entry, line: rec.entry.seq });
+        keptSize = committedSize + rec.end;
+        prev = rec.digest;
+        seq = rec.entry.seq;
+      }
+      if (size > keptSize) {
+        await fh.truncate(keptSize);
+        await fh.sync();
+      }
     }
     if (size === 0 && !head) await fsyncDir(join(store.root, LOG_DIR));
+
+    let wanted = items;
+    if (opts.skipExisting) {
+      const present = new Set([...(head ? (await readReceiptLog(store)).records : []), ...adopted].map((r) => r.entry.receipt));
+      wanted = items.filter((item) => !present.has(item.receipt) && present.add(item.receipt));
+      if (wanted.length === 0 && adopted.length === 0) {
+        await opts.beforeHead?.();
+        return [];
+      }
+    }
 
     const now = new Date().toISOString();
     const records: LogRecord[] = [];
@@ -519,11 +579,17 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
       await fh.write(data, 0, data.length, null);
       await fh.sync();
     } catch (err) {
-      await fh.truncate(committedSize).catch(() => undefined);
+      await fh.truncate(keptSize).catch(() => undefined);
       throw fsError(path, err, 'cannot append to the receipt log');
     }
-    const last = records[records.length - 1]!;
-    await writeHead(store, { _type: LOG_HEAD_TYPE, seq: last.entry.seq, entry: last.digest, size: committedSize + data.length, time: now });
+    try {
+      await opts.beforeHead?.();
+    } catch (err) {
+      await fh.truncate(keptSize).catch(() => undefined);
+      throw err;
+    }
+    const last = records[records.length - 1] ?? adopted[adopted.length - 1]!;
+    await writeHead(store, { _type: LOG_HEAD_TYPE, seq: last.entry.seq, entry: last.digest, size: keptSize + data.length, time: now });
     return records;
   } finally {
     await fh.close();

@@ -12,8 +12,8 @@
  * filled first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
@@ -23,6 +23,7 @@ import { readObject, readObjectHead } from './object-read.js';
 import { native } from './native.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
 import type { Store } from './store.js';
+import { STORE_MODES } from './store-modes.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC, TYPE_MODE_BITS, type TreeEntry, type TreeSelf } from './tree-model.js';
 
@@ -80,6 +81,26 @@ async function assertDestinationFree(dest: string, allowEmptyDir: boolean): Prom
   throw new AslError('BAD_INPUT', `${dest}: already exists${allowEmptyDir ? ' and is not an empty directory' : ''}`);
 }
 
+/** DEST's parent must exist and be a directory: restore creates DEST only, never the folders above it. */
+async function assertParentDirectory(dest: string): Promise<void> {
+  const parent = dirname(resolve(dest));
+  let st;
+  try {
+    st = await stat(parent);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      let missing = parent;
+      while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+      const where = missing === parent ? '' : ` (${missing} does not exist)`;
+      throw new AslError('NOT_FOUND', `${parent}: no such directory${where}; restore creates ${basename(dest)} only, not the folders above it`, { data: { path: parent, missing } });
+    }
+    if (code === 'ENOTDIR') throw new AslError('BAD_INPUT', `${parent}: a part of it is not a directory (the parent of ${dest})`, { data: { path: parent } });
+    throw fsError(parent, err);
+  }
+  if (!st.isDirectory()) throw new AslError('BAD_INPUT', `${parent}: is not a directory (the parent of ${dest})`, { data: { path: parent } });
+}
+
 /** Writes one blob to `dest` (which must not exist), checking its digest. */
 async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, size: number | undefined): Promise<number> {
   if (size !== undefined && size <= IN_MEMORY_LIMIT) {
@@ -108,6 +129,7 @@ async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, si
 
 export async function restore(store: Store, id: string, dest: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
   if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not an artifact id (expected sha256:<64 hex digits>)`);
+  await assertParentDirectory(dest);
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const stage = join(dirname(dest), `.${basename(dest)}.asl-restore-${randomBytes(4).toString('hex')}`);
   const result: RestoreResult = { kind: 'tree', files: 0, dirs: 0, other: 0, bytes: 0, skippedDevices: 0, timesApplied: false };
@@ -118,7 +140,7 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
     result.kind = 'blob';
     try {
       result.bytes = await writeBlob(store, id, stage, undefined);
-      await chmod(stage, 0o644);
+      await chmod(stage, STORE_MODES.file);
       await rename(stage, dest);
     } catch (err) {
       await rm(stage, { force: true });

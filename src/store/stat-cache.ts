@@ -1,9 +1,12 @@
 /**
  * The stat cache: (device, inode) -> (size, mtime ns, ctime ns, digest), so an
  * unchanged file is not read again. Stored as one sorted binary file searched in
- * place (no parse step, no per-entry objects), with a sha256 of its body in the
- * header: a torn or corrupted cache is ignored, never trusted. It is only a cache:
- * deleting it costs time, not correctness.
+ * place (no parse step, no per-entry objects), with an HMAC-SHA256 of its body
+ * under the store's cache key (keys/cache.key, 0600) in the header: a torn,
+ * corrupted or forged cache is ignored, never trusted. A plain checksum would let
+ * anyone who can write cache/ rewrite an entry consistently and make `asl put`
+ * record old content for a changed file. It is only a cache: deleting it costs
+ * time, not correctness. What it is trusted for: docs/security.md, "Caches".
  *
  * Racy entries: a file whose mtime or ctime falls within RACY_MARGIN_NS of the
  * moment it was examined might still change within the same timestamp tick
@@ -16,15 +19,17 @@
  * The tree cache (ingest-tree-cache.ts) lives beside it and is loaded and saved
  * with it, so every caller that keeps the stat cache keeps that one too.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
-import { TreeCache } from './ingest-tree-cache.js';
+import { cacheMac, TreeCache } from './ingest-tree-cache.js';
+import { loadCacheKey } from './keys.js';
 import { CACHE_DIR } from './layout.js';
 import type { Store } from './store.js';
+import { writeNewFile } from './store-modes.js';
 
-const MAGIC = Buffer.from('ASLSTAT1');
+const MAGIC = Buffer.from('ASLSTAT2');
 const HEADER = MAGIC.length + 32;
 const RECORD = 8 * 5 + 4 + 4 + 32; // dev ino size mtimeSec ctimeSec (f64) + mtimeNsec ctimeNsec (u32) + digest
 const RECORD_F64 = RECORD / 8;
@@ -86,12 +91,15 @@ export class StatCache {
   private lastLimit = { sec: 0, nsec: 0 };
   private readonly path: string;
   private readonly treePath: string;
+  /** The store's cache key; null: nothing is read or saved (a store this process cannot write). */
+  private readonly key: Buffer | null;
   /** Directory listings -> tree ids (see ingest-tree-cache.ts). */
   readonly trees: TreeCache;
 
-  private constructor(path: string, treePath: string, body: Buffer, trees: TreeCache) {
+  private constructor(path: string, treePath: string, body: Buffer, trees: TreeCache, key: Buffer | null) {
     this.path = path;
     this.treePath = treePath;
+    this.key = key;
     this.body = aligned(body);
     this.f64 = new Float64Array(this.body.buffer, this.body.byteOffset, this.body.length / 8);
     this.u32 = new Uint32Array(this.body.buffer, this.body.byteOffset, this.body.length / 4);
@@ -102,14 +110,14 @@ export class StatCache {
   static async load(store: Store): Promise<StatCache> {
     const path = join(store.root, CACHE_DIR, CACHE_FILE);
     const treePath = join(store.root, CACHE_DIR, TREE_CACHE_FILE);
-    const [buf, trees] = await Promise.all([readFile(path).catch(() => undefined), TreeCache.load(treePath)]);
+    const key = await loadCacheKey(store.root);
+    const [buf, trees] = await Promise.all([key ? readFile(path).catch(() => undefined) : undefined, TreeCache.load(treePath, key)]);
     let body: Buffer = Buffer.alloc(0);
-    if (buf && buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
+    if (key && buf && buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
       const candidate = buf.subarray(HEADER);
-      const sum = createHash('sha256').update(candidate).digest();
-      if (sum.equals(buf.subarray(MAGIC.length, HEADER))) body = candidate;
+      if (timingSafeEqual(cacheMac(key, MAGIC, candidate), buf.subarray(MAGIC.length, HEADER))) body = candidate;
     }
-    return new StatCache(path, treePath, body, trees);
+    return new StatCache(path, treePath, body, trees, key);
   }
 
   get size(): number {
@@ -200,7 +208,7 @@ export class StatCache {
    * that only costs re-hashing.
    */
   async save(): Promise<void> {
-    await Promise.all([this.saveStats(), this.trees.save(this.treePath)]);
+    await Promise.all([this.saveStats(), this.key ? this.trees.save(this.treePath, this.key) : undefined]);
   }
 
   /**
@@ -270,11 +278,16 @@ export class StatCache {
     if (this.addedCount === 0 && !this.unsaved) return;
     const file = this.addedCount === 0 ? Buffer.concat([Buffer.alloc(HEADER), this.body]) : this.merged();
     const body = file.subarray(HEADER);
+    if (!this.key) {
+      if (this.addedCount > 0) this.setBody(body);
+      this.unsaved = false;
+      return;
+    }
     MAGIC.copy(file, 0);
-    createHash('sha256').update(body).digest().copy(file, MAGIC.length);
+    cacheMac(this.key, MAGIC, body).copy(file, MAGIC.length);
     const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await writeFile(tmp, file);
+      await writeNewFile(tmp, file);
       await rename(tmp, this.path);
     } catch {
       await rm(tmp, { force: true });

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, stat, open, rm } from 'node:fs/promises';
+import { chmod, readFile, readdir, rename, stat, rm } from 'node:fs/promises';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
@@ -8,6 +8,7 @@ import {
 } from './layout.js';
 import { keyIdOfPublicKeyPem } from './keys.js';
 import { receiptFolderCopy } from './receipt-folder-copy.js';
+import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
 
 /** An open store: an absolute path whose marker file has been checked. */
 export interface Store {
@@ -41,23 +42,30 @@ async function readMarker(root: string): Promise<Marker | null> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw fsError(join(root, MARKER_FILE), err);
   }
-  let marker: Marker;
+  // A damaged marker is bad input (exit 2) naming the file: nothing in the store can be read
+  // as a store until it is fixed, and verify has no history to check yet.
+  const file = join(root, MARKER_FILE);
+  const expected = `expected {"format":"asl-store","layout":${LAYOUT_VERSION},"created":…}`;
+  let marker: Partial<Marker> | null;
   try {
-    marker = JSON.parse(text) as Marker;
+    marker = JSON.parse(text) as Partial<Marker> | null;
   } catch {
-    throw new AslError('CORRUPT', `${join(root, MARKER_FILE)}: store marker is not valid JSON`);
+    throw new AslError('BAD_INPUT', `${file}: store marker is not valid JSON (${text.length === 0 ? 'empty file' : `${text.length} bytes`}); ${expected}`, { data: { path: file } });
   }
-  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${root}: ${MARKER_FILE} does not describe an ASL store`);
+  if (typeof marker !== 'object' || marker === null || Array.isArray(marker)) {
+    throw new AslError('BAD_INPUT', `${file}: store marker is not a JSON object; ${expected}`, { data: { path: file } });
+  }
+  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${file}: does not describe an ASL store (format ${JSON.stringify(marker.format)}); ${expected}`, { data: { path: file } });
   if (marker.layout !== LAYOUT_VERSION) {
-    throw new AslError('UNSUPPORTED', `${root}: store layout v${marker.layout} is not supported (this asl reads v${LAYOUT_VERSION})`);
+    throw new AslError('UNSUPPORTED', `${file}: store layout v${String(marker.layout)} is not supported (this asl reads v${LAYOUT_VERSION})`, { data: { path: file } });
   }
-  return marker;
+  return marker as Marker;
 }
 
-/** Writes `data` to `path` atomically: temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+/** Writes `data` to `path` atomically: temp file in the same folder with exactly `mode`, fsync, rename. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode: number = STORE_MODES.file): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
+  const fh = await openNew(tmp, mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -108,8 +116,11 @@ export async function initStore(dir: string): Promise<InitResult> {
     }
   }
   try {
-    await mkdir(root, { recursive: true });
-    for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await mkdir(join(root, sub), { recursive: true });
+    // Private by design (docs/security.md): a root made by the operator (the seed's
+    // `mkdir -p S/{binaries,scripts,per}`) is closed too, before anything is stored.
+    await makeDirs(root);
+    await chmod(root, STORE_MODES.dir);
+    for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await makeDirs(join(root, sub));
     const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
     await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
@@ -136,9 +147,10 @@ export async function ensureSigningKey(root: string): Promise<{ keyId: string; c
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const keyId = keyIdOfPublicKeyPem(pubPem);
-  await writeFileAtomic(privPath, privPem, 0o600);
-  await writeFileAtomic(pubPath, pubPem, 0o644);
-  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, 0o644);
+  await makeDirs(join(root, TRUSTED_KEYS_DIR));
+  await writeFileAtomic(privPath, privPem, STORE_MODES.file);
+  await writeFileAtomic(pubPath, pubPem, STORE_MODES.file);
+  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, STORE_MODES.file);
   return { keyId, created: true };
 }
 

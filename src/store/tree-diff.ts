@@ -51,8 +51,13 @@ export function contentEqual(a: TreeEntry, b: TreeEntry): boolean {
   }
 }
 
-export function metadataEqual(a: TreeEntry, b: TreeEntry): boolean {
-  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && buffersEqual(a.hardlink, b.hardlink);
+/**
+ * With `ignoreHardlinks`, the hard-link reference is left out: it names the first
+ * path of the link group relative to the snapshot's root, so one directory recorded
+ * as a root and inside a larger root differs there and nowhere else.
+ */
+export function metadataEqual(a: TreeEntry, b: TreeEntry, opts: { ignoreHardlinks?: boolean } = {}): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && (opts.ignoreHardlinks === true || buffersEqual(a.hardlink, b.hardlink));
 }
 
 function childPath(prefix: Buffer, name: Buffer): Buffer {
@@ -99,4 +104,68 @@ export async function* diffTrees(store: Store, a: Digest | null, b: Digest | nul
 export function pathText(path: Buffer): string {
   const text = path.toString('utf8');
   return Buffer.from(text, 'utf8').equals(path) ? text : `base64:${path.toString('base64')}`;
+}
+
+/**
+ * How many paths differ from tree `a` to tree `b` (either may be null: empty),
+ * counted as diffTrees would yield them, without listing them: a directory added
+ * or removed whole counts itself plus its sub-tree's totals (one read, not a
+ * walk). `skip` names relative paths ("etc/app.conf") left out with everything
+ * below them: the parts another record already accounts for. `readTree` lets a
+ * caller that compares many states share its tree cache.
+ */
+export async function countTreeChanges(
+  store: Store, a: Digest | null, b: Digest | null,
+  opts: { skip?: readonly string[]; readTree?: (id: Digest) => Promise<Tree>; ignoreHardlinks?: boolean } = {},
+): Promise<DiffCounts> {
+  const meta = { ignoreHardlinks: opts.ignoreHardlinks === true };
+  const read = opts.readTree ?? ((id: Digest) => readTree(store, id));
+  const counts: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
+  // Paths compared as latin1 strings of their raw bytes: lossless for any name.
+  const skip = new Set((opts.skip ?? []).map((p) => Buffer.from(p, 'utf8').toString('latin1')));
+  const holdsSkipped = new Set<string>();
+  for (const p of skip) for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) holdsSkipped.add(p.slice(0, i));
+  const whole = async (kind: 'added' | 'removed', entry: TreeEntry, path: Buffer): Promise<void> => {
+    const key = path.toString('latin1');
+    if (skip.has(key)) return;
+    if (entry.type !== 'dir') { counts[kind]++; return; }
+    const tree = await read(entry.digest as Digest);
+    if (!holdsSkipped.has(key)) {
+      counts[kind] += 1 + tree.totals.files + tree.totals.dirs + tree.totals.other;
+      return;
+    }
+    counts[kind]++;
+    for (const child of tree.entries) await whole(kind, child, childPath(path, child.name));
+  };
+  const walk = async (x: Digest | null, y: Digest | null, prefix: Buffer): Promise<void> => {
+    if (x === y) return;
+    const tx = x ? await read(x) : EMPTY_TREE;
+    const ty = y ? await read(y) : EMPTY_TREE;
+    let i = 0;
+    let j = 0;
+    while (i < tx.entries.length || j < ty.entries.length) {
+      const ea = tx.entries[i];
+      const eb = ty.entries[j];
+      const c = !ea ? 1 : !eb ? -1 : Buffer.compare(ea.name, eb.name);
+      if (c < 0) { await whole('removed', ea!, childPath(prefix, ea!.name)); i++; continue; }
+      if (c > 0) { await whole('added', eb!, childPath(prefix, eb!.name)); j++; continue; }
+      i++; j++;
+      const path = childPath(prefix, ea!.name);
+      if (skip.has(path.toString('latin1'))) continue;
+      if (ea!.type === 'dir' && eb!.type === 'dir') {
+        if (!metadataEqual(ea!, eb!, meta)) counts.metadata++;
+        if (ea!.digest !== eb!.digest) await walk(ea!.digest!, eb!.digest!, path);
+        continue;
+      }
+      if (ea!.type === 'dir' || eb!.type === 'dir') {
+        await whole('removed', ea!, path);
+        await whole('added', eb!, path);
+        continue;
+      }
+      if (!contentEqual(ea!, eb!)) counts.modified++;
+      else if (!metadataEqual(ea!, eb!, meta)) counts.metadata++;
+    }
+  };
+  await walk(a, b, Buffer.alloc(0));
+  return counts;
 }

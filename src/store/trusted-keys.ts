@@ -6,6 +6,7 @@ import { AslError, fsError } from '../core/errors.js';
 import { keyIdOfPublicKey } from './keys.js';
 import { PUBLIC_KEY_FILE, TRUSTED_KEYS_DIR } from './layout.js';
 import { writeFileAtomic, type Store } from './store.js';
+import { STORE_MODES } from './store-modes.js';
 
 /**
  * The store's trust set: Ed25519 public keys in keys/trusted/<keyid>.pub (SPKI
@@ -93,7 +94,7 @@ export async function trustKey(store: Store, pemPath: string): Promise<TrustResu
   }
   const spki = key.export({ type: 'spki', format: 'pem' }).toString();
   try {
-    await writeFileAtomic(path, spki, 0o644);
+    await writeFileAtomic(path, spki, STORE_MODES.file);
   } catch (err) {
     throw fsError(path, err, 'cannot write trusted key');
   }

@@ -70,6 +70,7 @@ async function checkPack(ctx: VerifyContext, dir: string, index: PackIndex): Pro
         }
       }
       if (isTreeBytes(buf.subarray(0, TREE_MAGIC.length))) ctx.trees.add(digest);
+      else if (buf[0] === 0x7b) ctx.jsonObjects.add(digest);
     }
   } finally {
     await fh.close();

@@ -14,10 +14,12 @@ import { OBJECTS_DIR, TMP_DIR } from './layout.js';
 import { mapLimit } from './object-batch.js';
 import { readObject } from './object-read.js';
 import { PUT_REFS_DIR, type RootRecord } from './put.js';
+import type { LogRecord } from './receipt-log.js';
 import type { Store } from './store.js';
 import { decodeTimes } from './times-model.js';
 import { decodeTree, isTreeBytes, TREE_MAGIC } from './tree-model.js';
 import { keysStep, type PrivateKeys } from './verify-keys.js';
+import { modesStep } from './verify-modes.js';
 import { packsStep } from './verify-packs.js';
 
 export interface VerifyProblem {
@@ -37,6 +39,12 @@ export interface VerifyContext {
   /** Objects whose bytes did not match their name. */
   corrupt: Set<Digest>;
   trees: Set<Digest>;
+  /** Objects other than trees whose bytes start with '{': where stored receipts are looked for. */
+  jsonObjects: Set<Digest>;
+  /** The log's last committed entry as `SEQ:RECEIPT_ID` when the log verifies (what an operator writes down). */
+  anchor: string | null;
+  /** What the log step read: committed entries that parse, lines pending past the head; null before it ran. */
+  log: { records: LogRecord[]; pending: LogRecord[] } | null;
   /** Ids that something durable (a ref, a receipt) refers to: they must be complete. */
   roots: Set<Digest>;
   problems: VerifyProblem[];
@@ -53,6 +61,8 @@ export interface VerifyStep {
 export interface VerifyReport {
   ok: boolean;
   store: string;
+  /** The log's last entry, `SEQ:RECEIPT_ID`, when the log verifies; null for an empty or damaged log. */
+  anchor: string | null;
   counts: Record<string, number>;
   problems: VerifyProblem[];
   notes: string[];
@@ -107,6 +117,7 @@ const objectsStep: VerifyStep = {
           await fh.read(head, 0, head.length, 0);
           ctx.objects.set(digest, st.size);
           if (isTreeBytes(head)) ctx.trees.add(digest);
+          else if (head[0] === 0x7b) ctx.jsonObjects.add(digest);
           bytes += st.size;
         } finally {
           await fh.close();
@@ -122,27 +133,44 @@ const objectsStep: VerifyStep = {
         return;
       }
       if (isTreeBytes(head)) ctx.trees.add(digest);
+      else if (head[0] === 0x7b) ctx.jsonObjects.add(digest);
     });
     ctx.counts.objects = files.length;
     ctx.counts.bytes = bytes;
   },
 };
 
-const rootsStep: VerifyStep = {
-  name: 'roots',
+/** The root records (refs/put/), read before any object is listed: part of verify's cut. */
+const rootsCutStep: VerifyStep = {
+  name: 'roots-cut',
   async run(ctx) {
     const dir = join(ctx.store.root, PUT_REFS_DIR);
     let names: string[] = [];
     try { names = await readdir(dir); } catch { names = []; }
-    let count = 0;
-    for (const name of names) {
+    const records: RootsCut = [];
+    for (const name of names.sort()) {
       if (name.includes('.tmp-')) continue;
-      count++;
       const where = join(dir, name);
-      let rec: RootRecord;
       try {
-        rec = JSON.parse(await readFile(where, 'utf8')) as RootRecord;
+        records.push({ name, where, rec: JSON.parse(await readFile(where, 'utf8')) as RootRecord });
       } catch {
+        records.push({ name, where, rec: null });
+      }
+    }
+    rootsCut.set(ctx, records);
+  },
+};
+
+type RootsCut = Array<{ name: string; where: string; rec: RootRecord | null }>;
+const rootsCut = new WeakMap<VerifyContext, RootsCut>();
+
+const rootsStep: VerifyStep = {
+  name: 'roots',
+  async run(ctx) {
+    let count = 0;
+    for (const { name, where, rec } of rootsCut.get(ctx) ?? []) {
+      count++;
+      if (!rec) {
         ctx.problems.push({ step: 'roots', subject: where, message: `${where}: unreadable root record` });
         continue;
       }
@@ -225,19 +253,25 @@ const tmpStep: VerifyStep = {
   },
 };
 
-export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, keysStep];
+export const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, treesStep, tmpStep, modesStep, keysStep];
 
-export async function verifyStore(store: Store, opts: { quick?: boolean; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
+/**
+ * Runs the steps. Writers may commit while this runs, so verify first reads a cut
+ * (the root records, and through `cutSteps` the log), then lists objects: what the
+ * cut references was durable before it was read (objects are committed before
+ * anything names them), so it is all listed; what writers add later is not judged.
+ */
+export async function verifyStore(store: Store, opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
   const ctx: VerifyContext = {
-    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), roots: new Set(),
+    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, log: null, roots: new Set(),
     problems: [], notes: [], counts: {}, privateKeys: { files: [], imageRoot: null },
   };
   const steps: Array<{ name: string; ms: number }> = [];
-  const all = [...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
+  const all = [rootsCutStep, ...(opts.cutSteps ?? []), ...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
   for (const step of all) {
     const started = Date.now();
     await step.run(ctx);
     steps.push({ name: step.name, ms: Date.now() - started });
   }
-  return { ok: ctx.problems.length === 0, store: store.root, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, privateKeys: ctx.privateKeys, steps };
+  return { ok: ctx.problems.length === 0, store: store.root, anchor: ctx.anchor, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, privateKeys: ctx.privateKeys, steps };
 }

@@ -7,6 +7,7 @@
  */
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
+import { printable } from '../core/printable.js';
 import { decodeTimes } from '../store/times-model.js';
 import { decodeTree } from '../store/tree-model.js';
 import type { TrustedKeySet } from '../store/trusted-keys.js';
@@ -14,6 +15,8 @@ import { referencedArtifacts } from '../receipt/verify-receipts.js';
 import { verifyEnvelope } from '../receipt/verify.js';
 import type { PerCore } from '../receipt/types.js';
 import type { BundleManifest } from './bundle-manifest.js';
+
+const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 export interface CollectedObjects {
   /** Every object the bundle carried: digest -> size. */
@@ -34,11 +37,14 @@ export interface ContentCheck {
   signers: Map<Digest, string>;
 }
 
-export function checkBundleContent(manifest: BundleManifest, objects: CollectedObjects, keys: TrustedKeySet, label: string): ContentCheck {
+export function checkBundleContent(manifest: BundleManifest, objects: CollectedObjects, keys: TrustedKeySet, label: string, noun = 'bundle'): ContentCheck {
   const corrupt = (msg: string) => new AslError('CORRUPT', `${label}: ${msg}`);
 
   // Who signed what comes first: an unsigned, forged or untrusted receipt is the
   // headline, whatever else is wrong with the bundle.
+  if (manifest.receipts.length === 0) {
+    throw new AslError('VERIFY_FAILED', `${label}: carries no receipt: nothing in it is signed, so nothing of it is imported`);
+  }
   const signers = new Map<Digest, string>();
   const cores: Array<[Digest, PerCore]> = [];
   for (const r of manifest.receipts) {
@@ -61,7 +67,21 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
     }
   }
 
+  // A root record is unsigned: it comes in only for an artifact the signed receipts reach.
+  const reached = new Set<Digest>();
+  const stack: Digest[] = cores.flatMap(([, core]) => referencedArtifacts(core).map((r) => r.digest));
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (reached.has(id)) continue;
+    reached.add(id);
+    const bytes = objects.trees.get(id);
+    if (bytes) for (const e of decodeTree(bytes, `tree ${id}`).entries) if (e.digest) stack.push(e.digest);
+  }
   for (const root of manifest.roots) {
+    if (!reached.has(root.id as Digest)) {
+      throw new AslError('VERIFY_FAILED', `${label}: root record ${root.id} (source "${printable(root.source)}") is not backed by any receipt the ${noun} carries: nothing signed vouches for it`);
+    }
+    if (!TIME_RE.test(root.at)) throw corrupt(`root record ${root.id} has time "${printable(root.at)}", not an RFC 3339 UTC time`);
     if (root.kind === 'tree' && !objects.trees.has(root.id as Digest)) throw corrupt(`root ${root.id} is recorded as a tree but is not one`);
     if (root.times) {
       const times = decodeTimes(objects.kept.get(root.times as Digest)!, `timestamps ${root.times}`);

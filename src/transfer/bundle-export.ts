@@ -16,6 +16,7 @@ import { AslError, fsError } from '../core/errors.js';
 import { locateObject } from '../store/object-locate.js';
 import { readObject } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
+import { openNew, STORE_MODES } from '../store/store-modes.js';
 import { listTrustedKeys } from '../store/trusted-keys.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
 import {
@@ -141,7 +142,7 @@ export async function exportBundle(store: Store, output: string | NodeJS.Writabl
   const tmp = `${file}.asl-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   let fh: FileHandle;
   try {
-    fh = await open(tmp, 'wx', 0o644);
+    fh = await openNew(tmp, STORE_MODES.file);
   } catch (err) {
     throw fsError(dirname(file), err, 'cannot create the bundle file');
   }

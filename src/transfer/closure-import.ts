@@ -8,7 +8,7 @@
  * size, and collected what checkBundleContent needs.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex } from '../core/digest.js';
@@ -19,6 +19,7 @@ import type { ObjectBatch } from '../store/object-batch.js';
 import { PUT_REFS_DIR } from '../store/put.js';
 import { appendReceiptLog, readReceiptLog, verifyLog } from '../store/receipt-log.js';
 import { writeFileAtomic, type Store } from '../store/store.js';
+import { makeDirs, STORE_MODES } from '../store/store-modes.js';
 import { loadTrustedKeys, type TrustedKeySet } from '../store/trusted-keys.js';
 import { checkBundleContent, type CollectedObjects } from './bundle-check.js';
 import type { BundleManifest } from './bundle-manifest.js';
@@ -115,7 +116,7 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
   const { manifest } = staged;
   const { keys, toTrust } = importKeySet(target, staged.keys, manifest.keys, noun);
   try {
-    checkBundleContent(manifest, staged, keys, label);
+    checkBundleContent(manifest, staged, keys, label, noun);
   } catch (err) {
     throw withTrustHint(err, label, manifest, keys);
   }
@@ -128,26 +129,30 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
     }
   }
 
-  // Commit: objects, then what refers to them, then the log (the commit point).
-  await batch.commit();
+  // Commit, under the log's lock once the new lines are durable past the head: objects,
+  // then what refers to them, then the head (the commit point). A crash leaves no stored
+  // receipt without its line (receipt-log.ts).
   const trusted: string[] = [];
-  for (const k of toTrust) {
-    if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
-    await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, 0o644);
-    trusted.push(k.keyId);
-  }
   let rootsAdded = 0;
-  if (manifest.roots.length > 0) {
-    const refs = join(store.root, PUT_REFS_DIR);
-    await mkdir(refs, { recursive: true });
-    for (const root of manifest.roots) {
-      const path = join(refs, digestHex(root.id as Digest));
-      if (await access(path).then(() => true, () => false)) continue;
-      await writeFileAtomic(path, JSON.stringify(root) + '\n');
-      rootsAdded++;
+  const commitContent = async () => {
+    await batch.commit();
+    for (const k of toTrust) {
+      if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
+      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, STORE_MODES.file);
+      trusted.push(k.keyId);
     }
-  }
-  const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true });
+    if (manifest.roots.length > 0) {
+      const refs = join(store.root, PUT_REFS_DIR);
+      await makeDirs(refs);
+      for (const root of manifest.roots) {
+        const path = join(refs, digestHex(root.id as Digest));
+        if (await access(path).then(() => true, () => false)) continue;
+        await writeFileAtomic(path, JSON.stringify(root) + '\n');
+        rootsAdded++;
+      }
+    }
+  };
+  const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true, beforeHead: commitContent });
   return {
     receipts: { added: appended.length, present: manifest.receipts.length - appended.length },
     roots: { added: rootsAdded },

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
+import { printable } from '../core/printable.js';
 import { ObjectReader } from '../store/object-reader.js';
 import { PUT_REFS_DIR, type RootRecord } from '../store/put.js';
 import { readReceiptLog, verifyLog, type LogRecord } from '../store/receipt-log.js';
@@ -58,6 +59,12 @@ export interface Closure {
 export interface ClosureOptions {
   /** Receipt ids, unique id prefixes or step names; empty or absent: the whole store. */
   receipts?: readonly string[];
+  /**
+   * With the whole store, also the roots stored with `asl put` that no receipt
+   * reaches (a seed: a local copy). A bundle or a push leaves them out: nothing
+   * signed vouches for them, and an import takes no unsigned root (docs/security.md).
+   */
+  unsignedRoots?: boolean;
 }
 
 /**
@@ -236,8 +243,11 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
       for (const ref of referencedArtifacts(core)) addArtifact(ref.digest, !!record, `${label} ${ref.label}`);
       for (const a of [...core.inputs, ...core.outputs]) if (a.kind === 'receipt') queue.push(a.digest);
     }
-    if (whole) {
+    if (whole && opts.unsignedRoots) {
       for (const [id] of rootRecords) addArtifact(id, true, `root record ${id}`);
+    } else if (whole) {
+      const left = [...rootRecords.keys()].filter((id) => !objects.has(id));
+      if (left.length > 0) notes.push(`${left.length} root(s) stored with \`asl put\` that no receipt reaches are not carried (e.g. ${left[0]}, from ${JSON.stringify(printable(rootRecords.get(left[0]!)!.source))}): nothing signed vouches for them; capture them (\`asl capture --file\`) to carry them`);
     }
   } finally {
     reader.close();

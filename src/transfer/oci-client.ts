@@ -6,8 +6,17 @@
  * credentials, when there are any). Credentials live in this object only.
  * Redirects (an S3-backed registry sends blob reads to the bucket) are followed
  * without the Authorization header when they leave the registry's origin.
+ *
+ * Every wait ends: a connection must be made within `connectTimeoutMs` and the
+ * registry must send (or accept) a byte at least every `readTimeoutMs`, or the
+ * request fails with one line saying which wait ran out. 429, 5xx and connection
+ * resets are retried (`attempts` in all, backoff doubling from `backoffMs` with
+ * jitter, a Retry-After of up to 30 s honoured); a stall is not retried: the
+ * operator learns of it after one timeout, not after several.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { AslError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
@@ -29,7 +38,26 @@ export interface ClientOptions {
   maxSockets?: number;
   /** Bearer token scope actions: "pull" or "pull,push". */
   actions: 'pull' | 'pull,push';
+  /** Time allowed to open a connection (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Longest silence from the registry, or refusal to take more bytes, during a request (default 60 s). */
+  readTimeoutMs?: number;
+  /** Tries per request on 429, 5xx and connection resets (default 4). */
+  attempts?: number;
+  /** The first retry's delay (default 500 ms), doubled for each next one. */
+  backoffMs?: number;
 }
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_READ_TIMEOUT_MS = 60_000;
+const DEFAULT_ATTEMPTS = 4;
+const DEFAULT_BACKOFF_MS = 500;
+const MAX_RETRY_AFTER_MS = 30_000;
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+const RETRY_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** A request that failed in a way worth trying again (a reset connection). */
+class RetryableError extends AslError {}
 
 export interface Response {
   status: number;
@@ -132,6 +160,7 @@ export class RegistryClient {
       else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) h['content-length'] = 0;
       const requestFn = url.protocol === 'http:' ? httpRequest : httpsRequest;
       const req = requestFn(url, { method, headers: h, ...(sameOrigin ? { agent: this.agent } : {}) }, (res) => {
+        response = res;
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
         if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(status) && location && redirects < 5) {
@@ -144,6 +173,8 @@ export class RegistryClient {
         }
         resolve({ status, headers: res.headers, body: res });
       });
+      let response: IncomingMessage | undefined;
+      this.limitWaits(req, method, url, () => response);
       req.on('error', (err) => reject(this.networkError(err, method, url)));
       if (Buffer.isBuffer(body)) req.end(body);
       else if (typeof body === 'function') {
@@ -157,9 +188,35 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * Ends every wait of `req`: a connection not made within the connect timeout, or
+   * a socket silent (nothing read, nothing written) for the read timeout, before or
+   * while the response body is read, destroys the request and its response with one
+   * clear error.
+   */
+  private limitWaits(req: ClientRequest, method: string, url: URL, response: () => IncomingMessage | undefined): void {
+    const connectMs = this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const readMs = this.opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    const where = `${this.label}: ${method} ${url.origin}${url.pathname}`;
+    const fail = (err: AslError) => {
+      response()?.destroy(err);
+      req.destroy(err);
+    };
+    req.setTimeout(readMs, () => fail(new AslError('IO', `${where}: no answer from the registry within ${seconds(readMs)} (it accepted the connection, then went silent)`, { data: { timeout: 'read' } })));
+    req.once('socket', (socket: Socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(() => fail(new AslError('IO', `${where}: could not connect within ${seconds(connectMs)}`, { data: { timeout: 'connect' } })), connectMs);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
+  }
+
   private networkError(err: unknown, method: string, url: URL): AslError {
     const e = err as NodeJS.ErrnoException;
     if (e instanceof AslError) return e;
+    if (RETRY_ERRORS.has(e.code ?? '')) {
+      return new RetryableError('IO', `${this.label}: ${method} ${url.origin}${url.pathname}: connection reset by the registry`, { cause: err });
+    }
     const why = e.code === 'ECONNREFUSED' ? 'connection refused'
       : e.code === 'ENOTFOUND' ? 'host not found'
         : e.code === 'ECONNRESET' ? 'connection reset'
@@ -181,7 +238,9 @@ export class RegistryClient {
     if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const fn = url.protocol === 'http:' ? httpRequest : httpsRequest;
-      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? caOption(trustedCas(this.opts.ca)) : {}) }, resolve);
+      let response: IncomingMessage | undefined;
+      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? caOption(trustedCas(this.opts.ca)) : {}) }, (res) => { response = res; resolve(res); });
+      this.limitWaits(req, 'GET', url, () => response);
       req.on('error', (err) => reject(this.networkError(err, 'GET', url)));
       req.end();
     });
@@ -225,19 +284,69 @@ export class RegistryClient {
    */
   async connect(): Promise<void> {
     const url = new URL('/v2/', this.base);
-    let res = await this.send('GET', url, {}, undefined);
+    let res = await this.exchange('GET', url, {}, undefined, 'GET /v2/');
     await readBody(res.body, 1024 * 1024, 'GET /v2/').catch(() => Buffer.alloc(0));
     if (res.status === 401) {
       await this.answerChallenge(res.headers['www-authenticate']);
       if (this.challenge?.scheme === 'basic') {
-        res = await this.send('GET', url, {}, undefined);
+        res = await this.exchange('GET', url, {}, undefined, 'GET /v2/');
         res.body.resume();
         if (res.status === 401 || res.status === 403) throw this.refused(res);
       }
       return;
     }
     if (res.status === 404) throw new AslError('BAD_INPUT', `${this.label}: ${this.base.origin} is not an OCI registry (GET /v2/ answered 404)`);
-    if (res.status !== 200) throw new AslError('IO', `${this.label}: GET /v2/ answered HTTP ${res.status}`);
+    if (res.status !== 200) throw new AslError('IO', `${this.label}: GET /v2/ answered HTTP ${res.status}${this.triesNote(res)}`);
+  }
+
+  /**
+   * send() with retries: on a 429 or 5xx answer, or a reset connection, the
+   * request is sent again after a backoff, up to `attempts` tries, when its body
+   * can be sent again (none, a buffer, or a function that makes the bytes anew).
+   * The last answer (or error) is returned (or thrown) as it is.
+   */
+  private async exchange(method: string, url: URL, headers: OutgoingHttpHeaders, body: Body, what: string): Promise<Response> {
+    const attempts = Math.max(1, this.opts.attempts ?? DEFAULT_ATTEMPTS);
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.send(method, url, headers, body);
+      } catch (err) {
+        if (!(err instanceof RetryableError) || attempt >= attempts) {
+          if (err instanceof RetryableError && attempt > 1) throw new AslError('IO', `${err.message} (${attempt} attempts)`, { cause: err });
+          throw err;
+        }
+        await sleep(this.backoff(attempt, undefined));
+        continue;
+      }
+      if (!RETRY_STATUSES.has(res.status) || attempt >= attempts) {
+        if (attempt > 1) this.tries.set(res, attempt);
+        return res;
+      }
+      res.body.resume();
+      await sleep(this.backoff(attempt, res.headers['retry-after']));
+      void what;
+    }
+  }
+
+  /** How many tries a response took, for error messages. */
+  private readonly tries = new WeakMap<Response, number>();
+
+  private triesNote(res: Response): string {
+    const n = this.tries.get(res);
+    return n ? ` (${n} attempts)` : '';
+  }
+
+  /** The delay before retry number `attempt`: Retry-After when the registry gives one (capped), else exponential with jitter. */
+  private backoff(attempt: number, retryAfter: string | string[] | undefined): number {
+    const header = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+    if (header !== undefined) {
+      const secs = Number(header);
+      const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(header) - Date.now();
+      if (Number.isFinite(ms)) return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+    }
+    const base = (this.opts.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** (attempt - 1);
+    return base * (0.5 + Math.random());
   }
 
   /**
@@ -246,12 +355,12 @@ export class RegistryClient {
    */
   async request(method: string, pathOrUrl: string, opts: RequestOptions): Promise<Response> {
     const url = new URL(pathOrUrl, this.base);
-    let res = await this.send(method, url, opts.headers ?? {}, opts.body);
+    let res = await this.exchange(method, url, opts.headers ?? {}, opts.body, opts.what);
     if (res.status === 401 && (opts.body === undefined || Buffer.isBuffer(opts.body))) {
       res.body.resume();
       if (this.challenge?.scheme === 'basic') throw this.refused(res);
       await this.answerChallenge(res.headers['www-authenticate']);
-      res = await this.send(method, url, opts.headers ?? {}, opts.body);
+      res = await this.exchange(method, url, opts.headers ?? {}, opts.body, opts.what);
     }
     if (opts.ok.includes(res.status)) return res;
     const body = await readBody(res.body, 64 * 1024, opts.what).catch(() => Buffer.alloc(0));
@@ -259,7 +368,7 @@ export class RegistryClient {
       const denied = describeErrors(body);
       throw new AslError('BAD_INPUT', `${this.label}: ${opts.what}: the registry denied access (HTTP ${res.status}${denied ? `, ${denied}` : ''})`);
     }
-    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}`, { data: { status: res.status, registryCode: errorCode(body) } });
+    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}${this.triesNote(res)}`, { data: { status: res.status, registryCode: errorCode(body) } });
   }
 
   /** True when the repository has the blob. */
@@ -374,6 +483,10 @@ export class RegistryClient {
     const bytes = await readBody(res.body, limit, `${this.label}: manifest ${reference}`);
     return { bytes, mediaType: String(res.headers['content-type'] ?? '') };
   }
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function caOption(ca: string[] | undefined): { ca?: string[] } {

@@ -64,6 +64,11 @@ export interface RegistryOptions {
   ca?: string;
   /** Transfers in flight at once. */
   concurrency?: number;
+  /** Waits and retries of every request (oci-client.ts). */
+  connectTimeoutMs?: number;
+  readTimeoutMs?: number;
+  attempts?: number;
+  backoffMs?: number;
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
 }
 

@@ -24,6 +24,7 @@ import { digestBytes, type Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { VIEW_DIRS } from '../store/layout.js';
 import type { Store } from '../store/store.js';
+import { makeDirs } from '../store/store-modes.js';
 import { ENVELOPE_FILE, PER_FILE, STDERR_FILE, STDOUT_FILE, isEnvelopeFileName } from '../capture/outdir.js';
 import type { Statement } from '../receipt/types.js';
 import type { Closure } from './closure.js';
@@ -211,7 +212,7 @@ export async function copyViews(source: Store, destRoot: string, closure: Closur
     const dst = join(destRoot, view);
     let st;
     try { st = await lstat(src); } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { await mkdir(dst, { recursive: true }); continue; }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { await makeDirs(dst); continue; }
       throw fsError(src, err);
     }
     if (st.isSymbolicLink()) throw new AslError('BAD_INPUT', `${src}: is a symbolic link; the seed never follows links out of the store`);

@@ -18,8 +18,8 @@
 import { processAlive } from '../core/process-alive.js';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { lstat, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative, isAbsolute } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
@@ -35,23 +35,30 @@ import { PUT_REFS_DIR } from '../store/put.js';
 import { LOG_HEAD_FILE, RECEIPT_LOG_FILE, readReceiptLog } from '../store/receipt-log.js';
 import { receiptFolderCopy } from '../store/receipt-folder-copy.js';
 import { openStore, type Store } from '../store/store.js';
+import { makeDirs, STORE_MODES, writeNewFile } from '../store/store-modes.js';
 import { listTrustedKeys } from '../store/trusted-keys.js';
 import type { VerifyReport } from '../store/verify.js';
 import { verifyStoreFully } from '../receipt/verify-receipts.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
 import { buildSeedLog, type SeedLogMode } from './seed-log.js';
+import { resolveSeedDestination } from './seed-destination.js';
 import { copyViews, type ViewCopyResult } from './seed-views.js';
 
 export interface SeedOptions {
   /** Receipt ids, prefixes or step names; none: the whole store. */
   receipts?: readonly string[];
+  /** The image root DIR is inside: links on the way are resolved inside it (seed-destination.ts). Without it no link is followed. */
+  root?: string;
   /** Also copy the source's signing key (keys/signing.key), so the seed can sign. */
   withPrivateKey?: boolean;
   onProgress?: (p: { objects: number; totalObjects: number; bytes: number }) => void;
 }
 
 export interface SeedResult {
+  /** The real path written (links resolved inside `root` when one was given). */
   into: string;
+  /** The image root `into` was resolved inside, or null. */
+  root: string | null;
   /** True when DIR already held this seed and was left as it was. */
   alreadySeeded: boolean;
   receipts: number;
@@ -88,9 +95,8 @@ async function removeStaleTemps(parent: string, base: string): Promise<void> {
   }
 }
 
-async function writeNew(path: string, data: Buffer | string, mode: number): Promise<void> {
-  const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, mode);
-  try { await fh.writeFile(data); } finally { await fh.close(); }
+async function writeNew(path: string, data: Buffer | string, mode: number = STORE_MODES.file): Promise<void> {
+  await writeNewFile(path, data, mode, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW);
 }
 
 /** Copies every closure object into the new store, re-hashing each. */
@@ -152,49 +158,49 @@ async function holdsSeed(store: Store, closure: Closure): Promise<boolean> {
 
 async function buildSeed(source: Store, tmp: string, closure: Closure, opts: SeedOptions): Promise<{ log: SeedLogMode; trustedKeys: string[]; views: ViewCopyResult }> {
   for (const d of [`${OBJECTS_DIR}/sha256`, TMP_DIR, TRUSTED_KEYS_DIR, CACHE_DIR, PUT_REFS_DIR, LOG_DIR, LOCKS_DIR]) {
-    await mkdir(join(tmp, d), { recursive: true });
+    await makeDirs(join(tmp, d));
   }
   const dest: Store = { root: tmp };
   await copyObjects(source, dest, closure, opts.onProgress);
 
   const trusted = await listTrustedKeys(source);
-  for (const k of trusted) await writeNew(join(tmp, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, 0o644);
+  for (const k of trusted) await writeNew(join(tmp, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem);
   if (opts.withPrivateKey) {
     // The environment key is a secret like the signing key: with it, anyone holding the
     // image could test guesses against the build's hashed environment values. It travels
     // only with the private key; a seeded host makes its own on its first capture.
     const envKey = await readFile(join(source.root, ENV_KEY_FILE)).catch(() => null);
-    if (envKey) await writeNew(join(tmp, ENV_KEY_FILE), envKey, 0o600);
+    if (envKey) await writeNew(join(tmp, ENV_KEY_FILE), envKey);
     const priv = await readFile(join(source.root, PRIVATE_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PRIVATE_KEY_FILE), err, '--with-private-key: cannot read the signing key'); });
     const pub = await readFile(join(source.root, PUBLIC_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PUBLIC_KEY_FILE), err, 'cannot read the public key'); });
-    await writeNew(join(tmp, PRIVATE_KEY_FILE), priv, 0o600);
-    await writeNew(join(tmp, PUBLIC_KEY_FILE), pub, 0o644);
+    await writeNew(join(tmp, PRIVATE_KEY_FILE), priv);
+    await writeNew(join(tmp, PUBLIC_KEY_FILE), pub);
   }
 
   for (const root of closure.roots) {
     const name = digestHex(root.id as Digest);
     const text = await readFile(join(source.root, PUT_REFS_DIR, name));
-    await writeNew(join(tmp, PUT_REFS_DIR, name), text, 0o644);
+    await writeNew(join(tmp, PUT_REFS_DIR, name), text);
   }
 
   const log = await buildSeedLog(source, closure);
   if (log.head) {
-    await writeNew(join(tmp, RECEIPT_LOG_FILE), log.log, 0o644);
-    await writeNew(join(tmp, LOG_HEAD_FILE), log.head, 0o644);
+    await writeNew(join(tmp, RECEIPT_LOG_FILE), log.log);
+    await writeNew(join(tmp, LOG_HEAD_FILE), log.head);
   }
 
   const views = await copyViews(source, tmp, closure);
   const marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
-  await writeNew(join(tmp, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n', 0o644);
+  await writeNew(join(tmp, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
   return { log: log.mode, trustedKeys: trusted.map((k) => k.keyId), views };
 }
 
 export async function seedStore(source: Store, into: string, opts: SeedOptions = {}): Promise<SeedResult> {
-  const dest = resolve(into);
+  const { dest, root } = await resolveSeedDestination(into, opts.root);
   if (inside(source.root, dest) || inside(dest, source.root)) {
     throw new AslError('USAGE', `${dest}: cannot seed a store into itself or into a folder that contains it (source ${source.root})`);
   }
-  const closure = await computeClosure(source, { receipts: opts.receipts ?? [] });
+  const closure = await computeClosure(source, { receipts: opts.receipts ?? [], unsignedRoots: true });
   const counts = { receipts: closure.receipts.length, objects: closure.objects.size, bytes: [...closure.objects.values()].reduce((a, b) => a + b, 0) };
 
   let st;
@@ -212,7 +218,7 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
         const report = await verifyStoreFully(existing);
         if (!report.ok) throw new AslError('VERIFY_FAILED', `${dest}: holds this seed but does not verify: ${report.problems[0]!.message}`);
         return {
-          into: dest, alreadySeeded: true, ...counts, log: 'existing', trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
+          into: dest, root, alreadySeeded: true, ...counts, log: 'existing', trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
           privateKey: await lstat(join(dest, PRIVATE_KEY_FILE)).then(() => true, () => false), views: null,
           verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
         };
@@ -225,10 +231,10 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
   }
 
   const parent = dirname(dest);
-  await mkdir(parent, { recursive: true }).catch((err) => { throw fsError(parent, err, 'cannot create the parent directory'); });
+  await makeDirs(parent, STORE_MODES.imageDir).catch((err) => { throw fsError(parent, err, 'cannot create the parent directory'); });
   await removeStaleTemps(parent, basename(dest));
   const tmp = join(parent, `.${basename(dest)}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { mode: 0o700 }).catch((err) => { throw fsError(tmp, err, 'cannot create the seed\'s temp directory'); });
+  await makeDirs(tmp).catch((err) => { throw fsError(tmp, err, 'cannot create the seed\'s temp directory'); });
   try {
     const built = await buildSeed(source, tmp, closure, opts);
     const report = await verifyStoreFully({ root: tmp });
@@ -236,13 +242,12 @@ export async function seedStore(source: Store, into: string, opts: SeedOptions =
       const p = report.problems[0]!;
       throw new AslError('VERIFY_FAILED', `seed of ${source.root} does not verify: ${p.message}${p.expected !== undefined ? ` (expected ${p.expected}, actual ${p.actual})` : ''}; ${dest} left unchanged`);
     }
-    await chmod(tmp, 0o755);
     native().syncfs(tmp);
     await rename(tmp, dest).catch((err) => { throw fsError(dest, err, 'cannot move the seed into place'); });
     const dir = await open(parent, 'r');
     try { await dir.sync(); } finally { await dir.close(); }
     return {
-      into: dest, alreadySeeded: false, ...counts, log: built.log, trustedKeys: built.trustedKeys, privateKey: !!opts.withPrivateKey,
+      into: dest, root, alreadySeeded: false, ...counts, log: built.log, trustedKeys: built.trustedKeys, privateKey: !!opts.withPrivateKey,
       views: built.views, verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
     };
   } catch (err) {

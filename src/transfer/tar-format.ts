@@ -72,7 +72,8 @@ export function encodeHeader(fields: HeaderFields): Buffer {
   const flag = FLAG_OF_TYPE[type];
   if (!flag) throw new AslError('BAD_INPUT', `tar: cannot write entries of type ${type}`);
   writeString(block, 0, 100, fields.name, 'name');
-  writeOctal(block, 100, 8, fields.mode ?? 0o444, 'mode');
+  // Owner-only: a bundle extracted with tar (as root, modes kept) must not hand its objects to every local user.
+  writeOctal(block, 100, 8, fields.mode ?? 0o400, 'mode');
   writeOctal(block, 108, 8, fields.uid ?? 0, 'uid');
   writeOctal(block, 116, 8, fields.gid ?? 0, 'gid');
   writeOctal(block, 124, 12, fields.size > USTAR_MAX_SIZE ? 0 : fields.size, 'size');

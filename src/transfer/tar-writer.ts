@@ -53,7 +53,7 @@ export class TarWriter {
   private async header(fields: HeaderFields): Promise<void> {
     if (fields.size > USTAR_MAX_SIZE) {
       const body = encodePaxRecords({ size: String(fields.size) });
-      await this.put(encodeHeader({ name: 'PaxHeader', size: body.length, type: 'pax', mode: 0o644, mtime: fields.mtime ?? 0 }));
+      await this.put(encodeHeader({ name: 'PaxHeader', size: body.length, type: 'pax', mode: 0o400, mtime: fields.mtime ?? 0 }));
       await this.put(body);
       await this.put(ZEROS.subarray(0, paddingFor(body.length)));
     }

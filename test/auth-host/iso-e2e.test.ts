@@ -135,6 +135,11 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.deepEqual(seededLog.map((i) => i.receipt), log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt));
   const seededCounts = aslJson<{ ok: boolean; counts: { receipts: number; objects: number } }>(['verify', '--store', seeded, '--quick']);
   assert.ok(seededCounts.ok);
+  // The image's audit, as the host will run it on the seeded store: every entry attributed.
+  const audit = aslJson<{ summary: Record<'entries' | 'package' | 'control' | 'ingested' | 'generated' | 'unattributed' | 'differs', number> }>(['audit', '--store', seeded, imageRoot.receipt]).summary;
+  assert.equal(audit.unattributed, 0, 'every entry of the image is attributed');
+  assert.equal(audit.differs, 0, 'no package file differs from its md5sums');
+  const auditCounts = `audit: ${audit.entries} entries, ${audit.package} package, ${audit.control} control, ${audit.ingested} ingested, ${audit.generated} generated, ${audit.unattributed} unattributed, ${audit.differs} differ`;
 
   // --- 2. boot: the OK line, with the seeded store's figures and the image_root tree
   const boot = await run('bash', [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), ISO], {
@@ -145,7 +150,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   const okLines = provenanceLines(boot.output);
   assert.ok(okLines.length > 0);
   for (const line of okLines) {
-    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree})`);
+    assert.equal(line, `ASL-AUTH-HOST provenance: OK (${seededCounts.counts.receipts} receipts, ${seededCounts.counts.objects} artifacts, root ${rootTree}; ${auditCounts})`);
   }
 
   // --- 3. a copy with one byte of one file changed inside the squashfs

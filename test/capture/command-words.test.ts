@@ -40,8 +40,8 @@ test('the seed chroot line: chroot on the host, then /bin/bash and apt-get insid
   const foo = line.words.find((w) => w.text === 'foo')!;
   assert.equal(foo.root, '/x/iso_root');
   assert.equal(foo.dir, '/');
-  assert.equal(wordHostPath(foo, '/work'), '/x/iso_root/foo', 'a relative word inside the chroot is relative to its /');
-  assert.equal(wordHostPath(line.words.find((w) => w.text === '/bin/bash')!, '/work'), '/x/iso_root/bin/bash');
+  assert.equal(wordHostPath(foo, '/srv/build'), '/x/iso_root/foo', 'a relative word inside the chroot is relative to its /');
+  assert.equal(wordHostPath(line.words.find((w) => w.text === '/bin/bash')!, '/srv/build'), '/x/iso_root/bin/bash');
 });
 
 test('quotes, escapes and operators', () => {
@@ -61,11 +61,11 @@ test('assignment prefixes are not the program; their values are words', () => {
 });
 
 test('variables expand from the environment and from earlier assignments; unknown ones are not literal', () => {
-  const env = { ISO_ROOT: '/work/iso_root', SPACED: 'a b' };
+  const env = { ISO_ROOT: '/srv/build/iso_root', SPACED: 'a b' };
   const line = splitCommand('R=/srv/r; cp "$ISO_ROOT/etc/x" ${R}/y $UNSET/z $SPACED "$SPACED" $(pwd)/w `date` *.c ~/h', { env: { ...env, HOME: '/root' } });
   const cp = line.commands.find((c) => c.argv[0]!.text === 'cp')!;
   assert.deepEqual(cp.argv.slice(1).map((w) => [w.text, w.literal]), [
-    ['/work/iso_root/etc/x', true],
+    ['/srv/build/iso_root/etc/x', true],
     ['/srv/r/y', true],
     ['/z', false],
     ['a b', false],
@@ -104,7 +104,7 @@ test('cd moves later relative words; a subshell or pipeline does not', () => {
   assert.equal(dirOf('y'), 'build');
   assert.equal(line.words.find((w) => w.text === 'z')!.literal, false, 'after cd to an unknown place, relative words are unknown');
   assert.equal(line.words.find((w) => w.text === '/abs')!.literal, true);
-  assert.equal(wordHostPath(line.words.find((w) => w.text === 'y')!, '/work'), '/work/build/y');
+  assert.equal(wordHostPath(line.words.find((w) => w.text === 'y')!, '/srv/build'), '/srv/build/build/y');
 });
 
 test('here-document bodies, comments, loops, case and functions are not commands', () => {
@@ -124,9 +124,9 @@ test('here-document bodies, comments, loops, case and functions are not commands
 });
 
 test('chroot options, a relative root under cd, and chroot with no command', () => {
-  const line = splitCommand('cd /work && chroot --userspec=1000:1000 iso_root /usr/bin/id; chroot /r2');
+  const line = splitCommand('cd /srv/build && chroot --userspec=1000:1000 iso_root /usr/bin/id; chroot /r2');
   const id = line.programs.find((p) => p.word === '/usr/bin/id')!;
-  assert.equal(id.root, '/work/iso_root');
+  assert.equal(id.root, '/srv/build/iso_root');
   const implicit = line.programs.find((p) => p.implicit)!;
   assert.deepEqual([implicit.word, implicit.root], ['/bin/sh', '/r2']);
 });

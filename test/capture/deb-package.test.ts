@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { isDebFileName, parseControl, readDebPackage, readDebPackages, tarEntry } from '../../src/capture/deb-package.js';
+import { debControlFiles, isDebFileName, parseControl, readDebPackage, readDebPackages, tarEntry } from '../../src/capture/deb-package.js';
 import { tempDir } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -67,6 +67,21 @@ test('every control compression dpkg-deb can build: gzip, xz, zstd, none', async
   const expected = { name: 'asl-test-pkg', version: '1:2.3-4~bpo12+1', architecture: 'all' };
   for (const deb of debs) assert.deepEqual(await readDebPackage(deb), expected, deb);
   assert.deepEqual(await readDebPackages(debs, 2), debs.map(() => expected));
+  // Every control file, from the package's bytes streamed in small chunks, as dpkg-deb extracts them.
+  await writeFile(join(src, 'DEBIAN/postinst'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  await writeFile(join(src, 'DEBIAN/triggers'), 'interest-noawait /usr/share/asl-test\n');
+  for (const z of ['gzip', 'xz', 'zstd', 'none']) {
+    const deb = join(dir, `c-${z}.deb`);
+    await run('dpkg-deb', [`-Z${z}`, '--root-owner-group', '--build', src, deb]);
+    const out = join(dir, `c-${z}`);
+    await run('dpkg-deb', ['--control', deb, out]);
+    const bytes = await readFile(deb);
+    const chunks = async function* () { for (let i = 0; i < bytes.length; i += 100) yield bytes.subarray(i, i + 100); };
+    const files = await debControlFiles(chunks(), deb);
+    assert.deepEqual([...files.keys()].sort(), (await readdir(out)).sort(), z);
+    for (const [name, body] of files) assert.deepEqual(body, await readFile(join(out, name)), `${z} ${name}`);
+  }
+  await assert.rejects(debControlFiles((async function* () { yield Buffer.from('!<arch>\n'); })(), 'empty.deb'), /empty\.deb: not a Debian package: no control\.tar member/);
 });
 
 test('not a package: one clear error naming the file', async (t) => {

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,9 @@ import { DpkgCache, databaseStamp } from '../../src/capture/dpkg-cache.js';
 import { DpkgLookup } from '../../src/capture/dpkg.js';
 import { RACY_MARGIN_NS } from '../../src/store/stat-cache.js';
 import { tempDir } from '../helpers.js';
+
+/** A store's cache key (keys/cache.key holds 32 random bytes like these). */
+const CACHE_KEY = randomBytes(32);
 
 /** Waits until every file just written is older than the racy margin. */
 const settle = () => sleep(Number(RACY_MARGIN_NS / 1_000_000n) * 3);
@@ -42,7 +46,7 @@ test('dpkg answers are kept in the store cache: a second capture asks dpkg-query
   const dpkgQuery = await loggingDpkgQuery(dir);
   const cacheFile = join(dir, 'dpkg-v1.json');
   const paths = ['/usr/bin/cat', '/bin/dash', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/no/such/file'];
-  const first = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile) }).packagesOf(paths);
+  const first = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(paths);
   assert.equal(first.get('/usr/bin/cat')?.name, 'coreutils');
   assert.equal(first.get('/no/such/file'), null);
   const calls = await dpkgQuery.calls();
@@ -51,13 +55,13 @@ test('dpkg answers are kept in the store cache: a second capture asks dpkg-query
     return;
   }
   assert.deepEqual(calls, ['-S', '-W']);
-  const second = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile) }).packagesOf(paths);
+  const second = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(paths);
   assert.deepEqual(second, first);
   assert.deepEqual(await dpkgQuery.calls(), ['-S', '-W'], 'no dpkg-query the second time');
   // Same answers as a lookup without any cache.
   assert.deepEqual(await new DpkgLookup().packagesOf(paths), first);
   // A path not asked before is asked (and only it).
-  const more = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile) }).packagesOf([...paths, '/usr/bin/ls']);
+  const more = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf([...paths, '/usr/bin/ls']);
   assert.equal(more.get('/usr/bin/ls')?.name, 'coreutils');
   assert.deepEqual(await dpkgQuery.calls(), ['-S', '-W', '-S'], 'coreutils\' version was known already');
 });
@@ -68,7 +72,7 @@ test('a changed dpkg database is asked again; a database changed moments ago is 
   const admindir = await fakeDatabase(root, '1.0');
   const dpkgQuery = await loggingDpkgQuery(dir);
   const cacheFile = join(dir, 'dpkg-v1.json');
-  const lookup = () => new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile) }).packagesOf(['/usr/bin/foo'], root);
+  const lookup = () => new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(['/usr/bin/foo'], root);
 
   // Just written: the stamp is within the racy margin, so nothing is saved.
   assert.equal(databaseStamp(admindir), null);
@@ -92,7 +96,7 @@ test('a changed dpkg database is asked again; a database changed moments ago is 
   await writeFile(join(admindir, 'info', 'foo.list-new'), '/.\n/usr\n/usr/bin\n/usr/bin/foo2\n');
   await rename(join(admindir, 'info', 'foo.list-new'), join(admindir, 'info', 'foo.list'));
   await settle();
-  const moved = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile) }).packagesOf(['/usr/bin/foo', '/usr/bin/foo2'], root);
+  const moved = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(['/usr/bin/foo', '/usr/bin/foo2'], root);
   assert.equal(moved.get('/usr/bin/foo'), null);
   assert.equal(moved.get('/usr/bin/foo2')?.version, '2.0');
 

@@ -159,19 +159,20 @@ test('a watched root: added / modified / removed counted, the change list lists 
   const { core } = await assertWellFormedReceipt(store, out).then((s) => s.predicate);
 
   // The flag root covers every path the command line names inside it: one root only,
-  // beside the working directory, which leaves it out and saw no change.
+  // beside the working directory, whose trees hold it as it was (the same sub-tree ids).
   assert.deepEqual(core.watched!.map((x) => [x.path, x.reason]), [[work, 'cwd'], [ws, 'flag']], JSON.stringify(core.watched));
   const cwdRoot = core.watched![0]!;
-  assert.equal(cwdRoot.before, cwdRoot.after);
-  assert.equal((await runAsl(['cat', '--store', store, `${cwdRoot.before}:ws/keep.txt`])).code, 2, 'the cwd root leaves the flag root out');
   const w = core.watched![1]!;
+  const subtree = async (tree: string) => (JSON.parse((await aslOk(['ls', '--store', store, tree, '--json'])).stdout) as Array<{ name: string; digest: string }>).find((e) => e.name === 'ws')!.digest;
+  assert.equal(await subtree(cwdRoot.before!), w.before, 'the working directory\'s before-tree holds ws as it was');
+  assert.equal(await subtree(cwdRoot.after!), w.after, 'and its after-tree ws as it is');
   assert.deepEqual({ path: w.path, reason: w.reason, added: w.added, modified: w.modified, removed: w.removed },
     { path: ws, reason: 'flag', added: 3, modified: 1, removed: 3 });
   const before = only(core.inputs, (i) => i.role === 'watched' && i.path === ws, 'watched input');
-  const after = only(core.outputs, (o) => o.role === 'watched', 'watched output');
+  const after = only(core.outputs, (o) => o.role === 'watched' && o.path === ws, 'watched output');
   assert.deepEqual([before.path, before.kind, before.digest], [ws, 'tree', w.before]);
   assert.deepEqual([after.path, after.kind, after.digest], [ws, 'tree', w.after]);
-  const changes = only(core.outputs, (o) => o.role === 'changes', 'change list output');
+  const changes = only(core.outputs, (o) => o.role === 'changes' && o.name === `changes:${ws}`, 'change list output');
   assert.equal(changes.digest, w.paths);
 
   const lines = (await aslCat(store, w.paths!)).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { change: string; path: string; type: string });
@@ -206,10 +207,10 @@ test('auto-watch: an unchanged directory on the command line is an input only; o
   const dest = join(work, 'destdir');
 
   const ws = new Map(core.watched!.map((w) => [w.path, w]));
-  // Each path the command line names is a root of its own; the working directory leaves them out.
+  // Each path the command line names is a root of its own, inside the working directory's.
   assert.deepEqual([...ws.keys()].sort(), [work, dest, src]);
   assert.equal(ws.get(work)!.reason, 'cwd');
-  assert.equal(ws.get(work)!.before, ws.get(work)!.after, 'nothing else changed in the working directory');
+  assert.deepEqual([ws.get(work)!.added, ws.get(work)!.modified, ws.get(work)!.removed], [4, 0, 0], 'destdir, destdir/d, and its two files');
   const s = ws.get(src)!;
   assert.equal(s.reason, 'auto');
   assert.equal(s.before, s.after, 'srcdir did not change');
@@ -420,7 +421,7 @@ test('stdin: its kind is recorded; a redirected file is named with a keyed hash 
 test('a reader that stops early is not an error: no stack trace, and a capture still writes its receipt', async (t) => {
   const { work, store } = await workWithStore(t);
   const outdir = join(work, 'per', 'many');
-  const r = spawnSync('sh', ['-c', `"$0" capture --store "$1" --cmd 'seq 1 200000' --outdir "$2" | head -c 5; echo " status=\${PIPESTATUS:-}"`, ASL_BIN, store, outdir], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `"$0" capture --store "$1" --cmd 'seq 1 200000' --outdir "$2" | head -c 5; echo " status=\${PIPESTATUS:-}"`, ASL_BIN, store, outdir], { encoding: 'utf8', cwd: work });
   assert.equal(r.stdout.slice(0, 5), '1\n2\n3');
   assert.doesNotMatch(r.stderr, /EPIPE|at .*\(/, r.stderr);
   assert.match(r.stderr, /step many: exit 0/);

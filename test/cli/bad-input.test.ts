@@ -145,6 +145,8 @@ test('store path that is a file, or that does not exist: every command exits 2 w
       ['cat', '--store', store, `${treeId}:a`],
       ['restore', '--store', store, treeId, dest],
       ['verify', '--store', store],
+      ['audit', '--store', store, treeId],
+      ['sbom', '--store', store, treeId, '--format', 'spdx', '-o', join(dir, 'sbom.json')],
     ];
     for (const args of commands) assertBadInput(await runAsl(args), [store, problem], `${args[0]} with ${problem}`);
   }
@@ -159,6 +161,8 @@ test('unknown flags and unknown commands: exit 2, one line naming them', async (
     [['verify', '--store', store, '-x'], '-x'],
     [['init', '--store', store, '--force'], '--force'],
     [['restore', '--store', store, '--times=abc', treeId, '/tmp/x', '--overwrite'], '--overwrite'],
+    [['audit', '--store', store, treeId, '--all'], '--all'],
+    [['sbom', '--store', store, treeId, '--format', 'spdx', '-o', '/tmp/x', '--pretty'], '--pretty'],
   ];
   for (const [args, flag] of cases) assertBadInput(await runAsl(args), [flag, /Unknown option/], `${args[0]} ${flag}`);
   assertBadInput(await runAsl(['frobnicate', '--store', store]), ['frobnicate', 'unknown command'], 'unknown command');

@@ -16,7 +16,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Digest } from '../../src/core/digest.js';
-import { runAsl, tempDir, type RunResult } from '../helpers.js';
+import { REPO_ROOT, runAsl, tempDir, type RunResult } from '../helpers.js';
 
 export interface Ref { name: string; role: string; kind: string; digest: Digest; size?: number; package?: { name: string } }
 export interface Statement {
@@ -121,6 +121,14 @@ export async function buildDagFixture(t: TestContext): Promise<DagFixture> {
       check: await stepInfo(join(per, 'check')),
     },
   };
+}
+
+/** The JSON Schema in docs/dag.md (the block after `<!-- schema:dag-json -->`). */
+export async function dagJsonSchema(): Promise<Record<string, unknown>> {
+  const doc = await readFile(join(REPO_ROOT, 'docs', 'dag.md'), 'utf8');
+  const m = /<!-- schema:dag-json -->\s*```json\n([\s\S]*?)\n```/.exec(doc);
+  assert.ok(m, 'docs/dag.md holds the schema block');
+  return JSON.parse(m[1]!) as Record<string, unknown>;
 }
 
 /** Runs `asl dag` (as asl-dag) in the fixture's work dir and returns the JSON graph. */

@@ -14,7 +14,7 @@ import { renderSvg } from '../../src/graph/render-svg.js';
 import { ensureDebianPackages } from '../fixtures.js';
 import { REPO_ROOT, runAsl } from '../helpers.js';
 import { launchChromium, offlinePage } from './dag-browser.js';
-import { buildDagFixture, defaultIds, describe } from './dag-fixture.js';
+import { buildDagFixture, dagJsonSchema, defaultIds, describe } from './dag-fixture.js';
 
 const run = promisify(execFile);
 
@@ -23,14 +23,6 @@ interface BrowserElement { nodeName: string; textContent: string | null; getAttr
 declare const DOMParser: new () => { parseFromString(text: string, type: string): BrowserElement };
 declare const document: { querySelectorAll(s: string): Iterable<BrowserElement> };
 const STEPS = ['bootstrap', 'install', 'overlay', 'build', 'check'];
-
-/** The JSON Schema in docs/dag.md (the block after `<!-- schema:dag-json -->`). */
-export async function dagJsonSchema(): Promise<Record<string, unknown>> {
-  const doc = await readFile(join(REPO_ROOT, 'docs', 'dag.md'), 'utf8');
-  const m = /<!-- schema:dag-json -->\s*```json\n([\s\S]*?)\n```/.exec(doc);
-  assert.ok(m, 'docs/dag.md holds the schema block');
-  return JSON.parse(m[1]!) as Record<string, unknown>;
-}
 
 test('asl dag formats, each accepted by its real consumer', async (t) => {
   const fx = await buildDagFixture(t);

@@ -70,7 +70,9 @@ test('seed workflow store: `asl why usr/bin/apt` names the debootstrap step and 
   // diff of the apt_install receipt: the same counts the capture recorded.
   const d = await runAsl(['diff', '--store', S, aptInstall.id, '--json']);
   assert.equal(d.code, 1);
-  const counts = (JSON.parse(d.stdout) as { counts: { added: number; removed: number; modified: number; metadata: number } }).counts;
+  // One comparison per watched root (the working directory holds the image root): the image root's.
+  const counts = (JSON.parse(d.stdout) as { comparisons: Array<{ label: string; counts: { added: number; removed: number; modified: number; metadata: number } }> })
+    .comparisons.find((c) => c.label === isoRoot)!.counts;
   const w = aptInstall.core.watched.find((x) => x.path === isoRoot)!;
   assert.deepEqual([counts.added, counts.removed, counts.modified + counts.metadata], [w.added, w.removed, w.modified]);
 

@@ -75,7 +75,7 @@ test('append: entries chain, the head commits to the last one and is signed by t
 test('an empty store has an empty, valid log', async (t) => {
   const { store } = await storeWith(t, []);
   assert.deepEqual(await readReceiptLog(store), { head: null, records: [], uncommittedBytes: 0 });
-  assert.deepEqual(await verifyLog(store), { problems: [], entries: 0, head: null, headKeyId: null, uncommittedBytes: 0, records: [] });
+  assert.deepEqual(await verifyLog(store), { problems: [], entries: 0, head: null, headKeyId: null, uncommittedBytes: 0, records: [], pending: [] });
 });
 
 test('a batch append commits several entries under one head', async (t) => {
@@ -202,10 +202,11 @@ test('a forged head is detected: edited payload, or signed by an untrusted key',
   assert.deepEqual(kinds(problems), [['head-malformed', undefined]]);
 });
 
-test('uncommitted residue past the head is ignored by readers and truncated by the next writer', async (t) => {
+test('uncommitted residue past the head is ignored by readers; the next writer completes a stored receipt\'s line and truncates the rest', async (t) => {
   const { store, ids } = await storeWith(t, ['s1', 's2']);
   const before = await readReceiptLog(store);
-  // A crash after the log line was fsynced but before the head: a complete, valid-looking line.
+  // A crash after the log line and the receipt object were durable, before the head: a
+  // complete line naming a stored object, then a torn line.
   const orphan = await writeObject(store, Buffer.from('orphan'));
   const entry = { seq: 3, prev: before.records[1]!.digest, receipt: orphan, step: 'crashed', time: '2024-01-01T00:00:00.000Z' };
   const residue = `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n` + '{"torn li';
@@ -217,14 +218,28 @@ test('uncommitted residue past the head is ignored by readers and truncated by t
   const checked = await verifyLog(store);
   assert.deepEqual(checked.problems, []);
   assert.equal(checked.uncommittedBytes, Buffer.byteLength(residue));
+  assert.deepEqual(checked.pending.map((r) => [r.entry.seq, r.entry.receipt]), [[3, orphan]]);
 
   const next = await writeObject(store, Buffer.from('next'));
   const [added] = await appendReceiptLog(store, [{ receipt: next, step: 's3' }]);
-  assert.deepEqual([added!.entry.seq, added!.entry.prev], [3, before.records[1]!.digest]);
+  assert.deepEqual([added!.entry.seq, added!.entry.prev], [4, digestBytes(canonicalize(entry))]);
   const after = await verifyLog(store);
   assert.deepEqual(after.problems, []);
   assert.equal(after.uncommittedBytes, 0);
-  assert.deepEqual((await logLines(store)).map((l) => JSON.parse(l.split('\t')[1]!).step), ['s1', 's2', 's3']);
+  assert.deepEqual((await logLines(store)).map((l) => JSON.parse(l.split('\t')[1]!).step), ['s1', 's2', 'crashed', 's3']);
+});
+
+test('a residue line whose receipt was never stored (the crash came before the object) is truncated', async (t) => {
+  const { store, ids } = await storeWith(t, ['s1']);
+  const before = await readReceiptLog(store);
+  const missing = digestBytes(Buffer.from('never stored'));
+  const entry = { seq: 2, prev: before.records[0]!.digest, receipt: missing, step: 'crashed', time: '2024-01-01T00:00:00.000Z' };
+  await appendFile(join(store.root, RECEIPT_LOG_FILE), `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n`);
+  const next = await writeObject(store, Buffer.from('next'));
+  const [added] = await appendReceiptLog(store, [{ receipt: next, step: 's2' }]);
+  assert.deepEqual([added!.entry.seq, added!.entry.prev], [2, before.records[0]!.digest]);
+  assert.deepEqual((await readReceiptLog(store)).records.map((r) => r.entry.receipt), [...ids, next]);
+  assert.deepEqual((await verifyLog(store)).problems, []);
 });
 
 test('residue of a crashed first append (no head yet) is truncated too', async (t) => {
@@ -329,9 +344,12 @@ test('appenders SIGKILLed at random moments leave a log that verifies and accept
   }
   const before = (await readReceiptLog(store)).records;
   assert.ok(before.length > 0, 'some appends landed before the kills');
+  // A kill between a line's write and the head's may leave complete lines past the head:
+  // the next append completes them first (receipt-log.ts), so the new entry comes after them.
+  const { pending } = await verifyLog(store);
   const id = await writeObject(store, Buffer.from('after the crashes'));
   const [added] = await appendReceiptLog(store, [{ receipt: id, step: 'after' }], { lockTimeoutMs: 5000 });
-  assert.equal(added!.entry.seq, before.length + 1);
+  assert.equal(added!.entry.seq, before.length + pending.length + 1);
   const result = await verifyLog(store);
   assert.deepEqual(result.problems, []);
   assert.equal(result.uncommittedBytes, 0);

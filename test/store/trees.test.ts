@@ -5,7 +5,7 @@ import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from '
 import { join } from 'node:path';
 import { runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
-import { assertSameTree, cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, NOBODY, objectIds, oneLine, prng, runAslAs, sh, sha256Hex, sha256Listing, xattrDump } from './tree-compare.js';
+import { assertSameTree, cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, NOBODY, objectIds, oneLine, prng, run, runAslAs, sh, sha256Hex, sha256Listing, xattrDump } from './tree-compare.js';
 import { canonicalBytes } from '../../src/core/canonical-json.js';
 import type { Digest } from '../../src/core/digest.js';
 import { AslError } from '../../src/core/errors.js';
@@ -229,6 +229,8 @@ async function restoreAsNobody(t: Parameters<typeof tempDir>[0]) {
   await mkdir(parent);
   await chown(parent, NOBODY, NOBODY);
   const dest = join(parent, 'R');
+  // A store is private to its owner (docs/security.md): the unprivileged user restores from its own.
+  await run('chown', ['-R', `${NOBODY}:${NOBODY}`, store]);
   const r = await runAslAs(NOBODY, ['restore', '--store', store, put.id, dest]);
   return { src, dest, parent, r };
 }

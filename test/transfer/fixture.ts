@@ -53,11 +53,11 @@ export async function buildSource(dir: string, files = 60, run: Runner = runAsl)
   const overlay = JSON.parse((await aslOk(['capture', '--store', store, '--json', '--file', join(store, 'binaries', 'tool'), '--outdir', join(store, 'per', 'overlay')])).stdout) as { receipt: string };
   const final = JSON.parse((await aslOk(['capture', '--store', store, '--json', '--artifact-inputs', join(store, 'per'), '--artifact-inputs', join(store, 'scripts'),
     '--output', 'result.txt', '--outdir', join(store, 'per', 'final'), '--cmd', `sh ${join(store, 'scripts', 'build.sh')}`], work)).stdout) as { receipt: string };
-  const show = JSON.parse((await aslOk(['show', '--store', store, gen.receipt, '--json'])).stdout) as { statement: { predicate: { core: { watched: Array<{ after: string }> } } } };
+  const show = JSON.parse((await aslOk(['show', '--store', store, gen.receipt, '--json'])).stdout) as { statement: { predicate: { core: { watched: Array<{ path: string; after: string }> } } } };
   const publicKey = join(dir, 'source.pub');
   await writeFile(publicKey, await readFile(join(store, 'keys', 'signing.pub')));
   const keyId = readdirSync(join(store, 'keys', 'trusted'))[0]!.replace(/\.pub$/, '');
-  return { dir, store, receipts: { gen: gen.receipt, overlay: overlay.receipt, final: final.receipt }, genAfter: show.statement.predicate.core.watched[0]!.after, publicKey, keyId };
+  return { dir, store, receipts: { gen: gen.receipt, overlay: overlay.receipt, final: final.receipt }, genAfter: show.statement.predicate.core.watched.find((w) => w.path === join(work, 'out'))!.after, publicKey, keyId };
 }
 
 /** A temp folder removed after the test. */

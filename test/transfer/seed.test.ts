@@ -67,7 +67,7 @@ test('the whole store: every object, the source log and signed head byte for byt
   for (const view of ['binaries', 'scripts', 'per']) assert.equal(treeDigest(join(into, view)), treeDigest(join(fx.store, view)), view);
   assert.equal(statSync(join(into, 'binaries/tool')).mode & 0o777, 0o755);
   assert.deepEqual(readdirSync(join(into, 'per')).sort(), ['final', 'gen', 'overlay']);
-  assert.equal(statSync(into).mode & 0o777, 0o755);
+  assert.equal(statSync(into).mode & 0o777, 0o700, 'the seeded store is private to its owner (docs/security.md)');
   assert.deepEqual(readdirSync(join(dir, 'iso_root/var/lib/asl')), ['personal'], 'no temp directory left beside DIR');
   // The seeded log reads like the source's.
   const log = await runAsl(['log', '--store', into]);

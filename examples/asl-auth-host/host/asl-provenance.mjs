@@ -1,6 +1,7 @@
 // ASL-AUTH-HOST boot check (asl-provenance.service). Prints exactly one line on the
 // console (stdout):
-//   ASL-AUTH-HOST provenance: OK (<N> receipts, <M> artifacts, root sha256:<…>)
+//   ASL-AUTH-HOST provenance: OK (<N> receipts, <M> artifacts, root sha256:<…>; audit: <E> entries,
+//     <P> package, <C> control, <I> ingested, <G> generated, <U> unattributed, <D> differ)
 //   ASL-AUTH-HOST provenance: FAILED (<reason>)
 // Details go to stderr (the journal). Steps:
 //   1. `asl verify` of the seeded store (every receipt signature, the log chain,
@@ -8,7 +9,11 @@
 //   2. the image root's tree: the `after` tree of the root watched by the last
 //      logged receipt of step ASL_ROOT_STEP (image_root), read from the verified store;
 //   3. `asl verify --tree` of / against that tree, without the paths a booted live
-//      system changes by design (docs/asl-auth-host.md).
+//      system changes by design (docs/asl-auth-host.md);
+//   4. `asl audit` of that receipt: where every entry of the image came from (a Debian
+//      package, a .deb's control file, an ingested file, a recorded step) and what
+//      nothing recorded (docs/audit-and-sbom.md); its counts end the line, and the
+//      unattributed or differing paths go to the journal.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -112,4 +117,13 @@ if (!check.json.ok || check.code !== 0) {
 }
 const c = check.json.counts ?? {};
 note(`root: ${c.entries} entries, ${c.hashedFiles} files hashed (${((c.hashedBytes ?? 0) / 1e6).toFixed(1)} MB) in ${((check.json.ms ?? 0) / 1000).toFixed(1)} s`);
-say(`OK (${receipts} receipts, ${artifacts} artifacts, root ${tree})`);
+
+// 4. the audit of the image the root was checked against
+const audit = asl(['audit', '--store', STORE, rootEntry.receipt]);
+const a = audit.json?.summary;
+if (audit.code !== 0 || !a) fail(`asl audit: ${audit.error?.message ?? audit.stderr.trim().split('\n').pop() ?? `exit ${audit.code}`}`);
+for (const e of audit.json.entries.filter((x) => x.class === 'unattributed' || x.package?.check === 'differs')) {
+  note(`audit: ${e.class === 'unattributed' ? 'unattributed' : 'differs from its package'} /${e.path}${e.package?.check === 'differs' ? ` (${e.package.name} ${e.package.version ?? ''})` : ''}`);
+}
+note(`audit: ${a.files} files, ${a.symlinks} symlinks, ${a.other} other, ${a.packages} packages in ${((audit.json.ms ?? 0) / 1000).toFixed(1)} s`);
+say(`OK (${receipts} receipts, ${artifacts} artifacts, root ${tree}; audit: ${a.entries} entries, ${a.package} package, ${a.control} control, ${a.ingested} ingested, ${a.generated} generated, ${a.unattributed} unattributed, ${a.differs} differ)`);

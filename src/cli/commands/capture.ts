@@ -2,6 +2,7 @@ import { AslError } from '../../core/errors.js';
 import { captureCommand } from '../../capture/capture-command.js';
 import { captureFile, type CaptureResult } from '../../capture/capture-file.js';
 import { openStore } from '../../store/store.js';
+import { rawOptionBytes } from '../raw-argv.js';
 import { boolOpt, listOpt, stringOpt, storeDirOpt, writeJson, STORE_FLAG, type Command } from '../command.js';
 
 export const command: Command = {
@@ -78,8 +79,10 @@ export const command: Command = {
       }
       result = await captureFile(store, { file, outdir, ...(name ? { name } : {}) });
     } else {
+      const cmdBytes = rawOptionBytes('cmd', cmd!);
       result = await captureCommand(store, {
         cmd: cmd!,
+        ...(cmdBytes ? { cmdBytes } : {}),
         outdir,
         ...(name ? { name } : {}),
         artifactInputs: listOpt(args, 'artifact-inputs'),

@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AslError, fsError } from '../../core/errors.js';
 import { ensureSigningKey, type Store } from '../../store/store.js';
+import { STORE_MODES, writeNewFile } from '../../store/store-modes.js';
 import { exportPublicKey, listTrustedKeys, trustKey } from '../../store/trusted-keys.js';
 import { boolOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io, type ParsedArgs } from '../command.js';
 
@@ -54,7 +54,7 @@ async function exportKey(store: Store, args: ParsedArgs, io: Io): Promise<number
   const { keyId, pem } = await exportPublicKey(store);
   const out = stringOpt(args, 'output');
   if (out !== undefined) {
-    try { await writeFile(out, pem, { mode: 0o644 }); } catch (err) { throw fsError(out, err, 'cannot write the public key'); }
+    try { await writeNewFile(out, pem, STORE_MODES.publicFile, 'w'); } catch (err) { throw fsError(out, err, 'cannot write the public key'); }
   }
   if (boolOpt(args, 'json')) writeJson(io, { keyId, pem, ...(out !== undefined ? { path: resolve(out) } : {}) });
   else if (out !== undefined) io.stdout.write(`wrote public key ${keyId} to ${out}\n`);

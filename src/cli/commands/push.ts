@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { AslError, fsError } from '../../core/errors.js';
 import { openStore } from '../../store/store.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../../transfer/oci-client.js';
 import { resolveCredentials } from '../../transfer/oci-credentials.js';
 import { pushClosure, type RegistryOptions } from '../../transfer/oci-push.js';
 import { parseOciReference, type OciReference } from '../../transfer/oci-reference.js';
@@ -16,6 +17,7 @@ export const registryFlags = {
   'plain-http': { type: 'boolean' },
   'ca-file': { type: 'string' },
   concurrency: { type: 'string' },
+  timeout: { type: 'string' },
 } as const;
 
 /** What the shared registry flags do (`--help`). */
@@ -26,6 +28,7 @@ export const REGISTRY_FLAG_HELP: Record<keyof typeof registryFlags, FlagHelp> = 
   'plain-http': 'speak http, not https (a registry on localhost or a private network)',
   'ca-file': ['PEM', 'trust this CA for the registry\'s TLS certificate'],
   concurrency: ['N', 'blobs transferred at a time, 1 to 64'],
+  timeout: ['SECONDS', 'longest silence from the registry before a request fails (default 60; connecting: 10 at most)'],
 };
 
 async function readStdin(): Promise<string> {
@@ -46,6 +49,12 @@ export async function registryArgs(args: ParsedArgs, command: string, extraAllow
     concurrency = Number(c);
     if (!/^[0-9]+$/.test(c) || concurrency < 1 || concurrency > 64) throw new AslError('USAGE', `${command}: --concurrency ${c}: expected a whole number from 1 to 64`);
   }
+  let readTimeoutMs: number | undefined;
+  const t = stringOpt(args, 'timeout');
+  if (t !== undefined) {
+    readTimeoutMs = Number(t) * 1000;
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(t) || readTimeoutMs < 100 || readTimeoutMs > 3_600_000) throw new AslError('USAGE', `${command}: --timeout ${t}: expected seconds, from 0.1 to 3600`);
+  }
   let ca: string | undefined;
   const caFile = stringOpt(args, 'ca-file');
   if (caFile !== undefined) {
@@ -62,6 +71,7 @@ export async function registryArgs(args: ParsedArgs, command: string, extraAllow
       ...(boolOpt(args, 'plain-http') ? { plainHttp: true } : {}),
       ...(ca ? { ca } : {}),
       ...(concurrency ? { concurrency } : {}),
+      ...(readTimeoutMs !== undefined ? { readTimeoutMs, connectTimeoutMs: Math.min(readTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS) } : {}),
     },
   };
 }
@@ -72,7 +82,7 @@ export function requireStoreDir(args: ParsedArgs, command: string): string {
   return dir;
 }
 
-const REGISTRY_USAGE = '[--username U --password-stdin] [--plain-http] [--ca-file PEM] [--concurrency N] [--json]';
+const REGISTRY_USAGE = '[--username U --password-stdin] [--plain-http] [--ca-file PEM] [--concurrency N] [--timeout SECONDS] [--json]';
 
 export const command: Command = {
   usage: `asl push --store S oci://HOST[:PORT]/REPO[:TAG] [--receipts ID|STEP...] ${REGISTRY_USAGE}`,

@@ -1,5 +1,6 @@
 import { AslError } from '../../core/errors.js';
 import { isDigest } from '../../core/digest.js';
+import { printable } from '../../core/printable.js';
 import { statusOf } from '../../graph/log.js';
 import { readReceipt } from '../../receipt/store-receipt.js';
 import type { ArtifactRef, StdinRecord } from '../../receipt/types.js';
@@ -58,7 +59,7 @@ export const command: Command = {
       out.push(`environment (${vars.length}: ${vars.filter(([, v]) => v.mode === 'verbatim').length} verbatim, ${vars.filter(([, v]) => v.mode === 'hashed').length} hashed, ${vars.filter(([, v]) => v.mode === 'secret').length} secret, names only)`);
       for (const [k, v] of vars) out.push(`    ${k}=${v.mode === 'verbatim' ? v.value : v.mode === 'hashed' ? `<${v.hmac.slice(0, 24)}…>` : '<secret: not recorded>'}`);
     }
-    io.stdout.write(out.join('\n') + '\n');
+    io.stdout.write(out.map(printable).join('\n') + '\n');
     return 0;
   },
 };

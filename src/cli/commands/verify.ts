@@ -1,5 +1,7 @@
 import { AslError } from '../../core/errors.js';
+import { printable } from '../../core/printable.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
+import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
 import type { PrivateKeys } from '../../store/verify-keys.js';
 import { verifyTree, type VerifyTreeResult } from '../../store/verify-tree.js';
@@ -7,14 +9,17 @@ import { formatDifference } from '../../store/verify-tree-model.js';
 import { boolOpt, listOpt, requireStore, stringOpt, writeJson, STORE_FLAG, type Command, type Io } from '../command.js';
 import { formatBytes, progressReporter } from '../progress.js';
 
-function printStoreReport(io: Io, report: VerifyReport): void {
+function printStoreReport(io: Io, report: VerifyReport, anchor: string | undefined): void {
   for (const p of report.problems) {
     const detail = p.expected !== undefined && !p.message.includes(String(p.actual)) ? ` (expected ${p.expected}, actual ${p.actual})` : '';
-    io.stdout.write(`FAIL ${p.message}${detail}\n`);
+    io.stdout.write(`FAIL ${printable(p.message + detail)}\n`);
   }
-  for (const n of report.notes) io.stdout.write(`note: ${n}\n`);
+  for (const n of report.notes) io.stdout.write(`note: ${printable(n)}\n`);
   const c = report.counts;
   io.stdout.write(`${report.ok ? 'OK' : 'CORRUPT'}: ${c.objects ?? 0} objects (${c.trees ?? 0} trees), ${c.bytes ?? 0} bytes, ${c.receipts ?? 0} receipts, ${c.logEntries ?? 0} log entries${report.ok ? '' : `, ${report.problems.length} problem(s)`}\n`);
+  // After the verdict. Only a store that verifies has an anchor worth writing down (--json always carries it).
+  if (anchor !== undefined && !report.problems.some((p) => p.step === 'anchor')) io.stdout.write(`anchor ${anchor} confirmed: the log's entry is that receipt and its chain to the signed head is whole\n`);
+  if (report.ok && report.anchor) io.stdout.write(`anchor: ${report.anchor} (write it down; \`asl verify --anchor ${report.anchor}\` later shows the log was not rolled back past it)\n`);
 }
 
 /**
@@ -51,6 +56,7 @@ export const command: Command = {
     tree: { type: 'string' },
     root: { type: 'string' },
     exclude: { type: 'string', multiple: true },
+    anchor: { type: 'string' },
   },
   help: {
     details: [
@@ -63,6 +69,7 @@ export const command: Command = {
       tree: ['ID', 'with --root: the recorded tree to compare the live directory with'],
       root: ['DIR', 'with --tree: the live directory, e.g. / on the booted host'],
       exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
+      anchor: ['ANCHOR', 'SEQ:RECEIPT_ID, as `asl verify` prints it: exit 1 unless the log\'s entry SEQ is that receipt and its chain to the signed head is whole (the anchor `asl verify` prints: write it down)'],
     },
     examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
   },
@@ -74,6 +81,9 @@ export const command: Command = {
     if ((tree === undefined) !== (root === undefined)) throw new AslError('USAGE', 'verify: --tree ID and --root DIR go together');
     if (tree === undefined && excludes.length > 0) throw new AslError('USAGE', 'verify: --exclude needs --tree ID --root DIR');
     if (tree !== undefined && boolOpt(args, 'quick')) throw new AslError('USAGE', 'verify: --quick applies to the store check, not to --tree');
+    const anchor = stringOpt(args, 'anchor');
+    if (anchor !== undefined && tree !== undefined) throw new AslError('USAGE', 'verify: --anchor applies to the store check, not to --tree');
+    if (anchor !== undefined && !parseAnchor(anchor)) throw new AslError('USAGE', `verify: --anchor ${anchor}: expected SEQ:RECEIPT_ID (e.g. 14:sha256:<64 hex>, as \`asl verify\` prints it)`);
     const store = await requireStore(args, 'verify');
     if (tree !== undefined && root !== undefined) {
       const progress = progressReporter(io, `verify ${root}`);
@@ -83,10 +93,11 @@ export const command: Command = {
       else printTreeResult(io, result);
       return result.ok ? 0 : 1;
     }
-    const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick') });
-    if (boolOpt(args, 'json')) writeJson(io, report);
-    else {
-      printStoreReport(io, report);
+    const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick'), ...(anchor !== undefined ? { anchor } : {}) });
+    if (boolOpt(args, 'json')) {
+      writeJson(io, anchor === undefined ? report : { ...report, anchorCheck: { anchor, ok: !report.problems.some((p) => p.step === 'anchor') } });
+    } else {
+      printStoreReport(io, report, anchor);
       privateKeyNote(io, report.privateKeys);
     }
     return report.ok ? 0 : 1;

@@ -4,7 +4,6 @@
  * first (the receipt log's chain and signed head, the receipt's signature and core
  * digest), all files are built in memory, then written; a failure writes nothing.
  */
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isDigest, type Digest } from '../../core/digest.js';
 import { AslError, fsError } from '../../core/errors.js';
@@ -13,6 +12,7 @@ import { objectExists } from '../../store/object-batch.js';
 import { readObject } from '../../store/object-read.js';
 import { readReceiptLog, verifyLog, type LogRecord } from '../../store/receipt-log.js';
 import { writeFileAtomic, type Store } from '../../store/store.js';
+import { makeDirs } from '../../store/store-modes.js';
 import { loadTrustedKeys } from '../../store/trusted-keys.js';
 import { keySigner, signEnvelope } from '../sign.js';
 import { readReceipt, type StoredReceipt } from '../store-receipt.js';
@@ -174,7 +174,7 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
   }
   const outDir = resolve(opts.outDir);
   try {
-    await mkdir(outDir, { recursive: true });
+    await makeDirs(outDir);
   } catch (err) {
     throw fsError(outDir, err, 'cannot create the output directory');
   }
