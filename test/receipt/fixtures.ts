@@ -9,19 +9,19 @@ export function sampleCommandCore(): CommandCore {
     kind: 'command',
     step: 'debootstrap',
     command: {
-      shell: 'debootstrap --variant=minbase bookworm /work/iso_root http://deb.debian.org/debian',
-      argv: ['/bin/sh', '-c', 'debootstrap --variant=minbase bookworm /work/iso_root http://deb.debian.org/debian'],
-      cwd: '/work',
+      shell: 'debootstrap --variant=minbase bookworm /srv/build/iso_root http://deb.debian.org/debian',
+      argv: ['/bin/sh', '-c', 'debootstrap --variant=minbase bookworm /srv/build/iso_root http://deb.debian.org/debian'],
+      cwd: '/srv/build',
     },
     program: [
       { path: '/usr/sbin/debootstrap', digest: digestBytes('debootstrap'), package: 'debootstrap', version: '1.0.128+nmu2+deb12u1' },
       { path: '/bin/sh', digest: digestBytes('dash'), package: 'dash', version: '0.5.12-2' },
     ],
     inputs: [
-      { name: '/work/iso_root', role: 'watched', kind: 'tree', digest: treeBefore, path: '/work/iso_root', size: 0 },
+      { name: '/srv/build/iso_root', role: 'watched', kind: 'tree', digest: treeBefore, path: '/srv/build/iso_root', size: 0 },
     ],
     outputs: [
-      { name: '/work/iso_root', role: 'watched', kind: 'tree', digest: treeAfter, path: '/work/iso_root', size: 216_000_000 },
+      { name: '/srv/build/iso_root', role: 'watched', kind: 'tree', digest: treeAfter, path: '/srv/build/iso_root', size: 216_000_000 },
       { name: 'stdout', role: 'stdout', kind: 'log', digest: digestBytes('I: Retrieving InRelease\n'), size: 24 },
       { name: 'stderr', role: 'stderr', kind: 'log', digest: digestBytes(''), size: 0 },
     ],
@@ -34,7 +34,7 @@ export function sampleCommandCore(): CommandCore {
     },
     exit: { kind: 'exited', code: 0 },
     watched: [
-      { path: '/work/iso_root', reason: 'auto', before: treeBefore, after: treeAfter, added: 6768, modified: 0, removed: 0, paths: digestBytes('paths') },
+      { path: '/srv/build/iso_root', reason: 'auto', before: treeBefore, after: treeAfter, added: 6768, modified: 0, removed: 0, paths: digestBytes('paths') },
     ],
     traced: false,
   };
@@ -45,9 +45,9 @@ export function sampleIngestCore(): IngestCore {
   return {
     kind: 'ingest',
     step: 'overlay',
-    source: { path: '/work/scripts/build.sh', type: 'file', mode: 0o755 },
+    source: { path: '/srv/build/scripts/build.sh', type: 'file', mode: 0o755 },
     inputs: [],
-    outputs: [{ name: '/work/scripts/build.sh', role: 'source', kind: 'blob', digest: blob, path: '/work/scripts/build.sh', size: 21 }],
+    outputs: [{ name: '/srv/build/scripts/build.sh', role: 'source', kind: 'blob', digest: blob, path: '/srv/build/scripts/build.sh', size: 21 }],
   };
 }
 

@@ -25,8 +25,8 @@ test('buildStatement: in-toto Statement v1 with the outputs as subject and the c
   assert.equal(st._type, STATEMENT_TYPE);
   assert.equal(st.predicateType, PER_PREDICATE_TYPE);
   assert.equal(st.predicateType, 'https://asl.dev/per/v1');
-  assert.deepEqual(st.subject.map((s) => s.name), ['/work/iso_root', 'stderr', 'stdout']);
-  const tree = core.outputs.find((o) => o.name === '/work/iso_root')!;
+  assert.deepEqual(st.subject.map((s) => s.name), ['/srv/build/iso_root', 'stderr', 'stdout']);
+  const tree = core.outputs.find((o) => o.name === '/srv/build/iso_root')!;
   assert.deepEqual(st.subject[0]!.digest, { sha256: tree.digest.slice(7) });
   const expected = 'sha256:' + createHash('sha256').update(canonicalize(st.predicate.core)).digest('hex');
   assert.equal(st.predicate.coreDigest, expected);
@@ -68,7 +68,7 @@ test('core digest is stable under key reordering and list order, and ignores run
 test('ingest core builds a statement whose subject is the ingested file', () => {
   const st = buildStatement(sampleIngestCore(), sampleRun());
   assert.equal(st.predicate.core.kind, 'ingest');
-  assert.deepEqual(st.subject, [{ name: '/work/scripts/build.sh', digest: { sha256: sampleIngestCore().outputs[0]!.digest.slice(7) } }]);
+  assert.deepEqual(st.subject, [{ name: '/srv/build/scripts/build.sh', digest: { sha256: sampleIngestCore().outputs[0]!.digest.slice(7) } }]);
 });
 
 test('validators collect every bad field into one error', () => {

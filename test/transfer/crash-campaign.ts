@@ -102,6 +102,16 @@ export function objectCount(store: string): number {
   return readdirSync(base).reduce((n, fan) => n + readdirSync(join(base, fan)).length, 0) + (existsSync(packs) ? readdirSync(packs).length : 0);
 }
 
+/** Complete lines of the receipt log: the head's entries and any a crash left past it. */
+export function completeLogLines(store: string): number {
+  const p = join(store, 'log/receipts.log');
+  if (!existsSync(p)) return 0;
+  const bytes = readFileSync(p);
+  let n = 0;
+  for (const b of bytes) if (b === 0x0a) n++;
+  return n;
+}
+
 export function logCount(store: string): number {
   const p = join(store, 'log/head.json');
   if (!existsSync(p)) return 0;
