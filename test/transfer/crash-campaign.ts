@@ -7,9 +7,25 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ASL_BIN, REPO_ROOT } from '../helpers.js';
+import { ASL_BIN, REPO_ROOT, prng } from '../helpers.js';
 
 export const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
+/**
+ * The seed of the kill moments: ASL_CRASH_SEED replays a failed campaign's moments (each
+ * a fraction of the run time, so the same points of a run are aimed at even when the
+ * machine runs faster or slower); otherwise a fresh one, logged before any kill.
+ */
+const seedText = process.env.ASL_CRASH_SEED;
+if (seedText !== undefined && !/^\d{1,10}$/.test(seedText)) throw new Error(`ASL_CRASH_SEED must be an integer from 0 to 4294967295, not "${seedText}"`);
+export const SEED = seedText !== undefined ? Number(seedText) >>> 0 : Math.floor(Math.random() * 0x1_0000_0000);
+console.log(`crash seed: ${SEED} (replay with ASL_CRASH_SEED=${SEED})`);
+
+/** One stream of kill moments per campaign, so one campaign replays alone or in any order. */
+function campaignRandom(name: string): () => number {
+  let h = SEED;
+  for (const c of Buffer.from(name)) h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  return prng(h);
+}
 /** The CLI under test: a private snapshot of the build (see snapshotCli). */
 let aslBin = ASL_BIN;
 
@@ -137,6 +153,8 @@ export interface Figures {
   /** Median run time of the last complete runs, at the end. */
   lastRunMs: number;
   wallSeconds: number;
+  /** ASL_CRASH_SEED that replays these kill moments. */
+  seed: number;
 }
 
 export const figures: Figures[] = [];
@@ -148,7 +166,8 @@ export function report(f: Figures): void {
 
 export async function campaign(name: string, medianRunMs: number, once: (delayMs: number) => Promise<{ attempt: Attempt; afterKill: () => Promise<{ ok: boolean; notes: number; phase: string; out: string }>; rerun: () => Promise<{ ms: number; failure: string | null }> }>): Promise<Figures> {
   const started = Date.now();
-  const f: Figures = { command: name, medianRunMs, attempts: 0, kills: 0, survivals: 0, verifiedAfterKill: 0, residueNotes: 0, killedIn: {}, reruns: 0, verifiedAfterRerun: 0, killAtMs: [0, 0, 0], lastRunMs: 0, wallSeconds: 0 };
+  const f: Figures = { command: name, medianRunMs, attempts: 0, kills: 0, survivals: 0, verifiedAfterKill: 0, residueNotes: 0, killedIn: {}, reruns: 0, verifiedAfterRerun: 0, killAtMs: [0, 0, 0], lastRunMs: 0, wallSeconds: 0, seed: SEED };
+  const random = campaignRandom(name);
   const killedAt: number[] = [];
   // The run time is re-measured on every re-run (a complete run), so the kills keep
   // spanning the whole run as the machine's load changes.
@@ -156,18 +175,19 @@ export async function campaign(name: string, medianRunMs: number, once: (delayMs
   const recent: number[] = [medianRunMs];
   while (f.kills < KILLS && f.attempts < MAX_ATTEMPTS) {
     // Over the whole run and a little past it, so the last steps (the commit point) are hit too.
-    const delay = Math.random() * runMs * 1.15;
+    const delay = random() * runMs * 1.15;
+    const replay = `(seed ${SEED}, attempt ${f.attempts + 1}: ASL_CRASH_SEED=${SEED} replays it)`;
     const { attempt, afterKill, rerun } = await once(delay);
     f.attempts++;
     if (!attempt.killed) {
-      assert.equal(attempt.code, 0, `${name} finished on its own but failed (exit ${attempt.code})`);
+      assert.equal(attempt.code, 0, `${name} finished on its own but failed (exit ${attempt.code}) ${replay}`);
       f.survivals++;
     } else {
       f.kills++;
       killedAt.push(Math.round(delay));
     }
     const check = await afterKill();
-    assert.ok(check.ok, `${name}: verify failed after a kill at ${delay.toFixed(0)} ms: ${check.out}`);
+    assert.ok(check.ok, `${name}: verify failed after a kill at ${delay.toFixed(0)} ms ${replay}: ${check.out}`);
     f.verifiedAfterKill++;
     if (check.notes > 0) f.residueNotes++;
     if (attempt.killed) f.killedIn[check.phase] = (f.killedIn[check.phase] ?? 0) + 1;
@@ -175,11 +195,11 @@ export async function campaign(name: string, medianRunMs: number, once: (delayMs
     if (Number.isFinite(ms)) recent.push(ms);
     if (recent.length > 9) recent.shift();
     runMs = [...recent].sort((a, b) => a - b)[Math.floor(recent.length / 2)]!;
-    assert.equal(failure, null, `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) did not complete and verify: ${failure}`);
+    assert.equal(failure, null, `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) ${replay} did not complete and verify: ${failure}`);
     f.reruns++;
     f.verifiedAfterRerun++;
   }
-  assert.ok(f.kills >= KILLS, `${name}: only ${f.kills} kills landed in ${f.attempts} attempts`);
+  assert.ok(f.kills >= KILLS, `${name}: only ${f.kills} kills landed in ${f.attempts} attempts (seed ${SEED})`);
   killedAt.sort((a, b) => a - b);
   f.killAtMs = [killedAt[0]!, killedAt[Math.floor(killedAt.length / 2)]!, killedAt[killedAt.length - 1]!];
   f.lastRunMs = runMs;
