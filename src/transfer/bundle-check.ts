@@ -9,7 +9,7 @@ import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
 import { decodeTimes } from '../store/times-model.js';
-import { decodeTree } from '../store/tree-model.js';
+import { decodeTree, type TreeEntry } from '../store/tree-model.js';
 import type { TrustedKeySet } from '../store/trusted-keys.js';
 import { referencedArtifacts } from '../receipt/verify-receipts.js';
 import { verifyEnvelope } from '../receipt/verify.js';
@@ -55,8 +55,11 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
     cores.push([r.id, core]);
   }
 
+  // Each tree decoded (and proved canonical) once: the walk below reads the same entries.
+  const entriesOf = new Map<Digest, TreeEntry[]>();
   for (const [id, bytes] of objects.trees) {
     const tree = decodeTree(bytes, `tree ${id}`);
+    entriesOf.set(id, tree.entries);
     for (const e of tree.entries) {
       if (!e.digest) continue;
       const name = JSON.stringify(e.name.toString('utf8'));
@@ -74,8 +77,8 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
     const id = stack.pop()!;
     if (reached.has(id)) continue;
     reached.add(id);
-    const bytes = objects.trees.get(id);
-    if (bytes) for (const e of decodeTree(bytes, `tree ${id}`).entries) if (e.digest) stack.push(e.digest);
+    const entries = entriesOf.get(id);
+    if (entries) for (const e of entries) if (e.digest) stack.push(e.digest);
   }
   for (const root of manifest.roots) {
     if (!reached.has(root.id as Digest)) {
