@@ -32,6 +32,21 @@ export function keptObjects(manifest: BundleManifest): Set<Digest> {
   return new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
 }
 
+/**
+ * A `trees` collection that decodes (and proves canonical) each tree as it is
+ * collected: a pull collects trees while other transfers are still on the wire, so
+ * the decoding fills the waits instead of following the last byte. A malformed tree
+ * fails at once, with the message the content checks would give.
+ */
+export class DecodedTrees extends Map<Digest, Buffer> {
+  readonly decoded = new Map<Digest, TreeEntry[]>();
+
+  override set(id: Digest, bytes: Buffer): this {
+    if (!this.decoded.has(id)) this.decoded.set(id, decodeTree(bytes, `tree ${id}`).entries);
+    return super.set(id, bytes);
+  }
+}
+
 export interface ContentCheck {
   /** Key id that verified each receipt. */
   signers: Map<Digest, string>;
@@ -57,10 +72,11 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
 
   // Each tree decoded (and proved canonical) once: the walk below reads the same entries.
   const entriesOf = new Map<Digest, TreeEntry[]>();
+  const decoded = objects.trees instanceof DecodedTrees ? objects.trees.decoded : undefined;
   for (const [id, bytes] of objects.trees) {
-    const tree = decodeTree(bytes, `tree ${id}`);
-    entriesOf.set(id, tree.entries);
-    for (const e of tree.entries) {
+    const entries = decoded?.get(id) ?? decodeTree(bytes, `tree ${id}`).entries;
+    entriesOf.set(id, entries);
+    for (const e of entries) {
       if (!e.digest) continue;
       const name = JSON.stringify(e.name.toString('utf8'));
       const size = objects.sizes.get(e.digest);

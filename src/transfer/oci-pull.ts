@@ -28,7 +28,7 @@ import { ObjectReader } from '../store/object-reader.js';
 import type { Store } from '../store/store.js';
 import { TREE_MAGIC } from '../store/tree-model.js';
 import { verifyEnvelope } from '../receipt/verify.js';
-import { keptObjects } from './bundle-check.js';
+import { DecodedTrees, keptObjects } from './bundle-check.js';
 import { MAX_KEY_BYTES } from './bundle-manifest.js';
 import { checkAndCommit, importKeySet, openImportTarget, withTrustHint, type TrustOptions } from './closure-import.js';
 import { RegistryClient } from './oci-client.js';
@@ -70,7 +70,7 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     const { digest, manifest, keyLayers, packs, own } = await readClosureLayout(client, ref, concurrency);
     const keep = keptObjects(manifest);
     const sizes = new Map<Digest, number>();
-    const trees = new Map<Digest, Buffer>();
+    const trees = new DecodedTrees();
     const kept = new Map<Digest, Buffer>();
     const into: ReceiveInto = { batch, keep, trees, kept };
     const total = manifest.objects.length;
