@@ -60,7 +60,8 @@ export interface PackTarget {
 
 /** What walkPack hands on: every chunk of the range, and the pieces of each wanted slot. */
 interface PackVisitor {
-  chunk?(data: Buffer): Promise<void>;
+  /** A promise only when the chunk must be waited for (a write): most chunks cost no turn of the event loop. */
+  chunk?(data: Buffer): Promise<void> | void;
   piece(slot: PackSlot, data: Buffer): void;
   end(slot: PackSlot): Promise<void> | void;
 }
@@ -152,7 +153,8 @@ async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, 
       body.destroy?.();
       throw new AslError('CORRUPT', `${label}: the registry sent more than bytes ${start}-${end - 1} of pack ${pack.digest}; nothing pulled`);
     }
-    await visitor.chunk?.(chunk);
+    const wrote = visitor.chunk?.(chunk);
+    if (wrote) await wrote;
     let c = 0;
     if (header && pos < PACK_MAGIC.length) {
       c = Math.min(chunk.length, PACK_MAGIC.length - pos);
@@ -171,7 +173,8 @@ async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, 
       if (filled === slot.size) {
         filled = 0;
         k++;
-        await visitor.end(slot);
+        const ended = visitor.end(slot);
+        if (ended) await ended;
       }
     }
     pos += chunk.length;

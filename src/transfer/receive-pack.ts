@@ -50,11 +50,11 @@ export class PackFileReceiver {
     return new PackFileReceiver(into, path, fh, index, errors, accepted);
   }
 
-  /** Every byte of the pack, in order. */
-  async write(chunk: Buffer): Promise<void> {
+  /** Every byte of the pack, in order: a promise when the chunk completed a write, to be awaited before the next. */
+  write(chunk: Buffer): Promise<void> | undefined {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BYTES) await this.flush();
+    return this.pendingBytes >= WRITE_BYTES ? this.flush() : undefined;
   }
 
   /** A piece of `slot`'s bytes (the pieces of one slot arrive in order, slot after slot). */
