@@ -81,8 +81,9 @@ function plus(a: Timing, b: Timing): Timing {
   return { s: a.s + b.s, cpu: a.cpu + b.cpu };
 }
 
+/** Runs the CLI as it is installed (bin/asl through its shell line, which starts Node with push and pull's flags). */
 async function asl(args: string[], env: NodeJS.ProcessEnv, timeFile: string): Promise<Timing & { json: Record<string, unknown> }> {
-  const r = await measured([process.execPath, ASL_BIN, ...args, '--json'], env, timeFile);
+  const r = await measured([ASL_BIN, ...args, '--json'], env, timeFile);
   return { ...r, json: JSON.parse(r.stdout) as Record<string, unknown> };
 }
 
