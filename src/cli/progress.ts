@@ -12,9 +12,14 @@ function progressLine(io: Io, label: string, unit: string): { show: (done: numbe
   if (!io.interactive) return { show: () => {}, done: () => {} };
   const started = Date.now();
   let shown = false;
+  let last = 0;
   return {
     show(done, total, bytes) {
-      const secs = Math.max((Date.now() - started) / 1000, 0.001);
+      // At most ten lines a second: a pull reports thousands of objects, and a terminal write each costs more than the object.
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const secs = Math.max((now - started) / 1000, 0.001);
       io.stderr.write(`\r${label}: ${done}/${total} ${unit}, ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)   `);
       shown = true;
     },

@@ -88,6 +88,9 @@ export class ObjectBatch {
    * committed packs contain (read once) and, on the bulk path, the new small objects.
    */
   private pack: PackHandle | undefined;
+  /** Whole packs received from elsewhere (adoptPack), published at commit under their index's hash. */
+  private adopted: Array<{ path: string; index: Buffer }> = [];
+  private stageDirMade = false;
   bytesWritten = 0;
   objectsWritten = 0;
 
@@ -134,14 +137,15 @@ export class ObjectBatch {
     if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
-  private record(digestRaw: Buffer, size: number): void {
+  /** `synced`: the file's data is durable already (nothing for a background flush to do but its name). */
+  private record(digestRaw: Buffer, size: number, synced = false): void {
     const slot = this.stagedCount % STAGED_BLOCK;
     if (slot === 0) this.staged.push(Buffer.allocUnsafe(STAGED_BLOCK * 32));
     digestRaw.copy(this.staged[this.staged.length - 1]!, slot * 32);
     this.stagedCount++;
     this.bytesWritten += size;
     this.objectsWritten++;
-    this.unflushed += size + 4096; // inode and directory entry too
+    this.unflushed += (synced ? 0 : size) + 4096; // inode and directory entry too
     if (this.unflushed >= FLUSH_EVERY_BYTES) this.flushSoon();
   }
 
@@ -371,9 +375,106 @@ export class ObjectBatch {
     }
   }
 
+  /**
+   * A new file in this batch's folder for a whole pack received from elsewhere
+   * (a pull's), opened for writing; hand it to adoptPack once written, checked
+   * and made durable (FileHandle.sync).
+   */
+  async newPackFile(): Promise<{ path: string; fh: FileHandle }> {
+    return this.newFile(`received-${this.counter++}${PACK_FILE_SUFFIX}`);
+  }
+
+  /**
+   * A new file in this batch's folder for one big object received from elsewhere,
+   * opened for writing; hand it to adoptObjectFile once written, checked and
+   * made durable (FileHandle.sync).
+   */
+  async newObjectFile(): Promise<{ path: string; fh: FileHandle }> {
+    return this.newFile(`received-${this.counter++}.object`);
+  }
+
+  /** Created read-only (as objects and packs are; the descriptor still writes), so the mode is final before the data is synced. */
+  private async newFile(name: string): Promise<{ path: string; fh: FileHandle }> {
+    if (!this.stageDirMade) {
+      await makeDirs(this.stageDir);
+      this.stageDirMade = true;
+    }
+    const path = join(this.stageDir, name);
+    return { path, fh: await openNew(path, STORE_MODES.object) };
+  }
+
+  /**
+   * Stages the object written to `path` (from newObjectFile) under `digest`,
+   * without copying it. The caller vouches for it: it hashed exactly these bytes
+   * to `digest` as it wrote them, into this batch's private folder, and synced
+   * them (so no background flush of the whole file system is started for it).
+   */
+  async adoptObjectFile(path: string, digest: Digest, size: number): Promise<void> {
+    const hex = digest.slice('sha256:'.length);
+    try {
+      if (await objectExists(this.store, digest)) return;
+      await makeDirs(join(this.stageDir, hex.slice(0, 2)));
+      try {
+        await link(path, this.stagedName(hex));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // staged by this batch already
+        throw fsError(path, err, 'cannot stage object');
+      }
+      this.record(Buffer.from(hex, 'hex'), size, true);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  /**
+   * Publishes the pack written to `path` (from newPackFile, synced) with `index`
+   * at commit, as objects-v1/packs/<H>.pack and <H>.idx (H = sha256 of the
+   * index), exactly as the batch's own pack. The caller vouches for it: the index
+   * parses strictly, describes the file byte for byte, and every object's bytes
+   * were hashed to their digest as they were written.
+   */
+  adoptPack(path: string, index: Buffer, bytes: number, objects: number): void {
+    this.adopted.push({ path, index });
+    this.bytesWritten += bytes;
+    this.objectsWritten += objects;
+  }
+
+  /**
+   * The adopted packs' commit, the native pack's protocol for many packs at
+   * once: the packs are durable already (synced as they were received: a file
+   * at a time, not a syncfs that would wait for every other writer's data on the
+   * file system), the indexes written and synced, every pack renamed into packs/
+   * and that made durable, and only then every index. The index is what makes a
+   * pack visible, so a crash leaves no pack, invisible packs (garbage verify
+   * notes), or complete packs with their indexes.
+   */
+  private async commitAdopted(): Promise<void> {
+    if (this.adopted.length === 0) return;
+    const named = await mapLimit(this.adopted, 8, async (a) => {
+      const name = createHash('sha256').update(a.index).digest('hex');
+      const idx = `${a.path.slice(0, -PACK_FILE_SUFFIX.length)}.idx`;
+      const fh = await openNew(idx, STORE_MODES.object);
+      try {
+        await fh.writeFile(a.index);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return { pack: a.path, idx, name };
+    });
+    this.adopted = [];
+    const dir = packsDir(this.store.root);
+    if (await makeDirs(dir) !== undefined) await fsyncDir(join(dir, '..'));
+    for (const n of named) await rename(n.pack, join(dir, `${n.name}.pack`));
+    await fsyncDir(dir);
+    for (const n of named) await rename(n.idx, join(dir, `${n.name}.idx`));
+    await fsyncDir(dir);
+  }
+
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
     await this.settleFlushes();
+    await this.commitAdopted();
     if (this.pack) {
       // First: the loose objects committed next (trees) may refer to packed ones.
       const pack = this.pack;
@@ -422,6 +523,7 @@ export class ObjectBatch {
   /** Drops every staged object (nothing becomes visible). */
   async abort(): Promise<void> {
     await this.settleFlushes();
+    this.adopted = [];
     if (this.pack) native().packClose(this.pack);
     this.pack = undefined;
     this.staged = [];
@@ -429,6 +531,13 @@ export class ObjectBatch {
     // Everything this batch ever created is in its folder, including a file whose staging failed half-way.
     await rm(this.stageDir, { recursive: true, force: true });
   }
+}
+
+const PACK_FILE_SUFFIX = '.pack';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** The `n`th NUL-terminated path of a packed list. */

@@ -9,7 +9,7 @@ import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
 import { decodeTimes } from '../store/times-model.js';
-import { decodeTree } from '../store/tree-model.js';
+import { decodeTree, type TreeEntry } from '../store/tree-model.js';
 import type { TrustedKeySet } from '../receipt/trusted-keys.js';
 import { referencedArtifacts } from '../receipt/verify-receipts.js';
 import { verifyEnvelope } from '../receipt/verify.js';
@@ -30,6 +30,21 @@ export interface CollectedObjects {
 /** The objects whose bytes `kept` must hold: the receipts and the roots' timestamps. */
 export function keptObjects(manifest: BundleManifest): Set<Digest> {
   return new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+}
+
+/**
+ * A `trees` collection that decodes (and proves canonical) each tree as it is
+ * collected: a pull collects trees while other transfers are still on the wire, so
+ * the decoding fills the waits instead of following the last byte. A malformed tree
+ * fails at once, with the message the content checks would give.
+ */
+export class DecodedTrees extends Map<Digest, Buffer> {
+  readonly decoded = new Map<Digest, TreeEntry[]>();
+
+  override set(id: Digest, bytes: Buffer): this {
+    if (!this.decoded.has(id)) this.decoded.set(id, decodeTree(bytes, `tree ${id}`).entries);
+    return super.set(id, bytes);
+  }
 }
 
 export interface ContentCheck {
@@ -55,9 +70,13 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
     cores.push([r.id, core]);
   }
 
+  // Each tree decoded (and proved canonical) once: the walk below reads the same entries.
+  const entriesOf = new Map<Digest, TreeEntry[]>();
+  const decoded = objects.trees instanceof DecodedTrees ? objects.trees.decoded : undefined;
   for (const [id, bytes] of objects.trees) {
-    const tree = decodeTree(bytes, `tree ${id}`);
-    for (const e of tree.entries) {
+    const entries = decoded?.get(id) ?? decodeTree(bytes, `tree ${id}`).entries;
+    entriesOf.set(id, entries);
+    for (const e of entries) {
       if (!e.digest) continue;
       const name = JSON.stringify(e.name.toString('utf8'));
       const size = objects.sizes.get(e.digest);
@@ -74,8 +93,8 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
     const id = stack.pop()!;
     if (reached.has(id)) continue;
     reached.add(id);
-    const bytes = objects.trees.get(id);
-    if (bytes) for (const e of decodeTree(bytes, `tree ${id}`).entries) if (e.digest) stack.push(e.digest);
+    const entries = entriesOf.get(id);
+    if (entries) for (const e of entries) if (e.digest) stack.push(e.digest);
   }
   for (const root of manifest.roots) {
     if (!reached.has(root.id as Digest)) {

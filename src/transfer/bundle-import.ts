@@ -19,12 +19,10 @@
  *
  * Any failure before step 4 removes what was staged: the target is unchanged.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { TMP_DIR } from '../store/layout.js';
 import { ObjectBatch } from '../store/object-batch.js';
 import type { Store } from '../store/store.js';
 import { MANIFEST_NAME, MAX_KEY_BYTES, MAX_MANIFEST_BYTES, decodeManifest, parseEntryName, type BundleManifest } from './bundle-manifest.js';
@@ -96,7 +94,7 @@ interface Reader {
  * Reads the whole archive, staging objects into `batch`; returns what the
  * content checks need. Throws on the first structural or digest problem.
  */
-async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: ObjectBatch, workDir: string,
+async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: ObjectBatch,
   onProgress?: ImportOptions['onProgress']): Promise<Reader> {
   let manifest: BundleManifest | null = null;
   let expected = new Map<Digest, number>();
@@ -106,7 +104,7 @@ async function readBundle(source: AsyncIterable<Buffer>, label: string, batch: O
   const keys = new Map<string, PublicKeyPem>();
   let bytes = 0;
   const keep = new Set<Digest>();
-  const into: ReceiveInto = { batch, workDir, keep, trees, kept };
+  const into: ReceiveInto = { batch, keep, trees, kept };
 
   for await (const entry of readTar(source, label)) {
     checkEntryShape(entry, label);
@@ -174,11 +172,10 @@ export async function importBundle(store: Store, input: string | NodeJS.Readable
   }
 
   const batch = new ObjectBatch(store);
-  const workDir = join(store.root, TMP_DIR, `import-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     let read: Reader;
     try {
-      read = await readBundle(stream, label, batch, workDir, opts.onProgress);
+      read = await readBundle(stream, label, batch, opts.onProgress);
     } finally {
       if (typeof input === 'string') stream.destroy?.();
     }
@@ -195,7 +192,5 @@ export async function importBundle(store: Store, input: string | NodeJS.Readable
   } catch (err) {
     await batch.abort();
     throw err;
-  } finally {
-    await rm(workDir, { recursive: true, force: true });
   }
 }

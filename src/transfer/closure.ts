@@ -11,19 +11,17 @@
  *
  * The source store is read as untrusted too: every receipt and tree is re-hashed
  * and parsed, receipts are verified against the store's trusted keys, and a
- * symlink in the object folder is refused.
+ * symlink in the object folder is refused. The walk reads objects through one
+ * ObjectReader (each pack opened once): a Debian root is thousands of objects.
  */
-import { constants as fsConstants } from 'node:fs';
-import { lstat, open, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import { printable } from '../core/printable.js';
-import { locateObject } from '../store/object-locate.js';
-import { mapLimit } from '../core/map-limit.js';
 import { TEMP_MARK } from '../core/write-file-atomic.js';
-import { readObject, readObjectHead } from '../store/object-read.js';
+import { ObjectReader } from '../store/object-reader.js';
 import { PUT_REFS_DIR, type RootRecord } from '../store/put.js';
 import { readReceiptLog, verifyLog, type LogRecord } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
@@ -101,30 +99,12 @@ interface ObjectInfo {
   tree: boolean;
 }
 
-/** Size and kind of an object without trusting the folder: a non-regular file is refused. */
-async function objectInfo(store: Store, digest: Digest): Promise<ObjectInfo | null> {
-  const loc = await locateObject(store, digest);
+/** Size and kind of an object without trusting the folder: a symbolic link or a non-regular file is refused. */
+function objectInfo(reader: ObjectReader, digest: Digest): ObjectInfo | null {
+  const loc = reader.locate(digest);
   if (!loc) return null;
-  if (loc.kind === 'packed') return { size: loc.size, tree: (await readObjectHead(store, digest, TREE_MAGIC.length)).equals(TREE_MAGIC) };
-  const path = loc.path;
-  let fh;
-  try {
-    fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return null;
-    if (code === 'ELOOP') throw new AslError('CORRUPT', `object ${digest} is a symbolic link (${path}); refusing to follow it`, { data: { path } });
-    throw fsError(path, err);
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new AslError('CORRUPT', `object ${digest} is not a regular file (${path})`, { data: { path } });
-    const head = Buffer.alloc(TREE_MAGIC.length);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    return { size: st.size, tree: bytesRead === head.length && head.equals(TREE_MAGIC) };
-  } finally {
-    await fh.close();
-  }
+  const head = reader.head(digest, TREE_MAGIC.length, loc);
+  return { size: loc.size, tree: head.equals(TREE_MAGIC) };
 }
 
 /** Every root record of the store (refs/put), checked: the file name is the id it records. */
@@ -200,12 +180,12 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
   const visited = new Set<Digest>();
   const absent = new Set<Digest>();
 
+  const reader = new ObjectReader(store);
   /** Adds an artifact and everything below it; `required` artifacts must be present. */
-  const addArtifact = async (digest: Digest, required: boolean, label: string): Promise<void> => {
-    // Marked before the first await: sibling entries are walked concurrently.
+  const addArtifact = (digest: Digest, required: boolean, label: string): void => {
     if (visited.has(digest) && !(required && absent.has(digest))) return;
     visited.add(digest);
-    const info = await objectInfo(store, digest);
+    const info = objectInfo(reader, digest);
     if (!info) {
       absent.add(digest);
       if (required) throw new AslError('CORRUPT', `${label} names artifact ${digest}, which is not in the store (run \`asl verify\`)`);
@@ -217,62 +197,67 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
     if (root) {
       roots.push(root);
       if (root.times) {
-        if (!(await objectInfo(store, root.times as Digest))) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} are not in the store (run \`asl verify\`)`);
-        const times = decodeTimes(await readObject(store, root.times), root.times);
+        if (!objectInfo(reader, root.times as Digest)) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} are not in the store (run \`asl verify\`)`);
+        const times = decodeTimes(reader.read(root.times as Digest), root.times);
         if (times.tree !== digest) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} belong to tree ${times.tree}`);
-        await addArtifact(root.times as Digest, true, `the root record of ${digest}`);
+        addArtifact(root.times as Digest, true, `the root record of ${digest}`);
       }
     }
     if (info.tree) {
-      const tree = decodeTree(await readObject(store, digest), digest);
-      const kids = tree.entries.filter((e) => e.digest !== undefined);
-      await mapLimit(kids, 16, (e) => addArtifact(e.digest!, required, `tree ${digest} entry ${JSON.stringify(e.name.toString('utf8'))}`));
+      const tree = decodeTree(reader.read(digest), digest);
+      for (const e of tree.entries) {
+        if (e.digest !== undefined) addArtifact(e.digest, required, `tree ${digest} entry ${JSON.stringify(e.name.toString('utf8'))}`);
+      }
     }
   };
 
-  const queue: Digest[] = [...selected];
-  const seenReceipts = new Set<Digest>();
-  while (queue.length > 0) {
-    const id = queue.shift()!;
-    if (seenReceipts.has(id)) continue;
-    seenReceipts.add(id);
-    const record = logged.get(id);
-    const label = `receipt ${id}${record ? ` (step ${record.entry.step})` : ''}`;
-    if (!(await objectInfo(store, id))) {
-      if (record) throw new AslError('CORRUPT', `${label} is in the log but not in the store (run \`asl verify\`)`);
-      notes.push(`${label} is named as an input but is not in the store`);
-      continue;
+  try {
+    const queue: Digest[] = [...selected];
+    const seenReceipts = new Set<Digest>();
+    while (queue.length > 0) {
+      const id = queue.shift()!;
+      if (seenReceipts.has(id)) continue;
+      seenReceipts.add(id);
+      const record = logged.get(id);
+      const label = `receipt ${id}${record ? ` (step ${record.entry.step})` : ''}`;
+      if (!objectInfo(reader, id)) {
+        if (record) throw new AslError('CORRUPT', `${label} is in the log but not in the store (run \`asl verify\`)`);
+        notes.push(`${label} is named as an input but is not in the store`);
+        continue;
+      }
+      const bytes = reader.read(id);
+      let core: PerCore;
+      if (record) {
+        const verified = verifyEnvelope(bytes, keys, { receiptId: id });
+        signers.add(verified.keyId);
+        core = verified.statement.predicate.core;
+        inClosure.add(id);
+      } else {
+        // A receipt object found as an input (e.g. in per/) that this store never logged:
+        // carried as an artifact; what it names is carried when present.
+        const statement = unverifiedStatement(bytes);
+        addArtifact(id, true, label);
+        if (!statement) { notes.push(`${label} is not a readable receipt; carried as a plain artifact`); continue; }
+        core = statement.predicate.core;
+      }
+      addArtifact(id, true, label);
+      for (const ref of referencedArtifacts(core)) addArtifact(ref.digest, !!record, `${label} ${ref.label}`);
+      for (const a of [...core.inputs, ...core.outputs]) if (a.kind === 'receipt') queue.push(a.digest);
     }
-    const bytes = await readObject(store, id);
-    let core: PerCore;
-    if (record) {
-      const verified = verifyEnvelope(bytes, keys, { receiptId: id });
-      signers.add(verified.keyId);
-      core = verified.statement.predicate.core;
-      inClosure.add(id);
-    } else {
-      // A receipt object found as an input (e.g. in per/) that this store never logged:
-      // carried as an artifact; what it names is carried when present.
-      const statement = unverifiedStatement(bytes);
-      await addArtifact(id, true, label);
-      if (!statement) { notes.push(`${label} is not a readable receipt; carried as a plain artifact`); continue; }
-      core = statement.predicate.core;
+    if (whole && opts.unsignedRoots) {
+      for (const [id] of rootRecords) addArtifact(id, true, `root record ${id}`);
+    } else if (whole) {
+      const left = [...rootRecords.keys()].filter((id) => !objects.has(id));
+      if (left.length > 0) notes.push(`${left.length} root(s) stored with \`asl put\` that no receipt reaches are not carried (e.g. ${left[0]}, from ${JSON.stringify(printable(rootRecords.get(left[0]!)!.source))}): nothing signed vouches for them; capture them (\`asl capture --file\`) to carry them`);
     }
-    await addArtifact(id, true, label);
-    for (const ref of referencedArtifacts(core)) {
-      await addArtifact(ref.digest, !!record, `${label} ${ref.label}`);
-    }
-    for (const a of [...core.inputs, ...core.outputs]) if (a.kind === 'receipt') queue.push(a.digest);
-  }
-  if (whole && opts.unsignedRoots) {
-    for (const [id] of rootRecords) await addArtifact(id, true, `root record ${id}`);
-  } else if (whole) {
-    const left = [...rootRecords.keys()].filter((id) => !objects.has(id));
-    if (left.length > 0) notes.push(`${left.length} root(s) stored with \`asl put\` that no receipt reaches are not carried (e.g. ${left[0]}, from ${JSON.stringify(printable(rootRecords.get(left[0]!)!.source))}): nothing signed vouches for them; capture them (\`asl capture --file\`) to carry them`);
+  } finally {
+    reader.close();
   }
   const receipts: ClosureReceipt[] = [];
+  const listed = new Set<Digest>();
   for (const r of records) {
-    if (inClosure.has(r.entry.receipt) && !receipts.some((x) => x.id === r.entry.receipt)) {
+    if (inClosure.has(r.entry.receipt) && !listed.has(r.entry.receipt)) {
+      listed.add(r.entry.receipt);
       receipts.push({ id: r.entry.receipt, step: r.entry.step, time: r.entry.time, seq: r.entry.seq });
     }
   }

@@ -18,6 +18,7 @@ import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type In
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { AslError } from '../core/errors.js';
 import type { Digest } from '../core/digest.js';
 import { trustedCas } from './extra-ca-certs.js';
@@ -131,6 +132,8 @@ export class RegistryClient {
   private readonly opts: ClientOptions;
   private readonly agent: HttpAgent;
   private authorization: string | undefined;
+  /** The TLS options of every https connection, made once (see tlsOptions). */
+  private tls: { secureContext?: SecureContext } | undefined;
   private challenge: { scheme: string; params: Record<string, string> } | undefined;
 
   constructor(ref: OciReference, opts: ClientOptions) {
@@ -139,7 +142,21 @@ export class RegistryClient {
     this.opts = opts;
     this.base = new URL(`${opts.plainHttp ? 'http' : 'https'}://${ref.host}/`);
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets ?? 8 };
-    this.agent = opts.plainHttp ? new HttpAgent(agentOpts) : new HttpsAgent({ ...agentOpts, ...caOption(trustedCas(opts.ca)) });
+    this.agent = opts.plainHttp ? new HttpAgent(agentOpts) : new HttpsAgent({ ...agentOpts, ...this.tlsOptions() });
+  }
+
+  /**
+   * One secure context for the session, built from the trusted CAs once: given as a
+   * `ca` list (Node's roots and the extra ones, about 140 certificates), every new
+   * connection would parse them all into a context of its own, and the agent would
+   * join them into its pool key on every request.
+   */
+  private tlsOptions(): { secureContext?: SecureContext } {
+    if (!this.tls) {
+      const ca = trustedCas(this.opts.ca);
+      this.tls = ca ? { secureContext: createSecureContext({ ca }) } : {};
+    }
+    return this.tls;
   }
 
   close(): void {
@@ -239,7 +256,7 @@ export class RegistryClient {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const fn = url.protocol === 'http:' ? httpRequest : httpsRequest;
       let response: IncomingMessage | undefined;
-      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? caOption(trustedCas(this.opts.ca)) : {}) }, (res) => { response = res; resolve(res); });
+      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? this.tlsOptions() : {}) }, (res) => { response = res; resolve(res); });
       this.limitWaits(req, 'GET', url, () => response);
       req.on('error', (err) => reject(this.networkError(err, 'GET', url)));
       req.end();
@@ -386,6 +403,24 @@ export class RegistryClient {
   }
 
   /**
+   * Bytes [start, end) of a blob: a 206 answer holds just those; a 200 answer (a
+   * registry that ignores Range) holds the whole blob, and `start` is then 0.
+   * Null when the repository does not have the blob.
+   */
+  async getBlobRange(digest: Digest, start: number, end: number): Promise<{ res: Response; start: number } | null> {
+    const what = `GET blob ${digest} (bytes ${start}-${end - 1})`;
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { headers: { range: `bytes=${start}-${end - 1}` }, ok: [200, 206, 404], what });
+    if (res.status === 404) { res.body.resume(); return null; }
+    if (res.status === 200) return { res, start: 0 };
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+    if (!m || Number(m[1]) !== start || Number(m[2]) !== end - 1) {
+      res.body.destroy();
+      throw new AslError('CORRUPT', `${this.label}: ${what}: the registry answered with range ${JSON.stringify(res.headers['content-range'] ?? '')}`);
+    }
+    return { res, start };
+  }
+
+  /**
    * Uploads a blob: POST opens a session; a body up to `chunkSize` goes in the
    * closing PUT (monolithic), a bigger one in PATCH chunks of `chunkSize` then an
    * empty PUT. `chunks(start, end)` yields the bytes of [start, end).
@@ -426,11 +461,20 @@ export class RegistryClient {
     return new URL(loc, this.base).toString();
   }
 
-  /** False when the repository does not exist yet (no tag was ever pushed to it). */
-  async repositoryExists(): Promise<boolean> {
+  /**
+   * The repository's tags (the first page the registry sends), or null when the
+   * repository does not exist yet (no tag was ever pushed to it).
+   */
+  async listTags(): Promise<string[] | null> {
     const res = await this.request('GET', this.repoPath('tags/list'), { ok: [200, 404], what: 'GET tags/list' });
-    res.body.resume();
-    return res.status === 200;
+    if (res.status === 404) { res.body.resume(); return null; }
+    const body = await readBody(res.body, 16 * 1024 * 1024, `${this.label}: GET tags/list`);
+    try {
+      const v = JSON.parse(body.toString('utf8')) as { tags?: unknown };
+      return Array.isArray(v.tags) ? v.tags.filter((t): t is string => typeof t === 'string') : [];
+    } catch {
+      return [];
+    }
   }
 
   async hasManifest(digest: Digest, mediaType: string): Promise<boolean> {
@@ -462,6 +506,3 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-function caOption(ca: string[] | undefined): { ca?: string[] } {
-  return ca ? { ca } : {};
-}

@@ -2,19 +2,25 @@
  * How a closure is laid out in an OCI registry (docs/registry.md). Pure: builds
  * and parses the manifests, no I/O.
  *
- * - every ASL object is an OCI blob under the same digest (sha256:<hex> of the bytes);
  * - each logged receipt is an image manifest (v1.1 artifact) of artifactType
  *   RECEIPT_ARTIFACT: config is the empty descriptor, the first layer is the
  *   DSSE envelope (the receipt object), the other layers are the artifacts the
- *   receipt names directly (inputs, outputs, programs, watched trees, change lists);
- * - the closure's objects are listed by "part" manifests of artifactType
- *   CLOSURE_ARTIFACT: config is the closure manifest (the bundle's
- *   asl-bundle.json, byte for byte), layers are the signer keys and then every
- *   object, sorted by digest, at most PART_LAYERS per part. They keep every blob
- *   referenced (a registry's garbage collector removes unreferenced blobs) and
- *   give pull the whole list in a few requests;
+ *   receipt names directly (inputs, outputs, programs, watched trees, change
+ *   lists), each a blob under its own digest;
+ * - the closure's other objects travel in packs (oci-pack.ts): a pack blob and
+ *   its index blob, the index's digest naming the pack as in a store; objects
+ *   too big to pack, and the ones receipt manifests name, are blobs of their own;
+ * - "part" manifests of artifactType CLOSURE_ARTIFACT list it all: config is the
+ *   closure manifest (the bundle's asl-bundle.json, byte for byte), layers are
+ *   the signer keys, then each pack's index and pack, then the objects that are
+ *   blobs of their own, sorted by digest, at most PART_LAYERS per part. They keep
+ *   every blob referenced (a registry's garbage collector removes unreferenced
+ *   blobs) and give pull the whole list in a few requests;
  * - the tag names an image index of artifactType CLOSURE_ARTIFACT listing the
  *   receipt manifests in log order, then the parts.
+ *
+ * Closures pushed before packs (CLOSURE_ARTIFACT_V1: every object a blob of its
+ * own, listed by the parts) are read the same way: a closure without packs.
  *
  * Nothing here is a source of trust: pull checks every blob by digest and every
  * receipt by signature, as bundle import does.
@@ -28,18 +34,26 @@ export const MEDIA_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const MEDIA_INDEX = 'application/vnd.oci.image.index.v1+json';
 const MEDIA_EMPTY = 'application/vnd.oci.empty.v1+json';
 export const RECEIPT_ARTIFACT = 'application/vnd.asl.receipt.v1+json';
-export const CLOSURE_ARTIFACT = 'application/vnd.asl.closure.v1+json';
+/** Closures with packs. */
+export const CLOSURE_ARTIFACT = 'application/vnd.asl.closure.v2+json';
+/** Closures of every object a blob of its own (pushed before packs); still pulled. */
+export const CLOSURE_ARTIFACT_V1 = 'application/vnd.asl.closure.v1+json';
 /** The config of a part: the closure manifest (bundle-manifest.ts). */
 export const MEDIA_CLOSURE_MANIFEST = 'application/vnd.asl.bundle.manifest.v1+json';
 const MEDIA_ENVELOPE = 'application/vnd.dsse.envelope.v1+json';
 const MEDIA_TREE = 'application/vnd.asl.tree.v1+json';
-const MEDIA_OBJECT = 'application/vnd.asl.object.v1';
+export const MEDIA_OBJECT = 'application/vnd.asl.object.v1';
 export const MEDIA_KEY = 'application/vnd.asl.public-key.v1+pem';
+/** A pack of objects and its index (oci-pack.ts; the store's pack format). */
+export const MEDIA_PACK = 'application/vnd.asl.pack.v1';
+export const MEDIA_PACK_INDEX = 'application/vnd.asl.pack.index.v1';
 
-const ANNOTATION_TITLE = 'org.opencontainers.image.title';
-const ANNOTATION_STEP = 'dev.asl.receipt.step';
-const ANNOTATION_RECEIPT = 'dev.asl.receipt';
-const ANNOTATION_PART = 'dev.asl.closure.part';
+export const ANNOTATION_TITLE = 'org.opencontainers.image.title';
+export const ANNOTATION_STEP = 'dev.asl.receipt.step';
+export const ANNOTATION_RECEIPT = 'dev.asl.receipt';
+export const ANNOTATION_PART = 'dev.asl.closure.part';
+/** On a pack layer: the digest of its index layer. */
+export const ANNOTATION_PACK_INDEX = 'dev.asl.pack.index';
 
 /** Layers per part manifest: about 150 bytes each, so a part stays well under the 4 MiB registries must accept. */
 const PART_LAYERS = 2000;
@@ -123,7 +137,8 @@ function receiptLayers(core: PerCore, sizes: ReadonlyMap<Digest, number>): Descr
   return out;
 }
 
-export function receiptManifest(id: Digest, size: number, step: string, core: PerCore, sizes: ReadonlyMap<Digest, number>): Encoded {
+/** A receipt's manifest, with its layers: the blobs it names, which travel as blobs of their own. */
+export function receiptManifest(id: Digest, size: number, step: string, core: PerCore, sizes: ReadonlyMap<Digest, number>): Encoded & { layers: Descriptor[] } {
   const layers = [
     { mediaType: MEDIA_ENVELOPE, digest: id, size, annotations: { [ANNOTATION_TITLE]: 'per.dsse.json' } },
     ...receiptLayers(core, sizes).filter((l) => l.digest !== id),
@@ -132,7 +147,7 @@ export function receiptManifest(id: Digest, size: number, step: string, core: Pe
   const manifest: ImageManifest = {
     schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: RECEIPT_ARTIFACT, config: EMPTY_DESCRIPTOR, layers, annotations,
   };
-  return encode(manifest, RECEIPT_ARTIFACT, { [ANNOTATION_RECEIPT]: id, [ANNOTATION_STEP]: step });
+  return { ...encode(manifest, RECEIPT_ARTIFACT, { [ANNOTATION_RECEIPT]: id, [ANNOTATION_STEP]: step }), layers };
 }
 
 export interface KeyBlob {
@@ -141,10 +156,29 @@ export interface KeyBlob {
   size: number;
 }
 
-/** The part manifests: keys first, then every object sorted by digest, PART_LAYERS at a time. */
-export function closureParts(config: Descriptor, keys: readonly KeyBlob[], objects: ReadonlyArray<{ digest: Digest; size: number }>, partLayers = PART_LAYERS): Encoded[] {
+/** A pack as the parts list it: the pack blob and its index blob. */
+export interface PackBlobs {
+  pack: { digest: Digest; size: number };
+  index: { digest: Digest; size: number };
+}
+
+/** The layers of a pack: its index, then the pack naming the index (titles as in a store's packs folder). */
+export function packLayers(p: PackBlobs): Descriptor[] {
+  const name = p.index.digest.slice('sha256:'.length);
+  return [
+    { mediaType: MEDIA_PACK_INDEX, digest: p.index.digest, size: p.index.size, annotations: { [ANNOTATION_TITLE]: `packs/${name}.idx` } },
+    { mediaType: MEDIA_PACK, digest: p.pack.digest, size: p.pack.size, annotations: { [ANNOTATION_PACK_INDEX]: p.index.digest, [ANNOTATION_TITLE]: `packs/${name}.pack` } },
+  ];
+}
+
+/**
+ * The part manifests: keys first, then the packs (in the order given), then the
+ * objects that are blobs of their own (sorted by digest), PART_LAYERS at a time.
+ */
+export function closureParts(config: Descriptor, keys: readonly KeyBlob[], packs: readonly PackBlobs[], objects: ReadonlyArray<{ digest: Digest; size: number }>, partLayers = PART_LAYERS): Encoded[] {
   const layers: Descriptor[] = [
     ...keys.map((k) => ({ mediaType: MEDIA_KEY, digest: k.digest, size: k.size, annotations: { [ANNOTATION_TITLE]: `keys/${k.keyId}.pub` } })),
+    ...packs.flatMap(packLayers),
     ...objects.map((o) => ({ mediaType: MEDIA_OBJECT, digest: o.digest, size: o.size })),
   ];
   const count = Math.max(1, Math.ceil(layers.length / partLayers));
@@ -187,10 +221,11 @@ function parseJson(bytes: Buffer, label: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** The index a tag names; refuses anything that is not an ASL closure. */
-export function parseClosureIndex(bytes: Buffer, label: string): { receipts: Descriptor[]; parts: Descriptor[] } {
+/** The index a tag names (either layout); refuses anything that is not an ASL closure. */
+export function parseClosureIndex(bytes: Buffer, label: string): { artifactType: string; receipts: Descriptor[]; parts: Descriptor[] } {
   const v = parseJson(bytes, label);
-  if (v.mediaType !== MEDIA_INDEX || v.artifactType !== CLOSURE_ARTIFACT) {
+  const artifactType = v.artifactType;
+  if (v.mediaType !== MEDIA_INDEX || (artifactType !== CLOSURE_ARTIFACT && artifactType !== CLOSURE_ARTIFACT_V1)) {
     throw new AslError('BAD_INPUT', `${label} is not an ASL closure (mediaType ${JSON.stringify(v.mediaType)}, artifactType ${JSON.stringify(v.artifactType)}; expected an ${MEDIA_INDEX} of artifactType ${CLOSURE_ARTIFACT})`);
   }
   if (!Array.isArray(v.manifests)) throw new AslError('BAD_INPUT', `${label}: manifests is not a list`);
@@ -202,11 +237,11 @@ export function parseClosureIndex(bytes: Buffer, label: string): { receipts: Des
     const desc = d as Descriptor;
     if (desc.mediaType !== MEDIA_MANIFEST) throw new AslError('BAD_INPUT', `${label}: manifests[${i}] has mediaType ${JSON.stringify(desc.mediaType)}, not ${MEDIA_MANIFEST}`);
     if (desc.artifactType === RECEIPT_ARTIFACT) receipts.push(desc);
-    else if (desc.artifactType === CLOSURE_ARTIFACT) parts.push(desc);
+    else if (desc.artifactType === artifactType) parts.push(desc);
     else throw new AslError('BAD_INPUT', `${label}: manifests[${i}] has artifactType ${JSON.stringify(desc.artifactType)}`);
   });
-  if (parts.length === 0) throw new AslError('BAD_INPUT', `${label}: lists no ${CLOSURE_ARTIFACT} part`);
-  return { receipts, parts };
+  if (parts.length === 0) throw new AslError('BAD_INPUT', `${label}: lists no ${artifactType} part`);
+  return { artifactType, receipts, parts };
 }
 
 /** An image manifest of the expected artifactType. */

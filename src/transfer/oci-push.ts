@@ -1,21 +1,33 @@
 /**
- * `asl push`: a closure into an OCI registry (layout in oci-layout.ts). Blobs
- * first (a registry refuses a manifest naming a blob it lacks), each skipped
- * when the repository has it already (known from the manifests it holds, else
- * asked with HEAD), uploaded in parallel otherwise;
- * then the receipt and part manifests by digest; the tag's index last, so a tag
- * only ever names a complete closure. Every object is re-hashed as it is read,
- * and the registry checks the digest of every upload too.
+ * `asl push`: a closure into an OCI registry (layout in oci-layout.ts, packs in
+ * oci-pack.ts, docs/registry.md). In order:
+ *
+ *   1. the closure and its manifests, built and checked before anything is sent;
+ *   2. what the repository holds, learned from its manifests (oci-inventory.ts);
+ *   3. the plan: the objects receipt manifests name, and objects too big to
+ *      pack, are blobs of their own; a pack the repository holds is reused when
+ *      at least half its bytes are objects still to place; the rest is cut into
+ *      new packs of about 8 MiB, in digest order;
+ *   4. blobs (a registry refuses a manifest naming a blob it lacks): new packs
+ *      built in memory from the store, every object re-hashed as it is read, and
+ *      uploaded `concurrency` at a time; blobs known to be there are skipped,
+ *      others asked with HEAD when the repository exists (and, big ones, always);
+ *   5. the receipt and part manifests by digest, then the tag's index last, so a
+ *      tag only ever names a complete closure.
+ *
+ * Should the registry refuse a manifest for naming a blob it lacks (what step 2
+ * learned was wrong: a blob deleted behind its manifests), the push plans again
+ * from nothing learned and asks for every blob with HEAD.
  */
-import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
-import { locateObject } from '../store/object-locate.js';
 import { mapLimit } from '../core/map-limit.js';
-import { readObject } from '../store/object-read.js';
+import { ObjectReader } from '../store/object-reader.js';
+import { PACK_MAGIC } from '../store/pack-index.js';
 import type { Store } from '../store/store.js';
 import { listTrustedKeys, loadTrustedKeys } from '../receipt/trusted-keys.js';
 import { verifyEnvelope } from '../receipt/verify.js';
@@ -23,17 +35,26 @@ import { buildManifest } from './bundle-export.js';
 import { encodeManifest } from './bundle-manifest.js';
 import { computeClosure, sortedObjects } from './closure.js';
 import { RegistryClient, type Credentials } from './oci-client.js';
+import { emptyInventory, learnRepository, type Inventory, type KnownPack } from './oci-inventory.js';
 import {
-  CLOSURE_ARTIFACT, EMPTY_CONFIG_BYTES, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST,
-  closureIndex, closureParts, parseClosureIndex, parseImageManifest, receiptManifest, type Descriptor, type Encoded, type KeyBlob,
+  EMPTY_CONFIG_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, closureIndex, closureParts, receiptManifest,
+  type Descriptor, type Encoded, type KeyBlob, type PackBlobs,
 } from './oci-layout.js';
+import { MAX_PACKED_OBJECT, PACK_TARGET_BYTES, packIndexBytes, packSize, planPacks, type PackObject } from './oci-pack.js';
 import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-reference.js';
 
-/** Objects up to this size are read, checked and sent from memory. */
-const IN_MEMORY = 4 * 1024 * 1024;
 export const DEFAULT_CONCURRENCY = 8;
 /** Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size. */
-const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
+/**
+ * A blob this big is asked for with HEAD before it is sent, even into a repository
+ * with no tag yet (which the registry reports as absent however many blobs it
+ * holds): a push killed half-way and run again skips the packs it had sent. A HEAD
+ * costs less than a megabyte.
+ */
+const ALWAYS_ASK_BYTES = 1024 * 1024;
+/** Room for the biggest pack planPacks makes: just under the target, then one more object. */
+const PACK_BUFFER_BYTES = PACK_MAGIC.length + PACK_TARGET_BYTES + MAX_PACKED_OBJECT;
 
 export interface RegistryOptions {
   credentials?: Credentials;
@@ -64,18 +85,67 @@ export interface PushResult {
   digest: Digest;
   receipts: number;
   objects: number;
-  /** skipped: already in the repository; checked: how many HEAD requests that took (the rest was known from its manifests). */
+  /**
+   * Every blob the closure's manifests name (packs and their indexes, objects of
+   * their own, the closure manifest, keys, the empty config). skipped: already in
+   * the repository; checked: how many HEAD requests that took (the rest was known
+   * from its manifests).
+   */
   blobs: { total: number; uploaded: number; skipped: number; checked: number };
+  /** Bytes of those blobs, and of the ones uploaded. */
   bytes: { total: number; uploaded: number };
+  /** Packs the closure lists: made by this push (uploaded or found there), or reused from the repository; `objects` travel in them. */
+  packs: { total: number; uploaded: number; reused: number; objects: number };
   manifests: { total: number; uploaded: number; skipped: number };
   notes: string[];
 }
 
+/** A blob of its own: in memory (config, keys), or a store object. */
 interface BlobSource {
   digest: Digest;
   size: number;
-  /** In-memory bytes (config, keys); otherwise the store's object file. */
   bytes?: Buffer;
+}
+
+/** The plan of one attempt: which packs the repository's are reused, which are made. */
+interface Plan {
+  reused: KnownPack[];
+  fresh: PackObject[][];
+}
+
+/**
+ * Places the packable objects (sorted by digest): into a pack the repository
+ * holds when at least half that pack's bytes are objects still to place, in
+ * index-digest order; the rest into new packs.
+ */
+function planPush(packable: readonly PackObject[], known: readonly KnownPack[]): Plan {
+  const sizes = new Map(packable.map((o) => [o.digest, o.size]));
+  const placed = new Set<Digest>();
+  const reused: KnownPack[] = [];
+  for (const k of known) {
+    let useful = 0;
+    for (const s of k.slots) if (sizes.get(s.digest) === s.size && !placed.has(s.digest)) useful += s.size;
+    if (useful === 0 || useful * 2 < k.pack.size) continue;
+    reused.push(k);
+    for (const s of k.slots) if (sizes.get(s.digest) === s.size) placed.add(s.digest);
+  }
+  return { reused, fresh: planPacks(packable.filter((o) => !placed.has(o.digest))) };
+}
+
+/** A new pack's bytes (in `into` when they fit) and index, read from the store (every object re-hashed as it is read). */
+function buildPack(reader: ObjectReader, objects: readonly PackObject[], into: Buffer): { pack: Buffer; index: Buffer } {
+  const size = packSize(objects);
+  const pack = size <= into.length ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  PACK_MAGIC.copy(pack, 0);
+  let at = PACK_MAGIC.length;
+  for (const o of objects) {
+    const loc = reader.locate(o.digest);
+    if (!loc) throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`);
+    if (loc.size !== o.size) throw new AslError('CORRUPT', `object ${o.digest} is ${loc.size} bytes, the closure says ${o.size} (run \`asl verify\`)`);
+    reader.readInto(o.digest, loc, pack, at);
+    at += o.size;
+  }
+  return { pack, index: packIndexBytes(objects) };
 }
 
 async function* fileRange(path: string, start: number, end: number): AsyncGenerator<Buffer> {
@@ -83,7 +153,7 @@ async function* fileRange(path: string, start: number, end: number): AsyncGenera
   for await (const chunk of createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 })) yield chunk as Buffer;
 }
 
-/** Re-hashes a big object file before it is sent (small ones are checked in memory). */
+/** Re-hashes an object file before it is streamed out. */
 async function checkObjectFile(fh: FileHandle, digest: Digest): Promise<void> {
   const hash = createHash('sha256');
   for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
@@ -91,82 +161,34 @@ async function checkObjectFile(fh: FileHandle, digest: Digest): Promise<void> {
   if (actual !== digest) throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}; nothing pushed under the tag (run \`asl verify\`)`);
 }
 
-async function uploadObject(client: RegistryClient, store: Store, blob: BlobSource, chunkSize: number): Promise<void> {
+/** Uploads a blob of its own: from memory, or a store object (a big loose one streamed, after a re-hash). */
+async function uploadBlob(client: RegistryClient, reader: ObjectReader, blob: BlobSource, chunkSize: number): Promise<void> {
   if (blob.bytes) {
     await client.uploadBlob(blob.digest, blob.size, async function* () { yield blob.bytes!; }, chunkSize, blob.bytes);
     return;
   }
-  const loc = await locateObject(store, blob.digest);
-  if (!loc) throw new AslError('NOT_FOUND', `${blob.digest}: no such object in store ${store.root} (run \`asl verify\`)`);
-  if (loc.kind === 'packed') {
-    // Packed objects are small: read (and verified) whole.
-    if (loc.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${loc.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
-    const data = await readObject(store, blob.digest);
+  const loc = reader.locate(blob.digest);
+  if (!loc) throw new AslError('NOT_FOUND', `${blob.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`);
+  if (loc.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${loc.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
+  if (loc.kind === 'packed' || blob.size <= MAX_PACKED_OBJECT) {
+    const data = reader.read(blob.digest, loc);
     await client.uploadBlob(blob.digest, blob.size, async function* () { yield data; }, chunkSize, data);
     return;
   }
-  const path = loc.path;
   let fh: FileHandle;
-  try { fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (err) { throw fsError(path, err, `cannot read object ${blob.digest}`); }
+  try { fh = await open(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (err) { throw fsError(loc.path, err, `cannot read object ${blob.digest}`); }
   try {
     const st = await fh.stat();
     if (st.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${st.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
-    if (blob.size <= IN_MEMORY) {
-      const data = await fh.readFile();
-      const actual = digestBytes(data);
-      if (actual !== blob.digest) throw new AslError('CORRUPT', `object ${blob.digest} is corrupt: content hashes to ${actual}; nothing pushed under the tag (run \`asl verify\`)`);
-      await client.uploadBlob(blob.digest, blob.size, async function* () { yield data; }, chunkSize, data);
-      return;
-    }
     await checkObjectFile(fh, blob.digest);
   } finally {
     await fh.close();
   }
-  await client.uploadBlob(blob.digest, blob.size, (start, end) => fileRange(path, start, end), chunkSize);
+  await client.uploadBlob(blob.digest, blob.size, (start, end) => fileRange(loc.path, start, end), chunkSize);
 }
 
-interface Inventory {
-  repoExists: boolean;
-  /** Blobs the repository is known to hold: layers and configs of manifests it has. */
-  blobs: Set<Digest>;
-  /** This closure's manifests it already has. */
-  manifests: Set<Digest>;
-}
-
-/**
- * What the repository holds, learned from manifests instead of one HEAD per
- * blob: a registry accepts a manifest only when it holds every blob the
- * manifest names, and keeps them while the manifest is there. Sources: this
- * closure's own manifests (a re-push), and the closure the tag names now (the
- * previous build). A repository that does not exist yet holds nothing.
- */
-async function inventory(client: RegistryClient, tag: string, ours: readonly Encoded[], parts: readonly Encoded[], concurrency: number): Promise<Inventory> {
-  const out: Inventory = { repoExists: await client.repositoryExists(), blobs: new Set(), manifests: new Set() };
-  if (!out.repoExists) return out;
-  const learn = (bytes: Buffer, artifactType = CLOSURE_ARTIFACT) => {
-    try {
-      const m = parseImageManifest(bytes, 'manifest', artifactType);
-      out.blobs.add(m.config.digest);
-      for (const l of m.layers) out.blobs.add(l.digest);
-    } catch { /* not one of ours: learn nothing */ }
-  };
-  const partDigests = new Set<Digest>(parts.map((p) => p.descriptor.digest));
-  await mapLimit(ours, concurrency, async (m) => {
-    if (await client.hasManifest(m.descriptor.digest, MEDIA_MANIFEST)) {
-      out.manifests.add(m.descriptor.digest);
-      learn(m.bytes, m.descriptor.artifactType);
-    }
-  });
-  const current = await client.getManifest(tag, [MEDIA_INDEX], MAX_REGISTRY_MANIFEST_BYTES);
-  if (current) {
-    let previous: Descriptor[] = [];
-    try { previous = parseClosureIndex(current.bytes, 'index').parts.filter((d) => !partDigests.has(d.digest)); } catch { /* not an ASL closure */ }
-    await mapLimit(previous, concurrency, async (d) => {
-      const m = await client.getManifest(d.digest, [MEDIA_MANIFEST], MAX_REGISTRY_MANIFEST_BYTES);
-      if (m && digestBytes(m.bytes) === d.digest) learn(m.bytes);
-    });
-  }
-  return out;
+function compareDigest(a: { digest: Digest }, b: { digest: Digest }): number {
+  return a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0;
 }
 
 export async function pushClosure(store: Store, ref: OciReference, opts: PushOptions = {}): Promise<PushResult> {
@@ -185,83 +207,128 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
   const keyBlobs: KeyBlob[] = manifest.keys.map((keyId) => ({ keyId, digest: digestBytes(pems.get(keyId)!), size: pems.get(keyId)!.length }));
 
   // The manifests, built before anything is sent: a receipt that does not parse stops here.
-  const keys = await loadTrustedKeys(store);
-  const receiptManifests: Encoded[] = [];
-  for (const r of closure.receipts) {
-    const verified = verifyEnvelope(await readObject(store, r.id), keys, { receiptId: r.id });
-    receiptManifests.push(receiptManifest(r.id, closure.objects.get(r.id)!, r.step, verified.statement.predicate.core, closure.objects));
-  }
-  const objects = sortedObjects(closure);
-  const parts = closureParts(config, keyBlobs, objects);
-  const index = closureIndex(receiptManifests.map((m) => m.descriptor), parts.map((p) => p.descriptor));
-
-  const blobs = new Map<Digest, BlobSource>();
-  blobs.set(config.digest, { digest: config.digest, size: config.size, bytes: configBytes });
-  blobs.set(digestBytes(EMPTY_CONFIG_BYTES), { digest: digestBytes(EMPTY_CONFIG_BYTES), size: EMPTY_CONFIG_BYTES.length, bytes: EMPTY_CONFIG_BYTES });
-  for (const k of keyBlobs) blobs.set(k.digest, { digest: k.digest, size: k.size, bytes: pems.get(k.keyId)! });
-  for (const o of objects) if (!blobs.has(o.digest)) blobs.set(o.digest, o);
-
-  const client = new RegistryClient(target, { ...opts, maxSockets: concurrency, actions: 'pull,push' });
+  const reader = new ObjectReader(store);
   try {
-    await client.connect();
-    const list = [...blobs.values()];
-    const totalBytes = list.reduce((n, b) => n + b.size, 0);
-    const known = await inventory(client, tag, [...receiptManifests, ...parts], parts, concurrency);
-    const counts = { uploaded: 0, checked: 0, uploadedBytes: 0 };
-    let done = 0;
-    let doneBytes = 0;
-    const sendBlobs = async (assumePresent: ReadonlySet<Digest>, repoExists: boolean) => {
-      done = 0;
-      doneBytes = 0;
-      await mapLimit(list, concurrency, async (blob) => {
-        let present = assumePresent.has(blob.digest);
-        if (!present && repoExists) { counts.checked++; present = await client.hasBlob(blob.digest); }
-        if (!present) {
-          await uploadObject(client, store, blob, chunkSize);
-          counts.uploaded++;
-          counts.uploadedBytes += blob.size;
-        }
-        done++;
-        doneBytes += blob.size;
-        opts.onProgress?.({ objects: done, totalObjects: list.length, bytes: doneBytes });
-      });
-    };
-    await sendBlobs(known.blobs, known.repoExists);
+    const keys = await loadTrustedKeys(store);
+    const receiptManifests: Array<Encoded & { layers: Descriptor[] }> = [];
+    for (const r of closure.receipts) {
+      const verified = verifyEnvelope(reader.read(r.id), keys, { receiptId: r.id });
+      receiptManifests.push(receiptManifest(r.id, closure.objects.get(r.id)!, r.step, verified.statement.predicate.core, closure.objects));
+    }
+    const objects = sortedObjects(closure);
+    const named = new Set<Digest>(receiptManifests.flatMap((m) => m.layers.map((l) => l.digest)));
+    const own = objects.filter((o) => named.has(o.digest) || o.size > MAX_PACKED_OBJECT);
+    const packable = objects.filter((o) => !named.has(o.digest) && o.size <= MAX_PACKED_OBJECT);
 
-    let manifestsUploaded = 0;
-    let manifestsSkipped = 0;
-    const byDigest = [...receiptManifests, ...parts];
-    const sendManifests = () => mapLimit(byDigest, concurrency, async (m) => {
-      // Asked for by inventory() already: the ones present are known.
-      if (known.manifests.has(m.descriptor.digest)) { manifestsSkipped++; return; }
-      await client.putManifest(m.descriptor.digest, m.descriptor.mediaType, m.bytes);
-      manifestsUploaded++;
-    });
+    const blobs = new Map<Digest, BlobSource>();
+    blobs.set(config.digest, { digest: config.digest, size: config.size, bytes: configBytes });
+    blobs.set(digestBytes(EMPTY_CONFIG_BYTES), { digest: digestBytes(EMPTY_CONFIG_BYTES), size: EMPTY_CONFIG_BYTES.length, bytes: EMPTY_CONFIG_BYTES });
+    for (const k of keyBlobs) blobs.set(k.digest, { digest: k.digest, size: k.size, bytes: pems.get(k.keyId)! });
+    for (const o of own) if (!blobs.has(o.digest)) blobs.set(o.digest, o);
+    const ownBlobs = [...blobs.values()];
+
+    const client = new RegistryClient(target, { ...opts, maxSockets: concurrency, actions: 'pull,push' });
     try {
-      await sendManifests();
-    } catch (err) {
-      // The inventory was wrong (a blob deleted behind a manifest): ask blob by blob, then again.
-      if (!(err instanceof AslError && err.data?.registryCode === 'MANIFEST_BLOB_UNKNOWN' && known.blobs.size > 0)) throw err;
-      await sendBlobs(new Set(), true);
-      manifestsUploaded = 0;
-      manifestsSkipped = 0;
-      await sendManifests();
+      await client.connect();
+      const totalObjects = objects.length;
+      // What was sent and asked, over both attempts when there are two.
+      const counts = { uploaded: 0, checked: 0, uploadedBytes: 0, packsUploaded: 0 };
+      const attempt = async (known: Inventory) => {
+        const plan = planPush(packable, known.packs);
+        let totalBytes = 0;
+        let doneObjects = 0;
+        let doneBytes = 0;
+        const progress = (n: number, bytes: number) => {
+          doneObjects += n;
+          doneBytes += bytes;
+          opts.onProgress?.({ objects: doneObjects, totalObjects, bytes: doneBytes });
+        };
+        /** Uploads unless the repository is known, or found by HEAD, to have it; returns whether it uploaded. */
+        const send = async (digest: Digest, size: number, upload: () => Promise<void>): Promise<boolean> => {
+          totalBytes += size;
+          let present = known.blobs.has(digest);
+          if (!present && (known.repoExists || size >= ALWAYS_ASK_BYTES)) { counts.checked++; present = await client.hasBlob(digest); }
+          if (present) return false;
+          await upload();
+          counts.uploaded++;
+          counts.uploadedBytes += size;
+          return true;
+        };
+        const reusedObjects = packable.length - plan.fresh.reduce((n, p) => n + p.length, 0);
+        progress(0, 0);
+        const freshPacks: PackBlobs[] = new Array(plan.fresh.length);
+        const buffers: Buffer[] = [];
+        type Job = { kind: 'pack'; i: number } | { kind: 'own'; blob: BlobSource };
+        // Biggest first: a big blob of its own is one stream, which should not start last.
+        const jobSize = (j: Job) => (j.kind === 'own' ? j.blob.size : packSize(plan.fresh[j.i]!));
+        const jobs: Job[] = [...plan.fresh.map((_, i) => ({ kind: 'pack' as const, i })), ...ownBlobs.map((blob) => ({ kind: 'own' as const, blob }))]
+          .sort((a, b) => jobSize(b) - jobSize(a));
+        await mapLimit(jobs, concurrency, async (job) => {
+          if (job.kind === 'own') {
+            await send(job.blob.digest, job.blob.size, () => uploadBlob(client, reader, job.blob, chunkSize));
+            progress(closure.objects.has(job.blob.digest) ? 1 : 0, job.blob.size);
+            return;
+          }
+          const members = plan.fresh[job.i]!;
+          // At most `concurrency` pack buffers, used again and again: 200 MB of packs is not 200 MB allocated.
+          const space = buffers.pop() ?? Buffer.allocUnsafe(PACK_BUFFER_BYTES);
+          try {
+            const built = buildPack(reader, members, space);
+            const pack = { digest: digestBytes(built.pack), size: built.pack.length };
+            const index = { digest: digestBytes(built.index), size: built.index.length };
+            freshPacks[job.i] = { pack, index };
+            // The index first: a pack is only ever found through its index.
+            await send(index.digest, index.size, () => client.uploadBlob(index.digest, index.size, async function* () { yield built.index; }, chunkSize, built.index));
+            if (await send(pack.digest, pack.size, () => client.uploadBlob(pack.digest, pack.size, async function* () { yield built.pack; }, chunkSize, built.pack))) counts.packsUploaded++;
+            progress(members.length, pack.size);
+          } finally {
+            buffers.push(space);
+          }
+        });
+        for (const k of plan.reused) totalBytes += k.pack.size + k.index.size;
+        progress(reusedObjects, 0);
+
+        const packs: PackBlobs[] = [...plan.reused.map((k) => ({ pack: { digest: k.pack.digest, size: k.pack.size }, index: { digest: k.index.digest, size: k.index.size } })), ...freshPacks]
+          .sort((a, b) => compareDigest(a.index, b.index));
+        const parts = closureParts(config, keyBlobs, packs, own);
+        const index = closureIndex(receiptManifests.map((m) => m.descriptor), parts.map((p) => p.descriptor));
+        let manifestsUploaded = 0;
+        let manifestsSkipped = 0;
+        await mapLimit([...receiptManifests, ...parts], concurrency, async (m) => {
+          if (known.manifests.has(m.descriptor.digest)) { manifestsSkipped++; return; }
+          await client.putManifest(m.descriptor.digest, m.descriptor.mediaType, m.bytes);
+          manifestsUploaded++;
+        });
+        const reported = await client.putManifest(tag, MEDIA_INDEX, index.bytes);
+        if (reported && reported !== index.descriptor.digest) {
+          throw new AslError('IO', `${client.label}: the registry stored the index as ${reported}, not ${index.descriptor.digest} (it rewrote the manifest?)`);
+        }
+        const total = ownBlobs.length + 2 * packs.length;
+        return {
+          reference: formatOciReference(target),
+          digest: index.descriptor.digest,
+          receipts: closure.receipts.length,
+          objects: objects.length,
+          blobs: { total, uploaded: counts.uploaded, skipped: Math.max(0, total - counts.uploaded), checked: counts.checked },
+          bytes: { total: totalBytes, uploaded: counts.uploadedBytes },
+          packs: { total: packs.length, uploaded: counts.packsUploaded, reused: plan.reused.length, objects: packable.length },
+          manifests: { total: receiptManifests.length + parts.length + 1, uploaded: manifestsUploaded + 1, skipped: manifestsSkipped },
+          notes: closure.notes,
+        } satisfies PushResult;
+      };
+      const known = await learnRepository(client, tag, receiptManifests, concurrency);
+      try {
+        return await attempt(known);
+      } catch (err) {
+        // What the manifests said was wrong (a blob deleted behind them): plan again from nothing learned.
+        const learned = known.blobs.size > 0 || known.packs.length > 0;
+        if (!(err instanceof AslError && err.data?.registryCode === 'MANIFEST_BLOB_UNKNOWN' && learned)) throw err;
+        return await attempt(emptyInventory(true));
+      }
+    } finally {
+      client.close();
     }
-    const reported = await client.putManifest(tag, MEDIA_INDEX, index.bytes);
-    if (reported && reported !== index.descriptor.digest) {
-      throw new AslError('IO', `${client.label}: the registry stored the index as ${reported}, not ${index.descriptor.digest} (it rewrote the manifest?)`);
-    }
-    return {
-      reference: formatOciReference(target),
-      digest: index.descriptor.digest,
-      receipts: closure.receipts.length,
-      objects: objects.length,
-      blobs: { total: list.length, uploaded: counts.uploaded, skipped: list.length - counts.uploaded, checked: counts.checked },
-      bytes: { total: totalBytes, uploaded: counts.uploadedBytes },
-      manifests: { total: byDigest.length + 1, uploaded: manifestsUploaded + 1, skipped: manifestsSkipped },
-      notes: closure.notes,
-    };
   } finally {
-    client.close();
+    reader.close();
   }
 }

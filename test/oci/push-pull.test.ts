@@ -19,6 +19,7 @@ import { pushClosure } from '../../src/transfer/oci-push.js';
 import { pullClosure } from '../../src/transfer/oci-pull.js';
 import { parseOciReference } from '../../src/transfer/oci-reference.js';
 import { startCorruptingProxy, startRegistry, type Registry } from './registry.js';
+import { readPushed } from './pushed.js';
 
 let reg: Registry;
 let fx: SourceFixture;
@@ -36,6 +37,7 @@ interface PushJson {
   reference: string; digest: string; receipts: number; objects: number;
   blobs: { total: number; uploaded: number; skipped: number; checked: number };
   bytes: { total: number; uploaded: number };
+  packs: { total: number; uploaded: number; reused: number; objects: number };
   manifests: { total: number; uploaded: number; skipped: number };
 }
 interface PullJson {
@@ -43,6 +45,7 @@ interface PullJson {
   receipts: { added: number; present: number };
   objects: { total: number; downloaded: number; present: number };
   bytes: { total: number; downloaded: number };
+  transfer: { requests: number; bytes: number; packs: number };
   trusted: string[];
 }
 
@@ -81,41 +84,46 @@ async function bundleOf(store: string, dir: string, name: string, ...extra: stri
 
 const ref = (path: string) => `oci://${reg.host}/${path}`;
 
-test('push, then pull into an empty store: blobs are the objects under the same digests, the receipts verify, the history is equal', async (t) => {
+test('push, then pull into an empty store: packs hold the objects byte for byte, the receipts verify, the history is equal', async (t) => {
   const dir = await tempDir(t, 'asl-oci-');
   const source = await bundleOf(fx.store, dir, 'source');
   const pushed = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/history:all')]);
   assert.equal(pushed.reference, ref('asl/history:all'));
   assert.equal(pushed.receipts, 3);
   assert.equal(pushed.objects, source.manifest.objects.length);
-  // Every object, the closure manifest, the signer key and the empty config: all new.
-  assert.equal(pushed.blobs.total, source.manifest.objects.length + 3);
-  assert.equal(pushed.blobs.uploaded, pushed.blobs.total);
-  assert.equal(pushed.blobs.skipped, 0);
-  assert.equal(pushed.blobs.checked, 0, 'a new repository holds nothing: no HEAD requests');
 
-  // What the registry holds: the tag names an index hashing to the reported digest,
-  // its receipt manifests are the log in order, and each blob is the object's bytes.
-  const index = await reg.get('/v2/asl/history/manifests/all', { accept: 'application/vnd.oci.image.index.v1+json' });
-  assert.equal(index.status, 200);
-  assert.equal(sha256(index.body), pushed.digest);
-  const parsed = JSON.parse(index.body.toString()) as { artifactType: string; manifests: Array<{ digest: string; artifactType: string; annotations?: Record<string, string> }> };
-  assert.equal(parsed.artifactType, 'application/vnd.asl.closure.v1+json');
-  const receiptDescs = parsed.manifests.filter((m) => m.artifactType === 'application/vnd.asl.receipt.v1+json');
-  assert.deepEqual(receiptDescs.map((m) => m.annotations?.['dev.asl.receipt']), logLines(fx.store).map((l) => l.receipt));
-  for (const d of receiptDescs) {
-    const m = await reg.get(`/v2/asl/history/manifests/${d.digest}`, { accept: 'application/vnd.oci.image.manifest.v1+json' });
-    assert.equal(sha256(m.body), d.digest);
-    const manifest = JSON.parse(m.body.toString()) as { layers: Array<{ digest: string; mediaType: string }> };
-    assert.equal(manifest.layers[0]!.digest, d.annotations!['dev.asl.receipt']);
-    assert.equal(manifest.layers[0]!.mediaType, 'application/vnd.dsse.envelope.v1+json');
+  // What the registry holds, read with plain GETs: the tag names an index hashing to the
+  // reported digest, its receipt manifests are the log in order, each naming its envelope
+  // and artifacts as blobs of their own; every other object is in a pack, at the place its
+  // index says, and the pack holds nothing else.
+  const held = await readPushed(reg, 'asl/history', 'all');
+  assert.equal(sha256(held.index.bytes), pushed.digest);
+  assert.equal(held.index.artifactType, 'application/vnd.asl.closure.v2+json');
+  assert.deepEqual(held.receipts.map((r) => r.descriptor.annotations?.['dev.asl.receipt']), logLines(fx.store).map((l) => l.receipt));
+  for (const r of held.receipts) {
+    assert.equal(r.layers[0]!.digest, r.descriptor.annotations!['dev.asl.receipt']);
+    assert.equal(r.layers[0]!.mediaType, 'application/vnd.dsse.envelope.v1+json');
+    for (const l of r.layers) assert.ok(held.own.has(l.digest), `${l.digest}, named by a receipt manifest, is a blob of its own`);
   }
-  for (const o of source.manifest.objects) {
-    const blob = await reg.get(`/v2/asl/history/blobs/${o.digest}`);
-    assert.equal(blob.status, 200, o.digest);
-    assert.equal(sha256(blob.body), o.digest);
-    assert.deepEqual(blob.body, await readStoredBytes(fx.store, o.digest));
+  assert.deepEqual(held.parts.map((p) => p.config.digest), [sha256(await readBundleEntries(join(dir, 'source.tar')).then((e) => e[0]!.data))], 'the parts\' config is the bundle manifest, byte for byte');
+  assert.equal(held.packs.length, pushed.packs.total);
+  assert.ok(pushed.packs.total >= 1);
+  const packed = new Set<string>();
+  for (const p of held.packs) {
+    assert.equal(p.index.annotations?.['org.opencontainers.image.title'], `packs/${p.index.digest.slice(7)}.idx`);
+    assert.equal(p.pack.annotations?.['org.opencontainers.image.title'], `packs/${p.index.digest.slice(7)}.pack`);
+    assert.deepEqual(p.packBytes.subarray(0, 12), Buffer.from('asl-pack v1\n'));
+    for (const s of p.slots) {
+      assert.deepEqual(p.packBytes.subarray(s.offset, s.offset + s.size), await readStoredBytes(fx.store, s.digest), s.digest);
+      packed.add(s.digest);
+    }
   }
+  for (const [d, bytes] of held.own) assert.deepEqual(bytes, await readStoredBytes(fx.store, d), d);
+  assert.equal(pushed.packs.objects, packed.size);
+  assert.deepEqual([...packed, ...held.own.keys()].sort(), source.manifest.objects.map((o) => o.digest), 'every object exactly once: in a pack or a blob of its own');
+  // Every blob new: the objects of their own, each pack and its index, the closure manifest, the signer key, the empty config.
+  assert.deepEqual(pushed.blobs, { total: held.own.size + 2 * held.packs.length + 3, uploaded: held.own.size + 2 * held.packs.length + 3, skipped: 0, checked: 0 });
+  assert.deepEqual(pushed.packs, { total: held.packs.length, uploaded: held.packs.length, reused: 0, objects: packed.size });
 
   // An empty store does not trust the signer: refused, naming the key to pass, nothing written.
   const target = await newStore(dir, 'T');
@@ -129,55 +137,75 @@ test('push, then pull into an empty store: blobs are the objects under the same 
   assert.deepEqual(pulled.receipts, { added: 3, present: 0 });
   assert.equal(pulled.objects.downloaded, source.manifest.objects.length);
   assert.equal(pulled.bytes.downloaded, source.manifest.totals.bytes);
+  assert.equal(pulled.transfer.packs, held.packs.length);
   assert.deepEqual(pulled.trusted, [fx.keyId]);
   const verify = await runAsl(['verify', '--store', target]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   assert.deepEqual(logLines(target), logLines(fx.store));
+  // Each pack arrived whole and is a pack of the target, under the same name (its index's digest).
+  for (const p of held.packs) {
+    assert.deepEqual(await readFile(join(target, 'objects-v1/packs', `${p.index.digest.slice(7)}.idx`)), p.indexBytes);
+    assert.deepEqual(await readFile(join(target, 'objects-v1/packs', `${p.index.digest.slice(7)}.pack`)), p.packBytes);
+  }
   // The same closure on both sides: the same bundle, but for the log times (the pull's append is logged when it happens).
   const pulledBundle = await bundleOf(target, dir, 'target');
   const untimed = (m: BundleManifest) => ({ ...m, receipts: m.receipts.map(({ id, step }) => ({ id, step })) });
   assert.deepEqual(untimed(pulledBundle.manifest), untimed(source.manifest));
   assert.deepEqual((await readBundleEntries(join(dir, 'target.tar'))).slice(1), (await readBundleEntries(join(dir, 'source.tar'))).slice(1));
 
-  // Again: every blob and manifest is already there (known from the closure's own manifests,
-  // without one HEAD per blob); pulling by digest adds nothing.
+  // Again: every blob and manifest is already there (known from the tag's closure and the
+  // receipt manifests, without one HEAD per blob); pulling by digest adds nothing.
   const again = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/history:all')]);
   assert.equal(again.digest, pushed.digest);
   assert.deepEqual(again.blobs, { total: pushed.blobs.total, uploaded: 0, skipped: pushed.blobs.total, checked: 0 });
+  assert.deepEqual(again.packs, { ...pushed.packs, uploaded: 0, reused: pushed.packs.total });
   assert.equal(again.bytes.uploaded, 0);
   assert.deepEqual(again.manifests, { total: pushed.manifests.total, uploaded: 1, skipped: pushed.manifests.total - 1 });
   const repull = await aslJson<PullJson>(['pull', '--store', target, ref(`asl/history@${pushed.digest}`)]);
   assert.deepEqual(repull.receipts, { added: 0, present: 3 });
   assert.equal(repull.objects.downloaded, 0);
   assert.equal(repull.objects.present, source.manifest.objects.length);
+  assert.deepEqual(repull.transfer, { requests: 1, bytes: (await readFile(fx.publicKey)).length, packs: 0 }, 'only the signer key is fetched again');
 });
 
-test('a part, then the whole: the second push skips every blob the first sent, and pull adds only what is missing', async (t) => {
+test('a part, then the whole: pushes reuse the packs the repository holds, a lost blob is healed, and pull fetches only what it lacks', async (t) => {
   const dir = await tempDir(t, 'asl-oci-');
   const push = (tag: string, ...receipts: string[]) => aslJson<PushJson>(['push', '--store', fx.store, ref(`asl/incremental:${tag}`), ...(receipts.length > 0 ? ['--receipts', ...receipts] : [])]);
   const part = await push('gen', 'gen');
   assert.equal(part.receipts, 1);
-  assert.deepEqual(part.blobs, { total: part.objects + 3, uploaded: part.objects + 3, skipped: 0, checked: 0 });
-  // The same closure under a moving tag: known from its own manifests.
-  assert.deepEqual((await push('latest', 'gen')).blobs, { total: part.objects + 3, uploaded: 0, skipped: part.objects + 3, checked: 0 });
-  // The whole store onto that tag: the part's objects and key are known from the closure the
-  // tag names, the empty config from the shared gen receipt manifest; only the rest is asked.
+  assert.deepEqual(part.blobs, { total: part.blobs.total, uploaded: part.blobs.total, skipped: 0, checked: 0 });
+  assert.equal(part.packs.uploaded, 1);
+  // The same closure under a new tag: known from the closures of the repository's other
+  // tags (its pack reused, its other blobs listed there): nothing asked, nothing sent.
+  const moved = await push('latest', 'gen');
+  assert.equal(moved.digest, part.digest);
+  assert.deepEqual(moved.blobs, { total: part.blobs.total, uploaded: 0, skipped: part.blobs.total, checked: 0 });
+  assert.deepEqual(moved.packs, { total: 1, uploaded: 0, reused: 1, objects: part.packs.objects });
+  // The whole store onto that tag: the gen pack is reused (all of it belongs to the whole
+  // closure), the other objects go into a new pack; only blobs not listed anywhere are asked.
   const whole = await push('latest');
-  assert.equal(whole.blobs.skipped, part.objects + 2);
-  assert.equal(whole.blobs.checked, whole.blobs.total - (part.objects + 2));
-  assert.equal(whole.blobs.uploaded, whole.blobs.total - whole.blobs.skipped);
+  assert.equal(whole.packs.reused, 1);
+  assert.equal(whole.packs.uploaded, whole.packs.total - 1);
+  assert.ok(whole.packs.uploaded >= 1);
+  assert.equal(whole.blobs.uploaded + whole.blobs.skipped, whole.blobs.total);
+  assert.ok(whole.blobs.checked > 0 && whole.blobs.checked < whole.blobs.total, `${whole.blobs.checked} HEAD requests`);
   assert.equal(whole.manifests.skipped, 1, 'the gen receipt manifest is shared');
-  // A new tag for the same closure: nothing asked, nothing sent.
-  assert.deepEqual((await push('build-2')).blobs, { total: whole.blobs.total, uploaded: 0, skipped: whole.blobs.total, checked: 0 });
+  const held = await readPushed(reg, 'asl/incremental', 'latest');
+  const genPack = (await readPushed(reg, 'asl/incremental', 'gen')).packs[0]!;
+  assert.ok(held.packs.some((p) => p.pack.digest === genPack.pack.digest), 'the whole closure lists the gen pack as it is');
+  // A new tag for the same closure: nothing asked, nothing sent, the same index.
+  const again = await push('build-2');
+  assert.equal(again.digest, whole.digest);
+  assert.deepEqual(again.blobs, { total: whole.blobs.total, uploaded: 0, skipped: whole.blobs.total, checked: 0 });
 
-  // A blob deleted behind the registry's manifests: what they said is wrong, the registry
-  // refuses the next manifest naming it, and push falls back to asking blob by blob.
-  const lost = sha256('file 3\n');
-  assert.equal((await reg.get(`/v2/asl/incremental/blobs/${lost}`, { 'x-method': 'DELETE' })).status, 202);
+  // A pack deleted behind the registry's manifests: what they said is wrong, the registry
+  // refuses the next manifest naming it, and push plans again from nothing, asking for every
+  // blob: the same objects make the same pack, uploaded again.
+  assert.equal((await reg.get(`/v2/asl/incremental/blobs/${genPack.pack.digest}`, { 'x-method': 'DELETE' })).status, 202);
   const healed = await push('gen', 'gen', 'overlay');
-  assert.ok(healed.blobs.checked >= healed.blobs.total, `${healed.blobs.checked} HEAD requests`);
-  assert.equal(healed.blobs.uploaded, 2, 'the new closure manifest, then the deleted blob');
-  assert.equal(sha256((await reg.get(`/v2/asl/incremental/blobs/${lost}`)).body), lost);
+  assert.ok(healed.blobs.checked >= healed.blobs.total - 1, `${healed.blobs.checked} HEAD requests`);
+  assert.equal(healed.blobs.uploaded, 2, 'the new closure manifest, then the deleted pack');
+  assert.deepEqual(await readPushed(reg, 'asl/incremental', 'gen').then((h) => h.packs.map((p) => p.packBytes)), [genPack.packBytes]);
 
   const target = await newStore(dir, 'T');
   const first = await aslJson<PullJson>(['pull', '--store', target, ref('asl/incremental:gen'), '--trust', fx.publicKey]);
@@ -187,6 +215,7 @@ test('a part, then the whole: the second push skips every blob the first sent, a
   assert.deepEqual(second.receipts, { added: 1, present: 2 });
   assert.equal(second.objects.downloaded + second.objects.present, whole.objects);
   assert.equal(second.objects.present, healed.objects);
+  assert.equal(second.transfer.packs, whole.packs.total - 1, 'the gen pack is not fetched again');
   const verify = await runAsl(['verify', '--store', target]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   assert.deepEqual(logLines(target).map((l) => l.receipt).sort(), logLines(fx.store).map((l) => l.receipt).sort());
@@ -242,15 +271,19 @@ test('a registry that serves a wrong blob is caught, naming the blob, and the ta
   const dir = await tempDir(t, 'asl-oci-');
   const pushed = await aslJson<PushJson>(['push', '--store', fx.store, ref('asl/served:all')]);
   assert.ok(pushed.blobs.total > 0);
-  // A file the gen step wrote ("file 7\n"): an ordinary blob deep inside a tree.
-  const victim = sha256('file 7\n');
-  const proxy = await startCorruptingProxy(reg, new Set([victim]));
+  // An object in a pack (a tree, timestamps, a log: what no receipt names directly), its last
+  // one, so the bytes before it pass the checks.
+  const held = await readPushed(reg, 'asl/served', 'all');
+  const home = held.packs[0]!;
+  const slot = home.slots[home.slots.length - 1]!;
+  const victim = slot.digest;
+  const proxy = await startCorruptingProxy(reg, new Map([[home.pack.digest, slot.offset + Math.floor(slot.size / 2)]]));
   t.after(() => proxy.stop());
   const target = await newStore(dir, 'T');
   const before = treeDigest(target);
   assertRefused(await runAsl(['pull', '--store', target, `oci://${proxy.host}/asl/served:all`, '--plain-http', '--trust', fx.publicKey, '--username', reg.username, '--password-stdin'], { input: reg.password }), 1,
-    new RegExp(`the registry served blob ${victim} with content hashing to sha256:[0-9a-f]{64} \\(7 bytes\\); nothing pulled`));
-  assert.deepEqual(proxy.served, [victim]);
+    new RegExp(`the registry served object ${victim} \\(in pack ${home.pack.digest}\\) with content hashing to sha256:[0-9a-f]{64} \\(${slot.size} bytes\\); nothing pulled`));
+  assert.deepEqual(proxy.served, [home.pack.digest]);
   assert.equal(treeDigest(target), before);
 
   // The same, with the blob's file damaged in the registry's own storage (same length).
@@ -271,13 +304,13 @@ test('a registry that serves a wrong blob is caught, naming the blob, and the ta
   const ok = await asl(['pull', '--store', target, ref('asl/served:all'), '--trust', fx.publicKey]);
   assert.equal(ok.code, 0, ok.stderr);
 
-  // A blob the closure lists but the repository lost: the closure is incomplete.
-  const lost = sha256('file 5\n');
+  // A pack the closure lists but the repository lost: the closure is incomplete.
+  const lost = home.pack.digest;
   assert.equal((await reg.get(`/v2/asl/served/blobs/${lost}`, { 'x-method': 'DELETE' })).status, 202);
   const other = await newStore(dir, 'U');
   const otherBefore = treeDigest(other);
   assertRefused(await asl(['pull', '--store', other, ref('asl/served:all'), '--trust', fx.publicKey]), 1,
-    new RegExp(`the registry does not have blob ${lost}, which the closure lists; nothing pulled`));
+    new RegExp(`the registry does not have pack ${lost}, which the closure lists; nothing pulled`));
   assert.equal(treeDigest(other), otherBefore);
 });
 

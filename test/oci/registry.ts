@@ -4,7 +4,7 @@
  * filesystem storage in a temp dir, htpasswd (bcrypt) basic auth, and TLS with
  * a self-signed certificate made by openssl (the client trusts it by
  * --ca-file) unless asked for plain http; or, instead of htpasswd, token auth
- * through a small token service of the test's own. Stopped (by its pid) when the test
+ * through a small token service of the test's own, or no auth at all. Stopped (by its pid) when the test
  * file ends. Also a small proxy that corrupts chosen blobs on their way out,
  * for the "registry serves a wrong blob" tests.
  */
@@ -97,7 +97,7 @@ async function startTokenService(dir: string, username: string, password: string
 const TOKEN_ISSUER = 'asl-test-issuer';
 const TOKEN_SERVICE = 'asl-test-registry';
 
-export async function startRegistry(opts: { tls?: boolean; username?: string; password?: string; auth?: 'htpasswd' | 'token' } = {}): Promise<Registry> {
+export async function startRegistry(opts: { tls?: boolean; username?: string; password?: string; auth?: 'htpasswd' | 'token' | 'none' } = {}): Promise<Registry> {
   await ensureDebianPackages('docker-registry', 'apache2-utils', 'openssl');
   const tls = opts.tls ?? true;
   const username = opts.username ?? 'builder';
@@ -135,8 +135,8 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       `  addr: ${host}`,
       '  secret: asl-test-secret',
       ...(tls ? ['  tls:', `    certificate: ${caFile}`, `    key: ${join(dir, 'key.pem')}`] : []),
-      'auth:',
-      ...(tokens
+      ...(opts.auth === 'none' ? [] : ['auth:']),
+      ...(opts.auth === 'none' ? [] : tokens
         ? ['  token:', `    realm: ${tokens.realm}`, `    service: ${TOKEN_SERVICE}`, `    issuer: ${TOKEN_ISSUER}`, `    rootcertbundle: ${tokens.certFile}`]
         : ['  htpasswd:', '    realm: asl-test', `    path: ${join(dir, 'htpasswd')}`]),
       '',
@@ -147,7 +147,7 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
     child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
     const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     const get: Registry['get'] = async (path, headers = {}) => {
-      let auth = basic;
+      let auth: string | undefined = opts.auth === 'none' ? undefined : basic;
       if (tokens) {
         const repo = /^\/v2\/(.+)\/(?:manifests|blobs|tags)\//.exec(path)?.[1];
         const t = await fetch(`${tokens.realm}?service=${TOKEN_SERVICE}${repo ? `&scope=repository:${repo}:pull` : ''}`, { headers: { authorization: basic } });
@@ -155,10 +155,10 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       }
       return exchange(path, headers, auth);
     };
-    const exchange = (path: string, headers: Record<string, string>, auth: string): ReturnType<Registry['get']> => new Promise((resolve, reject) => {
+    const exchange = (path: string, headers: Record<string, string>, auth: string | undefined): ReturnType<Registry['get']> => new Promise((resolve, reject) => {
       const fn = tls ? httpsRequest : httpRequest;
       const method = headers['x-method'] ?? 'GET';
-      const h = { ...headers, authorization: auth };
+      const h: Record<string, string> = { ...headers, ...(auth ? { authorization: auth } : {}) };
       delete (h as Record<string, string>)['x-method'];
       const req = fn(`${tls ? 'https' : 'http'}://${host}${path}`, { method, headers: h, ...(tls ? { ca: [readFileSyncCached(caFile!)] } : {}) }, (res) => {
         const parts: Buffer[] = [];
@@ -214,28 +214,37 @@ function readFileSyncCached(path: string): string {
 
 /**
  * A plain-http proxy on 127.0.0.1 in front of `registry` that passes everything
- * through (recording each request's method and path), except GET responses for the blobs in `corrupt`, whose first byte it
- * flips (same length, so only the digest check can catch it).
+ * through (recording each request's method, path and Range header), except GET
+ * responses for the blobs in `corrupt`, in which it flips one byte (at the given
+ * offset of the blob, the first byte for a Set; same length, so only a digest
+ * check can catch it). With `ignoreRange` it drops Range headers, like a registry
+ * that does not support them (the whole blob comes back, 200).
  */
-export async function startCorruptingProxy(registry: Registry, corrupt: Set<string>): Promise<{ host: string; served: string[]; requests: string[]; stop(): Promise<void> }> {
+export async function startCorruptingProxy(registry: Registry, corrupt: Set<string> | Map<string, number>, opts: { ignoreRange?: boolean } = {}): Promise<{ host: string; served: string[]; requests: string[]; stop(): Promise<void> }> {
   const ca = registry.caFile ? await readFile(registry.caFile, 'utf8') : undefined;
+  const offsets = corrupt instanceof Map ? corrupt : new Map([...corrupt].map((d) => [d, 0]));
   const served: string[] = [];
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url?.replace(/\?.*$/, '')}`);
+    const range = req.headers.range;
+    requests.push(`${req.method} ${req.url?.replace(/\?.*$/, '')}${range ? ` ${range}` : ''}`);
     const fn = registry.tls ? httpsRequest : httpRequest;
     const headers = { ...req.headers, host: registry.host };
+    if (opts.ignoreRange) delete headers.range;
     const up = fn(`${registry.tls ? 'https' : 'http'}://${registry.host}${req.url}`, { method: req.method, headers, ...(ca ? { ca: [ca] } : {}) }, (upRes) => {
       const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
-      const hit = req.method === 'GET' && m && corrupt.has(m[1]!) && upRes.statusCode === 200;
+      const hit = req.method === 'GET' && m && offsets.has(m[1]!) && (upRes.statusCode === 200 || upRes.statusCode === 206);
       const outHeaders = { ...upRes.headers };
       if (upRes.headers.location) outHeaders.location = upRes.headers.location.replace(/^https?:\/\/[^/]+/, '');
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       if (!hit) { upRes.pipe(res); return; }
       served.push(m[1]!);
-      let first = true;
+      // Where the body starts in the blob: 0, or the start of the range sent.
+      let pos = Number(/^bytes (\d+)-/.exec(String(upRes.headers['content-range'] ?? ''))?.[1] ?? 0);
+      const flip = offsets.get(m[1]!)!;
       upRes.on('data', (c: Buffer) => {
-        if (first && c.length > 0) { c = Buffer.from(c); c[0] = c[0]! ^ 0x01; first = false; }
+        if (flip >= pos && flip < pos + c.length) { c = Buffer.from(c); c[flip - pos] = c[flip - pos]! ^ 0x01; }
+        pos += c.length;
         res.write(c);
       });
       upRes.on('end', () => res.end());

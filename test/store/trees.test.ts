@@ -333,6 +333,41 @@ test('tree encoding round trip: random trees encode → decode → encode to the
   }
 });
 
+/** The tree as the object RFC 8785 canonicalizes: what encodeTree must write, byte for byte. */
+function objectForm(tree: Tree): unknown {
+  const bytesField = (obj: Record<string, unknown>, field: string, b: Buffer) => {
+    if (Buffer.from(b.toString('utf8'), 'utf8').equals(b)) obj[field] = b.toString('utf8');
+    else obj[`${field}64`] = b.toString('base64');
+  };
+  const xattrs = (x: Array<[Buffer, Buffer]>) => [...x].sort((a, b) => Buffer.compare(a[0], b[0])).map(([n, v]) => [n.toString('base64'), v.toString('base64')]);
+  const entries = tree.entries.map((e) => {
+    const o: Record<string, unknown> = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid };
+    bytesField(o, 'name', e.name);
+    if (e.size !== undefined) o.size = e.size;
+    if (e.digest !== undefined) o.digest = e.digest;
+    if (e.target !== undefined) bytesField(o, 'target', e.target);
+    if (e.rdev !== undefined) o.rdev = e.rdev;
+    if (e.xattrs && e.xattrs.length > 0) o.xattrs = xattrs(e.xattrs);
+    if (e.hardlink !== undefined) bytesField(o, 'hardlink', e.hardlink);
+    return o;
+  });
+  const self: Record<string, unknown> = { mode: tree.self.mode, uid: tree.self.uid, gid: tree.self.gid };
+  if (tree.self.xattrs && tree.self.xattrs.length > 0) self.xattrs = xattrs(tree.self.xattrs);
+  return { asl: 'tree/v1', entries, self, totals: tree.totals };
+}
+
+test('the tree encoder writes exactly the canonical JSON (RFC 8785) of the tree object, on random trees', () => {
+  for (let seed = 1; seed <= 2000; seed++) {
+    const rand = prng(seed);
+    const tree = randomTree(rand);
+    if (rand() < 0.3) tree.self.xattrs = [[Buffer.from('user.a'), randomBytesFrom(rand, 0, 12)], [Buffer.from('security.b'), randomBytesFrom(rand, 0, 12)]];
+    assert.ok(encodeTree(tree).equals(canonicalBytes(objectForm(tree))), `seed ${seed}`);
+  }
+  // A decoded tree keeps totals as it found them: an extra key still encodes canonically.
+  const tree: Tree = { self: { mode: 0o755, uid: 0, gid: 0 }, entries: [], totals: { files: 0, dirs: 0, other: 0, bytes: 0, zeta: 1 } as unknown as Tree['totals'] };
+  assert.ok(encodeTree(tree).equals(canonicalBytes(objectForm(tree))));
+});
+
 /** A tree object built by hand (not by encodeTree), as an attacker would. */
 function handTree(entries: Array<Record<string, unknown>>): Buffer {
   return canonicalBytes({ asl: 'tree/v1', entries, self: { gid: 0, mode: 0o755, uid: 0 }, totals: { bytes: 0, dirs: 0, files: entries.length, other: 0 } });

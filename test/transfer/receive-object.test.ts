@@ -23,8 +23,11 @@ const BIG = 5 * 1024 * 1024 + 17;
 async function setup(t: TestContext, keep: Digest[] = []) {
   const dir = await tempDir(t, 'asl-receive-');
   const { store } = await initStore(join(dir, 'S'));
-  const into: ReceiveInto = { batch: new ObjectBatch(store), workDir: join(dir, 'work'), keep: new Set(keep), trees: new Map(), kept: new Map() };
-  const stagingFiles = () => (existsSync(into.workDir) ? readdirSync(into.workDir) : []);
+  const into: ReceiveInto = { batch: new ObjectBatch(store), keep: new Set(keep), trees: new Map(), kept: new Map() };
+  // A big object's staging file, in the batch's folder under tmp/, until the batch stages it.
+  const tmp = join(store.root, 'tmp');
+  const stagingFiles = () => (existsSync(tmp) ? readdirSync(tmp) : [])
+    .flatMap((d) => (existsSync(join(tmp, d)) ? readdirSync(join(tmp, d)) : []).filter((n) => n.startsWith('received-')));
   return { store, into, stagingFiles };
 }
 

@@ -28,7 +28,7 @@ export const command: Command = {
     progress.done();
     if (boolOpt(args, 'json')) { writeJson(io, result); return 0; }
     io.stdout.write(`pulled ${result.reference} (${result.digest}): ${result.receipts.added} receipts added (${result.receipts.present} already logged), `
-      + `${result.objects.downloaded} objects downloaded (${formatBytes(result.bytes.downloaded)}), ${result.objects.present} already present`
+      + `${result.objects.downloaded} objects downloaded (${formatBytes(result.bytes.downloaded)}, ${result.transfer.requests} blob requests, ${result.transfer.packs} packs), ${result.objects.present} already present`
       + `${result.trusted.length > 0 ? `; now trusting ${result.trusted.map((k) => k.slice(0, 16)).join(', ')}` : ''}\n`);
     return 0;
   },
