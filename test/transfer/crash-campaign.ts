@@ -11,14 +11,14 @@ import { ASL_BIN, REPO_ROOT, prng, stageCli } from '../helpers.js';
 
 export const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
 /**
- * The seed of the kill moments: ASL_CRASH_SEED replays a failed campaign's moments (each
+ * The seed of the kill moments: ASL_TEST_SEED replays a failed campaign's moments (each
  * a fraction of the run time, so the same points of a run are aimed at even when the
  * machine runs faster or slower); otherwise a fresh one, logged before any kill.
  */
-const seedText = process.env.ASL_CRASH_SEED;
-if (seedText !== undefined && !/^\d{1,10}$/.test(seedText)) throw new Error(`ASL_CRASH_SEED must be an integer from 0 to 4294967295, not "${seedText}"`);
+const seedText = process.env.ASL_TEST_SEED;
+if (seedText !== undefined && !/^\d{1,10}$/.test(seedText)) throw new Error(`ASL_TEST_SEED must be an integer from 0 to 4294967295, not "${seedText}"`);
 export const SEED = seedText !== undefined ? Number(seedText) >>> 0 : Math.floor(Math.random() * 0x1_0000_0000);
-console.log(`crash seed: ${SEED} (replay with ASL_CRASH_SEED=${SEED})`);
+console.log(`crash seed: ${SEED} (replay with ASL_TEST_SEED=${SEED})`);
 
 /** One stream of kill moments per campaign, so one campaign replays alone or in any order. */
 function campaignRandom(name: string): () => number {
@@ -144,7 +144,7 @@ export interface Figures {
   /** Median run time of the last complete runs, at the end. */
   lastRunMs: number;
   wallSeconds: number;
-  /** ASL_CRASH_SEED that replays these kill moments. */
+  /** ASL_TEST_SEED that replays these kill moments. */
   seed: number;
 }
 
@@ -167,7 +167,7 @@ export async function campaign(name: string, medianRunMs: number, once: (delayMs
   while (f.kills < KILLS && f.attempts < MAX_ATTEMPTS) {
     // Over the whole run and a little past it, so the last steps (the commit point) are hit too.
     const delay = random() * runMs * 1.15;
-    const replay = `(seed ${SEED}, attempt ${f.attempts + 1}: ASL_CRASH_SEED=${SEED} replays it)`;
+    const replay = `(seed ${SEED}, attempt ${f.attempts + 1}: ASL_TEST_SEED=${SEED} replays it)`;
     const { attempt, afterKill, rerun } = await once(delay);
     f.attempts++;
     if (!attempt.killed) {
