@@ -60,7 +60,7 @@ const inputs = [...Object.keys(result.metafile.inputs), 'package.json'].sort().m
   const st = statSync(join(repo, path));
   return [relative(repo, join(repo, path)), st.size, st.mtimeMs];
 });
-writeFileSync(`${inputsFile}.tmp-${process.pid}`, JSON.stringify({ inputs }) + '\n');
+writeFileSync(`${inputsFile}.tmp-${process.pid}`, `${JSON.stringify({ inputs })}\n`);
 renameSync(`${inputsFile}.tmp-${process.pid}`, inputsFile);
 
 /**

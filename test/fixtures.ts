@@ -320,10 +320,10 @@ async function removeTree(dir: string): Promise<void> {
 /** Mount points at or below dir, deepest first. */
 function mountsUnder(dir: string): string[] {
   const mounts = readText('/proc/self/mounts') ?? '';
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+  const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
   return mounts
     .split('\n')
-    .map((line) => unescape(line.split(' ')[1] ?? ''))
+    .map((line) => unescapeOctal(line.split(' ')[1] ?? ''))
     .filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }

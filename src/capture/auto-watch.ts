@@ -214,7 +214,7 @@ function isPseudo(path: string): boolean {
 /** True when `path` is `dir` or lies below it (lexically). */
 export function isWithin(path: string, dir: string): boolean {
   if (dir === '/') return path.startsWith('/');
-  return path === dir || path.startsWith(dir + '/');
+  return path === dir || path.startsWith(`${dir}/`);
 }
 
 /**

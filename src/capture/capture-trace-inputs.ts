@@ -42,7 +42,7 @@ export async function recordTraced(session: CaptureSession, plan: CapturePlan, i
   }
   // Packaged files and dpkg's database: one input each, the files listed (path, sha256) in a paths artifact.
   const listOf = async (files: ReadonlyArray<{ path: string; digest: string; size: number; listedAs?: string }>) => {
-    const bytes = Buffer.from(files.map((f) => canonicalize(f)).join('\n') + '\n');
+    const bytes = Buffer.from(`${files.map((f) => canonicalize(f)).join('\n')}\n`);
     return { digest: await batch.addBytes(bytes), size: bytes.length };
   };
   for (const p of split.packages) {

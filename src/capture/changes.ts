@@ -71,7 +71,7 @@ export async function summarizeChanges(store: Store, batch: ObjectBatch, before:
     }
   }
   if (lines.length > 0) {
-    const bytes = Buffer.from(lines.join('\n') + '\n');
+    const bytes = Buffer.from(`${lines.join('\n')}\n`);
     summary.paths = await batch.addBytes(bytes);
     summary.pathsSize = bytes.length;
   }

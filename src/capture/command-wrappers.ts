@@ -45,7 +45,7 @@ const WITH_VALUE: Record<string, string[]> = {
 export function wrapperRun(argv: CommandWord[], root: string | null, dir: string | null | undefined): WrapperRun {
   const name = posix.basename(argv[0]!.text);
   const args = argv.slice(1);
-  const lit = (w: CommandWord | undefined): string | null => (w && w.literal ? w.text : null);
+  const lit = (w: CommandWord | undefined): string | null => (w?.literal ? w.text : null);
   switch (name) {
     case 'chroot': {
       let i = 0;
@@ -122,7 +122,7 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
 
 /** A shell's arguments: `-c STRING` (any option cluster holding `c`, `-o OPT` skipped), or a script file. */
 function shellRun(shellArgs: CommandWord[]): WrapperRun {
-  const lit = (w: CommandWord | undefined): string | null => (w && w.literal ? w.text : null);
+  const lit = (w: CommandWord | undefined): string | null => (w?.literal ? w.text : null);
   let hasC = false;
   let i = 0;
   for (; i < shellArgs.length; i++) {

@@ -145,7 +145,10 @@ export async function splitObserved(files: readonly TracedFile[], roots: readonl
     if (p.startsWith('/var/lib/dpkg/')) {
       const admindir = posix.join(root, 'var/lib/dpkg');
       let db = databases.get(admindir);
-      if (!db) databases.set(admindir, db = { admindir, files: [] });
+      if (!db) {
+        db = { admindir, files: [] };
+        databases.set(admindir, db);
+      }
       const h = await hashFile(f.path).catch(() => undefined);
       if (h) db.files.push({ path: f.path, digest: `sha256:${h.sha256}`, size: h.size });
       continue;
@@ -169,7 +172,10 @@ export async function splitObserved(files: readonly TracedFile[], roots: readonl
       if (!h || h.md5 !== expected) { changed++; other.push(f); continue; }
       const key = `${root}\0${known.pkg.name}\0${known.pkg.version}\0${known.pkg.architecture}`;
       let entry = packages.get(key);
-      if (!entry) packages.set(key, entry = { package: known.pkg, root, files: [] });
+      if (!entry) {
+        entry = { package: known.pkg, root, files: [] };
+        packages.set(key, entry);
+      }
       entry.files.push({ path: f.path, listedAs: owner.listedAs, digest: `sha256:${h.sha256}`, size: h.size });
     }
   }

@@ -63,7 +63,7 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
     return [which, dest];
   });
   const [, , ...copied] = await Promise.all([
-    writeFileAtomic(files.statement, JSON.stringify(statement, null, 2) + '\n', { durable: 'file', mode: STORE_MODES.file }),
+    writeFileAtomic(files.statement, `${JSON.stringify(statement, null, 2)}\n`, { durable: 'file', mode: STORE_MODES.file }),
     writeFileAtomic(files.envelope, envelopeBytes(envelope), { durable: 'file', mode: STORE_MODES.file }),
     ...copies,
   ]);

@@ -214,7 +214,7 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
     if (target.startsWith('/')) done.length = 0;
     queue.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
   }
-  return '/' + done.join('/');
+  return `/${done.join('/')}`;
 }
 
 /** sha256 and size of a file's bytes, streamed. */

@@ -456,7 +456,7 @@ export async function interpreterOf(file: string): Promise<string | null> {
     if (b[0] === 0x23 && b[1] === 0x21) {
       const line = b.toString('latin1', 2, Math.max(2, b.indexOf(0x0a) < 0 ? b.length : b.indexOf(0x0a)));
       const prog = line.trim().split(/[ \t]+/)[0];
-      return prog && prog.startsWith('/') ? prog : null;
+      return prog?.startsWith('/') ? prog : null;
     }
     if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46) return null;
     const is64 = b[4] === 2;
@@ -535,7 +535,7 @@ function decoration(text: string): string | null {
 
 /** The bytes of a strace string argument `"…"` (a trailing `...` means it was cut: unusable). */
 function quoted(arg: string | undefined): string | null {
-  if (!arg || !arg.startsWith('"') || !arg.endsWith('"')) return null;
+  if (!arg?.startsWith('"') || !arg.endsWith('"')) return null;
   return unescapeC(arg.slice(1, -1));
 }
 
@@ -572,5 +572,5 @@ function fromBinary(s: string): TracedPath {
 
 function isWithin(path: string, dir: string): boolean {
   if (dir === '/') return path.startsWith('/');
-  return path === dir || path.startsWith(dir + '/');
+  return path === dir || path.startsWith(`${dir}/`);
 }

@@ -67,7 +67,7 @@ export function boolOpt(args: ParsedArgs, name: string): boolean {
 }
 
 export function writeJson(io: Io, value: unknown): void {
-  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

@@ -17,7 +17,10 @@ export function describeEntry(e: EntryInfo): string {
 
 /** What changed between two states of a path: "content sha256:… -> sha256:… (1.2 KB -> 1.3 KB), mode 0644 -> 0755". */
 export function describeFields(fields: readonly ChangedField[], a: EntryInfo, b: EntryInfo): string {
-  return fields.map((f) => {
+  return fields.map((f) => describeField(f, a, b)).join(', ');
+}
+
+function describeField(f: ChangedField, a: EntryInfo, b: EntryInfo): string {
     switch (f) {
       case 'type': return `type ${a.type} -> ${b.type}`;
       case 'content': return `content ${short(a.digest)} -> ${short(b.digest)} (${formatBytes(a.size ?? 0)} -> ${formatBytes(b.size ?? 0)})`;
@@ -28,5 +31,4 @@ export function describeFields(fields: readonly ChangedField[], a: EntryInfo, b:
       case 'xattrs': return `xattrs {${Object.keys(a.xattrs ?? {}).join(',')}} -> {${Object.keys(b.xattrs ?? {}).join(',')}}`;
       case 'hardlink': return `hard link ${a.hardlink ?? '(none)'} -> ${b.hardlink ?? '(none)'}`;
     }
-  }).join(', ');
 }

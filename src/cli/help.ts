@@ -38,14 +38,14 @@ export function commandHelp(command: Command): string {
   out.push(...flagLines('json', { type: 'boolean' }, 'print the result as JSON (an error as {"error":{"code",…}} on stderr)'));
   out.push('', command.help.examples.length > 1 ? 'examples:' : 'example:');
   for (const example of command.help.examples) out.push(`  ${example}`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** `asl --help`: one line for each command. */
 export function overviewHelp(commands: ReadonlyArray<readonly [name: string, line: string]>, aliases: Record<string, string>): string {
   // A long name (rebuild-check) does not push every description right: it takes two spaces of its own.
   const width = Math.max(...commands.map(([name]) => name.length).filter((n) => n <= 10)) + 2;
-  return [
+  return `${[
     'usage: asl <command> [options]',
     '',
     'commands:',
@@ -55,5 +55,5 @@ export function overviewHelp(commands: ReadonlyArray<readonly [name: string, lin
     'Commands take --store S (default: $ASL_STORE; init needs --store) and --json. Exit codes:',
     '0 success, 1 a check failed, 2 bad usage or input; asl capture exits with the command\'s status.',
     'Run `asl <command> --help` for its flags and an example.',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

@@ -52,12 +52,12 @@ function usageText(): string {
 
 function reportError(err: unknown, io: Io, json: boolean): number {
   if (err instanceof AslError) {
-    if (json) io.stderr.write(JSON.stringify({ error: { code: err.code, message: err.message, ...(err.data ?? {}) } }) + '\n');
+    if (json) io.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, ...(err.data ?? {}) } })}\n`);
     else io.stderr.write(`asl: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (json) io.stderr.write(JSON.stringify({ error: { code: 'INTERNAL', message } }) + '\n');
+  if (json) io.stderr.write(`${JSON.stringify({ error: { code: 'INTERNAL', message } })}\n`);
   else io.stderr.write(`asl: internal error: ${printable(message)}\n`);
   if (process.env.ASL_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
   return 70;

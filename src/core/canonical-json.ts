@@ -19,10 +19,10 @@ export function canonicalize(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) return '[' + value.map((v) => canonicalize(v === undefined ? null : v)).join(',') + ']';
+      if (Array.isArray(value)) return `[${value.map((v) => canonicalize(v === undefined ? null : v)).join(',')}]`;
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-      return '{' + keys.map((k) => canonicalString(k) + ':' + canonicalize(obj[k])).join(',') + '}';
+      return `{${keys.map((k) => `${canonicalString(k)}:${canonicalize(obj[k])}`).join(',')}}`;
     }
     default:
       throw new AslError('BAD_INPUT', `canonical JSON cannot hold a ${typeof value}`);

@@ -57,5 +57,5 @@ export function fsError(path: string, err: unknown, what = ''): AslError {
       : e?.code === 'EACCES' || e?.code === 'EPERM' ? 'UNREADABLE'
         : e?.code === 'ELOOP' ? 'SYMLINK_LOOP'
           : 'IO';
-  return new AslError(code, `${path}: ${what ? what + ': ' : ''}${describeSystemError(err)}`, { cause: err, data: { path } });
+  return new AslError(code, `${path}: ${what ? `${what}: ` : ''}${describeSystemError(err)}`, { cause: err, data: { path } });
 }

@@ -5,7 +5,7 @@
  * or a registry, are printed by the CLI; raw, an ESC sequence in one could rewrite
  * the terminal (hide a line, fake an OK) and a U+202E could reorder what is shown.
  */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this escapes
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 export function printable(text: string): string {

@@ -59,7 +59,7 @@ function writeString(block: Buffer, offset: number, length: number, value: strin
 function writeOctal(block: Buffer, offset: number, length: number, value: number, what: string): void {
   const digits = value.toString(8);
   if (!Number.isSafeInteger(value) || value < 0 || digits.length > length - 1) throw new AslError('BAD_INPUT', `tar: ${what} ${value} does not fit a ustar header`);
-  block.write(digits.padStart(length - 1, '0') + '\0', offset, length, 'ascii');
+  block.write(`${digits.padStart(length - 1, '0')}\0`, offset, length, 'ascii');
 }
 
 /**
@@ -87,7 +87,7 @@ export function encodeHeader(fields: HeaderFields): Buffer {
   block.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of block) sum += b;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
   return block;
 }
 

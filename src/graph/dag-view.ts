@@ -237,7 +237,10 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   const addEdge = (kind: DagEdge['kind'], from: string, to: string, role?: ArtifactRole, name?: string) => {
     const key = `${from}\u0000${to}\u0000${kind}`;
     let edge = edges.get(key);
-    if (!edge) edges.set(key, (edge = { kind, from, to, roles: [], names: [] }));
+    if (!edge) {
+      edge = { kind, from, to, roles: [], names: [] };
+      edges.set(key, edge);
+    }
     if (role && !edge.roles.includes(role)) edge.roles.push(role);
     if (name !== undefined && !edge.names.includes(name)) edge.names.push(name);
   };

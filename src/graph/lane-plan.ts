@@ -67,7 +67,10 @@ export function pathStatesOf(receipt: { id: Digest; seq: number; step: string },
   const states = new Map<string, PathState>();
   const state = (path: string): PathState => {
     let s = states.get(path);
-    if (!s) states.set(path, (s = { receipt: receipt.id, seq: receipt.seq, step: receipt.step, path, changed: false }));
+    if (!s) {
+      s = { receipt: receipt.id, seq: receipt.seq, step: receipt.step, path, changed: false };
+      states.set(path, s);
+    }
     return s;
   };
   if (core.kind === 'command') {

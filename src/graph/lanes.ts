@@ -148,7 +148,10 @@ class StateReader {
 
   private tree(id: Digest): Promise<Tree> {
     let t = this.trees.get(id);
-    if (!t) this.trees.set(id, (t = readTree(this.store, id)));
+    if (!t) {
+      t = readTree(this.store, id);
+      this.trees.set(id, t);
+    }
     return t;
   }
 
@@ -187,9 +190,11 @@ class StateReader {
     const counts = await this.diff(expected, actual, outermost);
     for (const rel of outermost) {
       let last = -1;
-      changes.forEach((c, i) => { if (rels[i] === rel) last = i; });
+      rels.forEach((r, i) => {
+        if (r === rel) last = i;
+      });
       const after = endState(changes[last]!)!;
-      const inner = changes.filter((c, i) => i > last && rels[i] !== rel && holdsRel(rel, rels[i]!));
+      const inner = changes.filter((_c, i) => i > last && rels[i] !== rel && holdsRel(rel, rels[i]!));
       const sub = `${path === '/' ? '' : path}/${rel}`;
       add(counts, await this.unrecorded(await this.at(after.digest, ''), await this.below(actual, rel), sub, inner));
     }

@@ -46,7 +46,7 @@ export function notFoundHint(index: ReceiptIndex, hostPath: string | null): stri
   const roots = recordedRoots(index);
   const under = hostPath === null ? undefined : roots.find((root) => insideRoot(root, hostPath) !== null);
   if (under !== undefined) {
-    return `; it lies under the recorded root ${under}, but no tree recorded there holds ${'/' + insideRoot(under, hostPath!)} (made after the last capture, or left out of it?)`;
+    return `; it lies under the recorded root ${under}, but no tree recorded there holds ${`/${insideRoot(under, hostPath!)}`} (made after the last capture, or left out of it?)`;
   }
   const named = roots.length === 0 ? '' : `, or a host path under a recorded root (${roots.slice(0, 3).join(', ')}${roots.length > 3 ? ', …' : ''})`;
   return `; PATH is a path inside a captured tree (as usr/bin/node)${named}; --tree ID names the tree`;

@@ -461,7 +461,7 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
   const envelope: DsseEnvelope = { payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }] };
   const path = headPath(store);
   try {
-    await writeFileAtomic(path, canonicalize(envelope) + '\n', { durable: 'file-and-dir', mode: STORE_MODES.file });
+    await writeFileAtomic(path, `${canonicalize(envelope)}\n`, { durable: 'file-and-dir', mode: STORE_MODES.file });
   } catch (err) {
     throw fsError(path, err, 'cannot write the log head');
   }

@@ -126,7 +126,9 @@ function checkArtifact(c: Checker, path: string, ref: unknown): void {
 
 function checkArtifacts(c: Checker, path: string, list: unknown): void {
   if (!c.array(path, list)) return;
-  list.forEach((ref, i) => checkArtifact(c, `${path}[${i}]`, ref));
+  list.forEach((ref, i) => {
+    checkArtifact(c, `${path}[${i}]`, ref);
+  });
   c.uniqueNames(path, list, 'name');
 }
 
@@ -137,7 +139,9 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
     if (cmd.shellBase64 !== undefined && (typeof cmd.shellBase64 !== 'string' || Buffer.from(cmd.shellBase64, 'base64').toString('base64') !== cmd.shellBase64 || cmd.shellBase64 === '')) {
       c.fail(`${p}.command.shellBase64`, 'the command\'s bytes in standard base64 (only when they are not UTF-8)', cmd.shellBase64);
     }
-    if (c.array(`${p}.command.argv`, cmd.argv, true)) cmd.argv.forEach((a, i) => c.string(`${p}.command.argv[${i}]`, a, false));
+    if (c.array(`${p}.command.argv`, cmd.argv, true)) cmd.argv.forEach((a, i) => {
+      c.string(`${p}.command.argv[${i}]`, a, false);
+    });
     c.string(`${p}.command.cwd`, cmd.cwd);
   }
   if (c.array(`${p}.program`, core.program)) {
@@ -192,7 +196,9 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
       c.integer(`${q}.removed`, w.removed);
       if (w.paths !== undefined) c.digest(`${q}.paths`, w.paths);
       if (w.excluded !== undefined && c.array(`${q}.excluded`, w.excluded)) {
-        (w.excluded as unknown[]).forEach((e, j) => c.string(`${q}.excluded[${j}]`, e));
+        (w.excluded as unknown[]).forEach((e, j) => {
+          c.string(`${q}.excluded[${j}]`, e);
+        });
       }
     });
   }
@@ -244,7 +250,9 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
       checkRebuildSide(c, `${q}.here`, pair.here);
       checkRebuildSide(c, `${q}.other`, pair.other);
       c.literal(`${q}.core`, pair.core, REBUILD_CORE_MATCHES);
-      if (pair.coreFields !== undefined && c.array(`${q}.coreFields`, pair.coreFields)) pair.coreFields.forEach((f, j) => c.string(`${q}.coreFields[${j}]`, f));
+      if (pair.coreFields !== undefined && c.array(`${q}.coreFields`, pair.coreFields)) pair.coreFields.forEach((f, j) => {
+        c.string(`${q}.coreFields[${j}]`, f);
+      });
       c.boolean(`${q}.reproduced`, pair.reproduced);
       let artifactsEqual = true;
       if (c.array(`${q}.artifacts`, pair.artifacts)) {
@@ -285,7 +293,9 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
         c.string(`${r}.artifact`, file.artifact);
         c.string(`${r}.path`, file.path, false);
         c.literal(`${r}.change`, file.change, FILE_CHANGES);
-        if (file.fields !== undefined && c.array(`${r}.fields`, file.fields)) file.fields.forEach((x, j) => c.string(`${r}.fields[${j}]`, x));
+        if (file.fields !== undefined && c.array(`${r}.fields`, file.fields)) file.fields.forEach((x, j) => {
+          c.string(`${r}.fields[${j}]`, x);
+        });
         if (file.here !== undefined) c.digest(`${r}.here`, file.here);
         if (file.other !== undefined) c.digest(`${r}.other`, file.other);
       });

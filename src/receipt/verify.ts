@@ -100,17 +100,20 @@ const signature: Stage = (ctx) => {
     return;
   }
   const trusted = [...ctx.keys.keys()].map((k) => k.slice(0, 16)).join(', ') || 'none';
-  const found = result.rejected.map((r) => {
-    const id = r.keyid ? r.keyid.slice(0, 16) : '(no keyid)';
-    switch (r.reason) {
-      case 'untrusted-key': return `keyid ${id}, which is not a trusted key`;
-      case 'bad-signature': return `keyid ${id}, whose signature does not verify (payload or signature altered)`;
-      case 'malformed': return `keyid ${id}, whose signature is not a 64-byte base64 Ed25519 signature`;
-    }
-  }).join('; ');
+  const found = result.rejected.map(describeRejected).join('; ');
   fail(ctx, 'signature', 'no valid signature by a trusted key', `an Ed25519 signature by a trusted key (trusted: ${trusted})`, found,
     { rejected: result.rejected, trusted: [...ctx.keys.keys()] });
 };
+
+/** Why one signature was not accepted, in words. */
+function describeRejected(r: { keyid?: string; reason: 'untrusted-key' | 'bad-signature' | 'malformed' }): string {
+  const id = r.keyid ? r.keyid.slice(0, 16) : '(no keyid)';
+  switch (r.reason) {
+    case 'untrusted-key': return `keyid ${id}, which is not a trusted key`;
+    case 'bad-signature': return `keyid ${id}, whose signature does not verify (payload or signature altered)`;
+    case 'malformed': return `keyid ${id}, whose signature is not a 64-byte base64 Ed25519 signature`;
+  }
+}
 
 const statement: Stage = (ctx) => {
   const payload = ctx.payload!;

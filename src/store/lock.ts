@@ -197,7 +197,7 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
   const writeMine = async (flag: 'wx' | 'w') => {
     await makeDirs(dir);
     holder.acquiredAt = new Date().toISOString();
-    await writeNewFile(mine, JSON.stringify(holder) + '\n', STORE_MODES.file, flag);
+    await writeNewFile(mine, `${JSON.stringify(holder)}\n`, STORE_MODES.file, flag);
     writtenAt = Date.now();
   };
   try {

@@ -44,5 +44,5 @@ export async function recordRoot(store: Store, result: SnapshotResult, source: s
   const dir = join(store.root, PUT_REFS_DIR);
   await makeDirs(dir);
   const record: RootRecord = { id: result.id, kind: result.kind, ...(result.times ? { times: result.times } : {}), source, at: new Date().toISOString() };
-  await writeFileAtomic(join(dir, digestHex(result.id)), JSON.stringify(record) + '\n', { durable: 'file', mode: STORE_MODES.file });
+  await writeFileAtomic(join(dir, digestHex(result.id)), `${JSON.stringify(record)}\n`, { durable: 'file', mode: STORE_MODES.file });
 }

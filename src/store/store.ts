@@ -106,7 +106,7 @@ export async function initStore(dir: string): Promise<InitResult> {
     for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await makeDirs(join(root, sub));
     const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
-    await writeFileAtomic(join(root, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n', { durable: 'file', mode: STORE_MODES.file });
+    await writeFileAtomic(join(root, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`, { durable: 'file', mode: STORE_MODES.file });
     return { store: { root }, created: true, keyId, keyGenerated: true };
   } catch (err) {
     if (err instanceof AslError) throw err;

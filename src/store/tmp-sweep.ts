@@ -38,7 +38,7 @@ export async function abandonedTmpEntries(store: Store, opts: { now?: number; al
   return out;
 }
 
-let sweptThisProcess = new Set<string>();
+const sweptThisProcess = new Set<string>();
 
 /** Removes abandoned writer folders once per store per process; failures are ignored (it is only space). */
 export async function sweepAbandonedTmp(store: Store): Promise<string[]> {

@@ -62,7 +62,7 @@ export const modesStep: VerifyStep = {
     for (const rel of SECRET_FILES) {
       await check(rel, 'replace a key of the store');
       const st = await lstat(join(root, rel)).catch(() => null);
-      if (st && st.isFile() && st.mode & 0o077) {
+      if (st?.isFile() && st.mode & 0o077) {
         problem(rel, `${join(root, rel)} is a secret key readable by ${st.mode & 0o007 ? 'every local user' : 'its group'} (mode ${octal(st.mode)}): signatures by it no longer prove anything; \`chmod 600\` it, and consider a new key`,
           '0600', octal(st.mode));
       }

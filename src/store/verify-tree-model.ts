@@ -52,6 +52,7 @@ function escapeBytes(bytes: Buffer): string {
 /** Bytes as text: UTF-8 when they round-trip (and hold no control characters), else \xNN escapes. */
 export function bytesText(bytes: Buffer): string {
   const text = bytes.toString('utf8');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped
   if (Buffer.from(text, 'utf8').equals(bytes) && !/[\x00-\x1f\x7f]/.test(text)) return text;
   return escapeBytes(bytes);
 }
@@ -190,7 +191,11 @@ export function orderDifferences(found: SortableDifference[]): TreeDifference[] 
     if (inode !== undefined && diff.kind !== 'hardlink') {
       const key = JSON.stringify([inode, diff.kind, diff.name ?? null, diff.expected, diff.actual]);
       const earlier = first.get(key);
-      if (earlier) { (earlier.alsoAt ??= []).push(diff.path); continue; }
+      if (earlier) {
+        earlier.alsoAt ??= [];
+        earlier.alsoAt.push(diff.path);
+        continue;
+      }
       first.set(key, diff);
     }
     out.push(diff);

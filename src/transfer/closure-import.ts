@@ -148,7 +148,7 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
       for (const root of manifest.roots) {
         const path = join(refs, digestHex(root.id as Digest));
         if (await access(path).then(() => true, () => false)) continue;
-        await writeFileAtomic(path, JSON.stringify(root) + '\n', { durable: 'file', mode: STORE_MODES.file });
+        await writeFileAtomic(path, `${JSON.stringify(root)}\n`, { durable: 'file', mode: STORE_MODES.file });
         rootsAdded++;
       }
     }

@@ -82,7 +82,10 @@ function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string
       continue;
     }
     const byStep = records.filter((r) => r.entry.step === arg);
-    if (byStep.length > 0) { byStep.forEach((r) => add(r.entry.receipt)); continue; }
+    if (byStep.length > 0) {
+      for (const r of byStep) add(r.entry.receipt);
+      continue;
+    }
     const hex = arg.startsWith('sha256:') ? arg.slice(7) : arg;
     if (/^[0-9a-f]{8,64}$/.test(hex)) {
       const ids = [...new Set(records.map((r) => r.entry.receipt).filter((id) => digestHex(id).startsWith(hex)))];

@@ -120,8 +120,7 @@ function parseChallenge(header: string): { scheme: string; params: Record<string
   if (!m) return { scheme: '', params: {} };
   const params: Record<string, string> = {};
   const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  let p;
-  while ((p = re.exec(m[2]!)) !== null) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+  for (const p of m[2]!.matchAll(re)) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
   return { scheme: m[1]!.toLowerCase(), params };
 }
 

@@ -47,7 +47,7 @@ async function signHead(source: Store, head: LogHead, why: string): Promise<{ by
   const payload = canonicalBytes(head);
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
   const envelope: DsseEnvelope = { payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }] };
-  return { bytes: Buffer.from(canonicalize(envelope) + '\n', 'utf8'), keyId: key.keyId };
+  return { bytes: Buffer.from(`${canonicalize(envelope)}\n`, 'utf8'), keyId: key.keyId };
 }
 
 export async function buildSeedLog(source: Store, closure: Closure, now = new Date()): Promise<SeedLog> {

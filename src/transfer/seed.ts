@@ -192,7 +192,7 @@ async function buildSeed(source: Store, tmp: string, closure: Closure, opts: See
 
   const views = await copyViews(source, tmp, closure);
   const marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
-  await writeNew(join(tmp, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+  await writeNew(join(tmp, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`);
   return { log: log.mode, trustedKeys: trusted.map((k) => k.keyId), views };
 }
 

@@ -114,7 +114,7 @@ test('a command capture: outdir files with the exact bytes, receipt id, log entr
   // `asl show` prints it readably, `asl show --json` gives the same statement; the store verifies.
   const show = await aslOk(['show', '--store', store, out.id]);
   assert.match(show.stdout, new RegExp(`^receipt  ${out.id}$`, 'm'));
-  assert.match(show.stdout, /^step     compile \(command\), succeeded$/m);
+  assert.match(show.stdout, /^step {5}compile \(command\), succeeded$/m);
   assert.ok(show.stdout.includes(`command  ${cmd}\n`), show.stdout);
   assert.ok(show.stdout.includes(`cwd      ${work}\n`), show.stdout);
   assert.ok(show.stdout.includes(join(work, 'out', 'result.txt')), show.stdout);

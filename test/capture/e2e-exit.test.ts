@@ -26,7 +26,7 @@ test('a failing command: asl-capture exits 3, the receipt records exit 3, the lo
   const text = (await aslOk(['log', '--store', store])).stdout;
   assert.match(text, /fails\s+failed \(exit 3\)/);
   const show = (await aslOk(['show', '--store', store, out.id])).stdout;
-  assert.match(show, /^step     fails \(command\), failed \(exit 3\)$/m);
+  assert.match(show, /^step {5}fails \(command\), failed \(exit 3\)$/m);
   await aslOk(['verify', '--store', store]);
 });
 

@@ -174,7 +174,7 @@ test('one byte of a log line changed: verify exits 1 naming the entry and its re
   const m = /"time":"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d(\d)/.exec(line2)!;
   const at = m.index + m[0].length - 1;
   const edited = line2.slice(0, at) + (line2[at] === '1' ? '2' : '1') + line2.slice(at + 1);
-  await writeFile(logFile(store), [lines[0], edited, lines[2]].join('\n') + '\n');
+  await writeFile(logFile(store), `${[lines[0], edited, lines[2]].join('\n')}\n`);
   assertFails(await verify(store), 'seq 2', pristine.ids[1]!);
 });
 
@@ -196,7 +196,7 @@ test('a log line deleted (middle): verify exits 1 naming the entries around the 
   const { store } = await copyOfStore(t);
   const lines = await logLines(store);
   const deletedEntry = lines[1]!.split('\t')[0]!;
-  await writeFile(logFile(store), [lines[0], lines[2]].join('\n') + '\n');
+  await writeFile(logFile(store), `${[lines[0], lines[2]].join('\n')}\n`);
   const r = await verify(store);
   assertFails(r, 'seq 3', pristine.ids[2]!);
   assert.ok(r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[1]!), `names the deleted entry or its receipt:\n${r.stdout}`);
@@ -206,7 +206,7 @@ test('the last log line deleted: verify exits 1, the signed head names the missi
   const { store } = await copyOfStore(t);
   const lines = await logLines(store);
   const deletedEntry = lines[2]!.split('\t')[0]!;
-  await writeFile(logFile(store), [lines[0], lines[1]].join('\n') + '\n');
+  await writeFile(logFile(store), `${[lines[0], lines[1]].join('\n')}\n`);
   const r = await verify(store);
   assertFails(r, 'seq 3');
   assert.ok(r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[2]!), `names the deleted entry or its receipt:\n${r.stdout}`);
@@ -215,7 +215,7 @@ test('the last log line deleted: verify exits 1, the signed head names the missi
 test('two log lines swapped: verify exits 1 naming the entries', async (t) => {
   const { store } = await copyOfStore(t);
   const lines = await logLines(store);
-  await writeFile(logFile(store), [lines[0], lines[2], lines[1]].join('\n') + '\n');
+  await writeFile(logFile(store), `${[lines[0], lines[2], lines[1]].join('\n')}\n`);
   assert.equal((await stat(logFile(store))).size, lines.join('\n').length + 1, 'same bytes, another order');
   assertFails(await verify(store), 'seq 3', 'seq 2', pristine.ids[2]!);
 });
@@ -234,7 +234,7 @@ test('a damaged log does not stop verify from checking the receipts it still lis
   const { store } = await copyOfStore(t);
   // Two independent problems: step three's log line edited, step one's stdout artifact deleted.
   const lines = await logLines(store);
-  await writeFile(logFile(store), [lines[0], lines[1], lines[2]!.replace('"step":"three"', '"step":"thrEe"')].join('\n') + '\n');
+  await writeFile(logFile(store), `${[lines[0], lines[1], lines[2]!.replace('"step":"three"', '"step":"thrEe"')].join('\n')}\n`);
   await unlink(objectFile(store, pristine.stdoutOne));
   const r = await verify(store);
   assertFails(r, 'seq 3', pristine.ids[2]!);

@@ -20,7 +20,11 @@ class Sink extends Writable {
     this.chunks.push(chunk);
     if (this.waiters.length > 0) {
       const text = this.text();
-      this.waiters = this.waiters.filter((w) => (text.includes(w.text) ? (w.resolve(), false) : true));
+      this.waiters = this.waiters.filter((w) => {
+        if (!text.includes(w.text)) return true;
+        w.resolve();
+        return false;
+      });
     }
     if (this.delayMs > 0) setTimeout(cb, this.delayMs);
     else cb();

@@ -165,5 +165,5 @@ test('SIGKILL at random moments: push leaves a tag only on a complete closure, p
   lines.push(`asl push re-runs that skipped blobs the killed run had sent: ${resumed}`);
   for (const l of lines) t.diagnostic(l);
   await mkdir(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures-registry.json'), JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures, pushResumed: resumed }, null, 2) + '\n');
+  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures-registry.json'), `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures, pushResumed: resumed }, null, 2)}\n`);
 });

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { canonicalBytes, canonicalize } from '../../src/core/canonical-json.js';
 import { digestBytes, type Digest } from '../../src/core/digest.js';
 import { preAuthEncoding, type DsseEnvelope } from '../../src/core/dsse.js';
-import { AslError } from '../../src/core/errors.js';
+import type { AslError } from '../../src/core/errors.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
 import { writeObject } from '../../src/store/object-batch.js';
 import {
@@ -33,7 +33,7 @@ async function logLines(store: Store): Promise<string[]> {
 }
 
 async function setLogLines(store: Store, lines: string[]): Promise<void> {
-  await writeFile(join(store.root, RECEIPT_LOG_FILE), lines.map((l) => l + '\n').join(''));
+  await writeFile(join(store.root, RECEIPT_LOG_FILE), lines.map((l) => `${l}\n`).join(''));
 }
 
 async function readHeadEnvelope(store: Store): Promise<{ env: DsseEnvelope; head: LogHead }> {
@@ -208,7 +208,7 @@ test('uncommitted residue past the head is ignored by readers; the next writer c
   // complete line naming a stored object, then a torn line.
   const orphan = await writeObject(store, Buffer.from('orphan'));
   const entry = { seq: 3, prev: before.records[1]!.digest, receipt: orphan, step: 'crashed', time: '2024-01-01T00:00:00.000Z' };
-  const residue = `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n` + '{"torn li';
+  const residue = `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n{"torn li`;
   await appendFile(join(store.root, RECEIPT_LOG_FILE), residue);
 
   const read = await readReceiptLog(store);

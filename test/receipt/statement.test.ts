@@ -28,7 +28,7 @@ test('buildStatement: in-toto Statement v1 with the outputs as subject and the c
   assert.deepEqual(st.subject.map((s) => s.name), ['/srv/build/iso_root', 'stderr', 'stdout']);
   const tree = core.outputs.find((o) => o.name === '/srv/build/iso_root')!;
   assert.deepEqual(st.subject[0]!.digest, { sha256: tree.digest.slice(7) });
-  const expected = 'sha256:' + createHash('sha256').update(canonicalize(st.predicate.core)).digest('hex');
+  const expected = `sha256:${createHash('sha256').update(canonicalize(st.predicate.core)).digest('hex')}`;
   assert.equal(st.predicate.coreDigest, expected);
   assert.deepEqual(st.predicate.run, sampleRun());
   // canonical bytes are what gets signed: re-canonicalizing them is the identity

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AslError } from '../../src/core/errors.js';
+import type { AslError } from '../../src/core/errors.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
 import { PUBLIC_KEY_FILE, TRUSTED_KEYS_DIR } from '../../src/store/layout.js';
 import { initStore } from '../../src/store/store.js';

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AslError } from '../../src/core/errors.js';
+import type { AslError } from '../../src/core/errors.js';
 import { LOCKS_DIR } from '../../src/store/layout.js';
 import { acquireLock, lockPath, withLock, type LockHolder } from '../../src/store/lock.js';
 import { initStore, type Store } from '../../src/store/store.js';

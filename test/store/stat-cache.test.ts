@@ -46,7 +46,7 @@ function filesOpenedInside(log: string, root: string): string[] {
     const m = /\bopen(?:at2?)?\b.* = \d+<(.*)>$/.exec(line);
     if (!m) continue;
     const path = m[1]!;
-    if (!path.startsWith(root + '/')) continue;
+    if (!path.startsWith(`${root}/`)) continue;
     if (statSync(path).isDirectory()) continue; // listing a directory is not reading a file
     opened.add(path.slice(root.length + 1));
   }

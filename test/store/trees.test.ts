@@ -26,7 +26,7 @@ const CAPABILITY = '0sAQAAAgAgAAAAAAAAAAAAAAAAAAA='; // cap_net_bind_service+ep
  */
 async function makeExoticTree(root: string): Promise<void> {
   await mkdir(root);
-  const b = (rel: string | Buffer) => (typeof rel === 'string' ? Buffer.from(join(root, rel)) : Buffer.concat([Buffer.from(root + '/'), rel]));
+  const b = (rel: string | Buffer) => (typeof rel === 'string' ? Buffer.from(join(root, rel)) : Buffer.concat([Buffer.from(`${root}/`), rel]));
   await writeFile(b(BAD_NAME), 'a file whose name is not UTF-8\n');
   const badDir = Buffer.concat([BAD_NAME, Buffer.from('.d')]);
   await mkdir(b(badDir));
@@ -95,7 +95,7 @@ async function setDistinctMtimes(root: string, base: number): Promise<void> {
   const lines = paths.map((p, i) => `touch -c -h -d @${base + i * 7}.${String(123456789 - i * 1001).padStart(9, '0')} '${p.replace(/'/g, "'\\''")}'`);
   // Written as bytes (latin1) so that non-UTF-8 names reach touch unchanged.
   const script = join(root, '..', `touch-${base}.sh`);
-  await writeFile(script, Buffer.from(lines.join('\n') + '\n', 'latin1'));
+  await writeFile(script, Buffer.from(`${lines.join('\n')}\n`, 'latin1'));
   await sh(`sh '${script}'`, root);
   await rm(script);
 }
@@ -291,7 +291,7 @@ function randomTree(rand: () => number): Tree {
   const names = new Map<string, Buffer>();
   const count = Math.floor(rand() * 12);
   while (names.size < count) {
-    const name = rand() < 0.2 ? Buffer.from('é€名-' + Math.floor(rand() * 100)) : randomBytesFrom(rand, 1, 20, [0, 0x2f]);
+    const name = rand() < 0.2 ? Buffer.from(`é€名-${Math.floor(rand() * 100)}`) : randomBytesFrom(rand, 1, 20, [0, 0x2f]);
     const s = name.toString('latin1');
     if (s === '.' || s === '..') continue;
     names.set(s, name);

@@ -79,7 +79,7 @@ test('per/: a stderr.log replaced by a link, and a prefixed statement edited, ar
   const statement = join(store, 'per', 'overlay', 'motd.per.json');
   const json = JSON.parse(await readFile(statement, 'utf8')) as { predicate: { core: { step: string } } };
   json.predicate.core.step = 'renamed';
-  await writeFile(statement, JSON.stringify(json, null, 2) + '\n');
+  await writeFile(statement, `${JSON.stringify(json, null, 2)}\n`);
   await verifyFails(store, [
     `FAIL ${log} is a symbolic link: per/ holds the receipt's own files`,
     `FAIL ${statement} is not the statement of receipt ${ids.motd} in motd.per.dsse.json beside it: it was edited (what it says is not what was signed) (expected the payload of ${ids.motd}, actual ${sha256(await readFile(statement))})`,

@@ -141,7 +141,7 @@ test('every kind of change is listed once, in path order, with expected and actu
   assert.ok(lines.includes('mode     /bin/su: expected 4755, actual 0755'), human);
   assert.ok(lines.includes('xattr    /etc/noted: user.note: expected "hello", actual "changed"'), human);
   assert.ok(lines.includes('target   /sh: expected bin/tool, actual bin/su'), human);
-  assert.ok(lines.includes('missing  /var/lib/app/state: expected file sha256:' + (await sha256Of('data\n')) + ' (5 bytes), actual absent'), human);
+  assert.ok(lines.includes(`missing  /var/lib/app/state: expected file sha256:${await sha256Of('data\n')} (5 bytes), actual absent`), human);
   assert.match(lines.at(-1)!, new RegExp(`^DIFFERENT: 15 difference\\(s\\) between ${f.root} and tree ${f.id} `));
 });
 
@@ -274,7 +274,7 @@ test('a recorded sub-tree missing from the store is a difference at its path; th
 
 test('file names that are not UTF-8 are shown escaped and compared as bytes', { skip: !isRoot && 'needs root' }, async (t) => {
   const f = await buildFixture(t);
-  const odd = Buffer.concat([Buffer.from(join(f.root, 'etc') + '/'), Buffer.from([0x66, 0xff, 0x0a])]);
+  const odd = Buffer.concat([Buffer.from(`${join(f.root, 'etc')}/`), Buffer.from([0x66, 0xff, 0x0a])]);
   await writeFile(odd, 'odd\n');
   const { result } = await verifyTree(f.store, f.id, f.root);
   assert.deepEqual(result.differences.map((d) => [d.kind, d.path]), [['extra', '/etc/f\\xff\\x0a']]);

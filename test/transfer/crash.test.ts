@@ -143,5 +143,5 @@ test('SIGKILL at random moments: capture, seed and bundle import leave verifiabl
   const lines = figures.map((f) => `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; verify passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(f.killedIn).map(([k, n]) => `${k} ${n}`).join(', ')}; ${f.reruns} re-runs completed and verified; ${f.wallSeconds} s`);
   for (const l of lines) t.diagnostic(l);
   await mkdir(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures.json'), JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures }, null, 2) + '\n');
+  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures.json'), `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures }, null, 2)}\n`);
 });

@@ -149,7 +149,7 @@ export async function rewriteBundle(from: string, to: string, edit: (entries: Ra
   const manifest = JSON.parse(entries[0]!.data.toString('utf8')) as BundleManifest;
   const edited = edit(entries, manifest) ?? entries;
   const idx = edited.findIndex((e) => e.name === MANIFEST_NAME);
-  if (idx >= 0) edited[idx] = { ...edited[idx]!, data: Buffer.from(JSON.stringify(manifest) + '\n') };
+  if (idx >= 0) edited[idx] = { ...edited[idx]!, data: Buffer.from(`${JSON.stringify(manifest)}\n`) };
   await writeBundleEntries(to, edited);
 }
 

@@ -12,7 +12,7 @@ import { tempDir } from './fixture.js';
 import { readTar } from '../../src/core/tar-reader.js';
 import { TarWriter, fileSink } from '../../src/transfer/tar-writer.js';
 import { BLOCK, decodeHeader, decodePaxRecords, encodeHeader, encodePaxRecords, USTAR_MAX_SIZE } from '../../src/core/tar-format.js';
-import { AslError } from '../../src/core/errors.js';
+import type { AslError } from '../../src/core/errors.js';
 
 async function readAll(source: AsyncIterable<Buffer>): Promise<Array<{ name: string; type: string; data: Buffer }>> {
   const out = [];
@@ -55,7 +55,7 @@ test('GNU tar archives (ustar and pax, long names, links) read back as tar wrote
   const src = join(dir, 'src');
   const longDir = 'd'.repeat(90);
   await mkdir(join(src, longDir), { recursive: true });
-  await writeFile(join(src, longDir, 'file-with-a-long-name-' + 'x'.repeat(40)), 'long\n');
+  await writeFile(join(src, longDir, `file-with-a-long-name-${'x'.repeat(40)}`), 'long\n');
   await writeFile(join(src, 'a.txt'), 'hello\n');
   execFileSync('ln', ['-s', 'a.txt', join(src, 'link')]);
   for (const format of ['ustar', 'pax']) {

@@ -78,7 +78,7 @@ function fail(reason) {
 }
 
 function describe(d) {
-  const also = d.alsoAt && d.alsoAt.length ? ` (also at ${d.alsoAt.join(', ')})` : '';
+  const also = d.alsoAt?.length ? ` (also at ${d.alsoAt.join(', ')})` : '';
   return `${d.kind} ${d.path}${d.name ? ` ${d.name}` : ''}${also}: expected ${d.expected ?? 'absent'}, actual ${d.actual ?? 'absent'}`;
 }
 

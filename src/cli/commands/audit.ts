@@ -45,7 +45,7 @@ export function auditText(r: AuditResult): string {
     if (e.class === 'unattributed') out.push(`unattributed  ${e.path}  ${describe(e)}  ${where(e)}`);
   }
   if (problems.length > MAX_LISTED) out.push(`... and ${problems.length - MAX_LISTED} more (--json lists every entry)`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export const command: Command = {

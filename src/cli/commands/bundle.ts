@@ -43,7 +43,7 @@ export const command: Command = {
       const result = await exportBundle(store, output === '-' ? io.stdout : output, { receipts, onProgress: progress.update });
       progress.done();
       const report = output === '-' ? io.stderr : io.stdout;
-      if (json) report.write(JSON.stringify(result, null, 2) + '\n');
+      if (json) report.write(`${JSON.stringify(result, null, 2)}\n`);
       else report.write(`bundle ${result.file}: ${result.receipts} receipts, ${result.objects} objects, ${formatBytes(result.bytes)} of content, ${formatBytes(result.size)} file; signer keys carried: ${result.keys.map((k) => k.slice(0, 16)).join(', ') || 'none'}\n`);
       return 0;
     }

@@ -54,7 +54,7 @@ export const command: Command = {
     else if (resolved.entry.type === 'dir') entries = (await readTree(store, resolved.entry.digest as Digest)).entries;
     else entries = [resolved.entry];
     if (boolOpt(args, 'json')) writeJson(io, entries.map(entryJson));
-    else for (const e of entries) io.stdout.write(line(e) + '\n');
+    else for (const e of entries) io.stdout.write(`${line(e)}\n`);
     return 0;
   },
 };

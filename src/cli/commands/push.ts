@@ -26,7 +26,7 @@ export const command: Command = {
     const progress = objectProgress(io, 'push');
     const result = await pushClosure(store, ref, { ...options, receipts, onProgress: progress.update });
     progress.done();
-    if (boolOpt(args, 'json')) { io.stdout.write(JSON.stringify(result, null, 2) + '\n'); return 0; }
+    if (boolOpt(args, 'json')) { io.stdout.write(`${JSON.stringify(result, null, 2)}\n`); return 0; }
     io.stdout.write(`pushed ${result.reference}@${result.digest}: ${result.receipts} receipts, ${result.objects} objects (${result.packs.objects} in ${result.packs.total} packs, ${result.packs.reused} of them already there); `
       + `blobs ${result.blobs.uploaded} uploaded (${formatBytes(result.bytes.uploaded)}), ${result.blobs.skipped} already there; `
       + `manifests ${result.manifests.uploaded} written, ${result.manifests.skipped} already there\n`);

@@ -36,7 +36,7 @@ function printResult(io: Io, r: RebuildCheckResult): void {
   }
   const n = core.counts;
   lines.push(`${core.verdict === 'reproduced' ? 'REPRODUCED' : 'DIVERGED'}: ${n.reproduced}/${n.pairs} paired steps reproduced, ${n.unpairedHere} only here, ${n.unpairedOther} only in the other history${r.receipt ? `; verdict receipt ${r.receipt}` : ' (not recorded)'}`);
-  io.stdout.write(lines.map(printable).join('\n') + '\n');
+  io.stdout.write(`${lines.map(printable).join('\n')}\n`);
 }
 
 export const command: Command = {

@@ -64,7 +64,7 @@ export const command: Command = {
       out.push(`environment (${vars.length}: ${vars.filter(([, v]) => v.mode === 'verbatim').length} verbatim, ${vars.filter(([, v]) => v.mode === 'hashed').length} hashed, ${vars.filter(([, v]) => v.mode === 'secret').length} secret, names only)`);
       for (const [k, v] of vars) out.push(`    ${k}=${v.mode === 'verbatim' ? v.value : v.mode === 'hashed' ? `<${v.hmac.slice(0, 24)}…>` : '<secret: not recorded>'}`);
     }
-    io.stdout.write(out.map(printable).join('\n') + '\n');
+    io.stdout.write(`${out.map(printable).join('\n')}\n`);
     return 0;
   },
 };

@@ -107,7 +107,7 @@ export const command: Command = {
     // Only a store that verifies can vouch for a verdict: its receipts are read again, trusting what the check just passed.
     const imageStep = stringOpt(args, 'image-step');
     const rebuild = rebuildKeys.length > 0 && report.ok ? await checkRebuildRequirements(store, rebuildKeys, imageStep !== undefined ? { imageStep } : {}) : null;
-    const rebuildOk = rebuildKeys.length === 0 || (rebuild !== null && rebuild.results.every((r) => r.ok));
+    const rebuildOk = rebuildKeys.length === 0 || (rebuild?.results.every((r) => r.ok));
     if (boolOpt(args, 'json')) {
       writeJson(io, {
         ...report,

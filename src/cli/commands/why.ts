@@ -67,7 +67,7 @@ export function whyText(r: WhyResult): string {
       break;
     case 'unproduced': out.push('the tree is no receipt\'s output: the log does not say how it was made.'); break;
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 export const command: Command = {

@@ -136,7 +136,7 @@ function start(): void {
   canvas.addEventListener('wheel', (e) => {
     e.preventDefault();
     const p = toSvg(e.clientX, e.clientY);
-    zoom(Math.pow(1.0015, e.deltaY), p.x, p.y);
+    zoom(1.0015 ** e.deltaY, p.x, p.y);
   }, { passive: false });
   let drag: { x: number; y: number; cam: { x: number; y: number } } | null = null;
   let dragged = false;
@@ -238,12 +238,12 @@ function start(): void {
       ['duration', `${(n.durationMs / 1000).toFixed(2)} s`], ['host', n.hostname], ['signer key', n.signer], ['receipt', n.id],
       ['core digest', n.coreDigest], ['log seq', n.seq], ['traced', n.traced === undefined ? '' : String(n.traced)],
     ]));
-    if (n.programs && n.programs.length) {
+    if (n.programs?.length) {
       out.push(el('h3', { text: `Programs (${n.programs.length})` }));
       out.push(el('table', null, n.programs.map((p) =>
         el('tr', null, [el('td', { text: (p.root ? `${p.root}:` : '') + p.path }), el('td', { text: p.package ? `${p.package} ${p.version || ''}` : '' }), el('td', null, [link(p.digest, short(p.digest))])]))));
     }
-    if (n.watched && n.watched.length) {
+    if (n.watched?.length) {
       out.push(el('h3', { text: 'Watched' }));
       out.push(el('table', null, n.watched.map((w) => el('tr', null, [el('td', { text: w.path }), el('td', { text: `+${w.added} ~${w.modified} -${w.removed}` })]))));
     }
@@ -251,7 +251,7 @@ function start(): void {
     out.push(useTable(n.inputs));
     out.push(el('h3', { text: `Outputs (${n.outputs.length})` }));
     out.push(useTable(n.outputs));
-    if (n.lanes && n.lanes.length) {
+    if (n.lanes?.length) {
       out.push(el('h3', { text: `Lanes (${n.lanes.length})` }));
       out.push(el('table', null, n.lanes.map((l) => {
         const via = l.through.length ? ` → ${l.through.join(' → ')}` : '';

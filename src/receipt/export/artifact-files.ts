@@ -119,7 +119,7 @@ class FileSet {
     const prefix = mapped === hostPath ? (hostPath.endsWith('/') ? hostPath : `${hostPath}/`) : `${mapped}/`;
     const base = this.opts.base;
     const root = base !== undefined && hostPath === base;
-    if (base !== undefined && base.startsWith(prefix)) {
+    if (base?.startsWith(prefix)) {
       // The base lies inside this tree: some of its files are under it, some not.
       for (const [rel, hex] of files) this.add(exportPath(prefix + rel, this.opts), hex);
       return;
@@ -149,7 +149,7 @@ export interface ReceiptFiles {
  * left unchanged (its after-state is still what the step produced; ASL lists only
  * changed roots as outputs).
  */
-export async function receiptFiles(store: Store, expander: TreeExpander, id: string, core: PerCore, opts: PathOptions): Promise<ReceiptFiles> {
+export async function receiptFiles(_store: Store, expander: TreeExpander, id: string, core: PerCore, opts: PathOptions): Promise<ReceiptFiles> {
   const materials = new FileSet(`receipt ${id} (step ${core.step}) materials`, opts);
   const products = new FileSet(`receipt ${id} (step ${core.step}) products`, opts);
   for (const ref of core.inputs) {
