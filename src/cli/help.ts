@@ -43,12 +43,13 @@ export function commandHelp(command: Command): string {
 
 /** `asl --help`: one line for each command. */
 export function overviewHelp(commands: ReadonlyArray<readonly [name: string, line: string]>, aliases: Record<string, string>): string {
-  const width = Math.max(...commands.map(([name]) => name.length)) + 2;
+  // A long name (rebuild-check) does not push every description right: it takes two spaces of its own.
+  const width = Math.max(...commands.map(([name]) => name.length).filter((n) => n <= 10)) + 2;
   return [
     'usage: asl <command> [options]',
     '',
     'commands:',
-    ...commands.map(([name, line]) => `  ${name.padEnd(width)}${line}`),
+    ...commands.map(([name, line]) => `  ${name.length < width - 1 ? name.padEnd(width) : `${name}  `}${line}`),
     '',
     `Aliases: ${Object.entries(aliases).map(([alias, name]) => `${alias} = asl ${name}`).join(', ')}.`,
     'Commands take --store S (default: $ASL_STORE; init needs --store) and --json. Exit codes:',

@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   sbom: { line: 'a CycloneDX 1.6 or SPDX 2.3 SBOM of an image: packages, files, receipts', load: () => import('./commands/sbom.js') },
   diff: { line: 'what changed between two trees, or before and after one step', load: () => import('./commands/diff.js') },
   dag: { line: 'draw the graph of steps and artifacts (svg, dot, mermaid, json, html)', load: () => import('./commands/dag.js') },
+  'rebuild-check': { line: 'compare a rebuild with an earlier history; record the verdict as a signed receipt', load: () => import('./commands/rebuild-check.js') },
   verify: { line: 'check a store (objects, signatures, log), or a live directory against a recorded tree', load: () => import('./commands/verify.js') },
   seed: { line: 'write a verified copy of the store into an image root (public keys only)', load: () => import('./commands/seed.js') },
   bundle: { line: 'carry receipts and their objects across an air gap in one tar file (export, import)', load: () => import('./commands/bundle.js') },

@@ -87,7 +87,8 @@ export function nodeLabel(node: DagNode): NodeLabel {
     case 'receipt': {
       const r = node.receipt;
       const title = r.ok ? r.step : `${r.step}: ${r.status}`;
-      const what = r.kind === 'command' ? shortCommand(r.command ?? '', 110) : `ingest ${r.source?.path.split('/').pop() ?? ''}`;
+      const what = r.kind === 'command' ? shortCommand(r.command ?? '', 110)
+        : r.kind === 'rebuild' ? `rebuild check: ${r.status}` : `ingest ${r.source?.path.split('/').pop() ?? ''}`;
       const facts = r.kind === 'command' ? [`${(r.durationMs / 1000).toFixed(1)} s`] : [];
       for (const [key, n] of Object.entries(node.hidden)) {
         const [one, many] = HIDDEN_WORDS[key] ?? [key, key];

@@ -103,21 +103,22 @@ function selfEntry(self: TreeSelf): Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'g
 /**
  * Every change from tree `a` to tree `b` (null: empty), paths relative to them.
  * The roots' own metadata (mode, owner, xattrs of the directory itself) is
- * compared too and reported as path "" (or the prefix).
+ * compared too and reported as path "" (or the prefix). `storeB` holds `b` when it
+ * is another store.
  */
-export async function* diffStoreTrees(store: Store, a: Digest | null, b: Digest | null, opts: { prefix?: string } = {}): AsyncGenerator<DiffChange> {
+export async function* diffStoreTrees(store: Store, a: Digest | null, b: Digest | null, opts: { prefix?: string; storeB?: Store } = {}): AsyncGenerator<DiffChange> {
   if (a === b) return;
   const prefix = opts.prefix ?? '';
+  const storeB = opts.storeB ?? store;
   if (a && b) {
-    const reader = new TreeReader(store);
-    const [ta, tb] = [await reader.mustTree(a), await reader.mustTree(b)];
+    const [ta, tb] = [await new TreeReader(store).mustTree(a), await new TreeReader(storeB).mustTree(b)];
     const sa = selfEntry(ta.self);
     const sb = selfEntry(tb.self);
     if (!metadataEqual({ ...sa, name: Buffer.alloc(0) }, { ...sb, name: Buffer.alloc(0) })) {
       yield { kind: 'metadata', path: prefix, type: 'dir', before: entryInfo(sa), after: entryInfo(sb), fields: changedFields(sa, sb) };
     }
   }
-  for await (const c of diffTrees(store, a, b, Buffer.from(prefix))) {
+  for await (const c of diffTrees(store, a, b, Buffer.from(prefix), storeB)) {
     const change: DiffChange = { kind: c.kind, path: pathText(c.path), type: c.type };
     if (c.before) change.before = entryInfo(c.before);
     if (c.after) change.after = entryInfo(c.after);

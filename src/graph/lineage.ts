@@ -309,7 +309,7 @@ function receiptNode(id: Digest, seq: number, core: PerCore, run: PerRun, signer
     node.environment = environmentSummary(core.environment.variables);
     node.programs = core.program.map((p) => ({ path: p.path, digest: p.digest, ...(p.root ? { root: p.root } : {}), ...(p.package ? { package: p.package } : {}), ...(p.version ? { version: p.version } : {}) }));
     node.watched = core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after, added: w.added, modified: w.modified, removed: w.removed }));
-  } else {
+  } else if (core.kind === 'ingest') {
     node.source = core.source;
   }
   return node;

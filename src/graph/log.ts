@@ -11,10 +11,10 @@ export interface HistoryItem {
   receipt: Digest;
   step: string;
   kind: PerCore['kind'];
-  /** "succeeded", "failed (exit 3)", "killed (SIGTERM)", "ingested". */
+  /** "succeeded", "failed (exit 3)", "killed (SIGTERM)", "ingested", "reproduced", "diverged". */
   status: string;
   ok: boolean;
-  /** The command string, or the ingested path. */
+  /** The command string, the ingested path, or a rebuild verdict's one-line summary. */
   what: string;
   inputs: number;
   outputs: number;
@@ -25,9 +25,23 @@ export interface HistoryItem {
 
 export function statusOf(core: PerCore): { status: string; ok: boolean } {
   if (core.kind === 'ingest') return { status: 'ingested', ok: true };
+  if (core.kind === 'rebuild') return { status: core.verdict, ok: core.verdict === 'reproduced' };
   const exit = core.exit;
   if (exit.kind === 'signaled') return { status: `killed (${exit.signal})`, ok: false };
   return exit.code === 0 ? { status: 'succeeded', ok: true } : { status: `failed (exit ${exit.code})`, ok: false };
+}
+
+/** What a step was, in one line: the command, the ingested path, or what a rebuild check compared. */
+export function whatOf(core: PerCore): string {
+  switch (core.kind) {
+    case 'command': return core.command.shell;
+    case 'ingest': return core.source.path;
+    case 'rebuild': {
+      const n = core.counts;
+      const first = core.firstDiverged ? `, first diverged: ${core.firstDiverged.step}${core.firstDiverged.occurrence > 1 ? ` #${core.firstDiverged.occurrence}` : ''}` : '';
+      return `${n.reproduced}/${n.pairs} steps reproduced against ${core.against.receipts} receipts${first}`;
+    }
+  }
 }
 
 export async function receiptHistory(store: Store): Promise<HistoryItem[]> {
@@ -44,7 +58,7 @@ export async function receiptHistory(store: Store): Promise<HistoryItem[]> {
       step: core.step,
       kind: core.kind,
       ...statusOf(core),
-      what: core.kind === 'command' ? core.command.shell : core.source.path,
+      what: whatOf(core),
       inputs: core.inputs.length,
       outputs: core.outputs.length,
       startedOn: run.startedOn,

@@ -10,7 +10,7 @@ import type { ArtifactRef, ArtifactRole, PerCore } from '../receipt/types.js';
 import { readReceiptLog } from '../store/receipt-log.js';
 import type { Store } from '../store/store.js';
 import { loadTrustedKeys } from '../store/trusted-keys.js';
-import { statusOf } from './log.js';
+import { statusOf, whatOf } from './log.js';
 
 export interface OutputTree {
   name: string;
@@ -96,7 +96,7 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
         id: entry.receipt,
         step: core.step,
         kind: core.kind,
-        what: core.kind === 'command' ? core.command.shell : core.source.path,
+        what: whatOf(core),
         status: statusOf(core).status,
         finishedOn: statement.predicate.run.finishedOn,
         outputTrees: core.outputs.filter((o) => o.kind === 'tree').map(treeRef),

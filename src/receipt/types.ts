@@ -203,7 +203,95 @@ export interface IngestCore {
   outputs: ArtifactRef[];
 }
 
-export type PerCore = CommandCore | IngestCore;
+// ---------------------------------------------------------------------------
+// A rebuild verdict: one history compared with an earlier one (`asl rebuild-check`)
+
+export const REBUILD_VERDICTS = ['reproduced', 'diverged'] as const;
+export type RebuildVerdict = (typeof REBUILD_VERDICTS)[number];
+
+/**
+ * How the two cores of a paired step compare: the same core digest; the same after
+ * the other history's paths were rewritten by the path map; or different (see coreFields).
+ */
+export const REBUILD_CORE_MATCHES = ['identical', 'mapped', 'differs'] as const;
+export type RebuildCoreMatch = (typeof REBUILD_CORE_MATCHES)[number];
+
+/** One side of a paired step: the receipt, the key whose signature verified it, its core digest. */
+export interface RebuildSide {
+  receipt: Digest;
+  keyId: string;
+  coreDigest: Digest;
+}
+
+export const REBUILD_ARTIFACT_KINDS = ['tree', 'blob', 'package'] as const;
+
+/** One recorded tree or file of a paired step, compared by id. */
+export interface RebuildArtifact {
+  /** `watched PATH` (a watched root's after-state) or `output NAME`, in the comparing history's paths. */
+  name: string;
+  kind: (typeof REBUILD_ARTIFACT_KINDS)[number];
+  /** The id in the comparing history (`here`) and in the other one; null when that side has none. */
+  here: Digest | null;
+  other: Digest | null;
+}
+
+export interface RebuildPair {
+  step: string;
+  /** 1 for the first receipt of this step name in log order, 2 for the second, ... */
+  occurrence: number;
+  here: RebuildSide;
+  other: RebuildSide;
+  core: RebuildCoreMatch;
+  /** Top-level core fields that differ after the path map (present when core is "differs"). */
+  coreFields?: string[];
+  artifacts: RebuildArtifact[];
+  /** Every artifact has the same id on both sides and the exit status is the same. */
+  reproduced: boolean;
+}
+
+/** A step of one history that has no partner in the other. */
+export interface RebuildUnpaired {
+  step: string;
+  occurrence: number;
+  receipt: Digest;
+}
+
+/** One path that differs inside the first diverged step's artifacts (`asl diff` terms). */
+export interface RebuildFile {
+  /** The artifact it belongs to (RebuildArtifact.name). */
+  artifact: string;
+  /** Path inside the tree ("" for the root itself, or for an artifact that is a file). */
+  path: string;
+  change: 'added' | 'removed' | 'modified' | 'metadata';
+  /** modified / metadata: what differs (content, mode, owner, ...). */
+  fields?: string[];
+  /** The file's content id on each side, for regular files. */
+  here?: Digest;
+  other?: Digest;
+}
+
+export interface RebuildCore {
+  kind: 'rebuild';
+  /** Always "rebuild-check". */
+  step: string;
+  verdict: RebuildVerdict;
+  /** The other history: how many receipts it logged and the last one, when the comparison read it. */
+  against: { receipts: number; last: Digest | null };
+  /** Prefix rewrites applied to the other history's paths (its work directory -> this one's). */
+  pathMap: Array<{ from: string; to: string }>;
+  /** Paired steps, in this history's log order. */
+  pairs: RebuildPair[];
+  unpaired: { here: RebuildUnpaired[]; other: RebuildUnpaired[] };
+  /** The first pair (in this history's log order) that was not reproduced; null when none. */
+  firstDiverged: { step: string; occurrence: number; files: RebuildFile[]; moreFiles: number } | null;
+  counts: { pairs: number; reproduced: number; diverged: number; unpairedHere: number; unpairedOther: number };
+  /** Always empty: the other history's receipts are named in pairs, not as inputs (see docs/rebuild-check.md). */
+  inputs: ArtifactRef[];
+  /** The full comparison report (JSON blob), the statement's subject. */
+  outputs: ArtifactRef[];
+}
+
+export type PerCore = CommandCore | IngestCore | RebuildCore;
 export type StepKind = PerCore['kind'];
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import {
   ARTIFACT_KINDS, ARTIFACT_ROLES, WATCH_REASONS, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
+  REBUILD_ARTIFACT_KINDS, REBUILD_CORE_MATCHES, REBUILD_VERDICTS,
   type ArtifactRef, type PerCore, type PerPredicate, type PerRun, type Statement,
 } from './types.js';
 
@@ -198,6 +199,115 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
   c.boolean(`${p}.traced`, core.traced);
 }
 
+const HEX64_KEYID = HEX64;
+const FILE_CHANGES = ['added', 'removed', 'modified', 'metadata'];
+
+function checkRebuildSide(c: Checker, p: string, side: unknown): void {
+  if (!c.object(p, side)) return;
+  c.digest(`${p}.receipt`, side.receipt);
+  if (typeof side.keyId !== 'string' || !HEX64_KEYID.test(side.keyId)) c.fail(`${p}.keyId`, '64 lowercase hex digits (a key id)', side.keyId);
+  c.digest(`${p}.coreDigest`, side.coreDigest);
+}
+
+function checkStepRef(c: Checker, p: string, ref: unknown): void {
+  if (!c.object(p, ref)) return;
+  c.string(`${p}.step`, ref.step);
+  c.integer(`${p}.occurrence`, ref.occurrence, 1);
+}
+
+/**
+ * A verdict's shape, and that its summary agrees with its pairs: the counts, the
+ * verdict and the first diverged step are derived from the pairs, so an edit to one
+ * without the others is refused here (a re-signed forgery is the signature's business).
+ */
+function checkRebuildCore(c: Checker, p: string, core: Obj): void {
+  c.literal(`${p}.verdict`, core.verdict, REBUILD_VERDICTS);
+  if (c.object(`${p}.against`, core.against)) {
+    c.integer(`${p}.against.receipts`, core.against.receipts);
+    c.digest(`${p}.against.last`, core.against.last, true);
+  }
+  if (c.array(`${p}.pathMap`, core.pathMap)) {
+    core.pathMap.forEach((m, i) => {
+      if (!c.object(`${p}.pathMap[${i}]`, m)) return;
+      c.string(`${p}.pathMap[${i}].from`, m.from);
+      c.string(`${p}.pathMap[${i}].to`, m.to);
+    });
+  }
+  let reproducedPairs = 0;
+  let firstBad: Obj | undefined;
+  if (c.array(`${p}.pairs`, core.pairs)) {
+    core.pairs.forEach((pair, i) => {
+      const q = `${p}.pairs[${i}]`;
+      if (!c.object(q, pair)) return;
+      checkStepRef(c, q, pair);
+      checkRebuildSide(c, `${q}.here`, pair.here);
+      checkRebuildSide(c, `${q}.other`, pair.other);
+      c.literal(`${q}.core`, pair.core, REBUILD_CORE_MATCHES);
+      if (pair.coreFields !== undefined && c.array(`${q}.coreFields`, pair.coreFields)) pair.coreFields.forEach((f, j) => c.string(`${q}.coreFields[${j}]`, f));
+      c.boolean(`${q}.reproduced`, pair.reproduced);
+      let artifactsEqual = true;
+      if (c.array(`${q}.artifacts`, pair.artifacts)) {
+        pair.artifacts.forEach((a, j) => {
+          const r = `${q}.artifacts[${j}]`;
+          if (!c.object(r, a)) return;
+          c.string(`${r}.name`, a.name);
+          c.literal(`${r}.kind`, a.kind, REBUILD_ARTIFACT_KINDS);
+          c.digest(`${r}.here`, a.here, true);
+          c.digest(`${r}.other`, a.other, true);
+          if (a.here !== a.other) artifactsEqual = false;
+        });
+        c.uniqueNames(`${q}.artifacts`, pair.artifacts, 'name');
+      }
+      if (pair.reproduced === true && !artifactsEqual) c.failText(`${q}.reproduced`, 'false when an artifact differs', 'true');
+      if (pair.reproduced === true) reproducedPairs++;
+      else if (!firstBad) firstBad = pair;
+    });
+  }
+  if (c.object(`${p}.unpaired`, core.unpaired)) {
+    for (const side of ['here', 'other'] as const) {
+      const list = core.unpaired[side];
+      if (!c.array(`${p}.unpaired.${side}`, list)) continue;
+      list.forEach((u, i) => {
+        checkStepRef(c, `${p}.unpaired.${side}[${i}]`, u);
+        if (typeof u === 'object' && u !== null) c.digest(`${p}.unpaired.${side}[${i}].receipt`, (u as Obj).receipt);
+      });
+    }
+  }
+  if (core.firstDiverged !== null && c.object(`${p}.firstDiverged`, core.firstDiverged)) {
+    const f = core.firstDiverged;
+    checkStepRef(c, `${p}.firstDiverged`, f);
+    c.integer(`${p}.firstDiverged.moreFiles`, f.moreFiles);
+    if (c.array(`${p}.firstDiverged.files`, f.files)) {
+      f.files.forEach((file, i) => {
+        const r = `${p}.firstDiverged.files[${i}]`;
+        if (!c.object(r, file)) return;
+        c.string(`${r}.artifact`, file.artifact);
+        c.string(`${r}.path`, file.path, false);
+        c.literal(`${r}.change`, file.change, FILE_CHANGES);
+        if (file.fields !== undefined && c.array(`${r}.fields`, file.fields)) file.fields.forEach((x, j) => c.string(`${r}.fields[${j}]`, x));
+        if (file.here !== undefined) c.digest(`${r}.here`, file.here);
+        if (file.other !== undefined) c.digest(`${r}.other`, file.other);
+      });
+    }
+  }
+  if (c.object(`${p}.counts`, core.counts)) {
+    const n = core.counts;
+    for (const k of ['pairs', 'reproduced', 'diverged', 'unpairedHere', 'unpairedOther']) c.integer(`${p}.counts.${k}`, n[k]);
+    if (c.issues.length > 0) return;
+    const pairs = core.pairs as Obj[];
+    const un = core.unpaired as { here: unknown[]; other: unknown[] };
+    const derived = { pairs: pairs.length, reproduced: reproducedPairs, diverged: pairs.length - reproducedPairs, unpairedHere: un.here.length, unpairedOther: un.other.length };
+    for (const [k, v] of Object.entries(derived)) if (n[k] !== v) c.fail(`${p}.counts.${k}`, `${v} (derived from the pairs)`, n[k]);
+    const verdict = pairs.length > 0 && reproducedPairs === pairs.length ? 'reproduced' : 'diverged';
+    if (core.verdict !== verdict) c.fail(`${p}.verdict`, `"${verdict}" (derived from the pairs)`, core.verdict);
+    const fd = core.firstDiverged as Obj | null;
+    if ((fd === null) !== (firstBad === undefined) || (fd && firstBad && (fd.step !== firstBad.step || fd.occurrence !== firstBad.occurrence))) {
+      c.failText(`${p}.firstDiverged`, firstBad ? `step ${String(firstBad.step)} #${String(firstBad.occurrence)} (the first pair not reproduced)` : 'null (every pair reproduced)',
+        fd ? `step ${String(fd.step)} #${String(fd.occurrence)}` : 'null');
+    }
+  }
+}
+
 function checkCore(c: Checker, p: string, core: unknown): void {
   if (!c.object(p, core)) return;
   c.string(`${p}.step`, core.step);
@@ -214,8 +324,11 @@ function checkCore(c: Checker, p: string, core: unknown): void {
         c.integer(`${p}.source.mode`, core.source.mode);
       }
       break;
+    case 'rebuild':
+      checkRebuildCore(c, p, core);
+      break;
     default:
-      c.literal(`${p}.kind`, core.kind, ['command', 'ingest']);
+      c.literal(`${p}.kind`, core.kind, ['command', 'ingest', 'rebuild']);
   }
 }
 

@@ -71,11 +71,14 @@ async function* everything(store: Store, kind: 'added' | 'removed', entry: TreeE
   for (const child of tree.entries) yield* everything(store, kind, child, childPath(path, child.name));
 }
 
-/** Yields every changed path from tree `a` to tree `b` (either may be null: empty). */
-export async function* diffTrees(store: Store, a: Digest | null, b: Digest | null, prefix: Buffer = Buffer.alloc(0)): AsyncGenerator<TreeChange> {
+/**
+ * Yields every changed path from tree `a` to tree `b` (either may be null: empty).
+ * `storeB` holds `b` when it is another store (two histories compared by a rebuild check).
+ */
+export async function* diffTrees(store: Store, a: Digest | null, b: Digest | null, prefix: Buffer = Buffer.alloc(0), storeB: Store = store): AsyncGenerator<TreeChange> {
   if (a === b) return;
   const ta = a ? await readTree(store, a) : EMPTY_TREE;
-  const tb = b ? await readTree(store, b) : EMPTY_TREE;
+  const tb = b ? await readTree(storeB, b) : EMPTY_TREE;
   let i = 0;
   let j = 0;
   while (i < ta.entries.length || j < tb.entries.length) {
@@ -83,17 +86,17 @@ export async function* diffTrees(store: Store, a: Digest | null, b: Digest | nul
     const eb = tb.entries[j];
     const c = !ea ? 1 : !eb ? -1 : Buffer.compare(ea.name, eb.name);
     if (c < 0) { yield* everything(store, 'removed', ea!, childPath(prefix, ea!.name)); i++; continue; }
-    if (c > 0) { yield* everything(store, 'added', eb!, childPath(prefix, eb!.name)); j++; continue; }
+    if (c > 0) { yield* everything(storeB, 'added', eb!, childPath(prefix, eb!.name)); j++; continue; }
     i++; j++;
     const path = childPath(prefix, ea!.name);
     if (ea!.type === 'dir' && eb!.type === 'dir') {
       if (!metadataEqual(ea!, eb!)) yield { kind: 'metadata', path, type: 'dir', before: ea!, after: eb! };
-      if (ea!.digest !== eb!.digest) yield* diffTrees(store, ea!.digest!, eb!.digest!, path);
+      if (ea!.digest !== eb!.digest) yield* diffTrees(store, ea!.digest!, eb!.digest!, path, storeB);
       continue;
     }
     if (ea!.type === 'dir' || eb!.type === 'dir') {
       yield* everything(store, 'removed', ea!, path);
-      yield* everything(store, 'added', eb!, path);
+      yield* everything(storeB, 'added', eb!, path);
       continue;
     }
     if (!contentEqual(ea!, eb!)) yield { kind: 'modified', path, type: eb!.type, before: ea!, after: eb! };

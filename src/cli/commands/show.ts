@@ -1,7 +1,7 @@
 import { AslError } from '../../core/errors.js';
 import { isDigest } from '../../core/digest.js';
 import { printable } from '../../core/printable.js';
-import { statusOf } from '../../graph/log.js';
+import { statusOf, whatOf } from '../../graph/log.js';
 import { readReceipt } from '../../receipt/store-receipt.js';
 import type { ArtifactRef, StdinRecord } from '../../receipt/types.js';
 import { boolOpt, writeJson, requireStore, STORE_FLAG, type Command } from '../command.js';
@@ -45,8 +45,13 @@ export const command: Command = {
       for (const p of core.program) out.push(`program  ${p.root ? `${p.root}:` : ''}${p.path} ${p.digest.slice(0, 19)}${p.package ? ` (${p.package} ${p.version})` : ''}`);
       for (const w of core.watched) out.push(`watched  ${w.path}: +${w.added} ~${w.modified} -${w.removed}`);
       if (core.stdin) out.push(`stdin    ${stdinLine(core.stdin)}`);
-    } else {
+    } else if (core.kind === 'ingest') {
       out.push(`source   ${core.source.path} (${core.source.type}, mode 0${core.source.mode.toString(8)})`);
+    } else {
+      out.push(`verdict  ${whatOf(core)}`);
+      for (const m of core.pathMap) out.push(`path map ${m.from} -> ${m.to}`);
+      for (const p of core.pairs) out.push(`pair     ${p.reproduced ? 'reproduced' : 'DIVERGED  '} ${p.step}${p.occurrence > 1 ? ` #${p.occurrence}` : ''}: core ${p.core}, here ${p.here.receipt.slice(0, 19)} other ${p.other.receipt.slice(0, 19)} (key ${p.other.keyId.slice(0, 16)})`);
+      for (const f of core.firstDiverged?.files ?? []) out.push(`differs  ${f.change} ${f.artifact}${f.path ? `: ${f.path}` : ''}${f.fields ? ` (${f.fields.join(', ')})` : ''}`);
     }
     out.push(`run      ${run.startedOn} for ${(run.durationMs / 1000).toFixed(2)}s on ${run.host.hostname} (${run.host.kernel}), asl ${run.asl.version}${run.peakRssBytes ? `, peak ${formatBytes(run.peakRssBytes)}` : ''}`);
     out.push(`core     ${coreDigest}`);

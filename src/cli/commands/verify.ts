@@ -1,5 +1,6 @@
 import { AslError } from '../../core/errors.js';
 import { printable } from '../../core/printable.js';
+import { checkRebuildRequirements } from '../../graph/rebuild-cover.js';
 import { verifyStoreFully } from '../../receipt/verify-receipts.js';
 import { parseAnchor } from '../../receipt/verify-rollback.js';
 import type { VerifyReport } from '../../store/verify.js';
@@ -47,7 +48,7 @@ function printTreeResult(io: Io, r: VerifyTreeResult): void {
 }
 
 export const command: Command = {
-  usage: 'asl verify --store S [--quick | --tree ID --root DIR [--exclude PATH]...] [--json]',
+  usage: 'asl verify --store S [--quick] [--require-rebuild KEYID]... | --store S --tree ID --root DIR [--exclude PATH]... [--json]',
   summary: 'Re-hash every object and check every reference, signature and the receipt log; or, with --tree, compare a live directory '
     + 'with a recorded tree and list every difference. Exit 0 clean, 1 when anything is corrupt, missing or different, 2 for bad usage.',
   options: {
@@ -57,6 +58,7 @@ export const command: Command = {
     root: { type: 'string' },
     exclude: { type: 'string', multiple: true },
     anchor: { type: 'string' },
+    'require-rebuild': { type: 'string', multiple: true },
   },
   help: {
     details: [
@@ -69,9 +71,11 @@ export const command: Command = {
       tree: ['ID', 'with --root: the recorded tree to compare the live directory with'],
       root: ['DIR', 'with --tree: the live directory, e.g. / on the booted host'],
       exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
+      'require-rebuild': ['KEYID', 'exit 1 unless the store holds a "reproduced" rebuild verdict signed by KEYID (8 to 64 hex digits) that covers its image root: '
+        + 'the last receipt that recorded a tree, named with the same trees by a reproduced pair (docs/verify.md)'],
       anchor: ['ANCHOR', 'SEQ:RECEIPT_ID, as `asl verify` prints it: exit 1 unless the log\'s entry SEQ is that receipt and its chain to the signed head is whole (the anchor `asl verify` prints: write it down)'],
     },
-    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
+    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --require-rebuild 3f1c0a9e5b7d2468', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
   },
   async run(args, io) {
     const tree = stringOpt(args, 'tree');
@@ -83,6 +87,9 @@ export const command: Command = {
     if (tree !== undefined && boolOpt(args, 'quick')) throw new AslError('USAGE', 'verify: --quick applies to the store check, not to --tree');
     const anchor = stringOpt(args, 'anchor');
     if (anchor !== undefined && tree !== undefined) throw new AslError('USAGE', 'verify: --anchor applies to the store check, not to --tree');
+    const rebuildKeys = listOpt(args, 'require-rebuild');
+    for (const k of rebuildKeys) if (!/^[0-9a-fA-F]{8,64}$/.test(k)) throw new AslError('USAGE', `verify: --require-rebuild ${k}: expected a key id (8 to 64 hex digits, as \`asl key list\` prints it)`);
+    if (rebuildKeys.length > 0 && tree !== undefined) throw new AslError('USAGE', 'verify: --require-rebuild applies to the store check, not to --tree');
     if (anchor !== undefined && !parseAnchor(anchor)) throw new AslError('USAGE', `verify: --anchor ${anchor}: expected SEQ:RECEIPT_ID (e.g. 14:sha256:<64 hex>, as \`asl verify\` prints it)`);
     const store = await requireStore(args, 'verify');
     if (tree !== undefined && root !== undefined) {
@@ -94,12 +101,21 @@ export const command: Command = {
       return result.ok ? 0 : 1;
     }
     const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick'), ...(anchor !== undefined ? { anchor } : {}) });
+    // Only a store that verifies can vouch for a verdict: its receipts are read again, trusting what the check just passed.
+    const rebuild = rebuildKeys.length > 0 && report.ok ? await checkRebuildRequirements(store, rebuildKeys) : null;
+    const rebuildOk = rebuildKeys.length === 0 || (rebuild !== null && rebuild.results.every((r) => r.ok));
     if (boolOpt(args, 'json')) {
-      writeJson(io, anchor === undefined ? report : { ...report, anchorCheck: { anchor, ok: !report.problems.some((p) => p.step === 'anchor') } });
+      writeJson(io, {
+        ...report,
+        ...(anchor === undefined ? {} : { anchorCheck: { anchor, ok: !report.problems.some((p) => p.step === 'anchor') } }),
+        ...(rebuildKeys.length === 0 ? {} : { rebuildCheck: rebuild ?? { imageRoot: null, results: rebuildKeys.map((key) => ({ key, ok: false, message: `require-rebuild ${key}: the store does not verify` })) } }),
+      });
     } else {
       printStoreReport(io, report, anchor);
+      for (const r of rebuild?.results ?? []) io.stdout.write(`${r.ok ? 'OK' : 'FAIL'} ${printable(r.message)}\n`);
+      if (rebuildKeys.length > 0 && !rebuild) io.stdout.write(`FAIL require-rebuild: the store does not verify, so no verdict in it is checked\n`);
       privateKeyNote(io, report.privateKeys);
     }
-    return report.ok ? 0 : 1;
+    return report.ok && rebuildOk ? 0 : 1;
   },
 };

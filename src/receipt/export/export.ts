@@ -19,7 +19,7 @@ import { readReceipt, type StoredReceipt } from '../store-receipt.js';
 import { IN_TOTO_PAYLOAD_TYPE } from '../types.js';
 import { canonicalBytes } from '../../core/canonical-json.js';
 import { exportPath, normalizeBase, receiptFiles, TreeExpander, type SkippedCounts } from './artifact-files.js';
-import { buildLink, linkFileName, signLink, sslibPublicKey, type LinkLogs } from './intoto-link.js';
+import { buildLink, linkFileName, rebuildNotExported, signLink, sslibPublicKey, type LinkLogs } from './intoto-link.js';
 import { buildSlsaStatement } from './slsa.js';
 
 export const EXPORT_FORMATS = ['intoto-link', 'slsa'] as const;
@@ -123,6 +123,8 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
   const chosen = await resolveReceiptRefs(store, refs, records);
   const receipts: StoredReceipt[] = [];
   for (const { id } of chosen) receipts.push(await readReceipt(store, id, { keys }));
+  const verdict = receipts.find((r) => r.statement.predicate.core.kind === 'rebuild');
+  if (verdict) throw rebuildNotExported(verdict.id);
 
   const base = normalizeBase(opts.base);
   const pathOpts = base ? { base } : {};

@@ -8,6 +8,7 @@
 import { createHash, sign as edSign, type KeyObject } from 'node:crypto';
 import type { Digest } from '../../core/digest.js';
 import { olpcCanonicalBytes } from '../../core/olpc-canonical-json.js';
+import { AslError } from '../../core/errors.js';
 import type { PerCore, PerRun } from '../types.js';
 import type { FileDigests } from './artifact-files.js';
 
@@ -93,6 +94,7 @@ export function buildLink(receiptId: Digest, core: PerCore, coreDigest: Digest, 
       environment: { asl, variables: core.environment.variables, workdir: core.command.cwd },
     };
   }
+  if (core.kind === 'rebuild') throw rebuildNotExported(receiptId);
   asl.source = core.source;
   return {
     _type: 'link',
@@ -103,6 +105,15 @@ export function buildLink(receiptId: Digest, core: PerCore, coreDigest: Digest, 
     byproducts: {},
     environment: { asl },
   };
+}
+
+/**
+ * A rebuild verdict is not a step that made something: an in-toto link or a SLSA
+ * Provenance statement for it would claim materials and products it never had. It
+ * travels as the ASL receipt it is (bundle, push), where `asl verify --require-rebuild` reads it.
+ */
+export function rebuildNotExported(receiptId: Digest): AslError {
+  return new AslError('UNSUPPORTED', `receipt ${receiptId} is a rebuild verdict, not a build step: in-toto links and SLSA Provenance describe how something was made, so it is not exported; carry it with \`asl bundle export\` or \`asl push\``);
 }
 
 /** Signs a link: Ed25519 over its securesystemslib canonical JSON, signature in hex. */

@@ -12,6 +12,7 @@ import { canonicalBytes } from '../../core/canonical-json.js';
 import { digestHex, type Digest } from '../../core/digest.js';
 import { STATEMENT_TYPE, type ArtifactRef, type PerCore, type PerRun } from '../types.js';
 import type { FileDigests } from './artifact-files.js';
+import { rebuildNotExported } from './intoto-link.js';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 /** ASL's build types: a command captured by asl capture --cmd, a path taken in by --file. */
@@ -94,6 +95,8 @@ export function buildSlsaStatement(receiptId: Digest, core: PerCore, coreDigest:
       mediaType: 'application/json',
       annotations: { ...core.exit },
     });
+  } else if (core.kind === 'rebuild') {
+    throw rebuildNotExported(receiptId);
   } else {
     buildType = ASL_BUILD_TYPE_INGEST;
     externalParameters = { source: core.source.path };
