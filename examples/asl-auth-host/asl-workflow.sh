@@ -236,14 +236,18 @@ capture_build_iso() {
     --outdir $PRESTORE/per/build_iso
 }
 
-# The verdict of the rebuild, recorded as a receipt of this store (asl rebuild-check).
-# Its exit code is the verdict: 0 reproduced, 1 diverged (the step then fails).
+# The verdict of the rebuild, recorded as a receipt of this store (asl rebuild-check)
+# once the image root is final and before the seed, so the image's history holds it.
+# The steps after image_root are not judged (they hold the history, each builder's own).
+# Its exit code is the verdict: 0 reproduced, 1 diverged (the step then fails; the
+# verdict, naming the first diverged step and its files, is in build_logs/rebuild.log).
 rebuild_check() {
   if ! asl rebuild-check --help >/dev/null 2>&1; then
     say "asl rebuild-check is not available in this ASL: no verdict recorded"
     return 0
   fi
-  asl rebuild-check --store $PRESTORE --against "$REBUILD_FROM" --json >"$LOGS/rebuild-verdict.json"
+  asl rebuild-check --store $PRESTORE --against "$REBUILD_FROM" --json >"$LOGS/rebuild-verdict.json" \
+    || { cat "$LOGS/rebuild-verdict.json"; return 1; }
 }
 
 write_dag() {
@@ -258,10 +262,10 @@ step dpkg_config "capture dpkg's path excludes for the image"  -- capture_dpkg_c
 step apt_install "capture apt-get install in the chroot"      -- capture_apt
 step overlay     "capture the overlay (asl, boot check)"      -- make_overlay
 step image_root  "capture the final image root"               -- capture_image_root
+[[ -z ${REBUILD_FROM:-} ]] || step rebuild "compare with REBUILD_FROM, record the verdict" -- rebuild_check
 step seed        "seed the store into the image root"         -- seed_store
 step build_iso   "capture the ISO build (squashfs, grub)"     -- capture_build_iso
 step dag         "write the DAG, verify the store"            -- write_dag
-[[ -z ${REBUILD_FROM:-} ]] || step rebuild "record the rebuild's verdict"        -- rebuild_check
 
 ROOT_TREE=$(asl log --store $PRESTORE --json | node -e '
   const log = JSON.parse(require("fs").readFileSync(0, "utf8"));

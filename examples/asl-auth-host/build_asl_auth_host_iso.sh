@@ -38,8 +38,10 @@ cp "$initrd" "$STAGING/live/initrd.img"
 
 # The root exactly as recorded: every file, owner, mode, device node, xattr; every
 # time (inodes and the file system's own) is SOURCE_DATE_EPOCH.
+# (mksquashfs takes the times from SOURCE_DATE_EPOCH too, but refuses it beside the options
+# that say the same explicitly.)
 squash() {
-  mksquashfs "$1" "$2" -noappend -no-progress -comp "${SQUASHFS_COMP:-zstd}" ${SQUASHFS_COMP_OPTS--Xcompression-level 6} \
+  env -u SOURCE_DATE_EPOCH mksquashfs "$1" "$2" -noappend -no-progress -comp "${SQUASHFS_COMP:-zstd}" ${SQUASHFS_COMP_OPTS--Xcompression-level 6} \
     -xattrs -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH"
   echo "squashfs $2: $(stat -c %s "$2") bytes"
 }
