@@ -78,7 +78,7 @@ ln -s "$HERE/mformat-serial" "$tools/mformat"
 rm -f "$OUT/asl-auth-host.iso"
 PATH="$tools:$PATH" grub-mkrescue -o "$OUT/asl-auth-host.iso" "$STAGING" -- -volid ASL_AUTH_HOST \
   -volume_date c "$date" -volume_date m "$date" -volume_date uuid "$date" -volume_date all_file_dates "$date" \
-  -boot_image any gpt_disk_guid=volume_date_uuid -sort_weight -1 /live/asl-history.squashfs
+  -boot_image any gpt_disk_guid=volume_date_uuid -find /live/asl-history.squashfs -exec sort_weight -1 --
 rm -rf "$STAGING" "$tools"
 rm -rf "$STAGING"
 (cd "$OUT" && sha256sum asl-auth-host.iso >asl-auth-host.iso.sha256)
