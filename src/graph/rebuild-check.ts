@@ -35,7 +35,9 @@ export const REBUILD_STEP = 'rebuild-check';
 export const CORE_FILES = 50;
 const REPORT_FILES = 5000;
 const DIFFOSCOPE_LINES = 200;
-const DIFFOSCOPE_MAX_BYTES = 64 * 1024 * 1024;
+// A rebuild check ends a build: diffoscope gets small files and a short time, never an ISO.
+const DIFFOSCOPE_MAX_BYTES = 16 * 1024 * 1024;
+const DIFFOSCOPE_TIMEOUT_MS = 60_000;
 
 export interface PathMapping {
   from: string;
@@ -58,6 +60,8 @@ export interface RebuildReport {
   pathMapSource: 'given' | 'inferred';
   /** Receipts present in both logs (e.g. imported): not compared, they are the same receipt. */
   shared: number;
+  /** With `until`: receipts after its step, here and in the other history, not compared. */
+  beyond: { here: number; other: number };
   /** Every differing path of the first diverged step (up to REPORT_FILES). */
   files: RebuildFile[];
   moreFiles: number;
@@ -72,6 +76,8 @@ export interface RebuildCheckOptions {
   diffoscopeFiles?: number;
   /** Compare only; write no receipt. */
   record?: boolean;
+  /** Judge only the receipts up to the last one of this step name in each log. */
+  until?: string;
   /** The directory searched for diffoscope (default: the process's PATH). */
   path?: string;
 }
@@ -153,21 +159,46 @@ export function mapCore(core: PerCore, map: readonly PathMapping[]): PerCore {
   return normalizeCore(mapValue(core, map) as PerCore);
 }
 
-/** "/a/w1/iso" and "/b/w2/iso" -> /a/w1 => /b/w2: what remains once the common last components are dropped. */
+/** How many last components two paths share. */
+function commonTail(a: string, b: string): number {
+  const x = a.split('/').filter(Boolean);
+  const y = b.split('/').filter(Boolean);
+  let n = 0;
+  while (n < x.length && n < y.length && x[x.length - 1 - n] === y[y.length - 1 - n]) n++;
+  return n;
+}
+
+/**
+ * "/a/w1/iso" and "/b/w2/iso" -> /a/w1 => /b/w2: what remains once the common last
+ * components are dropped. Two paths with no last component in common say nothing
+ * (a build run from /srv/src in one history and from /srv/w2 in the other is no relocation).
+ */
 function prefixPair(other: string, here: string): PathMapping | null {
   if (other === here || !isAbsolute(other) || !isAbsolute(here)) return null;
-  const a = other.split('/').filter(Boolean);
-  const b = here.split('/').filter(Boolean);
-  while (a.length > 0 && b.length > 0 && a[a.length - 1] === b[b.length - 1]) { a.pop(); b.pop(); }
+  const n = commonTail(other, here);
+  if (n === 0) return null;
+  const a = other.split('/').filter(Boolean).slice(0, -n);
+  const b = here.split('/').filter(Boolean).slice(0, -n);
   if (a.length === 0 || b.length === 0) return null;
   return { from: `/${a.join('/')}`, to: `/${b.join('/')}` };
 }
 
+/** Each of `others` with the one of `heres` it shares the most last components with (a tie pairs none). */
+function matchByTail(others: readonly string[], heres: readonly string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const o of others) {
+    const scored = heres.map((h) => [h, commonTail(o, h)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
+    if (scored.length > 0 && (scored.length === 1 || scored[0]![1] > scored[1]![1])) out.push([o, scored[0]![0]]);
+  }
+  return out;
+}
+
 /**
  * The path map a comparison uses when none is given: from each pair's working
- * directory, watched roots (sorted, zipped when both sides watched as many) and
- * ingested source, the differing prefixes; for each old prefix the new one most
- * pairs agree on. A prefix that another, shorter one already maps the same way is dropped.
+ * directory, watched roots (each with the root of the other side that ends the
+ * same way) and ingested source, the differing prefixes; for each old prefix the
+ * new one most pairs agree on. A prefix that another, shorter one already maps the
+ * same way is dropped.
  */
 export function inferPathMap(pairs: ReadonlyArray<{ here: PerCore; other: PerCore }>): PathMapping[] {
   const votes = new Map<string, Map<string, number>>();
@@ -181,9 +212,7 @@ export function inferPathMap(pairs: ReadonlyArray<{ here: PerCore; other: PerCor
   for (const { here, other } of pairs) {
     if (here.kind === 'command' && other.kind === 'command') {
       vote(other.command.cwd, here.command.cwd);
-      const a = other.watched.map((w) => w.path).sort();
-      const b = here.watched.map((w) => w.path).sort();
-      if (a.length === b.length) a.forEach((p, i) => vote(p, b[i]!));
+      for (const [o, h] of matchByTail(other.watched.map((w) => w.path), here.watched.map((w) => w.path))) vote(o, h);
     } else if (here.kind === 'ingest' && other.kind === 'ingest') {
       vote(other.source.path, here.source.path);
     }
@@ -261,14 +290,25 @@ interface StoreSide {
   store: Store;
 }
 
-/** Every differing path of a diverged pair, in `asl diff` terms (other history -> this one). */
+/**
+ * Every differing path of a diverged pair, in `asl diff` terms (other history -> this
+ * one): paths whose content or metadata changed first, then paths only one side has.
+ * An artifact only one side recorded is one entry, not a walk of all it holds.
+ */
 async function differingFiles(here: Store, other: Store, pair: RebuildPair, limit: number): Promise<{ files: RebuildFile[]; more: number }> {
-  const files: RebuildFile[] = [];
+  const changed: RebuildFile[] = [];
+  const oneSide: RebuildFile[] = [];
   let more = 0;
-  const add = (f: RebuildFile) => { if (files.length < limit) files.push(f); else more++; };
+  const add = (f: RebuildFile) => {
+    const list = f.change === 'modified' || f.change === 'metadata' ? changed : oneSide;
+    if (list.length < limit) list.push(f); else more++;
+  };
+  // A watched root is often also a tree output with the same ids: its paths are listed once, under the root.
+  const watchedIds = new Set(pair.artifacts.filter((a) => a.name.startsWith('watched ')).map((a) => `${a.name.slice(8)}\0${a.here}\0${a.other}`));
   for (const a of pair.artifacts) {
     if (a.here === a.other) continue;
-    const bothTrees = a.kind === 'tree' && (a.here === null || await objectIsTree(here, a.here)) && (a.other === null || await objectIsTree(other, a.other));
+    if (a.name.startsWith('output ') && watchedIds.has(`${a.name.slice(7)}\0${a.here}\0${a.other}`)) continue;
+    const bothTrees = a.kind === 'tree' && a.here !== null && a.other !== null && await objectIsTree(here, a.here) && await objectIsTree(other, a.other);
     if (!bothTrees) {
       const change = a.here === null ? 'removed' : a.other === null ? 'added' : 'modified';
       add({ artifact: a.name, path: '', change, ...(change === 'modified' ? { fields: ['content'] } : {}), ...(a.here ? { here: a.here } : {}), ...(a.other ? { other: a.other } : {}) });
@@ -283,7 +323,8 @@ async function differingFiles(here: Store, other: Store, pair: RebuildPair, limi
       });
     }
   }
-  return { files, more };
+  const files = [...changed, ...oneSide];
+  return { files: files.slice(0, limit), more: more + Math.max(0, files.length - limit) };
 }
 
 /** diffoscope's path when it is on PATH; null otherwise (it is never required). */
@@ -301,7 +342,7 @@ export async function findDiffoscope(pathVar = process.env.PATH ?? ''): Promise<
 
 function runProgram(program: string, args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
+    execFile(program, args, { timeout: DIFFOSCOPE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 125) : 0;
       resolve({ code, stdout: stdout ?? '' });
     });
@@ -314,11 +355,15 @@ function runProgram(program: string, args: string[]): Promise<{ code: number; st
  */
 async function runDiffoscope(program: string, here: Store, other: Store, files: readonly RebuildFile[], max: number): Promise<DiffoscopeResult[]> {
   const results: DiffoscopeResult[] = [];
+  const done = new Set<string>();
   const dir = await mkdtemp(join(tmpdir(), 'asl-rebuild-'));
   try {
     for (const f of files) {
       if (results.length >= max) break;
       if (f.change !== 'modified' || !f.here || !f.other || !f.fields?.includes('content')) continue;
+      // One file is often listed twice (a product and a path in its watched root): explained once.
+      if (done.has(`${f.other} ${f.here}`)) continue;
+      done.add(`${f.other} ${f.here}`);
       const [a, b] = [await readObject(other, f.other), await readObject(here, f.here)];
       if (a.length > DIFFOSCOPE_MAX_BYTES || b.length > DIFFOSCOPE_MAX_BYTES) continue;
       const name = basename(f.path || f.artifact.replace(/^\w+ /, '')) || 'file';
@@ -354,8 +399,16 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   const shared = mine.steps.length - here.length;
   // Occurrences are counted again without the shared receipts, so a partly imported history still pairs.
   const renumber = (list: StepReceipt[]) => { const n = new Map<string, number>(); return list.map((s) => { const k = (n.get(s.step) ?? 0) + 1; n.set(s.step, k); return { ...s, occurrence: k }; }); };
-  const hs = renumber(here);
-  const os = renumber(there);
+  const upTo = (list: StepReceipt[], where: string): StepReceipt[] => {
+    if (opts.until === undefined) return list;
+    const last = list.map((s) => s.step).lastIndexOf(opts.until);
+    if (last < 0) throw new AslError('BAD_INPUT', `rebuild-check: --until ${opts.until}: no receipt of that step in ${where} (steps: ${[...new Set(list.map((s) => s.step))].join(', ') || 'none'})`);
+    return list.slice(0, last + 1);
+  };
+  const allHere = renumber(here);
+  const allThere = renumber(there);
+  const hs = upTo(allHere, store.root);
+  const os = upTo(allThere, against.root);
   const key = (s: StepReceipt) => `${s.occurrence}\0${s.step}`;
   const otherByKey = new Map(os.map((s) => [key(s), s]));
   const paired: Array<[StepReceipt, StepReceipt]> = [];
@@ -383,6 +436,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     kind: 'rebuild',
     step: REBUILD_STEP,
     verdict: first ? 'diverged' : 'reproduced',
+    ...(opts.until !== undefined ? { until: opts.until } : {}),
     against: { receipts: theirs.logged, last: theirs.last },
     pathMap,
     pairs,
@@ -400,6 +454,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     format: 'asl-rebuild-report/v1',
     pathMapSource: opts.pathMap ? 'given' : 'inferred',
     shared,
+    beyond: { here: allHere.length - hs.length, other: allThere.length - os.length },
     files,
     moreFiles,
     diffoscope: program ? await runDiffoscope(program, store, against, files, maxDiffoscope) : null,

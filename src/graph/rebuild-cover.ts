@@ -2,7 +2,9 @@
  * `asl verify --require-rebuild KEYID`: does this store hold a "reproduced"
  * verdict, signed by that key, that covers its image root? The image root is the
  * last tree this history recorded: the latest receipt in log order (verdicts
- * aside) that recorded a watched root's after-state or a tree output. A verdict
+ * aside) that recorded a watched root's after-state or a tree output (or, with
+ * `imageStep`, the latest receipt of that step: image_root in the ASL-AUTH-HOST
+ * workflow, whose ISO carries each builder's own history). A verdict
  * covers it when one of its reproduced pairs names that very receipt, on either
  * side (a verdict made here names it as "here"; one made by another builder and
  * imported names it as "other"), and lists each of its recorded trees and files
@@ -55,7 +57,7 @@ function keyMatches(given: string, keyId: string): boolean {
  * Checks each required key in turn; the store's receipts are read (and verified
  * against its trusted keys) once.
  */
-export async function checkRebuildRequirements(store: Store, keys: readonly string[]): Promise<{ imageRoot: ImageRootReceipt | null; results: RebuildRequirement[] }> {
+export async function checkRebuildRequirements(store: Store, keys: readonly string[], opts: { imageStep?: string } = {}): Promise<{ imageRoot: ImageRootReceipt | null; results: RebuildRequirement[] }> {
   for (const k of keys) {
     if (!/^[0-9a-fA-F]{8,64}$/.test(k)) throw new AslError('USAGE', `verify: --require-rebuild ${k}: expected a key id (8 to 64 hex digits, as \`asl key list\` prints it)`);
   }
@@ -67,11 +69,15 @@ export async function checkRebuildRequirements(store: Store, keys: readonly stri
     const r = await readReceipt(store, entry.receipt, { keys: trusted });
     const core = r.statement.predicate.core;
     if (core.kind === 'rebuild') verdicts.push({ id: r.id, keyId: r.keyId, core });
-    else if (recordsATree(core)) imageRoot = { receipt: r.id, step: core.step, recorded: recordedOf(core) };
+    else if (opts.imageStep === undefined ? recordsATree(core) : core.step === opts.imageStep) imageRoot = { receipt: r.id, step: core.step, recorded: recordedOf(core) };
   }
   const results = keys.map((key): RebuildRequirement => {
     const fail = (message: string): RebuildRequirement => ({ key, ok: false, message: `require-rebuild ${key}: ${message}` });
-    if (!imageRoot) return fail(`${store.root} records no tree: there is no image root for a rebuild to cover`);
+    if (!imageRoot) {
+      return fail(opts.imageStep === undefined ? `${store.root} records no tree: there is no image root for a rebuild to cover`
+        : `${store.root} has no receipt of step ${opts.imageStep} (--image-step): there is no image root for a rebuild to cover`);
+    }
+    if (imageRoot.recorded.length === 0) return fail(`the image root's receipt (step ${imageRoot.step}, ${imageRoot.receipt}) recorded no tree or file for a rebuild to compare`);
     const root = imageRoot;
     const signed = verdicts.filter((v) => keyMatches(key, v.keyId));
     const what = `the image root (step ${root.step}, receipt ${root.receipt})`;

@@ -277,6 +277,11 @@ export interface RebuildCore {
   verdict: RebuildVerdict;
   /** The other history: how many receipts it logged and the last one, when the comparison read it. */
   against: { receipts: number; last: Digest | null };
+  /**
+   * With `--until STEP`: only the receipts up to the last one of STEP in each log were
+   * compared (a later step, such as an ISO that carries each builder's own history, is not judged).
+   */
+  until?: string;
   /** Prefix rewrites applied to the other history's paths (its work directory -> this one's). */
   pathMap: Array<{ from: string; to: string }>;
   /** Paired steps, in this history's log order. */

@@ -222,6 +222,7 @@ function checkStepRef(c: Checker, p: string, ref: unknown): void {
  */
 function checkRebuildCore(c: Checker, p: string, core: Obj): void {
   c.literal(`${p}.verdict`, core.verdict, REBUILD_VERDICTS);
+  c.optString(`${p}.until`, core.until);
   if (c.object(`${p}.against`, core.against)) {
     c.integer(`${p}.against.receipts`, core.against.receipts);
     c.digest(`${p}.against.last`, core.against.last, true);

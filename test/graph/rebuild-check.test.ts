@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,11 @@ import { buildStatement } from '../../src/receipt/statement.js';
 import { mapText, inferPathMap } from '../../src/graph/rebuild-check.js';
 import { describeRun, runAsl, type RunResult } from '../helpers.js';
 import { objectBytesAt } from '../store/object-bytes.js';
+
+function findDiffoscopeSync(): string | null {
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'diffoscope'))) return join(dir, 'diffoscope');
+  return null;
+}
 
 const digestOf = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const FIXED = '@1700000000';
@@ -188,10 +194,9 @@ test('a build whose step writes other bytes diverges there: the verdict names th
   const product = first.files.find((f) => f.artifact === `output ${c.work}/root/etc/app.conf`)!;
   assert.equal(product.here, digestOf('name=other\n'));
   assert.equal(product.other, digestOf('name=asl\n'));
-  // The capture also records the watched root as a tree output: the same path inside it differs.
-  const asOutput = first.files.find((f) => f.artifact === `output ${c.work}/root`)!;
-  assert.deepEqual({ ...asOutput, artifact: '' }, { ...inTree, artifact: '' });
-  assert.equal(first.files.length, 3, JSON.stringify(first.files));
+  // The capture also records the watched root as a tree output with the same ids: its paths are listed once.
+  assert.equal(first.files.length, 2, JSON.stringify(first.files));
+  assert.ok(json.core.pairs[1]!.artifacts.some((x) => x.name === `output ${c.work}/root` && x.here !== x.other));
   assert.equal(first.moreFiles, 0);
 
   const text = await runAsl(['rebuild-check', '--store', c.store, '--against', a.store, '--no-record']);
@@ -204,6 +209,38 @@ test('a build whose step writes other bytes diverges there: the verdict names th
   const req = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!]);
   assert.equal(req.code, 1, describeRun(req));
   assert.match(req.stdout, new RegExp(`^FAIL require-rebuild ${json.keyId}: the verdict signed by that key \\(${json.receipt}\\) is "diverged": step configure differs first$`, 'm'));
+
+  // --until judges only the steps up to one: here the first step, which did reproduce.
+  const until = await rebuildCheck(['--store', c.store, '--against', a.store, '--until', 'fetch']);
+  assert.equal(until.r.code, 0, describeRun(until.r));
+  assert.equal(until.json.core.until, 'fetch');
+  assert.deepEqual(until.json.core.pairs.map((p) => p.step), ['fetch']);
+  assert.deepEqual((until.json.report as unknown as { beyond: unknown }).beyond, { here: 2, other: 2 });
+  // It does not cover the image root (the last tree, step image_root), only the root of the step it judged.
+  const still = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!]);
+  assert.equal(still.code, 1, describeRun(still));
+  assert.match(still.stdout, /FAIL require-rebuild .*: no "reproduced" verdict signed by that key names the image root \(step image_root, receipt sha256:[0-9a-f]{64}\) with its trees/);
+  const fetchRoot = await ok(runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!, '--image-step', 'fetch']));
+  assert.match(fetchRoot.stdout, new RegExp(`^OK require-rebuild ${json.keyId}: verdict ${until.json.receipt} \\(reproduced, 1/1 steps\\) covers the image root \\(step fetch, `, 'm'));
+  const noStep = await runAsl(['verify', '--store', c.store, '--quick', '--require-rebuild', json.keyId!, '--image-step', 'nosuch']);
+  assert.equal(noStep.code, 1);
+  assert.match(noStep.stdout, /has no receipt of step nosuch \(--image-step\)/);
+});
+
+test('diffoscope, when installed, explains the differing file of the first diverged step', { skip: findDiffoscopeSync() === null ? 'diffoscope is not on PATH' : false }, async () => {
+  const { a, c } = await builds();
+  const { r, json } = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '1']);
+  assert.equal(r.code, 1);
+  const d = json.report.diffoscope as Array<{ artifact: string; path: string; exitCode: number; summary: string }>;
+  assert.equal(d.length, 1);
+  assert.deepEqual([d[0]!.artifact, d[0]!.path], [`output ${c.work}/root/etc/app.conf`, '']);
+  const two = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '5']);
+  assert.equal((two.json.report.diffoscope as unknown[]).length, 1, 'the same bytes listed twice are explained once');
+  assert.equal(d[0]!.exitCode, 1);
+  assert.match(d[0]!.summary, /^-name=asl$/m);
+  assert.match(d[0]!.summary, /^\+name=other$/m);
+  const none = await rebuildCheck(['--store', c.store, '--against', a.store, '--no-record', '--diffoscope', '0']);
+  assert.equal(none.json.report.diffoscope, null);
 });
 
 test('a second builder\'s verdict, imported under a trusted key, covers the first builder\'s image root', async () => {
@@ -275,6 +312,7 @@ test('rebuild-check refuses bad input with one line and exit 2', async () => {
     [['--store', b.store, '--against', a.store, '--map', 'relative=/x'], /--map relative=\/x: expected OLD=NEW/],
     [['--store', b.store, '--against', a.store, '--diffoscope', 'lots'], /--diffoscope lots: expected a number/],
     [['--store', b.store, '--against', empty], /no step of .* has a partner in .*empty-store/],
+    [['--store', b.store, '--against', a.store, '--until', 'nosuch'], /--until nosuch: no receipt of that step in .*second-builder\/store \(steps: fetch, configure, image_root\)/],
   ];
   for (const [args, message] of cases) {
     const r = await runAsl(['rebuild-check', ...args]);

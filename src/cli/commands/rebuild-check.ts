@@ -18,6 +18,7 @@ function printResult(io: Io, r: RebuildCheckResult): void {
   }
   for (const u of core.unpaired.here) lines.push(`unpaired   ${u.step}${u.occurrence > 1 ? ` #${u.occurrence}` : ''} (only in this history, not compared) ${short(u.receipt)}`);
   for (const u of core.unpaired.other) lines.push(`unpaired   ${u.step}${u.occurrence > 1 ? ` #${u.occurrence}` : ''} (only in the other history, not rebuilt) ${short(u.receipt)}`);
+  if (core.until !== undefined) lines.push(`until      ${core.until}: ${report.beyond.here} later receipts here and ${report.beyond.other} in the other history not compared`);
   if (report.shared > 0) lines.push(`shared     ${report.shared} receipts are in both logs (the same receipts): not compared`);
   const f = core.firstDiverged;
   if (f) {
@@ -28,14 +29,18 @@ function printResult(io: Io, r: RebuildCheckResult): void {
     const more = report.files.length - Math.min(50, report.files.length) + report.moreFiles;
     if (more > 0) lines.push(`  ... and ${more} more (--json lists ${report.files.length})`);
   }
-  for (const d of report.diffoscope ?? []) lines.push(`diffoscope ${d.artifact}${d.path ? `: ${d.path}` : ''} (exit ${d.exitCode})`, ...d.summary.split('\n').map((l) => `  ${l}`));
+  for (const d of report.diffoscope ?? []) {
+    const text = d.summary.split('\n');
+    lines.push(`diffoscope ${d.artifact}${d.path ? `: ${d.path}` : ''} (exit ${d.exitCode})`, ...text.slice(0, 30).map((l) => `  ${l}`));
+    if (text.length > 30 || d.truncated) lines.push('  ... (--json has up to 200 lines)');
+  }
   const n = core.counts;
   lines.push(`${core.verdict === 'reproduced' ? 'REPRODUCED' : 'DIVERGED'}: ${n.reproduced}/${n.pairs} paired steps reproduced, ${n.unpairedHere} only here, ${n.unpairedOther} only in the other history${r.receipt ? `; verdict receipt ${r.receipt}` : ' (not recorded)'}`);
   io.stdout.write(lines.map(printable).join('\n') + '\n');
 }
 
 export const command: Command = {
-  usage: 'asl rebuild-check --store S --against OTHER [--map OLD=NEW]... [--diffoscope N] [--no-record] [--json]',
+  usage: 'asl rebuild-check --store S --against OTHER [--map OLD=NEW]... [--until STEP] [--diffoscope N] [--no-record] [--json]',
   summary: 'Compare this store\'s history (a rebuild) with an earlier one step by step: pair the steps, compare cores (with the other '
     + 'history\'s paths mapped to these) and every recorded tree and file, name the first step that diverged and its files, and record '
     + 'the verdict as a signed receipt of kind "rebuild". Exit 0 reproduced, 1 diverged, 2 bad input.',
@@ -43,6 +48,7 @@ export const command: Command = {
     store: { type: 'string' },
     against: { type: 'string' },
     map: { type: 'string', multiple: true },
+    until: { type: 'string' },
     diffoscope: { type: 'string' },
     'no-record': { type: 'boolean' },
   },
@@ -58,11 +64,12 @@ export const command: Command = {
       store: STORE_FLAG,
       against: ['OTHER', 'the earlier history: another store directory (read, never written)'],
       map: ['MAPPING', 'OLD=NEW: rewrite the other history\'s path prefix OLD to NEW before comparing (replaces the inferred map)'],
+      until: ['STEP', 'judge only the receipts up to the last one of STEP in each log (e.g. image_root: an ISO that carries each builder\'s own history is left out)'],
       diffoscope: ['N', 'run diffoscope, when it is on PATH, on up to N differing files of the first diverged step (default 3; 0: never)'],
       'no-record': 'compare only: write no verdict receipt',
     },
     examples: [
-      'asl rebuild-check --store $REBUILD/asl-preimage-store --against $FIRST/asl-preimage-store',
+      'asl rebuild-check --store $REBUILD/asl-preimage-store --against $FIRST/asl-preimage-store --until image_root',
       'asl rebuild-check --store $PRESTORE --against /mnt/builder2/store --map /srv/b2=/srv/b1 --no-record --json',
     ],
   },
@@ -78,6 +85,7 @@ export const command: Command = {
     const result = await rebuildCheck(store, against, {
       ...(maps.length > 0 ? { pathMap: maps } : {}),
       ...(dfText !== undefined ? { diffoscopeFiles: Number(dfText) } : {}),
+      ...(stringOpt(args, 'until') !== undefined ? { until: stringOpt(args, 'until')! } : {}),
       record: !boolOpt(args, 'no-record'),
     });
     if (boolOpt(args, 'json')) writeJson(io, { verdict: result.core.verdict, receipt: result.receipt, keyId: result.keyId, core: result.core, report: result.report });

@@ -48,7 +48,7 @@ function printTreeResult(io: Io, r: VerifyTreeResult): void {
 }
 
 export const command: Command = {
-  usage: 'asl verify --store S [--quick] [--require-rebuild KEYID]... | --store S --tree ID --root DIR [--exclude PATH]... [--json]',
+  usage: 'asl verify --store S [--quick] [--require-rebuild KEYID]... [--image-step STEP] | --store S --tree ID --root DIR [--exclude PATH]... [--json]',
   summary: 'Re-hash every object and check every reference, signature and the receipt log; or, with --tree, compare a live directory '
     + 'with a recorded tree and list every difference. Exit 0 clean, 1 when anything is corrupt, missing or different, 2 for bad usage.',
   options: {
@@ -59,6 +59,7 @@ export const command: Command = {
     exclude: { type: 'string', multiple: true },
     anchor: { type: 'string' },
     'require-rebuild': { type: 'string', multiple: true },
+    'image-step': { type: 'string' },
   },
   help: {
     details: [
@@ -73,9 +74,10 @@ export const command: Command = {
       exclude: ['PATH', 'with --tree: a path inside the root not to compare (e.g. /proc)'],
       'require-rebuild': ['KEYID', 'exit 1 unless the store holds a "reproduced" rebuild verdict signed by KEYID (8 to 64 hex digits) that covers its image root: '
         + 'the last receipt that recorded a tree, named with the same trees by a reproduced pair (docs/verify.md)'],
+      'image-step': ['STEP', 'with --require-rebuild: the image root is the latest receipt of STEP (default: the latest receipt that recorded a tree)'],
       anchor: ['ANCHOR', 'SEQ:RECEIPT_ID, as `asl verify` prints it: exit 1 unless the log\'s entry SEQ is that receipt and its chain to the signed head is whole (the anchor `asl verify` prints: write it down)'],
     },
-    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --require-rebuild 3f1c0a9e5b7d2468', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
+    examples: ['asl verify --store /var/lib/asl/personal', 'asl verify --store $PRESTORE --require-rebuild 3f1c0a9e5b7d2468 --image-step image_root', 'asl verify --store $PRESTORE --tree sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 --root $ISO_ROOT'],
   },
   async run(args, io) {
     const tree = stringOpt(args, 'tree');
@@ -89,6 +91,7 @@ export const command: Command = {
     if (anchor !== undefined && tree !== undefined) throw new AslError('USAGE', 'verify: --anchor applies to the store check, not to --tree');
     const rebuildKeys = listOpt(args, 'require-rebuild');
     for (const k of rebuildKeys) if (!/^[0-9a-fA-F]{8,64}$/.test(k)) throw new AslError('USAGE', `verify: --require-rebuild ${k}: expected a key id (8 to 64 hex digits, as \`asl key list\` prints it)`);
+    if (stringOpt(args, 'image-step') !== undefined && rebuildKeys.length === 0) throw new AslError('USAGE', 'verify: --image-step goes with --require-rebuild KEYID');
     if (rebuildKeys.length > 0 && tree !== undefined) throw new AslError('USAGE', 'verify: --require-rebuild applies to the store check, not to --tree');
     if (anchor !== undefined && !parseAnchor(anchor)) throw new AslError('USAGE', `verify: --anchor ${anchor}: expected SEQ:RECEIPT_ID (e.g. 14:sha256:<64 hex>, as \`asl verify\` prints it)`);
     const store = await requireStore(args, 'verify');
@@ -102,7 +105,8 @@ export const command: Command = {
     }
     const report = await verifyStoreFully(store, { quick: boolOpt(args, 'quick'), ...(anchor !== undefined ? { anchor } : {}) });
     // Only a store that verifies can vouch for a verdict: its receipts are read again, trusting what the check just passed.
-    const rebuild = rebuildKeys.length > 0 && report.ok ? await checkRebuildRequirements(store, rebuildKeys) : null;
+    const imageStep = stringOpt(args, 'image-step');
+    const rebuild = rebuildKeys.length > 0 && report.ok ? await checkRebuildRequirements(store, rebuildKeys, imageStep !== undefined ? { imageStep } : {}) : null;
     const rebuildOk = rebuildKeys.length === 0 || (rebuild !== null && rebuild.results.every((r) => r.ok));
     if (boolOpt(args, 'json')) {
       writeJson(io, {
