@@ -246,7 +246,7 @@ rebuild_check() {
     say "asl rebuild-check is not available in this ASL: no verdict recorded"
     return 0
   fi
-  asl rebuild-check --store $PRESTORE --against "$REBUILD_FROM" --json >"$LOGS/rebuild-verdict.json" \
+  asl rebuild-check --store $PRESTORE --against "$REBUILD_FROM" --until image_root --json >"$LOGS/rebuild-verdict.json" \
     || { cat "$LOGS/rebuild-verdict.json"; return 1; }
 }
 

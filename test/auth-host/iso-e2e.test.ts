@@ -158,7 +158,7 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   assert.equal(verdict.core.firstDiverged, null);
   assert.deepEqual([verdict.core.counts.diverged, verdict.core.counts.reproduced], [0, verdict.core.counts.pairs]);
   assert.ok(verdict.core.counts.pairs >= ROOT_STEPS.length, `${verdict.core.counts.pairs} steps paired`);
-  execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'asl'), 'verify', '--store', STORE, '--require-rebuild', verdict.keyId], { stdio: 'ignore' });
+  execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'asl'), 'verify', '--store', STORE, '--require-rebuild', verdict.keyId, '--image-step', 'image_root'], { stdio: 'ignore' });
   const iso = await stat(ISO);
   t.diagnostic(`ISO: ${(iso.size / 1e6).toFixed(0)} MB`);
   assert.equal((await readFile(`${ISO}.sha256`, 'utf8')).split(' ')[0], (await sha256(ISO)).slice(7), 'the ISO is the one whose sha256 the build wrote');
