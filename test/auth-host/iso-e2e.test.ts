@@ -1,10 +1,14 @@
-// The ASL-AUTH-HOST proof, for real (issue 6): the workflow builds the ISO from Debian
-// (examples/asl-auth-host/asl-workflow.sh), qemu boots it (software emulation, serial
-// console, no network device) and the host must print its provenance line with OK;
-// a copy whose squashfs has one byte of one file changed must print FAILED naming that
-// file. The image's own asl (one-file build on Debian's nodejs 18) is then run inside
-// the extracted root: log, why and asl-dag on the default store, and asl-capture
-// appending to the seeded history. Slow: about 20-30 minutes on 2 cores without KVM.
+// The ASL-AUTH-HOST proof, for real (issues 6 and 11): the workflow builds the ISO from
+// Debian (examples/asl-auth-host/asl-workflow.sh); a second build, in another work dir,
+// under another host name, offline (unshare -n) and from the first build's store alone
+// (REBUILD_FROM), must give the same tree ids from debootstrap to image_root and an ISO
+// whose every file outside asl-history has the same sha256. qemu boots the rebuilt ISO
+// (software emulation, serial console, no network device) and the host must print its
+// provenance line with OK; a copy whose squashfs has one byte of one file changed must
+// print FAILED naming that file. The image's own asl (one-file build on Debian's nodejs
+// 18) is then run inside the extracted root: log, why and asl-dag on the default store,
+// and asl-capture appending to the seeded history. Slow: about 25-35 minutes on 2 cores
+// without KVM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,10 +19,16 @@ import { join } from 'node:path';
 import { ensureDebianPackages } from '../fixtures.js';
 import { REPO_ROOT } from '../helpers.js';
 
-const WORKDIR = join(REPO_ROOT, 'work', 'test-asl-auth-host');
+const TOP = join(REPO_ROOT, 'work', 'test-asl-auth-host');
+const FIRST = join(TOP, 'first');
+const FIRST_ISO = join(FIRST, 'out', 'asl-auth-host.iso');
+const FIRST_STORE = join(FIRST, 'asl-preimage-store');
+// The rebuild is the image this test boots and inspects.
+const WORKDIR = join(TOP, 'rebuild');
 const ISO = join(WORKDIR, 'out', 'asl-auth-host.iso');
 const STORE = join(WORKDIR, 'asl-preimage-store');
 const TAMPER_DIR = join(WORKDIR, 'tamper');
+const ROOT_STEPS = ['debootstrap', 'dpkg_config', 'apt_install', 'image_root'];
 const TAMPERED_FILE = '/usr/bin/passwd';
 const BOOT_TIMEOUT_S = 1500;
 
@@ -75,26 +85,80 @@ function inRoot(root: string, command: string): string {
   });
 }
 
-interface LogItem { seq: number; receipt: string; step: string; ok: boolean }
+interface LogItem { seq: number; receipt: string; step: string; ok: boolean; kind?: string; status?: string }
 
-test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED naming the file), host commands on the image', { timeout: 60 * 60_000 }, async (t) => {
+/** The after-tree of iso_root recorded by each of the store's root-shaping steps. */
+function rootTrees(store: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of aslJson<LogItem[]>(['log', '--store', store])) {
+    if (!ROOT_STEPS.includes(item.step)) continue;
+    const core = aslJson<{ statement: { predicate: { core: { watched: Array<{ path: string; after: string }> } } } }>(['show', '--store', store, item.receipt]).statement.predicate.core;
+    assert.deepEqual(core.watched.map((w) => w.path.split('/').pop()), ['iso_root'], `${item.step} watches exactly iso_root`);
+    out[item.step] = core.watched[0]!.after;
+  }
+  return out;
+}
+
+/** sha256 of every file in an ISO, read in place (examples/asl-auth-host/iso-digests.mjs). */
+function isoDigests(iso: string): Map<string, string> {
+  const text = execFileSync(process.execPath, [join(REPO_ROOT, 'examples', 'asl-auth-host', 'iso-digests.mjs'), iso], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return new Map(text.trim().split('\n').map((l) => { const [digest, , path] = l.split('  '); return [path!, digest!] as [string, string]; }));
+}
+
+test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same bytes), boot it (OK), boot a tampered copy (FAILED naming the file), host commands on the image', { timeout: 80 * 60_000 }, async (t) => {
   await ensureDebianPackages('qemu-system-x86', 'squashfs-tools', 'xorriso');
-  await rm(WORKDIR, { recursive: true, force: true });
+  await rm(TOP, { recursive: true, force: true });
+  await mkdir(FIRST, { recursive: true });
   await mkdir(WORKDIR, { recursive: true });
   t.after(async () => {
     // A chroot of a failed step may hold mounts below the work dir.
-    execFileSync('bash', ['-c', `awk -v d="${WORKDIR}/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`]);
+    execFileSync('bash', ['-c', `awk -v d="${TOP}/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | xargs -r -n1 umount -l`]);
   });
 
-  // --- 1. the build
-  const build = await run('bash', [join(REPO_ROOT, 'examples', 'asl-auth-host', 'asl-workflow.sh')], {
-    env: { ...process.env, WORKDIR, SOURCE_DATE_EPOCH: '1700000000' }, timeoutMs: 35 * 60_000, log: join(WORKDIR, 'workflow.log'),
+  // --- 1. the build, and its rebuild: another work dir, another host name, no network,
+  // every package and index from the first build's store
+  const workflow = join(REPO_ROOT, 'examples', 'asl-auth-host', 'asl-workflow.sh');
+  const first = await run('bash', [workflow], {
+    env: { ...process.env, WORKDIR: FIRST, SOURCE_DATE_EPOCH: '1700000000' }, timeoutMs: 35 * 60_000, log: join(FIRST, 'workflow.log'),
   });
-  t.diagnostic(`workflow: ${build.seconds.toFixed(0)} s`);
-  assert.equal(build.code, 0, `the workflow failed:\n${tail(build.output)}`);
-  for (const s of ['init', 'debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'seed', 'build_iso', 'dag']) {
-    assert.match(build.output, new RegExp(`^\\[\\d/9\\] ${s} .* ok \\(`, 'm'), `step ${s} reported ok`);
+  t.diagnostic(`first build: ${first.seconds.toFixed(0)} s`);
+  assert.equal(first.code, 0, `the first build failed:\n${tail(first.output)}`);
+  const build = await run('unshare', ['-u', '-n', 'bash', '-c', 'hostname asl-rebuilder && exec bash "$0"', workflow], {
+    env: { ...process.env, WORKDIR, SOURCE_DATE_EPOCH: '1700000000', REBUILD_FROM: FIRST_STORE }, timeoutMs: 35 * 60_000, log: join(WORKDIR, 'workflow.log'),
+  });
+  t.diagnostic(`rebuild (offline, from the store): ${build.seconds.toFixed(0)} s`);
+  assert.equal(build.code, 0, `the rebuild failed:\n${tail(build.output)}`);
+  for (const s of ['init', 'debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'seed', 'build_iso', 'dag', 'rebuild']) {
+    assert.match(build.output, new RegExp(`^\\[\\d+/10\\] ${s} .* ok \\(`, 'm'), `step ${s} reported ok`);
   }
+  assert.match(build.output, /store-mirror: ready/, 'the rebuild served the mirror from the store');
+  const served = await readFile(join(WORKDIR, 'build_logs', 'store-mirror.log'), 'utf8');
+  assert.match(served, /GET \/debian\/dists\/bookworm\/InRelease 200/);
+  assert.match(served, /GET \/debian\/pool\/main\/l\/linux-signed-amd64\/linux-image-[^ ]+\.deb 200/, 'the kernel package came from the store');
+
+  // Same inputs, same image: every root-shaping step's tree, every ISO file but the history.
+  const treesFirst = rootTrees(FIRST_STORE);
+  const treesRebuild = rootTrees(STORE);
+  assert.deepEqual(Object.keys(treesFirst), ROOT_STEPS);
+  assert.deepEqual(treesRebuild, treesFirst, 'the same tree ids from debootstrap to image_root');
+  const filesFirst = isoDigests(FIRST_ISO);
+  const filesRebuild = isoDigests(ISO);
+  assert.deepEqual([...filesRebuild.keys()], [...filesFirst.keys()], 'the same files in both ISOs');
+  for (const f of ['/live/filesystem.squashfs', '/live/asl-history.squashfs', '/live/vmlinuz', '/live/initrd.img', '/efi.img', '/boot/grub/grub.cfg']) assert.ok(filesFirst.has(f), `the ISO holds ${f}`);
+  const differing = [...filesFirst].filter(([path, digest]) => !path.includes('asl-history') && filesRebuild.get(path) !== digest).map(([path]) => path);
+  assert.deepEqual(differing, [], 'every ISO file outside asl-history is bit-for-bit the same');
+  t.diagnostic(`OS part: live/filesystem.squashfs ${filesFirst.get('/live/filesystem.squashfs')} in both; ${filesFirst.size} files compared`);
+  // The verdict is history too: a signed receipt of kind "rebuild" in the rebuild's store.
+  // It judged every step up to image_root (the later ones hold each builder's own history).
+  const verdictLog = aslJson<LogItem[]>(['log', '--store', STORE]).filter((i) => i.kind === 'rebuild');
+  assert.deepEqual(verdictLog.map((i) => i.status), ['reproduced'], 'the rebuild recorded one verdict: reproduced');
+  const verdict = JSON.parse(await readFile(join(WORKDIR, 'build_logs', 'rebuild-verdict.json'), 'utf8')) as { verdict: string; receipt: string; keyId: string; core: { firstDiverged: unknown; counts: { pairs: number; reproduced: number; diverged: number } } };
+  assert.equal(verdict.verdict, 'reproduced');
+  assert.equal(verdict.receipt, verdictLog[0]!.receipt);
+  assert.equal(verdict.core.firstDiverged, null);
+  assert.deepEqual([verdict.core.counts.diverged, verdict.core.counts.reproduced], [0, verdict.core.counts.pairs]);
+  assert.ok(verdict.core.counts.pairs >= ROOT_STEPS.length, `${verdict.core.counts.pairs} steps paired`);
+  execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'asl'), 'verify', '--store', STORE, '--require-rebuild', verdict.keyId, '--image-step', 'image_root'], { stdio: 'ignore' });
   const iso = await stat(ISO);
   t.diagnostic(`ISO: ${(iso.size / 1e6).toFixed(0)} MB`);
   assert.equal((await readFile(`${ISO}.sha256`, 'utf8')).split(' ')[0], (await sha256(ISO)).slice(7), 'the ISO is the one whose sha256 the build wrote');
@@ -102,7 +166,8 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.match(svg, /<svg[\s\S]*image_root[\s\S]*<\/svg>/, 'the DAG names the steps');
 
   // The build store: every step, in order; the build's output tree holds the ISO.
-  const log = aslJson<LogItem[]>(['log', '--store', STORE]);
+  const fullLog = aslJson<LogItem[]>(['log', '--store', STORE]);
+  const log = fullLog.filter((i) => i.kind !== 'rebuild');
   const steps = log.map((i) => i.step);
   assert.deepEqual([...new Set(steps)], ['debootstrap', 'dpkg_config', 'apt_install', 'overlay', 'image_root', 'build_iso']);
   assert.ok(log.every((i) => i.ok));
@@ -129,10 +194,10 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(),
     log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt).sort(), 'the build names every earlier receipt');
 
-  // The store seeded into the image: the log up to image_root, and it verifies.
-  const seeded = join(WORKDIR, 'iso_root', 'var', 'lib', 'asl', 'personal');
+  // The store seeded into the image's history layer: the log up to image_root, and it verifies.
+  const seeded = join(WORKDIR, 'asl-history', 'var', 'lib', 'asl', 'personal');
   const seededLog = aslJson<LogItem[]>(['log', '--store', seeded]);
-  assert.deepEqual(seededLog.map((i) => i.receipt), log.filter((i) => i.step !== 'build_iso').map((i) => i.receipt));
+  assert.deepEqual(seededLog.map((i) => i.receipt), fullLog.filter((i) => i.step !== 'build_iso').map((i) => i.receipt), 'the image\'s history: every step to image_root and the verdict');
   const seededCounts = aslJson<{ ok: boolean; counts: { receipts: number; objects: number } }>(['verify', '--store', seeded, '--quick']);
   assert.ok(seededCounts.ok);
   // The image's audit, as the host will run it on the seeded store: every entry attributed.
@@ -160,6 +225,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   const root = join(TAMPER_DIR, 'root');
   const tampered = join(TAMPER_DIR, 'asl-auth-host-tampered.iso');
   execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', '/live/filesystem.squashfs', sq], { stdio: 'ignore' });
+  assert.equal(await sha256(sq), filesRebuild.get('/live/filesystem.squashfs'), 'iso-digests read the squashfs\'s bytes');
   execFileSync('unsquashfs', ['-no-progress', '-d', root, sq], { stdio: 'ignore' });
   const victim = join(root, TAMPERED_FILE);
   const before = await sha256(victim);
@@ -184,7 +250,7 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   const staging = join(TAMPER_DIR, 'staging');
   await mkdir(join(staging, 'live'), { recursive: true });
   await mkdir(join(staging, 'boot', 'grub'), { recursive: true });
-  for (const f of ['/live/vmlinuz', '/live/initrd.img', '/boot/grub/grub.cfg']) {
+  for (const f of ['/live/vmlinuz', '/live/initrd.img', '/live/asl-history.squashfs', '/boot/grub/grub.cfg']) {
     execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', f, join(staging, f)], { stdio: 'ignore' });
   }
   execFileSync('mksquashfs', [root, join(staging, 'live', 'filesystem.squashfs'), '-noappend', '-no-progress', '-comp', 'zstd', '-Xcompression-level', '6', '-xattrs'], { stdio: 'ignore' });
@@ -202,6 +268,11 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
     assert.equal(line, `ASL-AUTH-HOST provenance: FAILED (content ${TAMPERED_FILE}: expected ${before} (${victimSize} bytes), actual ${tamperedDigest} (${victimSize} bytes))`);
   }
   await rm(tampered);
+  // The history layer goes on the extracted root as live-boot stacks it.
+  const hist = join(TAMPER_DIR, 'asl-history.squashfs');
+  execFileSync('xorriso', ['-osirrox', 'on', '-indev', ISO, '-extract', '/live/asl-history.squashfs', hist], { stdio: 'ignore' });
+  execFileSync('unsquashfs', ['-no-progress', '-f', '-d', root, hist], { stdio: 'ignore' });
+  await rm(hist);
 
   // --- 4. the image's own asl, on Debian's nodejs, in the extracted root: the default store
   const storeInRoot = '/var/lib/asl/personal';
@@ -225,6 +296,6 @@ test('ASL-AUTH-HOST: build the ISO, boot it (OK), boot a tampered copy (FAILED n
   assert.deepEqual(names.filter((n) => n !== 'PWD'), ['HOME', 'LANG', 'PATH'], `recorded environment: ${names.join(' ')}`);
   assert.match(inRoot(root, 'asl verify'), /^OK: /m);
   assert.match(inRoot(root, 'asl key list'), /this store's signing key[\s\S]*trusted|trusted[\s\S]*this store's signing key/);
-  // Passed: the 3 GB of build output go (a failed run keeps them for a look).
-  await rm(WORKDIR, { recursive: true, force: true });
+  // Passed: the 6 GB of build output go (a failed run keeps them for a look).
+  await rm(TOP, { recursive: true, force: true });
 });

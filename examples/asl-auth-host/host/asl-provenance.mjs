@@ -36,6 +36,8 @@ const EXCLUDES = [
   // live-boot: appends the overlay and /tmp mounts to /etc/fstab, keeps its log in
   // /var/log/live, mounts its media below /usr/lib/live/mount
   '/etc/fstab', '/var/log/live', '/usr/lib/live/mount',
+  // empty in the image: systemd writes this boot's own id before anything else runs
+  '/etc/machine-id',
   ...(conf.ASL_BOOT_EXCLUDE ? conf.ASL_BOOT_EXCLUDE.split(/\s+/).filter(Boolean) : []),
 ];
 
