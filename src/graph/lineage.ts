@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/digest.js';
 import { AslError, type AslErrorCode } from '../core/errors.js';
-import { readReceipt } from '../receipt/store-receipt.js';
+import { VerifiedReceiptReader } from '../receipt/verified-index.js';
 import type {
   ArtifactKind, ArtifactRef, ArtifactRole, ExitStatus, IngestSource, PackageInfo, PerCore, PerRun, StepKind,
 } from '../receipt/types.js';
@@ -216,10 +216,13 @@ const WORKER_MIN_RECEIPTS = 200;
 
 /** Reads, verifies and reduces receipts, `concurrency` at a time; results in job order. */
 export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, concurrency = 16): Promise<ExtractedReceipt[]> {
-  return mapLimit(jobs, concurrency, async ({ id, seq }) => {
-    const verified = await readReceipt(store, id, { keys });
+  const reader = await VerifiedReceiptReader.open(store, keys);
+  const extracted = await mapLimit(jobs, concurrency, async ({ id, seq }) => {
+    const verified = await reader.read(id);
     return extractReceipt(id, seq, verified.statement.predicate, verified.keyId);
   });
+  await reader.remember();
+  return extracted;
 }
 
 /** A receipt reduced to its node and its artifact uses; the statement can then be dropped. */
