@@ -145,7 +145,7 @@ main().then(
 async function compileIngestFloor(dir: string): Promise<string | undefined> {
   const bin = join(dir, 'ingest-floor');
   try {
-    await mustRun(['cc', '-O2', '-o', bin, join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'), '-lcrypto']);
+    await mustRun(['cc', '-O2', '-pthread', '-o', bin, join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'), '-lcrypto']);
     return bin;
   } catch (err) {
     log(`bench/floor/ingest-floor.c not compiled (${(err as Error).message}); its rows are left out`);
