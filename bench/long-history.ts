@@ -50,7 +50,7 @@ export async function longHistorySection(ctx: BenchContext, receipts: number, lo
       argv: ctx.asl('log', '--store', store, '--json'), check: count(fixture.receipts),
       before: () => rm(index, { force: true }),
     },
-    { id: 'history/verify', subject, label: 'asl verify (checks everything, writes the index)', argv: ctx.asl('verify', '--store', store), limitS: 120 },
+    { id: 'history/verify', subject, label: 'asl verify (checks everything, writes the index)', argv: ctx.asl('verify', '--store', store) },
     {
       id: 'history/log', subject, label: 'asl log --json (index written by verify)',
       argv: ctx.asl('log', '--store', store, '--json'), check: count(fixture.receipts), limitS: 1,
