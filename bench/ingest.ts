@@ -27,7 +27,7 @@ export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
       'regular files (`find -type f -print0 | xargs -0 sha256sum`), and `in-toto-run -p TREE -x` (hash every',
       'file, sign a link; stores no content).',
       ...(ctx.ingestFloor
-        ? ['"least work" rows: bench/floor/ingest-floor.c, one thread, only read + SHA-256 + store each new content',
+        ? ['"least work" rows: bench/floor/ingest-floor.c, one thread and two, only read + SHA-256 + store each new content',
           '(no trees, no metadata), one file per object and one pack file + index (the layout `asl put` writes files in).']
         : ['(No "least work" rows: bench/floor/ingest-floor.c did not compile; it needs cc and libssl-dev.)']),
     ],
@@ -103,16 +103,18 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
 function floorRows(ctx: BenchContext, f: Fixture, intoto: string): RowSpec[] {
   const bin = ctx.ingestFloor;
   if (!bin) return [];
-  return (['loose', 'pack'] as const).map((layout) => {
-    const out = join(ctx.workDir, `floor-${layout}-${f.key}`);
+  // One thread, and two (both cores of the machine kind the targets are set on).
+  return ([['loose', 1], ['pack', 1], ['loose', 2], ['pack', 2]] as const).map(([layout, threads]) => {
+    const out = join(ctx.workDir, `floor-${layout}-${threads}-${f.key}`);
+    const kind = layout === 'loose' ? 'one file per object' : 'one pack file';
     return {
-      id: `${f.key}/floor-${layout}`,
+      id: `${f.key}/floor-${layout}${threads === 1 ? '' : `-${threads}`}`,
       subject: f.name,
-      label: layout === 'loose' ? 'least work, one file per object (C)' : 'least work, one pack file (C)',
-      argv: [bin, layout, f.path, out],
+      label: `least work, ${kind}, ${threads === 1 ? 'one thread' : `${threads} threads`} (C)`,
+      argv: [bin, layout, f.path, out, String(threads)],
       options: { warm: f.path },
       before: () => discard(ctx, out),
-      check: (stdout) => (new RegExp(`^${layout}: \\d+ objects`).test(stdout) ? undefined : `unexpected output: ${stdout.slice(0, 80)}`),
+      check: (stdout) => (new RegExp(`^${layout}, ${threads} threads?: \\d+ objects`).test(stdout) ? undefined : `unexpected output: ${stdout.slice(0, 80)}`),
       ratios: { [VS_INTOTO]: intoto },
     };
   });

@@ -23,6 +23,11 @@ export function sectionMarkdown(section: Section, results: Map<string, RowResult
       targetText = `≤ ${target.max}× ${target.versusName}`;
       const base = medianOf(results.get(target.versus));
       verdict = wall === undefined || base === undefined ? 'n/a' : wall <= target.max * base ? 'PASS' : 'FAIL';
+    } else if (spec.limitS !== undefined || spec.rssLimitMB !== undefined) {
+      const parts = [...(spec.limitS !== undefined ? [`≤ ${spec.limitS} s`] : []), ...(spec.rssLimitMB !== undefined ? [`≤ ${spec.rssLimitMB} MB`] : [])];
+      targetText = parts.join(', ');
+      const ok = wall !== undefined && (spec.limitS === undefined || wall <= spec.limitS) && (spec.rssLimitMB === undefined || r!.rssKB / 1024 <= spec.rssLimitMB);
+      verdict = wall === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL';
     }
     const wallText = r?.error ? `error: ${clip(r.error)}` : wall === undefined ? 'not run' : seconds(wall);
     const range = wall === undefined ? '' : `${seconds(Math.min(...r!.wallsS))}–${seconds(Math.max(...r!.wallsS))}`;

@@ -1,9 +1,9 @@
 // `npm run bench`: ASL against the tools its users would otherwise use, on real data,
 // in one run, printed as markdown on stdout (progress on stderr).
 //
-//   npm run bench [-- --runs N] [-- --small-files N] [-- --only SECTION[,SECTION]]
+//   npm run bench [-- --runs N] [-- --small-files N] [-- --receipts N] [-- --big-files N] [-- --only SECTION[,SECTION]]
 //
-// Sections: ingest, memory, capture, dag, why, audit. `--only` runs just those (and builds
+// Sections: ingest, memory, capture, dag, why, audit, history, bigroot. `--only` runs just those (and builds
 // only the fixtures they need); the report then holds those sections alone.
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -16,6 +16,8 @@ import { captureSection } from './capture.js';
 import { dagScaleSection } from './dag-scale.js';
 import { whyScaleSection } from './why-scale.js';
 import { auditSection } from './audit.js';
+import { longHistorySection } from './long-history.js';
+import { bigRootSection } from './big-root.js';
 import { aslArgv, type BenchContext } from './context.js';
 import { describeStats, treeStats } from './fixture-stats.js';
 import { describeProbes, fsProbe } from './fs-probe.js';
@@ -25,13 +27,15 @@ import { GNU_TIME, mustRun } from './measure.js';
 import { sectionMarkdown } from './report.js';
 import { oneLine, runSection, type RowResult, type Section } from './runner.js';
 
-const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why', 'audit'] as const;
+const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why', 'audit', 'history', 'bigroot'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' }, only: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' }, receipts: { type: 'string' }, 'big-files': { type: 'string' }, only: { type: 'string', multiple: true } } });
   const runs = positiveInt('--runs', values.runs ?? process.env.ASL_BENCH_RUNS ?? '3');
   const smallFiles = positiveInt('--small-files', values['small-files'] ?? '100000');
+  const receipts = positiveInt('--receipts', values.receipts ?? '10000');
+  const bigFiles = positiveInt('--big-files', values['big-files'] ?? '1000000');
   const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
   for (const name of only) {
     if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`);
@@ -69,6 +73,8 @@ async function main(): Promise<number> {
     if (wanted('dag')) sections.push(await dagScaleSection(ctx));
     if (wanted('why')) sections.push(await whyScaleSection(ctx, {}, log));
     if (wanted('audit')) sections.push(await auditSection(ctx, minbase!));
+    if (wanted('history')) sections.push(await longHistorySection(ctx, receipts, log));
+    if (wanted('bigroot')) sections.push(await bigRootSection(ctx, bigFiles, log));
     const results = new Map<string, RowResult>();
     for (const section of sections) {
       for (const [id, result] of await runSection(section, runs, log)) results.set(id, result);
@@ -139,7 +145,7 @@ main().then(
 async function compileIngestFloor(dir: string): Promise<string | undefined> {
   const bin = join(dir, 'ingest-floor');
   try {
-    await mustRun(['cc', '-O2', '-o', bin, join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'), '-lcrypto']);
+    await mustRun(['cc', '-O2', '-pthread', '-o', bin, join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'), '-lcrypto']);
     return bin;
   } catch (err) {
     log(`bench/floor/ingest-floor.c not compiled (${(err as Error).message}); its rows are left out`);

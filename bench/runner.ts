@@ -17,6 +17,10 @@ export interface RowSpec {
   ratios?: Record<string, string>;
   /** Pass when median wall ≤ max × the median wall of row `versus`. */
   target?: Target;
+  /** Pass when median wall ≤ this many seconds (an absolute target). */
+  limitS?: number;
+  /** Pass when peak RSS ≤ this many MB (with limitS: both must hold). */
+  rssLimitMB?: number;
 }
 
 export interface RowResult {

@@ -100,6 +100,7 @@ const UNIT = [
   'receipt/statement.test.ts',
   'receipt/store-receipt.test.ts',
   'receipt/trusted-keys.test.ts',
+  'receipt/verified-index.test.ts',
   'store/blobs.test.ts',
   'store/cache-forgery.test.ts',
   'store/concurrency.test.ts',

@@ -170,6 +170,11 @@ function writeSmallFiles(root: string, count: number): void {
 // ---------------------------------------------------------------------------
 // Build once: lock, temp sibling, rename
 
+/** FIXTURES_DIR/name, made once by `build(tempDir)` (for the bench's generated stores and trees). */
+export function cachedFixture(name: string, build: (dir: string) => Promise<void>): Promise<string> {
+  return buildOnce(name, build);
+}
+
 const inProcess = new Map<string, Promise<string>>();
 
 /** Returns FIXTURES_DIR/name, building it with `build(tempDir)` if it does not exist yet. */

@@ -5,14 +5,18 @@
 //   pack   one pack file of all new objects plus a sorted index (digest, offset,
 //          size): append, write the index, fdatasync both, rename both, fsync the folder
 // Both read every regular file of TREE (no symlinks followed), hash it with SHA-256
-// (OpenSSL, as Node does) and skip contents already seen; one thread, no trees, no
-// metadata. The difference between the two is what the layout costs.
-//   cc -O2 -o ingest-floor ingest-floor.c -lcrypto
-//   ./ingest-floor loose|pack TREE OUT      (OUT must not exist)
+// (OpenSSL, as Node does) and skip contents already seen; no trees, no metadata. The
+// difference between the two is what the layout costs. THREADS (default 1) threads
+// read, hash and store files taken in walk order from one list; the set of contents
+// seen and the pack's end are shared under a lock, the writes happen outside it (as
+// ASL's native staging does), so THREADS=2 is what both cores of the machine can do.
+//   cc -O2 -pthread -o ingest-floor ingest-floor.c -lcrypto
+//   ./ingest-floor loose|pack TREE OUT [THREADS]      (OUT must not exist)
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <ftw.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +32,11 @@ static unsigned char (*digests)[32];
 static uint64_t *offsets, *sizes;
 static size_t count, cap;
 static uint64_t pack_off;
-static char *buf;
-static size_t buf_cap;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The walk's regular files, taken by the threads in order. */
+static char **paths;
+static size_t npaths, paths_cap, next_path;
 
 static void hex(const unsigned char *d, char *h) { for (int i = 0; i < 32; i++) sprintf(h + 2 * i, "%02x", d[i]); }
 
@@ -56,20 +63,34 @@ static void remember(size_t i) {
 static int visit(const char *path, const struct stat *st, int type, struct FTW *f) {
   (void)f;
   if (type != FTW_F || !S_ISREG(st->st_mode)) return 0;
+  if (npaths == paths_cap) { paths_cap = paths_cap ? paths_cap * 2 : 4096; paths = realloc(paths, paths_cap * sizeof *paths); }
+  paths[npaths++] = strdup(path);
+  return 0;
+}
+
+static void store_one(const char *path, char **buf, size_t *buf_cap) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW);
-  if (fd < 0) return 0;
-  if ((size_t)st->st_size > buf_cap) { buf_cap = st->st_size * 2; buf = realloc(buf, buf_cap); }
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0) { close(fd); return; }
+  if ((size_t)st.st_size + 1 > *buf_cap) { *buf_cap = st.st_size * 2 + 1; *buf = realloc(*buf, *buf_cap); }
   size_t n = 0; ssize_t r;
-  while ((r = read(fd, buf + n, buf_cap - n)) > 0) n += r;
+  while ((r = read(fd, *buf + n, *buf_cap - n)) > 0) n += r;
   close(fd);
   unsigned char d[32]; unsigned int dl;
-  EVP_Digest(buf, n, d, &dl, EVP_sha256(), NULL);
-  if (set && seen(d)) return 0;
+  EVP_Digest(*buf, n, d, &dl, EVP_sha256(), NULL);
+  pthread_mutex_lock(&lock);
+  if (set && seen(d)) { pthread_mutex_unlock(&lock); return; }
   if (count == cap) { cap = cap ? cap * 2 : 4096; digests = realloc(digests, cap * 32); offsets = realloc(offsets, cap * 8); sizes = realloc(sizes, cap * 8); }
-  memcpy(digests[count], d, 32);
+  size_t i = count;
+  memcpy(digests[i], d, 32);
+  uint64_t off = pack_off;
+  if (mode_pack) { offsets[i] = off; pack_off += n; }
+  sizes[i] = n;
+  remember(count++);
+  pthread_mutex_unlock(&lock);
   if (mode_pack) {
-    if (write(pack_fd, buf, n) != (ssize_t)n) { perror("write"); exit(1); }
-    offsets[count] = pack_off; pack_off += n;
+    if (pwrite(pack_fd, *buf, n, off) != (ssize_t)n) { perror("write"); exit(1); }
   } else {
     char h[65], rel[70]; hex(d, h);
     snprintf(rel, sizeof rel, "%.2s", h);
@@ -77,18 +98,29 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
     snprintf(rel, sizeof rel, "%.2s/%s", h, h + 2);
     int o = openat(stage_fd, rel, O_WRONLY | O_CREAT | O_EXCL, 0444);
     if (o < 0) { perror("create"); exit(1); }
-    if (write(o, buf, n) != (ssize_t)n) { perror("write"); exit(1); }
+    if (write(o, *buf, n) != (ssize_t)n) { perror("write"); exit(1); }
     close(o);
   }
-  sizes[count] = n;
-  remember(count++);
-  return 0;
+}
+
+static void *worker(void *arg) {
+  (void)arg;
+  char *buf = NULL; size_t buf_cap = 0;
+  for (;;) {
+    size_t k = __atomic_fetch_add(&next_path, 1, __ATOMIC_RELAXED);
+    if (k >= npaths) break;
+    store_one(paths[k], &buf, &buf_cap);
+  }
+  free(buf);
+  return NULL;
 }
 
 static int cmp(const void *a, const void *b) { return memcmp(a, b, 32); }
 
 int main(int argc, char **argv) {
-  if (argc != 4) { fprintf(stderr, "usage: ingest-floor loose|pack TREE OUT\n"); return 2; }
+  if (argc != 4 && argc != 5) { fprintf(stderr, "usage: ingest-floor loose|pack TREE OUT [THREADS]\n"); return 2; }
+  int threads = argc == 5 ? atoi(argv[4]) : 1;
+  if (threads < 1 || threads > 64) { fprintf(stderr, "ingest-floor: THREADS must be 1 to 64\n"); return 2; }
   mode_pack = !strcmp(argv[1], "pack");
   out = argv[3];
   struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -100,6 +132,10 @@ int main(int argc, char **argv) {
   int obj_fd = open(p, O_RDONLY | O_DIRECTORY);
   if (mode_pack) pack_fd = openat(stage_fd, "p.pack", O_WRONLY | O_CREAT | O_EXCL, 0444);
   if (nftw(argv[2], visit, 64, FTW_PHYS) != 0) { perror(argv[2]); return 2; }
+  pthread_t tid[64];
+  for (int t = 1; t < threads; t++) pthread_create(&tid[t], NULL, worker, NULL);
+  worker(NULL);
+  for (int t = 1; t < threads; t++) pthread_join(tid[t], NULL);
   if (mode_pack) {
     // The index: sorted (digest, offset, size); then both files durable, then named.
     unsigned char *idx = malloc(count * 48 + 1);
@@ -122,6 +158,6 @@ int main(int argc, char **argv) {
     syncfs(obj_fd);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  printf("%s: %zu objects, %.3f s\n", argv[1], count, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+  printf("%s, %d thread%s: %zu objects, %.3f s\n", argv[1], threads, threads == 1 ? "" : "s", count, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
   return 0;
 }

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../core/digest.js';
 import { AslError, type AslErrorCode } from '../core/errors.js';
-import { readReceipt } from '../receipt/store-receipt.js';
+import { VerifiedReceiptReader } from '../receipt/verified-index.js';
 import type {
   ArtifactKind, ArtifactRef, ArtifactRole, ExitStatus, IngestSource, PackageInfo, PerCore, PerRun, StepKind,
 } from '../receipt/types.js';
@@ -176,10 +176,14 @@ export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): 
   const { records } = await readReceiptLog(store);
   const jobs = records.map((r) => ({ id: r.entry.receipt, seq: r.entry.seq }));
   // The one-file build (scripts/bundle-asl.sh) has no separate worker file: one thread.
-  const threads = opts.threads ?? (jobs.length >= WORKER_MIN_RECEIPTS && existsSync(fileURLToPath(WORKER_URL)) ? Math.min(availableParallelism(), 4) : 0);
+  // Receipts the verified-receipts index vouches for cost a read and a parse, no signature check:
+  // a log that is mostly indexed is read faster here than the workers start.
+  const reader = await VerifiedReceiptReader.open(store, keys);
+  const mostlyIndexed = reader.size >= jobs.length * 0.9;
+  const threads = opts.threads ?? (!mostlyIndexed && jobs.length >= WORKER_MIN_RECEIPTS && existsSync(fileURLToPath(WORKER_URL)) ? Math.min(availableParallelism(), 4) : 0);
   const extracted = threads > 1
     ? await extractOnWorkers(store, keys, jobs, threads)
-    : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16);
+    : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16, reader);
   const lineage = joinLineage(extracted);
   await markEmptyTrees(store, lineage);
   if (opts.lanes ?? true) {
@@ -215,11 +219,14 @@ async function markEmptyTrees(store: Store, lineage: Lineage): Promise<void> {
 const WORKER_MIN_RECEIPTS = 200;
 
 /** Reads, verifies and reduces receipts, `concurrency` at a time; results in job order. */
-export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, concurrency = 16): Promise<ExtractedReceipt[]> {
-  return mapLimit(jobs, concurrency, async ({ id, seq }) => {
-    const verified = await readReceipt(store, id, { keys });
+export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, concurrency = 16, opened?: VerifiedReceiptReader): Promise<ExtractedReceipt[]> {
+  const reader = opened ?? await VerifiedReceiptReader.open(store, keys);
+  const extracted = await mapLimit(jobs, concurrency, async ({ id, seq }) => {
+    const verified = await reader.read(id);
     return extractReceipt(id, seq, verified.statement.predicate, verified.keyId);
   });
+  await reader.remember();
+  return extracted;
 }
 
 /** A receipt reduced to its node and its artifact uses; the statement can then be dropped. */

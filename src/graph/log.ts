@@ -1,7 +1,7 @@
 /** `asl log`: the receipts of a store in log order, each summarized. */
 import type { Digest } from '../core/digest.js';
-import { readReceipt } from '../receipt/store-receipt.js';
 import type { PerCore, PerRun } from '../receipt/types.js';
+import { VerifiedReceiptReader } from '../receipt/verified-index.js';
 import { readReceiptLog } from '../receipt/receipt-log.js';
 import { loadTrustedKeys } from '../receipt/trusted-keys.js';
 import type { Store } from '../store/store.js';
@@ -45,11 +45,11 @@ export function whatOf(core: PerCore): string {
 }
 
 export async function receiptHistory(store: Store): Promise<HistoryItem[]> {
-  const keys = await loadTrustedKeys(store);
+  const reader = await VerifiedReceiptReader.open(store, await loadTrustedKeys(store));
   const { records } = await readReceiptLog(store);
   const items: HistoryItem[] = [];
   for (const { entry } of records) {
-    const { statement } = await readReceipt(store, entry.receipt, { keys });
+    const { statement } = await reader.read(entry.receipt);
     const core = statement.predicate.core;
     const run: PerRun = statement.predicate.run;
     items.push({
@@ -66,5 +66,6 @@ export async function receiptHistory(store: Store): Promise<HistoryItem[]> {
       coreDigest: statement.predicate.coreDigest,
     });
   }
+  await reader.remember();
   return items;
 }

@@ -5,7 +5,7 @@
  * artifact references, not the size of the trees they name.
  */
 import type { Digest } from '../core/digest.js';
-import { readReceipt } from '../receipt/store-receipt.js';
+import { VerifiedReceiptReader } from '../receipt/verified-index.js';
 import type { ArtifactRef, ArtifactRole, PerCore } from '../receipt/types.js';
 import { readReceiptLog } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
@@ -79,7 +79,7 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 
 /** Reads and verifies every committed receipt (a few at a time) and indexes it. */
 export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
-  const keys = await loadTrustedKeys(store);
+  const reader = await VerifiedReceiptReader.open(store, await loadTrustedKeys(store));
   const { records } = await readReceiptLog(store);
   const receipts: ReceiptSummary[] = new Array(records.length);
   const index: ReceiptIndex = { receipts, producers: new Map(), byHostPath: new Map(), debs: new Map(), blobOutputs: new Map() };
@@ -88,7 +88,7 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
   const worker = async () => {
     for (let i = next++; i < records.length; i = next++) {
       const { entry } = records[i]!;
-      const { statement } = await readReceipt(store, entry.receipt, { keys });
+      const { statement } = await reader.read(entry.receipt);
       const core = statement.predicate.core;
       receipts[i] = {
         index: i,
@@ -115,6 +115,7 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, records.length) }, worker));
+  await reader.remember();
   // Indexed in log order, so every list is ascending whatever order the reads finished in.
   for (const r of receipts) {
     for (const b of r.outputBlobs) push(index.blobOutputs, b.digest, { index: r.index, name: b.name });

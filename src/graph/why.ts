@@ -280,7 +280,7 @@ async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): 
 export async function why(store: Store, query: string, opts: { tree?: string; cwd?: string } = {}): Promise<WhyResult> {
   if (query === '' || query.split('/').every((p) => p === '' || p === '.')) throw new AslError('USAGE', 'why: PATH must name something inside the tree, not its root');
   const index = await loadReceiptIndex(store);
-  const reader = new TreeReader(store);
+  const reader = new TreeReader(store, { sync: true });
   const start = await chooseTree(reader, index, query, opts.tree, opts.cwd);
   const parts = start.resolved.parts;
   const { history, kind, untrackedIn } = await walkBack(reader, index, start);

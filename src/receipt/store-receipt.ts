@@ -6,6 +6,7 @@ import { readObject } from '../store/object-read.js';
 import { appendReceiptLog, readReceiptLog, type LogRecord } from './receipt-log.js';
 import type { Store } from '../store/store.js';
 import { loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
+import { appendVerified } from './verified-index.js';
 import { verifyEnvelope, type VerifiedReceipt } from './verify.js';
 
 export interface StoredReceipt extends VerifiedReceipt {
@@ -47,6 +48,7 @@ export async function writeReceipt(store: Store, envelope: DsseEnvelope, opts: {
       skipExisting: existed,
       beforeHead: () => batch.commit(),
     });
+    await appendVerified(store, [{ id, coreDigest: verified.coreDigest, keyId: verified.keyId }]);
     return { ...verified, id, record: record ?? null };
   } catch (err) {
     await batch.abort();

@@ -19,6 +19,7 @@ import type { VerifyContext, VerifyProblem, VerifyReport, VerifyStep } from '../
 import { verifyStore } from '../store/verify.js';
 import type { Store } from '../store/store.js';
 import { readReceipt } from './store-receipt.js';
+import { saveVerified, type VerifiedEntry } from './verified-index.js';
 import type { PerCore, Statement } from './types.js';
 import { ReceiptVerifyError } from './verify.js';
 import { anchorStep, receiptsLoggedAfterCut, unlistedReceipts, unlistedStep, type UnlistedReceipt } from './verify-rollback.js';
@@ -97,6 +98,7 @@ const receiptsStep: VerifyStep = {
       }
     }
     let checked = 0;
+    const verified: VerifiedEntry[] = [];
     for (const { entry } of records) {
       const id = entry.receipt;
       ctx.roots.add(id);
@@ -114,7 +116,9 @@ const receiptsStep: VerifyStep = {
       }
       let core: PerCore;
       try {
-        core = (await readReceipt(ctx.store, id, { keys })).statement.predicate.core;
+        const receipt = await readReceipt(ctx.store, id, { keys });
+        core = receipt.statement.predicate.core;
+        verified.push({ id, coreDigest: receipt.coreDigest, keyId: receipt.keyId });
       } catch (err) {
         ctx.problems.push({ step: 'receipts', subject: id, ...receiptFailure(id, where, err) });
         continue;
@@ -138,6 +142,8 @@ const receiptsStep: VerifyStep = {
       }
     }
     ctx.counts.receipts = checked;
+    // What readers of the history may now trust without checking each signature again.
+    await saveVerified(ctx.store, verified);
   },
 };
 

@@ -170,7 +170,9 @@ const treesStep: VerifyStep = {
       const bad: VerifyProblem[] = [];
       for (const e of tree.entries) {
         if (!e.digest) continue;
-        kids.push(e.digest);
+        // Only sub-trees: reachability below decides which trees' problems count, and a
+        // million-file root would otherwise hold a second copy of every blob id here.
+        if (e.type === 'dir') kids.push(e.digest);
         const name = e.name.toString();
         const size = ctx.objects.get(e.digest);
         if (size === undefined) bad.push({ step: 'trees', subject: id, message: `tree ${id} entry ${JSON.stringify(name)} names missing ${e.type === 'dir' ? 'tree' : 'blob'} ${e.digest}` });
