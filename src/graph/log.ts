@@ -39,7 +39,7 @@ export function whatOf(core: PerCore): string {
     case 'rebuild': {
       const n = core.counts;
       const first = core.firstDiverged ? `, first diverged: ${core.firstDiverged.step}${core.firstDiverged.occurrence > 1 ? ` #${core.firstDiverged.occurrence}` : ''}` : '';
-      return `${n.reproduced}/${n.pairs} steps reproduced against ${core.against.receipts} receipts${first}`;
+      return `${n.reproduced}/${n.pairs} steps reproduced against ${core.against.receipts} receipt${core.against.receipts === 1 ? '' : 's'}${first}`;
     }
   }
 }

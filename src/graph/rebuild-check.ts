@@ -58,7 +58,7 @@ export interface DiffoscopeResult {
 export interface RebuildReport {
   format: 'asl-rebuild-report/v1';
   pathMapSource: 'given' | 'inferred';
-  /** Receipts present in both logs (e.g. imported): not compared, they are the same receipt. */
+  /** Receipts of the other history this store holds too (e.g. imported): left out on this side. */
   shared: number;
   /** With `until`: receipts after its step, here and in the other history, not compared. */
   beyond: { here: number; other: number };
@@ -260,12 +260,12 @@ function topFieldsThatDiffer(a: PerCore, b: PerCore): string[] {
   return keys.filter((k) => !canonicalBytes((a as unknown as Record<string, unknown>)[k] ?? null).equals(canonicalBytes((b as unknown as Record<string, unknown>)[k] ?? null)));
 }
 
-async function comparePair(here: StoreSide, other: StoreSide, h: StepReceipt, o: StepReceipt, map: readonly PathMapping[]): Promise<RebuildPair> {
+async function comparePair(here: Store, other: Store, h: StepReceipt, o: StepReceipt, map: readonly PathMapping[]): Promise<RebuildPair> {
   const mapped = mapCore(o.core, map);
   const match = o.coreDigest === h.coreDigest ? 'identical' : coreDigest(mapped) === h.coreDigest ? 'mapped' : 'differs';
-  const mine = await recordedArtifacts(here.store, h.core);
+  const mine = await recordedArtifacts(here, h.core);
   // The other side's names are mapped so the same root or file has the same name on both sides.
-  const theirs = new Map([...(await recordedArtifacts(other.store, o.core))].map(([name, r]) => [mapText(name, map), r]));
+  const theirs = new Map([...(await recordedArtifacts(other, o.core))].map(([name, r]) => [mapText(name, map), r]));
   const artifacts: RebuildArtifact[] = [];
   for (const name of [...new Set([...mine.keys(), ...theirs.keys()])].sort()) {
     const a = mine.get(name);
@@ -284,10 +284,6 @@ async function comparePair(here: StoreSide, other: StoreSide, h: StepReceipt, o:
     artifacts,
     reproduced: sameExit && artifacts.every((a) => a.here === a.other),
   };
-}
-
-interface StoreSide {
-  store: Store;
 }
 
 /**
@@ -383,6 +379,21 @@ async function runDiffoscope(program: string, here: Store, other: Store, files: 
 }
 
 /**
+ * A history that does not verify is bad input here (exit 2), not a divergence (exit 1):
+ * a script reading the exit code must not take a damaged store for a different build.
+ */
+async function readable<T>(store: Store, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof AslError && err.exitCode === 1) {
+      throw new AslError('BAD_INPUT', `rebuild-check: ${store.root} does not verify (run \`asl verify --store ${store.root}\`): ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
  * Compares `store` (the rebuild) with `against` (an earlier history, only read)
  * and, unless `record` is false, stores the verdict as a signed receipt in `store`.
  * Throws BAD_INPUT when no step has a partner: there is nothing to judge.
@@ -390,12 +401,13 @@ async function runDiffoscope(program: string, here: Store, other: Store, files: 
 export async function rebuildCheck(store: Store, against: Store, opts: RebuildCheckOptions = {}): Promise<RebuildCheckResult> {
   if (store.root === against.root) throw new AslError('USAGE', `rebuild-check: --store and --against are the same store (${store.root}); compare a rebuild with another history`);
   const started = new Date();
-  const mine = await stepReceipts(store);
-  const theirs = await stepReceipts(against);
+  const mine = await readable(store, () => stepReceipts(store));
+  const theirs = await readable(against, () => stepReceipts(against));
+  // Receipts of the other history that this store holds too (a rebuild that imported the first
+  // build's closure to take its packages from) are not this history's own steps: only ours are judged.
   const theirIds = new Set(theirs.steps.map((s) => s.id));
-  const myIds = new Set(mine.steps.map((s) => s.id));
   const here = mine.steps.filter((s) => !theirIds.has(s.id));
-  const there = theirs.steps.filter((s) => !myIds.has(s.id));
+  const there = theirs.steps;
   const shared = mine.steps.length - here.length;
   // Occurrences are counted again without the shared receipts, so a partly imported history still pairs.
   const renumber = (list: StepReceipt[]) => { const n = new Map<string, number>(); return list.map((s) => { const k = (n.get(s.step) ?? 0) + 1; n.set(s.step, k); return { ...s, occurrence: k }; }); };
@@ -426,7 +438,7 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   }
   const pathMap = opts.pathMap ?? inferPathMap(paired.map(([h, o]) => ({ here: h.core, other: o.core })));
   const pairs: RebuildPair[] = [];
-  for (const [h, o] of paired) pairs.push(await comparePair({ store }, { store: against }, h, o, pathMap));
+  for (const [h, o] of paired) pairs.push(await comparePair(store, against, h, o, pathMap));
   const first = pairs.find((p) => !p.reproduced);
   let files: RebuildFile[] = [];
   let moreFiles = 0;

@@ -159,6 +159,12 @@ test('two builds in different directories reproduce: every pair names both recei
   const why = await ok(runAsl(['why', '--store', b.store, 'etc/app.conf', '--json']));
   assert.ok(why.stdout.includes(lb[1]!.receipt), 'why still names the step that wrote the file');
   await ok(runAsl(['audit', '--store', b.store, 'image_root']));
+  await ok(runAsl(['sbom', '--store', b.store, 'image_root', '--format', 'spdx', '-o', join(b.dir, 'image.spdx.json')]));
+  // A seeded copy carries the verdict and still verifies, verdict included.
+  const seeded = join(b.dir, 'seeded');
+  await ok(runAsl(['seed', '--store', b.store, '--into', seeded]));
+  assert.equal((await log(seeded)).at(-1)!.receipt, json.receipt);
+  await ok(runAsl(['verify', '--store', seeded]));
   await ok(runAsl(['show', '--store', b.store, json.receipt!]));
   const exp = await runAsl(['export', '--store', b.store, '--format', 'slsa', '-o', join(b.dir, 'slsa'), json.receipt!]);
   assert.equal(exp.code, 2, describeRun(exp));
@@ -288,6 +294,11 @@ test('a verdict edited in the store is caught by verify; one re-signed with coun
   const req = await runAsl(['verify', '--store', store, '--require-rebuild', json.keyId!]);
   assert.equal(req.code, 1);
   assert.match(req.stdout, /^FAIL require-rebuild: the store does not verify/m);
+  // A history that does not verify is bad input for a comparison, not a divergence.
+  const against = await runAsl(['rebuild-check', '--store', a.store, '--against', store, '--no-record']);
+  assert.equal(against.code, 2, describeRun(against));
+  assert.match(against.stderr, new RegExp(`^asl: rebuild-check: ${store} does not verify \\(run \`asl verify --store ${store}\`\\): .*${json.receipt}`));
+  assert.equal(against.stderr.trim().split('\n').length, 1);
 
   // A signer cannot state a verdict its own pairs contradict: the validator derives counts, verdict and first diverged step.
   const honest = json.core;
@@ -299,6 +310,32 @@ test('a verdict edited in the store is caught by verify; one re-signed with coun
   const forged = structuredClone(honest);
   forged.pairs[0]!.artifacts[0]!.here = digestOf('x') as `sha256:${string}`;
   assert.throws(() => buildStatement(forged, run), /pairs\[0\]\.reproduced: expected false when an artifact differs/);
+});
+
+test('a rebuild that first imported the earlier history pairs its own steps with it, not the imported receipts', async () => {
+  const { base, a } = await builds();
+  const dir = join(base, 'importer');
+  const work = join(dir, 'work');
+  const store = join(dir, 'store');
+  await mkdir(work, { recursive: true });
+  await ok(runAsl(['init', '--store', store]));
+  const bundle = join(base, 'first.asl.tar');
+  const pub = join(base, 'first.pub');
+  await ok(runAsl(['bundle', 'export', '--store', a.store, '-o', bundle, '--receipts', 'fetch', 'configure', 'image_root']));
+  await ok(runAsl(['key', 'export', '--store', a.store, '-o', pub]));
+  await ok(runAsl(['bundle', 'import', '--store', store, bundle, '--trust', pub]));
+  const imported = await log(store);
+  assert.equal(imported.length, 3);
+  for (const [step, cmd] of steps('name=asl\\n')) {
+    await ok(runAsl(['--store', store, '--cmd', cmd, '--watch', 'root', '--no-auto-watch', '--outdir', join(store, 'per', step)], { program: 'asl-capture', cwd: work }));
+  }
+  const own = (await log(store)).slice(3);
+  const { r, json } = await rebuildCheck(['--store', store, '--against', a.store, '--no-record']);
+  assert.equal(r.code, 0, describeRun(r));
+  assert.equal(json.report.shared, 3);
+  assert.deepEqual(json.core.pairs.map((p) => p.here.receipt), own.map((i) => i.receipt));
+  assert.deepEqual(json.core.pairs.map((p) => p.other.receipt), imported.map((i) => i.receipt));
+  assert.deepEqual(json.core.counts, { pairs: 3, reproduced: 3, diverged: 0, unpairedHere: 0, unpairedOther: 0 });
 });
 
 test('rebuild-check refuses bad input with one line and exit 2', async () => {
