@@ -7,12 +7,9 @@ import { appendReceiptLog, readReceiptLog, type LogRecord } from './receipt-log.
 import type { Store } from '../store/store.js';
 import { loadTrustedKeys, type TrustedKeySet } from './trusted-keys.js';
 import { appendVerified } from './verified-index.js';
-import { verifyEnvelope, type VerifiedReceipt } from './verify.js';
+import { verifyEnvelope, type StoredReceipt } from './verify.js';
 
-export interface StoredReceipt extends VerifiedReceipt {
-  /** The receipt id: digest of the envelope's canonical JSON, stored as an object. */
-  id: Digest;
-}
+export type { StoredReceipt } from './verify.js';
 
 export interface WriteReceiptResult extends StoredReceipt {
   /** The new log entry; null when the log already held this receipt. */

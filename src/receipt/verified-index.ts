@@ -33,9 +33,8 @@ import { readObjectSync } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
 import { makeDirs, writeNewFile } from '../store/store-modes.js';
 import type { TrustedKeySet } from './trusted-keys.js';
-import type { StoredReceipt } from './store-receipt.js';
 import { IN_TOTO_PAYLOAD_TYPE, type Statement } from './types.js';
-import { verifyEnvelope } from './verify.js';
+import { type StoredReceipt, verifyEnvelope } from './verify.js';
 
 export const VERIFIED_INDEX_FILE = `${CACHE_DIR}/verified-receipts-v1.bin`;
 const MAGIC = Buffer.from('ASLVRCP1');

@@ -39,6 +39,12 @@ export interface VerifiedReceipt {
   coreDigest: Digest;
 }
 
+/** A verified receipt as the store holds it. */
+export interface StoredReceipt extends VerifiedReceipt {
+  /** The receipt id: digest of the envelope's canonical JSON, stored as an object. */
+  id: Digest;
+}
+
 interface Context {
   subject: string;
   input: unknown;
