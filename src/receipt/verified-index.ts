@@ -21,8 +21,8 @@
  * still name the indexed core digest. Whoever can read keys/cache.key can forge
  * entries, as for the other caches; `asl verify` never reads this index.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { appendFile, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { appendFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestFromHex, digestHex } from '../core/digest.js';
@@ -31,7 +31,8 @@ import { loadCacheKey } from '../store/keys.js';
 import { CACHE_DIR } from '../store/layout.js';
 import { readObjectSync } from '../store/object-read.js';
 import type { Store } from '../store/store.js';
-import { makeDirs, writeNewFile } from '../store/store-modes.js';
+import { makeDirs, STORE_MODES, writeNewFile } from '../store/store-modes.js';
+import { writeFileAtomic } from '../core/write-file-atomic.js';
 import type { TrustedKeySet } from './trusted-keys.js';
 import { IN_TOTO_PAYLOAD_TYPE, type Statement } from './types.js';
 import { type StoredReceipt, verifyEnvelope } from './verify.js';
@@ -166,14 +167,11 @@ function trustIndexed(bytes: Buffer, keyId: string, core: Digest): Omit<StoredRe
 export async function saveVerified(store: Store, entries: readonly VerifiedEntry[]): Promise<void> {
   const cacheKey = await loadCacheKey(store.root);
   if (!cacheKey) return;
-  const path = indexPath(store);
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   try {
     await makeDirs(join(store.root, CACHE_DIR));
-    await writeNewFile(tmp, Buffer.concat([MAGIC, ...entries.map((e) => encode(cacheKey, e))]));
-    await rename(tmp, path);
+    await writeFileAtomic(indexPath(store), Buffer.concat([MAGIC, ...entries.map((e) => encode(cacheKey, e))]), { durable: 'none', mode: STORE_MODES.file });
   } catch {
-    await rm(tmp, { force: true });
+    // only a cache: readers verify in full what it does not list
   }
 }
 

@@ -142,8 +142,24 @@ const receiptsStep: VerifyStep = {
       }
     }
     ctx.counts.receipts = checked;
-    // What readers of the history may now trust without checking each signature again.
-    await saveVerified(ctx.store, verified);
+    verifiedIn.set(ctx, verified);
+  },
+};
+
+/** The receipts the receipts step verified, per run, for the index step. */
+const verifiedIn = new WeakMap<VerifyContext, VerifiedEntry[]>();
+
+/**
+ * Last: what readers of the history may now trust without checking each signature
+ * again. Written only when the whole store verified: a failing verify leaves the
+ * store exactly as it found it (the evidence), and a stale record is harmless, since
+ * every read checks that the receipt's bytes still hash to the id it names.
+ */
+const indexStep: VerifyStep = {
+  name: 'verified-index',
+  async run(ctx) {
+    const verified = verifiedIn.get(ctx);
+    if (verified !== undefined && ctx.problems.length === 0) await saveVerified(ctx.store, verified);
   },
 };
 
@@ -300,6 +316,6 @@ const RECEIPT_VERIFY_STEPS: VerifyStep[] = [receiptsStep, perStep, unlistedStep]
  * down earlier) must still be the log's entry SEQ, with the chain whole.
  */
 export function verifyStoreFully(store: Store, opts: { quick?: boolean; anchor?: string } = {}): Promise<VerifyReport> {
-  const steps = opts.anchor === undefined ? RECEIPT_VERIFY_STEPS : [...RECEIPT_VERIFY_STEPS, anchorStep(opts.anchor)];
+  const steps = [...RECEIPT_VERIFY_STEPS, ...(opts.anchor === undefined ? [] : [anchorStep(opts.anchor)]), indexStep];
   return verifyStore(store, { quick: opts.quick ?? false, cutSteps: RECEIPT_CUT_STEPS, extraSteps: steps });
 }
