@@ -72,7 +72,8 @@ const ENV = { PATH: '/usr/bin:/bin', HOME: '/home/user', X: 'x', SP: 'a b' };
 const HARNESS = [
   'exec 9>>"$ASL_LOG"',
   // One record per command: each argument ends with US (0x1f), the record with RS (0x1e).
-  "rec() { command printf '%s\\037' \"$@\" >&9; command printf '\\036' >&9; }",
+  // Built first and written by one printf (one write): pipeline members log at once.
+  "rec() { r=''; for a; do r=\"$r$a$(command printf '\\037')\"; done; command printf '%s\\036' \"$r\" >&9; }",
   't() { rec t "$@"; return 0; }',
   'f() { rec f "$@"; return 1; }',
 ].join('\n');
