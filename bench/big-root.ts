@@ -109,7 +109,10 @@ export async function bigRootFixture(count: number, log: (line: string) => void)
     const made = writeBigRoot(join(tmp, 'root'), count);
     await writeFile(join(tmp, 'root.json'), `${JSON.stringify(made)}\n`);
   });
-  return { ...(JSON.parse(readFileSync(join(dir, 'root.json'), 'utf8')) as Omit<BigRoot, 'root'>), root: join(dir, 'root') };
+  return {
+    ...(JSON.parse(readFileSync(join(dir, 'root.json'), 'utf8')) as Omit<BigRoot, 'root'>),
+    root: join(dir, 'root'),
+  };
 }
 
 export async function bigRootSection(ctx: BenchContext, count: number, log: (line: string) => void): Promise<Section> {
@@ -120,7 +123,11 @@ export async function bigRootSection(ctx: BenchContext, count: number, log: (lin
   const limit = { rssLimitMB: RSS_LIMIT_MB };
   const rows: RowSpec[] = [
     {
-      id: 'big/put-first', subject, label: 'asl put (first, empty store)', argv: ctx.asl('put', '--store', store, big.root, '--json'), ...limit,
+      id: 'big/put-first',
+      subject,
+      label: 'asl put (first, empty store)',
+      argv: ctx.asl('put', '--store', store, big.root, '--json'),
+      ...limit,
       before: () => freshStore(ctx, store),
       check: (stdout) => {
         const r = JSON.parse(stdout) as { id: string; stats: { files: number } };
@@ -128,14 +135,58 @@ export async function bigRootSection(ctx: BenchContext, count: number, log: (lin
         return r.stats.files === big.files ? undefined : `asl put saw ${r.stats.files} files, not ${big.files}`;
       },
     },
-    { id: 'big/put-unchanged', subject, label: 'asl put (unchanged)', argv: ctx.asl('put', '--store', store, big.root, '--json'), ...limit },
+    {
+      id: 'big/put-unchanged',
+      subject,
+      label: 'asl put (unchanged)',
+      argv: ctx.asl('put', '--store', store, big.root, '--json'),
+      ...limit,
+    },
     { id: 'big/verify', subject, label: 'asl verify', argv: ctx.asl('verify', '--store', store), ...limit },
-    { id: 'big/verify-tree', subject, label: 'asl verify --tree ID --root DIR', argv: ['sh', '-c', `exec "$@" --tree "$(cat ${join(ctx.workDir, 'big-root-tree')})"`, 'sh', ...ctx.asl('verify', '--store', store, '--root', big.root)], ...limit },
-    { id: 'big/why', subject, label: 'asl why --tree ID (a deep file)', argv: ['sh', '-c', `exec "$@" --tree "$(cat ${join(ctx.workDir, 'big-root-tree')})"`, 'sh', ...ctx.asl('why', '--store', store, big.deepFile, '--json')], ...limit },
-    { id: 'big/audit', subject, label: 'asl audit TREE --json', argv: ['sh', '-c', `"$@" "$(cat ${join(ctx.workDir, 'big-root-tree')})" --json >/dev/null; test $? -le 1`, 'sh', ...ctx.asl('audit', '--store', store)], ...limit },
+    {
+      id: 'big/verify-tree',
+      subject,
+      label: 'asl verify --tree ID --root DIR',
+      argv: [
+        'sh',
+        '-c',
+        `exec "$@" --tree "$(cat ${join(ctx.workDir, 'big-root-tree')})"`,
+        'sh',
+        ...ctx.asl('verify', '--store', store, '--root', big.root),
+      ],
+      ...limit,
+    },
+    {
+      id: 'big/why',
+      subject,
+      label: 'asl why --tree ID (a deep file)',
+      argv: [
+        'sh',
+        '-c',
+        `exec "$@" --tree "$(cat ${join(ctx.workDir, 'big-root-tree')})"`,
+        'sh',
+        ...ctx.asl('why', '--store', store, big.deepFile, '--json'),
+      ],
+      ...limit,
+    },
+    {
+      id: 'big/audit',
+      subject,
+      label: 'asl audit TREE --json',
+      argv: [
+        'sh',
+        '-c',
+        `"$@" "$(cat ${join(ctx.workDir, 'big-root-tree')})" --json >/dev/null; test $? -le 1`,
+        'sh',
+        ...ctx.asl('audit', '--store', store),
+      ],
+      ...limit,
+    },
   ];
   // The tree id is known once the first put ran: the later rows read it from a file.
-  rows[1]!.before = async () => { await writeFile(join(ctx.workDir, 'big-root-tree'), tree); };
+  rows[1]!.before = async () => {
+    await writeFile(join(ctx.workDir, 'big-root-tree'), tree);
+  };
   return {
     title: `Big root (${subject})`,
     notes: [

@@ -16,7 +16,12 @@ export async function captureSection(ctx: BenchContext, tree: Fixture): Promise<
     await mustRun(ctx.asl('capture', '--help'));
   } catch (err) {
     const why = (err as Error).message.split(REPO_ROOT).join('.');
-    return { title, notes: [`Skipped: \`asl capture --help\` failed (${why}): \`asl capture\` is not there yet.`], rows: [], ratioHeaders: [] };
+    return {
+      title,
+      notes: [`Skipped: \`asl capture --help\` failed (${why}): \`asl capture\` is not there yet.`],
+      rows: [],
+      ratioHeaders: [],
+    };
   }
   return {
     title,
@@ -24,7 +29,7 @@ export async function captureSection(ctx: BenchContext, tree: Fixture): Promise<
       '`asl capture` runs the command, stores stdout/stderr, snapshots watched trees before and after, and signs a',
       'receipt; `in-toto-run` hashes materials/products and signs a link. "step over" watches the debootstrap',
       'tree (`asl capture --watch TREE`, fresh store each run) vs `in-toto-run -m TREE -p TREE`. asl runs in an empty',
-      'working directory (a capture watches its working directory: here an empty one, as in-toto-run\'s link folder).',
+      "working directory (a capture watches its working directory: here an empty one, as in-toto-run's link folder).",
     ],
     rows: [...trueRows(ctx), ...stepRows(ctx, tree)],
     ratioHeaders: [VS_INTOTO],
@@ -87,9 +92,22 @@ function stepRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       id: 'step/asl',
       subject,
       label: 'asl capture --watch TREE --cmd true',
-      argv: ctx.asl('capture', '--store', store, '--watch', f.path, '--cmd', 'true', '--outdir', join(store, 'per', 'step')),
+      argv: ctx.asl(
+        'capture',
+        '--store',
+        store,
+        '--watch',
+        f.path,
+        '--cmd',
+        'true',
+        '--outdir',
+        join(store, 'per', 'step'),
+      ),
       options: { warm: f.path, cwd: workingDir },
-      before: async () => { await freshDir(ctx, workingDir); await freshStore(ctx, store); },
+      before: async () => {
+        await freshDir(ctx, workingDir);
+        await freshStore(ctx, store);
+      },
       ratios: { [VS_INTOTO]: intoto },
       target: { versus: intoto, max: 0.5, versusName: 'in-toto-run' },
     },

@@ -70,15 +70,39 @@ export async function buildSyntheticStore(dir: string, opts: SyntheticStoreOptio
   let failed = 0;
 
   const programs: ArtifactRef[] = [
-    { name: 'program:/usr/bin/dash', role: 'program', kind: 'blob', digest: fake('program dash'), path: '/usr/bin/dash', size: 125_640 },
-    { name: 'program:/usr/bin/make', role: 'program', kind: 'blob', digest: fake('program make'), path: '/usr/bin/make', size: 256_000 },
+    {
+      name: 'program:/usr/bin/dash',
+      role: 'program',
+      kind: 'blob',
+      digest: fake('program dash'),
+      path: '/usr/bin/dash',
+      size: 125_640,
+    },
+    {
+      name: 'program:/usr/bin/make',
+      role: 'program',
+      kind: 'blob',
+      digest: fake('program make'),
+      path: '/usr/bin/make',
+      size: 256_000,
+    },
   ];
   const treeOf = async (label: string, files: number): Promise<{ id: Digest; bytes: number }> => {
     const entries = Array.from({ length: Math.min(files, 8) }, (_, k) => ({
-      name: Buffer.from(`f${String(k).padStart(2, '0')}-${label}`), type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 1000 + k, digest: fake(`${label} file ${k}`),
+      name: Buffer.from(`f${String(k).padStart(2, '0')}-${label}`),
+      type: 'file' as const,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 1000 + k,
+      digest: fake(`${label} file ${k}`),
     }));
     const bytes = entries.reduce((s, e) => s + e.size, 0) * Math.max(1, Math.floor(files / 8));
-    const tree: Tree = { self: { mode: 0o755, uid: 0, gid: 0 }, entries, totals: { files, dirs: Math.ceil(files / 100), other: 0, bytes } };
+    const tree: Tree = {
+      self: { mode: 0o755, uid: 0, gid: 0 },
+      entries,
+      totals: { files, dirs: Math.ceil(files / 100), other: 0, bytes },
+    };
     return { id: await batch.addBytes(encodeTree(tree)), bytes };
   };
   const heads: Array<{ id: Digest; bytes: number }> = [];
@@ -96,15 +120,29 @@ export async function buildSyntheticStore(dir: string, opts: SyntheticStoreOptio
       const inputs: ArtifactRef[] = [
         { name: `before:${root}`, role: 'watched', kind: 'tree', digest: before.id, path: root, size: before.bytes },
         ...programs,
-        ...Array.from({ length: packagesPer }, (_, k): ArtifactRef => ({
-          name: `${root}/var/cache/apt/archives/pkg${i}-${k}_1.${k}_amd64.deb`, role: 'downloaded', kind: 'package',
-          digest: fake(`step ${i} package ${k}`), path: `${root}/var/cache/apt/archives/pkg${i}-${k}_1.${k}_amd64.deb`,
-          size: 20_000 + ((i * 7919 + k * 104_729) % 2_000_000), package: { name: `pkg${i}-${k}`, version: `1.${k}`, architecture: 'amd64' },
-        })),
+        ...Array.from(
+          { length: packagesPer },
+          (_, k): ArtifactRef => ({
+            name: `${root}/var/cache/apt/archives/pkg${i}-${k}_1.${k}_amd64.deb`,
+            role: 'downloaded',
+            kind: 'package',
+            digest: fake(`step ${i} package ${k}`),
+            path: `${root}/var/cache/apt/archives/pkg${i}-${k}_1.${k}_amd64.deb`,
+            size: 20_000 + ((i * 7919 + k * 104_729) % 2_000_000),
+            package: { name: `pkg${i}-${k}`, version: `1.${k}`, architecture: 'amd64' },
+          }),
+        ),
       ];
       if (n % 10 === 9 && pipelines > 1) {
         const other = heads[(p + 1) % pipelines]!;
-        inputs.push({ name: `/build/p${(p + 1) % pipelines}/root`, role: 'declared', kind: 'tree', digest: other.id, path: `/build/p${(p + 1) % pipelines}/root`, size: other.bytes });
+        inputs.push({
+          name: `/build/p${(p + 1) % pipelines}/root`,
+          role: 'declared',
+          kind: 'tree',
+          digest: other.id,
+          path: `/build/p${(p + 1) % pipelines}/root`,
+          size: other.bytes,
+        });
       }
       const outputs: ArtifactRef[] = [
         { name: root, role: 'watched', kind: 'tree', digest: after.id, path: root, size: after.bytes },
@@ -114,23 +152,55 @@ export async function buildSyntheticStore(dir: string, opts: SyntheticStoreOptio
       ];
       const step = `p${p}-step${String(n).padStart(3, '0')}`;
       const core: CommandCore = {
-        kind: 'command', step,
-        command: { shell: `make -C ${root} stage-${n} PIPELINE=${p}`, argv: ['/bin/sh', '-c', `make -C ${root} stage-${n} PIPELINE=${p}`], cwd: `/build/p${p}` },
+        kind: 'command',
+        step,
+        command: {
+          shell: `make -C ${root} stage-${n} PIPELINE=${p}`,
+          argv: ['/bin/sh', '-c', `make -C ${root} stage-${n} PIPELINE=${p}`],
+          cwd: `/build/p${p}`,
+        },
         program: programs.map((a) => ({ path: a.path!, digest: a.digest })),
-        inputs, outputs,
-        environment: { variables: { PATH: { mode: 'verbatim', value: '/usr/bin:/bin' }, LANG: { mode: 'verbatim', value: 'C.UTF-8' }, HOME: { mode: 'hashed', hmac: `hmac-sha256:${'ab'.repeat(32)}` }, API_TOKEN: { mode: 'secret' } } },
+        inputs,
+        outputs,
+        environment: {
+          variables: {
+            PATH: { mode: 'verbatim', value: '/usr/bin:/bin' },
+            LANG: { mode: 'verbatim', value: 'C.UTF-8' },
+            HOME: { mode: 'hashed', hmac: `hmac-sha256:${'ab'.repeat(32)}` },
+            API_TOKEN: { mode: 'secret' },
+          },
+        },
         exit: ok ? { kind: 'exited', code: 0 } : { kind: 'exited', code: 2 },
-        watched: [{ path: root, reason: 'auto', before: before.id, after: after.id, added: 10, modified: 2, removed: 0, paths: outputs[1]!.digest }],
+        watched: [
+          {
+            path: root,
+            reason: 'auto',
+            before: before.id,
+            after: after.id,
+            added: 10,
+            modified: 2,
+            removed: 0,
+            paths: outputs[1]!.digest,
+          },
+        ],
         traced: false,
       };
       const t = Date.UTC(2024, 4, 1) + i * 60_000;
       const run: PerRun = {
-        startedOn: new Date(t).toISOString(), finishedOn: new Date(t + 30_000).toISOString(), durationMs: 30_000,
-        host: { hostname: 'bench', kernel: '6.1.0', arch: 'x86_64' }, asl: { version: '0.1.0' }, user: { uid: 0, gid: 0 },
+        startedOn: new Date(t).toISOString(),
+        finishedOn: new Date(t + 30_000).toISOString(),
+        durationMs: 30_000,
+        host: { hostname: 'bench', kernel: '6.1.0', arch: 'x86_64' },
+        asl: { version: '0.1.0' },
+        user: { uid: 0, gid: 0 },
       };
       const envelope = signStatement(buildStatement(core, run), signer);
       // The stored receipt is the canonical JSON of exactly the DSSE fields (as writeReceipt stores it).
-      const bytes = canonicalBytes({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+      const bytes = canonicalBytes({
+        payloadType: envelope.payloadType,
+        payload: envelope.payload,
+        signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+      });
       ids.push(await batch.addBytes(bytes));
       steps.push(step);
       for (const a of [...inputs, ...outputs]) digests.add(a.digest);
@@ -142,7 +212,10 @@ export async function buildSyntheticStore(dir: string, opts: SyntheticStoreOptio
     throw err;
   }
   for (let i = 0; i < ids.length; i += 250) {
-    await appendReceiptLog(store, ids.slice(i, i + 250).map((receipt, k) => ({ receipt, step: steps[i + k]! })));
+    await appendReceiptLog(
+      store,
+      ids.slice(i, i + 250).map((receipt, k) => ({ receipt, step: steps[i + k]! })),
+    );
   }
   return { store, receipts: ids.length, artifacts: digests.size, ids, failed, buildMs: performance.now() - started };
 }
@@ -158,7 +231,9 @@ export async function dagScaleSection(ctx: BenchContext, opts: SyntheticStoreOpt
     argv: ctx.asl('dag', '--store', dir, '--out', join(ctx.workDir, `dag-scale.${format}`), '--json'),
     check: (stdout: string) => {
       const r = JSON.parse(stdout) as { totals?: { receipts: number } };
-      return r.totals?.receipts === built.receipts ? undefined : `asl dag saw ${r.totals?.receipts} receipts, not ${built.receipts}`;
+      return r.totals?.receipts === built.receipts
+        ? undefined
+        : `asl dag saw ${r.totals?.receipts} receipts, not ${built.receipts}`;
     },
   }));
   return {
@@ -166,8 +241,8 @@ export async function dagScaleSection(ctx: BenchContext, opts: SyntheticStoreOpt
     notes: [
       `\`asl dag\` on a synthetic store: ${built.receipts} receipts (signed with the store key, in the receipt log), ${built.artifacts} distinct`,
       'artifacts (a tree per step linking it to the next, two shared programs, ~96 packages per step, logs, change lists).',
-      'Every receipt is read and verified; the drawn trees\' objects are read for their totals. Default view: packages,',
-      'programs and change lists are counted on each step\'s box, so the picture has steps, trees and logs.',
+      "Every receipt is read and verified; the drawn trees' objects are read for their totals. Default view: packages,",
+      "programs and change lists are counted on each step's box, so the picture has steps, trees and logs.",
     ],
     rows,
     ratioHeaders: [],
@@ -178,8 +253,10 @@ export async function dagScaleSection(ctx: BenchContext, opts: SyntheticStoreOpt
 // Alone: build the store, then time each format as a separate `asl` process (GNU time for peak RSS).
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { receipts: { type: 'string' }, artifacts: { type: 'string' }, keep: { type: 'string' } } });
-  const work = values.keep ?? await mkdtemp(join(tmpdir(), 'asl-dag-scale-'));
+  const { values } = parseArgs({
+    options: { receipts: { type: 'string' }, artifacts: { type: 'string' }, keep: { type: 'string' } },
+  });
+  const work = values.keep ?? (await mkdtemp(join(tmpdir(), 'asl-dag-scale-')));
   try {
     const dir = join(work, 'store');
     await rm(dir, { recursive: true, force: true });
@@ -187,11 +264,15 @@ async function main(): Promise<void> {
       ...(values.receipts ? { receipts: Number(values.receipts) } : {}),
       ...(values.artifacts ? { artifacts: Number(values.artifacts) } : {}),
     });
-    process.stdout.write(`built ${built.receipts} receipts, ${built.artifacts} artifacts (${built.failed} failed steps) in ${(built.buildMs / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `built ${built.receipts} receipts, ${built.artifacts} artifacts (${built.failed} failed steps) in ${(built.buildMs / 1000).toFixed(1)} s\n`,
+    );
     for (const format of ['json', 'svg', 'html']) {
       const m = await measure(aslArgv('dag', '--store', dir, '--out', join(work, `dag.${format}`), '--json'));
       const r = JSON.parse(m.stdout) as { nodes: number; edges: number; bytes: number };
-      process.stdout.write(`asl dag --format ${format}: ${m.wallS.toFixed(2)} s, peak RSS ${(m.rssKB / 1024).toFixed(0)} MB, ${r.nodes} nodes, ${r.edges} edges, ${(r.bytes / 1e6).toFixed(1)} MB\n`);
+      process.stdout.write(
+        `asl dag --format ${format}: ${m.wallS.toFixed(2)} s, peak RSS ${(m.rssKB / 1024).toFixed(0)} MB, ${r.nodes} nodes, ${r.edges} edges, ${(r.bytes / 1e6).toFixed(1)} MB\n`,
+      );
     }
   } finally {
     if (!values.keep) await rm(work, { recursive: true, force: true });

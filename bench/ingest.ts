@@ -27,8 +27,10 @@ export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
       'regular files (`find -type f -print0 | xargs -0 sha256sum`), and `in-toto-run -p TREE -x` (hash every',
       'file, sign a link; stores no content).',
       ...(ctx.ingestFloor
-        ? ['"least work" rows: bench/floor/ingest-floor.c, one thread and two, only read + SHA-256 + store each new content',
-          '(no trees, no metadata), one file per object and one pack file + index (the layout `asl put` writes files in).']
+        ? [
+            '"least work" rows: bench/floor/ingest-floor.c, one thread and two, only read + SHA-256 + store each new content',
+            '(no trees, no metadata), one file per object and one pack file + index (the layout `asl put` writes files in).',
+          ]
         : ['(No "least work" rows: bench/floor/ingest-floor.c did not compile; it needs cc and libssl-dev.)']),
     ],
     rows: fixtures.flatMap((f) => fixtureRows(ctx, f)),
@@ -74,7 +76,8 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
       before: async () => {
         if (!storeReady) throw new Error('no store: the first put failed');
       },
-      check: (stdout) => (stdout.trim() === firstId ? undefined : `id changed on re-put: ${stdout.trim().slice(0, 80)} ≠ ${firstId}`),
+      check: (stdout) =>
+        stdout.trim() === firstId ? undefined : `id changed on re-put: ${stdout.trim().slice(0, 80)} ≠ ${firstId}`,
       ratios: { [VS_INTOTO]: intoto, [VS_FIRST]: first },
       target: { versus: first, max: f.reputMax, versusName: 'first put' },
     },
@@ -104,7 +107,14 @@ function floorRows(ctx: BenchContext, f: Fixture, intoto: string): RowSpec[] {
   const bin = ctx.ingestFloor;
   if (!bin) return [];
   // One thread, and two (both cores of the machine kind the targets are set on).
-  return ([['loose', 1], ['pack', 1], ['loose', 2], ['pack', 2]] as const).map(([layout, threads]) => {
+  return (
+    [
+      ['loose', 1],
+      ['pack', 1],
+      ['loose', 2],
+      ['pack', 2],
+    ] as const
+  ).map(([layout, threads]) => {
     const out = join(ctx.workDir, `floor-${layout}-${threads}-${f.key}`);
     const kind = layout === 'loose' ? 'one file per object' : 'one pack file';
     return {
@@ -114,7 +124,10 @@ function floorRows(ctx: BenchContext, f: Fixture, intoto: string): RowSpec[] {
       argv: [bin, layout, f.path, out, String(threads)],
       options: { warm: f.path },
       before: () => discard(ctx, out),
-      check: (stdout) => (new RegExp(`^${layout}, ${threads} threads?: \\d+ objects`).test(stdout) ? undefined : `unexpected output: ${stdout.slice(0, 80)}`),
+      check: (stdout) =>
+        new RegExp(`^${layout}, ${threads} threads?: \\d+ objects`).test(stdout)
+          ? undefined
+          : `unexpected output: ${stdout.slice(0, 80)}`,
       ratios: { [VS_INTOTO]: intoto },
     };
   });
@@ -137,11 +150,16 @@ export function memorySection(ctx: BenchContext, small: Fixture, big: Fixture): 
     const rows = tools.map(([suffix, label]) => {
       const a = results.get(`${small.key}/${suffix}`);
       const b = results.get(`${big.key}/${suffix}`);
-      if (!a?.wallsS.length || !b?.wallsS.length || a.error || b.error) return [label, '', '', '', `error: ${clip(a?.error ?? b?.error ?? 'not run')}`];
+      if (!a?.wallsS.length || !b?.wallsS.length || a.error || b.error)
+        return [label, '', '', '', `error: ${clip(a?.error ?? b?.error ?? 'not run')}`];
       const perK = (b.rssKB - a.rssKB) / ((big.stats.files - small.stats.files) / 1000);
       return [label, mb(a.rssKB), mb(b.rssKB), perK.toFixed(0), ((perK * 1024) / 1000).toFixed(0)];
     });
-    return markdownTable(['tool', `${small.name} MB`, `${big.name} MB`, 'growth KB per 1,000 files', 'bytes per file'], rows, ['l', 'r', 'r', 'r', 'r']);
+    return markdownTable(
+      ['tool', `${small.name} MB`, `${big.name} MB`, 'growth KB per 1,000 files', 'bytes per file'],
+      rows,
+      ['l', 'r', 'r', 'r', 'r'],
+    );
   };
   return {
     title: 'Peak memory',

@@ -27,7 +27,11 @@ export async function longHistoryFixture(receipts: number, log: (line: string) =
   return { ...meta, store: join(dir, 'store') };
 }
 
-export async function longHistorySection(ctx: BenchContext, receipts: number, log: (line: string) => void): Promise<Section> {
+export async function longHistorySection(
+  ctx: BenchContext,
+  receipts: number,
+  log: (line: string) => void,
+): Promise<Section> {
   const fixture = await longHistoryFixture(receipts, log);
   // The rows write the index into the store: they run on a copy, the cache stays as built.
   const store = join(ctx.workDir, 'long-history-store');
@@ -46,27 +50,77 @@ export async function longHistorySection(ctx: BenchContext, receipts: number, lo
   const lastStep = `step-${String(fixture.receipts).padStart(4, '0')}`;
   const rows: RowSpec[] = [
     {
-      id: 'history/log-unindexed', subject, label: 'asl log --json, no index (every signature checked)',
-      argv: ctx.asl('log', '--store', store, '--json'), check: count(fixture.receipts),
+      id: 'history/log-unindexed',
+      subject,
+      label: 'asl log --json, no index (every signature checked)',
+      argv: ctx.asl('log', '--store', store, '--json'),
+      check: count(fixture.receipts),
       before: () => rm(index, { force: true }),
     },
-    { id: 'history/verify', subject, label: 'asl verify (checks everything, writes the index)', argv: ctx.asl('verify', '--store', store) },
     {
-      id: 'history/log', subject, label: 'asl log --json (index written by verify)',
-      argv: ctx.asl('log', '--store', store, '--json'), check: count(fixture.receipts), limitS: 1,
-      before: async () => { if (!existsSync(index)) throw new Error(`asl verify left no index at ${index}`); },
+      id: 'history/verify',
+      subject,
+      label: 'asl verify (checks everything, writes the index)',
+      argv: ctx.asl('verify', '--store', store),
     },
-    { id: 'history/why-hot', subject, label: `asl why (changed by ${fixture.hot.events} steps) --json`, argv: ctx.asl('why', '--store', store, fixture.hot.path, '--json'), check: history(fixture.hot.events), limitS: 10 },
-    { id: 'history/why-cold', subject, label: `asl why (walks all ${fixture.receipts} steps) --json`, argv: ctx.asl('why', '--store', store, fixture.cold, '--json'), check: history(1), limitS: 10 },
-    { id: 'history/dag-focus', subject, label: `asl dag --focus ${midStep} --depth 3 --format json`, argv: ctx.asl('dag', '--store', store, '--focus', midStep, '--depth', '3', '--out', join(ctx.workDir, 'long-history-dag.json')), limitS: 10 },
-    { id: 'history/audit', subject, label: `asl audit ${lastStep} --json`, argv: exitsAtMost1(ctx.asl('audit', '--store', store, lastStep, '--json')), limitS: 10 },
+    {
+      id: 'history/log',
+      subject,
+      label: 'asl log --json (index written by verify)',
+      argv: ctx.asl('log', '--store', store, '--json'),
+      check: count(fixture.receipts),
+      limitS: 1,
+      before: async () => {
+        if (!existsSync(index)) throw new Error(`asl verify left no index at ${index}`);
+      },
+    },
+    {
+      id: 'history/why-hot',
+      subject,
+      label: `asl why (changed by ${fixture.hot.events} steps) --json`,
+      argv: ctx.asl('why', '--store', store, fixture.hot.path, '--json'),
+      check: history(fixture.hot.events),
+      limitS: 10,
+    },
+    {
+      id: 'history/why-cold',
+      subject,
+      label: `asl why (walks all ${fixture.receipts} steps) --json`,
+      argv: ctx.asl('why', '--store', store, fixture.cold, '--json'),
+      check: history(1),
+      limitS: 10,
+    },
+    {
+      id: 'history/dag-focus',
+      subject,
+      label: `asl dag --focus ${midStep} --depth 3 --format json`,
+      argv: ctx.asl(
+        'dag',
+        '--store',
+        store,
+        '--focus',
+        midStep,
+        '--depth',
+        '3',
+        '--out',
+        join(ctx.workDir, 'long-history-dag.json'),
+      ),
+      limitS: 10,
+    },
+    {
+      id: 'history/audit',
+      subject,
+      label: `asl audit ${lastStep} --json`,
+      argv: exitsAtMost1(ctx.asl('audit', '--store', store, lastStep, '--json')),
+      limitS: 10,
+    },
   ];
   return {
     title: 'Long history (asl log, verify, why, dag --focus, audit)',
     notes: [
       `The why-scale store with ${fixture.receipts.toLocaleString('en-US')} receipts (generated once, cached in .cache/fixtures): one watched root of`,
       `${fixture.files.toLocaleString('en-US')} files, each step after the first changing one file. The rows run on a copy of it. The first`,
-      '`asl log` row has no verified-receipts index (removed before each run): every receipt\'s signature is checked, as',
+      "`asl log` row has no verified-receipts index (removed before each run): every receipt's signature is checked, as",
       'before the index existed. `asl verify` writes the index; the second `asl log` trusts only what it lists.',
     ],
     rows,

@@ -24,7 +24,12 @@ function fileSystem(path: string): string {
 
 function firstLine(program: string, args: string[], index = 0): string {
   try {
-    return execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[index]?.trim() ?? '';
+    return (
+      execFileSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')
+        [index]?.trim() ?? ''
+    );
   } catch {
     return `${program}: unknown version`;
   }

@@ -30,14 +30,22 @@ interface Descriptor {
   size: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { concurrency: { type: 'string' }, 'ca-file': { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { concurrency: { type: 'string' }, 'ca-file': { type: 'string' } },
+});
 const [tagUrl, outDir] = positionals;
-if (!tagUrl || !outDir) throw new Error('usage: registry-pull-floor URL-OF-TAG OUTDIR [--concurrency N] [--ca-file PEM]');
+if (!tagUrl || !outDir)
+  throw new Error('usage: registry-pull-floor URL-OF-TAG OUTDIR [--concurrency N] [--ca-file PEM]');
 const concurrency = Number(values.concurrency ?? '8');
 const url = new URL(tagUrl);
 const https = url.protocol === 'https:';
 const agent = https
-  ? new HttpsAgent({ keepAlive: true, maxSockets: concurrency, ca: values['ca-file'] ? readFileSync(values['ca-file']) : undefined })
+  ? new HttpsAgent({
+      keepAlive: true,
+      maxSockets: concurrency,
+      ca: values['ca-file'] ? readFileSync(values['ca-file']) : undefined,
+    })
   : new HttpAgent({ keepAlive: true, maxSockets: concurrency });
 const authorization = process.env.ASL_FLOOR_AUTHORIZATION;
 const repoBase = url.pathname.slice(0, url.pathname.indexOf('/manifests/'));
@@ -47,10 +55,17 @@ function get(path: string, accept?: string): Promise<IncomingMessage> {
     const headers: Record<string, string> = {};
     if (accept) headers.accept = accept;
     if (authorization) headers.authorization = authorization;
-    const req = (https ? httpsRequest : httpRequest)({ host: url.hostname, port: url.port, path, agent, headers }, (res) => {
-      if (res.statusCode !== 200) { res.resume(); reject(new Error(`GET ${path}: ${res.statusCode}`)); return; }
-      resolve(res);
-    });
+    const req = (https ? httpsRequest : httpRequest)(
+      { host: url.hostname, port: url.port, path, agent, headers },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`GET ${path}: ${res.statusCode}`));
+          return;
+        }
+        resolve(res);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -73,7 +88,8 @@ async function fetchBlob(d: Descriptor): Promise<void> {
     let written = 0;
     const flush = async () => {
       let at = 0;
-      while (at < pendingBytes) at += (await fh.writev(at === 0 ? pending : [Buffer.concat(pending).subarray(at)], written + at)).bytesWritten;
+      while (at < pendingBytes)
+        at += (await fh.writev(at === 0 ? pending : [Buffer.concat(pending).subarray(at)], written + at)).bytesWritten;
       written += pendingBytes;
       pending = [];
       pendingBytes = 0;
@@ -87,7 +103,8 @@ async function fetchBlob(d: Descriptor): Promise<void> {
     await flush();
     await fh.sync();
     const actual = `sha256:${hash.digest('hex')}`;
-    if (actual !== d.digest || written !== d.size) throw new Error(`blob ${d.digest}: got ${written} bytes hashing to ${actual}`);
+    if (actual !== d.digest || written !== d.size)
+      throw new Error(`blob ${d.digest}: got ${written} bytes hashing to ${actual}`);
   } finally {
     await fh.close();
   }
@@ -99,17 +116,21 @@ async function main(): Promise<void> {
   const blobs = new Map<string, Descriptor>();
   const manifests = index.manifests as Descriptor[];
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < manifests.length) {
-      const m = await json(`${repoBase}/manifests/${manifests[next++]!.digest}`, ACCEPT_MANIFEST);
-      for (const d of [m.config as Descriptor, ...(m.layers as Descriptor[])]) blobs.set(d.digest, d);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < manifests.length) {
+        const m = await json(`${repoBase}/manifests/${manifests[next++]!.digest}`, ACCEPT_MANIFEST);
+        for (const d of [m.config as Descriptor, ...(m.layers as Descriptor[])]) blobs.set(d.digest, d);
+      }
+    }),
+  );
   const list = [...blobs.values()].sort((a, b) => b.size - a.size);
   let at = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (at < list.length) await fetchBlob(list[at++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (at < list.length) await fetchBlob(list[at++]!);
+    }),
+  );
   agent.destroy();
   process.stdout.write(`${JSON.stringify({ blobs: list.length, bytes: list.reduce((n, d) => n + d.size, 0) })}\n`);
 }

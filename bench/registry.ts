@@ -63,11 +63,16 @@ interface Timing {
 }
 
 /** Runs argv under GNU time: its stdout, wall time and CPU time. */
-async function measured(argv: string[], env: NodeJS.ProcessEnv = process.env, timeFile: string): Promise<Timing & { stdout: string }> {
+async function measured(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeFile: string,
+): Promise<Timing & { stdout: string }> {
   const start = process.hrtime.bigint();
   let stdout: string;
   try {
-    stdout = (await run(GNU_TIME, ['-f', '%U %S', '-o', timeFile, '--', ...argv], { env, maxBuffer: 64 * 1024 * 1024 })).stdout;
+    stdout = (await run(GNU_TIME, ['-f', '%U %S', '-o', timeFile, '--', ...argv], { env, maxBuffer: 64 * 1024 * 1024 }))
+      .stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${argv.slice(0, 3).join(' ')}…: ${(e.stderr ?? e.message).trim().split('\n').pop()}`);
@@ -82,7 +87,11 @@ function plus(a: Timing, b: Timing): Timing {
 }
 
 /** Runs the CLI as it is installed (bin/asl through its shell line, which starts Node with push and pull's flags). */
-async function asl(args: string[], env: NodeJS.ProcessEnv, timeFile: string): Promise<Timing & { json: Record<string, unknown> }> {
+async function asl(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeFile: string,
+): Promise<Timing & { json: Record<string, unknown> }> {
   const r = await measured([ASL_BIN, ...args, '--json'], env, timeFile);
   return { ...r, json: JSON.parse(r.stdout) as Record<string, unknown> };
 }
@@ -101,7 +110,14 @@ async function curlAuth(reg: Registry, setup: Setup, repository: string): Promis
   const realm = /realm="([^"]+)"/.exec(challenge)?.[1];
   const service = /service="([^"]+)"/.exec(challenge)?.[1];
   if (!realm || !service) throw new Error(`no bearer challenge from ${reg.host}: ${challenge.split('\n')[0]}`);
-  const body = (await run('curl', ['-s', '-u', `${reg.username}:${reg.password}`, `${realm}?service=${service}&scope=repository:${repository}:pull,push`])).stdout;
+  const body = (
+    await run('curl', [
+      '-s',
+      '-u',
+      `${reg.username}:${reg.password}`,
+      `${realm}?service=${service}&scope=repository:${repository}:pull,push`,
+    ])
+  ).stdout;
   return ['-H', `Authorization: Bearer ${(JSON.parse(body) as { token: string }).token}`];
 }
 
@@ -113,25 +129,71 @@ async function authorizationHeader(reg: Registry, setup: Setup, repository: stri
 }
 
 /** The least-work pull (bench/registry-pull-floor.ts) of the tag `tag` of `repository` into `out`, timed. */
-async function leastWorkPull(reg: Registry, setup: Setup, repository: string, tag: string, concurrency: string, out: string, timeFile: string): Promise<Timing> {
+async function leastWorkPull(
+  reg: Registry,
+  setup: Setup,
+  repository: string,
+  tag: string,
+  concurrency: string,
+  out: string,
+  timeFile: string,
+): Promise<Timing> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
   const authorization = await authorizationHeader(reg, setup, repository);
   const env = { ...process.env, ...(authorization ? { ASL_FLOOR_AUTHORIZATION: authorization } : {}) };
-  const argv = [process.execPath, new URL('./registry-pull-floor.js', import.meta.url).pathname, `${base}/v2/${repository}/manifests/${tag}`, out, '--concurrency', concurrency, ...(reg.tls ? ['--ca-file', reg.caFile!] : [])];
+  const argv = [
+    process.execPath,
+    new URL('./registry-pull-floor.js', import.meta.url).pathname,
+    `${base}/v2/${repository}/manifests/${tag}`,
+    out,
+    '--concurrency',
+    concurrency,
+    ...(reg.tls ? ['--ca-file', reg.caFile!] : []),
+  ];
   const r = await measured(argv, env, timeFile);
   await rm(out, { recursive: true, force: true });
   return r;
 }
 
 /** The floor: the tar up as one blob (POST, then PUT with the body). */
-async function floorUp(reg: Registry, auth: string[], repository: string, tar: string, digest: string, timeFile: string): Promise<Timing> {
+async function floorUp(
+  reg: Registry,
+  auth: string[],
+  repository: string,
+  tar: string,
+  digest: string,
+  timeFile: string,
+): Promise<Timing> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
-  const post = await measured(['curl', '-s', '-D', '-', '-o', '/dev/null', '-X', 'POST', ...auth, `${base}/v2/${repository}/blobs/uploads/`], process.env, timeFile);
+  const post = await measured(
+    ['curl', '-s', '-D', '-', '-o', '/dev/null', '-X', 'POST', ...auth, `${base}/v2/${repository}/blobs/uploads/`],
+    process.env,
+    timeFile,
+  );
   const location = /^location:\s*(\S+)/im.exec(post.stdout)?.[1];
   if (!location) throw new Error(`floor: no upload location: ${post.stdout.split('\n')[0]}`);
   const url = new URL(location, base);
   url.searchParams.set('digest', digest);
-  const put = await measured(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'content-type: application/octet-stream', '--data-binary', `@${tar}`, ...auth, url.toString()], process.env, timeFile);
+  const put = await measured(
+    [
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'PUT',
+      '-H',
+      'content-type: application/octet-stream',
+      '--data-binary',
+      `@${tar}`,
+      ...auth,
+      url.toString(),
+    ],
+    process.env,
+    timeFile,
+  );
   if (put.stdout !== '201') throw new Error(`floor: PUT answered ${put.stdout}`);
   return plus(post, put);
 }
@@ -147,9 +209,20 @@ async function digestOf(file: string, timeFile: string): Promise<Timing & { hex:
 }
 
 /** The floor down: curl GET into a file; then, timed apart, the digest check a client should make and sync -f. */
-async function floorDown(reg: Registry, auth: string[], repository: string, digest: string, file: string, timeFile: string): Promise<{ get: Timing; checked: Timing; synced: Timing }> {
+async function floorDown(
+  reg: Registry,
+  auth: string[],
+  repository: string,
+  digest: string,
+  file: string,
+  timeFile: string,
+): Promise<{ get: Timing; checked: Timing; synced: Timing }> {
   const base = `${reg.tls ? 'https' : 'http'}://${reg.host}`;
-  const get = await measured(['curl', '-s', '-o', file, '-w', '%{http_code}', ...auth, `${base}/v2/${repository}/blobs/${digest}`], process.env, timeFile);
+  const get = await measured(
+    ['curl', '-s', '-o', file, '-w', '%{http_code}', ...auth, `${base}/v2/${repository}/blobs/${digest}`],
+    process.env,
+    timeFile,
+  );
   if (get.stdout !== '200') throw new Error(`floor: GET answered ${get.stdout}`);
   const check = await digestOf(file, timeFile);
   if (`sha256:${check.hex}` !== digest) throw new Error('floor: the downloaded tar does not hash to its digest');
@@ -175,13 +248,21 @@ interface Rows {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, root: { type: 'string' }, concurrency: { type: 'string' }, setups: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string' },
+      root: { type: 'string' },
+      concurrency: { type: 'string' },
+      setups: { type: 'string' },
+    },
+  });
   const runs = Number(values.runs ?? '3');
   const concurrency = values.concurrency ?? '8';
   const setups = (values.setups ?? SETUPS.join(',')).split(',') as Setup[];
-  for (const s of setups) if (!SETUPS.includes(s)) throw new Error(`--setups: unknown setup "${s}" (${SETUPS.join(', ')})`);
+  for (const s of setups)
+    if (!SETUPS.includes(s)) throw new Error(`--setups: unknown setup "${s}" (${SETUPS.join(', ')})`);
   await ensureDebianPackages('curl', 'tar', 'openssl', 'time');
-  const root = values.root ?? await bookwormMinbaseRoot();
+  const root = values.root ?? (await bookwormMinbaseRoot());
   const work = await mkdtemp(join(tmpdir(), 'asl-bench-registry-'));
   const loadStart = loadavg()[0]!;
   try {
@@ -198,13 +279,33 @@ async function main(): Promise<void> {
     const trustKey = /"keyId":\s*"([0-9a-f]{64})"/.exec(keyList)?.[1];
     if (!trustKey) throw new Error('cannot read the source key id');
 
-    const results = new Map<Setup, Rows>(setups.map((s) => [s, { floorUp: [], floorUpDigest: [], pushCold: [], pushAgain: [], floorDown: [], floorDownCheck: [], floorDownSync: [], leastWorkPull: [], pullCold: [], pullAgain: [], pushDetail: '', pullDetail: '' }]));
+    const results = new Map<Setup, Rows>(
+      setups.map((s) => [
+        s,
+        {
+          floorUp: [],
+          floorUpDigest: [],
+          pushCold: [],
+          pushAgain: [],
+          floorDown: [],
+          floorDownCheck: [],
+          floorDownSync: [],
+          leastWorkPull: [],
+          pullCold: [],
+          pullAgain: [],
+          pushDetail: '',
+          pullDetail: '',
+        },
+      ]),
+    );
     let objects = 0;
     let closureBytes = 0;
     for (let r = 1; r <= runs; r++) {
       for (const setup of setups) {
         const rows = results.get(setup)!;
-        const reg = await startRegistry(setup === 'tls-basic' ? { tls: true, auth: 'htpasswd' } : { tls: false, auth: setup });
+        const reg = await startRegistry(
+          setup === 'tls-basic' ? { tls: true, auth: 'htpasswd' } : { tls: false, auth: setup },
+        );
         try {
           const env = { ...process.env, DOCKER_CONFIG: reg.dockerConfig };
           const connection = reg.tls ? ['--ca-file', reg.caFile!] : ['--plain-http'];
@@ -232,7 +333,9 @@ async function main(): Promise<void> {
           rows.floorDown.push(down.get);
           rows.floorDownCheck.push(down.checked);
           rows.floorDownSync.push(down.synced);
-          rows.leastWorkPull.push(await leastWorkPull(reg, setup, repository, tag, concurrency, join(work, 'least-work'), timeFile));
+          rows.leastWorkPull.push(
+            await leastWorkPull(reg, setup, repository, tag, concurrency, join(work, 'least-work'), timeFile),
+          );
           const target = join(work, `T-${setup}-${r}`);
           if ((await runAsl(['init', '--store', target])).code !== 0) throw new Error('asl init failed');
           const q1 = await asl(['pull', '--store', target, ref, '--trust-key', trustKey, ...common], env, timeFile);
@@ -265,15 +368,50 @@ async function main(): Promise<void> {
     for (const setup of setups) {
       const r = results.get(setup)!;
       const name = SETUP_NAMES[setup];
-      const row = (label: string, xs: Timing[], bytes: number, tail: string[] = ['', '', '']) => [name, label, sec(xs), all(xs), cpuText(xs), bytes > 0 ? rate(bytes, xs) : '', ...tail];
+      const row = (label: string, xs: Timing[], bytes: number, tail: string[] = ['', '', '']) => [
+        name,
+        label,
+        sec(xs),
+        all(xs),
+        cpuText(xs),
+        bytes > 0 ? rate(bytes, xs) : '',
+        ...tail,
+      ];
       table.push(
-        row(`floor: one tar blob up (curl POST + PUT; with its digest computed first (openssl dgst): ${sec(r.floorUpDigest)})`, r.floorUp, tarBytes),
-        row(`asl push, cold (${r.pushDetail}; ${ratio(r.pushCold, r.floorUpDigest)} the floor with its digest)`, r.pushCold, closureBytes, verdict(r.pushCold, r.floorUp)),
+        row(
+          `floor: one tar blob up (curl POST + PUT; with its digest computed first (openssl dgst): ${sec(r.floorUpDigest)})`,
+          r.floorUp,
+          tarBytes,
+        ),
+        row(
+          `asl push, cold (${r.pushDetail}; ${ratio(r.pushCold, r.floorUpDigest)} the floor with its digest)`,
+          r.pushCold,
+          closureBytes,
+          verdict(r.pushCold, r.floorUp),
+        ),
         row('asl push again (everything known)', r.pushAgain, 0),
-        row(`floor: the tar blob down (curl GET to a file; + its digest checked (openssl dgst): ${sec(r.floorDownCheck)}, CPU ${cpuText(r.floorDownCheck)}; + sync -f: ${sec(r.floorDownSync)})`, r.floorDown, tarBytes),
-        row('least-work pull: every blob the tag names GET, hashed, written and fsynced by a Node program (bench/registry-pull-floor.ts)', r.leastWorkPull, closureBytes),
-        row(`asl pull into an empty store (${r.pullDetail}; ${ratio(r.pullCold, r.floorDownCheck)} the floor with its digest checked, ${ratio(r.pullCold, r.floorDownSync)} checked and synced)`, r.pullCold, closureBytes, verdict(r.pullCold, r.floorDown)),
-        row('… the same pull against the least-work pull', r.pullCold, closureBytes, verdict(r.pullCold, r.leastWorkPull, 'least-work pull')),
+        row(
+          `floor: the tar blob down (curl GET to a file; + its digest checked (openssl dgst): ${sec(r.floorDownCheck)}, CPU ${cpuText(r.floorDownCheck)}; + sync -f: ${sec(r.floorDownSync)})`,
+          r.floorDown,
+          tarBytes,
+        ),
+        row(
+          'least-work pull: every blob the tag names GET, hashed, written and fsynced by a Node program (bench/registry-pull-floor.ts)',
+          r.leastWorkPull,
+          closureBytes,
+        ),
+        row(
+          `asl pull into an empty store (${r.pullDetail}; ${ratio(r.pullCold, r.floorDownCheck)} the floor with its digest checked, ${ratio(r.pullCold, r.floorDownSync)} checked and synced)`,
+          r.pullCold,
+          closureBytes,
+          verdict(r.pullCold, r.floorDown),
+        ),
+        row(
+          '… the same pull against the least-work pull',
+          r.pullCold,
+          closureBytes,
+          verdict(r.pullCold, r.leastWorkPull, 'least-work pull'),
+        ),
         row('asl pull again (nothing to fetch)', r.pullAgain, 0),
       );
     }
@@ -285,7 +423,11 @@ async function main(): Promise<void> {
       `- closure: 1 receipt, ${objects} objects, ${mb(closureBytes)} MB of blobs; the floor's tar of the same root: ${mb(tarBytes)} MB`,
       `- docker-registry on 127.0.0.1 (filesystem storage), a fresh one per setup and run; --concurrency ${concurrency}; median of ${runs} runs; wall time of each process (the CLI, or curl), and its CPU time from GNU time (the registry's own is not counted)`,
       '',
-      ...markdownTable(['setup', 'operation', 'median', 'runs', 'CPU (user+sys, median)', 'rate', 'vs floor', 'target', 'result'], table, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l', 'l']),
+      ...markdownTable(
+        ['setup', 'operation', 'median', 'runs', 'CPU (user+sys, median)', 'rate', 'vs floor', 'target', 'result'],
+        table,
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
+      ),
       '',
     ];
     process.stdout.write(out.join('\n'));

@@ -7,7 +7,16 @@ export function sectionMarkdown(section: Section, results: Map<string, RowResult
   if (section.notes.length) lines.push('');
   if (section.rows.length === 0) return lines;
   if (section.render) return [...lines, ...section.render(results), ''];
-  const headers = ['subject', 'measurement', `wall s (median of ${runs})`, 'min–max s', 'peak RSS MB', ...section.ratioHeaders, 'target', 'result'];
+  const headers = [
+    'subject',
+    'measurement',
+    `wall s (median of ${runs})`,
+    'min–max s',
+    'peak RSS MB',
+    ...section.ratioHeaders,
+    'target',
+    'result',
+  ];
   const align = ['l', 'l', 'r', 'r', 'r', ...section.ratioHeaders.map(() => 'r'), 'l', 'l'];
   const body = section.rows.map((spec) => {
     const r = results.get(spec.id);
@@ -24,9 +33,15 @@ export function sectionMarkdown(section: Section, results: Map<string, RowResult
       const base = medianOf(results.get(target.versus));
       verdict = wall === undefined || base === undefined ? 'n/a' : wall <= target.max * base ? 'PASS' : 'FAIL';
     } else if (spec.limitS !== undefined || spec.rssLimitMB !== undefined) {
-      const parts = [...(spec.limitS !== undefined ? [`≤ ${spec.limitS} s`] : []), ...(spec.rssLimitMB !== undefined ? [`≤ ${spec.rssLimitMB} MB`] : [])];
+      const parts = [
+        ...(spec.limitS !== undefined ? [`≤ ${spec.limitS} s`] : []),
+        ...(spec.rssLimitMB !== undefined ? [`≤ ${spec.rssLimitMB} MB`] : []),
+      ];
       targetText = parts.join(', ');
-      const ok = wall !== undefined && (spec.limitS === undefined || wall <= spec.limitS) && (spec.rssLimitMB === undefined || r!.rssKB / 1024 <= spec.rssLimitMB);
+      const ok =
+        wall !== undefined &&
+        (spec.limitS === undefined || wall <= spec.limitS) &&
+        (spec.rssLimitMB === undefined || r!.rssKB / 1024 <= spec.rssLimitMB);
       verdict = wall === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL';
     }
     const wallText = r?.error ? `error: ${clip(r.error)}` : wall === undefined ? 'not run' : seconds(wall);

@@ -31,26 +31,48 @@ const SECTIONS = ['ingest', 'memory', 'capture', 'dag', 'why', 'audit', 'history
 type SectionName = (typeof SECTIONS)[number];
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, 'small-files': { type: 'string' }, receipts: { type: 'string' }, 'big-files': { type: 'string' }, only: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string' },
+      'small-files': { type: 'string' },
+      receipts: { type: 'string' },
+      'big-files': { type: 'string' },
+      only: { type: 'string', multiple: true },
+    },
+  });
   const runs = positiveInt('--runs', values.runs ?? process.env.ASL_BENCH_RUNS ?? '3');
   const smallFiles = positiveInt('--small-files', values['small-files'] ?? '100000');
   const receipts = positiveInt('--receipts', values.receipts ?? '10000');
   const bigFiles = positiveInt('--big-files', values['big-files'] ?? '1000000');
-  const only = new Set((values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== ''));
+  const only = new Set(
+    (values.only ?? [])
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== ''),
+  );
   for (const name of only) {
-    if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`);
+    if (!(SECTIONS as readonly string[]).includes(name))
+      throw new Error(`--only: unknown section "${name}" (sections: ${SECTIONS.join(', ')})`);
   }
   const wanted = (name: SectionName) => only.size === 0 || only.has(name);
-  if (process.getuid?.() !== 0) throw new Error('must run as root (debootstrap, and the fixture holds root-only files and device nodes)');
+  if (process.getuid?.() !== 0)
+    throw new Error('must run as root (debootstrap, and the fixture holds root-only files and device nodes)');
 
   log('installing missing Debian packages (debootstrap, in-toto, time)');
   await ensureDebianPackages('debootstrap', 'in-toto', 'time');
   log('building fixtures (once; cached in .cache/fixtures)');
   const needsSmall = wanted('ingest') || wanted('memory');
-  const minbase = wanted('ingest') || wanted('capture') || wanted('audit') ? fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2) : undefined;
-  const small = needsSmall ? fixture('small', `${kilo(smallFiles)} small files`, await manySmallFilesTree(smallFiles), 0.1) : undefined;
+  const minbase =
+    wanted('ingest') || wanted('capture') || wanted('audit')
+      ? fixture('minbase', 'bookworm minbase', await bookwormMinbaseRoot(), 0.2)
+      : undefined;
+  const small = needsSmall
+    ? fixture('small', `${kilo(smallFiles)} small files`, await manySmallFilesTree(smallFiles), 0.1)
+    : undefined;
   const tenth = Math.max(1, Math.round(smallFiles / 10));
-  const smaller = wanted('memory') ? fixture('smaller', `${kilo(tenth)} small files`, await manySmallFilesTree(tenth), 0.1) : undefined;
+  const smaller = wanted('memory')
+    ? fixture('smaller', `${kilo(tenth)} small files`, await manySmallFilesTree(tenth), 0.1)
+    : undefined;
 
   const workDir = await mkdtemp(join(tmpdir(), 'asl-bench-'));
   const cleanup = () => rmSync(workDir, { recursive: true, force: true });
@@ -105,17 +127,24 @@ function fixture(key: string, name: string, path: string, reputMax: number): Fix
 function method(runs: number, fixtures: Fixture[], startLoad: number): string[] {
   const lines = [
     ...(fixtures.length > 0 ? ['Fixtures:'] : []),
-    ...fixtures.map((f) => `- ${f.name}: ${describeStats(f.stats)} (${f.path.startsWith(REPO_ROOT) ? relative(REPO_ROOT, f.path) : f.path})`),
+    ...fixtures.map(
+      (f) =>
+        `- ${f.name}: ${describeStats(f.stats)} (${f.path.startsWith(REPO_ROOT) ? relative(REPO_ROOT, f.path) : f.path})`,
+    ),
     ...(fixtures.length > 0 ? [''] : []),
     `Method: every command runs ${runs} times, round-robin within its section (one run of each command per round,`,
     'so a change of load hits every tool alike). Each run is preceded, untimed, by `sync` (so writeback left by the',
     'previous command is not charged to the next) and by reading every file of the tree once (warm page cache, the',
-    'same for every tool). Wall time is the median, measured around the process; peak RSS is GNU time\'s',
+    "same for every tool). Wall time is the median, measured around the process; peak RSS is GNU time's",
     `\`${GNU_TIME} -f %M\` (largest process of the command's tree), the maximum over the runs. \`asl\` runs as a user`,
     'runs it (bin/asl as a program). A store a run replaces is moved aside and deleted at the end, not before the next',
     'run: on ext4 without a journal, files created right after thousands were deleted are up to 3× slower to create.',
   ];
-  if (startLoad > 0.5) lines.push('', `Note: load average was ${startLoad.toFixed(2)} at the start: other work was running and may have slowed some runs.`);
+  if (startLoad > 0.5)
+    lines.push(
+      '',
+      `Note: load average was ${startLoad.toFixed(2)} at the start: other work was running and may have slowed some runs.`,
+    );
   return lines;
 }
 
@@ -145,7 +174,15 @@ main().then(
 async function compileIngestFloor(dir: string): Promise<string | undefined> {
   const bin = join(dir, 'ingest-floor');
   try {
-    await mustRun(['cc', '-O2', '-pthread', '-o', bin, join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'), '-lcrypto']);
+    await mustRun([
+      'cc',
+      '-O2',
+      '-pthread',
+      '-o',
+      bin,
+      join(REPO_ROOT, 'bench', 'floor', 'ingest-floor.c'),
+      '-lcrypto',
+    ]);
     return bin;
   } catch (err) {
     log(`bench/floor/ingest-floor.c not compiled (${(err as Error).message}); its rows are left out`);

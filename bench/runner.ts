@@ -53,7 +53,11 @@ export interface Section {
  * per round) so that a change of load on the machine hits every tool alike. A row that
  * fails is not run again; its error is kept.
  */
-export async function runSection(section: Section, runs: number, log: (line: string) => void): Promise<Map<string, RowResult>> {
+export async function runSection(
+  section: Section,
+  runs: number,
+  log: (line: string) => void,
+): Promise<Map<string, RowResult>> {
   const results = new Map(section.rows.map((spec) => [spec.id, { spec, wallsS: [], rssKB: 0 } as RowResult]));
   for (let round = 1; round <= runs; round++) {
     for (const spec of section.rows) {

@@ -54,10 +54,18 @@ const FANOUT = 10; // 10 x 10 x 10 leaf directories
 const ROOT_PATH = '/bench/iso_root';
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
-interface Leaf { entries: TreeEntry[]; id: Digest; bytes: number }
+interface Leaf {
+  entries: TreeEntry[];
+  id: Digest;
+  bytes: number;
+}
 
 /** Builds the synthetic store at `dir` (which must not exist or be empty). */
-export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}, log: (line: string) => void = () => {}): Promise<WhyScaleStore> {
+export async function buildWhyScaleStore(
+  dir: string,
+  opts: WhyScaleOptions = {},
+  log: (line: string) => void = () => {},
+): Promise<WhyScaleStore> {
   const receipts = opts.receipts ?? 1000;
   const perLeaf = Math.ceil((opts.files ?? 100_000) / FANOUT ** 3);
   const files = perLeaf * FANOUT ** 3;
@@ -65,12 +73,28 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
   const { store } = await initStore(dir);
   const batch = new ObjectBatch(store);
   const fileName = (p: number) => Buffer.from(`p${pad(p, 3)}.bin`);
-  const fileBytes = (leaf: number, p: number, version: number) => Buffer.from(`leaf ${leaf} file ${p} version ${version}\n`);
+  const fileBytes = (leaf: number, p: number, version: number) =>
+    Buffer.from(`leaf ${leaf} file ${p} version ${version}\n`);
   const entryFor = async (leaf: number, p: number, version: number, mode = 0o644): Promise<TreeEntry> => {
     const bytes = fileBytes(leaf, p, version);
-    return { name: fileName(p), type: 'file', mode, uid: 0, gid: 0, size: bytes.length, digest: await batch.addBytes(bytes) };
+    return {
+      name: fileName(p),
+      type: 'file',
+      mode,
+      uid: 0,
+      gid: 0,
+      size: bytes.length,
+      digest: await batch.addBytes(bytes),
+    };
   };
-  const dirEntry = (name: string, id: Digest): TreeEntry => ({ name: Buffer.from(name), type: 'dir', mode: 0o755, uid: 0, gid: 0, digest: id });
+  const dirEntry = (name: string, id: Digest): TreeEntry => ({
+    name: Buffer.from(name),
+    type: 'dir',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    digest: id,
+  });
   const self = { mode: 0o755, uid: 0, gid: 0 };
   const addTree = (tree: Tree) => batch.addBytes(encodeTree(tree));
 
@@ -81,22 +105,43 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
     const entries: TreeEntry[] = [];
     for (let p = 0; p < perLeaf; p++) entries.push(await entryFor(l, p, 0));
     const bytes = entries.reduce((s, e) => s + e.size!, 0);
-    leaves.push({ entries, bytes, id: await addTree({ self, entries, totals: { files: perLeaf, dirs: 0, other: 0, bytes } }) });
+    leaves.push({
+      entries,
+      bytes,
+      id: await addTree({ self, entries, totals: { files: perLeaf, dirs: 0, other: 0, bytes } }),
+    });
   }
   const levelIds = { f: [] as Digest[], e: [] as Digest[] };
   const sumBytes = (from: number, count: number) => leaves.slice(from, from + count).reduce((s, l) => s + l.bytes, 0);
   const buildE = async (d: number, e: number): Promise<Digest> => {
     const first = (d * FANOUT + e) * FANOUT;
     const entries = Array.from({ length: FANOUT }, (_, f) => dirEntry(`f${f}`, leaves[first + f]!.id));
-    return addTree({ self, entries, totals: { files: FANOUT * perLeaf, dirs: FANOUT, other: 0, bytes: sumBytes(first, FANOUT) } });
+    return addTree({
+      self,
+      entries,
+      totals: { files: FANOUT * perLeaf, dirs: FANOUT, other: 0, bytes: sumBytes(first, FANOUT) },
+    });
   };
   const buildD = async (d: number): Promise<Digest> => {
     const entries = Array.from({ length: FANOUT }, (_, e) => dirEntry(`e${e}`, levelIds.f[d * FANOUT + e]!));
-    return addTree({ self, entries, totals: { files: FANOUT ** 2 * perLeaf, dirs: FANOUT + FANOUT ** 2, other: 0, bytes: sumBytes(d * FANOUT ** 2, FANOUT ** 2) } });
+    return addTree({
+      self,
+      entries,
+      totals: {
+        files: FANOUT ** 2 * perLeaf,
+        dirs: FANOUT + FANOUT ** 2,
+        other: 0,
+        bytes: sumBytes(d * FANOUT ** 2, FANOUT ** 2),
+      },
+    });
   };
   const buildRoot = async (): Promise<Digest> => {
     const entries = Array.from({ length: FANOUT }, (_, d) => dirEntry(`d${d}`, levelIds.e[d]!));
-    return addTree({ self, entries, totals: { files, dirs: FANOUT + FANOUT ** 2 + FANOUT ** 3, other: 0, bytes: sumBytes(0, FANOUT ** 3) } });
+    return addTree({
+      self,
+      entries,
+      totals: { files, dirs: FANOUT + FANOUT ** 2 + FANOUT ** 3, other: 0, bytes: sumBytes(0, FANOUT ** 3) },
+    });
   };
   for (let d = 0; d < FANOUT; d++) for (let e = 0; e < FANOUT; e++) levelIds.f.push(await buildE(d, e));
   for (let d = 0; d < FANOUT; d++) levelIds.e.push(await buildD(d));
@@ -106,7 +151,7 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
   const hotLeaf = 345;
   const hotFile = 42 % perLeaf;
   const coldLeaf = 999;
-  const coldFile = (perLeaf - 1);
+  const coldFile = perLeaf - 1;
   let random = 0x5eed;
   const next = () => (random = (Math.imul(random, 1103515245) + 12345) >>> 0);
   const changes: string[] = [];
@@ -119,10 +164,16 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
       leaf = hotLeaf;
       p = hotFile;
       const old = leaves[leaf]!.entries[p]!;
-      entry = step % 10 === 0 ? await entryFor(leaf, p, step, old.mode) : { ...old, mode: old.mode === 0o644 ? 0o755 : 0o644 };
+      entry =
+        step % 10 === 0
+          ? await entryFor(leaf, p, step, old.mode)
+          : { ...old, mode: old.mode === 0o644 ? 0o755 : 0o644 };
       hotEvents++;
     } else {
-      do { leaf = next() % FANOUT ** 3; p = next() % perLeaf; } while ((leaf === hotLeaf && p === hotFile) || (leaf === coldLeaf && p === coldFile));
+      do {
+        leaf = next() % FANOUT ** 3;
+        p = next() % perLeaf;
+      } while ((leaf === hotLeaf && p === hotFile) || (leaf === coldLeaf && p === coldFile));
       entry = await entryFor(leaf, p, step);
     }
     const l = leaves[leaf]!;
@@ -152,13 +203,18 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
   for (let step = 1; step <= receipts; step++) {
     const before = step === 1 ? null : roots[step - 2]!;
     const after = roots[step - 1]!;
-    const shell = step === 1 ? `debootstrap --variant=minbase bookworm ${ROOT_PATH}` : `chroot ${ROOT_PATH} touch-up ${changes[step - 2]}`;
+    const shell =
+      step === 1
+        ? `debootstrap --variant=minbase bookworm ${ROOT_PATH}`
+        : `chroot ${ROOT_PATH} touch-up ${changes[step - 2]}`;
     const core: CommandCore = {
       kind: 'command',
       step: step === 1 ? 'bootstrap' : `step-${pad(step, 4)}`,
       command: { shell, argv: ['/bin/sh', '-c', shell], cwd: '/bench' },
       program: [],
-      inputs: before ? [{ name: `before:${ROOT_PATH}`, role: 'watched', kind: 'tree', digest: before, path: ROOT_PATH }] : [],
+      inputs: before
+        ? [{ name: `before:${ROOT_PATH}`, role: 'watched', kind: 'tree', digest: before, path: ROOT_PATH }]
+        : [],
       outputs: [
         { name: ROOT_PATH, role: 'watched', kind: 'tree', digest: after, path: ROOT_PATH },
         { name: 'stdout', role: 'stdout', kind: 'log', digest: stdout, size: 3 },
@@ -166,23 +222,49 @@ export async function buildWhyScaleStore(dir: string, opts: WhyScaleOptions = {}
       ],
       environment: { variables: { PATH: { mode: 'verbatim', value: '/usr/sbin:/usr/bin:/sbin:/bin' } } },
       exit: { kind: 'exited', code: 0 },
-      watched: [{ path: ROOT_PATH, reason: 'flag', before, after, added: step === 1 ? files + FANOUT ** 3 + 110 : 0, modified: step === 1 ? 0 : 4, removed: 0 }],
+      watched: [
+        {
+          path: ROOT_PATH,
+          reason: 'flag',
+          before,
+          after,
+          added: step === 1 ? files + FANOUT ** 3 + 110 : 0,
+          modified: step === 1 ? 0 : 4,
+          removed: 0,
+        },
+      ],
       traced: false,
     };
     const at = new Date(Date.UTC(2024, 4, 1) + step * 60_000).toISOString();
-    const run: PerRun = { startedOn: at, finishedOn: at, durationMs: 1, host: { hostname: 'bench', kernel: 'synthetic', arch: 'x64' }, asl: { version: '0.1.0' }, user: { uid: 0, gid: 0 } };
+    const run: PerRun = {
+      startedOn: at,
+      finishedOn: at,
+      durationMs: 1,
+      host: { hostname: 'bench', kernel: 'synthetic', arch: 'x64' },
+      asl: { version: '0.1.0' },
+      user: { uid: 0, gid: 0 },
+    };
     const envelope = verifyEnvelope(signStatement(buildStatement(core, run), signer), keys).envelope;
-    const bytes = canonicalBytes({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+    const bytes = canonicalBytes({
+      payloadType: envelope.payloadType,
+      payload: envelope.payload,
+      signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })),
+    });
     logged.push({ receipt: await receiptBatch.addBytes(bytes), step: core.step });
   }
   await receiptBatch.commit();
   for (let i = 0; i < logged.length; i += 500) await appendReceiptLog(store, logged.slice(i, i + 500));
   const lastReceipt = logged[logged.length - 1]?.receipt;
   return {
-    store: store.root, receipts, files, objects: objects + receipts,
+    store: store.root,
+    receipts,
+    files,
+    objects: objects + receipts,
     hot: { path: `${leafPath(hotLeaf)}/${fileName(hotFile).toString()}`, events: hotEvents },
     cold: `${leafPath(coldLeaf)}/${fileName(coldFile).toString()}`,
-    firstTree: roots[0]!, lastTree: roots[roots.length - 1]!, lastReceipt: lastReceipt!,
+    firstTree: roots[0]!,
+    lastTree: roots[roots.length - 1]!,
+    lastReceipt: lastReceipt!,
     buildS: Number(process.hrtime.bigint() - started) / 1e9,
   };
 }
@@ -195,14 +277,40 @@ function checkWhy(events: number) {
 }
 
 /** The bench section: builds the store once (untimed), then times why and diff on it. */
-export async function whyScaleSection(ctx: BenchContext, opts: WhyScaleOptions = {}, log: (line: string) => void = () => {}): Promise<Section> {
+export async function whyScaleSection(
+  ctx: BenchContext,
+  opts: WhyScaleOptions = {},
+  log: (line: string) => void = () => {},
+): Promise<Section> {
   const s = await buildWhyScaleStore(join(ctx.workDir, 'why-scale-store'), opts, log);
   const subject = `${s.receipts.toLocaleString('en-US')} receipts, ${s.objects.toLocaleString('en-US')} objects`;
   const rows: RowSpec[] = [
-    { id: 'why/hot', subject, label: `asl why (changed by ${s.hot.events} steps) --json`, argv: ctx.asl('why', '--store', s.store, s.hot.path, '--json'), check: checkWhy(s.hot.events) },
-    { id: 'why/cold', subject, label: `asl why (walks all ${s.receipts} steps) --json`, argv: ctx.asl('why', '--store', s.store, s.cold, '--json'), check: checkWhy(1) },
-    { id: 'diff/first-last', subject, label: `asl diff first last tree (${s.receipts - 1} steps apart)`, argv: exits1(ctx.asl('diff', '--store', s.store, s.firstTree, s.lastTree)) },
-    { id: 'diff/receipt', subject, label: 'asl diff RECEIPT (one step)', argv: exits1(ctx.asl('diff', '--store', s.store, s.lastReceipt)) },
+    {
+      id: 'why/hot',
+      subject,
+      label: `asl why (changed by ${s.hot.events} steps) --json`,
+      argv: ctx.asl('why', '--store', s.store, s.hot.path, '--json'),
+      check: checkWhy(s.hot.events),
+    },
+    {
+      id: 'why/cold',
+      subject,
+      label: `asl why (walks all ${s.receipts} steps) --json`,
+      argv: ctx.asl('why', '--store', s.store, s.cold, '--json'),
+      check: checkWhy(1),
+    },
+    {
+      id: 'diff/first-last',
+      subject,
+      label: `asl diff first last tree (${s.receipts - 1} steps apart)`,
+      argv: exits1(ctx.asl('diff', '--store', s.store, s.firstTree, s.lastTree)),
+    },
+    {
+      id: 'diff/receipt',
+      subject,
+      label: 'asl diff RECEIPT (one step)',
+      argv: exits1(ctx.asl('diff', '--store', s.store, s.lastReceipt)),
+    },
   ];
   return {
     title: 'Provenance queries at scale (asl why, asl diff)',
@@ -223,7 +331,7 @@ function exits1(argv: string[]): string[] {
 }
 
 async function main(): Promise<void> {
-  const dir = process.argv[2] ?? await mkdtemp(join(tmpdir(), 'asl-why-scale-'));
+  const dir = process.argv[2] ?? (await mkdtemp(join(tmpdir(), 'asl-why-scale-')));
   const keep = process.argv[2] !== undefined;
   try {
     const s = await buildWhyScaleStore(join(dir, 'store'), {}, (l) => process.stderr.write(`${l}\n`));

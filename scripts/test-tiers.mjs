@@ -27,13 +27,26 @@ import { fileURLToPath } from 'node:url';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian packages the unit tier may use: small command-line tools, none of them a service or a toolchain. */
-const UNIT_TOOLS = ['attr', 'busybox-static', 'coreutils', 'e2fsprogs', 'findutils', 'mount', 'python3', 'strace', 'tar', 'time', 'util-linux'];
+const UNIT_TOOLS = [
+  'attr',
+  'busybox-static',
+  'coreutils',
+  'e2fsprogs',
+  'findutils',
+  'mount',
+  'python3',
+  'strace',
+  'tar',
+  'time',
+  'util-linux',
+];
 
 /** Test files (under test/) that break the unit tier's rule, and why. */
 const FULL = {
   'auth-host/iso-e2e.test.ts': 'builds the ASL-AUTH-HOST ISO from debootstrap and boots it in qemu',
   'capture/deb-package-mirror.test.ts': 'a real package from the Debian mirror (apt-get download)',
-  'capture/e2e-products.test.ts': 'dpkg-buildpackage of a C package and a xorriso ISO (build-essential, dpkg-dev, xorriso)',
+  'capture/e2e-products.test.ts':
+    'dpkg-buildpackage of a C package and a xorriso ISO (build-essential, dpkg-dev, xorriso)',
   'capture/e2e-seed.test.ts': 'runs debootstrap from the Debian mirror',
   'capture/program-debootstrap.test.ts': 'the debootstrap root',
   'export/export-formats.test.ts': "in-toto's and securesystemslib's own verifiers (in-toto, python3-securesystemslib)",
@@ -147,9 +160,11 @@ function tierProblems() {
   const problems = [];
   for (const f of [...files].sort()) {
     if (unit.has(f) && full.has(f)) problems.push(`test/${f} is in both tiers`);
-    else if (!unit.has(f) && !full.has(f)) problems.push(`test/${f} is in no tier: add it to UNIT or FULL in scripts/test-tiers.mjs`);
+    else if (!unit.has(f) && !full.has(f))
+      problems.push(`test/${f} is in no tier: add it to UNIT or FULL in scripts/test-tiers.mjs`);
   }
-  for (const f of [...unit, ...full]) if (!files.has(f)) problems.push(`scripts/test-tiers.mjs lists test/${f}, which does not exist`);
+  for (const f of [...unit, ...full])
+    if (!files.has(f)) problems.push(`scripts/test-tiers.mjs lists test/${f}, which does not exist`);
   if (unit.size !== UNIT.length) problems.push('scripts/test-tiers.mjs lists a file twice in UNIT');
   return problems;
 }
@@ -178,7 +193,9 @@ function main(argv) {
   if (tier === 'unit') {
     const missing = missingPackages(UNIT_TOOLS);
     if (missing.length > 0) {
-      process.stderr.write(`test-tiers: the unit tier installs nothing; install its tools once: scripts/ensure-debian-packages.sh ${missing.join(' ')}\n`);
+      process.stderr.write(
+        `test-tiers: the unit tier installs nothing; install its tools once: scripts/ensure-debian-packages.sh ${missing.join(' ')}\n`,
+      );
       return 1;
     }
     env.ASL_TEST_TIER = 'unit';
@@ -191,8 +208,14 @@ function main(argv) {
     process.stderr.write(`test-tiers: not compiled: ${stale.join(' ')} (run tsc -p . first)\n`);
     return 1;
   }
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...nodeArgs, ...compiled], { cwd: repo, env, stdio: 'inherit' });
-  child.on('close', (code, signal) => { process.exitCode = code ?? (signal ? 1 : 0); });
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', ...nodeArgs, ...compiled], {
+    cwd: repo,
+    env,
+    stdio: 'inherit',
+  });
+  child.on('close', (code, signal) => {
+    process.exitCode = code ?? (signal ? 1 : 0);
+  });
   return undefined;
 }
 

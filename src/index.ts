@@ -31,8 +31,21 @@ export { signStatement, storeSigner, keySigner, type Signer } from './receipt/si
 export { verifyEnvelope, ReceiptVerifyError } from './receipt/verify.js';
 export { writeReceipt, readReceipt, listReceipts } from './receipt/store-receipt.js';
 export { verifyStoreFully, referencedArtifacts } from './receipt/verify-receipts.js';
-export { exportReceipts, EXPORT_FORMATS, type ExportFormat, type ExportOptions, type ExportResult } from './receipt/export/export.js';
-export { buildLink, signLink, sslibPublicKey, linkFileName, type InTotoLink, type LinkMetablock } from './receipt/export/intoto-link.js';
+export {
+  exportReceipts,
+  EXPORT_FORMATS,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportResult,
+} from './receipt/export/export.js';
+export {
+  buildLink,
+  signLink,
+  sslibPublicKey,
+  linkFileName,
+  type InTotoLink,
+  type LinkMetablock,
+} from './receipt/export/intoto-link.js';
 export { buildSlsaStatement, SLSA_PROVENANCE_V1, type SlsaStatement } from './receipt/export/slsa.js';
 export { olpcCanonicalize } from './core/olpc-canonical-json.js';
 
@@ -43,18 +56,42 @@ export { captureFile, type FileCaptureOptions, type CaptureResult } from './capt
 // Layer 5: queries.
 export { receiptHistory, type HistoryItem } from './graph/log.js';
 export {
-  why, type WhyResult, type WhyStep, type WhyOwner, type WhyStart, type WhyChangeKind, type TreeFrom, type HostPathMatch, type DebMatch,
+  why,
+  type WhyResult,
+  type WhyStep,
+  type WhyOwner,
+  type WhyStart,
+  type WhyChangeKind,
+  type TreeFrom,
+  type HostPathMatch,
+  type DebMatch,
 } from './graph/why.js';
 export { renderDag, formatOfPath, DAG_FORMATS, type DagFormat, type DagOptions, type DagResult } from './graph/dag.js';
 export {
-  audit, type AuditResult, type AuditOptions, type AuditEntry, type AuditPackage, type AuditSummary, type AuditTarget, type AuditClass, type StepRef,
+  audit,
+  type AuditResult,
+  type AuditOptions,
+  type AuditEntry,
+  type AuditPackage,
+  type AuditSummary,
+  type AuditTarget,
+  type AuditClass,
+  type StepRef,
 } from './graph/audit.js';
 export { sbom, SBOM_FORMATS, type SbomFormat, type SbomResult } from './graph/sbom.js';
 
 // Layer 6: seeding an image's store, bundles across an air gap (docs/transfer.md).
 export { seedStore, type SeedOptions, type SeedResult } from './transfer/seed.js';
-export { exportBundle, type ExportOptions as BundleExportOptions, type ExportResult as BundleExportResult } from './transfer/bundle-export.js';
-export { importBundle, type ImportOptions as BundleImportOptions, type ImportResult as BundleImportResult } from './transfer/bundle-import.js';
+export {
+  exportBundle,
+  type ExportOptions as BundleExportOptions,
+  type ExportResult as BundleExportResult,
+} from './transfer/bundle-export.js';
+export {
+  importBundle,
+  type ImportOptions as BundleImportOptions,
+  type ImportResult as BundleImportResult,
+} from './transfer/bundle-import.js';
 
 // Layer 6: sharing history through an OCI registry (docs/registry.md).
 export { pushClosure, type PushOptions, type PushResult, type RegistryOptions } from './transfer/oci-push.js';

@@ -52,7 +52,11 @@ function isDebianArchive(uri: string, suites: string[]): boolean {
   } catch {
     return false;
   }
-  return ['http:', 'https:', 'file:'].includes(url.protocol) && url.pathname.split('/').includes('debian') && !suites.some((s) => s.endsWith('-security'));
+  return (
+    ['http:', 'https:', 'file:'].includes(url.protocol) &&
+    url.pathname.split('/').includes('debian') &&
+    !suites.some((s) => s.endsWith('-security'))
+  );
 }
 
 function mirrorFromDeb822(text: string): string | undefined {
@@ -74,7 +78,11 @@ function mirrorFromDeb822(text: string): string | undefined {
 function mirrorFromOneLine(text: string): string | undefined {
   for (const raw of text.split('\n')) {
     // deb [options] URI suite [components...]
-    const words = raw.replace(/#.*/, '').replace(/\[[^\]]*\]/, ' ').trim().split(/\s+/);
+    const words = raw
+      .replace(/#.*/, '')
+      .replace(/\[[^\]]*\]/, ' ')
+      .trim()
+      .split(/\s+/);
     if (words[0] !== 'deb' || words.length < 3) continue;
     if (isDebianArchive(words[1]!, [words[2]!])) return words[1];
   }
@@ -90,7 +98,9 @@ const ensured = new Set<string>();
 const UNIT_TIER = process.env.ASL_TEST_TIER === 'unit';
 
 function refuseInUnitTier(what: string): never {
-  throw new Error(`${what}: not in the unit tier (it runs offline); list this test file under FULL in scripts/test-tiers.mjs`);
+  throw new Error(
+    `${what}: not in the unit tier (it runs offline); list this test file under FULL in scripts/test-tiers.mjs`,
+  );
 }
 
 /** Installs the Debian packages that are missing (scripts/ensure-debian-packages.sh). */
@@ -125,7 +135,11 @@ export function bookwormMinbaseRoot(): Promise<string> {
     const args = ['--variant=minbase', '--arch=amd64', 'bookworm', dir, mirror];
     const { code, output } = await runCommand('debootstrap', args);
     if (code !== 0) {
-      const why = output.split('\n').filter((l) => /^E:/.test(l)).pop() ?? lastLine(output);
+      const why =
+        output
+          .split('\n')
+          .filter((l) => /^E:/.test(l))
+          .pop() ?? lastLine(output);
       throw new Error(`bookwormMinbaseRoot: debootstrap ${args.join(' ')} exited ${code}: ${why}`);
     }
   });
@@ -228,7 +242,10 @@ async function assertUntouched(dir: string, stamp: string): Promise<void> {
   }
   const changed = changedSince(dir, stampTime);
   if (changed.length > 0) {
-    const shown = changed.slice(0, 3).map((p) => relative(dir, p)).join(', ');
+    const shown = changed
+      .slice(0, 3)
+      .map((p) => relative(dir, p))
+      .join(', ');
     throw new Error(
       `fixtures: ${relative(REPO_ROOT, dir)} was changed after it was built (${changed.length} entries, e.g. ${shown}); ` +
         'something wrote into a shared fixture: copy it first. Delete the directory to rebuild it.',
@@ -269,7 +286,9 @@ async function withDirLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T>
       continue;
     }
     if (Date.now() - started > LOCK_WAIT_MS) {
-      throw new Error(`fixtures: lock ${lockDir} still held by pid ${owner.pid ?? '?'} after ${LOCK_WAIT_MS / 60_000} min`);
+      throw new Error(
+        `fixtures: lock ${lockDir} still held by pid ${owner.pid ?? '?'} after ${LOCK_WAIT_MS / 60_000} min`,
+      );
     }
     await sleep(LOCK_POLL_MS);
   }
@@ -289,7 +308,6 @@ async function lockOwner(lockDir: string): Promise<{ pid?: number; stale: boolea
   const st = await stat(lockDir).catch(() => undefined);
   return { stale: st !== undefined && Date.now() - st.mtimeMs > LOCK_NO_PID_STALE_MS };
 }
-
 
 /** Only one of several waiters wins the rename; the others see ENOENT and retry mkdir. */
 async function breakLock(lockDir: string): Promise<void> {
@@ -325,7 +343,8 @@ async function removeTree(dir: string): Promise<void> {
 /** Mount points at or below dir, deepest first. */
 function mountsUnder(dir: string): string[] {
   const mounts = readText('/proc/self/mounts') ?? '';
-  const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+  const unescapeOctal = (s: string) =>
+    s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
   return mounts
     .split('\n')
     .map((line) => unescapeOctal(line.split(' ')[1] ?? ''))
@@ -344,7 +363,12 @@ function runCommand(program: string, args: string[]): Promise<{ code: number; ou
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => chunks.push(c));
     child.on('error', (err) => resolve({ code: 127, output: `${program}: ${err.message}` }));
-    child.on('close', (code, signal) => resolve({ code: code ?? 128, output: Buffer.concat(chunks).toString('utf8') + (signal ? `\nkilled by ${signal}` : '') }));
+    child.on('close', (code, signal) =>
+      resolve({
+        code: code ?? 128,
+        output: Buffer.concat(chunks).toString('utf8') + (signal ? `\nkilled by ${signal}` : ''),
+      }),
+    );
   });
 }
 

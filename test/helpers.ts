@@ -35,12 +35,20 @@ export async function mountingTempDir(t: TestContext, prefix: string): Promise<s
 }
 
 function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
-    .filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 /** Runs a bash script; its stdout and stderr, interleaved as they came, are returned and written to `logFile`. */
-export function runBashLogged(script: string, env: NodeJS.ProcessEnv, logFile: string, cwd?: string): Promise<{ code: number | null; output: string }> {
+export function runBashLogged(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  cwd?: string,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolvePromise, reject) => {
     // A capture watches its working directory: the script runs where its operator would, never in the repository.
     const child = spawn('bash', [script], { env, cwd: cwd ?? dirname(script), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,7 +96,8 @@ export function runAsl(args: string[], opts: RunAslOptions = {}): Promise<RunRes
   const bin = opts.uid === undefined ? join(REPO_ROOT, 'bin') : dirname(stagedCli());
   const script = join(bin, opts.program ?? 'asl');
   let argv = opts.direct ? [script, ...args] : [process.execPath, script, ...args];
-  if (opts.uid !== undefined) argv = ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...argv];
+  if (opts.uid !== undefined)
+    argv = ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', ...argv];
   if (opts.umask !== undefined) argv = ['sh', '-c', `umask ${opts.umask}; exec "$0" "$@"`, ...argv];
   let cwd = opts.cwd;
   if (cwd === undefined) {
@@ -97,7 +106,11 @@ export function runAsl(args: string[], opts: RunAslOptions = {}): Promise<RunRes
   }
   const ownCwd = opts.cwd === undefined ? cwd : undefined;
   return new Promise<RunResult>((resolvePromise, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env: opts.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -105,12 +118,22 @@ export function runAsl(args: string[], opts: RunAslOptions = {}): Promise<RunRes
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const stdoutBytes = Buffer.concat(out);
-      resolvePromise({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+      resolvePromise({
+        code,
+        signal,
+        stdout: stdoutBytes.toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        stdoutBytes,
+      });
     });
     // A command that exits without reading its input closes the pipe: not an error of the test.
-    child.stdin.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') reject(e); });
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     child.stdin.end(opts.input ?? '');
-  }).finally(() => { if (ownCwd) rmSync(ownCwd, { recursive: true, force: true }); });
+  }).finally(() => {
+    if (ownCwd) rmSync(ownCwd, { recursive: true, force: true });
+  });
 }
 
 /**
@@ -123,7 +146,8 @@ export function runAsl(args: string[], opts: RunAslOptions = {}): Promise<RunRes
 export function stageCli(dir: string): string {
   execFileSync('mkdir', ['-p', join(dir, 'dist'), join(dir, 'build/Release')]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/src'), join(dir, 'dist/src')]);
-  if (existsSync(join(REPO_ROOT, 'dist/bundle'))) execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/bundle'), join(dir, 'dist/bundle')]);
+  if (existsSync(join(REPO_ROOT, 'dist/bundle')))
+    execFileSync('cp', ['-a', join(REPO_ROOT, 'dist/bundle'), join(dir, 'dist/bundle')]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'bin'), join(REPO_ROOT, 'package.json'), dir]);
   execFileSync('cp', ['-a', join(REPO_ROOT, 'build/Release/asl_native.node'), join(dir, 'build/Release/')]);
   execFileSync('ln', ['-s', join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules')]);
@@ -197,16 +221,26 @@ export async function startTogether(script: string, argsOf: string[][]): Promise
     const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.stdin!.on('error', () => {}); // a process that died before the release is reported by `ready`
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdout!.on('data', (c: Buffer) => {
+      stdout += c.toString();
     });
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.stdin!.on('error', () => {}); // a process that died before the release is reported by `ready`
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      },
+    );
     const ready = new Promise<void>((resolve, reject) => {
       (child.stdio[3] as Readable).once('data', () => resolve());
-      void done.then((r) => reject(new Error(`${script} exited (${r.code ?? r.signal}) before the start barrier: ${r.stderr.trim()}`)), reject);
+      void done.then(
+        (r) =>
+          reject(new Error(`${script} exited (${r.code ?? r.signal}) before the start barrier: ${r.stderr.trim()}`)),
+        reject,
+      );
     });
     return { child, done, ready };
   });
@@ -224,7 +258,8 @@ export async function startTogether(script: string, argsOf: string[][]): Promise
 export function testSeed(t: TestContext): number {
   const given = process.env.ASL_TEST_SEED;
   const seed = given === undefined || given === '' ? Math.floor(Math.random() * 0x1_0000_0000) : Number(given);
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new Error(`ASL_TEST_SEED must be an integer in 0..4294967295, not ${given}`);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff)
+    throw new Error(`ASL_TEST_SEED must be an integer in 0..4294967295, not ${given}`);
   t.diagnostic(`random seed ${seed}: replay with ASL_TEST_SEED=${seed}`);
   return seed;
 }

@@ -127,7 +127,8 @@ function importGraph(): { graph: Map<string, string[]>; upward: string[]; sidewa
       if (layerOf(targetRel) > layerOf(rel)) {
         upward.push(`src/${rel} (${LAYERS[layerOf(rel)]}) imports '${spec}' (${LAYERS[layerOf(targetRel)]})`);
       }
-      if (rel.startsWith('cli/commands/') && targetRel.startsWith('cli/commands/')) sideways.push(`src/${rel} imports '${spec}'`);
+      if (rel.startsWith('cli/commands/') && targetRel.startsWith('cli/commands/'))
+        sideways.push(`src/${rel} imports '${spec}'`);
     }
     graph.set(rel, edges);
   }
@@ -145,15 +146,28 @@ test('the parser sees every kind of import, and the cycle finder reports a path'
     'const g = await import(`./g.js`);',
   ].join('\n');
   assert.deepEqual(importsOf(source).sort(), ['./a.js', './b.js', './c.js', './d.js', './e.js', './f.js', './g.js']);
-  const graph = new Map([['a', ['b']], ['b', ['c']], ['c', ['a', 'd']], ['d', []], ['e', ['e']]]);
-  assert.deepEqual(findCycles(graph), [['a', 'b', 'c', 'a'], ['e', 'e']]);
+  const graph = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a', 'd']],
+    ['d', []],
+    ['e', ['e']],
+  ]);
+  assert.deepEqual(findCycles(graph), [
+    ['a', 'b', 'c', 'a'],
+    ['e', 'e'],
+  ]);
 });
 
 test('no file in src/ imports a later layer', () => {
   const { graph, upward } = importGraph();
   assert.ok(graph.size > 100, `only ${graph.size} files found under src/`);
   // Each layer has files, so a folder renamed away would not pass silently.
-  for (const layer of LAYERS) assert.ok([...graph.keys()].some((f) => LAYERS[layerOf(f)] === layer), `no file in layer ${layer}`);
+  for (const layer of LAYERS)
+    assert.ok(
+      [...graph.keys()].some((f) => LAYERS[layerOf(f)] === layer),
+      `no file in layer ${layer}`,
+    );
   assert.deepEqual(upward, [], `upward imports:\n${upward.join('\n')}`);
 });
 
@@ -167,7 +181,7 @@ test('no import cycle between files in src/', () => {
   assert.deepEqual(cycles, [], `import cycles:\n${cycles.join('\n')}`);
 });
 
-test('no #include cycle between the native addon\'s files, and each header is defined by its own .c file', () => {
+test("no #include cycle between the native addon's files, and each header is defined by its own .c file", () => {
   const dir = join(REPO_ROOT, 'native');
   const files = readdirSync(dir).filter((f) => /\.[ch]$/.test(f));
   assert.ok(files.length >= 3);
@@ -194,13 +208,20 @@ test('no #include cycle between the native addon\'s files, and each header is de
     if (f.endsWith('.h')) {
       for (const m of t.matchAll(/^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;{]*\)\s*;/gm)) {
         const def = definedIn.get(m[1]!);
-        if (def !== undefined) assert.equal(def, f.replace(/\.h$/, '.c'), `native/${f} declares ${m[1]}(), defined in native/${def}`);
+        if (def !== undefined)
+          assert.equal(def, f.replace(/\.h$/, '.c'), `native/${f} declares ${m[1]}(), defined in native/${def}`);
       }
     } else {
-      units.set(f, (includes.get(f) ?? []).map((h) => h.replace(/\.h$/, '.c')).filter((c) => c !== f && text.has(c)));
+      units.set(
+        f,
+        (includes.get(f) ?? []).map((h) => h.replace(/\.h$/, '.c')).filter((c) => c !== f && text.has(c)),
+      );
     }
   }
-  assert.ok(definedIn.has('asl_sha256') && definedIn.has('pack_append'), 'the definition scan found the shared functions');
+  assert.ok(
+    definedIn.has('asl_sha256') && definedIn.has('pack_append'),
+    'the definition scan found the shared functions',
+  );
   const unitCycles = findCycles(units).map((c) => c.map((f) => `native/${f}`).join(' → '));
   assert.deepEqual(unitCycles, [], `.c files that depend on each other:\n${unitCycles.join('\n')}`);
 });

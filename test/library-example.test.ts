@@ -16,7 +16,7 @@ async function packageVersion(): Promise<string> {
   return (JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-test('the README\'s library example runs as written and prints what it says', async (t) => {
+test("the README's library example runs as written and prints what it says", async (t) => {
   const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
   const m = /<!-- library example -->\n```js\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README.md has a "library example" block');
@@ -34,24 +34,40 @@ test('the README\'s library example runs as written and prints what it says', as
 });
 
 test('src/index.ts exports the functions behind seed, bundle, why, dag, audit and sbom', () => {
-  for (const name of ['seedStore', 'exportBundle', 'importBundle', 'why', 'renderDag', 'audit', 'sbom', 'captureCommand', 'verifyStoreFully', 'restore'] as const) {
+  for (const name of [
+    'seedStore',
+    'exportBundle',
+    'importBundle',
+    'why',
+    'renderDag',
+    'audit',
+    'sbom',
+    'captureCommand',
+    'verifyStoreFully',
+    'restore',
+  ] as const) {
     assert.equal(typeof api[name], 'function', `index exports ${name}`);
   }
   assert.deepEqual([...api.DAG_FORMATS], ['svg', 'dot', 'mermaid', 'json', 'html']);
   assert.deepEqual([...api.SBOM_FORMATS], ['cyclonedx', 'spdx']);
 });
 
-test('the version is package.json\'s: in the library, `asl --version` from dist/ and from both bundles', async (t) => {
+test("the version is package.json's: in the library, `asl --version` from dist/ and from both bundles", async (t) => {
   const version = await packageVersion();
   assert.match(version, /^\d+\.\d+\.\d+/);
   assert.equal(api.VERSION, version);
-  const fromDist = await run(process.execPath, [ASL_BIN, '--version'], { env: { ...process.env, ASL_NO_BUNDLE: '1', ASL_DEBUG: '1' } });
+  const fromDist = await run(process.execPath, [ASL_BIN, '--version'], {
+    env: { ...process.env, ASL_NO_BUNDLE: '1', ASL_DEBUG: '1' },
+  });
   assert.equal(fromDist.stdout, `asl ${version}\n`);
   assert.match(fromDist.stderr, /dist\/src\/cli\/main\.js/);
   // The bundle bin/asl loads while it is current (scripts/bundle-cli.mjs), called as bin/asl calls it.
   const bundle = join(REPO_ROOT, 'dist', 'bundle', 'asl.js');
-  const fromBundle = await run(process.execPath, ['--input-type=module', '-e',
-    `const { main } = await import(${JSON.stringify(bundle)}); process.exitCode = await main(['--version'], { stdout: process.stdout, stderr: process.stderr, interactive: false });`]);
+  const fromBundle = await run(process.execPath, [
+    '--input-type=module',
+    '-e',
+    `const { main } = await import(${JSON.stringify(bundle)}); process.exitCode = await main(['--version'], { stdout: process.stdout, stderr: process.stderr, interactive: false });`,
+  ]);
   assert.equal(fromBundle.stdout, `asl ${version}\n`);
   // The one-file CLI of an image, run from a temp folder with no ASL package.json
   // anywhere above it: the version is inlined.

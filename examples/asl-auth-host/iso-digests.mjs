@@ -18,9 +18,18 @@ function usage(msg) {
 function digests(iso) {
   let report;
   try {
-    report = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f', '-exec', 'report_lba', '--'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+    report = execFileSync('xorriso', ['-indev', iso, '-find', '/', '-type', 'f', '-exec', 'report_lba', '--'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch (e) {
-    usage(`${iso}: xorriso cannot read it (${String(e.stderr ?? e.message).trim().split('\n').pop()})`);
+    usage(
+      `${iso}: xorriso cannot read it (${String(e.stderr ?? e.message)
+        .trim()
+        .split('\n')
+        .pop()})`,
+    );
   }
   // File data lba:  XT , STARTLBA , BLOCKS , SIZE , 'PATH'  (one line per extent)
   const extents = new Map();
@@ -72,11 +81,16 @@ let history = 0;
 for (const path of [...new Set([...da.keys(), ...db.keys()])].sort()) {
   const x = da.get(path);
   const y = db.get(path);
-  if (x && y && x.digest === y.digest) { same++; continue; }
+  if (x && y && x.digest === y.digest) {
+    same++;
+    continue;
+  }
   const what = !x ? 'only in B' : !y ? 'only in A' : `${x.digest} (${x.size} B) vs ${y.digest} (${y.size} B)`;
   if (path.includes('asl-history')) history++;
   else differ++;
   process.stdout.write(`${path.includes('asl-history') ? 'history ' : 'DIFFERS '} ${path}: ${what}\n`);
 }
-process.stdout.write(`${same} files identical, ${differ} differ outside asl-history, ${history} in asl-history differ\n`);
+process.stdout.write(
+  `${same} files identical, ${differ} differ outside asl-history, ${history} in asl-history differ\n`,
+);
 process.exit(differ === 0 ? 0 : 1);

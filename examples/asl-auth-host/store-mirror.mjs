@@ -28,7 +28,9 @@ const { readObject, openObjectStream } = await import(join(REPO, 'dist/src/store
 const { objectExistsSync, objectSize } = await import(join(REPO, 'dist/src/store/object-locate.js'));
 
 function usage(msg) {
-  process.stderr.write(`store-mirror: ${msg}\nusage: store-mirror.mjs --store STORE --mirror URL [--http ADDR:PORT] [--dns IP]...\n`);
+  process.stderr.write(
+    `store-mirror: ${msg}\nusage: store-mirror.mjs --store STORE --mirror URL [--http ADDR:PORT] [--dns IP]...\n`,
+  );
   process.exit(2);
 }
 
@@ -46,8 +48,13 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (!args.store || !args.mirror) usage('--store and --mirror are required');
 let mirror;
-try { mirror = new URL(args.mirror); } catch { usage(`${args.mirror}: not a URL`); }
-if (mirror.protocol !== 'http:') usage(`${args.mirror}: only http mirrors can be served (apt checks the signatures, not the transport)`);
+try {
+  mirror = new URL(args.mirror);
+} catch {
+  usage(`${args.mirror}: not a URL`);
+}
+if (mirror.protocol !== 'http:')
+  usage(`${args.mirror}: only http mirrors can be served (apt checks the signatures, not the transport)`);
 const [httpHost, httpPort] = (args.http ?? `127.0.0.1:${mirror.port || 80}`).split(':');
 const base = mirror.pathname.replace(/\/+$/, '');
 // apt's and debootstrap's name for a file of this mirror in var/lib/apt/lists.
@@ -55,7 +62,10 @@ const listPrefix = `${mirror.host}${base}/`.replace(/\//g, '_');
 
 const store = await openStore(args.store).catch((e) => usage(`${args.store}: ${e.message}`));
 const asl = (...a) => {
-  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'asl'), ...a, '--store', args.store, '--json'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [join(REPO, 'bin', 'asl'), ...a, '--store', args.store, '--json'], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   if (r.status !== 0) usage(`asl ${a[0]} failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout);
 };
@@ -72,7 +82,11 @@ const files = new Map();
 const lists = new Map(); // list file name → object id
 for (const t of trees) {
   let dir;
-  try { dir = await resolveTreePath(store, t, 'var/lib/apt/lists'); } catch { continue; }
+  try {
+    dir = await resolveTreePath(store, t, 'var/lib/apt/lists');
+  } catch {
+    continue;
+  }
   if (dir.kind !== 'entry' || dir.entry.type !== 'dir') continue;
   for (const e of (await readTree(store, dir.entry.digest)).entries) {
     const name = e.name.toString('utf8');
@@ -107,11 +121,16 @@ for (const [name, id] of lists) {
     }
   }
 }
-if (indices === 0) usage(`${args.store}: no recorded tree holds an InRelease of ${args.mirror} with its indices (var/lib/apt/lists)`);
+if (indices === 0)
+  usage(`${args.store}: no recorded tree holds an InRelease of ${args.mirror} with its indices (var/lib/apt/lists)`);
 
 const server = createServer((req, res) => {
   let path = req.url ?? '/';
-  try { path = new URL(path, `http://${mirror.host}`).pathname; } catch { /* 404 below */ }
+  try {
+    path = new URL(path, `http://${mirror.host}`).pathname;
+  } catch {
+    /* 404 below */
+  }
   path = decodeURIComponent(path);
   const rel = path.startsWith(`${base}/`) ? path.slice(base.length + 1) : null;
   const listed = rel !== null ? files.get(rel) : undefined;
@@ -123,13 +142,25 @@ const server = createServer((req, res) => {
     res.end('not in the store\n');
     return;
   }
-  objectSizeOf(id).then((size) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
-    if (req.method === 'HEAD') { res.end(); return; }
-    const s = openObjectStream(store, id);
-    s.on('error', (e) => { process.stderr.write(`store-mirror: ${id}: ${e.message}\n`); res.destroy(e); });
-    s.pipe(res);
-  }, (e) => { res.writeHead(500); res.end(`${e.message}\n`); });
+  objectSizeOf(id).then(
+    (size) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      const s = openObjectStream(store, id);
+      s.on('error', (e) => {
+        process.stderr.write(`store-mirror: ${id}: ${e.message}\n`);
+        res.destroy(e);
+      });
+      s.pipe(res);
+    },
+    (e) => {
+      res.writeHead(500);
+      res.end(`${e.message}\n`);
+    },
+  );
 });
 async function objectSizeOf(id) {
   const size = await objectSize(store, id);
@@ -141,7 +172,10 @@ function answer(q) {
   if (q.length < 12) return null;
   let o = 12;
   const labels = [];
-  while (o < q.length && q[o] !== 0) { labels.push(q.subarray(o + 1, o + 1 + q[o]).toString('ascii')); o += q[o] + 1; }
+  while (o < q.length && q[o] !== 0) {
+    labels.push(q.subarray(o + 1, o + 1 + q[o]).toString('ascii'));
+    o += q[o] + 1;
+  }
   const qEnd = o + 5;
   if (qEnd > q.length) return null;
   const qtype = q.readUInt16BE(o + 1);
@@ -156,18 +190,34 @@ function answer(q) {
   const parts = [head, q.subarray(12, qEnd)];
   if (withA) {
     const rr = Buffer.alloc(16);
-    rr.writeUInt16BE(0xc00c, 0); rr.writeUInt16BE(1, 2); rr.writeUInt16BE(1, 4); rr.writeUInt32BE(60, 6); rr.writeUInt16BE(4, 10);
-    httpHost.split('.').forEach((b, i) => { rr[12 + i] = Number(b); });
+    rr.writeUInt16BE(0xc00c, 0);
+    rr.writeUInt16BE(1, 2);
+    rr.writeUInt16BE(1, 4);
+    rr.writeUInt32BE(60, 6);
+    rr.writeUInt16BE(4, 10);
+    httpHost.split('.').forEach((b, i) => {
+      rr[12 + i] = Number(b);
+    });
     parts.push(rr);
   }
   return Buffer.concat(parts);
 }
-await Promise.all(args.dns.map((ip) => new Promise((resolve, reject) => {
-  const sock = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
-  sock.on('message', (msg, from) => { const a = answer(msg); if (a) sock.send(a, from.port, from.address); });
-  sock.once('error', reject);
-  sock.bind(53, ip, resolve);
-})));
+await Promise.all(
+  args.dns.map(
+    (ip) =>
+      new Promise((resolve, reject) => {
+        const sock = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+        sock.on('message', (msg, from) => {
+          const a = answer(msg);
+          if (a) sock.send(a, from.port, from.address);
+        });
+        sock.once('error', reject);
+        sock.bind(53, ip, resolve);
+      }),
+  ),
+);
 server.listen(Number(httpPort), httpHost, () => {
-  process.stdout.write(`store-mirror: ready (${args.mirror} on ${httpHost}:${httpPort}: ${indices} indices, ${[...files.keys()].filter((f) => f.endsWith('.deb')).length} packages listed${args.dns.length ? `; resolver on ${args.dns.join(', ')}` : ''})\n`);
+  process.stdout.write(
+    `store-mirror: ready (${args.mirror} on ${httpHost}:${httpPort}: ${indices} indices, ${[...files.keys()].filter((f) => f.endsWith('.deb')).length} packages listed${args.dns.length ? `; resolver on ${args.dns.join(', ')}` : ''})\n`,
+  );
 });

@@ -21,9 +21,35 @@ import { wordHostPath, type CommandLine } from './command-words.js';
 /** Never watched themselves (what is below them may be). */
 const SYSTEM_DIRECTORIES: ReadonlySet<string> = new Set([
   '/',
-  ...['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32', 'lib64', 'libx32', 'libo32', 'lost+found',
-    'media', 'mnt', 'opt', 'proc', 'root', 'run', 'sbin', 'snap', 'srv', 'sys', 'tmp', 'usr', 'var'].map((d) => `/${d}`),
-  ...['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'libexec', 'include', 'share', 'src', 'local', 'games'].map((d) => `/usr/${d}`),
+  ...[
+    'bin',
+    'boot',
+    'dev',
+    'etc',
+    'home',
+    'lib',
+    'lib32',
+    'lib64',
+    'libx32',
+    'libo32',
+    'lost+found',
+    'media',
+    'mnt',
+    'opt',
+    'proc',
+    'root',
+    'run',
+    'sbin',
+    'snap',
+    'srv',
+    'sys',
+    'tmp',
+    'usr',
+    'var',
+  ].map((d) => `/${d}`),
+  ...['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'libexec', 'include', 'share', 'src', 'local', 'games'].map(
+    (d) => `/usr/${d}`,
+  ),
   ...['bin', 'sbin', 'lib', 'share', 'include', 'src', 'etc', 'games', 'man'].map((d) => `/usr/local/${d}`),
   ...['backups', 'cache', 'lib', 'local', 'lock', 'log', 'mail', 'opt', 'run', 'spool', 'tmp'].map((d) => `/var/${d}`),
 ]);
@@ -127,14 +153,31 @@ export function selectWatchRoots(probes: readonly PathProbe[], opts: SelectOptio
   const kept: PathProbe[] = [];
   for (const p of probes) {
     const paths = [p.path, ...(p.realPath !== null && p.realPath !== p.path ? [p.realPath] : [])];
-    const skip = (reason: SkipReason, by?: string): void => { skipped.push({ word: p.word, path: p.path, reason, ...(by ? { by } : {}) }); };
-    if (paths.some(isPseudo) || (p.inRoot !== null && isPseudo(p.inRoot))) { skip('pseudo-filesystem'); continue; }
-    if (paths.some((x) => SYSTEM_DIRECTORIES.has(x))) { skip('system-directory'); continue; }
+    const skip = (reason: SkipReason, by?: string): void => {
+      skipped.push({ word: p.word, path: p.path, reason, ...(by ? { by } : {}) });
+    };
+    if (paths.some(isPseudo) || (p.inRoot !== null && isPseudo(p.inRoot))) {
+      skip('pseudo-filesystem');
+      continue;
+    }
+    if (paths.some((x) => SYSTEM_DIRECTORIES.has(x))) {
+      skip('system-directory');
+      continue;
+    }
     const ex = exclude.find((e) => paths.some((x) => isWithin(x, e)));
-    if (ex !== undefined) { skip('excluded', ex); continue; }
-    if (paths.some((x) => programs.has(x))) { skip('program'); continue; }
+    if (ex !== undefined) {
+      skip('excluded', ex);
+      continue;
+    }
+    if (paths.some((x) => programs.has(x))) {
+      skip('program');
+      continue;
+    }
     const cov = covered.find((c) => paths.some((x) => isWithin(x, c)));
-    if (cov !== undefined) { skip('covered', cov); continue; }
+    if (cov !== undefined) {
+      skip('covered', cov);
+      continue;
+    }
     if (p.type === null || p.realPath === null) {
       pending.push({ word: p.word, path: p.path, inRoot: p.inRoot });
       continue;
@@ -148,8 +191,9 @@ export function selectWatchRoots(probes: readonly PathProbe[], opts: SelectOptio
     const real = p.realPath!;
     const holder = roots.find((r) => isWithin(real, r.path));
     if (holder) {
-      if (holder.path === real) { if (!holder.words.includes(p.word)) holder.words.push(p.word); }
-      else skipped.push({ word: p.word, path: p.path, reason: 'covered', by: holder.path });
+      if (holder.path === real) {
+        if (!holder.words.includes(p.word)) holder.words.push(p.word);
+      } else skipped.push({ word: p.word, path: p.path, reason: 'covered', by: holder.path });
       continue;
     }
     roots.push({
@@ -167,23 +211,25 @@ export function selectWatchRoots(probes: readonly PathProbe[], opts: SelectOptio
 
 /** lstat + realpath of each candidate. */
 async function probePaths(candidates: readonly WatchCandidate[]): Promise<PathProbe[]> {
-  return Promise.all(candidates.map(async (c): Promise<PathProbe> => {
-    let type: FileType | null = null;
-    let real: string | null = null;
-    try {
-      const st = await lstat(c.path);
-      type = st.isDirectory() ? 'directory' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-      real = await realpath(c.path);
-      if (type === 'symlink') {
-        const t = await lstat(real);
-        type = t.isDirectory() ? 'directory' : t.isFile() ? 'file' : 'other';
+  return Promise.all(
+    candidates.map(async (c): Promise<PathProbe> => {
+      let type: FileType | null = null;
+      let real: string | null = null;
+      try {
+        const st = await lstat(c.path);
+        type = st.isDirectory() ? 'directory' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+        real = await realpath(c.path);
+        if (type === 'symlink') {
+          const t = await lstat(real);
+          type = t.isDirectory() ? 'directory' : t.isFile() ? 'file' : 'other';
+        }
+      } catch {
+        real = null;
+        if (type === 'symlink') type = null; // dangling: as if absent
       }
-    } catch {
-      real = null;
-      if (type === 'symlink') type = null; // dangling: as if absent
-    }
-    return { ...c, type, realPath: real };
-  }));
+      return { ...c, type, realPath: real };
+    }),
+  );
 }
 
 export interface PlanOptions extends SelectOptions {
@@ -246,10 +292,19 @@ export interface WorkingDirectoryWatch {
  * another watched root (`covered`). For a program in PARENT_PRODUCT_PROGRAMS the
  * parent is watched instead (when it passes the same test). Pure.
  */
-export function selectWorkingDirectory(cwdReal: string, programWords: readonly string[], opts: SelectOptions & { home?: string } = {}): WorkingDirectoryWatch {
+export function selectWorkingDirectory(
+  cwdReal: string,
+  programWords: readonly string[],
+  opts: SelectOptions & { home?: string } = {},
+): WorkingDirectoryWatch {
   const parent = programWords.some((w) => PARENT_PRODUCT_PROGRAMS.has(posix.basename(w)));
   const dir = parent && cwdReal !== '/' ? posix.dirname(cwdReal) : cwdReal;
-  const skip = (skipped: WorkingDirectorySkip, by?: string): WorkingDirectoryWatch => ({ path: null, skipped, parent, ...(by ? { by } : {}) });
+  const skip = (skipped: WorkingDirectorySkip, by?: string): WorkingDirectoryWatch => ({
+    path: null,
+    skipped,
+    parent,
+    ...(by ? { by } : {}),
+  });
   if (isPseudo(dir)) return skip('pseudo-filesystem');
   if (SYSTEM_DIRECTORIES.has(dir)) return skip('system-directory');
   // A home directory holds a user's keys and everything else: never copied whole.

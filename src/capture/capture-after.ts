@@ -18,7 +18,12 @@ export interface AfterState {
   after: Map<string, SnapshotResult | null>;
 }
 
-export async function snapshotAfter(session: CaptureSession, plan: CapturePlan, run: CapturedRun, state: BeforeState): Promise<AfterState> {
+export async function snapshotAfter(
+  session: CaptureSession,
+  plan: CapturePlan,
+  run: CapturedRun,
+  state: BeforeState,
+): Promise<AfterState> {
   const { batch } = session;
   const outputs: ArtifactRef[] = [];
   const out = await batch.addFile(run.logs.stdout, Number.MAX_SAFE_INTEGER);
@@ -30,9 +35,17 @@ export async function snapshotAfter(session: CaptureSession, plan: CapturePlan, 
   if (plan.autoWatch) {
     // A path the run created inside the working directory is a root of its own (the cwd root leaves it out).
     const covered = [...watchedPaths].filter(([, reason]) => reason !== 'cwd').map(([p]) => p);
-    const created = await createdWatchRoots(plan.autoWatch, { programPaths: plan.programPaths, exclude: plan.excludeDirs, covered });
+    const created = await createdWatchRoots(plan.autoWatch, {
+      programPaths: plan.programPaths,
+      exclude: plan.excludeDirs,
+      covered,
+    });
     for (const r of created.roots) {
-      if (!watchedPaths.has(r.path)) { watchedPaths.set(r.path, 'auto'); state.before.set(r.path, null); plan.info(`watching (created by the command): ${r.path}`); }
+      if (!watchedPaths.has(r.path)) {
+        watchedPaths.set(r.path, 'auto');
+        state.before.set(r.path, null);
+        plan.info(`watching (created by the command): ${r.path}`);
+      }
     }
   }
   const after = new Map<string, SnapshotResult | null>();

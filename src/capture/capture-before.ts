@@ -38,12 +38,21 @@ export async function snapshotBefore(session: CaptureSession, plan: CapturePlan)
       // written) is a receipt input; other bytes under that name stay part of the tree.
       logged ??= await loggedReceiptIds(store);
       if (!logged.has(digestBytes(bytes))) {
-        plan.info(`note: ${file} is not a receipt of this store's log (edited, or from elsewhere); not taken as a receipt input`);
+        plan.info(
+          `note: ${file} is not a receipt of this store's log (edited, or from elsewhere); not taken as a receipt input`,
+        );
         continue;
       }
       const id = await batch.addBytes(bytes);
       if (!inputs.some((i) => i.digest === id && i.kind === 'receipt')) {
-        inputs.push({ name: `receipt:${file}`, role: 'declared', kind: 'receipt', digest: id, path: file, size: bytes.length });
+        inputs.push({
+          name: `receipt:${file}`,
+          role: 'declared',
+          kind: 'receipt',
+          digest: id,
+          path: file,
+          size: bytes.length,
+        });
       }
     }
   }
@@ -68,12 +77,20 @@ export async function snapshotBefore(session: CaptureSession, plan: CapturePlan)
     const { digest, size } = await batch.addFile(prog.hostPath, Number.MAX_SAFE_INTEGER);
     if (program.some((p) => p.path === prog.path && (p.root ?? null) === prog.root)) continue;
     program.push({
-      path: prog.path, digest,
+      path: prog.path,
+      digest,
       ...(prog.root ? { root: prog.root } : {}),
       ...(prog.package ? { package: prog.package.name, version: prog.package.version } : {}),
     });
     if (!inputs.some((i) => i.digest === digest && i.role === 'program')) {
-      inputs.push({ name: `program:${prog.hostPath}`, role: 'program', kind: 'blob', digest, path: prog.hostPath, size });
+      inputs.push({
+        name: `program:${prog.hostPath}`,
+        role: 'program',
+        kind: 'blob',
+        digest,
+        path: prog.hostPath,
+        size,
+      });
     }
   }
   return { inputs, before, program };

@@ -69,8 +69,16 @@ async function loadKeys(store: Store, env: NodeJS.ProcessEnv): Promise<{ signer:
 }
 
 /** The receipt: the core with this run's details, signed. */
-function signCapture(core: CommandCore, signer: Signer, started: Date, run: CapturedRun): { statement: Statement; envelope: DsseEnvelope } {
-  const statement = buildStatement(core, runDetails(started, new Date(), run.peakRssBytes !== null ? { peakRssBytes: run.peakRssBytes } : {}));
+function signCapture(
+  core: CommandCore,
+  signer: Signer,
+  started: Date,
+  run: CapturedRun,
+): { statement: Statement; envelope: DsseEnvelope } {
+  const statement = buildStatement(
+    core,
+    runDetails(started, new Date(), run.peakRssBytes !== null ? { peakRssBytes: run.peakRssBytes } : {}),
+  );
   return { statement, envelope: signStatement(statement, signer) };
 }
 

@@ -37,7 +37,7 @@ export interface CaptureResult {
 
 export function stepNameOf(outdir: string, name?: string): string {
   const step = name ?? basename(resolve(outdir));
-  if (!step || step === '/' ) throw new AslError('USAGE', `${outdir}: cannot derive a step name (use --name)`);
+  if (!step || step === '/') throw new AslError('USAGE', `${outdir}: cannot derive a step name (use --name)`);
   return step;
 }
 
@@ -88,8 +88,9 @@ async function filePrefix(outdir: string, source: string): Promise<string> {
   const plain = `${basename(source)}.`;
   let previous: string | undefined;
   try {
-    const statement = JSON.parse(await readFile(join(outdir, plain + PER_FILE), 'utf8')) as
-      { predicate?: { core?: { source?: { path?: unknown } } } };
+    const statement = JSON.parse(await readFile(join(outdir, plain + PER_FILE), 'utf8')) as {
+      predicate?: { core?: { source?: { path?: unknown } } };
+    };
     const path = statement.predicate?.core?.source?.path;
     previous = typeof path === 'string' ? path : '';
   } catch {

@@ -7,7 +7,12 @@ import { relative, resolve, sep } from 'node:path';
 import { AslError } from '../core/errors.js';
 import type { WatchReason } from '../receipt/types.js';
 import type { Store } from '../store/store.js';
-import { planAutoWatch, selectWorkingDirectory, type WatchSelection, type WorkingDirectoryWatch } from './auto-watch.js';
+import {
+  planAutoWatch,
+  selectWorkingDirectory,
+  type WatchSelection,
+  type WorkingDirectoryWatch,
+} from './auto-watch.js';
 import { stepNameOf } from './capture-file.js';
 import type { CommandCaptureOptions } from './capture-options.js';
 import { splitCommand } from './command-words.js';
@@ -64,8 +69,13 @@ export async function planCapture(store: Store, opts: CommandCaptureOptions): Pr
   const dpkg = new DpkgLookup({ cache: DpkgCache.forStore(store.root) });
   // /bin/sh runs the string, so it is the first program of every command capture.
   const shell = { word: '/bin/sh', root: null, dir: null, kind: 'executable' as const, wrapped: true };
-  const programs = (await identifyPrograms([shell, ...line.programs], { cwd, env, packages: false })).filter((p) => !p.builtin);
-  const packagesFound = lookupProgramPackages(programs, dpkg).then(() => undefined, (err: unknown) => ({ err }));
+  const programs = (await identifyPrograms([shell, ...line.programs], { cwd, env, packages: false })).filter(
+    (p) => !p.builtin,
+  );
+  const packagesFound = lookupProgramPackages(programs, dpkg).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
   for (const p of programs) if (!p.hostPath) info(`note: program ${p.word} not identified (${p.error ?? 'not found'})`);
   const programPaths = programs.map((p) => p.hostPath).filter((p): p is string => !!p);
   const watchedPaths = new Map<string, WatchReason>();
@@ -74,20 +84,42 @@ export async function planCapture(store: Store, opts: CommandCaptureOptions): Pr
   let autoWatch: WatchSelection | null = null;
   let workingDir: WorkingDirectoryWatch | null = null;
   if (opts.autoWatch ?? true) {
-    autoWatch = await planAutoWatch(line, { cwd, programPaths, exclude: excludeDirs, covered: [...watchedPaths.keys()] });
+    autoWatch = await planAutoWatch(line, {
+      cwd,
+      programPaths,
+      exclude: excludeDirs,
+      covered: [...watchedPaths.keys()],
+    });
     for (const r of autoWatch.roots) if (!watchedPaths.has(r.path)) watchedPaths.set(r.path, 'auto');
     const cwdReal = await realpath(cwd).catch(() => cwd);
     const home = env.HOME ? await realpath(env.HOME).catch(() => env.HOME) : undefined;
-    workingDir = selectWorkingDirectory(cwdReal, line.programs.map((p) => p.word), { exclude: excludeDirs, covered: [...watchedPaths.keys()], ...(home ? { home } : {}) });
+    workingDir = selectWorkingDirectory(
+      cwdReal,
+      line.programs.map((p) => p.word),
+      { exclude: excludeDirs, covered: [...watchedPaths.keys()], ...(home ? { home } : {}) },
+    );
     if (workingDir.path !== null && !watchedPaths.has(workingDir.path)) watchedPaths.set(workingDir.path, 'cwd');
   }
   for (const p of watchedPaths.keys()) {
-    if (inside(store.root, p) && p !== store.root) info(`note: watched root ${p} contains the store; the store is left out of its snapshots`);
+    if (inside(store.root, p) && p !== store.root)
+      info(`note: watched root ${p} contains the store; the store is left out of its snapshots`);
   }
   if (watchedPaths.size > 0) info(`watching: ${[...watchedPaths.keys()].join(', ')}`);
   return {
-    step, cwd, env, outdir, info, excludedPaths, excludeDirs, declaredInputs,
-    programs, programPaths, packagesFound, watchedPaths, autoWatch, workingDir,
+    step,
+    cwd,
+    env,
+    outdir,
+    info,
+    excludedPaths,
+    excludeDirs,
+    declaredInputs,
+    programs,
+    programPaths,
+    packagesFound,
+    watchedPaths,
+    autoWatch,
+    workingDir,
   };
 }
 
@@ -114,7 +146,9 @@ async function ownOutputFiles(): Promise<string[]> {
       if (!st.isFile()) continue;
       const target = await readlink(`/proc/self/fd/${fd}`);
       if (target.startsWith('/') && !target.endsWith(' (deleted)') && !out.includes(target)) out.push(target);
-    } catch { /* no such descriptor, or no /proc */ }
+    } catch {
+      /* no such descriptor, or no /proc */
+    }
   }
   return out;
 }

@@ -22,7 +22,11 @@ export interface CapturedRun {
   tracePath: string | null;
 }
 
-export async function runCaptured(session: CaptureSession, plan: CapturePlan, opts: CommandCaptureOptions): Promise<CapturedRun> {
+export async function runCaptured(
+  session: CaptureSession,
+  plan: CapturePlan,
+  opts: CommandCaptureOptions,
+): Promise<CapturedRun> {
   // What the snapshots staged is written back while the command runs.
   session.batch.flushSoon();
   await makeDirs(session.workDir);
@@ -32,7 +36,10 @@ export async function runCaptured(session: CaptureSession, plan: CapturePlan, op
   const executed = opts.cmdBytes ? evalBytesCommand(opts.cmdBytes) : opts.cmd;
   const run = await runCommand({
     command: executed,
-    cwd: plan.cwd, env: plan.env, stdoutFile: stdoutPath, stderrFile: stderrPath,
+    cwd: plan.cwd,
+    env: plan.env,
+    stdoutFile: stdoutPath,
+    stderrFile: stderrPath,
     ...(tracePath ? { traceFile: tracePath } : {}),
     stdout: opts.stdout ?? null,
     stderr: opts.stderr ?? null,
@@ -41,8 +48,17 @@ export async function runCaptured(session: CaptureSession, plan: CapturePlan, op
   const exit: ExitStatus = run.signal
     ? { kind: 'signaled', signal: run.signal.name, code: 128 + run.signal.number }
     : { kind: 'exited', code: run.exitCode ?? 0 };
-  if (!run.outputComplete) plan.info('warning: a process left behind by the command kept its output open; the logs end when the command exited');
-  return { argv: ['/bin/sh', '-c', executed], exit, peakRssBytes: run.peakRssBytes, logs: { stdout: stdoutPath, stderr: stderrPath }, tracePath };
+  if (!run.outputComplete)
+    plan.info(
+      'warning: a process left behind by the command kept its output open; the logs end when the command exited',
+    );
+  return {
+    argv: ['/bin/sh', '-c', executed],
+    exit,
+    peakRssBytes: run.peakRssBytes,
+    logs: { stdout: stdoutPath, stderr: stderrPath },
+    tracePath,
+  };
 }
 
 /**

@@ -45,9 +45,16 @@ export async function openCaptureSession(store: Store, plan: CapturePlan): Promi
   // the working directory around other roots: a recorded tree is always the true state of its
   // path, so its sub-trees are true states of theirs. Files hashed for one root are found in
   // the stat cache by the next: a nested root costs a second walk, not a second read.
-  const snap = (path: string) => snapshot(batch, path, { cache, exclude: (abs: Buffer) => excluded.some((e) => abs.equals(e)) });
+  const snap = (path: string) =>
+    snapshot(batch, path, { cache, exclude: (abs: Buffer) => excluded.some((e) => abs.equals(e)) });
   return {
-    store, batch, cache, workDir, roots: [], snap, exists,
+    store,
+    batch,
+    cache,
+    workDir,
+    roots: [],
+    snap,
+    exists,
     snapIfExists: async (path) => ((await exists(path)) ? await snap(path) : null),
   };
 }

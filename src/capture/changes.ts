@@ -40,7 +40,13 @@ export interface SummarizeOptions {
 
 const DEFAULT_PRODUCT_LIMIT = 64;
 
-export async function summarizeChanges(store: Store, batch: ObjectBatch, before: SnapshotResult | null, after: SnapshotResult | null, opts: SummarizeOptions = {}): Promise<ChangeSummary> {
+export async function summarizeChanges(
+  store: Store,
+  batch: ObjectBatch,
+  before: SnapshotResult | null,
+  after: SnapshotResult | null,
+  opts: SummarizeOptions = {},
+): Promise<ChangeSummary> {
   const limit = opts.productLimit ?? DEFAULT_PRODUCT_LIMIT;
   const summary: ChangeSummary = { added: 0, modified: 0, removed: 0, debs: [], files: [] };
   if (before?.id === after?.id) return summary;
@@ -49,9 +55,16 @@ export async function summarizeChanges(store: Store, batch: ObjectBatch, before:
   const isTree = (s: SnapshotResult | null) => s?.kind === 'tree';
   if ((before && !isTree(before)) || (after && !isTree(after))) {
     // A watched file (blob) rather than a directory.
-    if (!before) { summary.added = 1; note('added', '', 'file'); }
-    else if (!after) { summary.removed = 1; note('removed', '', 'file'); }
-    else { summary.modified = 1; note('modified', '', 'file'); }
+    if (!before) {
+      summary.added = 1;
+      note('added', '', 'file');
+    } else if (!after) {
+      summary.removed = 1;
+      note('removed', '', 'file');
+    } else {
+      summary.modified = 1;
+      note('modified', '', 'file');
+    }
   } else {
     for await (const c of diffTrees(store, before?.id ?? null, after?.id ?? null)) {
       const path = pathText(c.path);

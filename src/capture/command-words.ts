@@ -112,7 +112,11 @@ class Parser {
   private casePatterns = false;
   private caseDepth = 0;
 
-  constructor(src: string, private readonly ctx: Context, private readonly out: CommandLine) {
+  constructor(
+    src: string,
+    private readonly ctx: Context,
+    private readonly out: CommandLine,
+  ) {
     this.dir = ctx.dir;
     this.envNames = new Set(ctx.vars.keys());
     this.lexer = new ShellLexer(src, ctx.vars, this.unknown);
@@ -153,10 +157,17 @@ class Parser {
     if (this.header === 'for-list' || this.header === 'case-word') {
       if (bare === 'in') {
         this.makeWord(w, 'syntax');
-        if (this.header === 'case-word') { this.header = null; this.casePatterns = true; }
+        if (this.header === 'case-word') {
+          this.header = null;
+          this.casePatterns = true;
+        }
         return;
       }
-      if (bare === 'do' && this.header === 'for-list') { this.makeWord(w, 'syntax'); this.header = null; return; }
+      if (bare === 'do' && this.header === 'for-list') {
+        this.makeWord(w, 'syntax');
+        this.header = null;
+        return;
+      }
       this.makeWord(w, 'argument');
       return;
     }
@@ -171,7 +182,12 @@ class Parser {
       return;
     }
     if (this.casePatterns) {
-      if (bare === 'esac') { this.makeWord(w, 'syntax'); this.casePatterns = false; this.caseDepth--; return; }
+      if (bare === 'esac') {
+        this.makeWord(w, 'syntax');
+        this.casePatterns = false;
+        this.caseDepth--;
+        return;
+      }
       this.makeWord(w, 'syntax');
       return;
     }
@@ -181,9 +197,22 @@ class Parser {
         if (bare === 'esac') this.caseDepth = Math.max(0, this.caseDepth - 1);
         return;
       }
-      if (bare === 'for' || bare === 'select') { this.makeWord(w, 'syntax'); this.header = 'for-name'; return; }
-      if (bare === 'case') { this.makeWord(w, 'syntax'); this.header = 'case-word'; this.caseDepth++; return; }
-      if (bare === 'function') { this.makeWord(w, 'syntax'); cmd.functionKeyword = true; return; }
+      if (bare === 'for' || bare === 'select') {
+        this.makeWord(w, 'syntax');
+        this.header = 'for-name';
+        return;
+      }
+      if (bare === 'case') {
+        this.makeWord(w, 'syntax');
+        this.header = 'case-word';
+        this.caseDepth++;
+        return;
+      }
+      if (bare === 'function') {
+        this.makeWord(w, 'syntax');
+        cmd.functionKeyword = true;
+        return;
+      }
     }
     if (atStart && isAssignment(w)) {
       cmd.assignments.push(this.makeWord(w, 'assignment'));
@@ -218,8 +247,14 @@ class Parser {
       return;
     }
     if (op === ')') {
-      if (cmd.expectFunctionClose) { cmd.expectFunctionClose = false; return; }
-      if (this.casePatterns) { this.casePatterns = false; return; }
+      if (cmd.expectFunctionClose) {
+        cmd.expectFunctionClose = false;
+        return;
+      }
+      if (this.casePatterns) {
+        this.casePatterns = false;
+        return;
+      }
       this.finish(null);
       if (this.dirStack.length > 0) this.dir = this.dirStack.pop();
       return;
@@ -248,7 +283,15 @@ class Parser {
         const name = a.text.slice(0, a.text.indexOf('='));
         if (!this.envNames.has(name)) this.shellOnly.add(name);
       }
-      if (cmd.redirects.length > 0) this.out.commands.push({ argv: [], assignments: cmd.assignments, redirects: cmd.redirects, root: this.ctx.root, dir: this.dir ?? null, parent: this.ctx.parent });
+      if (cmd.redirects.length > 0)
+        this.out.commands.push({
+          argv: [],
+          assignments: cmd.assignments,
+          redirects: cmd.redirects,
+          root: this.ctx.root,
+          dir: this.dir ?? null,
+          parent: this.ctx.parent,
+        });
       return;
     }
     const program = cmd.argv[0]!;
@@ -277,8 +320,14 @@ class Parser {
    * STRING` and interpreters given a script follow command-wrappers.ts.
    */
   private analyze(
-    argv: CommandWord[], assignments: CommandWord[], redirects: CommandWord[],
-    root: string | null, dir: string | null | undefined, parent: number | null, persistent: boolean, wrapped = false,
+    argv: CommandWord[],
+    assignments: CommandWord[],
+    redirects: CommandWord[],
+    root: string | null,
+    dir: string | null | undefined,
+    parent: number | null,
+    persistent: boolean,
+    wrapped = false,
   ): void {
     const index = this.out.commands.length;
     this.out.commands.push({ argv, assignments, redirects, root, dir: dir ?? null, parent });
@@ -295,8 +344,14 @@ class Parser {
     if (name === 'export') {
       for (const a of args) {
         const eq = a.text.indexOf('=');
-        if (eq > 0 && NAME_RE.test(a.text.slice(0, eq))) { a.role = 'assignment'; this.assign(a); this.exported.add(a.text.slice(0, eq)); }
-        else if (NAME_RE.test(a.text)) { a.role = 'syntax'; this.exported.add(a.text); }
+        if (eq > 0 && NAME_RE.test(a.text.slice(0, eq))) {
+          a.role = 'assignment';
+          this.assign(a);
+          this.exported.add(a.text.slice(0, eq));
+        } else if (NAME_RE.test(a.text)) {
+          a.role = 'syntax';
+          this.exported.add(a.text);
+        }
       }
       return;
     }
@@ -308,10 +363,20 @@ class Parser {
         if (run.argv.length > 0) this.analyze(run.argv, run.assignments, [], root, dir, index, false, true);
         return;
       case 'chroot': {
-        for (const w of run.argv) { w.root = run.root; w.dir = run.dir; }
+        for (const w of run.argv) {
+          w.root = run.root;
+          w.dir = run.dir;
+        }
         if (run.argv.length === 0) {
           const shell = this.ctx.vars.get('SHELL') ?? '/bin/sh';
-          this.out.programs.push({ word: shell, root: run.root, dir: run.dir, kind: 'executable', wrapped: true, implicit: true });
+          this.out.programs.push({
+            word: shell,
+            root: run.root,
+            dir: run.dir,
+            kind: 'executable',
+            wrapped: true,
+            implicit: true,
+          });
           return;
         }
         this.analyze(run.argv, [], [], run.root, run.dir, index, false, true);
@@ -327,7 +392,13 @@ class Parser {
   }
 
   /** Parses the string of `sh -c` as its own command line, in the same root. */
-  private nested(script: string, root: string | null, dir: string | null, parent: number, assignments: CommandWord[]): void {
+  private nested(
+    script: string,
+    root: string | null,
+    dir: string | null,
+    parent: number,
+    assignments: CommandWord[],
+  ): void {
     // The inner shell sees the environment plus what was exported or assigned for it.
     const vars = new Map<string, string>();
     for (const [k, v] of this.ctx.vars) {
@@ -353,7 +424,14 @@ interface PendingCommand {
 }
 
 function emptyCommand(): PendingCommand {
-  return { argv: [], assignments: [], redirects: [], pendingRedirect: null, functionKeyword: false, expectFunctionClose: false };
+  return {
+    argv: [],
+    assignments: [],
+    redirects: [],
+    pendingRedirect: null,
+    functionKeyword: false,
+    expectFunctionClose: false,
+  };
 }
 
 function isAssignment(w: LexWord): boolean {

@@ -32,7 +32,28 @@ const WITH_VALUE: Record<string, string[]> = {
   ionice: ['-c', '-n', '-t', '--class', '--classdata'],
   stdbuf: ['-i', '-o', '-e', '--input', '--output', '--error'],
   timeout: ['-s', '-k', '--signal', '--kill-after'],
-  sudo: ['-u', '-g', '-C', '-h', '-p', '-D', '-r', '-t', '-T', '-U', '--user', '--group', '--chdir', '--prompt', '--host', '--role', '--type', '--close-from', '--command-timeout', '--other-user'],
+  sudo: [
+    '-u',
+    '-g',
+    '-C',
+    '-h',
+    '-p',
+    '-D',
+    '-r',
+    '-t',
+    '-T',
+    '-U',
+    '--user',
+    '--group',
+    '--chdir',
+    '--prompt',
+    '--host',
+    '--role',
+    '--type',
+    '--close-from',
+    '--command-timeout',
+    '--other-user',
+  ],
   doas: ['-u', '-C'],
   runuser: ['-u', '-g', '-G', '--user', '--group', '--supp-group'],
 };
@@ -52,7 +73,10 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
       let skipChdir = false;
       for (; i < args.length; i++) {
         const t = lit(args[i]);
-        if (t === '--') { i++; break; }
+        if (t === '--') {
+          i++;
+          break;
+        }
         if (t === null || !t.startsWith('-') || t === '-') break;
         if (t === '--skip-chdir') skipChdir = true;
         if ((t === '--userspec' || t === '--groups') && i + 1 < args.length) i++;
@@ -65,9 +89,12 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
         for (const w of rest) w.literal = false;
         return { kind: 'runs', argv: rest, assignments: [] };
       }
-      const newRoot = root === null
-        ? (rootWord.text.startsWith('/') || dir === null ? rootWord.text : posix.join(dir ?? '.', rootWord.text))
-        : posix.join(root, posix.resolve('/', dir ?? '/', rootWord.text));
+      const newRoot =
+        root === null
+          ? rootWord.text.startsWith('/') || dir === null
+            ? rootWord.text
+            : posix.join(dir ?? '.', rootWord.text)
+          : posix.join(root, posix.resolve('/', dir ?? '/', rootWord.text));
       return { kind: 'chroot', argv: rest, root: newRoot, dir: skipChdir ? null : '/' };
     }
     case 'env': {
@@ -76,9 +103,24 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
       for (; i < args.length; i++) {
         const t = lit(args[i]);
         if (t === null) break;
-        if (t === '--') { i++; break; }
-        if (t === '-' || t === '-i' || t === '--ignore-environment' || t === '-0' || t === '--null' || t === '-v' || t === '--debug') continue;
-        if ((t === '-u' || t === '-C' || t === '--unset' || t === '--chdir') && i + 1 < args.length) { i++; continue; }
+        if (t === '--') {
+          i++;
+          break;
+        }
+        if (
+          t === '-' ||
+          t === '-i' ||
+          t === '--ignore-environment' ||
+          t === '-0' ||
+          t === '--null' ||
+          t === '-v' ||
+          t === '--debug'
+        )
+          continue;
+        if ((t === '-u' || t === '-C' || t === '--unset' || t === '--chdir') && i + 1 < args.length) {
+          i++;
+          continue;
+        }
         if (t.startsWith('--unset=') || t.startsWith('--chdir=') || /^-[uC]./.test(t)) continue;
         if ((t === '-S' || t === '--split-string') && i + 1 < args.length) {
           const str = args[i + 1]!;
@@ -86,27 +128,50 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
           return { kind: 'script', script: str };
         }
         if (t.startsWith('-')) continue;
-        if (isAssignmentText(t)) { args[i]!.role = 'assignment'; extra.push(args[i]!); continue; }
+        if (isAssignmentText(t)) {
+          args[i]!.role = 'assignment';
+          extra.push(args[i]!);
+          continue;
+        }
         break;
       }
       return { kind: 'runs', argv: args.slice(i), assignments: extra };
     }
-    case 'exec': case 'nohup': case 'setsid': case 'eatmydata': case 'fakeroot': case 'time': case 'builtin': case 'command': {
+    case 'exec':
+    case 'nohup':
+    case 'setsid':
+    case 'eatmydata':
+    case 'fakeroot':
+    case 'time':
+    case 'builtin':
+    case 'command': {
       let i = 0;
       for (; i < args.length; i++) {
         const t = lit(args[i]);
-        if (t === '--') { i++; break; }
+        if (t === '--') {
+          i++;
+          break;
+        }
         if (t === null || !t.startsWith('-')) break;
         if (name === 'command' && (t === '-v' || t === '-V')) return { kind: 'none' }; // only looks the name up
         if (name === 'exec' && t === '-a') i++;
       }
       return { kind: 'runs', argv: args.slice(i), assignments: [] };
     }
-    case 'nice': case 'ionice': case 'stdbuf': case 'timeout': case 'sudo': case 'doas': case 'runuser': {
+    case 'nice':
+    case 'ionice':
+    case 'stdbuf':
+    case 'timeout':
+    case 'sudo':
+    case 'doas':
+    case 'runuser': {
       let i = 0;
       for (; i < args.length; i++) {
         const t = lit(args[i]);
-        if (t === '--') { i++; break; }
+        if (t === '--') {
+          i++;
+          break;
+        }
         if (t === null || !t.startsWith('-') || t === '-') break;
         if (WITH_VALUE[name]!.includes(t)) i++;
       }
@@ -116,7 +181,8 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
     default:
       break;
   }
-  if (SHELLS.has(name) || (name === 'busybox' && lit(args[0]) === 'sh')) return shellRun(name === 'busybox' ? args.slice(1) : args);
+  if (SHELLS.has(name) || (name === 'busybox' && lit(args[0]) === 'sh'))
+    return shellRun(name === 'busybox' ? args.slice(1) : args);
   return { kind: 'none' };
 }
 
@@ -128,7 +194,10 @@ function shellRun(shellArgs: CommandWord[]): WrapperRun {
   for (; i < shellArgs.length; i++) {
     const t = lit(shellArgs[i]);
     if (t === null) break;
-    if (t === '--' || t === '-') { i++; break; }
+    if (t === '--' || t === '-') {
+      i++;
+      break;
+    }
     if (t.startsWith('--')) {
       if ((t === '--rcfile' || t === '--init-file') && i + 1 < shellArgs.length) i++;
       continue;
@@ -154,7 +223,10 @@ function shellRun(shellArgs: CommandWord[]): WrapperRun {
  * when set), null for the capture's cwd, undefined when it cannot be told
  * (`cd -`, `cd $X`, a relative `cd` from an unknown place).
  */
-export function cdDirectory(target: CommandWord | undefined, at: { root: string | null; dir: string | null | undefined; home: string | undefined }): string | null | undefined {
+export function cdDirectory(
+  target: CommandWord | undefined,
+  at: { root: string | null; dir: string | null | undefined; home: string | undefined },
+): string | null | undefined {
   if (!target) return at.root !== null ? '/' : at.home;
   if (!target.literal || target.text === '-') return undefined;
   if (target.text.startsWith('/')) return posix.normalize(target.text);

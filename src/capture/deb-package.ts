@@ -33,7 +33,8 @@ export async function readDebPackage(path: string): Promise<DebianPackage> {
   const tar = decompress(member.compression, member.bytes);
   if (tar === null) return dpkgDebFields(path);
   const control = (await tarFiles(tar, `${path}: control.tar`)).get('control');
-  if (control === undefined) throw new AslError('BAD_INPUT', `${path}: control.tar has no control file`, { data: { path } });
+  if (control === undefined)
+    throw new AslError('BAD_INPUT', `${path}: control.tar has no control file`, { data: { path } });
   return packageFromControl(control.toString('utf8'), path);
 }
 
@@ -56,7 +57,10 @@ export function parseControl(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   let last: string | null = null;
   for (const line of text.split('\n')) {
-    if (line === '') { if (fields.size > 0) break; continue; }
+    if (line === '') {
+      if (fields.size > 0) break;
+      continue;
+    }
     if ((line.startsWith(' ') || line.startsWith('\t')) && last !== null) {
       fields.set(last, `${fields.get(last)!}\n${line.slice(1)}`);
       continue;
@@ -120,13 +124,16 @@ async function readControlMember(path: string): Promise<{ compression: Compressi
 /** null when Node cannot decompress this format here. */
 function decompress(compression: Compression, bytes: Buffer): Buffer | null {
   switch (compression) {
-    case 'none': return bytes;
-    case 'gz': return zlib.gunzipSync(bytes);
+    case 'none':
+      return bytes;
+    case 'gz':
+      return zlib.gunzipSync(bytes);
     case 'zst': {
       const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync;
       return zstd ? zstd(bytes) : null;
     }
-    case 'xz': return null;
+    case 'xz':
+      return null;
   }
 }
 
@@ -138,11 +145,19 @@ function decompress(compression: Compression, bytes: Buffer): Buffer | null {
 export async function tarFiles(tar: Buffer, label: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   let longName: string | null = null;
-  for await (const entry of readTar((async function* () { yield tar; })(), label)) {
+  for await (const entry of readTar(
+    (async function* () {
+      yield tar;
+    })(),
+    label,
+  )) {
     const chunks: Buffer[] = [];
     for await (const chunk of entry.body()) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    if (entry.header.type === 'gnu-longname') { longName = body.toString('utf8').replace(/\0+$/, ''); continue; }
+    if (entry.header.type === 'gnu-longname') {
+      longName = body.toString('utf8').replace(/\0+$/, '');
+      continue;
+    }
     const name = (longName ?? entry.header.name).replace(/^\.\//, '');
     longName = null;
     if (entry.header.type === 'file') files.set(name, body);
@@ -168,9 +183,14 @@ export async function debControlFiles(chunks: AsyncIterable<Buffer>, label: stri
     const mini = Buffer.concat([head, member, member.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
     const r = await pipeThrough('dpkg-deb', ['--ctrl-tarfile', '-'], mini);
     if (r.status === 127) {
-      throw new AslError('UNSUPPORTED', `${label}: control member is ${compression}-compressed and dpkg-deb is not available to read it`, { data: { path: label } });
+      throw new AslError(
+        'UNSUPPORTED',
+        `${label}: control member is ${compression}-compressed and dpkg-deb is not available to read it`,
+        { data: { path: label } },
+      );
     }
-    if (r.status !== 0) throw notDeb(label, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
+    if (r.status !== 0)
+      throw notDeb(label, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
     tar = r.stdout;
   }
   return tarFiles(tar, `${label}: control.tar`);
@@ -181,7 +201,10 @@ export async function debControlFiles(chunks: AsyncIterable<Buffer>, label: stri
  * drains the rest. `head` is everything before that member's header (the magic and
  * debian-binary) followed by the header itself.
  */
-async function scanControlMember(chunks: AsyncIterable<Buffer>, label: string): Promise<{ head: Buffer; compression: Compression; member: Buffer }> {
+async function scanControlMember(
+  chunks: AsyncIterable<Buffer>,
+  label: string,
+): Promise<{ head: Buffer; compression: Compression; member: Buffer }> {
   let buf: Buffer = Buffer.alloc(0);
   let pos = 0;
   let found: { head: Buffer; compression: Compression; member: Buffer } | undefined;
@@ -210,7 +233,10 @@ async function scanControlMember(chunks: AsyncIterable<Buffer>, label: string): 
         buf = Buffer.alloc(0);
         break;
       }
-      if (name.startsWith('data.tar')) { skipping = true; break; }
+      if (name.startsWith('data.tar')) {
+        skipping = true;
+        break;
+      }
       if (pos + AR_HEADER + length + (length % 2) > buf.length) break;
       pos += AR_HEADER + length + (length % 2);
     }
@@ -220,27 +246,46 @@ async function scanControlMember(chunks: AsyncIterable<Buffer>, label: string): 
 }
 
 /** Runs `program` with `input` on its stdin; stdout as bytes. */
-function pipeThrough(program: string, args: readonly string[], input: Buffer): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+function pipeThrough(
+  program: string,
+  args: readonly string[],
+  input: Buffer,
+): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let missing = false;
-    child.on('error', (e) => { missing = (e as NodeJS.ErrnoException).code === 'ENOENT'; });
+    child.on('error', (e) => {
+      missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    });
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => { /* the program exited early: its status says why */ });
+    child.stdin.on('error', () => {
+      /* the program exited early: its status says why */
+    });
     child.stdin.end(input);
-    child.on('close', (status) => resolve({ status: missing ? 127 : status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (status) =>
+      resolve({
+        status: missing ? 127 : status,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
+    );
   });
 }
 
 async function dpkgDebFields(path: string): Promise<DebianPackage> {
   const r = await runHelper('dpkg-deb', ['-f', '--', path, 'Package', 'Version', 'Architecture']);
   if (r.status === 127) {
-    throw new AslError('UNSUPPORTED', `${path}: control member is xz-compressed and dpkg-deb is not available to read it`, { data: { path } });
+    throw new AslError(
+      'UNSUPPORTED',
+      `${path}: control member is xz-compressed and dpkg-deb is not available to read it`,
+      { data: { path } },
+    );
   }
-  if (r.status !== 0) throw notDeb(path, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
+  if (r.status !== 0)
+    throw notDeb(path, r.stderr.trim().split('\n')[0] || `dpkg-deb exited with ${r.status ?? 'a signal'}`);
   return packageFromControl(r.stdout, path);
 }
 

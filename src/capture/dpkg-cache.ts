@@ -70,7 +70,8 @@ export function databaseStamp(admindir: string, nowNs = BigInt(Date.now()) * 1_0
     }
     const sec = (ns: bigint) => Number(ns / 1_000_000_000n);
     const nsec = (ns: bigint) => Number(ns % 1_000_000_000n);
-    if (isRacy(sec(st.mtimeNs), nsec(st.mtimeNs), limit) || isRacy(sec(st.ctimeNs), nsec(st.ctimeNs), limit)) return null;
+    if (isRacy(sec(st.mtimeNs), nsec(st.mtimeNs), limit) || isRacy(sec(st.ctimeNs), nsec(st.ctimeNs), limit))
+      return null;
     parts.push(`${name}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
   }
   return parts.join(' ');
@@ -113,11 +114,19 @@ export class DpkgCache {
       const text = key ? await readFile(this.path, 'utf8') : '';
       const nl = text.indexOf('\n');
       const body = text.slice(nl + 1);
-      if (!key || nl < 0 || !timingSafeStringEqual(text.slice(0, nl), mac(key, body))) throw new Error('no authentic cache');
+      if (!key || nl < 0 || !timingSafeStringEqual(text.slice(0, nl), mac(key, body)))
+        throw new Error('no authentic cache');
       const file = JSON.parse(body) as Partial<CacheFile>;
       if (file.format === FORMAT && Array.isArray(file.databases)) {
-        databases = file.databases.filter((d) => typeof d?.admindir === 'string' && typeof d.stamp === 'string'
-          && typeof d.owners === 'object' && d.owners !== null && typeof d.versions === 'object' && d.versions !== null);
+        databases = file.databases.filter(
+          (d) =>
+            typeof d?.admindir === 'string' &&
+            typeof d.stamp === 'string' &&
+            typeof d.owners === 'object' &&
+            d.owners !== null &&
+            typeof d.versions === 'object' &&
+            d.versions !== null,
+        );
       }
     } catch {
       // No cache yet, or not one we can read: start empty.
@@ -141,6 +150,8 @@ export class DpkgCache {
     if (!key) return;
     const body = JSON.stringify(file);
     // A cache: checked when read, rebuilt when missing, so neither fsync nor an error matters.
-    await writeFileAtomic(this.path, `${mac(key, body)}\n${body}`, { durable: 'none', mode: STORE_MODES.file }).catch(() => undefined);
+    await writeFileAtomic(this.path, `${mac(key, body)}\n${body}`, { durable: 'none', mode: STORE_MODES.file }).catch(
+      () => undefined,
+    );
   }
 }

@@ -71,7 +71,7 @@ export class DpkgLookup {
     const out = new Map<string, DebianPackage | null>();
     for (const p of paths) {
       const owner = owners.get(p) ?? null;
-      out.set(p, owner === null ? null : info.get(owner) ?? null);
+      out.set(p, owner === null ? null : (info.get(owner) ?? null));
     }
     // Save new answers only if the database did not change while dpkg-query read it.
     if (stamp !== null && this.queries > queriesBefore && databaseStamp(database!) === stamp) {
@@ -125,19 +125,29 @@ export class DpkgLookup {
     }
     for (const p of todo) {
       if (this.owners.has(key(p))) continue;
-      const owner = usrMergeAliases(p).map((a) => found.get(a)).find((o) => o !== undefined);
+      const owner = usrMergeAliases(p)
+        .map((a) => found.get(a))
+        .find((o) => o !== undefined);
       this.owners.set(key(p), owner ?? null);
     }
     return new Map(paths.map((p) => [p, this.owners.get(key(p)) ?? null]));
   }
 
-  private async packageInfo(names: readonly string[], admindir: string | null): Promise<Map<string, DebianPackage | null>> {
+  private async packageInfo(
+    names: readonly string[],
+    admindir: string | null,
+  ): Promise<Map<string, DebianPackage | null>> {
     const key = (n: string): string => `${admindir ?? ''}\0${n}`;
     const todo = names.filter((n) => !this.versions.has(key(n)));
     for (let i = 0; i < todo.length; i += BATCH) {
       const batch = todo.slice(i, i + BATCH);
       const out = await this.run([
-        ...adminArgs(admindir), '-W', '-f', '${binary:Package}\\t${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Status}\\n', '--', ...batch,
+        ...adminArgs(admindir),
+        '-W',
+        '-f',
+        '${binary:Package}\\t${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Status}\\n',
+        '--',
+        ...batch,
       ]);
       for (const line of out.split('\n')) {
         const [qualified, name, version, architecture, status] = line.split('\t');

@@ -29,10 +29,29 @@ export type EnvRule = 'allowlisted' | 'secret-name' | 'secret-value' | 'hashed';
 
 /** Exact names recorded verbatim. */
 const ALLOWED_NAMES: ReadonlySet<string> = new Set([
-  'PATH', 'LANG', 'LANGUAGE', 'TZ', 'SOURCE_DATE_EPOCH',
-  'DEBIAN_FRONTEND', 'DEBIAN_PRIORITY', 'DEBCONF_NONINTERACTIVE_SEEN', 'DEBOOTSTRAP_DIR',
-  'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'PWD', 'OLDPWD', 'SHLVL', 'TMPDIR',
-  'UMASK', 'HOSTTYPE', 'MACHTYPE', 'OSTYPE', 'CHARSET',
+  'PATH',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'SOURCE_DATE_EPOCH',
+  'DEBIAN_FRONTEND',
+  'DEBIAN_PRIORITY',
+  'DEBCONF_NONINTERACTIVE_SEEN',
+  'DEBOOTSTRAP_DIR',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TERM',
+  'PWD',
+  'OLDPWD',
+  'SHLVL',
+  'TMPDIR',
+  'UMASK',
+  'HOSTTYPE',
+  'MACHTYPE',
+  'OSTYPE',
+  'CHARSET',
 ]);
 
 /** Name prefixes recorded verbatim (after the secret check). */
@@ -44,14 +63,41 @@ const ALLOWED_PREFIXES: readonly string[] = ['LC_', 'DEB_', 'DPKG_', 'APT_', 'DH
  * value costs nothing, a recorded secret cannot be taken back.
  */
 const SECRET_SUBSTRINGS: readonly string[] = [
-  'TOKEN', 'SECRET', 'PASS', 'KEY', 'CREDENTIAL', 'AUTH', 'COOKIE',
-  'SESSION', 'PRIVATE', 'CERT', 'SIGNING', 'BEARER',
+  'TOKEN',
+  'SECRET',
+  'PASS',
+  'KEY',
+  'CREDENTIAL',
+  'AUTH',
+  'COOKIE',
+  'SESSION',
+  'PRIVATE',
+  'CERT',
+  'SIGNING',
+  'BEARER',
 ];
 
 /** Whole name parts (split at _ - . and camelCase) that make a name secret. */
 const SECRET_PARTS: ReadonlySet<string> = new Set([
-  'PWD', 'PW', 'PIN', 'OTP', 'JWT', 'DSN', 'SALT', 'CRED', 'CREDS', 'SIG', 'NONCE', 'SEED',
-  'PAT', 'SAS', 'SSH', 'GPG', 'PGP', 'KRB5CCNAME', 'CONN',
+  'PWD',
+  'PW',
+  'PIN',
+  'OTP',
+  'JWT',
+  'DSN',
+  'SALT',
+  'CRED',
+  'CREDS',
+  'SIG',
+  'NONCE',
+  'SEED',
+  'PAT',
+  'SAS',
+  'SSH',
+  'GPG',
+  'PGP',
+  'KRB5CCNAME',
+  'CONN',
 ]);
 
 /** Value shapes that are credentials whatever the name. */
@@ -96,9 +142,14 @@ function isSecretName(name: string): boolean {
  */
 export function captureEnvironment(env: NodeJS.ProcessEnv, key: Buffer): RecordedEnvironment {
   if (key.length < MIN_KEY_BYTES) {
-    throw new AslError('BAD_INPUT', `environment HMAC key is ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed`);
+    throw new AslError(
+      'BAD_INPUT',
+      `environment HMAC key is ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed`,
+    );
   }
-  const names = Object.keys(env).filter((n) => env[n] !== undefined).sort(compareCodeUnits);
+  const names = Object.keys(env)
+    .filter((n) => env[n] !== undefined)
+    .sort(compareCodeUnits);
   const variables: Record<string, RecordedValue> = {};
   for (const name of names) {
     const value = env[name]!;
@@ -111,7 +162,10 @@ export function captureEnvironment(env: NodeJS.ProcessEnv, key: Buffer): Recorde
         variables[name] = { mode: 'secret' };
         break;
       case 'hashed':
-        variables[name] = { mode: 'hashed', hmac: `hmac-sha256:${createHmac('sha256', key).update(value, 'utf8').digest('hex')}` };
+        variables[name] = {
+          mode: 'hashed',
+          hmac: `hmac-sha256:${createHmac('sha256', key).update(value, 'utf8').digest('hex')}`,
+        };
         break;
     }
   }

@@ -99,7 +99,11 @@ class Database {
     }
     for (const name of names) {
       let text: string;
-      try { text = await readFile(posix.join(this.admindir, 'info', name), 'utf8'); } catch { continue; }
+      try {
+        text = await readFile(posix.join(this.admindir, 'info', name), 'utf8');
+      } catch {
+        continue;
+      }
       for (const line of text.split('\n')) {
         const p = wanted.get(line);
         if (p !== undefined && !found.has(p)) found.set(p, { list: name.slice(0, -'.list'.length), listedAs: line });
@@ -111,8 +115,11 @@ class Database {
   async packageOf(list: string): Promise<{ pkg: DebianPackage; conffiles: Map<string, string> } | undefined> {
     this.stanzas ??= parseStatus(await readFile(posix.join(this.admindir, 'status'), 'utf8').catch(() => ''));
     const [name, arch] = list.split(':') as [string, string | undefined];
-    const s = this.stanzas.find((x) => x.package === name && (arch === undefined || x.architecture === arch) && x.status?.endsWith(' installed'))
-      ?? this.stanzas.find((x) => x.package === name && x.status?.endsWith(' installed'));
+    const s =
+      this.stanzas.find(
+        (x) =>
+          x.package === name && (arch === undefined || x.architecture === arch) && x.status?.endsWith(' installed'),
+      ) ?? this.stanzas.find((x) => x.package === name && x.status?.endsWith(' installed'));
     if (!s?.version || !s.architecture) return undefined;
     return { pkg: { name: s.package, version: s.version, architecture: s.architecture }, conffiles: s.conffiles };
   }
@@ -166,10 +173,20 @@ export async function splitObserved(files: readonly TracedFile[], roots: readonl
     for (const f of list) {
       const owner = owners.get(inRoot(f.path, root));
       const known = owner ? await db.packageOf(owner.list) : undefined;
-      const expected = owner && known ? known.conffiles.get(owner.listedAs) ?? (await db.md5sums(owner.list)).get(owner.listedAs) : undefined;
-      if (!owner || !known || !expected) { other.push(f); continue; }
+      const expected =
+        owner && known
+          ? (known.conffiles.get(owner.listedAs) ?? (await db.md5sums(owner.list)).get(owner.listedAs))
+          : undefined;
+      if (!owner || !known || !expected) {
+        other.push(f);
+        continue;
+      }
       const h = await hashFile(f.path).catch(() => undefined);
-      if (!h || h.md5 !== expected) { changed++; other.push(f); continue; }
+      if (!h || h.md5 !== expected) {
+        changed++;
+        other.push(f);
+        continue;
+      }
       const key = `${root}\0${known.pkg.name}\0${known.pkg.version}\0${known.pkg.architecture}`;
       let entry = packages.get(key);
       if (!entry) {
@@ -179,6 +196,12 @@ export async function splitObserved(files: readonly TracedFile[], roots: readonl
       entry.files.push({ path: f.path, listedAs: owner.listedAs, digest: `sha256:${h.sha256}`, size: h.size });
     }
   }
-  const byName = (a: ObservedPackage, b: ObservedPackage) => (a.package.name < b.package.name ? -1 : a.package.name > b.package.name ? 1 : a.root < b.root ? -1 : 1);
-  return { packages: [...packages.values()].sort(byName), databases: [...databases.values()].sort((a, b) => (a.admindir < b.admindir ? -1 : 1)), other, changed };
+  const byName = (a: ObservedPackage, b: ObservedPackage) =>
+    a.package.name < b.package.name ? -1 : a.package.name > b.package.name ? 1 : a.root < b.root ? -1 : 1;
+  return {
+    packages: [...packages.values()].sort(byName),
+    databases: [...databases.values()].sort((a, b) => (a.admindir < b.admindir ? -1 : 1)),
+    other,
+    changed,
+  };
 }

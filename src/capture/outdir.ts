@@ -37,8 +37,13 @@ export interface OutdirFiles {
  * Writes a capture's readable files. Each file is replaced atomically. `prefix`
  * lets several file captures share one outdir (the seed's overlay loop).
  */
-export async function writeOutdir(outdir: string, statement: Statement, envelope: DsseEnvelope,
-  logs: { stdout?: string; stderr?: string } = {}, prefix = ''): Promise<OutdirFiles> {
+export async function writeOutdir(
+  outdir: string,
+  statement: Statement,
+  envelope: DsseEnvelope,
+  logs: { stdout?: string; stderr?: string } = {},
+  prefix = '',
+): Promise<OutdirFiles> {
   try {
     await makeDirs(outdir);
   } catch (err) {
@@ -49,21 +54,30 @@ export async function writeOutdir(outdir: string, statement: Statement, envelope
     envelope: join(outdir, prefix + ENVELOPE_FILE),
   };
   // The files are independent of each other: written side by side, so their fsyncs overlap.
-  const copies = (Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>).map(async ([which, source]): Promise<['stdout' | 'stderr', string] | undefined> => {
-    if (!source) return undefined;
-    const dest = join(outdir, which === 'stdout' ? STDOUT_FILE : STDERR_FILE);
-    try {
-      // As durable as the receipt beside it: the outdir is what a reader of the capture opens.
-      await writeFileAtomic(dest, async (fh) => {
-        for await (const chunk of createReadStream(source)) await fh.write(chunk as Buffer);
-      }, { durable: 'file', mode: STORE_MODES.file });
-    } catch (err) {
-      throw fsError(dest, err, 'cannot write log');
-    }
-    return [which, dest];
-  });
+  const copies = (Object.entries(logs) as Array<['stdout' | 'stderr', string | undefined]>).map(
+    async ([which, source]): Promise<['stdout' | 'stderr', string] | undefined> => {
+      if (!source) return undefined;
+      const dest = join(outdir, which === 'stdout' ? STDOUT_FILE : STDERR_FILE);
+      try {
+        // As durable as the receipt beside it: the outdir is what a reader of the capture opens.
+        await writeFileAtomic(
+          dest,
+          async (fh) => {
+            for await (const chunk of createReadStream(source)) await fh.write(chunk as Buffer);
+          },
+          { durable: 'file', mode: STORE_MODES.file },
+        );
+      } catch (err) {
+        throw fsError(dest, err, 'cannot write log');
+      }
+      return [which, dest];
+    },
+  );
   const [, , ...copied] = await Promise.all([
-    writeFileAtomic(files.statement, `${JSON.stringify(statement, null, 2)}\n`, { durable: 'file', mode: STORE_MODES.file }),
+    writeFileAtomic(files.statement, `${JSON.stringify(statement, null, 2)}\n`, {
+      durable: 'file',
+      mode: STORE_MODES.file,
+    }),
     writeFileAtomic(files.envelope, envelopeBytes(envelope), { durable: 'file', mode: STORE_MODES.file }),
     ...copies,
   ]);

@@ -15,12 +15,67 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * `true` or `echo` also exist in /usr/bin, but `sh -c 'true'` never runs those.
  */
 const SHELL_BUILTINS: ReadonlySet<string> = new Set([
-  '.', ':', '[', '[[', 'alias', 'bg', 'break', 'builtin', 'caller', 'cd', 'chdir', 'command', 'compgen',
-  'complete', 'continue', 'declare', 'dirs', 'disown', 'echo', 'enable', 'eval', 'exec', 'exit',
-  'export', 'false', 'fc', 'fg', 'getopts', 'hash', 'help', 'history', 'jobs', 'kill', 'let', 'local',
-  'logout', 'mapfile', 'popd', 'printf', 'pushd', 'pwd', 'read', 'readarray', 'readonly', 'return',
-  'set', 'shift', 'shopt', 'source', 'suspend', 'test', 'times', 'trap', 'true', 'type', 'typeset',
-  'ulimit', 'umask', 'unalias', 'unset', 'wait',
+  '.',
+  ':',
+  '[',
+  '[[',
+  'alias',
+  'bg',
+  'break',
+  'builtin',
+  'caller',
+  'cd',
+  'chdir',
+  'command',
+  'compgen',
+  'complete',
+  'continue',
+  'declare',
+  'dirs',
+  'disown',
+  'echo',
+  'enable',
+  'eval',
+  'exec',
+  'exit',
+  'export',
+  'false',
+  'fc',
+  'fg',
+  'getopts',
+  'hash',
+  'help',
+  'history',
+  'jobs',
+  'kill',
+  'let',
+  'local',
+  'logout',
+  'mapfile',
+  'popd',
+  'printf',
+  'pushd',
+  'pwd',
+  'read',
+  'readarray',
+  'readonly',
+  'return',
+  'set',
+  'shift',
+  'shopt',
+  'source',
+  'suspend',
+  'test',
+  'times',
+  'trap',
+  'true',
+  'type',
+  'typeset',
+  'ulimit',
+  'umask',
+  'unalias',
+  'unset',
+  'wait',
 ]);
 
 export interface ProgramIdentity {
@@ -66,7 +121,10 @@ export interface IdentifyOptions {
  * chroot(8)) is searched inside the root and the owning package is looked up
  * in the root's own dpkg database. Each distinct file is hashed once.
  */
-export async function identifyPrograms(programs: readonly ProgramWord[], opts: IdentifyOptions): Promise<ProgramIdentity[]> {
+export async function identifyPrograms(
+  programs: readonly ProgramWord[],
+  opts: IdentifyOptions,
+): Promise<ProgramIdentity[]> {
   const env = opts.env ?? process.env;
   const dpkg = opts.dpkg ?? new DpkgLookup();
   const searchPath = env.PATH ?? DEFAULT_PATH;
@@ -75,8 +133,16 @@ export async function identifyPrograms(programs: readonly ProgramWord[], opts: I
   for (const p of programs) {
     const root = p.root === null ? null : posix.resolve(opts.cwd, p.root);
     const id: ProgramIdentity = {
-      word: p.word, root, kind: p.kind, builtin: false,
-      path: null, realPath: null, hostPath: null, digest: null, size: null, package: null,
+      word: p.word,
+      root,
+      kind: p.kind,
+      builtin: false,
+      path: null,
+      realPath: null,
+      hostPath: null,
+      digest: null,
+      size: null,
+      package: null,
     };
     out.push(id);
     if (p.kind === 'executable' && !p.wrapped && !p.word.includes('/') && SHELL_BUILTINS.has(p.word)) {
@@ -84,16 +150,20 @@ export async function identifyPrograms(programs: readonly ProgramWord[], opts: I
       continue;
     }
     try {
-      const found = p.kind === 'script'
-        ? await resolveFile(p.word, { cwd: opts.cwd, root, dir: p.dir })
-        : await resolveProgram(p.word, { cwd: opts.cwd, root, dir: p.dir, path: searchPath });
+      const found =
+        p.kind === 'script'
+          ? await resolveFile(p.word, { cwd: opts.cwd, root, dir: p.dir })
+          : await resolveProgram(p.word, { cwd: opts.cwd, root, dir: p.dir, path: searchPath });
       if (!found) {
         id.error = p.word.includes('/') || p.kind === 'script' ? 'not an executable file' : 'not found in PATH';
         continue;
       }
       Object.assign(id, found);
       let h = hashes.get(found.hostPath);
-      if (!h) { h = hashFile(found.hostPath); hashes.set(found.hostPath, h); }
+      if (!h) {
+        h = hashFile(found.hostPath);
+        hashes.set(found.hostPath, h);
+      }
       const { digest, size } = await h;
       id.digest = digest;
       id.size = size;
@@ -110,7 +180,10 @@ export async function identifyPrograms(programs: readonly ProgramWord[], opts: I
  * root, asking for the real path and, for alternatives-style symlinks that
  * no package owns, the path PATH found.
  */
-export async function lookupProgramPackages(ids: ProgramIdentity[], dpkg: DpkgLookup = new DpkgLookup()): Promise<void> {
+export async function lookupProgramPackages(
+  ids: ProgramIdentity[],
+  dpkg: DpkgLookup = new DpkgLookup(),
+): Promise<void> {
   const byRoot = new Map<string | null, ProgramIdentity[]>();
   for (const id of ids) {
     if (id.realPath === null || id.path === null) continue;
@@ -119,7 +192,10 @@ export async function lookupProgramPackages(ids: ProgramIdentity[], dpkg: DpkgLo
     byRoot.set(id.root, list);
   }
   for (const [root, list] of byRoot) {
-    const pkgs = await dpkg.packagesOf(list.flatMap((id) => [id.realPath!, id.path!]), root);
+    const pkgs = await dpkg.packagesOf(
+      list.flatMap((id) => [id.realPath!, id.path!]),
+      root,
+    );
     for (const id of list) id.package = pkgs.get(id.realPath!) ?? pkgs.get(id.path!) ?? null;
   }
 }
@@ -160,9 +236,8 @@ export async function resolveProgram(word: string, opts: ResolveOptions): Promis
 
 /** Resolves a path word to a regular file (executable when asked), null when there is none. */
 async function resolveFile(word: string, opts: ResolveOptions, executable = false): Promise<ResolvedPath | null> {
-  const path = opts.root === null
-    ? posix.resolve(opts.cwd, opts.dir ?? '.', word)
-    : posix.resolve('/', opts.dir ?? '/', word);
+  const path =
+    opts.root === null ? posix.resolve(opts.cwd, opts.dir ?? '.', word) : posix.resolve('/', opts.dir ?? '/', word);
   let realPath: string;
   try {
     realPath = opts.root === null ? await realpath(path) : await resolveInRoot(opts.root, path);
@@ -201,11 +276,15 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
   while (queue.length > 0) {
     const part = queue.shift()!;
     if (part === '.') continue;
-    if (part === '..') { done.pop(); continue; }
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
     const host = posix.join(root, ...done, part);
     const st = await lstat(host);
     if (!st.isSymbolicLink()) {
-      if (queue.length > 0 && !st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${host}`), { code: 'ENOTDIR' });
+      if (queue.length > 0 && !st.isDirectory())
+        throw Object.assign(new Error(`ENOTDIR: ${host}`), { code: 'ENOTDIR' });
       done.push(part);
       continue;
     }
@@ -223,7 +302,10 @@ function hashFile(path: string): Promise<{ digest: Digest; size: number }> {
     const hash = createHash('sha256');
     let size = 0;
     createReadStream(path)
-      .on('data', (c: string | Buffer) => { hash.update(c); size += c.length; })
+      .on('data', (c: string | Buffer) => {
+        hash.update(c);
+        size += c.length;
+      })
       .on('error', reject)
       .on('end', () => resolve({ digest: `sha256:${hash.digest('hex')}`, size }));
   });

@@ -99,11 +99,16 @@ const DEFAULT_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP
 export async function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
   const argv = [
     ...(opts.traceFile !== undefined ? straceArgv(opts.traceFile, { strace: opts.strace }) : []),
-    '/bin/sh', '-c', opts.command,
+    '/bin/sh',
+    '-c',
+    opts.command,
   ];
   const processGroup = opts.processGroup ?? true;
   const outFile = await openOutput(opts.stdoutFile);
-  const errFile = await openOutput(opts.stderrFile).catch((err: unknown) => { outFile.destroy(); throw err; });
+  const errFile = await openOutput(opts.stderrFile).catch((err: unknown) => {
+    outFile.destroy();
+    throw err;
+  });
   const rssBefore = childrenMaxRss();
 
   // The handlers are in place before the command starts: it may signal readiness
@@ -127,16 +132,19 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
     handlers.set(sig, h);
     process.on(sig, h);
   }
-  const removeHandlers = (): void => { for (const [sig, h] of handlers) process.off(sig, h); };
+  const removeHandlers = (): void => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
 
   const startedAt = new Date();
   const t0 = process.hrtime.bigint();
-  const start = () => spawn(argv[0]!, argv.slice(1), {
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
-    detached: processGroup,
-  });
+  const start = () =>
+    spawn(argv[0]!, argv.slice(1), {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.stdin ?? 'inherit', 'pipe', 'pipe'],
+      detached: processGroup,
+    });
   let child: ReturnType<typeof start>;
   try {
     child = start();
@@ -158,9 +166,15 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
     exit = await new Promise((resolve, reject) => {
       child.once('error', (err: NodeJS.ErrnoException) => {
         const what = argv[0] === '/bin/sh' ? '/bin/sh' : `${argv[0]} (the strace package)`;
-        reject(new AslError(err.code === 'ENOENT' ? 'UNSUPPORTED' : 'IO', `cannot run ${what}: ${err.message}`, { cause: err }));
+        reject(
+          new AslError(err.code === 'ENOENT' ? 'UNSUPPORTED' : 'IO', `cannot run ${what}: ${err.message}`, {
+            cause: err,
+          }),
+        );
       });
-      child.once('spawn', () => { if (child.pid !== undefined) opts.onSpawn?.(child.pid); });
+      child.once('spawn', () => {
+        if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+      });
       child.once('exit', (code, signal) => resolve({ code, signal, t1: process.hrtime.bigint(), at: new Date() }));
     });
   } catch (err) {
@@ -177,7 +191,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
   let timer: NodeJS.Timeout | undefined;
   const drained = await Promise.race([
     Promise.all([outCopy.done, errCopy.done]).then(() => true),
-    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), drainMs); }),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), drainMs);
+    }),
   ]);
   clearTimeout(timer);
   if (!drained) {
@@ -216,7 +232,10 @@ async function openOutput(path: string): Promise<Writable> {
     const fh = await openNew(path, STORE_MODES.file, 'w');
     return fh.createWriteStream();
   } catch (err) {
-    throw new AslError('IO', `${path}: cannot create output file: ${(err as Error).message}`, { cause: err, data: { path } });
+    throw new AslError('IO', `${path}: cannot create output file: ${(err as Error).message}`, {
+      cause: err,
+      data: { path },
+    });
   }
 }
 
@@ -225,17 +244,31 @@ async function openOutput(path: string): Promise<Writable> {
  * Reading pauses while either destination is full, so a slow terminal slows
  * the command (as it would without asl) instead of filling memory.
  */
-function copyStream(src: Readable, file: Writable, live: NodeJS.WritableStream | null): { done: Promise<{ bytes: number; digest: Digest }> } {
+function copyStream(
+  src: Readable,
+  file: Writable,
+  live: NodeJS.WritableStream | null,
+): { done: Promise<{ bytes: number; digest: Digest }> } {
   const hash: Hash = createHash('sha256');
   let bytes = 0;
   let liveOk = live !== null;
   let fileError: unknown = null;
   let fileBlocked = false;
   let liveBlocked = false;
-  const maybeResume = (): void => { if (!fileBlocked && !liveBlocked) src.resume(); };
-  const onLiveError = (): void => { liveOk = false; liveBlocked = false; maybeResume(); };
+  const maybeResume = (): void => {
+    if (!fileBlocked && !liveBlocked) src.resume();
+  };
+  const onLiveError = (): void => {
+    liveOk = false;
+    liveBlocked = false;
+    maybeResume();
+  };
   live?.on('error', onLiveError);
-  file.on('error', (err) => { fileError ??= err; fileBlocked = false; maybeResume(); });
+  file.on('error', (err) => {
+    fileError ??= err;
+    fileBlocked = false;
+    maybeResume();
+  });
 
   const done = new Promise<{ bytes: number; digest: Digest }>((resolve, reject) => {
     src.on('data', (chunk: Buffer) => {
@@ -243,13 +276,19 @@ function copyStream(src: Readable, file: Writable, live: NodeJS.WritableStream |
       bytes += chunk.length;
       if (fileError === null && !file.write(chunk)) {
         fileBlocked = true;
-        file.once('drain', () => { fileBlocked = false; maybeResume(); });
+        file.once('drain', () => {
+          fileBlocked = false;
+          maybeResume();
+        });
       }
       if (liveOk && live !== null) {
         try {
           if (!live.write(chunk)) {
             liveBlocked = true;
-            live.once('drain', () => { liveBlocked = false; maybeResume(); });
+            live.once('drain', () => {
+              liveBlocked = false;
+              maybeResume();
+            });
           }
         } catch {
           onLiveError();
@@ -262,7 +301,11 @@ function copyStream(src: Readable, file: Writable, live: NodeJS.WritableStream |
       if (finished) return;
       finished = true;
       live?.off('error', onLiveError);
-      if (fileError !== null) { file.destroy(); reject(fileError); return; }
+      if (fileError !== null) {
+        file.destroy();
+        reject(fileError);
+        return;
+      }
       file.end();
       streamFinished(file, (err) => {
         if (err || fileError !== null) reject(fileError ?? err);

@@ -45,12 +45,20 @@ export async function describeStdin(key: Buffer, fd = 0): Promise<StdinRecord> {
   if (st.isCharacterDevice()) {
     if (isatty(fd)) return { type: 'terminal' };
     let target = '';
-    try { target = readlinkSync(`/proc/self/fd/${fd}`); } catch { /* unnamed */ }
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      /* unnamed */
+    }
     return { type: target === '/dev/null' ? 'null' : 'device' };
   }
   if (!st.isFile()) return { type: 'device' };
   let path: string | undefined;
-  try { path = readlinkSync(`/proc/self/fd/${fd}`); } catch { /* unnamed */ }
+  try {
+    path = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    /* unnamed */
+  }
   const offset = Math.min(offsetOf(fd), st.size);
   const hmac = await keyedHashFrom(fd, offset, key);
   return { type: 'file', ...(path ? { path } : {}), size: st.size, ...(offset > 0 ? { offset } : {}), hmac };

@@ -27,8 +27,21 @@ import { hostPathIn, resolveInRoot } from './program.js';
 
 /** Syscalls traced. `?` lets strace skip names this architecture lacks. */
 const TRACED_SYSCALLS = [
-  '?open', 'openat', '?openat2', 'execve', 'execveat', 'chdir', 'fchdir', 'chroot',
-  'clone', '?clone3', '?fork', '?vfork', '?rename', 'renameat', '?renameat2',
+  '?open',
+  'openat',
+  '?openat2',
+  'execve',
+  'execveat',
+  'chdir',
+  'fchdir',
+  'chroot',
+  'clone',
+  '?clone3',
+  '?fork',
+  '?vfork',
+  '?rename',
+  'renameat',
+  '?renameat2',
 ];
 
 export interface StraceOptions {
@@ -46,11 +59,20 @@ export interface StraceOptions {
 export function straceArgv(outputFile: string, opts: StraceOptions = {}): string[] {
   return [
     opts.strace ?? 'strace',
-    '-f', '-qq', '--seccomp-bpf', '-y', '-s', '4096',
-    '-e', `trace=${TRACED_SYSCALLS.join(',')}`,
-    '-e', 'signal=none',
-    '-e', 'verbose=!execve,execveat',
-    '-o', outputFile,
+    '-f',
+    '-qq',
+    '--seccomp-bpf',
+    '-y',
+    '-s',
+    '4096',
+    '-e',
+    `trace=${TRACED_SYSCALLS.join(',')}`,
+    '-e',
+    'signal=none',
+    '-e',
+    'verbose=!execve,execveat',
+    '-o',
+    outputFile,
     '--',
   ];
 }
@@ -134,7 +156,10 @@ export class StraceParser {
       const r = /^<\.\.\. [\w?]+ resumed>(.*)$/s.exec(rest);
       const head = this.unfinished.get(pid);
       this.unfinished.delete(pid);
-      if (!r || head === undefined) { this.unparsed++; return; }
+      if (!r || head === undefined) {
+        this.unparsed++;
+        return;
+      }
       rest = head + r[1]!;
     } else if (rest.endsWith(' <unfinished ...>')) {
       this.unfinished.set(pid, rest.slice(0, -' <unfinished ...>'.length));
@@ -178,7 +203,10 @@ export class StraceParser {
 
   private syscall(pid: number, text: string): void {
     const open = text.indexOf('(');
-    if (open <= 0) { this.unparsed++; return; }
+    if (open <= 0) {
+      this.unparsed++;
+      return;
+    }
     const name = text.slice(0, open);
     // Fast path for the most common line, a failed open (the dynamic loader and
     // PATH searches probe many paths): only its cwd decoration is of use.
@@ -192,10 +220,16 @@ export class StraceParser {
       return;
     }
     const parsed = splitArgs(text, open + 1);
-    if (!parsed) { this.unparsed++; return; }
+    if (!parsed) {
+      this.unparsed++;
+      return;
+    }
     const { args, end } = parsed;
     const eq = text.indexOf('=', end + 1);
-    if (eq < 0 || text.slice(end + 1, eq).trim() !== '') { this.unparsed++; return; }
+    if (eq < 0 || text.slice(end + 1, eq).trim() !== '') {
+      this.unparsed++;
+      return;
+    }
     const result = text.slice(eq + 1).trimStart();
     const fs = this.procs.get(pid)!;
     for (const a of args) {
@@ -250,8 +284,11 @@ export class StraceParser {
         }
         const base = name === 'execveat' && !p.startsWith('/') ? decoration(args[0] ?? '') : null;
         const host = base !== null ? posix.resolve(base, p) : this.resolve(fs, null, p);
-        if (base !== null) { this.addExec(fs, '/', host); return; }
-        const inRoot = fs.root === '/' ? host : (isWithin(host, fs.root) ? (host.slice(fs.root.length) || '/') : null);
+        if (base !== null) {
+          this.addExec(fs, '/', host);
+          return;
+        }
+        const inRoot = fs.root === '/' ? host : isWithin(host, fs.root) ? host.slice(fs.root.length) || '/' : null;
         if (inRoot === null) return;
         this.addExec(fs, fs.root, inRoot);
         return;
@@ -265,7 +302,10 @@ export class StraceParser {
       }
       case 'fchdir': {
         const d = decoration(args[0] ?? '');
-        if (d !== null) { fs.cwd = d; fs.cwdIsRoot = false; }
+        if (d !== null) {
+          fs.cwd = d;
+          fs.cwdIsRoot = false;
+        }
         return;
       }
       case 'chroot': {
@@ -389,7 +429,10 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
       if (known.how === 'read') known.how = how; // executing says more than reading
       return true;
     }
-    if (exclude.some((e) => isWithin(p.path, e))) { excluded++; return false; }
+    if (exclude.some((e) => isWithin(p.path, e))) {
+      excluded++;
+      return false;
+    }
     try {
       const st = await stat(p.pathBytes);
       if (!st.isFile()) return false;
@@ -407,7 +450,9 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
     if (exclude.some((e) => isWithin(w.path, e))) continue;
     try {
       if ((await lstat(w.pathBytes)).isFile()) written.push(w);
-    } catch { /* written, then removed or renamed away: not a product */ }
+    } catch {
+      /* written, then removed or renamed away: not a product */
+    }
   }
   for (const r of trace.reads) if (!writtenKeys.has(r.pathBytes.toString('latin1'))) await add(r, 'read');
   const realRoots = new Map<string, string>();
@@ -435,7 +480,12 @@ export async function resolveTrace(trace: TraceResult, opts: ResolveTraceOptions
     }
   }
   const byBytes = (a: TracedPath, b: TracedPath): number => Buffer.compare(a.pathBytes, b.pathBytes);
-  return { files: [...files.values()].sort(byBytes), missing: [...missing.values()].sort(byBytes), excluded, written: written.sort(byBytes) };
+  return {
+    files: [...files.values()].sort(byBytes),
+    missing: [...missing.values()].sort(byBytes),
+    excluded,
+    written: written.sort(byBytes),
+  };
 }
 
 /**
@@ -473,8 +523,16 @@ export async function interpreterOf(file: string): Promise<string | null> {
       const o = i * phentsize;
       const type = le ? table.readUInt32LE(o) : table.readUInt32BE(o);
       if (type !== 3) continue; // PT_INTERP
-      const offset = is64 ? Number(le ? table.readBigUInt64LE(o + 8) : table.readBigUInt64BE(o + 8)) : (le ? table.readUInt32LE(o + 4) : table.readUInt32BE(o + 4));
-      const size = is64 ? Number(le ? table.readBigUInt64LE(o + 32) : table.readBigUInt64BE(o + 32)) : (le ? table.readUInt32LE(o + 16) : table.readUInt32BE(o + 16));
+      const offset = is64
+        ? Number(le ? table.readBigUInt64LE(o + 8) : table.readBigUInt64BE(o + 8))
+        : le
+          ? table.readUInt32LE(o + 4)
+          : table.readUInt32BE(o + 4);
+      const size = is64
+        ? Number(le ? table.readBigUInt64LE(o + 32) : table.readBigUInt64BE(o + 32))
+        : le
+          ? table.readUInt32LE(o + 16)
+          : table.readUInt32BE(o + 16);
       if (size <= 0 || size > 4096) return null;
       const s = Buffer.alloc(size);
       await fh.read(s, 0, size, offset);
@@ -545,16 +603,42 @@ export function unescapeC(s: string): string {
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
-    if (c !== '\\') { out += c; continue; }
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
     const n = s[i + 1] ?? '';
-    const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', v: '\v', f: '\f', a: '\x07', b: '\b', '\\': '\\', '"': '"', "'": "'" };
-    if (simple[n] !== undefined) { out += simple[n]; i++; continue; }
+    const simple: Record<string, string> = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      v: '\v',
+      f: '\f',
+      a: '\x07',
+      b: '\b',
+      '\\': '\\',
+      '"': '"',
+      "'": "'",
+    };
+    if (simple[n] !== undefined) {
+      out += simple[n];
+      i++;
+      continue;
+    }
     if (n === 'x') {
       const h = /^[0-9a-fA-F]{1,2}/.exec(s.slice(i + 2, i + 4));
-      if (h) { out += String.fromCharCode(parseInt(h[0], 16)); i += 1 + h[0].length; continue; }
+      if (h) {
+        out += String.fromCharCode(parseInt(h[0], 16));
+        i += 1 + h[0].length;
+        continue;
+      }
     }
     const o = /^[0-7]{1,3}/.exec(s.slice(i + 1, i + 4));
-    if (o) { out += String.fromCharCode(parseInt(o[0], 8) & 0xff); i += o[0].length; continue; }
+    if (o) {
+      out += String.fromCharCode(parseInt(o[0], 8) & 0xff);
+      i += o[0].length;
+      continue;
+    }
     out += n;
     i++;
   }

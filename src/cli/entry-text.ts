@@ -21,14 +21,22 @@ export function describeFields(fields: readonly ChangedField[], a: EntryInfo, b:
 }
 
 function describeField(f: ChangedField, a: EntryInfo, b: EntryInfo): string {
-    switch (f) {
-      case 'type': return `type ${a.type} -> ${b.type}`;
-      case 'content': return `content ${short(a.digest)} -> ${short(b.digest)} (${formatBytes(a.size ?? 0)} -> ${formatBytes(b.size ?? 0)})`;
-      case 'target': return `target ${a.target} -> ${b.target}`;
-      case 'rdev': return `device ${a.rdev?.join(',')} -> ${b.rdev?.join(',')}`;
-      case 'mode': return `mode ${a.mode} -> ${b.mode}`;
-      case 'owner': return `owner ${a.uid}:${a.gid} -> ${b.uid}:${b.gid}`;
-      case 'xattrs': return `xattrs {${Object.keys(a.xattrs ?? {}).join(',')}} -> {${Object.keys(b.xattrs ?? {}).join(',')}}`;
-      case 'hardlink': return `hard link ${a.hardlink ?? '(none)'} -> ${b.hardlink ?? '(none)'}`;
-    }
+  switch (f) {
+    case 'type':
+      return `type ${a.type} -> ${b.type}`;
+    case 'content':
+      return `content ${short(a.digest)} -> ${short(b.digest)} (${formatBytes(a.size ?? 0)} -> ${formatBytes(b.size ?? 0)})`;
+    case 'target':
+      return `target ${a.target} -> ${b.target}`;
+    case 'rdev':
+      return `device ${a.rdev?.join(',')} -> ${b.rdev?.join(',')}`;
+    case 'mode':
+      return `mode ${a.mode} -> ${b.mode}`;
+    case 'owner':
+      return `owner ${a.uid}:${a.gid} -> ${b.uid}:${b.gid}`;
+    case 'xattrs':
+      return `xattrs {${Object.keys(a.xattrs ?? {}).join(',')}} -> {${Object.keys(b.xattrs ?? {}).join(',')}}`;
+    case 'hardlink':
+      return `hard link ${a.hardlink ?? '(none)'} -> ${b.hardlink ?? '(none)'}`;
+  }
 }

@@ -34,15 +34,21 @@ export function commandHelp(command: Command): string {
   const out = [`usage: ${command.usage}`, '', ...wrap(command.summary, '')];
   for (const paragraph of command.help.details ?? []) out.push('', ...wrap(paragraph, ''));
   out.push('', 'flags:');
-  for (const [name, option] of Object.entries(command.options)) out.push(...flagLines(name, option, command.help.flags[name]));
-  out.push(...flagLines('json', { type: 'boolean' }, 'print the result as JSON (an error as {"error":{"code",…}} on stderr)'));
+  for (const [name, option] of Object.entries(command.options))
+    out.push(...flagLines(name, option, command.help.flags[name]));
+  out.push(
+    ...flagLines('json', { type: 'boolean' }, 'print the result as JSON (an error as {"error":{"code",…}} on stderr)'),
+  );
   out.push('', command.help.examples.length > 1 ? 'examples:' : 'example:');
   for (const example of command.help.examples) out.push(`  ${example}`);
   return `${out.join('\n')}\n`;
 }
 
 /** `asl --help`: one line for each command. */
-export function overviewHelp(commands: ReadonlyArray<readonly [name: string, line: string]>, aliases: Record<string, string>): string {
+export function overviewHelp(
+  commands: ReadonlyArray<readonly [name: string, line: string]>,
+  aliases: Record<string, string>,
+): string {
   // A long name (rebuild-check) does not push every description right: it takes two spaces of its own.
   const width = Math.max(...commands.map(([name]) => name.length).filter((n) => n <= 10)) + 2;
   return `${[
@@ -51,9 +57,11 @@ export function overviewHelp(commands: ReadonlyArray<readonly [name: string, lin
     'commands:',
     ...commands.map(([name, line]) => `  ${name.length < width - 1 ? name.padEnd(width) : `${name}  `}${line}`),
     '',
-    `Aliases: ${Object.entries(aliases).map(([alias, name]) => `${alias} = asl ${name}`).join(', ')}.`,
+    `Aliases: ${Object.entries(aliases)
+      .map(([alias, name]) => `${alias} = asl ${name}`)
+      .join(', ')}.`,
     'Commands take --store S (default: $ASL_STORE; init needs --store) and --json. Exit codes:',
-    '0 success, 1 a check failed, 2 bad usage or input; asl capture exits with the command\'s status.',
+    "0 success, 1 a check failed, 2 bad usage or input; asl capture exits with the command's status.",
     'Run `asl <command> --help` for its flags and an example.',
   ].join('\n')}\n`;
 }

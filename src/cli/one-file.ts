@@ -31,11 +31,15 @@ if (isMainThread) {
   // A launcher may name the alias it stands for in ASL_PROGRAM (asl-capture, asl-dag…).
   const program = process.env.ASL_PROGRAM ?? basename(process.argv[1] ?? 'asl');
   delete process.env.ASL_PROGRAM;
-  process.exitCode = await main(process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    interactive: Boolean(process.stderr.isTTY),
-  }, program);
+  process.exitCode = await main(
+    process.argv.slice(2),
+    {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      interactive: Boolean(process.stderr.isTTY),
+    },
+    program,
+  );
 } else {
   // The verify --tree hashing pool starts workers from this very file.
   await import('../store/verify-tree-hasher.js');

@@ -8,7 +8,11 @@ export { formatBytes };
  * One self-rewriting progress line on stderr when it is a terminal (count, bytes,
  * rate); silent otherwise.
  */
-function progressLine(io: Io, label: string, unit: string): { show: (done: number, total: number, bytes: number) => void; done: () => void } {
+function progressLine(
+  io: Io,
+  label: string,
+  unit: string,
+): { show: (done: number, total: number, bytes: number) => void; done: () => void } {
   if (!io.interactive) return { show: () => {}, done: () => {} };
   const started = Date.now();
   let shown = false;
@@ -20,7 +24,9 @@ function progressLine(io: Io, label: string, unit: string): { show: (done: numbe
       if (now - last < 100 && done < total) return;
       last = now;
       const secs = Math.max((now - started) / 1000, 0.001);
-      io.stderr.write(`\r${label}: ${done}/${total} ${unit}, ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)   `);
+      io.stderr.write(
+        `\r${label}: ${done}/${total} ${unit}, ${formatBytes(bytes)} (${formatBytes(bytes / secs)}/s)   `,
+      );
       shown = true;
     },
     done() {
@@ -36,7 +42,10 @@ export function progressReporter(io: Io, label: string): { update: (p: SnapshotP
 }
 
 /** Object copy progress (seed, bundles). */
-export function objectProgress(io: Io, label: string): { update: (p: { objects: number; totalObjects: number; bytes: number }) => void; done: () => void } {
+export function objectProgress(
+  io: Io,
+  label: string,
+): { update: (p: { objects: number; totalObjects: number; bytes: number }) => void; done: () => void } {
   const line = progressLine(io, label, 'objects');
   return { update: (p) => line.show(p.objects, p.totalObjects, p.bytes), done: line.done };
 }

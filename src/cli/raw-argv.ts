@@ -10,10 +10,18 @@ import { isUtf8 } from 'node:buffer';
 
 function cmdlineArgs(): Buffer[] | null {
   let raw: Buffer;
-  try { raw = readFileSync('/proc/self/cmdline'); } catch { return null; }
+  try {
+    raw = readFileSync('/proc/self/cmdline');
+  } catch {
+    return null;
+  }
   const parts: Buffer[] = [];
   let start = 0;
-  for (let i = 0; i < raw.length; i++) if (raw[i] === 0) { parts.push(raw.subarray(start, i)); start = i + 1; }
+  for (let i = 0; i < raw.length; i++)
+    if (raw[i] === 0) {
+      parts.push(raw.subarray(start, i));
+      start = i + 1;
+    }
   const want = process.argv.slice(2);
   if (parts.length < want.length) return null;
   const args = parts.slice(parts.length - want.length);

@@ -13,7 +13,8 @@ import { boolOpt, stringOpt, STORE_FLAG, type FlagHelp, type ParsedArgs } from '
 /** `--receipts A B C`: the flag may repeat, and bare words after it are more ids. */
 export function receiptArgs(args: { positionals: string[] }, values: string[], command: string, skip = 0): string[] {
   const extra = args.positionals.slice(skip);
-  if (extra.length > 0 && values.length === 0) throw new AslError('USAGE', `${command}: unexpected argument "${extra[0]}"`);
+  if (extra.length > 0 && values.length === 0)
+    throw new AslError('USAGE', `${command}: unexpected argument "${extra[0]}"`);
   return [...values, ...extra];
 }
 
@@ -31,10 +32,10 @@ export const registryFlags = {
 /** What the shared registry flags do (`--help`). */
 export const REGISTRY_FLAG_HELP: Record<keyof typeof registryFlags, FlagHelp> = {
   store: STORE_FLAG,
-  username: ['U', 'the registry user (with --password-stdin; default: the docker config file\'s credentials)'],
+  username: ['U', "the registry user (with --password-stdin; default: the docker config file's credentials)"],
   'password-stdin': 'read the password from stdin (never from the command line)',
   'plain-http': 'speak http, not https (a registry on localhost or a private network)',
-  'ca-file': ['PEM', 'trust this CA for the registry\'s TLS certificate'],
+  'ca-file': ['PEM', "trust this CA for the registry's TLS certificate"],
   concurrency: ['N', 'blobs transferred at a time, 1 to 64'],
   timeout: ['SECONDS', 'longest silence from the registry before a request fails (default 60; connecting: 10 at most)'],
 };
@@ -42,11 +43,17 @@ export const REGISTRY_FLAG_HELP: Record<keyof typeof registryFlags, FlagHelp> = 
 async function readStdin(): Promise<string> {
   const parts: Buffer[] = [];
   for await (const c of process.stdin) parts.push(c as Buffer);
-  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(parts)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** The reference (first positional) and the connection options from the flags, credentials included. */
-export async function registryArgs(args: ParsedArgs, command: string, extraAllowed = false): Promise<{ ref: OciReference; options: RegistryOptions }> {
+export async function registryArgs(
+  args: ParsedArgs,
+  command: string,
+  extraAllowed = false,
+): Promise<{ ref: OciReference; options: RegistryOptions }> {
   const [text, extra] = args.positionals;
   if (!text) throw new AslError('USAGE', `${command}: oci://HOST[:PORT]/REPO[:TAG] is required`);
   if (extra !== undefined && !extraAllowed) throw new AslError('USAGE', `${command}: unexpected argument "${extra}"`);
@@ -55,23 +62,33 @@ export async function registryArgs(args: ParsedArgs, command: string, extraAllow
   const c = stringOpt(args, 'concurrency');
   if (c !== undefined) {
     concurrency = Number(c);
-    if (!/^[0-9]+$/.test(c) || concurrency < 1 || concurrency > 64) throw new AslError('USAGE', `${command}: --concurrency ${c}: expected a whole number from 1 to 64`);
+    if (!/^[0-9]+$/.test(c) || concurrency < 1 || concurrency > 64)
+      throw new AslError('USAGE', `${command}: --concurrency ${c}: expected a whole number from 1 to 64`);
   }
   let readTimeoutMs: number | undefined;
   const t = stringOpt(args, 'timeout');
   if (t !== undefined) {
     readTimeoutMs = Number(t) * 1000;
-    if (!/^[0-9]+(\.[0-9]+)?$/.test(t) || readTimeoutMs < 100 || readTimeoutMs > 3_600_000) throw new AslError('USAGE', `${command}: --timeout ${t}: expected seconds, from 0.1 to 3600`);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(t) || readTimeoutMs < 100 || readTimeoutMs > 3_600_000)
+      throw new AslError('USAGE', `${command}: --timeout ${t}: expected seconds, from 0.1 to 3600`);
   }
   let ca: string | undefined;
   const caFile = stringOpt(args, 'ca-file');
   if (caFile !== undefined) {
-    try { ca = await readFile(caFile, 'utf8'); } catch (err) { throw fsError(caFile, err, 'cannot read the CA file'); }
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new AslError('USAGE', `${caFile}: not a PEM certificate file`);
+    try {
+      ca = await readFile(caFile, 'utf8');
+    } catch (err) {
+      throw fsError(caFile, err, 'cannot read the CA file');
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw new AslError('USAGE', `${caFile}: not a PEM certificate file`);
   }
   const password = boolOpt(args, 'password-stdin') ? await readStdin() : undefined;
   const username = stringOpt(args, 'username');
-  const credentials = await resolveCredentials(ref.host, { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) });
+  const credentials = await resolveCredentials(ref.host, {
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+  });
   return {
     ref,
     options: {
@@ -79,7 +96,9 @@ export async function registryArgs(args: ParsedArgs, command: string, extraAllow
       ...(boolOpt(args, 'plain-http') ? { plainHttp: true } : {}),
       ...(ca ? { ca } : {}),
       ...(concurrency ? { concurrency } : {}),
-      ...(readTimeoutMs !== undefined ? { readTimeoutMs, connectTimeoutMs: Math.min(readTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS) } : {}),
+      ...(readTimeoutMs !== undefined
+        ? { readTimeoutMs, connectTimeoutMs: Math.min(readTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS) }
+        : {}),
     },
   };
 }

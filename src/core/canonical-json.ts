@@ -21,7 +21,9 @@ export function canonicalize(value: unknown): string {
       if (value === null) return 'null';
       if (Array.isArray(value)) return `[${value.map((v) => canonicalize(v === undefined ? null : v)).join(',')}]`;
       const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
       return `{${keys.map((k) => `${canonicalString(k)}:${canonicalize(obj[k])}`).join(',')}}`;
     }
     default:
@@ -39,7 +41,10 @@ function canonicalString(s: string): string {
   const lone = LONE_SURROGATE.exec(s);
   if (lone) {
     const unit = lone[0].charCodeAt(0).toString(16).toUpperCase();
-    throw new AslError('BAD_INPUT', `canonical JSON cannot hold a lone surrogate (U+${unit} at index ${lone.index} of the string ${JSON.stringify(s.slice(0, 40))}${s.length > 40 ? '…' : ''}): the string is not Unicode text`);
+    throw new AslError(
+      'BAD_INPUT',
+      `canonical JSON cannot hold a lone surrogate (U+${unit} at index ${lone.index} of the string ${JSON.stringify(s.slice(0, 40))}${s.length > 40 ? '…' : ''}): the string is not Unicode text`,
+    );
   }
   return JSON.stringify(s);
 }

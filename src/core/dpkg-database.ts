@@ -30,9 +30,15 @@ export function parseStatus(text: string): StatusStanza[] {
     const fields = new Map<string, string>();
     let last = '';
     for (const line of block.split('\n')) {
-      if (/^\s/.test(line) && last) { fields.set(last, `${fields.get(last)}\n${line.trim()}`); continue; }
+      if (/^\s/.test(line) && last) {
+        fields.set(last, `${fields.get(last)}\n${line.trim()}`);
+        continue;
+      }
       const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
-      if (m) { last = m[1]!.toLowerCase(); fields.set(last, m[2]!); }
+      if (m) {
+        last = m[1]!.toLowerCase();
+        fields.set(last, m[2]!);
+      }
     }
     const name = fields.get('package');
     if (!name) continue;

@@ -6,7 +6,10 @@ export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
   return Buffer.concat([head, type, mid, payload]);
 }
 
-export interface DsseSignature { keyid: string; sig: string }
+export interface DsseSignature {
+  keyid: string;
+  sig: string;
+}
 
 export interface DsseEnvelope {
   payloadType: string;

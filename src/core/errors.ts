@@ -36,16 +36,26 @@ export class AslError extends Error {
 export function describeSystemError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   switch (e?.code) {
-    case 'ENOENT': return 'no such file or directory';
-    case 'EACCES': return 'permission denied';
-    case 'EPERM': return 'operation not permitted';
-    case 'ENOTDIR': return 'not a directory';
-    case 'EISDIR': return 'is a directory';
-    case 'ELOOP': return 'too many levels of symbolic links';
-    case 'ENOSPC': return 'no space left on device';
-    case 'EROFS': return 'read-only file system';
-    case 'EEXIST': return 'already exists';
-    default: return e?.message ?? String(err);
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EPERM':
+      return 'operation not permitted';
+    case 'ENOTDIR':
+      return 'not a directory';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'EEXIST':
+      return 'already exists';
+    default:
+      return e?.message ?? String(err);
   }
 }
 
@@ -53,9 +63,15 @@ export function describeSystemError(err: unknown): string {
 export function fsError(path: string, err: unknown, what = ''): AslError {
   const e = err as NodeJS.ErrnoException;
   const code: AslErrorCode =
-    e?.code === 'ENOENT' ? 'NOT_FOUND'
-      : e?.code === 'EACCES' || e?.code === 'EPERM' ? 'UNREADABLE'
-        : e?.code === 'ELOOP' ? 'SYMLINK_LOOP'
+    e?.code === 'ENOENT'
+      ? 'NOT_FOUND'
+      : e?.code === 'EACCES' || e?.code === 'EPERM'
+        ? 'UNREADABLE'
+        : e?.code === 'ELOOP'
+          ? 'SYMLINK_LOOP'
           : 'IO';
-  return new AslError(code, `${path}: ${what ? `${what}: ` : ''}${describeSystemError(err)}`, { cause: err, data: { path } });
+  return new AslError(code, `${path}: ${what ? `${what}: ` : ''}${describeSystemError(err)}`, {
+    cause: err,
+    data: { path },
+  });
 }

@@ -17,7 +17,8 @@ export function olpcCanonicalBytes(value: unknown): Buffer {
 }
 
 function encodeString(s: string): string {
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s)) throw new TypeError('securesystemslib canonical JSON cannot hold a lone surrogate');
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s))
+    throw new TypeError('securesystemslib canonical JSON cannot hold a lone surrogate');
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
@@ -35,17 +36,28 @@ function byCodePoint(a: string, b: string): number {
 
 function encode(value: unknown, out: string[]): void {
   switch (typeof value) {
-    case 'string': out.push(encodeString(value)); return;
-    case 'boolean': out.push(value ? 'true' : 'false'); return;
+    case 'string':
+      out.push(encodeString(value));
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
     case 'number':
-      if (!Number.isSafeInteger(value)) throw new TypeError(`securesystemslib canonical JSON holds only integers, not ${value}`);
+      if (!Number.isSafeInteger(value))
+        throw new TypeError(`securesystemslib canonical JSON holds only integers, not ${value}`);
       out.push(String(value));
       return;
     case 'object': {
-      if (value === null) { out.push('null'); return; }
+      if (value === null) {
+        out.push('null');
+        return;
+      }
       if (Array.isArray(value)) {
         out.push('[');
-        value.forEach((v, i) => { if (i > 0) out.push(','); encode(v, out); });
+        value.forEach((v, i) => {
+          if (i > 0) out.push(',');
+          encode(v, out);
+        });
         out.push(']');
         return;
       }

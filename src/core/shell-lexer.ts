@@ -25,12 +25,45 @@ export interface LexWord {
 export type ShellToken = { type: 'word'; word: LexWord } | { type: 'op'; op: string };
 
 const OPERATORS = [
-  ';;&', '&>>', '<<<', '<<-',
-  '&&', '||', ';;', ';&', '|&', '&>', '<<', '<>', '<&', '>>', '>|', '>&',
-  '<', '>', '&', '|', ';', '(', ')',
+  ';;&',
+  '&>>',
+  '<<<',
+  '<<-',
+  '&&',
+  '||',
+  ';;',
+  ';&',
+  '|&',
+  '&>',
+  '<<',
+  '<>',
+  '<&',
+  '>>',
+  '>|',
+  '>&',
+  '<',
+  '>',
+  '&',
+  '|',
+  ';',
+  '(',
+  ')',
 ];
 /** Operators whose next word is a redirection's file (or fd, delimiter, string). */
-export const REDIRECTS: ReadonlySet<string> = new Set(['<', '>', '>>', '>|', '<>', '<&', '>&', '&>', '&>>', '<<', '<<-', '<<<']);
+export const REDIRECTS: ReadonlySet<string> = new Set([
+  '<',
+  '>',
+  '>>',
+  '>|',
+  '<>',
+  '<&',
+  '>&',
+  '&>',
+  '&>>',
+  '<<',
+  '<<-',
+  '<<<',
+]);
 const META = new Set(['|', '&', ';', '<', '>', '(', ')', ' ', '\t', '\n']);
 /** A shell variable name. */
 export const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -45,15 +78,28 @@ export class ShellLexer {
    * cannot know (their expansions are non-literal). The caller may change both
    * between tokens, as assignments run.
    */
-  constructor(private readonly s: string, private readonly vars: ReadonlyMap<string, string>, private readonly unknown: ReadonlySet<string>) {}
+  constructor(
+    private readonly s: string,
+    private readonly vars: ReadonlyMap<string, string>,
+    private readonly unknown: ReadonlySet<string>,
+  ) {}
 
   next(): ShellToken | null {
     const s = this.s;
     for (;;) {
       const c = s[this.i];
-      if (c === ' ' || c === '\t') { this.i++; continue; }
-      if (c === '\\' && s[this.i + 1] === '\n') { this.i += 2; continue; }
-      if (c === '#') { while (this.i < s.length && s[this.i] !== '\n') this.i++; continue; }
+      if (c === ' ' || c === '\t') {
+        this.i++;
+        continue;
+      }
+      if (c === '\\' && s[this.i + 1] === '\n') {
+        this.i += 2;
+        continue;
+      }
+      if (c === '#') {
+        while (this.i < s.length && s[this.i] !== '\n') this.i++;
+        continue;
+      }
       break;
     }
     if (this.i >= s.length) return null;
@@ -70,7 +116,10 @@ export class ShellLexer {
       // bash process substitution: a word only the shell can produce
       this.i++;
       this.skipBalanced('(', ')');
-      return { type: 'word', word: { text: s.slice(start, this.i), raw: s.slice(start, this.i), literal: false, quoted: false } };
+      return {
+        type: 'word',
+        word: { text: s.slice(start, this.i), raw: s.slice(start, this.i), literal: false, quoted: false },
+      };
     }
     for (const op of OPERATORS) {
       if (s.startsWith(op, this.i)) {
@@ -101,7 +150,10 @@ export class ShellLexer {
       const user = s.slice(this.i + 1, j);
       const home = this.vars.get('HOME');
       if (user === '' && home !== undefined && !this.unknown.has('HOME')) text = home;
-      else { text = s.slice(this.i, j); literal = false; }
+      else {
+        text = s.slice(this.i, j);
+        literal = false;
+      }
       this.i = j;
     }
     while (this.i < s.length) {
@@ -165,8 +217,15 @@ export class ShellLexer {
       const c = s[this.i]!;
       if (c === '\\') {
         const n = s[this.i + 1];
-        if (n === '$' || n === '`' || n === '"' || n === '\\') { text += n; this.i += 2; continue; }
-        if (n === '\n') { this.i += 2; continue; }
+        if (n === '$' || n === '`' || n === '"' || n === '\\') {
+          text += n;
+          this.i += 2;
+          continue;
+        }
+        if (n === '\n') {
+          this.i += 2;
+          continue;
+        }
         text += c;
         this.i++;
         continue;
@@ -177,7 +236,11 @@ export class ShellLexer {
         literal &&= r.literal;
         continue;
       }
-      if (c === '`') { this.skipBackquote(); literal = false; continue; }
+      if (c === '`') {
+        this.skipBackquote();
+        literal = false;
+        continue;
+      }
       text += c;
       this.i++;
     }
@@ -227,16 +290,46 @@ export class ShellLexer {
     const s = this.s;
     this.i += 2;
     let text = '';
-    const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
+    const simple: Record<string, string> = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      a: '\x07',
+      b: '\b',
+      e: '\x1b',
+      E: '\x1b',
+      f: '\f',
+      v: '\v',
+      '\\': '\\',
+      "'": "'",
+      '"': '"',
+      '?': '?',
+    };
     while (this.i < s.length && s[this.i] !== "'") {
       const c = s[this.i]!;
-      if (c !== '\\') { text += c; this.i++; continue; }
+      if (c !== '\\') {
+        text += c;
+        this.i++;
+        continue;
+      }
       const n = s[this.i + 1] ?? '';
-      if (simple[n] !== undefined) { text += simple[n]; this.i += 2; continue; }
+      if (simple[n] !== undefined) {
+        text += simple[n];
+        this.i += 2;
+        continue;
+      }
       const hex = /^x([0-9a-fA-F]{1,2})/.exec(s.slice(this.i + 1, this.i + 4));
-      if (hex) { text += String.fromCharCode(parseInt(hex[1]!, 16)); this.i += 1 + hex[0].length; continue; }
+      if (hex) {
+        text += String.fromCharCode(parseInt(hex[1]!, 16));
+        this.i += 1 + hex[0].length;
+        continue;
+      }
       const oct = /^[0-7]{1,3}/.exec(s.slice(this.i + 1, this.i + 4));
-      if (oct) { text += String.fromCharCode(parseInt(oct[0], 8) & 0xff); this.i += 1 + oct[0].length; continue; }
+      if (oct) {
+        text += String.fromCharCode(parseInt(oct[0], 8) & 0xff);
+        this.i += 1 + oct[0].length;
+        continue;
+      }
       text += c + n;
       this.i += 2;
     }
@@ -250,14 +343,30 @@ export class ShellLexer {
     let depth = 0;
     while (this.i < s.length) {
       const c = s[this.i]!;
-      if (c === '\\') { this.i += 2; continue; }
-      if (c === "'") { const e = s.indexOf("'", this.i + 1); this.i = e < 0 ? s.length : e + 1; continue; }
-      if (c === '"') { this.doubleQuoted(); continue; }
-      if (c === '`') { this.skipBackquote(); continue; }
+      if (c === '\\') {
+        this.i += 2;
+        continue;
+      }
+      if (c === "'") {
+        const e = s.indexOf("'", this.i + 1);
+        this.i = e < 0 ? s.length : e + 1;
+        continue;
+      }
+      if (c === '"') {
+        this.doubleQuoted();
+        continue;
+      }
+      if (c === '`') {
+        this.skipBackquote();
+        continue;
+      }
       if (c === open) depth++;
       else if (c === close) {
         depth--;
-        if (depth === 0) { this.i++; return; }
+        if (depth === 0) {
+          this.i++;
+          return;
+        }
       }
       this.i++;
     }

@@ -14,15 +14,44 @@ export const USTAR_MAX_SIZE = 0o77777777777;
 /** GNU tar's default record: archives end padded to a multiple of it. */
 export const RECORD = 20 * BLOCK;
 
-export type TarType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo' | 'pax' | 'pax-global' | 'gnu-longname' | 'gnu-longlink' | 'other';
+export type TarType =
+  | 'file'
+  | 'hardlink'
+  | 'symlink'
+  | 'char'
+  | 'block'
+  | 'dir'
+  | 'fifo'
+  | 'pax'
+  | 'pax-global'
+  | 'gnu-longname'
+  | 'gnu-longlink'
+  | 'other';
 
 const TYPE_OF_FLAG: Record<string, TarType> = {
-  '0': 'file', '\0': 'file', '7': 'file',
-  '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
-  x: 'pax', g: 'pax-global', L: 'gnu-longname', K: 'gnu-longlink',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+  x: 'pax',
+  g: 'pax-global',
+  L: 'gnu-longname',
+  K: 'gnu-longlink',
 };
 const FLAG_OF_TYPE: Partial<Record<TarType, string>> = {
-  file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6', pax: 'x',
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+  pax: 'x',
 };
 
 export interface TarHeader {
@@ -52,13 +81,15 @@ export interface HeaderFields {
 
 function writeString(block: Buffer, offset: number, length: number, value: string, what: string): void {
   const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length > length) throw new AslError('BAD_INPUT', `tar: ${what} ${JSON.stringify(value)} is longer than ${length} bytes`);
+  if (bytes.length > length)
+    throw new AslError('BAD_INPUT', `tar: ${what} ${JSON.stringify(value)} is longer than ${length} bytes`);
   bytes.copy(block, offset);
 }
 
 function writeOctal(block: Buffer, offset: number, length: number, value: number, what: string): void {
   const digits = value.toString(8);
-  if (!Number.isSafeInteger(value) || value < 0 || digits.length > length - 1) throw new AslError('BAD_INPUT', `tar: ${what} ${value} does not fit a ustar header`);
+  if (!Number.isSafeInteger(value) || value < 0 || digits.length > length - 1)
+    throw new AslError('BAD_INPUT', `tar: ${what} ${value} does not fit a ustar header`);
   block.write(`${digits.padStart(length - 1, '0')}\0`, offset, length, 'ascii');
 }
 
@@ -116,10 +147,18 @@ function readString(block: Buffer, offset: number, length: number): string {
 
 function readOctal(block: Buffer, offset: number, length: number, what: string, where: string): number {
   const field = block.subarray(offset, offset + length);
-  if (field[0]! & 0x80) throw new AslError('BAD_INPUT', `${where}: ${what} uses GNU base-256 encoding, which ASL never writes and does not read`);
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  if (field[0]! & 0x80)
+    throw new AslError(
+      'BAD_INPUT',
+      `${where}: ${what} uses GNU base-256 encoding, which ASL never writes and does not read`,
+    );
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new AslError('BAD_INPUT', `${where}: ${what} field ${JSON.stringify(text)} is not octal`);
+  if (!/^[0-7]+$/.test(text))
+    throw new AslError('BAD_INPUT', `${where}: ${what} field ${JSON.stringify(text)} is not octal`);
   const value = parseInt(text, 8);
   if (!Number.isSafeInteger(value)) throw new AslError('BAD_INPUT', `${where}: ${what} ${text} is too large`);
   return value;
@@ -145,9 +184,14 @@ export function decodeHeader(block: Buffer, where: string): TarHeader {
   }
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-  if (sum !== stated) throw new AslError('BAD_INPUT', `${where}: header checksum is ${stated.toString(8)}, the header sums to ${sum.toString(8)} (not a tar header, or damaged)`);
+  if (sum !== stated)
+    throw new AslError(
+      'BAD_INPUT',
+      `${where}: header checksum is ${stated.toString(8)}, the header sums to ${sum.toString(8)} (not a tar header, or damaged)`,
+    );
   const magic = block.toString('latin1', 257, 265);
-  if (magic !== 'ustar\u000000' && magic !== 'ustar  \u0000') throw new AslError('BAD_INPUT', `${where}: not a ustar/pax header (magic ${JSON.stringify(magic)})`);
+  if (magic !== 'ustar\u000000' && magic !== 'ustar  \u0000')
+    throw new AslError('BAD_INPUT', `${where}: not a ustar/pax header (magic ${JSON.stringify(magic)})`);
   const flag = block.toString('latin1', 156, 157);
   const name = readString(block, 0, 100);
   const prefix = magic.startsWith('ustar\0') ? readString(block, 345, 155) : '';
@@ -172,10 +216,12 @@ export function decodePaxRecords(body: Buffer, where: string): Map<string, strin
     const space = body.indexOf(0x20, p);
     if (space < 0) throw new AslError('BAD_INPUT', `${where}: malformed pax record (no length)`);
     const lenText = body.toString('latin1', p, space);
-    if (!/^[1-9][0-9]{0,7}$/.test(lenText)) throw new AslError('BAD_INPUT', `${where}: malformed pax record length ${JSON.stringify(lenText)}`);
+    if (!/^[1-9][0-9]{0,7}$/.test(lenText))
+      throw new AslError('BAD_INPUT', `${where}: malformed pax record length ${JSON.stringify(lenText)}`);
     const len = Number(lenText);
     const end = p + len;
-    if (end > body.length || body[end - 1] !== 0x0a) throw new AslError('BAD_INPUT', `${where}: pax record overruns its header`);
+    if (end > body.length || body[end - 1] !== 0x0a)
+      throw new AslError('BAD_INPUT', `${where}: pax record overruns its header`);
     const record = body.subarray(space + 1, end - 1);
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new AslError('BAD_INPUT', `${where}: malformed pax record (no key=value)`);

@@ -54,7 +54,7 @@ class ByteSource {
   async read(n: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let got = 0;
-    while (got < n && await this.fill()) {
+    while (got < n && (await this.fill())) {
       const take = Math.min(n - got, this.buf.length - this.pos);
       parts.push(this.buf.subarray(this.pos, this.pos + take));
       this.pos += take;
@@ -68,7 +68,7 @@ class ByteSource {
   async *take(n: number, onShort: (got: number) => Error): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (!await this.fill()) throw onShort(n - left);
+      if (!(await this.fill())) throw onShort(n - left);
       const take = Math.min(left, this.buf.length - this.pos);
       const chunk = this.buf.subarray(this.pos, this.pos + take);
       this.pos += take;
@@ -86,33 +86,47 @@ class ByteSource {
  */
 export async function* readTar(source: AsyncIterable<Buffer>, label: string): AsyncGenerator<TarEntry> {
   const src = new ByteSource(source);
-  const truncated = (what: string) => new AslError('BAD_INPUT', `${label}: truncated: the archive ends ${what} (at byte ${src.offset}); the file is incomplete`);
+  const truncated = (what: string) =>
+    new AslError(
+      'BAD_INPUT',
+      `${label}: truncated: the archive ends ${what} (at byte ${src.offset}); the file is incomplete`,
+    );
   let index = 0;
   let pax: Map<string, string> | null = null;
   for (;;) {
     const offset = src.offset;
     const block = await src.read(BLOCK);
     if (offset === 0 && block.length < BLOCK) {
-      throw new AslError('BAD_INPUT', `${label}: is not a tar archive (${block.length === 0 ? 'empty' : `${block.length} bytes, less than one header`})`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${label}: is not a tar archive (${block.length === 0 ? 'empty' : `${block.length} bytes, less than one header`})`,
+      );
     }
     if (block.length === 0) throw truncated('without its end-of-archive marker');
     if (block.length < BLOCK) throw truncated('inside a header');
     if (isZeroBlock(block)) {
-      if (pax) throw new AslError('BAD_INPUT', `${label}: a pax header at byte ${offset - BLOCK} is not followed by an entry`);
+      if (pax)
+        throw new AslError('BAD_INPUT', `${label}: a pax header at byte ${offset - BLOCK} is not followed by an entry`);
       const second = await src.read(BLOCK);
       if (second.length < BLOCK) throw truncated('inside the end-of-archive marker');
-      if (!isZeroBlock(second)) throw new AslError('BAD_INPUT', `${label}: a lone zero block at byte ${offset} inside the archive`);
+      if (!isZeroBlock(second))
+        throw new AslError('BAD_INPUT', `${label}: a lone zero block at byte ${offset} inside the archive`);
       return;
     }
     const where = `${label}: entry ${index + 1} (byte ${offset})`;
     if (offset === 0) {
       const packed = COMPRESSED.find(([magic]) => block.subarray(0, magic.length).equals(magic));
-      if (packed) throw new AslError('BAD_INPUT', `${label}: is ${packed[1]}-compressed, not a tar; decompress it first (e.g. ${packed[2]})`);
+      if (packed)
+        throw new AslError(
+          'BAD_INPUT',
+          `${label}: is ${packed[1]}-compressed, not a tar; decompress it first (e.g. ${packed[2]})`,
+        );
     }
     const header = decodeHeader(block, where);
     if (header.type === 'pax') {
       if (pax) throw new AslError('BAD_INPUT', `${where}: two pax headers in a row`);
-      if (header.size > MAX_PAX_BYTES) throw new AslError('BAD_INPUT', `${where}: pax header of ${header.size} bytes is too large`);
+      if (header.size > MAX_PAX_BYTES)
+        throw new AslError('BAD_INPUT', `${where}: pax header of ${header.size} bytes is too large`);
       const body = await src.read(header.size + paddingFor(header.size));
       if (body.length < header.size + paddingFor(header.size)) throw truncated('inside a pax header');
       pax = decodePaxRecords(body.subarray(0, header.size), where);
@@ -123,13 +137,21 @@ export async function* readTar(source: AsyncIterable<Buffer>, label: string): As
       const size = pax.get('size');
       if (path !== undefined) header.name = path;
       if (size !== undefined) {
-        if (!/^(0|[1-9][0-9]{0,15})$/.test(size) || !Number.isSafeInteger(Number(size))) throw new AslError('BAD_INPUT', `${where}: pax size ${JSON.stringify(size)} is not a byte count`);
+        if (!/^(0|[1-9][0-9]{0,15})$/.test(size) || !Number.isSafeInteger(Number(size)))
+          throw new AslError('BAD_INPUT', `${where}: pax size ${JSON.stringify(size)} is not a byte count`);
         header.size = Number(size);
       }
       pax = null;
     }
     // Links and special files carry no data whatever their size field says.
-    const dataSize = header.type === 'file' || header.type === 'other' || header.type === 'gnu-longname' || header.type === 'gnu-longlink' || header.type === 'pax-global' ? header.size : 0;
+    const dataSize =
+      header.type === 'file' ||
+      header.type === 'other' ||
+      header.type === 'gnu-longname' ||
+      header.type === 'gnu-longlink' ||
+      header.type === 'pax-global'
+        ? header.size
+        : 0;
     const name = header.name;
     const short = () => truncated(`inside ${JSON.stringify(name)} (${dataSize} bytes announced)`);
     let remaining = dataSize;

@@ -33,7 +33,11 @@ export const TEMP_MARK = '.tmp-';
  * Replaces `path` with `data`, or with what `write` puts into the open temp file
  * (streamed content, such as a bundle or a copied log).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | ((fh: FileHandle) => Promise<void>), opts: WriteFileAtomicOptions): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | ((fh: FileHandle) => Promise<void>),
+  opts: WriteFileAtomicOptions,
+): Promise<void> {
   const tmp = `${path}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx', opts.mode);
   try {

@@ -45,7 +45,19 @@ const AUDIT_CLASSES = ['package', 'control', 'ingested', 'generated', 'unattribu
 export type AuditClass = (typeof AUDIT_CLASSES)[number];
 
 /** dpkg's `info/` files that a .deb ships in its control archive. */
-const CONTROL_MEMBERS = new Set(['md5sums', 'conffiles', 'preinst', 'postinst', 'prerm', 'postrm', 'triggers', 'shlibs', 'symbols', 'templates', 'config']);
+const CONTROL_MEMBERS = new Set([
+  'md5sums',
+  'conffiles',
+  'preinst',
+  'postinst',
+  'prerm',
+  'postrm',
+  'triggers',
+  'shlibs',
+  'symbols',
+  'templates',
+  'config',
+]);
 const HASH_CONCURRENCY = 4;
 const DEB_CONCURRENCY = 4;
 
@@ -142,7 +154,10 @@ export interface AuditResult {
   /** Files per recorded step (the step of generated, package, control and ingested entries alike). */
   steps: Array<StepRef & { entries: number; generated: number }>;
   /** The root's history, newest first: steps and gaps between captures. */
-  history: Array<{ kind: 'step'; seq: number; step: string; receipt: Digest } | { kind: 'gap'; afterSeq: number | null; beforeSeq: number | null; inner: number[] }>;
+  history: Array<
+    | { kind: 'step'; seq: number; step: string; receipt: Digest }
+    | { kind: 'gap'; afterSeq: number | null; beforeSeq: number | null; inner: number[] }
+  >;
   entries: AuditEntry[];
   ms: number;
 }
@@ -160,23 +175,38 @@ function stepRef(r: ReceiptSummary): StepRef {
  * TARGET: a tree id, a receipt id (its last watched root's after-tree; an ingest
  * receipt's ingested directory) or a step name (its newest receipt).
  */
-async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader, target: string): Promise<{ target: AuditTarget; start: RootStart }> {
+async function resolveAuditTarget(
+  index: ReceiptIndex,
+  reader: TreeReader,
+  target: string,
+): Promise<{ target: AuditTarget; start: RootStart }> {
   const fromReceipt = (r: ReceiptSummary): { target: AuditTarget; start: RootStart } => {
     const w = [...r.watched].reverse().find((x) => x.after !== null);
     const tree = w?.after ?? r.outputTrees.find((o) => o.role === 'source')?.digest;
     const root = w?.path ?? r.outputTrees.find((o) => o.role === 'source')?.path;
-    if (!tree) throw new AslError('BAD_INPUT', `${r.id}: receipt #${r.seq} (${r.step}) records no watched root with an after-tree and no ingested directory: nothing to audit`);
-    return { target: { tree, receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree, path: root ?? '', below: r.index + 1 } };
+    if (!tree)
+      throw new AslError(
+        'BAD_INPUT',
+        `${r.id}: receipt #${r.seq} (${r.step}) records no watched root with an after-tree and no ingested directory: nothing to audit`,
+      );
+    return {
+      target: { tree, receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn }, ...(root ? { root } : {}) },
+      start: { tree, path: root ?? '', below: r.index + 1 },
+    };
   };
   if (!target.startsWith('sha256:')) {
     const hits = index.receipts.filter((r) => r.step === target);
     if (hits.length === 0) {
       const steps = [...new Set(index.receipts.map((r) => r.step))];
-      throw new AslError('NOT_FOUND', `${target}: not a tree or receipt id, and no receipt has this step name (steps in the log: ${steps.join(', ') || 'none'})`);
+      throw new AslError(
+        'NOT_FOUND',
+        `${target}: not a tree or receipt id, and no receipt has this step name (steps in the log: ${steps.join(', ') || 'none'})`,
+      );
     }
     return checkTree(reader, fromReceipt(hits[hits.length - 1]!));
   }
-  if (!isDigest(target)) throw new AslError('BAD_INPUT', `${target}: not a tree or receipt id (expected sha256:<64 hex digits>)`);
+  if (!isDigest(target))
+    throw new AslError('BAD_INPUT', `${target}: not a tree or receipt id (expected sha256:<64 hex digits>)`);
   const receipt = index.receipts.find((r) => r.id === target);
   if (receipt) return checkTree(reader, fromReceipt(receipt));
   const tree = await reader.tree(target);
@@ -188,7 +218,14 @@ async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader, targe
     const o = r.outputTrees.find((x) => x.digest === target);
     if (w || o) {
       const root = w?.path ?? o?.path;
-      return { target: { tree: target, receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index + 1 } };
+      return {
+        target: {
+          tree: target,
+          receipt: { ...stepRef(r), as: 'output', finishedOn: r.finishedOn },
+          ...(root ? { root } : {}),
+        },
+        start: { tree: target, path: root ?? '', below: r.index + 1 },
+      };
     }
   }
   for (let i = index.receipts.length - 1; i >= 0; i--) {
@@ -196,28 +233,47 @@ async function resolveAuditTarget(index: ReceiptIndex, reader: TreeReader, targe
     const input = r.inputTrees.find((x) => x.digest === target);
     if (input) {
       const root = input.path;
-      return { target: { tree: target, receipt: { ...stepRef(r), as: 'input', finishedOn: r.finishedOn }, ...(root ? { root } : {}) }, start: { tree: target, path: root ?? '', below: r.index } };
+      return {
+        target: {
+          tree: target,
+          receipt: { ...stepRef(r), as: 'input', finishedOn: r.finishedOn },
+          ...(root ? { root } : {}),
+        },
+        start: { tree: target, path: root ?? '', below: r.index },
+      };
     }
   }
   return { target: { tree: target }, start: { tree: target, path: '', below: index.receipts.length } };
 }
 
-async function checkTree(reader: TreeReader, t: { target: AuditTarget; start: RootStart }): Promise<{ target: AuditTarget; start: RootStart }> {
+async function checkTree(
+  reader: TreeReader,
+  t: { target: AuditTarget; start: RootStart },
+): Promise<{ target: AuditTarget; start: RootStart }> {
   if (!(await reader.tree(t.start.tree))) {
-    throw new AslError('BAD_INPUT', `${t.start.tree}: the root receipt #${t.target.receipt?.seq} (${t.target.receipt?.step}) recorded is a file, not a directory: nothing to audit`);
+    throw new AslError(
+      'BAD_INPUT',
+      `${t.start.tree}: the root receipt #${t.target.receipt?.seq} (${t.target.receipt?.step}) recorded is a file, not a directory: nothing to audit`,
+    );
   }
   return t;
 }
 
 /** Every entry of a tree, depth first, names in byte order; directories counted, not listed. */
-async function walk(reader: TreeReader, root: Digest): Promise<{ entries: Array<{ path: string; entry: TreeEntry }>; directories: number }> {
+async function walk(
+  reader: TreeReader,
+  root: Digest,
+): Promise<{ entries: Array<{ path: string; entry: TreeEntry }>; directories: number }> {
   const entries: Array<{ path: string; entry: TreeEntry }> = [];
   let directories = 0;
   const visit = async (id: Digest, prefix: Buffer): Promise<void> => {
     const tree = await reader.mustTree(id);
     for (const e of tree.entries) {
       const path = prefix.length === 0 ? e.name : Buffer.concat([prefix, Buffer.from('/'), e.name]);
-      if (e.type === 'dir') { directories++; await visit(e.digest!, path); } else entries.push({ path: pathText(path), entry: e });
+      if (e.type === 'dir') {
+        directories++;
+        await visit(e.digest!, path);
+      } else entries.push({ path: pathText(path), entry: e });
     }
   };
   await visit(root, Buffer.alloc(0));
@@ -225,12 +281,19 @@ async function walk(reader: TreeReader, root: Digest): Promise<{ entries: Array<
 }
 
 /** md5 (and SHA-1) of the blobs that need them, each blob read once (verified against its id). */
-async function hashBlobs(store: Store, ids: ReadonlySet<Digest>, sha1: boolean): Promise<Map<Digest, { md5: string; sha1?: string }>> {
+async function hashBlobs(
+  store: Store,
+  ids: ReadonlySet<Digest>,
+  sha1: boolean,
+): Promise<Map<Digest, { md5: string; sha1?: string }>> {
   const out = new Map<Digest, { md5: string; sha1?: string }>();
   await mapLimit([...ids], HASH_CONCURRENCY, async (id) => {
     const md5 = createHash('md5');
     const s1 = sha1 ? createHash('sha1') : undefined;
-    for await (const chunk of openObjectStream(store, id)) { md5.update(chunk as Buffer); s1?.update(chunk as Buffer); }
+    for await (const chunk of openObjectStream(store, id)) {
+      md5.update(chunk as Buffer);
+      s1?.update(chunk as Buffer);
+    }
     out.set(id, { md5: md5.digest('hex'), ...(s1 ? { sha1: s1.digest('hex') } : {}) });
   });
   return out;
@@ -239,11 +302,16 @@ async function hashBlobs(store: Store, ids: ReadonlySet<Digest>, sha1: boolean):
 type IngestRef = StepRef & { index: number; artifact: string; path?: string };
 
 /** Ingested files by blob id, oldest first: ingest receipts' files, and every file inside their directories. */
-async function ingestedBlobs(reader: TreeReader, index: ReceiptIndex, below: number): Promise<Map<Digest, IngestRef[]>> {
+async function ingestedBlobs(
+  reader: TreeReader,
+  index: ReceiptIndex,
+  below: number,
+): Promise<Map<Digest, IngestRef[]>> {
   const out = new Map<Digest, IngestRef[]>();
   const add = (d: Digest, ref: IngestRef) => {
     const list = out.get(d);
-    if (!list) out.set(d, [ref]); else if (list[list.length - 1]!.index !== ref.index) list.push(ref);
+    if (!list) out.set(d, [ref]);
+    else if (list[list.length - 1]!.index !== ref.index) list.push(ref);
   };
   for (const r of index.receipts) {
     if (r.kind !== 'ingest' || r.index >= below) continue;
@@ -251,7 +319,8 @@ async function ingestedBlobs(reader: TreeReader, index: ReceiptIndex, below: num
     for (const t of r.outputTrees) {
       if (t.role !== 'source') continue;
       const { entries } = await walk(reader, t.digest);
-      for (const { path, entry } of entries) if (entry.type === 'file') add(entry.digest!, { ...stepRef(r), index: r.index, artifact: t.name, path });
+      for (const { path, entry } of entries)
+        if (entry.type === 'file') add(entry.digest!, { ...stepRef(r), index: r.index, artifact: t.name, path });
     }
   }
   return out;
@@ -270,7 +339,10 @@ function ingestFor(refs: IngestRef[] | undefined, origin: Origin | undefined): I
 }
 
 /** sha256 of each control member of each package's recorded .deb, by "stem.member" (e.g. "bash.postinst"). */
-async function controlMembers(store: Store, pkgs: Array<{ pkg: ImagePackage; deb: DebMatch }>): Promise<Map<string, { pkg: ImagePackage; member: string; digest: Digest; deb: Digest }>> {
+async function controlMembers(
+  store: Store,
+  pkgs: Array<{ pkg: ImagePackage; deb: DebMatch }>,
+): Promise<Map<string, { pkg: ImagePackage; member: string; digest: Digest; deb: Digest }>> {
   const out = new Map<string, { pkg: ImagePackage; member: string; digest: Digest; deb: Digest }>();
   await mapLimit(pkgs, DEB_CONCURRENCY, async ({ pkg, deb }) => {
     const files = await debControlFiles(openObjectStream(store, deb.digest), `${deb.name} (${deb.digest})`);
@@ -302,15 +374,36 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   const pkgs = await imagePackages(reader, start.tree);
   // The history walks every step's changed trees: each is needed once (a step's after-tree
   // is the next one's before-tree), so a bounded cache of its own, not the image's reader.
-  const history = await rootHistory(new TreeReader(store, { cacheTrees: HISTORY_CACHE_TREES, sync: true }), views, start);
+  const history = await rootHistory(
+    new TreeReader(store, { cacheTrees: HISTORY_CACHE_TREES, sync: true }),
+    views,
+    start,
+  );
   const ingested = await ingestedBlobs(reader, index, start.below);
 
   // The .deb of each package: downloaded at or before the step the tree is from.
   const limit = Math.max(0, start.below - 1);
   const debs = new Map<ImagePackage, DebMatch | null>();
-  for (const p of pkgs.packages) debs.set(p, p.listed ? matchDeb(index, { package: p.name, ...(p.version ? { version: p.version } : {}), ...(p.architecture ? { architecture: p.architecture } : {}) }, limit) : null);
+  for (const p of pkgs.packages)
+    debs.set(
+      p,
+      p.listed
+        ? matchDeb(
+            index,
+            {
+              package: p.name,
+              ...(p.version ? { version: p.version } : {}),
+              ...(p.architecture ? { architecture: p.architecture } : {}),
+            },
+            limit,
+          )
+        : null,
+    );
   const infoDir = pkgs.database ? `${pkgs.database.dir}/info/` : null;
-  const members = await controlMembers(store, pkgs.packages.filter((p) => p.stem !== null && debs.get(p)).map((p) => ({ pkg: p, deb: debs.get(p)! })));
+  const members = await controlMembers(
+    store,
+    pkgs.packages.filter((p) => p.stem !== null && debs.get(p)).map((p) => ({ pkg: p, deb: debs.get(p)! })),
+  );
 
   // Which blobs need hashing: files a package lists with a checksum (md5), every file with `hashes` (SHA-1).
   const need = new Set<Digest>();
@@ -324,7 +417,12 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   const between = (afterIndex: number | null, beforeIndex: number): NonNullable<AuditEntry['unrecorded']> => {
     const a = at(afterIndex);
     const b = at(beforeIndex);
-    return { afterSeq: a?.seq ?? null, ...(a ? { afterStep: a.step } : {}), beforeSeq: b?.seq ?? null, ...(b ? { beforeStep: b.step } : {}) };
+    return {
+      afterSeq: a?.seq ?? null,
+      ...(a ? { afterStep: a.step } : {}),
+      beforeSeq: b?.seq ?? null,
+      ...(b ? { beforeStep: b.step } : {}),
+    };
   };
   const perPackage = new Map<ImagePackage, { files: number; differs: number }>();
   const entries: AuditEntry[] = [];
@@ -363,7 +461,12 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
       const m = members.get(path.slice(infoDir.length));
       if (m && m.digest === entry.digest) {
         e.class = 'control';
-        e.control = { package: m.pkg.name, ...(m.pkg.architecture ? { architecture: m.pkg.architecture } : {}), member: m.member, deb: m.deb };
+        e.control = {
+          package: m.pkg.name,
+          ...(m.pkg.architecture ? { architecture: m.pkg.architecture } : {}),
+          member: m.member,
+          deb: m.deb,
+        };
       }
     }
     if (e.class === 'unattributed' && entry.type === 'file') {
@@ -379,21 +482,41 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   }
 
   const summary: AuditSummary = {
-    entries: entries.length, files: 0, symlinks: 0, other: 0, directories,
-    package: 0, control: 0, ingested: 0, generated: 0, unattributed: 0,
-    differs: 0, conffilesChanged: 0, unlisted: 0, outsideCapture: 0,
-    packages: 0, packagesWithDeb: 0,
+    entries: entries.length,
+    files: 0,
+    symlinks: 0,
+    other: 0,
+    directories,
+    package: 0,
+    control: 0,
+    ingested: 0,
+    generated: 0,
+    unattributed: 0,
+    differs: 0,
+    conffilesChanged: 0,
+    unlisted: 0,
+    outsideCapture: 0,
+    packages: 0,
+    packagesWithDeb: 0,
   };
   const steps = new Map<number, StepRef & { entries: number; generated: number }>();
   for (const e of entries) {
-    if (e.type === 'file') summary.files++; else if (e.type === 'symlink') summary.symlinks++; else summary.other++;
+    if (e.type === 'file') summary.files++;
+    else if (e.type === 'symlink') summary.symlinks++;
+    else summary.other++;
     summary[e.class]++;
     if (e.package?.check === 'differs') summary.differs++;
     if (e.package?.check === 'conffile-changed') summary.conffilesChanged++;
     if (e.type === 'file' && !e.package) summary.unlisted++;
     if (e.unrecorded) summary.outsideCapture++;
     if (e.step) {
-      const s = steps.get(e.step.seq) ?? { seq: e.step.seq, receipt: e.step.receipt, step: e.step.step, entries: 0, generated: 0 };
+      const s = steps.get(e.step.seq) ?? {
+        seq: e.step.seq,
+        receipt: e.step.receipt,
+        step: e.step.step,
+        entries: 0,
+        generated: 0,
+      };
       s.entries++;
       if (e.class === 'generated') s.generated++;
       steps.set(e.step.seq, s);
@@ -402,7 +525,10 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
   const packages: AuditPackage[] = pkgs.packages.map((p) => {
     const deb = debs.get(p) ?? null;
     const counts = perPackage.get(p) ?? { files: 0, differs: 0 };
-    if (p.listed) { summary.packages++; if (deb) summary.packagesWithDeb++; }
+    if (p.listed) {
+      summary.packages++;
+      if (deb) summary.packagesWithDeb++;
+    }
     const summaryLine = firstLine(p.fields.get('description'));
     return {
       name: p.name,
@@ -432,8 +558,16 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
 
 function linkSummary(index: ReceiptIndex, l: HistoryLink): AuditResult['history'][number] {
   const seq = (i: number | null) => (i === null || i >= index.receipts.length ? null : index.receipts[i]!.seq);
-  if (l.kind === 'step') { const r = index.receipts[l.index]!; return { kind: 'step', seq: r.seq, step: r.step, receipt: r.id }; }
-  return { kind: 'gap', afterSeq: seq(l.fromIndex), beforeSeq: seq(l.toIndex), inner: l.inner.map((v) => index.receipts[v.index]!.seq) };
+  if (l.kind === 'step') {
+    const r = index.receipts[l.index]!;
+    return { kind: 'step', seq: r.seq, step: r.step, receipt: r.id };
+  }
+  return {
+    kind: 'gap',
+    afterSeq: seq(l.fromIndex),
+    beforeSeq: seq(l.toIndex),
+    inner: l.inner.map((v) => index.receipts[v.index]!.seq),
+  };
 }
 
 function expectedMd5(o: PathOwner): { md5: string; source: 'md5sums' | 'conffiles' } | undefined {
@@ -443,7 +577,11 @@ function expectedMd5(o: PathOwner): { md5: string; source: 'md5sums' | 'conffile
   return sum ? { md5: sum, source: 'md5sums' } : undefined;
 }
 
-function ownerCheck(o: PathOwner, entry: TreeEntry, md5: string | undefined): NonNullable<AuditEntry['package']> & { owner: PathOwner } {
+function ownerCheck(
+  o: PathOwner,
+  entry: TreeEntry,
+  md5: string | undefined,
+): NonNullable<AuditEntry['package']> & { owner: PathOwner } {
   const base = {
     owner: o,
     name: o.package.name,
@@ -458,4 +596,3 @@ function ownerCheck(o: PathOwner, entry: TreeEntry, md5: string | undefined): No
   const check = expected.md5 === md5 ? 'match' : expected.source === 'conffiles' ? 'conffile-changed' : 'differs';
   return { ...base, check, md5: { expected: expected.md5, actual: md5, source: expected.source } };
 }
-

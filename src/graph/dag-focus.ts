@@ -55,7 +55,13 @@ export function resolveFocus(lineage: Lineage, query: string): Digest[] {
     const hits = [...lineage.receiptById.keys(), ...lineage.artifacts.keys()].filter((id) => id.startsWith(prefix));
     if (hits.length === 1) return hits;
     if (hits.length > 1) {
-      throw new AslError('BAD_INPUT', `--focus ${query}: ambiguous, ${hits.length} ids start with it (${hits.slice(0, 4).map((h) => h.slice(0, 23)).join(', ')}${hits.length > 4 ? ', …' : ''}); give more digits`);
+      throw new AslError(
+        'BAD_INPUT',
+        `--focus ${query}: ambiguous, ${hits.length} ids start with it (${hits
+          .slice(0, 4)
+          .map((h) => h.slice(0, 23))
+          .join(', ')}${hits.length > 4 ? ', …' : ''}); give more digits`,
+      );
     }
   }
   const named = [...lineage.artifacts.values()].filter((a) => a.path === query || a.name === query).map((a) => a.id);
@@ -68,7 +74,12 @@ export function resolveFocus(lineage: Lineage, query: string): Digest[] {
  * (nodes a seed has a path to), at most `depth` edges away when given. Only
  * ancestors and descendants: a sibling (another output of an ancestor) is not.
  */
-export function nodesAround(links: readonly Link[], adj: Adjacency, seeds: readonly string[], depth = Infinity): Set<string> {
+export function nodesAround(
+  links: readonly Link[],
+  adj: Adjacency,
+  seeds: readonly string[],
+  depth = Infinity,
+): Set<string> {
   const keep = new Set<string>(seeds);
   for (const dir of ['in', 'out'] as const) {
     let frontier = [...seeds];

@@ -28,7 +28,12 @@ function shortId(digest: string): string {
 
 /** How the kinds are called on screen: a blob is a file, a paths list is a change list. */
 const KIND_LABEL: Record<string, string> = {
-  tree: 'tree', blob: 'file', log: 'log', package: 'package', receipt: 'receipt', paths: 'changes',
+  tree: 'tree',
+  blob: 'file',
+  log: 'log',
+  package: 'package',
+  receipt: 'receipt',
+  paths: 'changes',
 };
 
 /**
@@ -40,7 +45,10 @@ export function shortCommand(shell: string, max = 72): string {
   const text = shell
     .replace(/\s+/g, ' ')
     .trim()
-    .replace(/(^|[\s'"=:])(\/[^\s'"/]+(?:\/[^\s'"/]+){2,})(?=$|[\s'";|&)])/g, (_m, pre: string, path: string) => `${pre}…/${path.slice(path.lastIndexOf('/') + 1)}`);
+    .replace(
+      /(^|[\s'"=:])(\/[^\s'"/]+(?:\/[^\s'"/]+){2,})(?=$|[\s'";|&)])/g,
+      (_m, pre: string, path: string) => `${pre}…/${path.slice(path.lastIndexOf('/') + 1)}`,
+    );
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
@@ -79,7 +87,10 @@ function alsoNamed(names: readonly string[], paths: readonly string[]): string[]
 
 /** How the counts of what a step's box does not draw are worded. */
 const HIDDEN_WORDS: Record<string, [string, string]> = {
-  packages: ['package', 'packages'], programs: ['program', 'programs'], changeLists: ['change list', 'change lists'], tracedReads: ['traced read', 'traced reads'],
+  packages: ['package', 'packages'],
+  programs: ['program', 'programs'],
+  changeLists: ['change list', 'change lists'],
+  tracedReads: ['traced read', 'traced reads'],
 };
 
 export function nodeLabel(node: DagNode): NodeLabel {
@@ -87,8 +98,12 @@ export function nodeLabel(node: DagNode): NodeLabel {
     case 'receipt': {
       const r = node.receipt;
       const title = r.ok ? r.step : `${r.step}: ${r.status}`;
-      const what = r.kind === 'command' ? shortCommand(r.command ?? '', 110)
-        : r.kind === 'rebuild' ? `rebuild check: ${r.status}` : `ingest ${r.source?.path.split('/').pop() ?? ''}`;
+      const what =
+        r.kind === 'command'
+          ? shortCommand(r.command ?? '', 110)
+          : r.kind === 'rebuild'
+            ? `rebuild check: ${r.status}`
+            : `ingest ${r.source?.path.split('/').pop() ?? ''}`;
       const facts = r.kind === 'command' ? [`${(r.durationMs / 1000).toFixed(1)} s`] : [];
       for (const [key, n] of Object.entries(node.hidden)) {
         const [one, many] = HIDDEN_WORDS[key] ?? [key, key];
@@ -97,7 +112,9 @@ export function nodeLabel(node: DagNode): NodeLabel {
       return {
         title,
         lines: [...wrap(what, 44, 3), ...(facts.length ? [facts.join(' · ')] : [])],
-        tooltip: [`${r.step} (${r.kind}, ${r.status})`, r.command ?? r.source?.path ?? '', `receipt ${r.id}`].join('\n'),
+        tooltip: [`${r.step} (${r.kind}, ${r.status})`, r.command ?? r.source?.path ?? '', `receipt ${r.id}`].join(
+          '\n',
+        ),
       };
     }
     case 'artifact': {
@@ -125,7 +142,12 @@ export function nodeLabel(node: DagNode): NodeLabel {
           tooltip: `${node.path}: the state after ${node.from.step} and the state ${node.to.step} started from could not be compared (${node.unchecked ?? 'unknown'})`,
         };
       }
-      const parts = [c.added && `+${c.added.toLocaleString('en-US')}`, c.modified && `~${c.modified.toLocaleString('en-US')}`, c.removed && `−${c.removed.toLocaleString('en-US')}`, c.metadata && `${c.metadata.toLocaleString('en-US')} metadata`].filter(Boolean);
+      const parts = [
+        c.added && `+${c.added.toLocaleString('en-US')}`,
+        c.modified && `~${c.modified.toLocaleString('en-US')}`,
+        c.removed && `−${c.removed.toLocaleString('en-US')}`,
+        c.metadata && `${c.metadata.toLocaleString('en-US')} metadata`,
+      ].filter(Boolean);
       return {
         title: 'unrecorded change',
         lines: [`${where}: ${formatCount(node.paths, 'path')} differ`, `${parts.join(' ')} · after ${node.from.step}`],

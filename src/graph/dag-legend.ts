@@ -39,8 +39,17 @@ export function legendItems(view: DagView): LegendItem[] {
     else if (e.kind === 'input' && receipts.has(e.from)) edges.add('receipt');
     else edges.add(e.kind);
   }
-  const items: LegendItem[] = [{ label: 'step', mark: 'box', fill: DAG_COLORS.ok.fill, stroke: DAG_COLORS.ok.line, shape: 'rounded' }];
-  if (kinds.has('failed')) items.push({ label: 'failed step', mark: 'box', fill: DAG_COLORS.failed.fill, stroke: DAG_COLORS.failed.line, shape: 'rounded' });
+  const items: LegendItem[] = [
+    { label: 'step', mark: 'box', fill: DAG_COLORS.ok.fill, stroke: DAG_COLORS.ok.line, shape: 'rounded' },
+  ];
+  if (kinds.has('failed'))
+    items.push({
+      label: 'failed step',
+      mark: 'box',
+      fill: DAG_COLORS.failed.fill,
+      stroke: DAG_COLORS.failed.line,
+      shape: 'rounded',
+    });
   const box = (kind: keyof typeof DAG_COLORS, label: string): void => {
     if (kinds.has(kind)) items.push({ label, mark: 'box', fill: DAG_COLORS[kind].fill, stroke: DAG_COLORS[kind].line });
   };
@@ -50,9 +59,26 @@ export function legendItems(view: DagView): LegendItem[] {
   box('package', 'package');
   box('receipt', 'receipt');
   box('paths', 'change list');
-  if (empty) items.push({ label: 'empty content (one per use)', mark: 'box', fill: '#ffffff', stroke: '#475569', dashed: true });
-  if (kinds.has('unrecorded')) items.push({ label: 'unrecorded change', mark: 'box', fill: DAG_COLORS.unrecorded.fill, stroke: DAG_COLORS.unrecorded.line, dashed: true, shape: 'hexagon' });
-  if (kinds.has('unchecked')) items.push({ label: 'unchecked change (tree not in the store)', mark: 'box', fill: DAG_COLORS.unrecorded.fill, stroke: DAG_COLORS.unrecorded.line, dashed: true, shape: 'hexagon' });
+  if (empty)
+    items.push({ label: 'empty content (one per use)', mark: 'box', fill: '#ffffff', stroke: '#475569', dashed: true });
+  if (kinds.has('unrecorded'))
+    items.push({
+      label: 'unrecorded change',
+      mark: 'box',
+      fill: DAG_COLORS.unrecorded.fill,
+      stroke: DAG_COLORS.unrecorded.line,
+      dashed: true,
+      shape: 'hexagon',
+    });
+  if (kinds.has('unchecked'))
+    items.push({
+      label: 'unchecked change (tree not in the store)',
+      mark: 'box',
+      fill: DAG_COLORS.unrecorded.fill,
+      stroke: DAG_COLORS.unrecorded.line,
+      dashed: true,
+      shape: 'hexagon',
+    });
   const line = (key: string, label: string, stroke: string, dashed = false): void => {
     if (edges.has(key)) items.push({ label, mark: 'line', stroke, dashed });
   };
@@ -87,7 +113,10 @@ export function addSvgLegend(svg: string, items: readonly LegendItem[]): string 
   let y = 0;
   for (const item of items) {
     const size = 26 + item.label.length * CHAR + 14;
-    if (x + size > width - 8 && x > 52) { x = 52; y += ROW; }
+    if (x + size > width - 8 && x > 52) {
+      x = 52;
+      y += ROW;
+    }
     placed.push({ item, x, y });
     x += size;
   }
@@ -104,18 +133,28 @@ export function addSvgLegend(svg: string, items: readonly LegendItem[]): string 
     const dash = item.dashed ? ' stroke-dasharray="4,2"' : '';
     parts.push(`<g class="asl-legend-item">`);
     if (item.mark === 'line') {
-      parts.push(`<line x1="${ix}" y1="${cy}" x2="${ix + 20}" y2="${cy}" stroke="${attr(item.stroke)}" stroke-width="2"${dash}/>`);
+      parts.push(
+        `<line x1="${ix}" y1="${cy}" x2="${ix + 20}" y2="${cy}" stroke="${attr(item.stroke)}" stroke-width="2"${dash}/>`,
+      );
     } else if (item.shape === 'hexagon') {
-      parts.push(`<polygon points="${ix},${cy} ${ix + 4},${cy - 6} ${ix + 16},${cy - 6} ${ix + 20},${cy} ${ix + 16},${cy + 6} ${ix + 4},${cy + 6}" fill="${attr(item.fill ?? 'none')}" stroke="${attr(item.stroke)}"${dash}/>`);
+      parts.push(
+        `<polygon points="${ix},${cy} ${ix + 4},${cy - 6} ${ix + 16},${cy - 6} ${ix + 20},${cy} ${ix + 16},${cy + 6} ${ix + 4},${cy + 6}" fill="${attr(item.fill ?? 'none')}" stroke="${attr(item.stroke)}"${dash}/>`,
+      );
     } else {
-      parts.push(`<rect x="${ix}" y="${cy - 6}" width="20" height="12"${item.shape === 'rounded' ? ' rx="3"' : ''} fill="${attr(item.fill ?? 'none')}" stroke="${attr(item.stroke)}"${dash}/>`);
+      parts.push(
+        `<rect x="${ix}" y="${cy - 6}" width="20" height="12"${item.shape === 'rounded' ? ' rx="3"' : ''} fill="${attr(item.fill ?? 'none')}" stroke="${attr(item.stroke)}"${dash}/>`,
+      );
     }
-    parts.push(`<text x="${ix + 26}" y="${cy + 3.5}" font-family="Helvetica,sans-serif" font-size="${FONT}" fill="#0f172a">${attr(item.label)}</text>`, '</g>');
+    parts.push(
+      `<text x="${ix + 26}" y="${cy + 3.5}" font-family="Helvetica,sans-serif" font-size="${FONT}" fill="#0f172a">${attr(item.label)}</text>`,
+      '</g>',
+    );
   }
   parts.push('</g>');
   const newW = Math.max(w, width);
   const newH = h + band;
-  const scale = (m: RegExpExecArray | null, n: number, old: number): string => (m ? `${(Number(m[1]) * n / old).toFixed(0)}pt` : `${n.toFixed(0)}pt`);
+  const scale = (m: RegExpExecArray | null, n: number, old: number): string =>
+    m ? `${((Number(m[1]) * n) / old).toFixed(0)}pt` : `${n.toFixed(0)}pt`;
   const wAttr = /\bwidth="([\d.]+)pt"/.exec(open[0]);
   const hAttr = /\bheight="([\d.]+)pt"/.exec(open[0]);
   const head = open[0]

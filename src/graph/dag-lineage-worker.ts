@@ -15,13 +15,19 @@ const store = { root };
 const reader = VerifiedReceiptReader.open(store, keys);
 
 parentPort!.on('message', (msg: { start: number; jobs: Array<{ id: Digest; seq: number }> }) => {
-  reader.then((r) => extractReceipts(store, keys, msg.jobs, 4, r)).then(
-    // JSON text crosses the thread boundary faster than a structured clone of many small objects.
-    (results) => parentPort!.postMessage({ start: msg.start, json: JSON.stringify(results) } satisfies WorkerReply),
-    (err: unknown) => {
-      const e = err as { code?: string; message?: string; data?: Record<string, unknown> };
-      const error = { code: typeof e.code === 'string' ? e.code : 'IO', message: e.message ?? String(err), ...(e.data ? { data: e.data } : {}) };
-      parentPort!.postMessage({ start: msg.start, error } satisfies WorkerReply);
-    },
-  );
+  reader
+    .then((r) => extractReceipts(store, keys, msg.jobs, 4, r))
+    .then(
+      // JSON text crosses the thread boundary faster than a structured clone of many small objects.
+      (results) => parentPort!.postMessage({ start: msg.start, json: JSON.stringify(results) } satisfies WorkerReply),
+      (err: unknown) => {
+        const e = err as { code?: string; message?: string; data?: Record<string, unknown> };
+        const error = {
+          code: typeof e.code === 'string' ? e.code : 'IO',
+          message: e.message ?? String(err),
+          ...(e.data ? { data: e.data } : {}),
+        };
+        parentPort!.postMessage({ start: msg.start, error } satisfies WorkerReply);
+      },
+    );
 });

@@ -22,7 +22,14 @@ import { ARTIFACT_ROLES, type ArtifactRole } from '../receipt/types.js';
 import { adjacencyOf, nodesAround, resolveFocus } from './dag-focus.js';
 import type { DiffCounts } from '../store/tree-diff.js';
 import type { LaneLink } from './lanes.js';
-import { displayName, type ArtifactNode, type Lineage, type LineageEdge, type ReceiptNode, type TreeSummary } from './lineage.js';
+import {
+  displayName,
+  type ArtifactNode,
+  type Lineage,
+  type LineageEdge,
+  type ReceiptNode,
+  type TreeSummary,
+} from './lineage.js';
 
 export type PackageMode = 'hidden' | 'grouped' | 'all';
 
@@ -119,7 +126,10 @@ type Category = 'main' | 'log' | 'package' | 'program' | 'changes' | 'observed';
 
 /** The keys of ReceiptDagNode.hidden. Empty logs are not counted: they carry nothing. */
 const HIDDEN_KEY: Record<Exclude<Category, 'main' | 'log'>, string> = {
-  package: 'packages', program: 'programs', changes: 'changeLists', observed: 'tracedReads',
+  package: 'packages',
+  program: 'programs',
+  changes: 'changeLists',
+  observed: 'tracedReads',
 };
 
 const ROLE_BIT = Object.fromEntries(ARTIFACT_ROLES.map((r, i) => [r, 1 << i])) as Record<string, number>;
@@ -146,7 +156,8 @@ export interface LaneChain {
 }
 
 function laneChains(lineage: Lineage): LaneChain[] {
-  const end = (e: LaneLink['from']): string => e.digest === null ? e.receipt : artifactNodeId(lineage, e.digest, e.dir, e.receipt);
+  const end = (e: LaneLink['from']): string =>
+    e.digest === null ? e.receipt : artifactNodeId(lineage, e.digest, e.dir, e.receipt);
   const chains: LaneChain[] = [];
   for (const link of lineage.lanes) {
     const from = end(link.from);
@@ -163,17 +174,33 @@ function laneChains(lineage: Lineage): LaneChain[] {
 function graphLinks(lineage: Lineage, chains: readonly LaneChain[]): Array<{ from: string; to: string }> {
   const links: Array<{ from: string; to: string }> = [];
   for (const e of lineage.edges) {
-    if (e.kind === 'input') links.push({ from: lineage.receiptById.has(e.from) ? e.from : artifactNodeId(lineage, e.from, 'input', e.to), to: e.to });
-    else links.push({ from: e.from, to: lineage.receiptById.has(e.to) ? e.to : artifactNodeId(lineage, e.to, 'output', e.from) });
+    if (e.kind === 'input')
+      links.push({
+        from: lineage.receiptById.has(e.from) ? e.from : artifactNodeId(lineage, e.from, 'input', e.to),
+        to: e.to,
+      });
+    else
+      links.push({
+        from: e.from,
+        to: lineage.receiptById.has(e.to) ? e.to : artifactNodeId(lineage, e.to, 'output', e.from),
+      });
   }
   for (const c of chains) for (let i = 1; i < c.ids.length; i++) links.push({ from: c.ids[i - 1]!, to: c.ids[i]! });
   return links;
 }
 
 export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagView {
-  const options = { logs: opts.logs ?? true, packages: opts.packages ?? 'hidden', details: opts.details ?? false, focus: opts.focus, depth: opts.depth };
-  if (options.depth !== undefined && (!Number.isSafeInteger(options.depth) || options.depth < 0)) throw new AslError('USAGE', `--depth ${options.depth}: must be a whole number ≥ 0`);
-  if (options.depth !== undefined && options.focus === undefined) throw new AslError('USAGE', '--depth N needs --focus ID');
+  const options = {
+    logs: opts.logs ?? true,
+    packages: opts.packages ?? 'hidden',
+    details: opts.details ?? false,
+    focus: opts.focus,
+    depth: opts.depth,
+  };
+  if (options.depth !== undefined && (!Number.isSafeInteger(options.depth) || options.depth < 0))
+    throw new AslError('USAGE', `--depth ${options.depth}: must be a whole number ≥ 0`);
+  if (options.depth !== undefined && options.focus === undefined)
+    throw new AslError('USAGE', '--depth N needs --focus ID');
 
   const chains = laneChains(lineage);
   // A step's own edges, by receipt id (receipt ids are node ids as they are).
@@ -184,7 +211,9 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   if (options.focus !== undefined) {
     // The whole graph between node ids, lanes included; empty content is one node per use, so a focus on its digest is all of them.
     const links = graphLinks(lineage, chains);
-    for (const l of links) for (const id of [l.from, l.to]) if (id.includes('@') && focusSet.has(id.slice(0, id.indexOf('@')))) focusSet.add(id);
+    for (const l of links)
+      for (const id of [l.from, l.to])
+        if (id.includes('@') && focusSet.has(id.slice(0, id.indexOf('@')))) focusSet.add(id);
     selected = nodesAround(links, adjacencyOf(links), [...focusSet], options.depth);
   }
   const inSelection = (id: string): boolean => !selected || selected.has(id);
@@ -195,10 +224,14 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
   for (const e of lineage.edges) {
     const artifact = e.kind === 'input' ? e.from : e.to;
     if (!lineage.artifacts.has(artifact)) continue;
-    uses.set(artifact, (uses.get(artifact) ?? 0) | (ROLE_BIT[e.role] ?? OTHER_ROLE) | (e.kind === 'input' ? CONSUMED : PRODUCED));
+    uses.set(
+      artifact,
+      (uses.get(artifact) ?? 0) | (ROLE_BIT[e.role] ?? OTHER_ROLE) | (e.kind === 'input' ? CONSUMED : PRODUCED),
+    );
   }
   // Empty content never links two steps: any two may hold it by chance.
-  const linksSteps = (a: ArtifactNode): boolean => !a.empty && ((uses.get(a.id) ?? 0) & (CONSUMED | PRODUCED)) === (CONSUMED | PRODUCED);
+  const linksSteps = (a: ArtifactNode): boolean =>
+    !a.empty && ((uses.get(a.id) ?? 0) & (CONSUMED | PRODUCED)) === (CONSUMED | PRODUCED);
   const categoryOf = (a: ArtifactNode): Category => {
     const roles = (uses.get(a.id) ?? 0) & (ALL_ROLES | OTHER_ROLE);
     if (a.kind === 'package') return 'package';
@@ -211,9 +244,14 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     return 'main';
   };
   /** 'show' | 'group' | a hidden category. */
-  const placement = (a: ArtifactNode, nodeId: string, e: LineageEdge): 'show' | 'group' | Exclude<Category, 'main'> | 'none' => {
+  const placement = (
+    a: ArtifactNode,
+    nodeId: string,
+    e: LineageEdge,
+  ): 'show' | 'group' | Exclude<Category, 'main'> | 'none' => {
     // Empty content is judged per use (the empty file is an empty log in one step, a declared file in another).
-    if (a.empty && (e.role === 'stdout' || e.role === 'stderr')) return focusSet.has(nodeId) ? 'show' : !options.logs ? 'none' : 'log';
+    if (a.empty && (e.role === 'stdout' || e.role === 'stderr'))
+      return focusSet.has(nodeId) ? 'show' : !options.logs ? 'none' : 'log';
     if (focusSet.has(nodeId) || linksSteps(a) || laneEnds.has(nodeId) || a.empty) return 'show';
     const c = categoryOf(a);
     // What a step made is always drawn (packages as the step's group unless --all-packages).
@@ -221,9 +259,12 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       return c === 'package' && options.packages !== 'all' ? 'group' : 'show';
     }
     switch (c) {
-      case 'main': return 'show';
-      case 'log': return !options.logs ? 'none' : a.size === 0 ? 'log' : 'show';
-      case 'package': return options.packages === 'all' ? 'show' : options.packages === 'grouped' ? 'group' : 'package';
+      case 'main':
+        return 'show';
+      case 'log':
+        return !options.logs ? 'none' : a.size === 0 ? 'log' : 'show';
+      case 'package':
+        return options.packages === 'all' ? 'show' : options.packages === 'grouped' ? 'group' : 'package';
       case 'program':
       case 'changes':
       case 'observed':
@@ -284,10 +325,13 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       if (!inSelection(c.marker!) || shown.has(c.marker!)) continue;
       const counts = c.link.unrecorded;
       const node: UnrecordedDagNode = {
-        type: 'unrecorded', id: c.marker!, path: c.link.path,
+        type: 'unrecorded',
+        id: c.marker!,
+        path: c.link.path,
         from: { receipt: c.link.from.receipt, step: lineage.receiptById.get(c.link.from.receipt)?.step ?? '' },
         to: { receipt: receipt.id, step: receipt.step },
-        counts, paths: counts ? counts.added + counts.removed + counts.modified + counts.metadata : null,
+        counts,
+        paths: counts ? counts.added + counts.removed + counts.modified + counts.metadata : null,
         ...(c.link.unchecked ? { unchecked: c.link.unchecked } : {}),
       };
       nodes.push(node);
@@ -334,7 +378,16 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
       if (members.length === 0) return;
       const id = `${direction === 'input' ? 'packages' : 'packages-out'}:${receipt.id}`;
       const size = members.reduce((sum, m) => sum + (lineage.artifacts.get(m)?.size ?? 0), 0);
-      const node: GroupDagNode = { type: 'group', id, kind: 'package', receipt: receipt.id, step: receipt.step, direction, members, size };
+      const node: GroupDagNode = {
+        type: 'group',
+        id,
+        kind: 'package',
+        receipt: receipt.id,
+        step: receipt.step,
+        direction,
+        members,
+        size,
+      };
       nodes.push(node);
       shown.set(id, node);
       if (direction === 'input') addEdge('input', id, receipt.id, 'downloaded');
@@ -347,7 +400,8 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
     for (const f of after) f();
     groupNode('output');
   }
-  for (const c of chains) for (let i = 1; i < c.ids.length; i++) addEdge('lane', c.ids[i - 1]!, c.ids[i]!, undefined, c.link.path);
+  for (const c of chains)
+    for (let i = 1; i < c.ids.length; i++) addEdge('lane', c.ids[i - 1]!, c.ids[i]!, undefined, c.link.path);
   // Receipt-to-receipt edges may name a step drawn later; keep only edges between drawn nodes.
   const edgeList = [...edges.values()].filter((e) => shown.has(e.from) && shown.has(e.to));
   return {
@@ -361,7 +415,13 @@ export function buildDagView(lineage: Lineage, opts: DagViewOptions = {}): DagVi
 
 /** The trees of a view whose totals are worth reading (the ones drawn). */
 export function treesOf(view: DagView): Digest[] {
-  return [...new Set(view.nodes.filter((n): n is ArtifactDagNode => n.type === 'artifact' && n.artifact.kind === 'tree').map((n) => n.artifact.id))];
+  return [
+    ...new Set(
+      view.nodes
+        .filter((n): n is ArtifactDagNode => n.type === 'artifact' && n.artifact.kind === 'tree')
+        .map((n) => n.artifact.id),
+    ),
+  ];
 }
 
 /**
@@ -371,14 +431,17 @@ export function treesOf(view: DagView): Digest[] {
  */
 export function attachTrees(view: DagView, summaries: ReadonlyMap<Digest, TreeSummary | null>): void {
   // A lane between the two already says the one holds the other (in data-flow order).
-  const lanes = new Set(view.edges.filter((e) => e.kind === 'lane').flatMap((e) => [`${e.from}\u0000${e.to}`, `${e.to}\u0000${e.from}`]));
+  const lanes = new Set(
+    view.edges.filter((e) => e.kind === 'lane').flatMap((e) => [`${e.from}\u0000${e.to}`, `${e.to}\u0000${e.from}`]),
+  );
   for (const node of view.nodes) {
     if (node.type !== 'artifact' || node.artifact.kind !== 'tree') continue;
     const summary = summaries.get(node.artifact.id);
     if (summary === undefined) continue;
     node.tree = summary;
     for (const child of summary?.children ?? []) {
-      if (child !== node.id && !lanes.has(`${child}\u0000${node.id}`)) view.edges.push({ kind: 'contains', from: child, to: node.id, roles: [], names: [] });
+      if (child !== node.id && !lanes.has(`${child}\u0000${node.id}`))
+        view.edges.push({ kind: 'contains', from: child, to: node.id, roles: [], names: [] });
     }
   }
 }

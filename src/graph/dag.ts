@@ -18,7 +18,14 @@ export const DAG_FORMATS = ['svg', 'dot', 'mermaid', 'json', 'html'] as const;
 export type DagFormat = (typeof DAG_FORMATS)[number];
 
 const EXTENSIONS: Record<string, DagFormat> = {
-  '.svg': 'svg', '.dot': 'dot', '.gv': 'dot', '.mmd': 'mermaid', '.mermaid': 'mermaid', '.json': 'json', '.html': 'html', '.htm': 'html',
+  '.svg': 'svg',
+  '.dot': 'dot',
+  '.gv': 'dot',
+  '.mmd': 'mermaid',
+  '.mermaid': 'mermaid',
+  '.json': 'json',
+  '.html': 'html',
+  '.htm': 'html',
 };
 
 /** The format a file name asks for (by extension), if any. */
@@ -56,17 +63,29 @@ export async function renderDag(store: Store, opts: DagOptions): Promise<DagResu
   const title = opts.title ?? `ASL lineage: ${basename(store.root)}`;
   let text: string;
   switch (opts.format) {
-    case 'json': text = renderJson(view, store.root); break;
-    case 'dot': text = renderDot(view, { title }); break;
-    case 'mermaid': text = renderMermaid(view); break;
+    case 'json':
+      text = renderJson(view, store.root);
+      break;
+    case 'dot':
+      text = renderDot(view, { title });
+      break;
+    case 'mermaid':
+      text = renderMermaid(view);
+      break;
     case 'svg':
     case 'html': {
       if (view.nodes.length > MAX_LAYOUT_NODES) {
-        throw new AslError('USAGE', `dag: ${view.nodes.length} nodes is too many to lay out as ${opts.format} (limit ${MAX_LAYOUT_NODES}); narrow it with --focus ID --depth N, or write --format json or dot`);
+        throw new AslError(
+          'USAGE',
+          `dag: ${view.nodes.length} nodes is too many to lay out as ${opts.format} (limit ${MAX_LAYOUT_NODES}); narrow it with --focus ID --depth N, or write --format json or dot`,
+        );
       }
       const svg = await renderSvg(renderDot(view, { title: opts.format === 'svg' ? title : undefined }));
       // The HTML viewer has its legend in its header; a standalone SVG carries its own.
-      text = opts.format === 'svg' ? addSvgLegend(svg, legendItems(view)) : renderHtml(lineage, view, svg, { title, storeRoot: store.root });
+      text =
+        opts.format === 'svg'
+          ? addSvgLegend(svg, legendItems(view))
+          : renderHtml(lineage, view, svg, { title, storeRoot: store.root });
       break;
     }
   }

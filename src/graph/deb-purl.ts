@@ -7,6 +7,8 @@
  */
 export function debPurl(pkg: { name: string; version: string; architecture?: string }, vendor = 'debian'): string {
   const version = encodeURIComponent(pkg.version).replace(/%3A/g, ':').replace(/%2B/g, '+');
-  const qualifiers = pkg.architecture ? `?${new URLSearchParams({ arch: pkg.architecture }).toString().replace(/\+/g, '%20')}` : '';
+  const qualifiers = pkg.architecture
+    ? `?${new URLSearchParams({ arch: pkg.architecture }).toString().replace(/\+/g, '%20')}`
+    : '';
   return `pkg:deb/${encodeURIComponent(vendor)}/${encodeURIComponent(pkg.name)}@${version}${qualifiers}`;
 }

@@ -62,13 +62,18 @@ export function octalMode(mode: number): string {
 
 export function entryInfo(e: Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'gid'> & Partial<TreeEntry>): EntryInfo {
   return {
-    type: e.type, mode: octalMode(e.mode), uid: e.uid, gid: e.gid,
+    type: e.type,
+    mode: octalMode(e.mode),
+    uid: e.uid,
+    gid: e.gid,
     ...(e.type === 'file' && e.size !== undefined ? { size: e.size } : {}),
     ...(e.type === 'file' && e.digest ? { digest: e.digest } : {}),
     ...(e.target ? { target: pathText(e.target) } : {}),
     ...(e.rdev ? { rdev: e.rdev } : {}),
     ...(e.hardlink ? { hardlink: pathText(e.hardlink) } : {}),
-    ...(e.xattrs && e.xattrs.length > 0 ? { xattrs: Object.fromEntries(e.xattrs.map(([n, v]) => [pathText(n), v.toString('base64')])) } : {}),
+    ...(e.xattrs && e.xattrs.length > 0
+      ? { xattrs: Object.fromEntries(e.xattrs.map(([n, v]) => [pathText(n), v.toString('base64')])) }
+      : {}),
   };
 }
 
@@ -83,12 +88,16 @@ function sameXattrs(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {
 }
 
 /** Which fields differ between two states of one path (directories' contents are not a field). */
-export function changedFields(a: Partial<TreeEntry> & Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'gid'>, b: typeof a): ChangedField[] {
+export function changedFields(
+  a: Partial<TreeEntry> & Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'gid'>,
+  b: typeof a,
+): ChangedField[] {
   const out: ChangedField[] = [];
   if (a.type !== b.type) out.push('type');
   else if (a.type === 'file' && a.digest !== b.digest) out.push('content');
   else if (a.type === 'symlink' && !sameBytes(a.target, b.target)) out.push('target');
-  else if ((a.type === 'char' || a.type === 'block') && (a.rdev![0] !== b.rdev![0] || a.rdev![1] !== b.rdev![1])) out.push('rdev');
+  else if ((a.type === 'char' || a.type === 'block') && (a.rdev![0] !== b.rdev![0] || a.rdev![1] !== b.rdev![1]))
+    out.push('rdev');
   if (a.mode !== b.mode) out.push('mode');
   if (a.uid !== b.uid || a.gid !== b.gid) out.push('owner');
   if (!sameXattrs(a.xattrs, b.xattrs)) out.push('xattrs');
@@ -97,7 +106,13 @@ export function changedFields(a: Partial<TreeEntry> & Pick<TreeEntry, 'type' | '
 }
 
 function selfEntry(self: TreeSelf): Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'gid' | 'xattrs'> {
-  return { type: 'dir', mode: self.mode, uid: self.uid, gid: self.gid, ...(self.xattrs ? { xattrs: self.xattrs } : {}) };
+  return {
+    type: 'dir',
+    mode: self.mode,
+    uid: self.uid,
+    gid: self.gid,
+    ...(self.xattrs ? { xattrs: self.xattrs } : {}),
+  };
 }
 
 /**
@@ -106,7 +121,12 @@ function selfEntry(self: TreeSelf): Pick<TreeEntry, 'type' | 'mode' | 'uid' | 'g
  * compared too and reported as path "" (or the prefix). `storeB` holds `b` when it
  * is another store.
  */
-export async function* diffStoreTrees(store: Store, a: Digest | null, b: Digest | null, opts: { prefix?: string; storeB?: Store } = {}): AsyncGenerator<DiffChange> {
+export async function* diffStoreTrees(
+  store: Store,
+  a: Digest | null,
+  b: Digest | null,
+  opts: { prefix?: string; storeB?: Store } = {},
+): AsyncGenerator<DiffChange> {
   if (a === b) return;
   const prefix = opts.prefix ?? '';
   const storeB = opts.storeB ?? store;
@@ -115,7 +135,14 @@ export async function* diffStoreTrees(store: Store, a: Digest | null, b: Digest 
     const sa = selfEntry(ta.self);
     const sb = selfEntry(tb.self);
     if (!metadataEqual({ ...sa, name: Buffer.alloc(0) }, { ...sb, name: Buffer.alloc(0) })) {
-      yield { kind: 'metadata', path: prefix, type: 'dir', before: entryInfo(sa), after: entryInfo(sb), fields: changedFields(sa, sb) };
+      yield {
+        kind: 'metadata',
+        path: prefix,
+        type: 'dir',
+        before: entryInfo(sa),
+        after: entryInfo(sb),
+        fields: changedFields(sa, sb),
+      };
     }
   }
   for await (const c of diffTrees(store, a, b, Buffer.from(prefix), storeB)) {
@@ -153,24 +180,40 @@ export async function diffPairs(store: Store, operands: readonly string[]): Prom
     const id = operands[0]!;
     checkId(id);
     const kind = await objectKind(store, id);
-    if (kind !== 'receipt') throw new AslError('USAGE', `${id}: is a ${kind}; give two tree ids, or one receipt id to see what its step changed`);
+    if (kind !== 'receipt')
+      throw new AslError(
+        'USAGE',
+        `${id}: is a ${kind}; give two tree ids, or one receipt id to see what its step changed`,
+      );
     const { statement } = await readReceipt(store, id);
     const core = statement.predicate.core;
     if (core.kind !== 'command' || core.watched.length === 0) {
-      throw new AslError('BAD_INPUT', `receipt ${id} (${core.step}) watched no root: it has no before and after to compare`);
+      throw new AslError(
+        'BAD_INPUT',
+        `receipt ${id} (${core.step}) watched no root: it has no before and after to compare`,
+      );
     }
     for (const w of core.watched) {
       for (const side of [w.before, w.after]) {
-        if (side && (await objectKind(store, side)) !== 'tree') throw new AslError('UNSUPPORTED', `receipt ${id}: watched root ${w.path} is a file, not a directory; compare its blobs with \`asl cat\``);
+        if (side && (await objectKind(store, side)) !== 'tree')
+          throw new AslError(
+            'UNSUPPORTED',
+            `receipt ${id}: watched root ${w.path} is a file, not a directory; compare its blobs with \`asl cat\``,
+          );
       }
     }
     return core.watched.map((w) => ({ label: w.path, a: w.before, b: w.after, receipt: id }));
   }
-  if (operands.length !== 2) throw new AslError('USAGE', `diff: expected two tree ids (or one receipt id), got ${operands.length} operands`);
+  if (operands.length !== 2)
+    throw new AslError('USAGE', `diff: expected two tree ids (or one receipt id), got ${operands.length} operands`);
   for (const id of operands) {
     checkId(id);
     const kind = await objectKind(store, id);
-    if (kind === 'receipt') throw new AslError('BAD_INPUT', `${id}: is a receipt, not a tree; give the receipt alone to compare the roots it watched before and after`);
+    if (kind === 'receipt')
+      throw new AslError(
+        'BAD_INPUT',
+        `${id}: is a receipt, not a tree; give the receipt alone to compare the roots it watched before and after`,
+      );
     if (kind === 'blob') throw new AslError('BAD_INPUT', `${id}: is a blob (file content), not a tree`);
   }
   const [a, b] = operands as [Digest, Digest];
@@ -193,6 +236,8 @@ export async function narrowPair(store: Store, pair: DiffPair, path: string): Pr
     const e = await reader.entryAt(id, parts);
     return e?.type === 'dir' ? e.digest! : null;
   };
-  const prefix = splitPath(Buffer.from(path)).map((p) => p.toString()).join('/');
+  const prefix = splitPath(Buffer.from(path))
+    .map((p) => p.toString())
+    .join('/');
   return { ...pair, a: await sub(pair.a), b: await sub(pair.b), prefix };
 }

@@ -19,7 +19,14 @@ import { readObject } from '../store/object-read.js';
 import { findEntry } from '../store/tree-lookup.js';
 import type { Tree, TreeEntry } from '../store/tree-model.js';
 import { splitPath, type TreeReader } from './why-tree-path.js';
-import { isListedByDpkgQuery, parseDiversions, parseMd5sums, parseStatus, type Diversion, type StatusStanza } from '../core/dpkg-database.js';
+import {
+  isListedByDpkgQuery,
+  parseDiversions,
+  parseMd5sums,
+  parseStatus,
+  type Diversion,
+  type StatusStanza,
+} from '../core/dpkg-database.js';
 
 export { parseDiversions, parseMd5sums, parseStatus, type Diversion, type StatusStanza };
 
@@ -100,7 +107,12 @@ export async function imagePackages(reader: TreeReader, root: Digest): Promise<I
 
   const packages: ImagePackage[] = stanzas.map((s) => {
     const qualified = s.architecture ? `${s.package}:${s.architecture}` : undefined;
-    const stem = qualified && infoNames.has(`${qualified}.list`) ? qualified : infoNames.has(`${s.package}.list`) ? s.package : null;
+    const stem =
+      qualified && infoNames.has(`${qualified}.list`)
+        ? qualified
+        : infoNames.has(`${s.package}.list`)
+          ? s.package
+          : null;
     return {
       name: s.package,
       ...(s.architecture ? { architecture: s.architecture } : {}),
@@ -126,7 +138,8 @@ export async function imagePackages(reader: TreeReader, root: Digest): Promise<I
   const owners = new Map<string, PathOwner[]>();
   const add = (phys: string, owner: PathOwner) => {
     const list = owners.get(phys);
-    if (list) list.push(owner); else owners.set(phys, [owner]);
+    if (list) list.push(owner);
+    else owners.set(phys, [owner]);
   };
   for (let i = 0; i < withLists.length; i++) {
     const pkg = withLists[i]!;
@@ -157,7 +170,10 @@ function basename(path: string): string {
 class DirResolver {
   private readonly dirs = new Map<string, Promise<{ phys: string; id: Digest } | null>>();
 
-  constructor(private readonly reader: TreeReader, private readonly root: Digest) {
+  constructor(
+    private readonly reader: TreeReader,
+    private readonly root: Digest,
+  ) {
     this.dirs.set('/', Promise.resolve({ phys: '', id: root }));
   }
 

@@ -159,7 +159,10 @@ export class LaneIndex {
       for (let i = firstAt(list, seq) - 1; i >= 0; i--) {
         const hit = list[i]!;
         if (best && hit.seq <= best.seq) break;
-        if (describes(hit, path)) { best = hit; break; }
+        if (describes(hit, path)) {
+          best = hit;
+          break;
+        }
       }
     }
     return best;
@@ -170,7 +173,8 @@ export class LaneIndex {
     const out: PathState[] = [];
     for (const p of this.pathsInside(path)) {
       const list = this.byPath.get(p)!;
-      for (let i = firstAfter(list, afterSeq); i < list.length && list[i]!.seq < beforeSeq; i++) if (list[i]!.changed) out.push(list[i]!);
+      for (let i = firstAfter(list, afterSeq); i < list.length && list[i]!.seq < beforeSeq; i++)
+        if (list[i]!.changed) out.push(list[i]!);
     }
     return out.sort((a, b) => a.seq - b.seq);
   }
@@ -190,11 +194,17 @@ export class LaneIndex {
         plans.push({ path: to.path, from, to, through: this.changedInside(to.path, from.seq, to.seq) });
         continue;
       }
-      const seen = this.pathsInside(to.path).filter((p) => latestBefore(this.byPath.get(p), to.seq) && describes(to, p));
+      const seen = this.pathsInside(to.path).filter(
+        (p) => latestBefore(this.byPath.get(p), to.seq) && describes(to, p),
+      );
       const recorded = new Set(seen);
       for (const p of seen) {
         let outer = false;
-        for (let q = parentOf(p); q !== undefined && q !== to.path; q = parentOf(q)) if (recorded.has(q)) { outer = true; break; }
+        for (let q = parentOf(p); q !== undefined && q !== to.path; q = parentOf(q))
+          if (recorded.has(q)) {
+            outer = true;
+            break;
+          }
         if (outer) continue;
         const sub = latestBefore(this.byPath.get(p), to.seq)!;
         plans.push({ path: p, from: sub, to, through: this.changedInside(p, sub.seq, to.seq) });
@@ -214,7 +224,8 @@ export class LaneIndex {
       else hi = mid;
     }
     const out: string[] = [];
-    for (let i = lo; i < this.paths.length && this.paths[i]!.startsWith(prefix); i++) if (this.paths[i] !== path) out.push(this.paths[i]!);
+    for (let i = lo; i < this.paths.length && this.paths[i]!.startsWith(prefix); i++)
+      if (this.paths[i] !== path) out.push(this.paths[i]!);
     return out;
   }
 }

@@ -82,7 +82,14 @@ async function checkPlan(reader: StateReader, plan: LanePlan, opts: LaneOptions)
   } catch (err) {
     if (!(err instanceof AslError && err.code === 'NOT_FOUND')) throw err;
     // A copy of a store may lack trees (verify says which): the lane is drawn, marked unchecked.
-    return { path: plan.path, from: laneEnd(plan.from, endState(plan.from)!), to: laneEnd(plan.to, plan.to.before!), through: throughOf(plan), unrecorded: null, unchecked: err.message };
+    return {
+      path: plan.path,
+      from: laneEnd(plan.from, endState(plan.from)!),
+      to: laneEnd(plan.to, plan.to.before!),
+      through: throughOf(plan),
+      unrecorded: null,
+      unchecked: err.message,
+    };
   }
 }
 
@@ -110,7 +117,8 @@ async function comparePlan(reader: StateReader, plan: LanePlan, opts: LaneOption
     if (from.digest === null || to.digest === null) return null;
     const sameNode = from.digest === to.digest && !opts.isEmpty?.(from.digest);
     const rel = relativeTo(plan.to.path, plan.path);
-    const directEntry = plan.from.path === plan.path && rel !== '' && !rel.includes('/') && !opts.isEmpty?.(from.digest);
+    const directEntry =
+      plan.from.path === plan.path && rel !== '' && !rel.includes('/') && !opts.isEmpty?.(from.digest);
     if (sameNode || directEntry) return null;
     return { path: plan.path, from, to, through: [], unrecorded: null };
   }
@@ -144,7 +152,10 @@ function add(into: DiffCounts, c: DiffCounts): void {
 class StateReader {
   private readonly trees = new Map<Digest, Promise<Tree>>();
 
-  constructor(private readonly store: Store, private readonly kindOf: LaneOptions['kindOf']) {}
+  constructor(
+    private readonly store: Store,
+    private readonly kindOf: LaneOptions['kindOf'],
+  ) {}
 
   private tree(id: Digest): Promise<Tree> {
     let t = this.trees.get(id);
@@ -160,7 +171,10 @@ class StateReader {
   /** The state at `rel` below a recorded digest. */
   at(digest: Digest | null, rel: string): Promise<At> {
     if (digest === null) return Promise.resolve({ type: 'absent' });
-    return this.below(this.kindOf(digest) === 'tree' ? { type: 'tree', id: digest } : { type: 'blob', id: digest }, rel);
+    return this.below(
+      this.kindOf(digest) === 'tree' ? { type: 'tree', id: digest } : { type: 'blob', id: digest },
+      rel,
+    );
   }
 
   /** The state at `rel` below a state. */
@@ -210,7 +224,11 @@ class StateReader {
     const none: DiffCounts = { added: 0, removed: 0, modified: 0, metadata: 0 };
     if (sameAt(a, b)) return none;
     if (a.type === 'tree' && b.type === 'tree') {
-      const counts = await countTreeChanges(this.store, a.id, b.id, { skip, readTree: this.read, ignoreHardlinks: true });
+      const counts = await countTreeChanges(this.store, a.id, b.id, {
+        skip,
+        readTree: this.read,
+        ignoreHardlinks: true,
+      });
       const [ta, tb] = await Promise.all([this.tree(a.id), this.tree(b.id)]);
       if (!selfEqual(ta, tb)) counts.metadata++;
       return counts;
@@ -240,6 +258,13 @@ function holdsRel(outer: string, inner: string): boolean {
 }
 
 function selfEqual(a: Tree, b: Tree): boolean {
-  const entry = (t: Tree) => ({ name: Buffer.alloc(0), type: 'dir' as const, mode: t.self.mode, uid: t.self.uid, gid: t.self.gid, ...(t.self.xattrs ? { xattrs: t.self.xattrs } : {}) });
+  const entry = (t: Tree) => ({
+    name: Buffer.alloc(0),
+    type: 'dir' as const,
+    mode: t.self.mode,
+    uid: t.self.uid,
+    gid: t.self.gid,
+    ...(t.self.xattrs ? { xattrs: t.self.xattrs } : {}),
+  });
   return metadataEqual(entry(a), entry(b));
 }

@@ -20,7 +20,15 @@ import type { Digest } from '../core/digest.js';
 import { AslError, type AslErrorCode } from '../core/errors.js';
 import { VerifiedReceiptReader } from '../receipt/verified-index.js';
 import type {
-  ArtifactKind, ArtifactRef, ArtifactRole, ExitStatus, IngestSource, PackageInfo, PerCore, PerRun, StepKind,
+  ArtifactKind,
+  ArtifactRef,
+  ArtifactRole,
+  ExitStatus,
+  IngestSource,
+  PackageInfo,
+  PerCore,
+  PerRun,
+  StepKind,
 } from '../receipt/types.js';
 import { mapLimit } from '../core/map-limit.js';
 import { readObject } from '../store/object-read.js';
@@ -172,7 +180,7 @@ export interface ExtractedReceipt {
 const WORKER_URL = new URL('./dag-lineage-worker.js', import.meta.url);
 
 export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): Promise<Lineage> {
-  const keys = opts.keys ?? await loadTrustedKeys(store);
+  const keys = opts.keys ?? (await loadTrustedKeys(store));
   const { records } = await readReceiptLog(store);
   const jobs = records.map((r) => ({ id: r.entry.receipt, seq: r.entry.seq }));
   // The one-file build (scripts/bundle-asl.sh) has no separate worker file: one thread.
@@ -180,10 +188,15 @@ export async function loadLineage(store: Store, opts: LoadLineageOptions = {}): 
   // a log that is mostly indexed is read faster here than the workers start.
   const reader = await VerifiedReceiptReader.open(store, keys);
   const mostlyIndexed = reader.size >= jobs.length * 0.9;
-  const threads = opts.threads ?? (!mostlyIndexed && jobs.length >= WORKER_MIN_RECEIPTS && existsSync(fileURLToPath(WORKER_URL)) ? Math.min(availableParallelism(), 4) : 0);
-  const extracted = threads > 1
-    ? await extractOnWorkers(store, keys, jobs, threads)
-    : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16, reader);
+  const threads =
+    opts.threads ??
+    (!mostlyIndexed && jobs.length >= WORKER_MIN_RECEIPTS && existsSync(fileURLToPath(WORKER_URL))
+      ? Math.min(availableParallelism(), 4)
+      : 0);
+  const extracted =
+    threads > 1
+      ? await extractOnWorkers(store, keys, jobs, threads)
+      : await extractReceipts(store, keys, jobs, opts.concurrency ?? 16, reader);
   const lineage = joinLineage(extracted);
   await markEmptyTrees(store, lineage);
   if (opts.lanes ?? true) {
@@ -219,8 +232,14 @@ async function markEmptyTrees(store: Store, lineage: Lineage): Promise<void> {
 const WORKER_MIN_RECEIPTS = 200;
 
 /** Reads, verifies and reduces receipts, `concurrency` at a time; results in job order. */
-export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, concurrency = 16, opened?: VerifiedReceiptReader): Promise<ExtractedReceipt[]> {
-  const reader = opened ?? await VerifiedReceiptReader.open(store, keys);
+export async function extractReceipts(
+  store: Store,
+  keys: TrustedKeySet,
+  jobs: ReadonlyArray<{ id: Digest; seq: number }>,
+  concurrency = 16,
+  opened?: VerifiedReceiptReader,
+): Promise<ExtractedReceipt[]> {
+  const reader = opened ?? (await VerifiedReceiptReader.open(store, keys));
   const extracted = await mapLimit(jobs, concurrency, async ({ id, seq }) => {
     const verified = await reader.read(id);
     return extractReceipt(id, seq, verified.statement.predicate, verified.keyId);
@@ -230,10 +249,18 @@ export async function extractReceipts(store: Store, keys: TrustedKeySet, jobs: R
 }
 
 /** A receipt reduced to its node and its artifact uses; the statement can then be dropped. */
-function extractReceipt(id: Digest, seq: number, predicate: { core: PerCore; coreDigest: Digest; run: PerRun }, signer: string): ExtractedReceipt {
+function extractReceipt(
+  id: Digest,
+  seq: number,
+  predicate: { core: PerCore; coreDigest: Digest; run: PerRun },
+  signer: string,
+): ExtractedReceipt {
   const { core, run } = predicate;
   const uses: ArtifactUse[] = [];
-  for (const [dir, list] of [['input', core.inputs], ['output', core.outputs]] as const) {
+  for (const [dir, list] of [
+    ['input', core.inputs],
+    ['output', core.outputs],
+  ] as const) {
     for (const ref of list) {
       const use: ArtifactUse = { dir, digest: ref.digest, kind: ref.kind, role: ref.role, name: ref.name };
       if (ref.path !== undefined) use.path = ref.path;
@@ -242,31 +269,58 @@ function extractReceipt(id: Digest, seq: number, predicate: { core: PerCore; cor
       uses.push(use);
     }
   }
-  return { node: receiptNode(id, seq, core, run, signer, predicate.coreDigest), uses, states: pathStatesOf({ id, seq, step: core.step }, core) };
+  return {
+    node: receiptNode(id, seq, core, run, signer, predicate.coreDigest),
+    uses,
+    states: pathStatesOf({ id, seq, step: core.step }, core),
+  };
 }
 
-async function extractOnWorkers(store: Store, keys: TrustedKeySet, jobs: ReadonlyArray<{ id: Digest; seq: number }>, threads: number): Promise<ExtractedReceipt[]> {
+async function extractOnWorkers(
+  store: Store,
+  keys: TrustedKeySet,
+  jobs: ReadonlyArray<{ id: Digest; seq: number }>,
+  threads: number,
+): Promise<ExtractedReceipt[]> {
   const out: ExtractedReceipt[] = new Array(jobs.length);
   const BATCH = 16;
   let next = 0;
-  const workers = Array.from({ length: threads }, () => new Worker(WORKER_URL, { workerData: { root: store.root, keys } }));
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(WORKER_URL, { workerData: { root: store.root, keys } }),
+  );
   try {
-    await Promise.all(workers.map((worker) => new Promise<void>((resolve, reject) => {
-      const send = (): void => {
-        if (next >= jobs.length) { resolve(); return; }
-        const start = next;
-        next = Math.min(jobs.length, next + BATCH);
-        worker.postMessage({ start, jobs: jobs.slice(start, next) });
-      };
-      worker.on('message', (msg: WorkerReply) => {
-        if ('error' in msg) { reject(new AslError(msg.error.code as AslErrorCode, msg.error.message, { data: msg.error.data })); return; }
-        (JSON.parse(msg.json) as ExtractedReceipt[]).forEach((r, k) => { out[msg.start + k] = r; });
-        send();
-      });
-      worker.on('error', reject);
-      worker.on('exit', (code) => { if (next < jobs.length || code !== 0) reject(new Error(`lineage worker exited with code ${code}`)); });
-      send();
-    })));
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            const send = (): void => {
+              if (next >= jobs.length) {
+                resolve();
+                return;
+              }
+              const start = next;
+              next = Math.min(jobs.length, next + BATCH);
+              worker.postMessage({ start, jobs: jobs.slice(start, next) });
+            };
+            worker.on('message', (msg: WorkerReply) => {
+              if ('error' in msg) {
+                reject(new AslError(msg.error.code as AslErrorCode, msg.error.message, { data: msg.error.data }));
+                return;
+              }
+              (JSON.parse(msg.json) as ExtractedReceipt[]).forEach((r, k) => {
+                out[msg.start + k] = r;
+              });
+              send();
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => {
+              if (next < jobs.length || code !== 0) reject(new Error(`lineage worker exited with code ${code}`));
+            });
+            send();
+          }),
+      ),
+    );
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
@@ -291,22 +345,45 @@ function joinLineage(extracted: readonly ExtractedReceipt[]): Lineage {
   const states: PathState[] = [];
   const joined = new Set<Digest>();
   for (const { node, uses, states: own } of extracted) {
-    if (!joined.has(node.id)) { joined.add(node.id); states.push(...own); }
+    if (!joined.has(node.id)) {
+      joined.add(node.id);
+      states.push(...own);
+    }
     for (const use of uses) {
       if (!receiptById.has(use.digest)) mergeArtifact(artifacts, use);
-      edges.push(use.dir === 'input'
-        ? { kind: 'input', from: use.digest, to: node.id, role: use.role, name: use.name }
-        : { kind: 'output', from: node.id, to: use.digest, role: use.role, name: use.name });
+      edges.push(
+        use.dir === 'input'
+          ? { kind: 'input', from: use.digest, to: node.id, role: use.role, name: use.name }
+          : { kind: 'output', from: node.id, to: use.digest, role: use.role, name: use.name },
+      );
     }
   }
   return { receipts, receiptById, artifacts, edges, states, lanes: [] };
 }
 
-function receiptNode(id: Digest, seq: number, core: PerCore, run: PerRun, signer: string, coreDigest: Digest): ReceiptNode {
+function receiptNode(
+  id: Digest,
+  seq: number,
+  core: PerCore,
+  run: PerRun,
+  signer: string,
+  coreDigest: Digest,
+): ReceiptNode {
   const node: ReceiptNode = {
-    type: 'receipt', id, seq, step: core.step, kind: core.kind, ...statusOf(core),
-    startedOn: run.startedOn, finishedOn: run.finishedOn, durationMs: run.durationMs, hostname: run.host.hostname,
-    signer, coreDigest, programs: [], watched: [],
+    type: 'receipt',
+    id,
+    seq,
+    step: core.step,
+    kind: core.kind,
+    ...statusOf(core),
+    startedOn: run.startedOn,
+    finishedOn: run.finishedOn,
+    durationMs: run.durationMs,
+    hostname: run.host.hostname,
+    signer,
+    coreDigest,
+    programs: [],
+    watched: [],
   };
   if (core.kind === 'command') {
     node.command = core.command.shell;
@@ -314,21 +391,43 @@ function receiptNode(id: Digest, seq: number, core: PerCore, run: PerRun, signer
     node.exit = core.exit;
     node.traced = core.traced;
     node.environment = environmentSummary(core.environment.variables);
-    node.programs = core.program.map((p) => ({ path: p.path, digest: p.digest, ...(p.root ? { root: p.root } : {}), ...(p.package ? { package: p.package } : {}), ...(p.version ? { version: p.version } : {}) }));
-    node.watched = core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after, added: w.added, modified: w.modified, removed: w.removed }));
+    node.programs = core.program.map((p) => ({
+      path: p.path,
+      digest: p.digest,
+      ...(p.root ? { root: p.root } : {}),
+      ...(p.package ? { package: p.package } : {}),
+      ...(p.version ? { version: p.version } : {}),
+    }));
+    node.watched = core.watched.map((w) => ({
+      path: w.path,
+      before: w.before,
+      after: w.after,
+      added: w.added,
+      modified: w.modified,
+      removed: w.removed,
+    }));
   } else if (core.kind === 'ingest') {
     node.source = core.source;
   }
   return node;
 }
 
-function environmentSummary(variables: Record<string, { mode: string; value?: string; hmac?: string }>): EnvironmentSummary {
+function environmentSummary(
+  variables: Record<string, { mode: string; value?: string; hmac?: string }>,
+): EnvironmentSummary {
   const summary: EnvironmentSummary = { verbatim: 0, hashed: 0, secret: 0, variables: {} };
   for (const name of Object.keys(variables).sort()) {
     const v = variables[name]!;
-    if (v.mode === 'verbatim') { summary.verbatim++; summary.variables[name] = v.value ?? ''; }
-    else if (v.mode === 'hashed') { summary.hashed++; summary.variables[name] = v.hmac ?? ''; }
-    else { summary.secret++; summary.variables[name] = '(secret)'; }
+    if (v.mode === 'verbatim') {
+      summary.verbatim++;
+      summary.variables[name] = v.value ?? '';
+    } else if (v.mode === 'hashed') {
+      summary.hashed++;
+      summary.variables[name] = v.hmac ?? '';
+    } else {
+      summary.secret++;
+      summary.variables[name] = '(secret)';
+    }
   }
   return summary;
 }
@@ -339,7 +438,10 @@ function mergeArtifact(artifacts: Map<Digest, ArtifactNode>, ref: ArtifactUse): 
   if (!known) {
     const name = displayName(ref);
     const node: ArtifactNode = { type: 'artifact', id: ref.digest, kind: ref.kind, name, names: [name], paths: [] };
-    if (ref.path !== undefined) { node.path = ref.path; node.paths.push(ref.path); }
+    if (ref.path !== undefined) {
+      node.path = ref.path;
+      node.paths.push(ref.path);
+    }
     if (ref.size !== undefined) node.size = ref.size;
     if (ref.package) node.package = ref.package;
     artifacts.set(ref.digest, node);
@@ -387,7 +489,11 @@ export interface TreeSummary extends TreeTotals {
  * of their direct entries are in `children`. A tree the store does not hold, or
  * an object that is not a tree, maps to null.
  */
-export async function readTreeSummaries(store: Store, ids: Iterable<Digest>, opts: { children?: ReadonlySet<string>; concurrency?: number } = {}): Promise<Map<Digest, TreeSummary | null>> {
+export async function readTreeSummaries(
+  store: Store,
+  ids: Iterable<Digest>,
+  opts: { children?: ReadonlySet<string>; concurrency?: number } = {},
+): Promise<Map<Digest, TreeSummary | null>> {
   const list = [...new Set(ids)];
   const summaries = await mapLimit(list, opts.concurrency ?? 16, async (id): Promise<TreeSummary | null> => {
     let bytes: Buffer;
@@ -401,7 +507,8 @@ export async function readTreeSummaries(store: Store, ids: Iterable<Digest>, opt
     const tree = decodeTree(bytes, id);
     const children: Digest[] = [];
     if (opts.children) {
-      for (const e of tree.entries) if (e.digest && opts.children.has(e.digest) && !children.includes(e.digest)) children.push(e.digest);
+      for (const e of tree.entries)
+        if (e.digest && opts.children.has(e.digest) && !children.includes(e.digest)) children.push(e.digest);
     }
     return { ...tree.totals, children };
   });

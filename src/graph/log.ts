@@ -34,11 +34,15 @@ export function statusOf(core: PerCore): { status: string; ok: boolean } {
 /** What a step was, in one line: the command, the ingested path, or what a rebuild check compared. */
 export function whatOf(core: PerCore): string {
   switch (core.kind) {
-    case 'command': return core.command.shell;
-    case 'ingest': return core.source.path;
+    case 'command':
+      return core.command.shell;
+    case 'ingest':
+      return core.source.path;
     case 'rebuild': {
       const n = core.counts;
-      const first = core.firstDiverged ? `, first diverged: ${core.firstDiverged.step}${core.firstDiverged.occurrence > 1 ? ` #${core.firstDiverged.occurrence}` : ''}` : '';
+      const first = core.firstDiverged
+        ? `, first diverged: ${core.firstDiverged.step}${core.firstDiverged.occurrence > 1 ? ` #${core.firstDiverged.occurrence}` : ''}`
+        : '';
       return `${n.reproduced}/${n.pairs} steps reproduced against ${core.against.receipts} receipt${core.against.receipts === 1 ? '' : 's'}${first}`;
     }
   }

@@ -20,7 +20,13 @@ import { signStatement, storeSigner } from '../receipt/sign.js';
 import { buildStatement, coreDigest, normalizeCore } from '../receipt/statement.js';
 import { readReceipt, writeReceipt } from '../receipt/store-receipt.js';
 import type {
-  ArtifactRef, PerCore, RebuildArtifact, RebuildCore, RebuildFile, RebuildPair, RebuildUnpaired,
+  ArtifactRef,
+  PerCore,
+  RebuildArtifact,
+  RebuildCore,
+  RebuildFile,
+  RebuildPair,
+  RebuildUnpaired,
 } from '../receipt/types.js';
 import { writeObject } from '../store/object-batch.js';
 import { readObject, readObjectHead } from '../store/object-read.js';
@@ -105,7 +111,10 @@ export function parsePathMapping(text: string): PathMapping {
   const from = eq < 0 ? '' : stripSlash(text.slice(0, eq));
   const to = eq < 0 ? '' : stripSlash(text.slice(eq + 1));
   if (eq < 0 || !isAbsolute(from) || !isAbsolute(to) || from === '/' || to === '/') {
-    throw new AslError('USAGE', `rebuild-check: --map ${text}: expected OLD=NEW, two absolute directories other than / (the other history's path, then this one's)`);
+    throw new AslError(
+      'USAGE',
+      `rebuild-check: --map ${text}: expected OLD=NEW, two absolute directories other than / (the other history's path, then this one's)`,
+    );
   }
   return { from, to };
 }
@@ -187,7 +196,10 @@ function prefixPair(other: string, here: string): PathMapping | null {
 function matchByTail(others: readonly string[], heres: readonly string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const o of others) {
-    const scored = heres.map((h) => [h, commonTail(o, h)] as const).filter(([, n]) => n > 0).sort((x, y) => y[1] - x[1]);
+    const scored = heres
+      .map((h) => [h, commonTail(o, h)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((x, y) => y[1] - x[1]);
     if (scored.length > 0 && (scored.length === 1 || scored[0]![1] > scored[1]![1])) out.push([o, scored[0]![0]]);
   }
   return out;
@@ -212,7 +224,11 @@ export function inferPathMap(pairs: ReadonlyArray<{ here: PerCore; other: PerCor
   for (const { here, other } of pairs) {
     if (here.kind === 'command' && other.kind === 'command') {
       vote(other.command.cwd, here.command.cwd);
-      for (const [o, h] of matchByTail(other.watched.map((w) => w.path), here.watched.map((w) => w.path))) vote(o, h);
+      for (const [o, h] of matchByTail(
+        other.watched.map((w) => w.path),
+        here.watched.map((w) => w.path),
+      ))
+        vote(o, h);
     } else if (here.kind === 'ingest' && other.kind === 'ingest') {
       vote(other.source.path, here.source.path);
     }
@@ -246,23 +262,39 @@ async function recordedArtifacts(store: Store, core: PerCore): Promise<Map<strin
   const out = new Map<string, Recorded>();
   if (core.kind === 'command') {
     for (const w of core.watched) {
-      out.set(`watched ${w.path}`, { kind: w.after && !(await objectIsTree(store, w.after)) ? 'blob' : 'tree', digest: w.after });
+      out.set(`watched ${w.path}`, {
+        kind: w.after && !(await objectIsTree(store, w.after)) ? 'blob' : 'tree',
+        digest: w.after,
+      });
     }
   }
   for (const o of core.outputs) {
-    if (o.kind === 'tree' || o.kind === 'blob' || o.kind === 'package') out.set(`output ${o.name}`, { kind: o.kind, digest: o.digest });
+    if (o.kind === 'tree' || o.kind === 'blob' || o.kind === 'package')
+      out.set(`output ${o.name}`, { kind: o.kind, digest: o.digest });
   }
   return out;
 }
 
 function topFieldsThatDiffer(a: PerCore, b: PerCore): string[] {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  return keys.filter((k) => !canonicalBytes((a as unknown as Record<string, unknown>)[k] ?? null).equals(canonicalBytes((b as unknown as Record<string, unknown>)[k] ?? null)));
+  return keys.filter(
+    (k) =>
+      !canonicalBytes((a as unknown as Record<string, unknown>)[k] ?? null).equals(
+        canonicalBytes((b as unknown as Record<string, unknown>)[k] ?? null),
+      ),
+  );
 }
 
-async function comparePair(here: Store, other: Store, h: StepReceipt, o: StepReceipt, map: readonly PathMapping[]): Promise<RebuildPair> {
+async function comparePair(
+  here: Store,
+  other: Store,
+  h: StepReceipt,
+  o: StepReceipt,
+  map: readonly PathMapping[],
+): Promise<RebuildPair> {
   const mapped = mapCore(o.core, map);
-  const match = o.coreDigest === h.coreDigest ? 'identical' : coreDigest(mapped) === h.coreDigest ? 'mapped' : 'differs';
+  const match =
+    o.coreDigest === h.coreDigest ? 'identical' : coreDigest(mapped) === h.coreDigest ? 'mapped' : 'differs';
   const mine = await recordedArtifacts(here, h.core);
   // The other side's names are mapped so the same root or file has the same name on both sides.
   const theirs = new Map([...(await recordedArtifacts(other, o.core))].map(([name, r]) => [mapText(name, map), r]));
@@ -272,8 +304,9 @@ async function comparePair(here: Store, other: Store, h: StepReceipt, o: StepRec
     const b = theirs.get(name);
     artifacts.push({ name, kind: (a ?? b)!.kind, here: a?.digest ?? null, other: b?.digest ?? null });
   }
-  const sameExit = h.core.kind === mapped.kind
-    && (h.core.kind !== 'command' || canonicalBytes(h.core.exit).equals(canonicalBytes((mapped as typeof h.core).exit)));
+  const sameExit =
+    h.core.kind === mapped.kind &&
+    (h.core.kind !== 'command' || canonicalBytes(h.core.exit).equals(canonicalBytes((mapped as typeof h.core).exit)));
   return {
     step: h.step,
     occurrence: h.occurrence,
@@ -291,28 +324,50 @@ async function comparePair(here: Store, other: Store, h: StepReceipt, o: StepRec
  * one): paths whose content or metadata changed first, then paths only one side has.
  * An artifact only one side recorded is one entry, not a walk of all it holds.
  */
-async function differingFiles(here: Store, other: Store, pair: RebuildPair, limit: number): Promise<{ files: RebuildFile[]; more: number }> {
+async function differingFiles(
+  here: Store,
+  other: Store,
+  pair: RebuildPair,
+  limit: number,
+): Promise<{ files: RebuildFile[]; more: number }> {
   const changed: RebuildFile[] = [];
   const oneSide: RebuildFile[] = [];
   let more = 0;
   const add = (f: RebuildFile) => {
     const list = f.change === 'modified' || f.change === 'metadata' ? changed : oneSide;
-    if (list.length < limit) list.push(f); else more++;
+    if (list.length < limit) list.push(f);
+    else more++;
   };
   // A watched root is often also a tree output with the same ids: its paths are listed once, under the root.
-  const watchedIds = new Set(pair.artifacts.filter((a) => a.name.startsWith('watched ')).map((a) => `${a.name.slice(8)}\0${a.here}\0${a.other}`));
+  const watchedIds = new Set(
+    pair.artifacts.filter((a) => a.name.startsWith('watched ')).map((a) => `${a.name.slice(8)}\0${a.here}\0${a.other}`),
+  );
   for (const a of pair.artifacts) {
     if (a.here === a.other) continue;
     if (a.name.startsWith('output ') && watchedIds.has(`${a.name.slice(7)}\0${a.here}\0${a.other}`)) continue;
-    const bothTrees = a.kind === 'tree' && a.here !== null && a.other !== null && await objectIsTree(here, a.here) && await objectIsTree(other, a.other);
+    const bothTrees =
+      a.kind === 'tree' &&
+      a.here !== null &&
+      a.other !== null &&
+      (await objectIsTree(here, a.here)) &&
+      (await objectIsTree(other, a.other));
     if (!bothTrees) {
       const change = a.here === null ? 'removed' : a.other === null ? 'added' : 'modified';
-      add({ artifact: a.name, path: '', change, ...(change === 'modified' ? { fields: ['content'] } : {}), ...(a.here ? { here: a.here } : {}), ...(a.other ? { other: a.other } : {}) });
+      add({
+        artifact: a.name,
+        path: '',
+        change,
+        ...(change === 'modified' ? { fields: ['content'] } : {}),
+        ...(a.here ? { here: a.here } : {}),
+        ...(a.other ? { other: a.other } : {}),
+      });
       continue;
     }
     for await (const c of diffStoreTrees(other, a.other, a.here, { storeB: here })) {
       add({
-        artifact: a.name, path: c.path, change: c.kind,
+        artifact: a.name,
+        path: c.path,
+        change: c.kind,
         ...(c.fields ? { fields: [...c.fields] } : {}),
         ...(c.after?.digest ? { here: c.after.digest } : {}),
         ...(c.before?.digest ? { other: c.before.digest } : {}),
@@ -331,17 +386,28 @@ export async function findDiffoscope(pathVar = process.env.PATH ?? ''): Promise<
     try {
       await access(candidate, fsConstants.X_OK);
       return candidate;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return null;
 }
 
 function runProgram(program: string, args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(program, args, { timeout: DIFFOSCOPE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 125) : 0;
-      resolve({ code, stdout: stdout ?? '' });
-    });
+    execFile(
+      program,
+      args,
+      { timeout: DIFFOSCOPE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 125
+          : 0;
+        resolve({ code, stdout: stdout ?? '' });
+      },
+    );
   });
 }
 
@@ -349,7 +415,13 @@ function runProgram(program: string, args: string[]): Promise<{ code: number; st
  * Runs diffoscope on up to `max` regular files that differ in content, each
  * materialized from its store into a private temporary directory (removed after).
  */
-async function runDiffoscope(program: string, here: Store, other: Store, files: readonly RebuildFile[], max: number): Promise<DiffoscopeResult[]> {
+async function runDiffoscope(
+  program: string,
+  here: Store,
+  other: Store,
+  files: readonly RebuildFile[],
+  max: number,
+): Promise<DiffoscopeResult[]> {
   const results: DiffoscopeResult[] = [];
   const done = new Set<string>();
   const dir = await mkdtemp(join(tmpdir(), 'asl-rebuild-'));
@@ -368,9 +440,21 @@ async function runDiffoscope(program: string, here: Store, other: Store, files: 
       await mkdir(join(slot, 'here'), { recursive: true, mode: 0o700 });
       await writeFile(join(slot, 'other', name), a, { mode: 0o600 });
       await writeFile(join(slot, 'here', name), b, { mode: 0o600 });
-      const { code, stdout } = await runProgram(program, ['--text', '-', '--no-progress', join(slot, 'other', name), join(slot, 'here', name)]);
+      const { code, stdout } = await runProgram(program, [
+        '--text',
+        '-',
+        '--no-progress',
+        join(slot, 'other', name),
+        join(slot, 'here', name),
+      ]);
       const lines = stdout.split('\n');
-      results.push({ artifact: f.artifact, path: f.path, exitCode: code, summary: lines.slice(0, DIFFOSCOPE_LINES).join('\n'), truncated: lines.length > DIFFOSCOPE_LINES });
+      results.push({
+        artifact: f.artifact,
+        path: f.path,
+        exitCode: code,
+        summary: lines.slice(0, DIFFOSCOPE_LINES).join('\n'),
+        truncated: lines.length > DIFFOSCOPE_LINES,
+      });
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -387,7 +471,11 @@ async function readable<T>(store: Store, read: () => Promise<T>): Promise<T> {
     return await read();
   } catch (err) {
     if (err instanceof AslError && err.exitCode === 1) {
-      throw new AslError('BAD_INPUT', `rebuild-check: ${store.root} does not verify (run \`asl verify --store ${store.root}\`): ${err.message}`, { cause: err });
+      throw new AslError(
+        'BAD_INPUT',
+        `rebuild-check: ${store.root} does not verify (run \`asl verify --store ${store.root}\`): ${err.message}`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -398,8 +486,16 @@ async function readable<T>(store: Store, read: () => Promise<T>): Promise<T> {
  * and, unless `record` is false, stores the verdict as a signed receipt in `store`.
  * Throws BAD_INPUT when no step has a partner: there is nothing to judge.
  */
-export async function rebuildCheck(store: Store, against: Store, opts: RebuildCheckOptions = {}): Promise<RebuildCheckResult> {
-  if (store.root === against.root) throw new AslError('USAGE', `rebuild-check: --store and --against are the same store (${store.root}); compare a rebuild with another history`);
+export async function rebuildCheck(
+  store: Store,
+  against: Store,
+  opts: RebuildCheckOptions = {},
+): Promise<RebuildCheckResult> {
+  if (store.root === against.root)
+    throw new AslError(
+      'USAGE',
+      `rebuild-check: --store and --against are the same store (${store.root}); compare a rebuild with another history`,
+    );
   const started = new Date();
   const mine = await readable(store, () => stepReceipts(store));
   const theirs = await readable(against, () => stepReceipts(against));
@@ -410,11 +506,22 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   const there = theirs.steps;
   const shared = mine.steps.length - here.length;
   // Occurrences are counted again without the shared receipts, so a partly imported history still pairs.
-  const renumber = (list: StepReceipt[]) => { const n = new Map<string, number>(); return list.map((s) => { const k = (n.get(s.step) ?? 0) + 1; n.set(s.step, k); return { ...s, occurrence: k }; }); };
+  const renumber = (list: StepReceipt[]) => {
+    const n = new Map<string, number>();
+    return list.map((s) => {
+      const k = (n.get(s.step) ?? 0) + 1;
+      n.set(s.step, k);
+      return { ...s, occurrence: k };
+    });
+  };
   const upTo = (list: StepReceipt[], where: string): StepReceipt[] => {
     if (opts.until === undefined) return list;
     const last = list.map((s) => s.step).lastIndexOf(opts.until);
-    if (last < 0) throw new AslError('BAD_INPUT', `rebuild-check: --until ${opts.until}: no receipt of that step in ${where} (steps: ${[...new Set(list.map((s) => s.step))].join(', ') || 'none'})`);
+    if (last < 0)
+      throw new AslError(
+        'BAD_INPUT',
+        `rebuild-check: --until ${opts.until}: no receipt of that step in ${where} (steps: ${[...new Set(list.map((s) => s.step))].join(', ') || 'none'})`,
+      );
     return list.slice(0, last + 1);
   };
   const allHere = renumber(here);
@@ -431,10 +538,15 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     else unpairedHere.push({ step: h.step, occurrence: h.occurrence, receipt: h.id });
   }
   const pairedOther = new Set(paired.map(([, o]) => o.id));
-  const unpairedOther = os.filter((o) => !pairedOther.has(o.id)).map((o) => ({ step: o.step, occurrence: o.occurrence, receipt: o.id }));
+  const unpairedOther = os
+    .filter((o) => !pairedOther.has(o.id))
+    .map((o) => ({ step: o.step, occurrence: o.occurrence, receipt: o.id }));
   if (paired.length === 0) {
     const names = (l: StepReceipt[]) => [...new Set(l.map((s) => s.step))].join(', ') || 'none';
-    throw new AslError('BAD_INPUT', `rebuild-check: no step of ${store.root} has a partner in ${against.root} (steps here: ${names(hs)}; there: ${names(os)})`);
+    throw new AslError(
+      'BAD_INPUT',
+      `rebuild-check: no step of ${store.root} has a partner in ${against.root} (steps here: ${names(hs)}; there: ${names(os)})`,
+    );
   }
   const pathMap = opts.pathMap ?? inferPathMap(paired.map(([h, o]) => ({ here: h.core, other: o.core })));
   const pairs: RebuildPair[] = [];
@@ -454,9 +566,20 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
     pairs,
     unpaired: { here: unpairedHere, other: unpairedOther },
     firstDiverged: first
-      ? { step: first.step, occurrence: first.occurrence, files: files.slice(0, CORE_FILES), moreFiles: moreFiles + Math.max(0, files.length - CORE_FILES) }
+      ? {
+          step: first.step,
+          occurrence: first.occurrence,
+          files: files.slice(0, CORE_FILES),
+          moreFiles: moreFiles + Math.max(0, files.length - CORE_FILES),
+        }
       : null,
-    counts: { pairs: pairs.length, reproduced, diverged: pairs.length - reproduced, unpairedHere: unpairedHere.length, unpairedOther: unpairedOther.length },
+    counts: {
+      pairs: pairs.length,
+      reproduced,
+      diverged: pairs.length - reproduced,
+      unpairedHere: unpairedHere.length,
+      unpairedOther: unpairedOther.length,
+    },
     inputs: [],
     outputs: [],
   };
@@ -474,7 +597,13 @@ export async function rebuildCheck(store: Store, against: Store, opts: RebuildCh
   if (opts.record === false) return { core, report, receipt: null, keyId: null };
   const reportBytes = canonicalBytes(report);
   const reportId = await writeObject(store, reportBytes);
-  const output: ArtifactRef = { name: 'rebuild-report.json', role: 'product', kind: 'blob', digest: reportId, size: reportBytes.length };
+  const output: ArtifactRef = {
+    name: 'rebuild-report.json',
+    role: 'product',
+    kind: 'blob',
+    digest: reportId,
+    size: reportBytes.length,
+  };
   core.outputs = [output];
   const statement = buildStatement(core, runDetails(started, new Date()));
   const written = await writeReceipt(store, signStatement(statement, await storeSigner(store)));

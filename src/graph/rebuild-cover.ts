@@ -38,13 +38,17 @@ export interface RebuildRequirement {
 
 function recordedOf(core: PerCore): Array<{ name: string; digest: Digest }> {
   const out: Array<{ name: string; digest: Digest }> = [];
-  if (core.kind === 'command') for (const w of core.watched) if (w.after) out.push({ name: `watched ${w.path}`, digest: w.after });
-  for (const o of core.outputs) if (o.kind === 'tree' || o.kind === 'blob' || o.kind === 'package') out.push({ name: `output ${o.name}`, digest: o.digest });
+  if (core.kind === 'command')
+    for (const w of core.watched) if (w.after) out.push({ name: `watched ${w.path}`, digest: w.after });
+  for (const o of core.outputs)
+    if (o.kind === 'tree' || o.kind === 'blob' || o.kind === 'package')
+      out.push({ name: `output ${o.name}`, digest: o.digest });
   return out;
 }
 
 function recordsATree(core: PerCore): boolean {
-  return core.kind === 'command' ? core.watched.some((w) => w.after !== null) || core.outputs.some((o) => o.kind === 'tree')
+  return core.kind === 'command'
+    ? core.watched.some((w) => w.after !== null) || core.outputs.some((o) => o.kind === 'tree')
     : core.kind === 'ingest' && core.outputs.some((o) => o.kind === 'tree');
 }
 
@@ -57,9 +61,17 @@ function keyMatches(given: string, keyId: string): boolean {
  * Checks each required key in turn; the store's receipts are read (and verified
  * against its trusted keys) once.
  */
-export async function checkRebuildRequirements(store: Store, keys: readonly string[], opts: { imageStep?: string } = {}): Promise<{ imageRoot: ImageRootReceipt | null; results: RebuildRequirement[] }> {
+export async function checkRebuildRequirements(
+  store: Store,
+  keys: readonly string[],
+  opts: { imageStep?: string } = {},
+): Promise<{ imageRoot: ImageRootReceipt | null; results: RebuildRequirement[] }> {
   for (const k of keys) {
-    if (!/^[0-9a-fA-F]{8,64}$/.test(k)) throw new AslError('USAGE', `verify: --require-rebuild ${k}: expected a key id (8 to 64 hex digits, as \`asl key list\` prints it)`);
+    if (!/^[0-9a-fA-F]{8,64}$/.test(k))
+      throw new AslError(
+        'USAGE',
+        `verify: --require-rebuild ${k}: expected a key id (8 to 64 hex digits, as \`asl key list\` prints it)`,
+      );
   }
   const trusted = await loadTrustedKeys(store);
   const { records } = await readReceiptLog(store);
@@ -69,39 +81,63 @@ export async function checkRebuildRequirements(store: Store, keys: readonly stri
     const r = await readReceipt(store, entry.receipt, { keys: trusted });
     const core = r.statement.predicate.core;
     if (core.kind === 'rebuild') verdicts.push({ id: r.id, keyId: r.keyId, core });
-    else if (opts.imageStep === undefined ? recordsATree(core) : core.step === opts.imageStep) imageRoot = { receipt: r.id, step: core.step, recorded: recordedOf(core) };
+    else if (opts.imageStep === undefined ? recordsATree(core) : core.step === opts.imageStep)
+      imageRoot = { receipt: r.id, step: core.step, recorded: recordedOf(core) };
   }
   const results = keys.map((key): RebuildRequirement => {
-    const fail = (message: string): RebuildRequirement => ({ key, ok: false, message: `require-rebuild ${key}: ${message}` });
+    const fail = (message: string): RebuildRequirement => ({
+      key,
+      ok: false,
+      message: `require-rebuild ${key}: ${message}`,
+    });
     if (!imageRoot) {
-      return fail(opts.imageStep === undefined ? `${store.root} records no tree: there is no image root for a rebuild to cover`
-        : `${store.root} has no receipt of step ${opts.imageStep} (--image-step): there is no image root for a rebuild to cover`);
+      return fail(
+        opts.imageStep === undefined
+          ? `${store.root} records no tree: there is no image root for a rebuild to cover`
+          : `${store.root} has no receipt of step ${opts.imageStep} (--image-step): there is no image root for a rebuild to cover`,
+      );
     }
-    if (imageRoot.recorded.length === 0) return fail(`the image root's receipt (step ${imageRoot.step}, ${imageRoot.receipt}) recorded no tree or file for a rebuild to compare`);
+    if (imageRoot.recorded.length === 0)
+      return fail(
+        `the image root's receipt (step ${imageRoot.step}, ${imageRoot.receipt}) recorded no tree or file for a rebuild to compare`,
+      );
     const root = imageRoot;
     const signed = verdicts.filter((v) => keyMatches(key, v.keyId));
     const what = `the image root (step ${root.step}, receipt ${root.receipt})`;
     if (signed.length === 0) {
       const signers = [...new Set(verdicts.map((v) => v.keyId.slice(0, 16)))];
-      return fail(`no rebuild verdict in this store is signed by that key (${signers.length > 0 ? `verdicts here are signed by ${signers.join(', ')}` : 'it holds no verdict'}); run \`asl rebuild-check\`, or import the other builder's verdict with \`asl bundle import\` after \`asl key trust\``);
+      return fail(
+        `no rebuild verdict in this store is signed by that key (${signers.length > 0 ? `verdicts here are signed by ${signers.join(', ')}` : 'it holds no verdict'}); run \`asl rebuild-check\`, or import the other builder's verdict with \`asl bundle import\` after \`asl key trust\``,
+      );
     }
     for (const v of [...signed].reverse()) {
       if (v.core.verdict !== 'reproduced') continue;
-      const pair = v.core.pairs.find((p) => p.reproduced && (p.here.receipt === root.receipt || p.other.receipt === root.receipt));
+      const pair = v.core.pairs.find(
+        (p) => p.reproduced && (p.here.receipt === root.receipt || p.other.receipt === root.receipt),
+      );
       if (!pair) continue;
       const side = pair.here.receipt === root.receipt ? 'here' : 'other';
       const listed = new Map(pair.artifacts.map((a) => [a.name, a[side]]));
       // A verdict names artifacts in its own history's paths: when this store is its "other" side, ours go through its path map.
       const nameOf = (n: string) => (side === 'other' ? mapText(n, v.core.pathMap) : n);
       if (!root.recorded.every((a) => listed.get(nameOf(a.name)) === a.digest)) continue;
-      return { key, ok: true, verdict: v.id, message: `require-rebuild ${key}: verdict ${v.id} (reproduced, ${v.core.counts.reproduced}/${v.core.counts.pairs} steps) covers ${what}` };
+      return {
+        key,
+        ok: true,
+        verdict: v.id,
+        message: `require-rebuild ${key}: verdict ${v.id} (reproduced, ${v.core.counts.reproduced}/${v.core.counts.pairs} steps) covers ${what}`,
+      };
     }
     const diverged = signed.filter((v) => v.core.verdict === 'diverged').at(-1);
     if (diverged && !signed.some((v) => v.core.verdict === 'reproduced')) {
       const f = diverged.core.firstDiverged;
-      return fail(`the verdict signed by that key (${diverged.id}) is "diverged"${f ? `: step ${f.step} differs first` : ''}`);
+      return fail(
+        `the verdict signed by that key (${diverged.id}) is "diverged"${f ? `: step ${f.step} differs first` : ''}`,
+      );
     }
-    return fail(`no "reproduced" verdict signed by that key names ${what} with its trees: the image root was not rebuilt, or changed after the verdict`);
+    return fail(
+      `no "reproduced" verdict signed by that key names ${what} with its trees: the image root was not rebuilt, or changed after the verdict`,
+    );
   });
   return { imageRoot, results };
 }

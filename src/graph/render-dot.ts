@@ -21,11 +21,21 @@ export const DAG_COLORS = {
 
 /** Edge colours, shared with the legend. */
 export const EDGE_COLORS = {
-  input: '#64748b', output: '#0f172a', receipt: '#0369a1', contains: '#a16207', lane: '#0f766e', unrecorded: '#c2410c',
+  input: '#64748b',
+  output: '#0f172a',
+  receipt: '#0369a1',
+  contains: '#a16207',
+  lane: '#0f766e',
+  unrecorded: '#c2410c',
 } as const;
 
 const SHAPES: Record<string, string> = {
-  tree: 'folder', blob: 'note', log: 'note', package: 'component', receipt: 'note', paths: 'note',
+  tree: 'folder',
+  blob: 'note',
+  log: 'note',
+  package: 'component',
+  receipt: 'note',
+  paths: 'note',
 };
 
 /** A DOT double-quoted string. */
@@ -39,8 +49,14 @@ function htmlText(text: string): string {
 }
 
 function htmlLabel(title: string, lines: string[], titleColor = '#0f172a'): string {
-  const rows = [`<B>${htmlText(title)}</B>`, ...lines.map((l) => `<FONT POINT-SIZE="9" COLOR="#334155">${htmlText(l)}</FONT>`)];
-  return `<<FONT COLOR="${titleColor}">${rows[0]}</FONT>${rows.slice(1).map((r) => `<BR/>${r}`).join('')}>`;
+  const rows = [
+    `<B>${htmlText(title)}</B>`,
+    ...lines.map((l) => `<FONT POINT-SIZE="9" COLOR="#334155">${htmlText(l)}</FONT>`),
+  ];
+  return `<<FONT COLOR="${titleColor}">${rows[0]}</FONT>${rows
+    .slice(1)
+    .map((r) => `<BR/>${r}`)
+    .join('')}>`;
 }
 
 function nodeAttributes(node: DagNode): Record<string, string> {
@@ -51,7 +67,11 @@ function nodeAttributes(node: DagNode): Record<string, string> {
       const c = node.receipt.ok ? DAG_COLORS.ok : DAG_COLORS.failed;
       return {
         ...common,
-        shape: 'box', style: '"rounded,filled"', fillcolor: dotString(c.fill), color: dotString(c.line), penwidth: '1.6',
+        shape: 'box',
+        style: '"rounded,filled"',
+        fillcolor: dotString(c.fill),
+        color: dotString(c.line),
+        penwidth: '1.6',
         label: htmlLabel(label.title, label.lines, node.receipt.ok ? '#14532d' : '#7f1d1d'),
         class: dotString(`asl-receipt ${node.receipt.ok ? 'asl-ok' : 'asl-failed'}`),
       };
@@ -62,7 +82,10 @@ function nodeAttributes(node: DagNode): Record<string, string> {
       return {
         ...common,
         // Empty content is drawn once per use, dashed: it joins nothing.
-        shape: SHAPES[kind] ?? 'note', style: node.artifact.empty ? '"filled,dashed"' : 'filled', fillcolor: dotString(c.fill), color: dotString(c.line),
+        shape: SHAPES[kind] ?? 'note',
+        style: node.artifact.empty ? '"filled,dashed"' : 'filled',
+        fillcolor: dotString(c.fill),
+        color: dotString(c.line),
         label: htmlLabel(label.title, label.lines),
         class: dotString(`asl-artifact asl-${kind}${node.artifact.empty ? ' asl-empty' : ''}`),
         ...(kind === 'log' || kind === 'paths' ? { fontcolor: dotString('#475569') } : {}),
@@ -71,14 +94,21 @@ function nodeAttributes(node: DagNode): Record<string, string> {
     case 'unrecorded':
       return {
         ...common,
-        shape: 'hexagon', style: '"filled,dashed"', fillcolor: dotString(DAG_COLORS.unrecorded.fill), color: dotString(DAG_COLORS.unrecorded.line), penwidth: '1.6',
+        shape: 'hexagon',
+        style: '"filled,dashed"',
+        fillcolor: dotString(DAG_COLORS.unrecorded.fill),
+        color: dotString(DAG_COLORS.unrecorded.line),
+        penwidth: '1.6',
         label: htmlLabel(label.title, label.lines, '#7c2d12'),
         class: dotString('asl-unrecorded'),
       };
     case 'group':
       return {
         ...common,
-        shape: 'box3d', style: 'filled', fillcolor: dotString(DAG_COLORS.package.fill), color: dotString(DAG_COLORS.package.line),
+        shape: 'box3d',
+        style: 'filled',
+        fillcolor: dotString(DAG_COLORS.package.fill),
+        color: dotString(DAG_COLORS.package.line),
         label: htmlLabel(label.title, label.lines),
         class: dotString('asl-group asl-package'),
       };
@@ -88,23 +118,37 @@ function nodeAttributes(node: DagNode): Record<string, string> {
 function edgeAttributes(edge: DagEdge, fromReceipt: boolean, unrecorded: boolean): Record<string, string> {
   const tip = [edge.kind, ...edge.roles, ...edge.names.slice(0, 3)].join(' ');
   const attrs: Record<string, string> = { tooltip: dotString(tip), class: dotString(`asl-${edge.kind}`) };
-  if (edge.kind === 'contains') Object.assign(attrs, { style: 'dotted', arrowhead: 'odot', color: dotString(EDGE_COLORS.contains), label: dotString('in'), fontsize: '8' });
-  else if (edge.kind === 'lane' && unrecorded) Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.unrecorded), penwidth: '1.8' });
-  else if (edge.kind === 'lane') Object.assign(attrs, { style: 'bold', color: dotString(EDGE_COLORS.lane), penwidth: '1.8' });
-  else if (edge.kind === 'input' && fromReceipt) Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.receipt) });
+  if (edge.kind === 'contains')
+    Object.assign(attrs, {
+      style: 'dotted',
+      arrowhead: 'odot',
+      color: dotString(EDGE_COLORS.contains),
+      label: dotString('in'),
+      fontsize: '8',
+    });
+  else if (edge.kind === 'lane' && unrecorded)
+    Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.unrecorded), penwidth: '1.8' });
+  else if (edge.kind === 'lane')
+    Object.assign(attrs, { style: 'bold', color: dotString(EDGE_COLORS.lane), penwidth: '1.8' });
+  else if (edge.kind === 'input' && fromReceipt)
+    Object.assign(attrs, { style: 'dashed', color: dotString(EDGE_COLORS.receipt) });
   else if (edge.kind === 'input') Object.assign(attrs, { color: dotString(EDGE_COLORS.input) });
   else Object.assign(attrs, { color: dotString(EDGE_COLORS.output) });
   return attrs;
 }
 
 function attrList(attrs: Record<string, string>): string {
-  return `[${Object.entries(attrs).map(([k, v]) => `${k}=${v}`).join(', ')}]`;
+  return `[${Object.entries(attrs)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}]`;
 }
 
 export function renderDot(view: DagView, opts: { title?: string } = {}): string {
   const out: string[] = [];
   out.push('digraph asl_lineage {');
-  out.push(`  graph [rankdir=LR, fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.45, bgcolor="white", tooltip=${dotString(opts.title ?? 'ASL lineage')}${opts.title ? `, label=${dotString(opts.title)}, labelloc=t, labeljust=l` : ''}];`);
+  out.push(
+    `  graph [rankdir=LR, fontname="Helvetica", fontsize=11, nodesep=0.22, ranksep=0.45, bgcolor="white", tooltip=${dotString(opts.title ?? 'ASL lineage')}${opts.title ? `, label=${dotString(opts.title)}, labelloc=t, labeljust=l` : ''}];`,
+  );
   out.push('  node [fontname="Helvetica", fontsize=10, margin="0.12,0.06"];');
   out.push('  edge [fontname="Helvetica", arrowsize=0.7, penwidth=1.1];');
   if (view.nodes.length > 2000) {
@@ -115,9 +159,10 @@ export function renderDot(view: DagView, opts: { title?: string } = {}): string 
   const receipts = new Set<string>(view.nodes.filter((n) => n.type === 'receipt').map((n) => n.id));
   const markers = new Set<string>(view.nodes.filter((n) => n.type === 'unrecorded').map((n) => n.id));
   for (const edge of view.edges) {
-    out.push(`  ${dotString(edge.from)} -> ${dotString(edge.to)} ${attrList(edgeAttributes(edge, receipts.has(edge.from), markers.has(edge.from) || markers.has(edge.to)))};`);
+    out.push(
+      `  ${dotString(edge.from)} -> ${dotString(edge.to)} ${attrList(edgeAttributes(edge, receipts.has(edge.from), markers.has(edge.from) || markers.has(edge.to)))};`,
+    );
   }
   out.push('}');
   return `${out.join('\n')}\n`;
 }
-

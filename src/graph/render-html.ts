@@ -19,9 +19,28 @@ import { nodeJson } from './render-json.js';
 import { svgElement } from './render-svg.js';
 
 /** `node`: the id of the node drawing it (the digest, or a per-use node for empty content). */
-interface Use { digest: string; node: string; name: string; role: ArtifactRole; kind: string; size?: number }
-interface LaneUse { path: string; from: string; to: string; through: string[]; unrecorded: number | null; unchecked: boolean }
-interface ReceiptUse { receipt: string; step: string; role: ArtifactRole; name: string }
+interface Use {
+  digest: string;
+  node: string;
+  name: string;
+  role: ArtifactRole;
+  kind: string;
+  size?: number;
+}
+interface LaneUse {
+  path: string;
+  from: string;
+  to: string;
+  through: string[];
+  unrecorded: number | null;
+  unchecked: boolean;
+}
+interface ReceiptUse {
+  receipt: string;
+  step: string;
+  role: ArtifactRole;
+  name: string;
+}
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -29,7 +48,10 @@ function escapeHtml(text: string): string {
 
 /** JSON that cannot end the <script> element it sits in. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** What the details panel shows: the node's JSON, all its uses (drawn or not), and its search text. */
@@ -48,20 +70,43 @@ function viewerData(lineage: Lineage, view: DagView): Record<string, Record<stri
     const receiptId = e.kind === 'input' ? e.to : e.from;
     const artifactId = e.kind === 'input' ? e.from : e.to;
     const receipt = lineage.receiptById.get(receiptId)!;
-    const nodeId = lineage.receiptById.has(artifactId) ? artifactId : artifactNodeId(lineage, artifactId, e.kind, receiptId);
+    const nodeId = lineage.receiptById.has(artifactId)
+      ? artifactId
+      : artifactNodeId(lineage, artifactId, e.kind, receiptId);
     if (wanted.has(receiptId)) {
       const a = lineage.artifacts.get(artifactId);
-      const use: Use = { digest: artifactId, node: nodeId, name: e.name, role: e.role, kind: a?.kind ?? 'receipt', ...(a?.size !== undefined ? { size: a.size } : {}) };
+      const use: Use = {
+        digest: artifactId,
+        node: nodeId,
+        name: e.name,
+        role: e.role,
+        kind: a?.kind ?? 'receipt',
+        ...(a?.size !== undefined ? { size: a.size } : {}),
+      };
       add(e.kind === 'input' ? inputs : outputs, receiptId, use);
     }
-    if (wanted.has(nodeId)) add(e.kind === 'input' ? consumers : producers, nodeId, { receipt: receiptId, step: receipt.step, role: e.role, name: e.name });
+    if (wanted.has(nodeId))
+      add(e.kind === 'input' ? consumers : producers, nodeId, {
+        receipt: receiptId,
+        step: receipt.step,
+        role: e.role,
+        name: e.name,
+      });
   }
   // The lanes each drawn step is part of: as the earlier record, a step in between, or the next step.
   const lanes = new Map<string, LaneUse[]>();
   const stepOf = (id: Digest) => lineage.receiptById.get(id)?.step ?? id;
   for (const l of lineage.lanes) {
-    const use: LaneUse = { path: l.path, from: stepOf(l.from.receipt), to: stepOf(l.to.receipt), through: l.through.map((t) => t.step), unrecorded: l.unrecorded ? total(l.unrecorded) : null, unchecked: l.unchecked !== undefined };
-    for (const id of new Set([l.from.receipt, ...l.through.map((t) => t.receipt), l.to.receipt])) if (wanted.has(id)) add(lanes, id, use);
+    const use: LaneUse = {
+      path: l.path,
+      from: stepOf(l.from.receipt),
+      to: stepOf(l.to.receipt),
+      through: l.through.map((t) => t.step),
+      unrecorded: l.unrecorded ? total(l.unrecorded) : null,
+      unchecked: l.unchecked !== undefined,
+    };
+    for (const id of new Set([l.from.receipt, ...l.through.map((t) => t.receipt), l.to.receipt]))
+      if (wanted.has(id)) add(lanes, id, use);
   }
   const out: Record<string, Record<string, unknown>> = {};
   for (const node of view.nodes) {
@@ -87,7 +132,11 @@ function viewerData(lineage: Lineage, view: DagView): Record<string, Record<stri
       json.packages = node.members.map((id) => {
         const a = lineage.artifacts.get(id as Digest);
         const p = a?.package;
-        return { id, name: p ? `${p.name} ${p.version}${p.architecture ? ` ${p.architecture}` : ''}` : a?.name ?? id, size: a?.size ?? 0 };
+        return {
+          id,
+          name: p ? `${p.name} ${p.version}${p.architecture ? ` ${p.architecture}` : ''}` : (a?.name ?? id),
+          size: a?.size ?? 0,
+        };
       });
       words.push(...(json.packages as Array<{ name: string }>).map((p) => p.name));
     }
@@ -102,8 +151,19 @@ export function scriptHashSource(script: string): string {
   return `'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`;
 }
 
-export function renderHtml(lineage: Lineage, view: DagView, svg: string, opts: { title: string; storeRoot: string }): string {
-  const data = { title: opts.title, store: opts.storeRoot, totals: view.totals, options: view.options, nodes: viewerData(lineage, view) };
+export function renderHtml(
+  lineage: Lineage,
+  view: DagView,
+  svg: string,
+  opts: { title: string; storeRoot: string },
+): string {
+  const data = {
+    title: opts.title,
+    store: opts.storeRoot,
+    totals: view.totals,
+    options: view.options,
+    nodes: viewerData(lineage, view),
+  };
   const steps = view.nodes.filter((n) => n.type === 'receipt').length;
   const summary = `${steps} step${steps === 1 ? '' : 's'}, ${view.nodes.length} nodes (of ${view.totals.receipts} receipts and ${view.totals.artifacts} artifacts)`;
   return `<!DOCTYPE html>

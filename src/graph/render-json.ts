@@ -30,13 +30,41 @@ export function nodeJson(node: DagNode): Record<string, unknown> {
     }
     case 'artifact': {
       const { type: _t, id, ...a } = node.artifact;
-      const tree = node.tree === undefined ? {} : { tree: node.tree === null ? null : { files: node.tree.files, dirs: node.tree.dirs, other: node.tree.other, bytes: node.tree.bytes } };
+      const tree =
+        node.tree === undefined
+          ? {}
+          : {
+              tree:
+                node.tree === null
+                  ? null
+                  : { files: node.tree.files, dirs: node.tree.dirs, other: node.tree.other, bytes: node.tree.bytes },
+            };
       return { id: node.id, type: 'artifact', digest: id, ...a, links: node.links, ...tree, label };
     }
     case 'group':
-      return { id: node.id, type: 'group', kind: node.kind, receipt: node.receipt, step: node.step, direction: node.direction, members: node.members, size: node.size, label };
+      return {
+        id: node.id,
+        type: 'group',
+        kind: node.kind,
+        receipt: node.receipt,
+        step: node.step,
+        direction: node.direction,
+        members: node.members,
+        size: node.size,
+        label,
+      };
     case 'unrecorded':
-      return { id: node.id, type: 'unrecorded', path: node.path, from: node.from, to: node.to, paths: node.paths, counts: node.counts, ...(node.unchecked ? { unchecked: node.unchecked } : {}), label };
+      return {
+        id: node.id,
+        type: 'unrecorded',
+        path: node.path,
+        from: node.from,
+        to: node.to,
+        paths: node.paths,
+        counts: node.counts,
+        ...(node.unchecked ? { unchecked: node.unchecked } : {}),
+        label,
+      };
   }
 }
 

@@ -18,11 +18,15 @@ function shape(node: DagNode, label: string): string {
   if (node.type === 'group') return `[["${label}"]]`;
   if (node.type === 'unrecorded') return `{{"${label}"}}`;
   switch (node.artifact.kind) {
-    case 'tree': return `[/"${label}"/]`;
-    case 'package': return `[["${label}"]]`;
+    case 'tree':
+      return `[/"${label}"/]`;
+    case 'package':
+      return `[["${label}"]]`;
     case 'log':
-    case 'paths': return `>"${label}"]`;
-    default: return `["${label}"]`;
+    case 'paths':
+      return `>"${label}"]`;
+    default:
+      return `["${label}"]`;
   }
 }
 
@@ -49,10 +53,17 @@ export function renderMermaid(view: DagView): string {
     const from = ids.get(edge.from);
     const to = ids.get(edge.to);
     if (!from || !to) continue;
-    const arrow = edge.kind === 'contains' ? '-. in .->' : edge.kind === 'lane' ? '==>' : receipts.has(edge.from) && edge.kind === 'input' ? '-.->' : '-->';
+    const arrow =
+      edge.kind === 'contains'
+        ? '-. in .->'
+        : edge.kind === 'lane'
+          ? '==>'
+          : receipts.has(edge.from) && edge.kind === 'input'
+            ? '-.->'
+            : '-->';
     out.push(`  ${from} ${arrow} ${to}`);
   }
-  for (const [name, c] of Object.entries(DAG_COLORS)) out.push(`  classDef ${name} fill:${c.fill},stroke:${c.line},color:#0f172a`);
+  for (const [name, c] of Object.entries(DAG_COLORS))
+    out.push(`  classDef ${name} fill:${c.fill},stroke:${c.line},color:#0f172a`);
   return `${out.join('\n')}\n`;
 }
-

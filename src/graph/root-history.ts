@@ -51,16 +51,16 @@ export interface InnerView {
 export type HistoryLink =
   | { kind: 'step'; index: number; path: string; before: Digest | null; after: Digest }
   | {
-    kind: 'gap';
-    /** The receipt whose state the gap starts from; null: before the first record of the root. */
-    fromIndex: number | null;
-    /** The first receipt after the gap (the one that saw `to` as its before-state), or the log's length. */
-    toIndex: number;
-    path: string;
-    from: Digest | null;
-    to: Digest;
-    inner: InnerView[];
-  };
+      kind: 'gap';
+      /** The receipt whose state the gap starts from; null: before the first record of the root. */
+      fromIndex: number | null;
+      /** The first receipt after the gap (the one that saw `to` as its before-state), or the log's length. */
+      toIndex: number;
+      path: string;
+      from: Digest | null;
+      to: Digest;
+      inner: InnerView[];
+    };
 
 export type Origin =
   /** A recorded step wrote it: through the root itself, or through a path inside it it watched. */
@@ -76,7 +76,11 @@ export interface RootStart {
   below: number;
 }
 
-type Relation = { kind: 'same' } | { kind: 'contains'; sub: string } | { kind: 'inside'; rel: string } | { kind: 'unrelated' };
+type Relation =
+  | { kind: 'same' }
+  | { kind: 'contains'; sub: string }
+  | { kind: 'inside'; rel: string }
+  | { kind: 'unrelated' };
 
 function trim(path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
@@ -109,7 +113,11 @@ export type SubtreeLookup = (id: Digest | null, sub: string) => Promise<Digest |
  * The chain of links from `start` back to the root's creation (or to the first gap
  * with no recorded state before it), newest first. `views` in log order.
  */
-export async function planRootHistory(views: readonly RootView[], start: RootStart, subtree: SubtreeLookup): Promise<HistoryLink[]> {
+export async function planRootHistory(
+  views: readonly RootView[],
+  start: RootStart,
+  subtree: SubtreeLookup,
+): Promise<HistoryLink[]> {
   const links: HistoryLink[] = [];
   let cur = start.tree;
   let path = start.path;
@@ -124,7 +132,7 @@ export async function planRootHistory(views: readonly RootView[], start: RootSta
       const r = viewRelation(v, path);
       if (r.kind === 'inside') continue;
       if (r.kind === 'contains') {
-        if (await subtree(v.after, r.sub) === cur) step = { view: v, before: await subtree(v.before, r.sub), path };
+        if ((await subtree(v.after, r.sub)) === cur) step = { view: v, before: await subtree(v.before, r.sub), path };
       } else if (v.after === cur) step = { view: v, before: v.before, path: v.path };
     }
     if (step) {
@@ -150,7 +158,15 @@ export async function planRootHistory(views: readonly RootView[], start: RootSta
       const r = viewRelation(v, path);
       if (r.kind === 'inside') inner.push({ index: v.index, rel: r.rel, before: v.before, after: v.after });
     }
-    links.push({ kind: 'gap', fromIndex: from?.index ?? null, toIndex: limit, path, from: from?.tree ?? null, to: cur, inner });
+    links.push({
+      kind: 'gap',
+      fromIndex: from?.index ?? null,
+      toIndex: limit,
+      path,
+      from: from?.tree ?? null,
+      to: cur,
+      inner,
+    });
     if (!from || from.tree === null) return links;
     cur = from.tree;
     limit = from.index + 1;
@@ -158,7 +174,13 @@ export async function planRootHistory(views: readonly RootView[], start: RootSta
 }
 
 /** The entry at `p` (relative to the root) inside an inner view's tree rooted at `rel`. */
-async function entryIn(reader: TreeReader, id: Digest | null, rel: string, p: string, like: TreeEntry): Promise<TreeEntry | undefined> {
+async function entryIn(
+  reader: TreeReader,
+  id: Digest | null,
+  rel: string,
+  p: string,
+  like: TreeEntry,
+): Promise<TreeEntry | undefined> {
   if (id === null) return undefined;
   if (p === rel) {
     // The watched path is the entry itself: a file root is recorded as its blob.
@@ -170,7 +192,12 @@ async function entryIn(reader: TreeReader, id: Digest | null, rel: string, p: st
 }
 
 /** Whether a receipt that watched a path inside the root wrote `entry` at `p` during a gap. */
-async function innerOrigin(reader: TreeReader, link: Extract<HistoryLink, { kind: 'gap' }>, p: string, entry: TreeEntry): Promise<Origin | null> {
+async function innerOrigin(
+  reader: TreeReader,
+  link: Extract<HistoryLink, { kind: 'gap' }>,
+  p: string,
+  entry: TreeEntry,
+): Promise<Origin | null> {
   for (let k = link.inner.length - 1; k >= 0; k--) {
     const v = link.inner[k]!;
     if (p !== v.rel && !p.startsWith(`${v.rel}/`)) continue;
@@ -193,7 +220,13 @@ export interface RootHistory {
  * Content changes (added or changed bytes, target, device numbers or type) from
  * tree `a` to tree `b`, non-directories only; equal sub-trees skipped unread.
  */
-async function contentChanges(reader: TreeReader, a: Digest | null, b: Digest | null, prefix: Buffer, out: (path: Buffer, entry: TreeEntry) => Promise<void>): Promise<void> {
+async function contentChanges(
+  reader: TreeReader,
+  a: Digest | null,
+  b: Digest | null,
+  prefix: Buffer,
+  out: (path: Buffer, entry: TreeEntry) => Promise<void>,
+): Promise<void> {
   if (a === b || b === null) return;
   const ta = a === null ? null : await reader.tree(a);
   const tb = await reader.tree(b);
@@ -212,7 +245,11 @@ async function contentChanges(reader: TreeReader, a: Digest | null, b: Digest | 
 const SLASH = Buffer.from('/');
 
 /** The history of `start`'s root and the origin of every non-directory entry's content. */
-export async function rootHistory(reader: TreeReader, views: readonly RootView[], start: RootStart): Promise<RootHistory> {
+export async function rootHistory(
+  reader: TreeReader,
+  views: readonly RootView[],
+  start: RootStart,
+): Promise<RootHistory> {
   const subtree: SubtreeLookup = async (id, sub) => {
     if (id === null) return null;
     const e = await reader.lookup(id, splitPath(Buffer.from(sub)));
@@ -226,8 +263,18 @@ export async function rootHistory(reader: TreeReader, views: readonly RootView[]
     await contentChanges(reader, from, to, Buffer.alloc(0), async (path, entry) => {
       const p = pathText(path);
       if (origins.has(p)) return;
-      if (link.kind === 'step') { origins.set(p, { kind: 'step', index: link.index, via: 'root' }); return; }
-      origins.set(p, await innerOrigin(reader, link, p, entry) ?? { kind: 'unrecorded', afterIndex: link.fromIndex, beforeIndex: link.toIndex });
+      if (link.kind === 'step') {
+        origins.set(p, { kind: 'step', index: link.index, via: 'root' });
+        return;
+      }
+      origins.set(
+        p,
+        (await innerOrigin(reader, link, p, entry)) ?? {
+          kind: 'unrecorded',
+          afterIndex: link.fromIndex,
+          beforeIndex: link.toIndex,
+        },
+      );
     });
   }
   return { links, origins };

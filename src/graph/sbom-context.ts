@@ -49,7 +49,12 @@ async function osRelease(store: Store, tree: Digest): Promise<OsRelease> {
       if (r.entry.type !== 'file') continue;
       const f = parseOsRelease((await readObject(store, r.entry.digest!)).toString('utf8'));
       const id = f.ID && /^[a-z0-9._-]+$/.test(f.ID) ? f.ID : 'debian';
-      return { id, ...(f.NAME ? { name: f.NAME } : {}), ...(f.VERSION_ID ? { versionId: f.VERSION_ID } : {}), ...(f.PRETTY_NAME ? { prettyName: f.PRETTY_NAME } : {}) };
+      return {
+        id,
+        ...(f.NAME ? { name: f.NAME } : {}),
+        ...(f.VERSION_ID ? { versionId: f.VERSION_ID } : {}),
+        ...(f.PRETTY_NAME ? { prettyName: f.PRETTY_NAME } : {}),
+      };
     } catch (err) {
       if (!(err instanceof AslError) || (err.code !== 'NOT_FOUND' && err.code !== 'SYMLINK_LOOP')) throw err;
     }
@@ -69,7 +74,9 @@ function uuidV5(name: string): string {
 
 export async function sbomContext(store: Store, result: AuditResult): Promise<SbomContext> {
   const seen = new Map<number, StepRef>();
-  const add = (r: StepRef | null | undefined) => { if (r && !seen.has(r.seq)) seen.set(r.seq, { seq: r.seq, receipt: r.receipt, step: r.step }); };
+  const add = (r: StepRef | null | undefined) => {
+    if (r && !seen.has(r.seq)) seen.set(r.seq, { seq: r.seq, receipt: r.receipt, step: r.step });
+  };
   for (const h of result.history) if (h.kind === 'step') add(h);
   for (const s of result.steps) add(s);
   for (const p of result.packages) add(p.deb);

@@ -43,32 +43,47 @@ export function cyclonedxBom(result: AuditResult, ctx: SbomContext): Json {
     if (e.package) {
       const key = `${e.package.name}\0${e.package.architecture ?? ''}`;
       const list = filesOf.get(key);
-      if (list) list.push(e); else filesOf.set(key, [e]);
+      if (list) list.push(e);
+      else filesOf.set(key, [e]);
     } else unowned.push(e);
   }
-  const packages = result.packages.filter((p) => p.listed).map((p) => {
-    const purl = debPurl({ name: p.name, version: p.version ?? '', ...(p.architecture ? { architecture: p.architecture } : {}) }, ctx.os.id);
-    const files = filesOf.get(`${p.name}\0${p.architecture ?? ''}`) ?? [];
-    return {
-      type: 'library',
-      'bom-ref': purl,
-      ...(p.maintainer ? { publisher: p.maintainer } : {}),
-      name: p.name,
-      ...(p.version ? { version: p.version } : {}),
-      ...(p.summary ? { description: p.summary } : {}),
-      ...(p.deb ? { hashes: [{ alg: 'SHA-256', content: hex(p.deb.digest) }] } : {}),
-      purl,
-      ...(p.homepage && /^https?:\/\//.test(p.homepage) ? { externalReferences: [{ type: 'website', url: p.homepage }] } : {}),
-      properties: [
-        ...(p.status ? [prop('asl:dpkg:status', p.status)] : []),
-        ...(p.source ? [prop('asl:dpkg:source', p.source)] : []),
-        ...(p.deb ? [prop('asl:deb', p.deb.digest), prop('asl:deb:name', p.deb.name), prop('asl:deb:receipt', p.deb.receipt), prop('asl:deb:step', `#${p.deb.seq} ${p.deb.step}`)] : [prop('asl:deb', 'not recorded')]),
-        prop('asl:files', p.files),
-        prop('asl:files:differ', p.differs),
-      ],
-      ...(files.length > 0 ? { components: files.map(fileComponent) } : {}),
-    };
-  });
+  const packages = result.packages
+    .filter((p) => p.listed)
+    .map((p) => {
+      const purl = debPurl(
+        { name: p.name, version: p.version ?? '', ...(p.architecture ? { architecture: p.architecture } : {}) },
+        ctx.os.id,
+      );
+      const files = filesOf.get(`${p.name}\0${p.architecture ?? ''}`) ?? [];
+      return {
+        type: 'library',
+        'bom-ref': purl,
+        ...(p.maintainer ? { publisher: p.maintainer } : {}),
+        name: p.name,
+        ...(p.version ? { version: p.version } : {}),
+        ...(p.summary ? { description: p.summary } : {}),
+        ...(p.deb ? { hashes: [{ alg: 'SHA-256', content: hex(p.deb.digest) }] } : {}),
+        purl,
+        ...(p.homepage && /^https?:\/\//.test(p.homepage)
+          ? { externalReferences: [{ type: 'website', url: p.homepage }] }
+          : {}),
+        properties: [
+          ...(p.status ? [prop('asl:dpkg:status', p.status)] : []),
+          ...(p.source ? [prop('asl:dpkg:source', p.source)] : []),
+          ...(p.deb
+            ? [
+                prop('asl:deb', p.deb.digest),
+                prop('asl:deb:name', p.deb.name),
+                prop('asl:deb:receipt', p.deb.receipt),
+                prop('asl:deb:step', `#${p.deb.seq} ${p.deb.step}`),
+              ]
+            : [prop('asl:deb', 'not recorded')]),
+          prop('asl:files', p.files),
+          prop('asl:files:differ', p.differs),
+        ],
+        ...(files.length > 0 ? { components: files.map(fileComponent) } : {}),
+      };
+    });
   const s = result.summary;
   const attestations = ctx.receipts.flatMap((r) => [
     {
@@ -101,7 +116,9 @@ export function cyclonedxBom(result: AuditResult, ctx: SbomContext): Json {
         externalReferences: attestations,
         properties: [
           prop('asl:tree', t.tree),
-          ...(t.receipt ? [prop('asl:receipt', t.receipt.receipt), prop('asl:step', `#${t.receipt.seq} ${t.receipt.step}`)] : []),
+          ...(t.receipt
+            ? [prop('asl:receipt', t.receipt.receipt), prop('asl:step', `#${t.receipt.seq} ${t.receipt.step}`)]
+            : []),
           ...(t.root ? [prop('asl:root', t.root)] : []),
           prop('asl:audit:files', s.files),
           prop('asl:audit:package', s.package),

@@ -65,7 +65,12 @@ async function md5OfObject(reader: TreeReader, id: Digest): Promise<string> {
  * root) in tree `root`. A regular file normally has one owner; a directory is
  * often listed by many packages.
  */
-export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer, entry: TreeEntry): Promise<DpkgAnswer> {
+export async function dpkgOwners(
+  reader: TreeReader,
+  root: Digest,
+  path: Buffer,
+  entry: TreeEntry,
+): Promise<DpkgAnswer> {
   const db = await findDpkgDatabase(reader, root);
   if (!db) return { database: false, owners: [] };
   const { tree: dpkgTree, info, status: statusEntry } = db;
@@ -78,12 +83,15 @@ export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer,
   const physicalDir = (dir: string) => {
     let p = dirCache.get(dir);
     if (!p) {
-      p = reader.physicalDir(root, Buffer.from(dir)).then((d) => (d === undefined ? undefined : `/${d.toString('utf8')}`));
+      p = reader
+        .physicalDir(root, Buffer.from(dir))
+        .then((d) => (d === undefined ? undefined : `/${d.toString('utf8')}`));
       dirCache.set(dir, p);
     }
     return p;
   };
-  const sameFile = async (listed: string) => listed === want || (basename(listed) === basename(want) && (await physicalDir(dirname(listed))) === wantDir);
+  const sameFile = async (listed: string) =>
+    listed === want || (basename(listed) === basename(want) && (await physicalDir(dirname(listed))) === wantDir);
 
   // Diversions: a package's path moved aside to `to` (by another package, or locally).
   const diversions = parseDiversions(await text(findEntry(dpkgTree, Buffer.from('diversions'))));
@@ -102,7 +110,7 @@ export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer,
     const pkg = list.split(':')[0]!;
     for (const listed of lines) {
       const moved = diversions.find((d) => d.from === listed && d.by !== pkg);
-      if (!moved && await sameFile(listed)) found.push({ list, listedAs: listed });
+      if (!moved && (await sameFile(listed))) found.push({ list, listedAs: listed });
       const here = divertedHere.find((d) => d.from === listed && d.by !== pkg);
       if (here) found.push({ list, listedAs: listed, diversion: here });
     }
@@ -113,11 +121,12 @@ export async function dpkgOwners(reader: TreeReader, root: Digest, path: Buffer,
   const owners: DpkgOwner[] = [];
   for (const f of found) {
     const [name, arch] = f.list.split(':') as [string, string | undefined];
-    const stanza = stanzas.find((s) => s.package === name && (arch === undefined || s.architecture === arch))
-      ?? stanzas.find((s) => s.package === name);
+    const stanza =
+      stanzas.find((s) => s.package === name && (arch === undefined || s.architecture === arch)) ??
+      stanzas.find((s) => s.package === name);
     const owner: DpkgOwner = {
       package: name,
-      ...(stanza?.architecture ?? arch ? { architecture: stanza?.architecture ?? arch } : {}),
+      ...((stanza?.architecture ?? arch) ? { architecture: stanza?.architecture ?? arch } : {}),
       ...(stanza?.version ? { version: stanza.version } : {}),
       ...(stanza?.status ? { status: stanza.status } : {}),
       listedAs: f.listedAs,

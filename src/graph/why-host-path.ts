@@ -48,6 +48,9 @@ export function notFoundHint(index: ReceiptIndex, hostPath: string | null): stri
   if (under !== undefined) {
     return `; it lies under the recorded root ${under}, but no tree recorded there holds ${`/${insideRoot(under, hostPath!)}`} (made after the last capture, or left out of it?)`;
   }
-  const named = roots.length === 0 ? '' : `, or a host path under a recorded root (${roots.slice(0, 3).join(', ')}${roots.length > 3 ? ', …' : ''})`;
+  const named =
+    roots.length === 0
+      ? ''
+      : `, or a host path under a recorded root (${roots.slice(0, 3).join(', ')}${roots.length > 3 ? ', …' : ''})`;
   return `; PATH is a path inside a captured tree (as usr/bin/node)${named}; --tree ID names the tree`;
 }

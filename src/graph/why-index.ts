@@ -74,7 +74,9 @@ function debKey(name: string, version: string): string {
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
-  if (list) { if (list[list.length - 1] !== value) list.push(value); } else map.set(key, [value]);
+  if (list) {
+    if (list[list.length - 1] !== value) list.push(value);
+  } else map.set(key, [value]);
 }
 
 /** Reads and verifies every committed receipt (a few at a time) and indexes it. */
@@ -82,8 +84,19 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
   const reader = await VerifiedReceiptReader.open(store, await loadTrustedKeys(store));
   const { records } = await readReceiptLog(store);
   const receipts: ReceiptSummary[] = new Array(records.length);
-  const index: ReceiptIndex = { receipts, producers: new Map(), byHostPath: new Map(), debs: new Map(), blobOutputs: new Map() };
-  const treeRef = (o: ArtifactRef): OutputTree => ({ name: o.name, role: o.role, digest: o.digest, ...(o.path ? { path: o.path } : {}) });
+  const index: ReceiptIndex = {
+    receipts,
+    producers: new Map(),
+    byHostPath: new Map(),
+    debs: new Map(),
+    blobOutputs: new Map(),
+  };
+  const treeRef = (o: ArtifactRef): OutputTree => ({
+    name: o.name,
+    role: o.role,
+    digest: o.digest,
+    ...(o.path ? { path: o.path } : {}),
+  });
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < records.length; i = next++) {
@@ -101,15 +114,30 @@ export async function loadReceiptIndex(store: Store): Promise<ReceiptIndex> {
         finishedOn: statement.predicate.run.finishedOn,
         outputTrees: core.outputs.filter((o) => o.kind === 'tree').map(treeRef),
         inputTrees: core.inputs.filter((o) => o.kind === 'tree').map(treeRef),
-        outputBlobs: core.outputs.filter((o) => o.kind === 'blob' && FILE_ROLES.has(o.role)).map((o) => ({ name: o.name, digest: o.digest })),
-        watched: core.kind === 'command' ? core.watched.map((w) => ({ path: w.path, before: w.before, after: w.after, ...(w.excluded ? { excluded: w.excluded } : {}) })) : [],
+        outputBlobs: core.outputs
+          .filter((o) => o.kind === 'blob' && FILE_ROLES.has(o.role))
+          .map((o) => ({ name: o.name, digest: o.digest })),
+        watched:
+          core.kind === 'command'
+            ? core.watched.map((w) => ({
+                path: w.path,
+                before: w.before,
+                after: w.after,
+                ...(w.excluded ? { excluded: w.excluded } : {}),
+              }))
+            : [],
       };
       for (const ref of core.inputs) {
         if (ref.role !== 'downloaded' || !ref.package) continue;
         push(index.debs, debKey(ref.package.name, ref.package.version), {
-          name: ref.name, package: ref.package.name, version: ref.package.version,
+          name: ref.name,
+          package: ref.package.name,
+          version: ref.package.version,
           ...(ref.package.architecture ? { architecture: ref.package.architecture } : {}),
-          digest: ref.digest, ...(ref.size !== undefined ? { size: ref.size } : {}), ...(ref.path ? { path: ref.path } : {}), index: i,
+          digest: ref.digest,
+          ...(ref.size !== undefined ? { size: ref.size } : {}),
+          ...(ref.path ? { path: ref.path } : {}),
+          index: i,
         });
       }
     }
@@ -136,7 +164,10 @@ export function newestBelow(list: readonly number[] | undefined, limit: number):
   let found: number | undefined;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    if (list[mid]! < limit) { found = list[mid]; lo = mid + 1; } else hi = mid - 1;
+    if (list[mid]! < limit) {
+      found = list[mid];
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
   return found;
 }
@@ -157,19 +188,29 @@ export interface DebMatch {
  * architecture when both say), preferring the download by the receipt at `limit`
  * (the step that wrote the content), then the newest download before it, then any.
  */
-export function matchDeb(index: ReceiptIndex, pkg: { package: string; version?: string; architecture?: string }, limit: number): DebMatch | null {
+export function matchDeb(
+  index: ReceiptIndex,
+  pkg: { package: string; version?: string; architecture?: string },
+  limit: number,
+): DebMatch | null {
   if (!pkg.version) return null;
-  const candidates = (index.debs.get(debKey(pkg.package, pkg.version)) ?? [])
-    .filter((d) => !d.architecture || !pkg.architecture || d.architecture === pkg.architecture);
+  const candidates = (index.debs.get(debKey(pkg.package, pkg.version)) ?? []).filter(
+    (d) => !d.architecture || !pkg.architecture || d.architecture === pkg.architecture,
+  );
   if (candidates.length === 0) return null;
-  const pick: DebRef = candidates.find((d) => d.index === limit)
-    ?? [...candidates].reverse().find((d) => d.index <= limit)
-    ?? candidates[candidates.length - 1]!;
+  const pick: DebRef =
+    candidates.find((d) => d.index === limit) ??
+    [...candidates].reverse().find((d) => d.index <= limit) ??
+    candidates[candidates.length - 1]!;
   const r = index.receipts[pick.index]!;
   return {
-    name: pick.name, digest: pick.digest,
-    ...(pick.size !== undefined ? { size: pick.size } : {}), ...(pick.path ? { path: pick.path } : {}),
+    name: pick.name,
+    digest: pick.digest,
+    ...(pick.size !== undefined ? { size: pick.size } : {}),
+    ...(pick.path ? { path: pick.path } : {}),
     ...(pick.architecture ? { architecture: pick.architecture } : {}),
-    seq: r.seq, receipt: r.id, step: r.step,
+    seq: r.seq,
+    receipt: r.id,
+    step: r.step,
   };
 }

@@ -43,7 +43,10 @@ export function splitPath(path: Buffer): Buffer[] {
 
 export function joinParts(parts: readonly Buffer[]): Buffer {
   const out: Buffer[] = [];
-  parts.forEach((p, i) => { if (i > 0) out.push(Buffer.from('/')); out.push(p); });
+  parts.forEach((p, i) => {
+    if (i > 0) out.push(Buffer.from('/'));
+    out.push(p);
+  });
   return Buffer.concat(out);
 }
 
@@ -144,7 +147,11 @@ export class TreeReader {
    * too with `followLast` (as stat(2) sees it). Throws NOT_FOUND naming the first
    * missing component.
    */
-  async resolve(root: Digest, path: Buffer, opts: { label?: string; followLast?: boolean } = {}): Promise<ResolvedPath> {
+  async resolve(
+    root: Digest,
+    path: Buffer,
+    opts: { label?: string; followLast?: boolean } = {},
+  ): Promise<ResolvedPath> {
     const label = opts.label ?? path.toString();
     const queue = splitPath(path).filter((p) => !isDot(p));
     if (queue.some(isDotDot)) throw new AslError('BAD_INPUT', `${label}: ".." is not allowed in a tree path`);
@@ -156,26 +163,43 @@ export class TreeReader {
     while (queue.length > 0) {
       const name = queue.shift()!;
       if (isDot(name)) continue;
-      if (isDotDot(name)) { if (parts.length > 0) { parts.pop(); dirs.pop(); } continue; }
+      if (isDotDot(name)) {
+        if (parts.length > 0) {
+          parts.pop();
+          dirs.pop();
+        }
+        continue;
+      }
       const tree = await this.mustTree(dirs[dirs.length - 1]!);
       const entry = findEntry(tree, name);
       const here = joinParts([...parts, name]).toString();
-      if (!entry) throw new AslError('NOT_FOUND', `${label}: no ${here} in tree ${root}`, { data: { path: label, tree: root } });
-      if (queue.length === 0 && !(opts.followLast && entry.type === 'symlink')) return { parts: [...parts, name], entry, followed };
+      if (!entry)
+        throw new AslError('NOT_FOUND', `${label}: no ${here} in tree ${root}`, { data: { path: label, tree: root } });
+      if (queue.length === 0 && !(opts.followLast && entry.type === 'symlink'))
+        return { parts: [...parts, name], entry, followed };
       if (entry.type === 'symlink') {
-        if (++hops > MAX_SYMLINKS) throw new AslError('SYMLINK_LOOP', `${label}: too many levels of symbolic links in tree ${root}`);
+        if (++hops > MAX_SYMLINKS)
+          throw new AslError('SYMLINK_LOOP', `${label}: too many levels of symbolic links in tree ${root}`);
         const target = entry.target!;
         followed.push({ at: here, target: target.toString() });
-        if (target[0] === SLASH) { parts.length = 0; dirs.length = 1; }
+        if (target[0] === SLASH) {
+          parts.length = 0;
+          dirs.length = 1;
+        }
         queue.unshift(...splitPath(target));
         continue;
       }
-      if (entry.type !== 'dir') throw new AslError('NOT_FOUND', `${label}: ${here} is a ${entry.type}, not a directory, in tree ${root}`);
+      if (entry.type !== 'dir')
+        throw new AslError('NOT_FOUND', `${label}: ${here} is a ${entry.type}, not a directory, in tree ${root}`);
       parts.push(name);
       dirs.push(entry.digest!);
     }
     // Only a symlink to the root itself (followLast) ends here.
-    return { parts, entry: { name: Buffer.alloc(0), type: 'dir', mode: 0, uid: 0, gid: 0, digest: dirs[dirs.length - 1]! }, followed };
+    return {
+      parts,
+      entry: { name: Buffer.alloc(0), type: 'dir', mode: 0, uid: 0, gid: 0, digest: dirs[dirs.length - 1]! },
+      followed,
+    };
   }
 
   /** The physical path of directory `path` (every symlink followed), or undefined if it is not a directory. */

@@ -18,7 +18,15 @@ import { AslError } from '../core/errors.js';
 import type { Store } from '../store/store.js';
 import { changedFields, entryInfo, type ChangedField, type EntryInfo } from './diff.js';
 import { dpkgOwners, type DpkgOwner } from './why-dpkg.js';
-import { loadReceiptIndex, matchDeb, newestBelow, type DebMatch, type OutputTree, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
+import {
+  loadReceiptIndex,
+  matchDeb,
+  newestBelow,
+  type DebMatch,
+  type OutputTree,
+  type ReceiptIndex,
+  type ReceiptSummary,
+} from './why-index.js';
 import { insideRoot, notFoundHint, recordedRoots, type HostPathMatch } from './why-host-path.js';
 import { joinParts, TreeReader, type FollowedLink, type ResolvedPath } from './why-tree-path.js';
 
@@ -89,7 +97,9 @@ export interface WhyResult {
 }
 
 function isLookupMiss(err: unknown): boolean {
-  return err instanceof AslError && (err.code === 'NOT_FOUND' || err.code === 'SYMLINK_LOOP' || err.code === 'BAD_INPUT');
+  return (
+    err instanceof AslError && (err.code === 'NOT_FOUND' || err.code === 'SYMLINK_LOOP' || err.code === 'BAD_INPUT')
+  );
 }
 
 interface Start {
@@ -118,7 +128,12 @@ type Locate = (tree: OutputTree) => string | null;
  * failing that, the newest input tree (a declared input nobody output, such as a
  * folder given to --artifact-inputs).
  */
-async function findNewest(reader: TreeReader, index: ReceiptIndex, locate: Locate, only?: ReceiptSummary): Promise<Start | undefined> {
+async function findNewest(
+  reader: TreeReader,
+  index: ReceiptIndex,
+  locate: Locate,
+  only?: ReceiptSummary,
+): Promise<Start | undefined> {
   const receipts = only ? [only] : index.receipts;
   let loop: unknown;
   for (const as of ['output', 'input'] as const) {
@@ -130,7 +145,12 @@ async function findNewest(reader: TreeReader, index: ReceiptIndex, locate: Locat
         try {
           const resolved = await reader.resolve(o.digest, Buffer.from(query), { label: query });
           const producer = as === 'output' ? r.index : newestBelow(index.producers.get(o.digest), r.index);
-          return { tree: o.digest, resolved, producer, found: { seq: r.seq, receipt: r.id, step: r.step, artifact: o.name, as } };
+          return {
+            tree: o.digest,
+            resolved,
+            producer,
+            found: { seq: r.seq, receipt: r.id, step: r.step, artifact: o.name, as },
+          };
         } catch (err) {
           if (!isLookupMiss(err)) throw err;
           loop ??= (err as AslError).code === 'SYMLINK_LOOP' ? err : undefined;
@@ -149,11 +169,18 @@ async function findNewest(reader: TreeReader, index: ReceiptIndex, locate: Locat
  * that contain it, newest first; with nested roots, each tree is searched at the path
  * relative to its own root.
  */
-async function findByHostPath(reader: TreeReader, index: ReceiptIndex, hostPath: string, only?: ReceiptSummary): Promise<(Start & { host: HostPathMatch }) | undefined> {
+async function findByHostPath(
+  reader: TreeReader,
+  index: ReceiptIndex,
+  hostPath: string,
+  only?: ReceiptSummary,
+): Promise<(Start & { host: HostPathMatch }) | undefined> {
   const start = await findNewest(reader, index, (o) => insideRoot(o.path, hostPath), only);
   if (!start) return undefined;
   const r = index.receipts.find((x) => x.id === start.found!.receipt)!;
-  const tree = [...r.outputTrees, ...r.inputTrees].find((o) => o.digest === start.tree && insideRoot(o.path, hostPath) !== null)!;
+  const tree = [...r.outputTrees, ...r.inputTrees].find(
+    (o) => o.digest === start.tree && insideRoot(o.path, hostPath) !== null,
+  )!;
   return { ...start, host: { hostPath, root: tree.path!, path: `/${insideRoot(tree.path, hostPath)}` } };
 }
 
@@ -163,26 +190,45 @@ async function findByHostPath(reader: TreeReader, index: ReceiptIndex, hostPath:
  * file first (`$ISO_ROOT/usr/bin/node` is /usr/bin/node in ISO_ROOT's trees), and a
  * relative one that no tree holds is tried as a host path from `cwd`.
  */
-async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string, treeOpt: string | undefined, cwd: string | undefined): Promise<Start & { host?: HostPathMatch }> {
+async function chooseTree(
+  reader: TreeReader,
+  index: ReceiptIndex,
+  query: string,
+  treeOpt: string | undefined,
+  cwd: string | undefined,
+): Promise<Start & { host?: HostPathMatch }> {
   const absolute = posix.isAbsolute(query);
-  const hostPath = absolute ? posix.normalize(query) : cwd !== undefined && posix.isAbsolute(cwd) ? posix.resolve(cwd, query) : null;
+  const hostPath = absolute
+    ? posix.normalize(query)
+    : cwd !== undefined && posix.isAbsolute(cwd)
+      ? posix.resolve(cwd, query)
+      : null;
   const literal: Locate = () => query;
-  const search = async (only?: ReceiptSummary) => (absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined)
-    ?? await findNewest(reader, index, literal, only)
-    ?? (!absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined);
+  const search = async (only?: ReceiptSummary) =>
+    (absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined) ??
+    (await findNewest(reader, index, literal, only)) ??
+    (!absolute && hostPath !== null ? await findByHostPath(reader, index, hostPath, only) : undefined);
   if (treeOpt === undefined) {
     const found = await search();
     if (!found) {
       const hint = notFoundHint(index, absolute ? hostPath : null);
-      throw new AslError('NOT_FOUND', `${query}: in no output tree of the ${index.receipts.length} receipts in ${reader.store.root}${hint}`, { data: { path: query } });
+      throw new AslError(
+        'NOT_FOUND',
+        `${query}: in no output tree of the ${index.receipts.length} receipts in ${reader.store.root}${hint}`,
+        { data: { path: query } },
+      );
     }
     return found;
   }
-  if (!isDigest(treeOpt)) throw new AslError('BAD_INPUT', `${treeOpt}: not a tree id (expected sha256:<64 hex digits>)`);
+  if (!isDigest(treeOpt))
+    throw new AslError('BAD_INPUT', `${treeOpt}: not a tree id (expected sha256:<64 hex digits>)`);
   const receipt = index.receipts.find((r) => r.id === treeOpt);
   if (receipt) {
     const found = await search(receipt);
-    if (!found) throw new AslError('NOT_FOUND', `${query}: in no output tree of receipt ${treeOpt} (${receipt.step})`, { data: { path: query } });
+    if (!found)
+      throw new AslError('NOT_FOUND', `${query}: in no output tree of receipt ${treeOpt} (${receipt.step})`, {
+        data: { path: query },
+      });
     return found;
   }
   const tree = await reader.tree(treeOpt);
@@ -192,12 +238,25 @@ async function chooseTree(reader: TreeReader, index: ReceiptIndex, query: string
     return { tree: treeOpt, resolved, producer: newestBelow(index.producers.get(treeOpt), Infinity) };
   } catch (err) {
     // A host path, with the tree named: read it relative to the root this tree was recorded for.
-    const root = hostPath === null || !isLookupMiss(err) ? undefined
-      : recordedRoots(index).find((r) => insideRoot(r, hostPath) !== null && index.receipts.some((x) => [...x.outputTrees, ...x.inputTrees].some((o) => o.digest === treeOpt && o.path === r)));
+    const root =
+      hostPath === null || !isLookupMiss(err)
+        ? undefined
+        : recordedRoots(index).find(
+            (r) =>
+              insideRoot(r, hostPath) !== null &&
+              index.receipts.some((x) =>
+                [...x.outputTrees, ...x.inputTrees].some((o) => o.digest === treeOpt && o.path === r),
+              ),
+          );
     if (root === undefined) throw err;
     const path = `/${insideRoot(root, hostPath!)}`;
     const resolved = await reader.resolve(treeOpt, Buffer.from(path), { label: query });
-    return { tree: treeOpt, resolved, producer: newestBelow(index.producers.get(treeOpt), Infinity), host: { hostPath: hostPath!, root, path } };
+    return {
+      tree: treeOpt,
+      resolved,
+      producer: newestBelow(index.producers.get(treeOpt), Infinity),
+      host: { hostPath: hostPath!, root, path },
+    };
   }
 }
 
@@ -206,11 +265,16 @@ function stepFields(r: ReceiptSummary): Pick<WhyStep, 'seq' | 'receipt' | 'step'
 }
 
 function kindOf(fields: ChangedField[]): WhyChangeKind {
-  return fields.some((f) => f === 'type' || f === 'content' || f === 'target' || f === 'rdev') ? 'modified' : 'metadata';
+  return fields.some((f) => f === 'type' || f === 'content' || f === 'target' || f === 'rdev')
+    ? 'modified'
+    : 'metadata';
 }
 
 /** How receipt `r` produced tree `tree`: the watched root's before-tree, or none (declared / ingested output). */
-function producedFrom(r: ReceiptSummary, tree: Digest): { before: Digest | null; root: string | undefined; output: OutputTree | undefined } {
+function producedFrom(
+  r: ReceiptSummary,
+  tree: Digest,
+): { before: Digest | null; root: string | undefined; output: OutputTree | undefined } {
   const w = r.watched.find((x) => x.after === tree);
   const output = r.outputTrees.find((o) => o.digest === tree);
   return { before: w ? w.before : null, root: w?.path ?? output?.path ?? output?.name, output };
@@ -220,7 +284,11 @@ function producedFrom(r: ReceiptSummary, tree: Digest): { before: Digest | null;
  * The steps that changed the entry at the start's path, newest first while walking,
  * returned oldest first, and how the history begins.
  */
-async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): Promise<{ history: WhyStep[]; kind: WhyStart; untrackedIn?: WhyResult['untrackedIn'] }> {
+async function walkBack(
+  reader: TreeReader,
+  index: ReceiptIndex,
+  start: Start,
+): Promise<{ history: WhyStep[]; kind: WhyStart; untrackedIn?: WhyResult['untrackedIn'] }> {
   const parts = start.resolved.parts;
   const newestFirst: WhyStep[] = [];
   let kind: WhyStart = 'unproduced';
@@ -235,18 +303,39 @@ async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): 
     const beforeEntry = await reader.entryAt(before, parts);
     const trees = { before, after: cur };
     if (!beforeEntry) {
-      newestFirst.push({ kind: 'added', recorded: true, ...stepFields(r), ...(root ? { root } : {}), trees, before: null, after: entryInfo(curEntry), fields: [] });
+      newestFirst.push({
+        kind: 'added',
+        recorded: true,
+        ...stepFields(r),
+        ...(root ? { root } : {}),
+        trees,
+        before: null,
+        after: entryInfo(curEntry),
+        fields: [],
+      });
       kind = 'added';
       break;
     }
     const fields = changedFields(beforeEntry, curEntry);
     if (fields.length > 0) {
-      newestFirst.push({ kind: kindOf(fields), recorded: true, ...stepFields(r), ...(root ? { root } : {}), trees, before: entryInfo(beforeEntry), after: entryInfo(curEntry), fields });
+      newestFirst.push({
+        kind: kindOf(fields),
+        recorded: true,
+        ...stepFields(r),
+        ...(root ? { root } : {}),
+        trees,
+        before: entryInfo(beforeEntry),
+        after: entryInfo(curEntry),
+        fields,
+      });
     }
     cur = before!;
     curEntry = beforeEntry;
     const prev = newestBelow(index.producers.get(cur), idx);
-    if (prev !== undefined) { idx = prev; continue; }
+    if (prev !== undefined) {
+      idx = prev;
+      continue;
+    }
     // No step output this before-tree: the root changed outside any capture. The
     // newest earlier output at the same host path is the last recorded state.
     const hostIdx = root ? newestBelow(index.byHostPath.get(root), idx) : undefined;
@@ -260,13 +349,31 @@ async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): 
     const recordedEntry = await reader.entryAt(recordedTree, parts);
     const between = { afterSeq: h.seq, beforeSeq: r.seq };
     if (!recordedEntry) {
-      newestFirst.push({ kind: 'added', recorded: false, between, root: root!, trees: { before: recordedTree, after: cur }, before: null, after: entryInfo(curEntry), fields: [] });
+      newestFirst.push({
+        kind: 'added',
+        recorded: false,
+        between,
+        root: root!,
+        trees: { before: recordedTree, after: cur },
+        before: null,
+        after: entryInfo(curEntry),
+        fields: [],
+      });
       kind = 'unrecorded';
       break;
     }
     const gap = changedFields(recordedEntry, curEntry);
     if (gap.length > 0) {
-      newestFirst.push({ kind: kindOf(gap), recorded: false, between, root: root!, trees: { before: recordedTree, after: cur }, before: entryInfo(recordedEntry), after: entryInfo(curEntry), fields: gap });
+      newestFirst.push({
+        kind: kindOf(gap),
+        recorded: false,
+        between,
+        root: root!,
+        trees: { before: recordedTree, after: cur },
+        before: entryInfo(recordedEntry),
+        after: entryInfo(curEntry),
+        fields: gap,
+      });
     }
     cur = recordedTree;
     curEntry = recordedEntry;
@@ -278,7 +385,8 @@ async function walkBack(reader: TreeReader, index: ReceiptIndex, start: Start): 
 
 /** `cwd`: where a relative PATH that no tree holds is tried as a host path from (the CLI passes its own). */
 export async function why(store: Store, query: string, opts: { tree?: string; cwd?: string } = {}): Promise<WhyResult> {
-  if (query === '' || query.split('/').every((p) => p === '' || p === '.')) throw new AslError('USAGE', 'why: PATH must name something inside the tree, not its root');
+  if (query === '' || query.split('/').every((p) => p === '' || p === '.'))
+    throw new AslError('USAGE', 'why: PATH must name something inside the tree, not its root');
   const index = await loadReceiptIndex(store);
   const reader = new TreeReader(store, { sync: true });
   const start = await chooseTree(reader, index, query, opts.tree, opts.cwd);
@@ -286,23 +394,37 @@ export async function why(store: Store, query: string, opts: { tree?: string; cw
   const { history, kind, untrackedIn } = await walkBack(reader, index, start);
   const createdBy = kind === 'added' || kind === 'unrecorded' ? 0 : null;
   let contentBy: number | null = null;
-  for (let i = history.length - 1; i >= 0; i--) if (history[i]!.kind !== 'metadata') { contentBy = i; break; }
+  for (let i = history.length - 1; i >= 0; i--)
+    if (history[i]!.kind !== 'metadata') {
+      contentBy = i;
+      break;
+    }
 
   const producerReceipt = start.producer !== undefined ? index.receipts[start.producer]! : undefined;
   const treeFrom: TreeFrom | null = producerReceipt
-    ? { seq: producerReceipt.seq, receipt: producerReceipt.id, step: producerReceipt.step, artifact: producedFrom(producerReceipt, start.tree).output?.name ?? '', as: 'output' }
-    : start.found ?? null;
+    ? {
+        seq: producerReceipt.seq,
+        receipt: producerReceipt.id,
+        step: producerReceipt.step,
+        artifact: producedFrom(producerReceipt, start.tree).output?.name ?? '',
+        as: 'output',
+      }
+    : (start.found ?? null);
   const entry = start.resolved.entry;
-  const sameBytes = entry.type === 'file'
-    ? (index.blobOutputs.get(entry.digest!) ?? []).map((b) => {
-      const r = index.receipts[b.index]!;
-      return { seq: r.seq, receipt: r.id, step: r.step, artifact: b.name };
-    })
-    : [];
+  const sameBytes =
+    entry.type === 'file'
+      ? (index.blobOutputs.get(entry.digest!) ?? []).map((b) => {
+          const r = index.receipts[b.index]!;
+          return { seq: r.seq, receipt: r.id, step: r.step, artifact: b.name };
+        })
+      : [];
 
   const dpkg = await dpkgOwners(reader, start.tree, joinParts(parts), start.resolved.entry);
   const contentStep = contentBy !== null ? history[contentBy]! : undefined;
-  const limit = contentStep?.seq !== undefined ? index.receipts.findIndex((r) => r.seq === contentStep.seq) : start.producer ?? index.receipts.length - 1;
+  const limit =
+    contentStep?.seq !== undefined
+      ? index.receipts.findIndex((r) => r.seq === contentStep.seq)
+      : (start.producer ?? index.receipts.length - 1);
   const owners: WhyOwner[] = dpkg.owners.map((o) => ({ ...o, deb: matchDeb(index, o, limit) }));
 
   const result: WhyResult = {

@@ -133,8 +133,12 @@ export interface LogVerifyResult {
   pending: LogRecord[];
 }
 
-function logPath(store: Store): string { return join(store.root, RECEIPT_LOG_FILE); }
-function headPath(store: Store): string { return join(store.root, LOG_HEAD_FILE); }
+function logPath(store: Store): string {
+  return join(store.root, RECEIPT_LOG_FILE);
+}
+function headPath(store: Store): string {
+  return join(store.root, LOG_HEAD_FILE);
+}
 
 function formatLine(entry: LogEntry): { digest: Digest; line: string } {
   const json = canonicalize(entry);
@@ -165,7 +169,11 @@ function parseLine(text: string, line: number): ParsedLine {
   const json = text.slice(tab + 1);
   if (!isDigest(stated)) return bad(`${JSON.stringify(stated.slice(0, 80))} is not a sha256 digest`);
   let value: unknown;
-  try { value = JSON.parse(json); } catch { return bad('entry is not JSON'); }
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return bad('entry is not JSON');
+  }
   const e = value as Partial<LogEntry> | null;
   if (typeof e !== 'object' || e === null) return bad('entry is not an object');
   const fields: string[] = [];
@@ -191,7 +199,11 @@ function splitLines(bytes: Buffer): { lines: string[]; partial: number } {
 
 function parseHeadPayload(payload: Buffer): LogHead | string {
   let value: unknown;
-  try { value = JSON.parse(payload.toString('utf8')); } catch { return 'payload is not JSON'; }
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return 'payload is not JSON';
+  }
   const h = value as Partial<LogHead> | null;
   if (typeof h !== 'object' || h === null) return 'payload is not an object';
   const bad: string[] = [];
@@ -219,23 +231,42 @@ async function readHeadFile(store: Store): Promise<HeadFile | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fsError(path, err, 'cannot read the log head');
   }
-  const corrupt = (why: string) => new AslError('CORRUPT', `${path}: log head is malformed: ${why}`, { data: { path } });
+  const corrupt = (why: string) =>
+    new AslError('CORRUPT', `${path}: log head is malformed: ${why}`, { data: { path } });
   let env: DsseEnvelope;
-  try { env = JSON.parse(text) as DsseEnvelope; } catch { throw corrupt('not JSON'); }
-  if (typeof env !== 'object' || env === null || typeof env.payload !== 'string' || !Array.isArray(env.signatures)) throw corrupt('not a DSSE envelope');
-  if (env.payloadType !== LOG_HEAD_PAYLOAD_TYPE) throw corrupt(`payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(LOG_HEAD_PAYLOAD_TYPE)}`);
+  try {
+    env = JSON.parse(text) as DsseEnvelope;
+  } catch {
+    throw corrupt('not JSON');
+  }
+  if (typeof env !== 'object' || env === null || typeof env.payload !== 'string' || !Array.isArray(env.signatures))
+    throw corrupt('not a DSSE envelope');
+  if (env.payloadType !== LOG_HEAD_PAYLOAD_TYPE)
+    throw corrupt(
+      `payloadType is ${JSON.stringify(env.payloadType)}, expected ${JSON.stringify(LOG_HEAD_PAYLOAD_TYPE)}`,
+    );
   const payload = Buffer.from(env.payload, 'base64');
   const head = parseHeadPayload(payload);
   if (typeof head === 'string') throw corrupt(head);
   return { envelope: env, payload, head };
 }
 
-function checkHeadSignature(file: HeadFile, keys: TrustedKeySet): { ok: true; keyId: string } | { ok: false; detail: string } {
+function checkHeadSignature(
+  file: HeadFile,
+  keys: TrustedKeySet,
+): { ok: true; keyId: string } | { ok: false; detail: string } {
   const sigs = file.envelope.signatures.filter((s) => typeof s?.keyid === 'string' && typeof s?.sig === 'string');
   const result = checkSignatures(LOG_HEAD_PAYLOAD_TYPE, file.payload, sigs, keys);
   if (result.ok) return result;
-  const detail = result.rejected.length === 0 ? 'no signatures'
-    : result.rejected.map((r) => `keyid ${r.keyid.slice(0, 16) || '(none)'}: ${r.reason === 'untrusted-key' ? 'not a trusted key' : r.reason === 'bad-signature' ? 'signature does not verify' : 'malformed signature'}`).join('; ');
+  const detail =
+    result.rejected.length === 0
+      ? 'no signatures'
+      : result.rejected
+          .map(
+            (r) =>
+              `keyid ${r.keyid.slice(0, 16) || '(none)'}: ${r.reason === 'untrusted-key' ? 'not a trusted key' : r.reason === 'bad-signature' ? 'signature does not verify' : 'malformed signature'}`,
+          )
+          .join('; ');
   return { ok: false, detail };
 }
 
@@ -252,14 +283,18 @@ async function readLogBytes(store: Store): Promise<Buffer> {
 }
 
 /** Committed lines checked against each other and the head; collects every problem. */
-function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecord[]; problems: LogProblem[]; uncommittedBytes: number } {
+function scanCommitted(
+  bytes: Buffer,
+  head: LogHead | null,
+): { records: LogRecord[]; problems: LogProblem[]; uncommittedBytes: number } {
   const problems: LogProblem[] = [];
   const size = head?.size ?? 0;
   if (head && bytes.length < size) {
     problems.push({
       kind: 'head-mismatch',
       message: `log/receipts.log is ${bytes.length} bytes but the signed head covers ${size}: committed entries were removed or cut`,
-      expected: `at least ${size} bytes`, actual: `${bytes.length} bytes`,
+      expected: `at least ${size} bytes`,
+      actual: `${bytes.length} bytes`,
     });
   }
   const committed = bytes.subarray(0, Math.min(size, bytes.length));
@@ -268,7 +303,8 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
     problems.push({
       kind: 'head-mismatch',
       message: `the signed head ends ${partial} bytes into a line (at byte ${size}): the log was edited around the last committed entry`,
-      expected: 'the head to end at a line end', actual: `a line cut after ${partial} bytes`,
+      expected: 'the head to end at a line end',
+      actual: `a line cut after ${partial} bytes`,
     });
   }
   const records: LogRecord[] = [];
@@ -279,9 +315,11 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
     const parsed = parseLine(text, i + 1);
     if (!parsed.ok) {
       problems.push({
-        kind: 'entry-malformed', line: parsed.line,
+        kind: 'entry-malformed',
+        line: parsed.line,
         message: `log line ${parsed.line} is malformed: ${parsed.reason}`,
-        expected: '<sha256 digest>\\t<canonical JSON entry>', actual: JSON.stringify(parsed.text.slice(0, 120)),
+        expected: '<sha256 digest>\\t<canonical JSON entry>',
+        actual: JSON.stringify(parsed.text.slice(0, 120)),
       });
       prevSeq++;
       prevDigest = null;
@@ -292,22 +330,33 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
     const label = entryLabel(record);
     const base = { seq: entry.seq, receipt: entry.receipt, line: record.line };
     if (stated !== actual) {
-      problems.push({ ...base, kind: 'entry-digest', message: `${label} was altered: the line says ${stated}, its content hashes to ${actual}`, expected: stated, actual });
+      problems.push({
+        ...base,
+        kind: 'entry-digest',
+        message: `${label} was altered: the line says ${stated}, its content hashes to ${actual}`,
+        expected: stated,
+        actual,
+      });
     }
     if (entry.seq !== prevSeq + 1) {
       problems.push({
-        ...base, kind: 'entry-seq',
+        ...base,
+        kind: 'entry-seq',
         message: `${label} follows seq ${prevSeq}: expected seq ${prevSeq + 1}; an entry was deleted, inserted or moved`,
-        expected: String(prevSeq + 1), actual: String(entry.seq),
+        expected: String(prevSeq + 1),
+        actual: String(entry.seq),
       });
     }
     if (i === 0 ? entry.prev !== null : prevDigest !== null && entry.prev !== prevDigest) {
       problems.push({
-        ...base, kind: 'entry-chain',
-        message: i === 0
-          ? `${label} is first in the log but names a previous entry ${entry.prev}: entries before it were removed`
-          : `${label} names previous entry ${entry.prev}, but the line before it (${prevLabel}) is ${prevDigest}: the chain is broken`,
-        expected: i === 0 ? 'null' : String(prevDigest), actual: String(entry.prev),
+        ...base,
+        kind: 'entry-chain',
+        message:
+          i === 0
+            ? `${label} is first in the log but names a previous entry ${entry.prev}: entries before it were removed`
+            : `${label} names previous entry ${entry.prev}, but the line before it (${prevLabel}) is ${prevDigest}: the chain is broken`,
+        expected: i === 0 ? 'null' : String(prevDigest),
+        actual: String(entry.prev),
       });
     }
     records.push(record);
@@ -318,12 +367,22 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
   if (head) {
     const last = records[records.length - 1];
     if (!last) {
-      problems.push({ kind: 'head-mismatch', seq: head.seq, message: `the signed head names entry seq ${head.seq} (${head.entry}) but the log holds no committed entry`, expected: head.entry, actual: 'no entry' });
+      problems.push({
+        kind: 'head-mismatch',
+        seq: head.seq,
+        message: `the signed head names entry seq ${head.seq} (${head.entry}) but the log holds no committed entry`,
+        expected: head.entry,
+        actual: 'no entry',
+      });
     } else if (last.digest !== head.entry || last.entry.seq !== head.seq) {
       problems.push({
-        kind: 'head-mismatch', seq: last.entry.seq, receipt: last.entry.receipt, line: last.line,
+        kind: 'head-mismatch',
+        seq: last.entry.seq,
+        receipt: last.entry.receipt,
+        line: last.line,
         message: `the signed head names entry seq ${head.seq} (${head.entry}) but the last committed line is ${entryLabel(last)} (${last.digest})`,
-        expected: `seq ${head.seq} ${head.entry}`, actual: `seq ${last.entry.seq} ${last.digest}`,
+        expected: `seq ${head.seq} ${head.entry}`,
+        actual: `seq ${last.entry.seq} ${last.digest}`,
       });
     }
   }
@@ -331,14 +390,25 @@ function scanCommitted(bytes: Buffer, head: LogHead | null): { records: LogRecor
 }
 
 /** Complete lines after byte `from` that continue the chain after (seq, prev), up to the first that does not. */
-function scanPending(bytes: Buffer, from: number, seq: number, prev: Digest | null): Array<LogRecord & { end: number }> {
+function scanPending(
+  bytes: Buffer,
+  from: number,
+  seq: number,
+  prev: Digest | null,
+): Array<LogRecord & { end: number }> {
   const out: Array<LogRecord & { end: number }> = [];
   let start = from;
   for (;;) {
     const nl = bytes.indexOf(0x0a, start);
     if (nl < 0) return out;
     const parsed = parseLine(bytes.subarray(start, nl).toString('utf8'), -1);
-    if (!parsed.ok || parsed.stated !== parsed.actual || parsed.record.entry.seq !== seq + 1 || parsed.record.entry.prev !== prev) return out;
+    if (
+      !parsed.ok ||
+      parsed.stated !== parsed.actual ||
+      parsed.record.entry.seq !== seq + 1 ||
+      parsed.record.entry.prev !== prev
+    )
+      return out;
     seq++;
     prev = parsed.stated;
     out.push({ ...parsed.record, line: seq, end: nl + 1 });
@@ -362,8 +432,11 @@ export async function readReceiptLog(store: Store): Promise<ReceiptLog> {
   const bytes = await readLogBytes(store);
   const { records, problems, uncommittedBytes } = scanCommitted(bytes, head);
   if (problems.length > 0) {
-    throw new AslError('CORRUPT', `${logPath(store)}: ${problems[0]!.message}${problems.length > 1 ? ` (and ${problems.length - 1} more problems; run \`asl verify\`)` : ''}`,
-      { data: { problems } });
+    throw new AslError(
+      'CORRUPT',
+      `${logPath(store)}: ${problems[0]!.message}${problems.length > 1 ? ` (and ${problems.length - 1} more problems; run \`asl verify\`)` : ''}`,
+      { data: { problems } },
+    );
   }
   return { head, records, uncommittedBytes };
 }
@@ -374,7 +447,10 @@ export async function readReceiptLog(store: Store): Promise<ReceiptLog> {
  * receipt an entry names is in the store. Never throws for damage: each
  * problem names the entry (seq, receipt, line) with expected and actual.
  */
-export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; checkReceipts?: boolean } = {}): Promise<LogVerifyResult> {
+export async function verifyLog(
+  store: Store,
+  opts: { keys?: TrustedKeySet; checkReceipts?: boolean } = {},
+): Promise<LogVerifyResult> {
   const problems: LogProblem[] = [];
   let headFile: HeadFile | null = null;
   let headKeyId: string | null = null;
@@ -384,19 +460,28 @@ export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; chec
     if (!(err instanceof AslError) || err.code !== 'CORRUPT') throw err;
     // An edited payload usually fails to parse before its signature is checked:
     // say it was altered when the bytes are not what a trusted key signed.
-    const altered = await headSignatureFailure(store, opts.keys ?? await loadTrustedKeys(store));
-    problems.push(altered
-      ? { kind: 'head-signature', message: `${LOG_HEAD_FILE}: no valid signature by a trusted key (${altered}): the head was forged or altered (${err.message.replace(`${headPath(store)}: `, '')})`, expected: 'an Ed25519 signature by a trusted key', actual: altered }
-      : { kind: 'head-malformed', message: err.message });
+    const altered = await headSignatureFailure(store, opts.keys ?? (await loadTrustedKeys(store)));
+    problems.push(
+      altered
+        ? {
+            kind: 'head-signature',
+            message: `${LOG_HEAD_FILE}: no valid signature by a trusted key (${altered}): the head was forged or altered (${err.message.replace(`${headPath(store)}: `, '')})`,
+            expected: 'an Ed25519 signature by a trusted key',
+            actual: altered,
+          }
+        : { kind: 'head-malformed', message: err.message },
+    );
   }
   if (headFile) {
-    const sig = checkHeadSignature(headFile, opts.keys ?? await loadTrustedKeys(store));
+    const sig = checkHeadSignature(headFile, opts.keys ?? (await loadTrustedKeys(store)));
     if (sig.ok) headKeyId = sig.keyId;
     else {
       problems.push({
-        kind: 'head-signature', seq: headFile.head.seq,
+        kind: 'head-signature',
+        seq: headFile.head.seq,
         message: `${LOG_HEAD_FILE}: no valid signature by a trusted key (${sig.detail}): the head was forged or altered`,
-        expected: 'an Ed25519 signature by a trusted key', actual: sig.detail,
+        expected: 'an Ed25519 signature by a trusted key',
+        actual: sig.detail,
       });
     }
   }
@@ -406,28 +491,51 @@ export async function verifyLog(store: Store, opts: { keys?: TrustedKeySet; chec
   problems.push(...scan.problems);
   if (opts.checkReceipts ?? true) {
     for (const { entry, line } of scan.records) {
-      if (!await objectExists(store, entry.receipt)) {
+      if (!(await objectExists(store, entry.receipt))) {
         problems.push({
-          kind: 'missing-receipt', seq: entry.seq, receipt: entry.receipt, line,
+          kind: 'missing-receipt',
+          seq: entry.seq,
+          receipt: entry.receipt,
+          line,
           message: `${entryLabel({ entry, line })} names a receipt that is not in the store`,
-          expected: `object ${entry.receipt}`, actual: 'no such object',
+          expected: `object ${entry.receipt}`,
+          actual: 'no such object',
         });
       }
     }
   }
   const headBad = problems.some((p) => p.kind === 'head-malformed' || p.kind === 'head-signature');
   const last = scan.records[scan.records.length - 1];
-  const pending = headBad || scan.problems.length > 0 || scan.uncommittedBytes === 0 ? []
-    : scanPending(bytes, head?.size ?? 0, last?.entry.seq ?? 0, last?.digest ?? null).map(({ end: _end, ...r }) => r);
-  return { problems, entries: scan.records.length, head, headKeyId, uncommittedBytes: headBad ? 0 : scan.uncommittedBytes, records: scan.records, pending };
+  const pending =
+    headBad || scan.problems.length > 0 || scan.uncommittedBytes === 0
+      ? []
+      : scanPending(bytes, head?.size ?? 0, last?.entry.seq ?? 0, last?.digest ?? null).map(({ end: _end, ...r }) => r);
+  return {
+    problems,
+    entries: scan.records.length,
+    head,
+    headKeyId,
+    uncommittedBytes: headBad ? 0 : scan.uncommittedBytes,
+    records: scan.records,
+    pending,
+  };
 }
 
 /** For a head.json that does not parse as a log head: why its signature fails, or null if it verifies or cannot be checked. */
 async function headSignatureFailure(store: Store, keys: TrustedKeySet): Promise<string | null> {
   let env: Partial<DsseEnvelope>;
-  try { env = JSON.parse(await readFile(headPath(store), 'utf8')) as Partial<DsseEnvelope>; } catch { return null; }
-  if (typeof env !== 'object' || env === null || typeof env.payload !== 'string' || !Array.isArray(env.signatures)) return null;
-  const file = { envelope: env as DsseEnvelope, payload: Buffer.from(env.payload, 'base64'), head: null as unknown as LogHead };
+  try {
+    env = JSON.parse(await readFile(headPath(store), 'utf8')) as Partial<DsseEnvelope>;
+  } catch {
+    return null;
+  }
+  if (typeof env !== 'object' || env === null || typeof env.payload !== 'string' || !Array.isArray(env.signatures))
+    return null;
+  const file = {
+    envelope: env as DsseEnvelope,
+    payload: Buffer.from(env.payload, 'base64'),
+    head: null as unknown as LogHead,
+  };
   const sig = checkHeadSignature(file, keys);
   return sig.ok ? null : sig.detail;
 }
@@ -451,14 +559,22 @@ async function readLineEndingAt(fh: FileHandle, end: number): Promise<string> {
 
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 async function writeHead(store: Store, head: LogHead): Promise<void> {
   const key = await loadSigningKey(store.root);
   const payload = canonicalBytes(head);
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
-  const envelope: DsseEnvelope = { payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }] };
+  const envelope: DsseEnvelope = {
+    payloadType: LOG_HEAD_PAYLOAD_TYPE,
+    payload: payload.toString('base64'),
+    signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }],
+  };
   const path = headPath(store);
   try {
     await writeFileAtomic(path, `${canonicalize(envelope)}\n`, { durable: 'file-and-dir', mode: STORE_MODES.file });
@@ -473,11 +589,18 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
  * the store's receipt-log lock; refuses to extend a log whose head is not
  * signed by a trusted key or does not match its last line.
  */
-export async function appendReceiptLog(store: Store, items: readonly AppendItem[], opts: AppendOptions = {}): Promise<LogRecord[]> {
+export async function appendReceiptLog(
+  store: Store,
+  items: readonly AppendItem[],
+  opts: AppendOptions = {},
+): Promise<LogRecord[]> {
   for (const item of items) {
-    if (!isDigest(item.receipt)) throw new AslError('BAD_INPUT', `${String(item.receipt)}: not a receipt id (sha256:<64 hex>)`);
-    if (typeof item.step !== 'string') throw new AslError('BAD_INPUT', `receipt ${item.receipt}: step name must be a string`);
-    if (item.time !== undefined && !TIME_RE.test(item.time)) throw new AslError('BAD_INPUT', `receipt ${item.receipt}: time ${JSON.stringify(item.time)} is not RFC 3339 UTC`);
+    if (!isDigest(item.receipt))
+      throw new AslError('BAD_INPUT', `${String(item.receipt)}: not a receipt id (sha256:<64 hex>)`);
+    if (typeof item.step !== 'string')
+      throw new AslError('BAD_INPUT', `receipt ${item.receipt}: step name must be a string`);
+    if (item.time !== undefined && !TIME_RE.test(item.time))
+      throw new AslError('BAD_INPUT', `receipt ${item.receipt}: time ${JSON.stringify(item.time)} is not RFC 3339 UTC`);
   }
   if (items.length === 0) {
     await opts.beforeHead?.();
@@ -502,24 +625,43 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
   const headFile = await readHeadFile(store);
   if (headFile) {
     const sig = checkHeadSignature(headFile, await loadTrustedKeys(store));
-    if (!sig.ok) throw new AslError('CORRUPT', `${headPath(store)}: log head is not signed by a trusted key (${sig.detail}); refusing to append (run \`asl verify\`)`);
+    if (!sig.ok)
+      throw new AslError(
+        'CORRUPT',
+        `${headPath(store)}: log head is not signed by a trusted key (${sig.detail}); refusing to append (run \`asl verify\`)`,
+      );
   }
   const head = headFile?.head ?? null;
   const committedSize = head?.size ?? 0;
 
   let fh: FileHandle;
-  try { fh = await openNew(path, STORE_MODES.file, 'a+'); } catch (err) { throw fsError(path, err, 'cannot open the receipt log'); }
+  try {
+    fh = await openNew(path, STORE_MODES.file, 'a+');
+  } catch (err) {
+    throw fsError(path, err, 'cannot open the receipt log');
+  }
   try {
     const { size } = await fh.stat();
     if (size < committedSize) {
-      throw new AslError('CORRUPT', `${path}: is ${size} bytes but the signed head covers ${committedSize}: committed entries are missing; refusing to append (run \`asl verify\`)`);
+      throw new AslError(
+        'CORRUPT',
+        `${path}: is ${size} bytes but the signed head covers ${committedSize}: committed entries are missing; refusing to append (run \`asl verify\`)`,
+      );
     }
     let prev: Digest | null = null;
     let seq = 0;
     if (head) {
       const parsed = parseLine(await readLineEndingAt(fh, committedSize), -1);
-      if (!parsed.ok || parsed.stated !== parsed.actual || parsed.stated !== head.entry || parsed.record.entry.seq !== head.seq) {
-        throw new AslError('CORRUPT', `${path}: the last committed line does not match the signed head (seq ${head.seq}, ${head.entry}); refusing to append (run \`asl verify\`)`);
+      if (
+        !parsed.ok ||
+        parsed.stated !== parsed.actual ||
+        parsed.stated !== head.entry ||
+        parsed.record.entry.seq !== head.seq
+      ) {
+        throw new AslError(
+          'CORRUPT',
+          `${path}: the last committed line does not match the signed head (seq ${head.seq}, ${head.entry}); refusing to append (run \`asl verify\`)`,
+        );
       }
       prev = head.entry;
       seq = head.seq;
@@ -532,7 +674,7 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
       const tail = Buffer.alloc(size - committedSize);
       await fh.read(tail, 0, tail.length, committedSize);
       for (const rec of scanPending(tail, 0, seq, prev)) {
-        if (!await objectExists(store, rec.entry.receipt)) break;
+        if (!(await objectExists(store, rec.entry.receipt))) break;
         adopted.push({ digest: rec.digest, entry: rec.entry, line: rec.entry.seq });
         keptSize = committedSize + rec.end;
         prev = rec.digest;
@@ -547,7 +689,9 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
 
     let wanted = items;
     if (opts.skipExisting) {
-      const present = new Set([...(head ? (await readReceiptLog(store)).records : []), ...adopted].map((r) => r.entry.receipt));
+      const present = new Set(
+        [...(head ? (await readReceiptLog(store)).records : []), ...adopted].map((r) => r.entry.receipt),
+      );
       wanted = items.filter((item) => !present.has(item.receipt) && present.add(item.receipt));
       if (wanted.length === 0 && adopted.length === 0) {
         await opts.beforeHead?.();
@@ -580,7 +724,13 @@ async function appendLocked(store: Store, items: readonly AppendItem[], opts: Ap
       throw err;
     }
     const last = records[records.length - 1] ?? adopted[adopted.length - 1]!;
-    await writeHead(store, { _type: LOG_HEAD_TYPE, seq: last.entry.seq, entry: last.digest, size: keptSize + data.length, time: now });
+    await writeHead(store, {
+      _type: LOG_HEAD_TYPE,
+      seq: last.entry.seq,
+      entry: last.digest,
+      size: keptSize + data.length,
+      time: now,
+    });
     return records;
   } finally {
     await fh.close();

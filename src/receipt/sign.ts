@@ -28,7 +28,11 @@ export async function storeSigner(store: Store): Promise<Signer> {
 /** Signs `payload` as a DSSE envelope: the signature covers PAE(payloadType, payload). */
 export function signEnvelope(payloadType: string, payload: Buffer, signer: Signer): DsseEnvelope {
   const sig = signer.sign(preAuthEncoding(payloadType, payload));
-  return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: signer.keyId, sig: sig.toString('base64') }] };
+  return {
+    payloadType,
+    payload: payload.toString('base64'),
+    signatures: [{ keyid: signer.keyId, sig: sig.toString('base64') }],
+  };
 }
 
 /** Signs a Statement; the payload is its canonical JSON (RFC 8785). */

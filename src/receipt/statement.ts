@@ -2,8 +2,13 @@ import { canonicalBytes } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
 import { digestBytes, digestHex } from '../core/digest.js';
 import {
-  PER_PREDICATE_TYPE, STATEMENT_TYPE,
-  type ArtifactRef, type PerCore, type PerRun, type Statement, type Subject,
+  PER_PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  type ArtifactRef,
+  type PerCore,
+  type PerRun,
+  type Statement,
+  type Subject,
 } from './types.js';
 import { assertPerCore, assertPerRun, assertStatement } from './validate.js';
 

@@ -34,8 +34,12 @@ function envelopeBytes(env: DsseEnvelope): Buffer {
  * line left past the head), and verify can report any such receipt as a log
  * that was rolled back. Writing the same receipt again adds no second entry.
  */
-export async function writeReceipt(store: Store, envelope: DsseEnvelope, opts: { keys?: TrustedKeySet } = {}): Promise<WriteReceiptResult> {
-  const verified = verifyEnvelope(envelope, opts.keys ?? await loadTrustedKeys(store));
+export async function writeReceipt(
+  store: Store,
+  envelope: DsseEnvelope,
+  opts: { keys?: TrustedKeySet } = {},
+): Promise<WriteReceiptResult> {
+  const verified = verifyEnvelope(envelope, opts.keys ?? (await loadTrustedKeys(store)));
   const bytes = envelopeBytes(verified.envelope);
   const existed = await objectExists(store, digestBytes(bytes));
   const batch = new ObjectBatch(store);
@@ -54,9 +58,13 @@ export async function writeReceipt(store: Store, envelope: DsseEnvelope, opts: {
 }
 
 /** Reads a receipt object and verifies it; throws NOT_FOUND, CORRUPT or ReceiptVerifyError. */
-export async function readReceipt(store: Store, id: string, opts: { keys?: TrustedKeySet } = {}): Promise<StoredReceipt> {
+export async function readReceipt(
+  store: Store,
+  id: string,
+  opts: { keys?: TrustedKeySet } = {},
+): Promise<StoredReceipt> {
   const bytes = await readObject(store, id);
-  const verified = verifyEnvelope(bytes, opts.keys ?? await loadTrustedKeys(store), { receiptId: id });
+  const verified = verifyEnvelope(bytes, opts.keys ?? (await loadTrustedKeys(store)), { receiptId: id });
   return { ...verified, id: id as Digest };
 }
 

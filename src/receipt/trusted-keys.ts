@@ -26,7 +26,10 @@ export type TrustedKeySet = ReadonlyMap<string, KeyObject>;
 
 function parsePublicKeyPem(pem: string, where: string): KeyObject {
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
-    throw new AslError('BAD_INPUT', `${where}: is a private key; trust the public key instead (\`asl key export\` prints it)`);
+    throw new AslError(
+      'BAD_INPUT',
+      `${where}: is a private key; trust the public key instead (\`asl key export\` prints it)`,
+    );
   }
   let key: KeyObject;
   try {
@@ -35,7 +38,10 @@ function parsePublicKeyPem(pem: string, where: string): KeyObject {
     throw new AslError('BAD_INPUT', `${where}: not a PEM public key (${(err as Error).message})`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new AslError('BAD_INPUT', `${where}: is a ${key.asymmetricKeyType ?? 'unknown'} key; ASL signs and verifies with Ed25519 only`);
+    throw new AslError(
+      'BAD_INPUT',
+      `${where}: is a ${key.asymmetricKeyType ?? 'unknown'} key; ASL signs and verifies with Ed25519 only`,
+    );
   }
   return key;
 }
@@ -53,7 +59,11 @@ export async function listTrustedKeys(store: Store): Promise<TrustedKey[]> {
   for (const name of names.filter((n) => n.endsWith('.pub')).sort()) {
     const path = join(dir, name);
     let pem: string;
-    try { pem = await readFile(path, 'utf8'); } catch (err) { throw fsError(path, err, 'cannot read trusted key'); }
+    try {
+      pem = await readFile(path, 'utf8');
+    } catch (err) {
+      throw fsError(path, err, 'cannot read trusted key');
+    }
     let publicKey: KeyObject;
     try {
       publicKey = parsePublicKeyPem(pem, path);
@@ -62,7 +72,9 @@ export async function listTrustedKeys(store: Store): Promise<TrustedKey[]> {
     }
     const keyId = keyIdOfPublicKey(publicKey);
     if (name !== `${keyId}.pub`) {
-      throw new AslError('CORRUPT', `${path}: trusted key file is misnamed: its key id is ${keyId}`, { data: { path, expected: `${keyId}.pub`, actual: name } });
+      throw new AslError('CORRUPT', `${path}: trusted key file is misnamed: its key id is ${keyId}`, {
+        data: { path, expected: `${keyId}.pub`, actual: name },
+      });
     }
     keys.push({ keyId, path, pem, publicKey });
   }
@@ -83,7 +95,11 @@ export interface TrustResult {
 /** Adds the Ed25519 public key in the PEM file at `pemPath` to the store's trust set. */
 export async function trustKey(store: Store, pemPath: string): Promise<TrustResult> {
   let pem: string;
-  try { pem = await readFile(pemPath, 'utf8'); } catch (err) { throw fsError(pemPath, err); }
+  try {
+    pem = await readFile(pemPath, 'utf8');
+  } catch (err) {
+    throw fsError(pemPath, err);
+  }
   const key = parsePublicKeyPem(pem, pemPath);
   const keyId = keyIdOfPublicKey(key);
   const path = join(store.root, TRUSTED_KEYS_DIR, `${keyId}.pub`);
@@ -91,7 +107,9 @@ export async function trustKey(store: Store, pemPath: string): Promise<TrustResu
   if (existing !== null) {
     try {
       if (keyIdOfPublicKey(createPublicKey(existing)) === keyId) return { keyId, path, added: false };
-    } catch { /* unreadable file under the right name: replaced below */ }
+    } catch {
+      /* unreadable file under the right name: replaced below */
+    }
   }
   const spki = key.export({ type: 'spki', format: 'pem' }).toString();
   try {
@@ -106,7 +124,11 @@ export async function trustKey(store: Store, pemPath: string): Promise<TrustResu
 export async function exportPublicKey(store: Store): Promise<{ keyId: string; pem: string }> {
   const path = join(store.root, PUBLIC_KEY_FILE);
   let pem: string;
-  try { pem = await readFile(path, 'utf8'); } catch (err) { throw fsError(path, err, 'cannot read the store public key'); }
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (err) {
+    throw fsError(path, err, 'cannot read the store public key');
+  }
   const key = parsePublicKeyPem(pem, path);
   return { keyId: keyIdOfPublicKey(key), pem: key.export({ type: 'spki', format: 'pem' }).toString() };
 }
@@ -117,9 +139,7 @@ export interface RejectedSignature {
   reason: 'untrusted-key' | 'bad-signature' | 'malformed';
 }
 
-export type SignatureCheck =
-  | { ok: true; keyId: string }
-  | { ok: false; rejected: RejectedSignature[] };
+export type SignatureCheck = { ok: true; keyId: string } | { ok: false; rejected: RejectedSignature[] };
 
 /**
  * Checks DSSE signatures over `payload` against the trust set: accepted when at
@@ -127,7 +147,12 @@ export type SignatureCheck =
  * under a trusted key. `keyid` is only a hint: an empty or unknown hint is
  * tried against every trusted key; a known hint is tried against that key only.
  */
-export function checkSignatures(payloadType: string, payload: Buffer, signatures: readonly DsseSignature[], keys: TrustedKeySet): SignatureCheck {
+export function checkSignatures(
+  payloadType: string,
+  payload: Buffer,
+  signatures: readonly DsseSignature[],
+  keys: TrustedKeySet,
+): SignatureCheck {
   const pae = preAuthEncoding(payloadType, payload);
   const rejected: RejectedSignature[] = [];
   for (const s of signatures) {

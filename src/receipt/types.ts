@@ -102,19 +102,14 @@ export interface ProgramRef {
  * environment key (so two runs compare equal without revealing the value);
  * `secret` keeps only the fact that the name was set.
  */
-export type EnvValue =
-  | { mode: 'verbatim'; value: string }
-  | { mode: 'hashed'; hmac: string }
-  | { mode: 'secret' };
+export type EnvValue = { mode: 'verbatim'; value: string } | { mode: 'hashed'; hmac: string } | { mode: 'secret' };
 
 export interface EnvironmentRecord {
   variables: Record<string, EnvValue>;
 }
 
 /** `code` is what asl-capture exits with: the status, or 128+N for signal N. */
-export type ExitStatus =
-  | { kind: 'exited'; code: number }
-  | { kind: 'signaled'; signal: string; code: number };
+export type ExitStatus = { kind: 'exited'; code: number } | { kind: 'signaled'; signal: string; code: number };
 
 export const WATCH_REASONS = ['flag', 'auto', 'cwd'] as const;
 export type WatchReason = (typeof WATCH_REASONS)[number];

@@ -1,9 +1,18 @@
 import { isDigest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import {
-  ARTIFACT_KINDS, ARTIFACT_ROLES, WATCH_REASONS, PER_PREDICATE_TYPE, STATEMENT_TYPE, STDIN_TYPES,
-  REBUILD_ARTIFACT_KINDS, REBUILD_CORE_MATCHES, REBUILD_VERDICTS,
-  type PerCore, type PerRun, type Statement,
+  ARTIFACT_KINDS,
+  ARTIFACT_ROLES,
+  WATCH_REASONS,
+  PER_PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  STDIN_TYPES,
+  REBUILD_ARTIFACT_KINDS,
+  REBUILD_CORE_MATCHES,
+  REBUILD_VERDICTS,
+  type PerCore,
+  type PerRun,
+  type Statement,
 } from './types.js';
 
 /** One field that does not have the shape its type promises. */
@@ -104,7 +113,9 @@ class Checker {
     if (this.issues.length === 0) return;
     const shown = this.issues.slice(0, 8).map((i) => `${i.path}: expected ${i.expected}, got ${i.actual}`);
     const more = this.issues.length > shown.length ? `; and ${this.issues.length - shown.length} more` : '';
-    throw new AslError('BAD_INPUT', `${what} is malformed: ${shown.join('; ')}${more}`, { data: { issues: this.issues } });
+    throw new AslError('BAD_INPUT', `${what} is malformed: ${shown.join('; ')}${more}`, {
+      data: { issues: this.issues },
+    });
   }
 }
 
@@ -121,7 +132,8 @@ function checkArtifact(c: Checker, path: string, ref: unknown): void {
     c.string(`${path}.package.version`, ref.package.version);
     c.optString(`${path}.package.architecture`, ref.package.architecture);
   }
-  if (ref.kind === 'package' && ref.package === undefined) c.fail(`${path}.package`, 'package name and version for kind "package"', undefined);
+  if (ref.kind === 'package' && ref.package === undefined)
+    c.fail(`${path}.package`, 'package name and version for kind "package"', undefined);
 }
 
 function checkArtifacts(c: Checker, path: string, list: unknown): void {
@@ -136,12 +148,22 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
   if (c.object(`${p}.command`, core.command)) {
     const cmd = core.command;
     c.string(`${p}.command.shell`, cmd.shell, false);
-    if (cmd.shellBase64 !== undefined && (typeof cmd.shellBase64 !== 'string' || Buffer.from(cmd.shellBase64, 'base64').toString('base64') !== cmd.shellBase64 || cmd.shellBase64 === '')) {
-      c.fail(`${p}.command.shellBase64`, 'the command\'s bytes in standard base64 (only when they are not UTF-8)', cmd.shellBase64);
+    if (
+      cmd.shellBase64 !== undefined &&
+      (typeof cmd.shellBase64 !== 'string' ||
+        Buffer.from(cmd.shellBase64, 'base64').toString('base64') !== cmd.shellBase64 ||
+        cmd.shellBase64 === '')
+    ) {
+      c.fail(
+        `${p}.command.shellBase64`,
+        "the command's bytes in standard base64 (only when they are not UTF-8)",
+        cmd.shellBase64,
+      );
     }
-    if (c.array(`${p}.command.argv`, cmd.argv, true)) cmd.argv.forEach((a, i) => {
-      c.string(`${p}.command.argv[${i}]`, a, false);
-    });
+    if (c.array(`${p}.command.argv`, cmd.argv, true))
+      cmd.argv.forEach((a, i) => {
+        c.string(`${p}.command.argv[${i}]`, a, false);
+      });
     c.string(`${p}.command.cwd`, cmd.cwd);
   }
   if (c.array(`${p}.program`, core.program)) {
@@ -155,15 +177,27 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
       c.optString(`${q}.version`, prog.version);
     });
   }
-  if (c.object(`${p}.environment`, core.environment) && c.object(`${p}.environment.variables`, core.environment.variables)) {
+  if (
+    c.object(`${p}.environment`, core.environment) &&
+    c.object(`${p}.environment.variables`, core.environment.variables)
+  ) {
     for (const [name, v] of Object.entries(core.environment.variables)) {
       const q = `${p}.environment.variables[${JSON.stringify(name)}]`;
       if (!c.object(q, v)) continue;
       switch (v.mode) {
-        case 'verbatim': c.string(`${q}.value`, v.value, false); break;
-        case 'hashed': if (typeof v.hmac !== 'string' || !HMAC.test(v.hmac)) c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', v.hmac); break;
-        case 'secret': if (Object.keys(v).length !== 1) c.fail(q, 'only {"mode":"secret"} (a secret keeps no value)', Object.keys(v).join(',')); break;
-        default: c.literal(`${q}.mode`, v.mode, ['verbatim', 'hashed', 'secret']);
+        case 'verbatim':
+          c.string(`${q}.value`, v.value, false);
+          break;
+        case 'hashed':
+          if (typeof v.hmac !== 'string' || !HMAC.test(v.hmac))
+            c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', v.hmac);
+          break;
+        case 'secret':
+          if (Object.keys(v).length !== 1)
+            c.fail(q, 'only {"mode":"secret"} (a secret keeps no value)', Object.keys(v).join(','));
+          break;
+        default:
+          c.literal(`${q}.mode`, v.mode, ['verbatim', 'hashed', 'secret']);
       }
     }
   }
@@ -173,14 +207,21 @@ function checkCommandCore(c: Checker, p: string, core: Obj): void {
     c.optString(`${q}.path`, core.stdin.path);
     c.optInteger(`${q}.size`, core.stdin.size);
     c.optInteger(`${q}.offset`, core.stdin.offset);
-    if (core.stdin.hmac !== undefined && (typeof core.stdin.hmac !== 'string' || !HMAC.test(core.stdin.hmac))) c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', core.stdin.hmac);
+    if (core.stdin.hmac !== undefined && (typeof core.stdin.hmac !== 'string' || !HMAC.test(core.stdin.hmac)))
+      c.fail(`${q}.hmac`, 'hmac-sha256:<64 hex digits>', core.stdin.hmac);
   }
   if (c.object(`${p}.exit`, core.exit)) {
     const exit = core.exit;
     switch (exit.kind) {
-      case 'exited': c.integer(`${p}.exit.code`, exit.code); break;
-      case 'signaled': c.string(`${p}.exit.signal`, exit.signal); c.integer(`${p}.exit.code`, exit.code, 129); break;
-      default: c.literal(`${p}.exit.kind`, exit.kind, ['exited', 'signaled']);
+      case 'exited':
+        c.integer(`${p}.exit.code`, exit.code);
+        break;
+      case 'signaled':
+        c.string(`${p}.exit.signal`, exit.signal);
+        c.integer(`${p}.exit.code`, exit.code, 129);
+        break;
+      default:
+        c.literal(`${p}.exit.kind`, exit.kind, ['exited', 'signaled']);
     }
   }
   if (c.array(`${p}.watched`, core.watched)) {
@@ -211,7 +252,8 @@ const FILE_CHANGES = ['added', 'removed', 'modified', 'metadata'];
 function checkRebuildSide(c: Checker, p: string, side: unknown): void {
   if (!c.object(p, side)) return;
   c.digest(`${p}.receipt`, side.receipt);
-  if (typeof side.keyId !== 'string' || !HEX64_KEYID.test(side.keyId)) c.fail(`${p}.keyId`, '64 lowercase hex digits (a key id)', side.keyId);
+  if (typeof side.keyId !== 'string' || !HEX64_KEYID.test(side.keyId))
+    c.fail(`${p}.keyId`, '64 lowercase hex digits (a key id)', side.keyId);
   c.digest(`${p}.coreDigest`, side.coreDigest);
 }
 
@@ -250,9 +292,10 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
       checkRebuildSide(c, `${q}.here`, pair.here);
       checkRebuildSide(c, `${q}.other`, pair.other);
       c.literal(`${q}.core`, pair.core, REBUILD_CORE_MATCHES);
-      if (pair.coreFields !== undefined && c.array(`${q}.coreFields`, pair.coreFields)) pair.coreFields.forEach((f, j) => {
-        c.string(`${q}.coreFields[${j}]`, f);
-      });
+      if (pair.coreFields !== undefined && c.array(`${q}.coreFields`, pair.coreFields))
+        pair.coreFields.forEach((f, j) => {
+          c.string(`${q}.coreFields[${j}]`, f);
+        });
       c.boolean(`${q}.reproduced`, pair.reproduced);
       let artifactsEqual = true;
       if (c.array(`${q}.artifacts`, pair.artifacts)) {
@@ -267,7 +310,8 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
         });
         c.uniqueNames(`${q}.artifacts`, pair.artifacts, 'name');
       }
-      if (pair.reproduced === true && !artifactsEqual) c.failText(`${q}.reproduced`, 'false when an artifact differs', 'true');
+      if (pair.reproduced === true && !artifactsEqual)
+        c.failText(`${q}.reproduced`, 'false when an artifact differs', 'true');
       if (pair.reproduced === true) reproducedPairs++;
       else if (!firstBad) firstBad = pair;
     });
@@ -293,9 +337,10 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
         c.string(`${r}.artifact`, file.artifact);
         c.string(`${r}.path`, file.path, false);
         c.literal(`${r}.change`, file.change, FILE_CHANGES);
-        if (file.fields !== undefined && c.array(`${r}.fields`, file.fields)) file.fields.forEach((x, j) => {
-          c.string(`${r}.fields[${j}]`, x);
-        });
+        if (file.fields !== undefined && c.array(`${r}.fields`, file.fields))
+          file.fields.forEach((x, j) => {
+            c.string(`${r}.fields[${j}]`, x);
+          });
         if (file.here !== undefined) c.digest(`${r}.here`, file.here);
         if (file.other !== undefined) c.digest(`${r}.other`, file.other);
       });
@@ -303,18 +348,34 @@ function checkRebuildCore(c: Checker, p: string, core: Obj): void {
   }
   if (c.object(`${p}.counts`, core.counts)) {
     const n = core.counts;
-    for (const k of ['pairs', 'reproduced', 'diverged', 'unpairedHere', 'unpairedOther']) c.integer(`${p}.counts.${k}`, n[k]);
+    for (const k of ['pairs', 'reproduced', 'diverged', 'unpairedHere', 'unpairedOther'])
+      c.integer(`${p}.counts.${k}`, n[k]);
     if (c.issues.length > 0) return;
     const pairs = core.pairs as Obj[];
     const un = core.unpaired as { here: unknown[]; other: unknown[] };
-    const derived = { pairs: pairs.length, reproduced: reproducedPairs, diverged: pairs.length - reproducedPairs, unpairedHere: un.here.length, unpairedOther: un.other.length };
-    for (const [k, v] of Object.entries(derived)) if (n[k] !== v) c.fail(`${p}.counts.${k}`, `${v} (derived from the pairs)`, n[k]);
+    const derived = {
+      pairs: pairs.length,
+      reproduced: reproducedPairs,
+      diverged: pairs.length - reproducedPairs,
+      unpairedHere: un.here.length,
+      unpairedOther: un.other.length,
+    };
+    for (const [k, v] of Object.entries(derived))
+      if (n[k] !== v) c.fail(`${p}.counts.${k}`, `${v} (derived from the pairs)`, n[k]);
     const verdict = pairs.length > 0 && reproducedPairs === pairs.length ? 'reproduced' : 'diverged';
     if (core.verdict !== verdict) c.fail(`${p}.verdict`, `"${verdict}" (derived from the pairs)`, core.verdict);
     const fd = core.firstDiverged as Obj | null;
-    if ((fd === null) !== (firstBad === undefined) || (fd && firstBad && (fd.step !== firstBad.step || fd.occurrence !== firstBad.occurrence))) {
-      c.failText(`${p}.firstDiverged`, firstBad ? `step ${String(firstBad.step)} #${String(firstBad.occurrence)} (the first pair not reproduced)` : 'null (every pair reproduced)',
-        fd ? `step ${String(fd.step)} #${String(fd.occurrence)}` : 'null');
+    if (
+      (fd === null) !== (firstBad === undefined) ||
+      (fd && firstBad && (fd.step !== firstBad.step || fd.occurrence !== firstBad.occurrence))
+    ) {
+      c.failText(
+        `${p}.firstDiverged`,
+        firstBad
+          ? `step ${String(firstBad.step)} #${String(firstBad.occurrence)} (the first pair not reproduced)`
+          : 'null (every pair reproduced)',
+        fd ? `step ${String(fd.step)} #${String(fd.occurrence)}` : 'null',
+      );
     }
   }
 }
@@ -372,7 +433,8 @@ function checkStatement(c: Checker, st: unknown): void {
       c.string(`subject[${i}].name`, s.name);
       if (c.object(`subject[${i}].digest`, s.digest)) {
         const hex = s.digest.sha256;
-        if (typeof hex !== 'string' || !HEX64.test(hex)) c.fail(`subject[${i}].digest.sha256`, '64 lowercase hex digits', hex);
+        if (typeof hex !== 'string' || !HEX64.test(hex))
+          c.fail(`subject[${i}].digest.sha256`, '64 lowercase hex digits', hex);
       }
     });
   }
@@ -380,7 +442,8 @@ function checkStatement(c: Checker, st: unknown): void {
     checkCore(c, 'predicate.core', st.predicate.core);
     c.digest('predicate.coreDigest', st.predicate.coreDigest);
     checkRun(c, 'predicate.run', st.predicate.run);
-    if (c.issues.length === 0) checkSubjectsAreOutputs(c, st.subject as Obj[], (st.predicate.core as Obj).outputs as Obj[]);
+    if (c.issues.length === 0)
+      checkSubjectsAreOutputs(c, st.subject as Obj[], (st.predicate.core as Obj).outputs as Obj[]);
   }
 }
 
@@ -389,8 +452,11 @@ function checkSubjectsAreOutputs(c: Checker, subject: Obj[], outputs: Obj[]): vo
   const fromOutputs = outputs.map((o) => `${String(o.name)} ${String(o.digest).slice(7)}`).sort();
   const fromSubject = subject.map((s) => `${String(s.name)} ${String((s.digest as Obj).sha256)}`).sort();
   if (fromOutputs.join('\n') !== fromSubject.join('\n')) {
-    c.failText('subject', `one entry per output (${fromOutputs.length}: names and digests of predicate.core.outputs)`,
-      `${fromSubject.length} entries that differ from the outputs`);
+    c.failText(
+      'subject',
+      `one entry per output (${fromOutputs.length}: names and digests of predicate.core.outputs)`,
+      `${fromSubject.length} entries that differ from the outputs`,
+    );
   }
 }
 

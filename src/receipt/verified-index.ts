@@ -105,7 +105,10 @@ export class VerifiedReceiptReader {
         const rec = bytes.subarray(at, at + RECORD);
         const mac = createHmac('sha256', cacheKey).update(TAG).update(rec.subarray(0, BODY)).digest();
         if (!timingSafeEqual(mac, rec.subarray(BODY))) continue;
-        records.set(rec.subarray(0, 32).toString('hex'), { core: Buffer.from(rec.subarray(32, 64)), keyHash: Buffer.from(rec.subarray(64, 96)) });
+        records.set(rec.subarray(0, 32).toString('hex'), {
+          core: Buffer.from(rec.subarray(32, 64)),
+          keyHash: Buffer.from(rec.subarray(64, 96)),
+        });
       }
     }
     return new VerifiedReceiptReader(store, keys, cacheKey, records);
@@ -169,14 +172,21 @@ export async function saveVerified(store: Store, entries: readonly VerifiedEntry
   if (!cacheKey) return;
   try {
     await makeDirs(join(store.root, CACHE_DIR));
-    await writeFileAtomic(indexPath(store), Buffer.concat([MAGIC, ...entries.map((e) => encode(cacheKey, e))]), { durable: 'none', mode: STORE_MODES.file });
+    await writeFileAtomic(indexPath(store), Buffer.concat([MAGIC, ...entries.map((e) => encode(cacheKey, e))]), {
+      durable: 'none',
+      mode: STORE_MODES.file,
+    });
   } catch {
     // only a cache: readers verify in full what it does not list
   }
 }
 
 /** Adds `entries` (receipts just verified in full) to the index. Best effort. */
-export async function appendVerified(store: Store, entries: readonly VerifiedEntry[], cacheKey?: Buffer | null): Promise<void> {
+export async function appendVerified(
+  store: Store,
+  entries: readonly VerifiedEntry[],
+  cacheKey?: Buffer | null,
+): Promise<void> {
   const key = cacheKey === undefined ? await loadCacheKey(store.root) : cacheKey;
   if (!key || entries.length === 0) return;
   const path = indexPath(store);

@@ -22,7 +22,13 @@ import { readReceipt } from './store-receipt.js';
 import { saveVerified, type VerifiedEntry } from './verified-index.js';
 import type { PerCore, Statement } from './types.js';
 import { ReceiptVerifyError } from './verify.js';
-import { anchorStep, receiptsLoggedAfterCut, unlistedReceipts, unlistedStep, type UnlistedReceipt } from './verify-rollback.js';
+import {
+  anchorStep,
+  receiptsLoggedAfterCut,
+  unlistedReceipts,
+  unlistedStep,
+  type UnlistedReceipt,
+} from './verify-rollback.js';
 
 /** Every artifact id a receipt core names, with a label for messages. */
 export function referencedArtifacts(core: PerCore): Array<{ label: string; digest: Digest; kind?: string }> {
@@ -40,9 +46,12 @@ export function referencedArtifacts(core: PerCore): Array<{ label: string; diges
   return refs.filter((r) => isDigest(r.digest));
 }
 
-
 /** One line for a receipt that did not verify; the receipt is already named by `where`. */
-function receiptFailure(id: string, where: string, err: unknown): { message: string; expected?: string; actual?: string } {
+function receiptFailure(
+  id: string,
+  where: string,
+  err: unknown,
+): { message: string; expected?: string; actual?: string } {
   if (!(err instanceof AslError)) return { message: `${where}: ${String(err)}` };
   const text = err.message.startsWith(`receipt ${id}: `) ? err.message.slice(`receipt ${id}: `.length) : err.message;
   if (!(err instanceof ReceiptVerifyError)) return { message: `${where}: ${text}` };
@@ -52,7 +61,8 @@ function receiptFailure(id: string, where: string, err: unknown): { message: str
     const trusted = ((err.data?.trusted ?? []) as string[]).map((k) => k.slice(0, 16)).join(', ') || 'none';
     return {
       message: `${where}: signed by key ${signers}, which this store does not trust (trusted: ${trusted}); if that key is genuine, trust it with \`asl key trust --store S KEY.pub\``,
-      expected: `a signature by a trusted key (${trusted})`, actual: signers,
+      expected: `a signature by a trusted key (${trusted})`,
+      actual: signers,
     };
   }
   return { message: `${where}: ${text}`, expected: err.expected, actual: err.actual };
@@ -76,10 +86,15 @@ const logStep: VerifyStep = {
       });
     }
     for (const p of result.pending) {
-      ctx.notes.push(`receipt log: entry seq ${p.entry.seq} (receipt ${p.entry.receipt}, step ${JSON.stringify(p.entry.step)}) is past the signed head: an append that did not finish; the next append completes it if its receipt is stored, else drops it`);
+      ctx.notes.push(
+        `receipt log: entry seq ${p.entry.seq} (receipt ${p.entry.receipt}, step ${JSON.stringify(p.entry.step)}) is past the signed head: an append that did not finish; the next append completes it if its receipt is stored, else drops it`,
+      );
     }
     const pendingBytes = result.pending.length > 0 ? 0 : result.uncommittedBytes;
-    if (pendingBytes > 0) ctx.notes.push(`receipt log: ${pendingBytes} bytes past the signed head (an append that did not finish; ignored)`);
+    if (pendingBytes > 0)
+      ctx.notes.push(
+        `receipt log: ${pendingBytes} bytes past the signed head (an append that did not finish; ignored)`,
+      );
     ctx.counts.logEntries = result.entries;
   },
 };
@@ -93,7 +108,11 @@ const receiptsStep: VerifyStep = {
       try {
         records = (await readReceiptLog(ctx.store)).records;
       } catch (err) {
-        ctx.problems.push({ step: 'receipts', subject: 'log', message: `receipt log unreadable: ${(err as Error).message}` });
+        ctx.problems.push({
+          step: 'receipts',
+          subject: 'log',
+          message: `receipt log unreadable: ${(err as Error).message}`,
+        });
         return;
       }
     }
@@ -111,7 +130,8 @@ const receiptsStep: VerifyStep = {
         // Reported by the objects step as an object: say it is this receipt.
         const p = ctx.problems.find((q) => (q.step === 'objects' || q.step === 'packs') && q.subject === id);
         const loc = locateObjectSync(ctx.store, id);
-        if (p) p.message = `${where} is corrupt: its bytes hash to ${p.actual}${loc ? ` (${describeLocation(loc)})` : ''}`;
+        if (p)
+          p.message = `${where} is corrupt: its bytes hash to ${p.actual}${loc ? ` (${describeLocation(loc)})` : ''}`;
         continue;
       }
       let core: PerCore;
@@ -125,18 +145,32 @@ const receiptsStep: VerifyStep = {
       }
       checked++;
       if (core.step !== entry.step) {
-        ctx.problems.push({ step: 'receipts', subject: id, message: `${where}: the log names step ${entry.step} but the receipt says ${core.step}`, expected: entry.step, actual: core.step });
+        ctx.problems.push({
+          step: 'receipts',
+          subject: id,
+          message: `${where}: the log names step ${entry.step} but the receipt says ${core.step}`,
+          expected: entry.step,
+          actual: core.step,
+        });
       }
       for (const ref of referencedArtifacts(core)) {
         ctx.roots.add(ref.digest);
         if (!ctx.objects.has(ref.digest)) {
-          ctx.problems.push({ step: 'receipts', subject: id, message: `${where}: ${ref.label} names missing artifact ${ref.digest}` });
+          ctx.problems.push({
+            step: 'receipts',
+            subject: id,
+            message: `${where}: ${ref.label} names missing artifact ${ref.digest}`,
+          });
         } else if (ref.kind === 'receipt' && !ctx.corrupt.has(ref.digest)) {
           // An artifact recorded as a receipt must be one (a forged per.dsse.json fed to a later step is not).
           try {
             await readReceipt(ctx.store, ref.digest, { keys });
           } catch (err) {
-            ctx.problems.push({ step: 'receipts', subject: id, message: `${where}: ${ref.label} is recorded as a receipt, but ${ref.digest} is not a valid receipt (${receiptFailure(ref.digest, `receipt ${ref.digest}`, err).message.replace(`receipt ${ref.digest}: `, '')})` });
+            ctx.problems.push({
+              step: 'receipts',
+              subject: id,
+              message: `${where}: ${ref.label} is recorded as a receipt, but ${ref.digest} is not a valid receipt (${receiptFailure(ref.digest, `receipt ${ref.digest}`, err).message.replace(`receipt ${ref.digest}: `, '')})`,
+            });
           }
         }
       }
@@ -166,12 +200,22 @@ const indexStep: VerifyStep = {
 /** The names a capture writes into its outdir (capture/outdir.ts; named here, a layer below it). */
 const ENVELOPE_FILE = 'per.dsse.json';
 const STATEMENT_FILE = 'per.json';
-const LOG_FILES = [['stdout.log', 'stdout'], ['stderr.log', 'stderr']] as const;
+const LOG_FILES = [
+  ['stdout.log', 'stdout'],
+  ['stderr.log', 'stderr'],
+] as const;
 
 /** per/ and every folder below it, each with its entries (not following links). */
-async function perFolders(dir: string, out: Array<{ dir: string; entries: Dirent[] }> = []): Promise<Array<{ dir: string; entries: Dirent[] }>> {
+async function perFolders(
+  dir: string,
+  out: Array<{ dir: string; entries: Dirent[] }> = [],
+): Promise<Array<{ dir: string; entries: Dirent[] }>> {
   let entries: Dirent[];
-  try { entries = await readdir(dir, { withFileTypes: true }); } catch { return out; }
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   out.push({ dir, entries });
   for (const e of entries) if (e.isDirectory()) await perFolders(join(dir, e.name), out);
@@ -198,7 +242,12 @@ interface FolderCheck {
 }
 
 /** One folder of per/: its receipt files against the log, its statements and logs against those receipts. */
-async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[], isLogged: (id: Digest) => Promise<boolean>): Promise<FolderCheck> {
+async function checkPerFolder(
+  ctx: VerifyContext,
+  dir: string,
+  entries: Dirent[],
+  isLogged: (id: Digest) => Promise<boolean>,
+): Promise<FolderCheck> {
   // With a damaged log (already a problem) a file is only required to be a stored object, byte for byte.
   const logDamaged = ctx.problems.some((p) => p.step === 'log');
   const out: FolderCheck = { problems: [], envelopes: 0, checked: 0, unbacked: [], lost: [] };
@@ -210,12 +259,23 @@ async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[]
     if (!(e.name === ENVELOPE_FILE || e.name.endsWith(`.${ENVELOPE_FILE}`))) continue;
     const file = join(dir, e.name);
     const prefix = e.name.slice(0, e.name.length - ENVELOPE_FILE.length);
-    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a receipt file in per/ must be the receipt's bytes`); receipts.set(prefix, null); continue; }
+    if (!e.isFile()) {
+      problem(
+        file,
+        `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a receipt file in per/ must be the receipt's bytes`,
+      );
+      receipts.set(prefix, null);
+      continue;
+    }
     let bytes: Buffer;
-    try { bytes = await readFile(file); } catch { continue; } // replaced meanwhile: the second look sees what is there
+    try {
+      bytes = await readFile(file);
+    } catch {
+      continue;
+    } // replaced meanwhile: the second look sees what is there
     out.envelopes++;
     const digest = digestBytes(bytes);
-    const backed = await isLogged(digest) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
+    const backed = (await isLogged(digest)) || (logDamaged && ctx.objects.has(digest) && !ctx.corrupt.has(digest));
     if (!backed) {
       const unlisted = logDamaged ? undefined : (await unlistedReceipts(ctx)).get(digest);
       if (unlisted?.keyId && !unlisted.referenced && !unlisted.pending) {
@@ -223,7 +283,12 @@ async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[]
         receipts.set(prefix, null);
         continue;
       }
-      problem(file, `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`, 'the id of a logged receipt', digest);
+      problem(
+        file,
+        `${file} is not a receipt of this store's log: its bytes hash to ${digest} (edited, or copied in from elsewhere)`,
+        'the id of a logged receipt',
+        digest,
+      );
       receipts.set(prefix, null);
       continue;
     }
@@ -235,32 +300,71 @@ async function checkPerFolder(ctx: VerifyContext, dir: string, entries: Dirent[]
     const file = join(dir, e.name);
     const isStatement = e.name === STATEMENT_FILE || e.name.endsWith(`.${STATEMENT_FILE}`);
     const log = LOG_FILES.find(([name]) => name === e.name);
-    if (!isStatement && !log) { out.unbacked.push(file); continue; }
+    if (!isStatement && !log) {
+      out.unbacked.push(file);
+      continue;
+    }
     const prefix = isStatement ? e.name.slice(0, e.name.length - STATEMENT_FILE.length) : '';
     const envelopeName = prefix + ENVELOPE_FILE;
     if (!receipts.has(prefix)) {
-      problem(file, `${file} has no receipt beside it (${envelopeName}): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it`, join(dir, envelopeName), 'absent');
+      problem(
+        file,
+        `${file} has no receipt beside it (${envelopeName}): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it`,
+        join(dir, envelopeName),
+        'absent',
+      );
       continue;
     }
     const receipt = receipts.get(prefix);
     if (!receipt) continue; // the envelope itself is already a problem
-    if (!e.isFile()) { problem(file, `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: per/ holds the receipt's own files`); continue; }
+    if (!e.isFile()) {
+      problem(
+        file,
+        `${file} is ${e.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: per/ holds the receipt's own files`,
+      );
+      continue;
+    }
     let bytes: Buffer;
-    try { bytes = await readFile(file); } catch { continue; }
+    try {
+      bytes = await readFile(file);
+    } catch {
+      continue;
+    }
     out.checked++;
     if (isStatement) {
       let same = false;
-      try { same = canonicalBytes(JSON.parse(bytes.toString('utf8'))).equals(receipt.payload); } catch { same = false; }
+      try {
+        same = canonicalBytes(JSON.parse(bytes.toString('utf8'))).equals(receipt.payload);
+      } catch {
+        same = false;
+      }
       if (!same) {
-        problem(file, `${file} is not the statement of receipt ${receipt.id} in ${envelopeName} beside it: it was edited (what it says is not what was signed)`, `the payload of ${receipt.id}`, digestBytes(bytes));
+        problem(
+          file,
+          `${file} is not the statement of receipt ${receipt.id} in ${envelopeName} beside it: it was edited (what it says is not what was signed)`,
+          `the payload of ${receipt.id}`,
+          digestBytes(bytes),
+        );
       }
       continue;
     }
     const role = log![1];
     const recorded = receipt.statement.predicate?.core?.outputs?.find((o) => o.role === role)?.digest;
     const actual = digestBytes(bytes);
-    if (!recorded) problem(file, `${file}: receipt ${receipt.id} in ${envelopeName} beside it records no ${role}`, `no ${e.name}`, actual);
-    else if (actual !== recorded) problem(file, `${file} hashes to ${actual}, but receipt ${receipt.id} records ${role} ${recorded}: it was edited (the recorded ${role} is the object ${recorded})`, recorded, actual);
+    if (!recorded)
+      problem(
+        file,
+        `${file}: receipt ${receipt.id} in ${envelopeName} beside it records no ${role}`,
+        `no ${e.name}`,
+        actual,
+      );
+    else if (actual !== recorded)
+      problem(
+        file,
+        `${file} hashes to ${actual}, but receipt ${receipt.id} records ${role} ${recorded}: it was edited (the recorded ${role} is the object ${recorded})`,
+        recorded,
+        actual,
+      );
   }
   return out;
 }
@@ -280,16 +384,38 @@ const perStep: VerifyStep = {
   name: 'per',
   async run(ctx) {
     const logged = new Set((logRead(ctx)?.records ?? []).map((r) => r.entry.receipt as string));
-    const isLogged = (later: () => Promise<Set<Digest>>) => async (id: Digest) => logged.has(id) || (await later()).has(id);
+    const isLogged = (later: () => Promise<Set<Digest>>) => async (id: Digest) =>
+      logged.has(id) || (await later()).has(id);
     const folders = await perFolders(join(ctx.store.root, 'per'));
     const results = new Map<string, FolderCheck>();
-    for (const { dir, entries } of folders) results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx))));
+    for (const { dir, entries } of folders)
+      results.set(
+        dir,
+        await checkPerFolder(
+          ctx,
+          dir,
+          entries,
+          isLogged(() => receiptsLoggedAfterCut(ctx)),
+        ),
+      );
     for (const [dir, first] of [...results]) {
       if (first.problems.length === 0) continue;
       let entries: Dirent[];
-      try { entries = await readdir(dir, { withFileTypes: true }); } catch { continue; }
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      results.set(dir, await checkPerFolder(ctx, dir, entries, isLogged(() => receiptsLoggedAfterCut(ctx, { again: true }))));
+      results.set(
+        dir,
+        await checkPerFolder(
+          ctx,
+          dir,
+          entries,
+          isLogged(() => receiptsLoggedAfterCut(ctx, { again: true })),
+        ),
+      );
     }
     let envelopes = 0;
     let checked = 0;
@@ -301,7 +427,10 @@ const perStep: VerifyStep = {
       unbacked.push(...r.unbacked);
       for (const [lost, file] of r.lost) lost.perFiles.push(file);
     }
-    if (unbacked.length > 0) ctx.notes.push(`${unbacked.length} file(s) in per/ that no receipt backs, not checked (e.g. ${unbacked[0]}); \`asl seed\` leaves them out`);
+    if (unbacked.length > 0)
+      ctx.notes.push(
+        `${unbacked.length} file(s) in per/ that no receipt backs, not checked (e.g. ${unbacked[0]}); \`asl seed\` leaves them out`,
+      );
     ctx.counts.perFiles = envelopes;
     ctx.counts.perChecked = checked;
   },

@@ -43,10 +43,16 @@ export interface UnlistedReceipt {
 function perInside(bytes: Buffer): { envelope: DsseEnvelope; payload: Buffer; statement: Statement } | null {
   try {
     const envelope = JSON.parse(bytes.toString('utf8')) as DsseEnvelope;
-    if (envelope?.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof envelope.payload !== 'string' || !Array.isArray(envelope.signatures)) return null;
+    if (
+      envelope?.payloadType !== IN_TOTO_PAYLOAD_TYPE ||
+      typeof envelope.payload !== 'string' ||
+      !Array.isArray(envelope.signatures)
+    )
+      return null;
     const payload = Buffer.from(envelope.payload, 'base64');
     const statement = JSON.parse(payload.toString('utf8')) as Statement;
-    if (statement?.predicateType !== PER_PREDICATE_TYPE || typeof statement.predicate?.core?.step !== 'string') return null;
+    if (statement?.predicateType !== PER_PREDICATE_TYPE || typeof statement.predicate?.core?.step !== 'string')
+      return null;
     return { envelope, payload, statement };
   } catch {
     return null;
@@ -67,7 +73,11 @@ export function receiptsLoggedAfterCut(ctx: VerifyContext, opts: { again?: boole
     result = (async () => {
       const cut = logRead(ctx)?.records ?? [];
       let now;
-      try { now = await verifyLog(ctx.store, { checkReceipts: false }); } catch { return new Set<Digest>(); }
+      try {
+        now = await verifyLog(ctx.store, { checkReceipts: false });
+      } catch {
+        return new Set<Digest>();
+      }
       if (now.problems.length > 0 || cut.some((r, i) => now.records[i]?.digest !== r.digest)) return new Set<Digest>();
       return new Set([...now.records, ...now.pending].map((r) => r.entry.receipt));
     })();
@@ -96,7 +106,11 @@ async function scan(ctx: VerifyContext): Promise<Map<Digest, UnlistedReceipt>> {
   for (const id of [...ctx.jsonObjects].sort()) {
     if (logged.has(id) || ctx.corrupt.has(id) || (await receiptsLoggedAfterCut(ctx)).has(id)) continue;
     let bytes: Buffer;
-    try { bytes = await readObject(ctx.store, id); } catch { continue; } // the objects steps name what cannot be read
+    try {
+      bytes = await readObject(ctx.store, id);
+    } catch {
+      continue;
+    } // the objects steps name what cannot be read
     const per = perInside(bytes);
     if (!per) continue;
     const sigs = per.envelope.signatures.filter((s) => typeof s?.keyid === 'string' && typeof s?.sig === 'string');
@@ -104,7 +118,8 @@ async function scan(ctx: VerifyContext): Promise<Map<Digest, UnlistedReceipt>> {
     out.set(id, {
       id,
       step: per.statement.predicate.core.step,
-      finishedOn: typeof per.statement.predicate.run?.finishedOn === 'string' ? per.statement.predicate.run.finishedOn : null,
+      finishedOn:
+        typeof per.statement.predicate.run?.finishedOn === 'string' ? per.statement.predicate.run.finishedOn : null,
       keyId: check.ok ? check.keyId : null,
       signers: sigs.map((s) => s.keyid),
       referenced: ctx.roots.has(id),
@@ -124,24 +139,34 @@ export const unlistedStep: VerifyStep = {
       const what = `receipt ${r.id} (step ${r.step}${r.finishedOn ? `, finished ${r.finishedOn}` : ''})`;
       if (r.pending) continue; // noted by the log step with its entry
       if (!r.keyId) {
-        ctx.notes.push(`${what} is stored but signed by ${r.signers.map((k) => k.slice(0, 16)).join(', ') || 'no key'}, which this store does not trust: an artifact, not this store's history`);
+        ctx.notes.push(
+          `${what} is stored but signed by ${r.signers.map((k) => k.slice(0, 16)).join(', ') || 'no key'}, which this store does not trust: an artifact, not this store's history`,
+        );
         continue;
       }
       if (r.referenced) {
-        ctx.notes.push(`${what} is stored as an artifact a logged step names (e.g. a per.dsse.json it read), not as an entry of this log`);
+        ctx.notes.push(
+          `${what} is stored as an artifact a logged step names (e.g. a per.dsse.json it read), not as an entry of this log`,
+        );
         continue;
       }
       hidden++;
-      const held = r.perFiles.length > 0 ? `; ${r.perFiles.join(', ')} hold${r.perFiles.length === 1 ? 's' : ''} it, and a capture writes per/ only after the log has committed its receipt` : '';
+      const held =
+        r.perFiles.length > 0
+          ? `; ${r.perFiles.join(', ')} hold${r.perFiles.length === 1 ? 's' : ''} it, and a capture writes per/ only after the log has committed its receipt`
+          : '';
       ctx.problems.push({
-        step: 'unlisted', subject: r.id,
+        step: 'unlisted',
+        subject: r.id,
         message: `${what}, signed by trusted key ${r.keyId.slice(0, 16)}, is stored but the log does not list it: the log was rolled back, cut or replaced (a crash cannot leave this: an interrupted append leaves its line past the head, and the next append completes it)${held}`,
-        expected: 'an entry of the log', actual: 'not listed',
+        expected: 'an entry of the log',
+        actual: 'not listed',
       });
     }
     if (hidden > 0 && (logRead(ctx)?.records.length ?? 0) === 0) {
       ctx.problems.push({
-        step: 'unlisted', subject: 'log',
+        step: 'unlisted',
+        subject: 'log',
         message: `the store holds ${hidden} receipt(s) signed by its trusted keys but its receipt log is empty or missing: log/ was deleted or replaced`,
       });
     }
@@ -162,23 +187,43 @@ export function anchorStep(anchor: string): VerifyStep {
     name: 'anchor',
     async run(ctx) {
       const want = parseAnchor(anchor);
-      const fail = (message: string, actual: string) => ctx.problems.push({ step: 'anchor', subject: anchor, message: `anchor ${anchor}: ${message}`, expected: anchor, actual });
-      if (!want) { fail('not SEQ:RECEIPT_ID', anchor); return; }
+      const fail = (message: string, actual: string) =>
+        ctx.problems.push({
+          step: 'anchor',
+          subject: anchor,
+          message: `anchor ${anchor}: ${message}`,
+          expected: anchor,
+          actual,
+        });
+      if (!want) {
+        fail('not SEQ:RECEIPT_ID', anchor);
+        return;
+      }
       const records = logRead(ctx)?.records ?? [];
       const logProblems = ctx.problems.filter((p) => p.step === 'log').length;
       const entry = records.find((r) => r.entry.seq === want.seq);
       const last = records[records.length - 1];
       if (!entry) {
-        fail(last
-          ? `the log ends at entry ${last.entry.seq}, before entry ${want.seq}: it was rolled back or cut since the anchor was written down`
-          : `the log has no entries: it was deleted or replaced since the anchor was written down`, last ? `${last.entry.seq}:${last.entry.receipt}` : 'no entries');
+        fail(
+          last
+            ? `the log ends at entry ${last.entry.seq}, before entry ${want.seq}: it was rolled back or cut since the anchor was written down`
+            : `the log has no entries: it was deleted or replaced since the anchor was written down`,
+          last ? `${last.entry.seq}:${last.entry.receipt}` : 'no entries',
+        );
         return;
       }
       if (entry.entry.receipt !== want.receipt) {
-        fail(`the log's entry ${want.seq} is receipt ${entry.entry.receipt} (step ${entry.entry.step}): the log was rewritten since the anchor was written down`, `${want.seq}:${entry.entry.receipt}`);
+        fail(
+          `the log's entry ${want.seq} is receipt ${entry.entry.receipt} (step ${entry.entry.step}): the log was rewritten since the anchor was written down`,
+          `${want.seq}:${entry.entry.receipt}`,
+        );
         return;
       }
-      if (logProblems > 0) fail(`entry ${want.seq} is that receipt, but the log does not verify, so the chain from it to the head is not whole`, `${logProblems} log problem(s)`);
+      if (logProblems > 0)
+        fail(
+          `entry ${want.seq} is that receipt, but the log does not verify, so the chain from it to the head is not whole`,
+          `${logProblems} log problem(s)`,
+        );
     },
   };
 }

@@ -18,10 +18,19 @@ export class ReceiptVerifyError extends AslError {
   readonly expected: string;
   readonly actual: string;
 
-  constructor(stage: VerifyStage, subject: string, problem: string, expected: string, actual: string, opts: { cause?: unknown; data?: Record<string, unknown> } = {}) {
-    super(stage === 'signature' ? 'SIGNATURE' : 'VERIFY_FAILED',
+  constructor(
+    stage: VerifyStage,
+    subject: string,
+    problem: string,
+    expected: string,
+    actual: string,
+    opts: { cause?: unknown; data?: Record<string, unknown> } = {},
+  ) {
+    super(
+      stage === 'signature' ? 'SIGNATURE' : 'VERIFY_FAILED',
       `${subject}: ${stage} check failed: ${problem}: expected ${expected}, got ${actual}`,
-      { cause: opts.cause, data: { stage, expected, actual, ...opts.data } });
+      { cause: opts.cause, data: { stage, expected, actual, ...opts.data } },
+    );
     this.name = 'ReceiptVerifyError';
     this.stage = stage;
     this.expected = expected;
@@ -57,7 +66,15 @@ interface Context {
 
 type Stage = (ctx: Context) => void;
 
-function fail(ctx: Context, stage: VerifyStage, problem: string, expected: string, actual: string, data?: Record<string, unknown>, cause?: unknown): never {
+function fail(
+  ctx: Context,
+  stage: VerifyStage,
+  problem: string,
+  expected: string,
+  actual: string,
+  data?: Record<string, unknown>,
+  cause?: unknown,
+): never {
   throw new ReceiptVerifyError(stage, ctx.subject, problem, expected, actual, { data, cause });
 }
 
@@ -71,11 +88,20 @@ const parse: Stage = (ctx) => {
     try {
       value = JSON.parse(value.toString());
     } catch (err) {
-      fail(ctx, 'parse', 'envelope is not JSON', 'a DSSE envelope in JSON', `a parse error (${(err as Error).message})`, undefined, err);
+      fail(
+        ctx,
+        'parse',
+        'envelope is not JSON',
+        'a DSSE envelope in JSON',
+        `a parse error (${(err as Error).message})`,
+        undefined,
+        err,
+      );
     }
   }
   const env = value as Partial<Record<keyof DsseEnvelope, unknown>> | null;
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) fail(ctx, 'parse', 'envelope is not an object', 'a DSSE envelope object', typeof env);
+  if (typeof env !== 'object' || env === null || Array.isArray(env))
+    fail(ctx, 'parse', 'envelope is not an object', 'a DSSE envelope object', typeof env);
   const bad: string[] = [];
   if (typeof env.payloadType !== 'string') bad.push('payloadType (a string)');
   if (typeof env.payload !== 'string' || !isStrictBase64(env.payload)) bad.push('payload (standard base64)');
@@ -88,14 +114,22 @@ const parse: Stage = (ctx) => {
       }
     });
   }
-  if (bad.length > 0) fail(ctx, 'parse', 'envelope is malformed', bad.join(', '), 'missing or wrong-typed fields', { fields: bad });
+  if (bad.length > 0)
+    fail(ctx, 'parse', 'envelope is malformed', bad.join(', '), 'missing or wrong-typed fields', { fields: bad });
   ctx.envelope = env as DsseEnvelope;
   ctx.payload = Buffer.from(env.payload as string, 'base64');
 };
 
 const payloadType: Stage = (ctx) => {
   const actual = ctx.envelope!.payloadType;
-  if (actual !== IN_TOTO_PAYLOAD_TYPE) fail(ctx, 'payloadType', 'envelope carries something else', JSON.stringify(IN_TOTO_PAYLOAD_TYPE), JSON.stringify(actual));
+  if (actual !== IN_TOTO_PAYLOAD_TYPE)
+    fail(
+      ctx,
+      'payloadType',
+      'envelope carries something else',
+      JSON.stringify(IN_TOTO_PAYLOAD_TYPE),
+      JSON.stringify(actual),
+    );
 };
 
 const signature: Stage = (ctx) => {
@@ -107,17 +141,26 @@ const signature: Stage = (ctx) => {
   }
   const trusted = [...ctx.keys.keys()].map((k) => k.slice(0, 16)).join(', ') || 'none';
   const found = result.rejected.map(describeRejected).join('; ');
-  fail(ctx, 'signature', 'no valid signature by a trusted key', `an Ed25519 signature by a trusted key (trusted: ${trusted})`, found,
-    { rejected: result.rejected, trusted: [...ctx.keys.keys()] });
+  fail(
+    ctx,
+    'signature',
+    'no valid signature by a trusted key',
+    `an Ed25519 signature by a trusted key (trusted: ${trusted})`,
+    found,
+    { rejected: result.rejected, trusted: [...ctx.keys.keys()] },
+  );
 };
 
 /** Why one signature was not accepted, in words. */
 function describeRejected(r: { keyid?: string; reason: 'untrusted-key' | 'bad-signature' | 'malformed' }): string {
   const id = r.keyid ? r.keyid.slice(0, 16) : '(no keyid)';
   switch (r.reason) {
-    case 'untrusted-key': return `keyid ${id}, which is not a trusted key`;
-    case 'bad-signature': return `keyid ${id}, whose signature does not verify (payload or signature altered)`;
-    case 'malformed': return `keyid ${id}, whose signature is not a 64-byte base64 Ed25519 signature`;
+    case 'untrusted-key':
+      return `keyid ${id}, which is not a trusted key`;
+    case 'bad-signature':
+      return `keyid ${id}, whose signature does not verify (payload or signature altered)`;
+    case 'malformed':
+      return `keyid ${id}, whose signature is not a 64-byte base64 Ed25519 signature`;
   }
 }
 
@@ -127,7 +170,15 @@ const statement: Stage = (ctx) => {
   try {
     value = JSON.parse(payload.toString('utf8'));
   } catch (err) {
-    fail(ctx, 'statement', 'payload is not JSON', 'an in-toto Statement in canonical JSON', `a parse error (${(err as Error).message})`, undefined, err);
+    fail(
+      ctx,
+      'statement',
+      'payload is not JSON',
+      'an in-toto Statement in canonical JSON',
+      `a parse error (${(err as Error).message})`,
+      undefined,
+      err,
+    );
   }
   try {
     assertStatement(value);
@@ -135,11 +186,24 @@ const statement: Stage = (ctx) => {
     if (!(err instanceof AslError)) throw err;
     const issues = (err.data?.issues ?? []) as ShapeIssue[];
     const first = issues[0];
-    fail(ctx, 'statement', `statement is malformed (${issues.length} field${issues.length === 1 ? '' : 's'}${first ? `; first: ${first.path}` : ''})`,
-      first ? first.expected : 'a PER statement', first ? first.actual : err.message, { issues }, err);
+    fail(
+      ctx,
+      'statement',
+      `statement is malformed (${issues.length} field${issues.length === 1 ? '' : 's'}${first ? `; first: ${first.path}` : ''})`,
+      first ? first.expected : 'a PER statement',
+      first ? first.actual : err.message,
+      { issues },
+      err,
+    );
   }
   if (!canonicalBytes(value).equals(payload)) {
-    fail(ctx, 'statement', 'payload is not in canonical form', 'RFC 8785 canonical JSON', `${payload.length} bytes that canonicalize differently`);
+    fail(
+      ctx,
+      'statement',
+      'payload is not in canonical form',
+      'RFC 8785 canonical JSON',
+      `${payload.length} bytes that canonicalize differently`,
+    );
   }
   ctx.statement = value;
 };
@@ -150,7 +214,13 @@ const coreDigestStage: Stage = (ctx) => {
   const a = Buffer.from(actual);
   const b = Buffer.from(predicate.coreDigest);
   if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    fail(ctx, 'coreDigest', 'predicate.coreDigest does not match the core', predicate.coreDigest, `${actual} (recomputed)`);
+    fail(
+      ctx,
+      'coreDigest',
+      'predicate.coreDigest does not match the core',
+      predicate.coreDigest,
+      `${actual} (recomputed)`,
+    );
   }
 };
 
@@ -167,7 +237,11 @@ const PIPELINE: ReadonlyArray<[VerifyStage, Stage]> = [
  * trust set, stage by stage. Throws ReceiptVerifyError naming the stage,
  * expected and actual; `receiptId` only makes the message name the receipt.
  */
-export function verifyEnvelope(input: unknown, keys: TrustedKeySet, opts: { receiptId?: string } = {}): VerifiedReceipt {
+export function verifyEnvelope(
+  input: unknown,
+  keys: TrustedKeySet,
+  opts: { receiptId?: string } = {},
+): VerifiedReceipt {
   const ctx: Context = { subject: opts.receiptId ? `receipt ${opts.receiptId}` : 'receipt', input, keys };
   for (const [, run] of PIPELINE) run(ctx);
   return {

@@ -86,9 +86,12 @@ function decodeListing(buf: Buffer): ListedEntry[] {
 function listingError(dir: Buffer, err: unknown): Error {
   const where = (err as { pathBytes?: Buffer }).pathBytes;
   const syscall = (err as { syscall?: string }).syscall ?? '';
-  const what = syscall === 'llistxattr' ? 'cannot read extended attributes'
-    : syscall === 'readlink' ? 'cannot read symlink'
-      : 'cannot read directory';
+  const what =
+    syscall === 'llistxattr'
+      ? 'cannot read extended attributes'
+      : syscall === 'readlink'
+        ? 'cannot read symlink'
+        : 'cannot read directory';
   return fsError((where ?? dir).toString(), err, what);
 }
 
@@ -135,7 +138,10 @@ export class ListingPrefetcher {
     if (!pending) {
       // Not started yet (usually the next one to start): list it here instead.
       for (let i = this.todo.length - 1; i >= 0; i--) {
-        if (this.todo[i]!.equals(dir)) { this.todo.splice(i, 1); break; }
+        if (this.todo[i]!.equals(dir)) {
+          this.todo.splice(i, 1);
+          break;
+        }
       }
       return listDirectory(dir);
     }
@@ -157,7 +163,10 @@ export class ListingPrefetcher {
       if (this.ready.has(key)) continue;
       this.inFlight++;
       const p = native().listDirectoryAsync(dir);
-      p.then(() => {}, () => {}).finally(() => {
+      p.then(
+        () => {},
+        () => {},
+      ).finally(() => {
         this.inFlight--;
         this.pump();
       });

@@ -109,7 +109,8 @@ export class FileStager<T> {
   /** Sends everything, waits for every file; throws the first failure (after all in-flight work has settled). */
   async finish(): Promise<void> {
     this.flush();
-    if (this.inFlight > 0 || this.ready.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.inFlight > 0 || this.ready.length > 0)
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     if (this.failed) throw this.error;
   }
 
@@ -117,12 +118,22 @@ export class FileStager<T> {
     while (!this.failed && this.inFlight < this.maxInFlight && this.ready.length > 0) {
       const chunk = this.ready.shift()!;
       this.inFlight++;
-      this.batch.addPackedFiles(chunk.paths.subarray(0, chunk.length), chunk.count, (i, digest, size) => {
-        if (!this.failed) this.onStaged(chunk.tokens[i]!, digest, size);
-      }, { packed: true }).then(
-        () => this.settle(chunk),
-        (err) => { this.fail(err); this.settle(chunk); },
-      );
+      this.batch
+        .addPackedFiles(
+          chunk.paths.subarray(0, chunk.length),
+          chunk.count,
+          (i, digest, size) => {
+            if (!this.failed) this.onStaged(chunk.tokens[i]!, digest, size);
+          },
+          { packed: true },
+        )
+        .then(
+          () => this.settle(chunk),
+          (err) => {
+            this.fail(err);
+            this.settle(chunk);
+          },
+        );
     }
   }
 

@@ -22,8 +22,14 @@ function sameAsModel(): boolean {
 
 /** Writes the decimal digits of a safe integer at `o`; returns the new offset. */
 function writeInt(buf: Buffer, o: number, n: number): number {
-  if (n < 0) { buf[o++] = 0x2d; n = -n; }
-  if (n < 10) { buf[o++] = 0x30 + n; return o; }
+  if (n < 0) {
+    buf[o++] = 0x2d;
+    n = -n;
+  }
+  if (n < 10) {
+    buf[o++] = 0x30 + n;
+    return o;
+  }
   let digits = 0;
   for (let m = n; m >= 1; m = Math.floor(m / 10)) digits++;
   let p = o + digits;

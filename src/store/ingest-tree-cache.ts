@@ -56,7 +56,11 @@ export function treeCacheKey(self: Buffer, listing: readonly Buffer[], subtrees:
  * times list, so an unchanged re-snapshot finds it instead of encoding it again.
  */
 export function timesCacheKey(tree: Digest, mtimes: Float64Array): Buffer {
-  return createHash('sha256').update(TIMES_KEY_TAG).update(tree).update(new Uint8Array(mtimes.buffer, mtimes.byteOffset, mtimes.byteLength)).digest();
+  return createHash('sha256')
+    .update(TIMES_KEY_TAG)
+    .update(tree)
+    .update(new Uint8Array(mtimes.buffer, mtimes.byteOffset, mtimes.byteLength))
+    .digest();
 }
 
 /** HMAC-SHA256 under the store's cache key of a cache file's magic and body: what its header holds. */
@@ -111,7 +115,12 @@ export class TreeCache {
     const b = Buffer.from(rec, 'latin1');
     return {
       digest: `sha256:${b.toString('hex', 0, 32)}`,
-      totals: { files: b.readDoubleLE(32), dirs: b.readDoubleLE(40), other: b.readDoubleLE(48), bytes: b.readDoubleLE(56) },
+      totals: {
+        files: b.readDoubleLE(32),
+        dirs: b.readDoubleLE(40),
+        other: b.readDoubleLE(48),
+        bytes: b.readDoubleLE(56),
+      },
     };
   }
 
@@ -150,7 +159,9 @@ export class TreeCache {
     const body = Buffer.from(out.join(''), 'latin1');
     const header = Buffer.concat([MAGIC, cacheMac(key, MAGIC, body)]);
     // A cache: checked when read, rebuilt when missing, so neither fsync nor an error matters.
-    await writeFileAtomic(path, Buffer.concat([header, body]), { durable: 'none', mode: STORE_MODES.file }).catch(() => undefined);
+    await writeFileAtomic(path, Buffer.concat([header, body]), { durable: 'none', mode: STORE_MODES.file }).catch(
+      () => undefined,
+    );
     for (const [k, v] of this.used) this.records.set(k, v);
     this.added = 0;
   }

@@ -27,7 +27,14 @@ import { native, type ScanEntry } from './native.js';
 import type { ObjectBatch } from './object-batch.js';
 import type { SnapshotOptions, SnapshotStats } from './snapshot-options.js';
 import { isRacy, racyLimit } from './stat-cache.js';
-import { encodeTree, entryTypeOfMode, type EntryType, type TreeEntry, type TreeSelf, type TreeTotals } from './tree-model.js';
+import {
+  encodeTree,
+  entryTypeOfMode,
+  type EntryType,
+  type TreeEntry,
+  type TreeSelf,
+  type TreeTotals,
+} from './tree-model.js';
 
 const SLASH = Buffer.from('/');
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -97,7 +104,9 @@ function joinPath(dir: Buffer, name: Buffer): Buffer {
 
 function sortedXattrs(abs: Buffer): Array<[Buffer, Buffer]> {
   try {
-    return native().lxattrs(abs).sort((a, b) => Buffer.compare(a[0], b[0]));
+    return native()
+      .lxattrs(abs)
+      .sort((a, b) => Buffer.compare(a[0], b[0]));
   } catch (err) {
     throw fsError(abs.toString(), err, 'cannot read extended attributes');
   }
@@ -105,10 +114,21 @@ function sortedXattrs(abs: Buffer): Array<[Buffer, Buffer]> {
 
 /** The root's own record for the tree-cache key (it has no record in a parent listing). */
 function rootSelfKey(st: ScanEntry, xattrs: Array<[Buffer, Buffer]>): Buffer {
-  return Buffer.from(JSON.stringify([
-    'root', st.mode, st.uid, st.gid, st.dev, st.ino, st.mtimeSec, st.mtimeNsec, st.ctimeSec, st.ctimeNsec,
-    xattrs.map(([n, v]) => [n.toString('base64'), v.toString('base64')]),
-  ]));
+  return Buffer.from(
+    JSON.stringify([
+      'root',
+      st.mode,
+      st.uid,
+      st.gid,
+      st.dev,
+      st.ino,
+      st.mtimeSec,
+      st.mtimeNsec,
+      st.ctimeSec,
+      st.ctimeNsec,
+      xattrs.map(([n, v]) => [n.toString('base64'), v.toString('base64')]),
+    ]),
+  );
 }
 
 export interface WalkResult {
@@ -117,7 +137,14 @@ export interface WalkResult {
   totals: TreeTotals;
 }
 
-export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: ScanEntry, opts: SnapshotOptions, examinedAtNs: bigint, stats: SnapshotStats): Promise<WalkResult> {
+export async function walkTree(
+  batch: ObjectBatch,
+  rootAbs: Buffer,
+  rootSt: ScanEntry,
+  opts: SnapshotOptions,
+  examinedAtNs: bigint,
+  stats: SnapshotStats,
+): Promise<WalkResult> {
   const cache = opts.cache;
   const limit = racyLimit(examinedAtNs);
   const oneFs = opts.oneFileSystem ?? true;
@@ -149,7 +176,16 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     isRacy(e.mtimeSec, e.mtimeNsec, limit) || isRacy(e.ctimeSec, e.ctimeNsec, limit);
 
   /** Turns a listing into a directory job and decides what the tree cache may do for it. */
-  const openDir = (parent: DirJob | null, slot: number, abs: Buffer, rel: Buffer | null, selfRec: ScanEntry | ListedEntry, self: TreeSelf, selfKey: Buffer, listed: { listing: Buffer; entries: ListedEntry[] } | null): DirJob => {
+  const openDir = (
+    parent: DirJob | null,
+    slot: number,
+    abs: Buffer,
+    rel: Buffer | null,
+    selfRec: ScanEntry | ListedEntry,
+    self: TreeSelf,
+    selfKey: Buffer,
+    listed: { listing: Buffer; entries: ListedEntry[] } | null,
+  ): DirJob => {
     const entries: Entry[] = [];
     let parts: Buffer[] = [];
     let listing: Buffer = EMPTY;
@@ -157,15 +193,35 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       listing = listed.listing;
       let excludedHere = false;
       for (const e of listed.entries) {
-        if (opts.exclude?.(joinPath(abs, e.name))) { stats.excluded++; excludedHere = true; continue; }
+        if (opts.exclude?.(joinPath(abs, e.name))) {
+          stats.excluded++;
+          excludedHere = true;
+          continue;
+        }
         const type = entryTypeOfMode(e.mode);
-        if (!type) throw new AslError('UNSUPPORTED', `${joinPath(abs, e.name).toString()}: unknown file type (mode ${e.mode.toString(8)})`);
+        if (!type)
+          throw new AslError(
+            'UNSUPPORTED',
+            `${joinPath(abs, e.name).toString()}: unknown file type (mode ${e.mode.toString(8)})`,
+          );
         (e as Entry).type = type;
         entries.push(e as Entry);
       }
       parts = excludedHere ? entries.map((e) => listing.subarray(e.start, e.end)) : [listing];
     }
-    const job: DirJob = { parent, slot, abs, rel, self, selfKey, entries, listing, parts, pending: 1, cacheable: false };
+    const job: DirJob = {
+      parent,
+      slot,
+      abs,
+      rel,
+      self,
+      selfKey,
+      entries,
+      listing,
+      parts,
+      pending: 1,
+      cacheable: false,
+    };
     let leaf = true;
     const subdirs: Buffer[] = [];
     for (const e of entries) {
@@ -176,7 +232,10 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     if (cache && !racy(selfRec)) {
       let ok = true;
       for (const e of entries) {
-        if (racy(e) || (e.type !== 'dir' && e.nlink > 1)) { ok = false; break; }
+        if (racy(e) || (e.type !== 'dir' && e.nlink > 1)) {
+          ok = false;
+          break;
+        }
       }
       job.cacheable = ok;
       if (ok && leaf) {
@@ -192,21 +251,30 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     job.entries = [];
     job.listing = EMPTY;
     job.parts = [];
-    if (!job.parent) { result = tree; return; }
+    if (!job.parent) {
+      result = tree;
+      return;
+    }
     job.parent.entries[job.slot]!.sub = tree;
     release(job.parent);
   };
 
   /** Builds (or finds) the tree of a directory whose entries are all done. */
   const complete = (job: DirJob) => {
-    if (job.known) { deliver(job, job.known); return; }
+    if (job.known) {
+      deliver(job, job.known);
+      return;
+    }
     let key: Buffer | undefined;
     if (job.cacheable) {
       const subtrees: Buffer[] = [];
       for (const e of job.entries) if (e.type === 'dir') subtrees.push(Buffer.from(e.sub!.digest.slice(7), 'hex'));
       key = treeCacheKey(job.selfKey, job.parts, subtrees);
       const hit = cache!.trees.lookup(key);
-      if (hit && batch.hasSync(hit.digest)) { deliver(job, hit); return; }
+      if (hit && batch.hasSync(hit.digest)) {
+        deliver(job, hit);
+        return;
+      }
     }
     const totals: TreeTotals = { files: 0, dirs: 0, other: 0, bytes: 0 };
     const treeEntries: TreeEntry[] = new Array(job.entries.length);
@@ -262,7 +330,11 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     for (const w of waiters) w();
   };
 
-  interface FileToken { job: DirJob; entry: Entry; group: HardlinkGroup | undefined }
+  interface FileToken {
+    job: DirJob;
+    entry: Entry;
+    group: HardlinkGroup | undefined;
+  }
   const stager = new FileStager<FileToken>(batch, ({ job, entry: e, group }, digest, size) => {
     e.digest = digest;
     e.contentSize = size;
@@ -281,8 +353,13 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
     mtimes.push2(e.mtimeSec, e.mtimeNsec);
     if (job.known) {
       // Unchanged leaf directory: only the counts and times are needed.
-      if (e.type === 'file') { stats.files++; stats.cachedFiles++; stats.bytes += e.size; filesSeen++; progress(); }
-      else stats.other++;
+      if (e.type === 'file') {
+        stats.files++;
+        stats.cachedFiles++;
+        stats.bytes += e.size;
+        filesSeen++;
+        progress();
+      } else stats.other++;
       return undefined;
     }
     let group: HardlinkGroup | undefined;
@@ -297,10 +374,16 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
       }
       if (first && e.type === 'file') {
         stats.files++;
-        if (first.digest !== undefined) { e.digest = first.digest; e.contentSize = first.size!; }
-        else {
+        if (first.digest !== undefined) {
+          e.digest = first.digest;
+          e.contentSize = first.size!;
+        } else {
           job.pending++;
-          first.waiters.push(() => { e.digest = first.digest!; e.contentSize = first.size!; release(job); });
+          first.waiters.push(() => {
+            e.digest = first.digest!;
+            e.contentSize = first.size!;
+            release(job);
+          });
         }
         return undefined;
       }
@@ -349,10 +432,24 @@ export async function walkTree(batch: ObjectBatch, rootAbs: Buffer, rootSt: Scan
 
   // The walk: an explicit stack, so it can pause (backlog, event-loop turns) at any entry.
   const rootXattrs = sortedXattrs(rootAbs);
-  const rootSelf: TreeSelf = { mode: rootSt.mode & 0o7777, uid: rootSt.uid, gid: rootSt.gid, ...(rootXattrs.length > 0 ? { xattrs: rootXattrs } : {}) };
+  const rootSelf: TreeSelf = {
+    mode: rootSt.mode & 0o7777,
+    uid: rootSt.uid,
+    gid: rootSt.gid,
+    ...(rootXattrs.length > 0 ? { xattrs: rootXattrs } : {}),
+  };
   mtimes.push2(rootSt.mtimeSec, rootSt.mtimeNsec);
   try {
-    const root = openDir(null, 0, rootAbs, null, rootSt, rootSelf, rootSelfKey(rootSt, rootXattrs), await prefetch.take(rootAbs));
+    const root = openDir(
+      null,
+      0,
+      rootAbs,
+      null,
+      rootSt,
+      rootSelf,
+      rootSelfKey(rootSt, rootXattrs),
+      await prefetch.take(rootAbs),
+    );
     const stack: Array<{ job: DirJob; next: number }> = [{ job: root, next: 0 }];
     let lastYield = performance.now();
     while (stack.length > 0 && !stager.hasFailed) {

@@ -9,7 +9,9 @@ import { CACHE_KEY_FILE, ENV_KEY_FILE, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from 
 
 /** A key id is the sha256 (hex) of the public key's SubjectPublicKeyInfo DER. */
 export function keyIdOfPublicKey(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 export function keyIdOfPublicKeyPem(pem: string): string {
@@ -27,8 +29,16 @@ export async function loadSigningKey(storeRoot: string): Promise<SigningKey> {
   const pubPath = join(storeRoot, PUBLIC_KEY_FILE);
   let privPem: string;
   let pubPem: string;
-  try { privPem = await readFile(privPath, 'utf8'); } catch (err) { throw fsError(privPath, err, 'cannot read the signing key'); }
-  try { pubPem = await readFile(pubPath, 'utf8'); } catch (err) { throw fsError(pubPath, err, 'cannot read the public key'); }
+  try {
+    privPem = await readFile(privPath, 'utf8');
+  } catch (err) {
+    throw fsError(privPath, err, 'cannot read the signing key');
+  }
+  try {
+    pubPem = await readFile(pubPath, 'utf8');
+  } catch (err) {
+    throw fsError(pubPath, err, 'cannot read the public key');
+  }
   const privateKey = createPrivateKey(privPem);
   const publicKey = createPublicKey(pubPem);
   return { keyId: keyIdOfPublicKey(publicKey), privateKey, publicKey };
@@ -46,7 +56,12 @@ async function loadStoreSecret(storeRoot: string, file: string, what: string): P
   const key = randomBytes(32);
   try {
     const fh = await openNew(path, STORE_MODES.file);
-    try { await fh.writeFile(key); await fh.sync(); } finally { await fh.close(); }
+    try {
+      await fh.writeFile(key);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);

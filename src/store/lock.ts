@@ -54,11 +54,19 @@ const UNREADABLE_GRACE_MS = 5_000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function readProcText(path: string): string | undefined {
-  try { return readFileSync(path, 'utf8').trim(); } catch { return undefined; }
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 function pidNamespace(pid: number | 'self'): string | undefined {
-  try { return readlinkSync(`/proc/${pid}/ns/pid`); } catch { return undefined; }
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Field 22 of /proc/<pid>/stat; the command name (field 2) may hold spaces and parentheses. */
@@ -85,8 +93,11 @@ function self(): Omit<LockHolder, 'acquiredAt' | 'token'> {
 function parseHolder(text: string): LockHolder | null {
   try {
     const h = JSON.parse(text) as LockHolder;
-    if (Number.isSafeInteger(h.pid) && h.pid > 0 && typeof h.hostname === 'string' && typeof h.token === 'string') return h;
-  } catch { /* fall through */ }
+    if (Number.isSafeInteger(h.pid) && h.pid > 0 && typeof h.hostname === 'string' && typeof h.token === 'string')
+      return h;
+  } catch {
+    /* fall through */
+  }
   return null;
 }
 
@@ -165,7 +176,11 @@ async function breakStale(path: string, stale: string | null, mine: string): Pro
 /** Temp files `<name>.lock.<token>` that processes killed while waiting left behind. */
 async function removeDeadTempFiles(dir: string, prefix: string, ownToken: string): Promise<void> {
   let names: string[];
-  try { names = await readdir(dir); } catch { return; }
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
   for (const n of names) {
     if (!n.startsWith(prefix) || n.endsWith('.break') || n.endsWith(ownToken)) continue;
     const seen = await readHolder(join(dir, n)).catch(() => 'gone' as const);
@@ -174,7 +189,8 @@ async function removeDeadTempFiles(dir: string, prefix: string, ownToken: string
 }
 
 function checkName(name: string): void {
-  if (!NAME_RE.test(name)) throw new AslError('BAD_INPUT', `${JSON.stringify(name)}: not a valid lock name (letters, digits, . _ -)`);
+  if (!NAME_RE.test(name))
+    throw new AslError('BAD_INPUT', `${JSON.stringify(name)}: not a valid lock name (letters, digits, . _ -)`);
 }
 
 export function lockPath(store: Store, name: string): string {
@@ -187,7 +203,11 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
   const path = lockPath(store, name);
   const dir = join(store.root, LOCKS_DIR);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const holder: LockHolder = { ...self(), acquiredAt: new Date().toISOString(), token: randomBytes(12).toString('hex') };
+  const holder: LockHolder = {
+    ...self(),
+    acquiredAt: new Date().toISOString(),
+    token: randomBytes(12).toString('hex'),
+  };
   const mine = `${path}.${holder.token}`;
   const deadline = Date.now() + timeoutMs;
   let backoff = 2;
@@ -224,17 +244,26 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
         };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') { await writeMine('w').catch(() => undefined); continue; } // locks/ or our file removed under us
+        if (code === 'ENOENT') {
+          await writeMine('w').catch(() => undefined);
+          continue;
+        } // locks/ or our file removed under us
         if (code !== 'EEXIST') throw fsError(path, err, 'cannot take lock');
       }
       const seen = await readHolder(path);
       if (seen === 'gone') continue;
       const stale = seen.holder ? isStaleHolder(seen.holder) : Date.now() - seen.mtimeMs > UNREADABLE_GRACE_MS;
-      if (stale && await breakStale(path, seen.holder?.token ?? null, mine)) continue;
-      if (!waited) { waited = true; opts.onWait?.(seen.holder); }
+      if (stale && (await breakStale(path, seen.holder?.token ?? null, mine))) continue;
+      if (!waited) {
+        waited = true;
+        opts.onWait?.(seen.holder);
+      }
       if (Date.now() >= deadline) {
-        throw new AslError('LOCKED', `${path}: held by ${describeHolder(seen.holder)}; gave up after ${(timeoutMs / 1000).toFixed(1)} s (if that process is gone, remove the file)`,
-          { data: { path, holder: seen.holder } });
+        throw new AslError(
+          'LOCKED',
+          `${path}: held by ${describeHolder(seen.holder)}; gave up after ${(timeoutMs / 1000).toFixed(1)} s (if that process is gone, remove the file)`,
+          { data: { path, holder: seen.holder } },
+        );
       }
       await sleep(Math.min(backoff, Math.max(1, deadline - Date.now())) * (0.5 + Math.random()));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
@@ -245,7 +274,12 @@ export async function acquireLock(store: Store, name: string, opts: LockOptions 
 }
 
 /** Runs `fn` while holding the lock `name`; the lock is released however `fn` ends. */
-export async function withLock<T>(store: Store, name: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+export async function withLock<T>(
+  store: Store,
+  name: string,
+  fn: () => Promise<T>,
+  opts: LockOptions = {},
+): Promise<T> {
   const lock = await acquireLock(store, name, opts);
   try {
     return await fn();

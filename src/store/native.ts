@@ -19,12 +19,28 @@ export interface NativeBinding {
    * native/asl_native.c. `paths` holds `count` NUL-terminated paths; the result
    * has one STAGE_RECORD_BYTES record per file.
    */
-  stageFiles(paths: Buffer, count: number, stageDir: string, objectsDir: string, tag: string, inMemoryLimit: number, pack?: PackHandle, packSmall?: boolean): Promise<Buffer>;
+  stageFiles(
+    paths: Buffer,
+    count: number,
+    stageDir: string,
+    objectsDir: string,
+    tag: string,
+    inMemoryLimit: number,
+    pack?: PackHandle,
+    packSmall?: boolean,
+  ): Promise<Buffer>;
   /**
    * Stages `bytes` (whose sha256 is `hex`) as <stageDir>/ab/cdef…, or into `pack` with `packIt`, unless
    * present (loose, or in a committed pack when `pack` is given); returns a StageStatus.
    */
-  stageBuffer(stageDir: string, objectsDir: string, hex: string, bytes: Buffer, pack?: PackHandle, packIt?: boolean): number;
+  stageBuffer(
+    stageDir: string,
+    objectsDir: string,
+    hex: string,
+    bytes: Buffer,
+    pack?: PackHandle,
+    packIt?: boolean,
+  ): number;
   /** A batch's pack, staged as <stageDir>/<name>.pack; reads the committed packs' indexes (native/asl_pack.c). */
   packCreate(stageDir: string, packsDir: string, name: string): PackHandle;
   /** Whether this batch's pack holds the object with this raw 32-byte digest. */
@@ -107,4 +123,3 @@ export interface ScanEntry {
   ctimeNsec: number;
   xattrBytes: number;
 }
-

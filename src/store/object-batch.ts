@@ -156,12 +156,21 @@ export class ObjectBatch {
    */
   flushSoon(): void {
     if (this.unflushed === 0 || !useNative()) return;
-    if (this.flushing) { this.flushAgain = true; return; }
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
     this.unflushed = 0;
-    this.flushing = native().syncfsAsync(this.stageDir).catch(() => {}).finally(() => {
-      this.flushing = undefined;
-      if (this.flushAgain) { this.flushAgain = false; this.flushSoon(); }
-    });
+    this.flushing = native()
+      .syncfsAsync(this.stageDir)
+      .catch(() => {})
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.flushAgain) {
+          this.flushAgain = false;
+          this.flushSoon();
+        }
+      });
   }
 
   /** Waits for background flushes, starting no more. */
@@ -187,7 +196,11 @@ export class ObjectBatch {
       throw fsError(tmp, err, 'cannot stage object');
     }
     try {
-      try { await fh.writeFile(bytes); } finally { await fh.close(); }
+      try {
+        await fh.writeFile(bytes);
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       await rm(tmp, { force: true });
       throw fsError(tmp, err, 'cannot stage object');
@@ -208,7 +221,14 @@ export class ObjectBatch {
     // The handle also tells the native side what committed packs hold, so nothing packed is staged again loose.
     let status: number;
     try {
-      status = native().stageBuffer(this.stageDir, this.objectsDir, hex, bytes, this.packHandle(), !!opts.packed && bytes.length <= IN_MEMORY_LIMIT);
+      status = native().stageBuffer(
+        this.stageDir,
+        this.objectsDir,
+        hex,
+        bytes,
+        this.packHandle(),
+        !!opts.packed && bytes.length <= IN_MEMORY_LIMIT,
+      );
     } catch (err) {
       throw fsError(this.stagedName(hex), err, 'cannot stage object');
     }
@@ -242,9 +262,19 @@ export class ObjectBatch {
     for (const p of paths) total += p.length + 1;
     const packed = Buffer.allocUnsafe(total);
     let o = 0;
-    for (const p of paths) { o += p.copy(packed, o); packed[o++] = 0; }
+    for (const p of paths) {
+      o += p.copy(packed, o);
+      packed[o++] = 0;
+    }
     const out: StagedFile[] = new Array(paths.length);
-    await this.addPackedFiles(packed, paths.length, (i, digest, size) => { out[i] = { digest, size }; }, opts);
+    await this.addPackedFiles(
+      packed,
+      paths.length,
+      (i, digest, size) => {
+        out[i] = { digest, size };
+      },
+      opts,
+    );
     return out;
   }
 
@@ -255,7 +285,12 @@ export class ObjectBatch {
    * limit go into the batch's pack (the bulk path: a tree snapshot, a seed);
    * without it every object is a loose file.
    */
-  async addPackedFiles(packed: Buffer, count: number, each: (index: number, digest: Digest, size: number) => void, opts: { packed?: boolean } = {}): Promise<void> {
+  async addPackedFiles(
+    packed: Buffer,
+    count: number,
+    each: (index: number, digest: Digest, size: number) => void,
+    opts: { packed?: boolean } = {},
+  ): Promise<void> {
     if (!useNative()) {
       let start = 0;
       for (let i = 0; i < count; i++) {
@@ -268,14 +303,28 @@ export class ObjectBatch {
     }
     let res: Buffer;
     try {
-      res = await native().stageFiles(packed, count, this.stageDir, this.objectsDir, String(this.counter++), IN_MEMORY_LIMIT, this.packHandle(), !!opts.packed);
+      res = await native().stageFiles(
+        packed,
+        count,
+        this.stageDir,
+        this.objectsDir,
+        String(this.counter++),
+        IN_MEMORY_LIMIT,
+        this.packHandle(),
+        !!opts.packed,
+      );
     } catch (err) {
       throw fsError(this.stageDir, err, 'cannot stage objects');
     }
     for (let i = 0; i < count; i++) {
       const off = i * STAGE_RECORD_BYTES;
       const status = res.readUInt32LE(off);
-      if (status === StageStatus.staged || status === StageStatus.packed || status === StageStatus.exists || status === StageStatus.duplicate) {
+      if (
+        status === StageStatus.staged ||
+        status === StageStatus.packed ||
+        status === StageStatus.exists ||
+        status === StageStatus.duplicate
+      ) {
         const size = res.readDoubleLE(off + 8);
         if (status === StageStatus.staged) this.record(res.subarray(off + 16, off + 48), size);
         else if (status === StageStatus.packed) this.recordPacked(size);
@@ -283,9 +332,13 @@ export class ObjectBatch {
         continue;
       }
       const path = nthPath(packed, i).toString();
-      if (status !== StageStatus.sourceError && status !== StageStatus.stageError) throw new Error(`stageFiles: unexpected status ${status} for ${path}`);
+      if (status !== StageStatus.sourceError && status !== StageStatus.stageError)
+        throw new Error(`stageFiles: unexpected status ${status} for ${path}`);
       const errno = res.readInt32LE(off + 4);
-      if (errno === -1) throw new AslError('BAD_INPUT', `${path}: changed while being read (no longer a regular file)`, { data: { path } });
+      if (errno === -1)
+        throw new AslError('BAD_INPUT', `${path}: changed while being read (no longer a regular file)`, {
+          data: { path },
+        });
       const err = errnoError(errno, status === StageStatus.sourceError ? 'read' : 'stage');
       throw status === StageStatus.sourceError ? fsError(path, err) : fsError(path, err, 'cannot stage object');
     }
@@ -310,7 +363,8 @@ export class ObjectBatch {
       } catch (err) {
         throw fsError(path.toString(), err);
       }
-      if (!st.isFile()) throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
+      if (!st.isFile())
+        throw new AslError('BAD_INPUT', `${path.toString()}: changed while being read (no longer a regular file)`);
       if (st.size <= IN_MEMORY_LIMIT) {
         let bytes: Buffer;
         try {
@@ -464,7 +518,7 @@ export class ObjectBatch {
     });
     this.adopted = [];
     const dir = packsDir(this.store.root);
-    if (await makeDirs(dir) !== undefined) await fsyncDir(join(dir, '..'));
+    if ((await makeDirs(dir)) !== undefined) await fsyncDir(join(dir, '..'));
     for (const n of named) await rename(n.pack, join(dir, `${n.name}.pack`));
     await fsyncDir(dir);
     for (const n of named) await rename(n.idx, join(dir, `${n.name}.idx`));
@@ -537,7 +591,11 @@ const PACK_FILE_SUFFIX = '.pack';
 
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The `n`th NUL-terminated path of a packed list. */

@@ -14,7 +14,15 @@ import { join } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex } from '../core/digest.js';
 import { OBJECTS_DIR, objectPath } from './layout.js';
-import { INDEX_HEADER_BYTES, INDEX_RECORD_BYTES, INDEX_SUFFIX, PACK_SUFFIX, findInPackIndex, parsePackIndex, type PackIndex } from './pack-index.js';
+import {
+  INDEX_HEADER_BYTES,
+  INDEX_RECORD_BYTES,
+  INDEX_SUFFIX,
+  PACK_SUFFIX,
+  findInPackIndex,
+  parsePackIndex,
+  type PackIndex,
+} from './pack-index.js';
 import type { Store } from './store.js';
 
 export type ObjectLocation =
@@ -61,7 +69,8 @@ function refreshPacks(storeRoot: string, set: PackSet): boolean {
     try {
       const index = parsePackIndex(hex, readFileSync(join(packsDir(storeRoot), name)));
       const prefixes = new Set<number>();
-      for (let i = 0; i < index.count; i++) prefixes.add(index.bytes.readUInt32BE(INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES));
+      for (let i = 0; i < index.count; i++)
+        prefixes.add(index.bytes.readUInt32BE(INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES));
       set.indexes.push(index);
       set.prefixes.push(prefixes);
       set.paths.push(join(packsDir(storeRoot), hex + PACK_SUFFIX));

@@ -18,7 +18,9 @@ function notFound(store: Store, id: string): AslError {
 
 function corrupt(id: string, actual: string, loc: ObjectLocation): AslError {
   const where = loc.kind === 'packed' ? ` (in pack ${loc.pack})` : '';
-  return new AslError('CORRUPT', `object ${id} is corrupt: content hashes to ${actual}${where}`, { data: { id, expected: id, actual, ...(loc.kind === 'packed' ? { pack: loc.pack } : {}) } });
+  return new AslError('CORRUPT', `object ${id} is corrupt: content hashes to ${actual}${where}`, {
+    data: { id, expected: id, actual, ...(loc.kind === 'packed' ? { pack: loc.pack } : {}) },
+  });
 }
 
 /** The stored bytes at a location, unverified; a pack shorter than its index says is corruption. */
@@ -40,7 +42,11 @@ async function readLocation(id: string, loc: ObjectLocation): Promise<Buffer> {
 }
 
 function truncated(id: string, loc: ObjectLocation & { kind: 'packed' }): AslError {
-  return new AslError('CORRUPT', `object ${id} is corrupt: pack ${loc.pack} ends before its ${loc.size} bytes (${describeLocation(loc)})`, { data: { id, pack: loc.pack } });
+  return new AslError(
+    'CORRUPT',
+    `object ${id} is corrupt: pack ${loc.pack} ends before its ${loc.size} bytes (${describeLocation(loc)})`,
+    { data: { id, pack: loc.pack } },
+  );
 }
 
 /** readLocation without the threadpool (for walks that read many small trees). */

@@ -53,7 +53,11 @@ export class ObjectReader {
     const hex = digestHex(digest);
     let names = this.loose!.get(hex.slice(0, 2));
     if (!names) {
-      try { names = new Set(readdirSync(objectFanoutDir(this.store.root, digest))); } catch { names = new Set(); }
+      try {
+        names = new Set(readdirSync(objectFanoutDir(this.store.root, digest)));
+      } catch {
+        names = new Set();
+      }
       this.loose!.set(hex.slice(0, 2), names);
     }
     if (!names.has(hex.slice(2))) return undefined;
@@ -80,12 +84,20 @@ export class ObjectReader {
   readInto(digest: Digest, loc: ObjectLocation, buf: Buffer, at: number): void {
     const got = this.pread(digest, loc, buf, at, 0, loc.size);
     if (got !== loc.size) {
-      throw new AslError('CORRUPT', `object ${digest} is corrupt: ${describeLocation(loc)} ends after ${got} of its ${loc.size} bytes (run \`asl verify\`)`, { data: { id: digest } });
+      throw new AslError(
+        'CORRUPT',
+        `object ${digest} is corrupt: ${describeLocation(loc)} ends after ${got} of its ${loc.size} bytes (run \`asl verify\`)`,
+        { data: { id: digest } },
+      );
     }
     const actual = digestBytes(buf.subarray(at, at + loc.size));
     if (actual !== digest) {
       const where = loc.kind === 'packed' ? ` (in pack ${loc.pack})` : '';
-      throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}${where} (run \`asl verify\`)`, { data: { id: digest, expected: digest, actual } });
+      throw new AslError(
+        'CORRUPT',
+        `object ${digest} is corrupt: content hashes to ${actual}${where} (run \`asl verify\`)`,
+        { data: { id: digest, expected: digest, actual } },
+      );
     }
   }
 
@@ -97,22 +109,38 @@ export class ObjectReader {
 
   private mustLocate(digest: Digest): ObjectLocation {
     const loc = this.locate(digest);
-    if (!loc) throw new AslError('NOT_FOUND', `${digest}: no such object in store ${this.store.root}`, { data: { id: digest } });
+    if (!loc)
+      throw new AslError('NOT_FOUND', `${digest}: no such object in store ${this.store.root}`, {
+        data: { id: digest },
+      });
     return loc;
   }
 
   /** Reads up to `len` bytes of the object from `from` into buf[at…]; returns how many it got. */
-  private pread(digest: Digest, loc: ObjectLocation, buf: Buffer, at: number, from: number, len = buf.length - at): number {
+  private pread(
+    digest: Digest,
+    loc: ObjectLocation,
+    buf: Buffer,
+    at: number,
+    from: number,
+    len = buf.length - at,
+  ): number {
     if (loc.kind === 'loose') {
       let fd: number;
       try {
         fd = openSync(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new AslError('CORRUPT', `object ${digest} is a symbolic link (${loc.path}); refusing to follow it`, { data: { path: loc.path } });
+        if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+          throw new AslError('CORRUPT', `object ${digest} is a symbolic link (${loc.path}); refusing to follow it`, {
+            data: { path: loc.path },
+          });
         throw fsError(loc.path, err, `cannot read object ${digest}`);
       }
       try {
-        if (!fstatSync(fd).isFile()) throw new AslError('CORRUPT', `object ${digest} is not a regular file (${loc.path})`, { data: { path: loc.path } });
+        if (!fstatSync(fd).isFile())
+          throw new AslError('CORRUPT', `object ${digest} is not a regular file (${loc.path})`, {
+            data: { path: loc.path },
+          });
         return readFully(fd, buf, at, len, from, loc.path);
       } finally {
         closeSync(fd);
@@ -120,7 +148,11 @@ export class ObjectReader {
     }
     let fd = this.packs.get(loc.path);
     if (fd === undefined) {
-      try { fd = openSync(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (err) { throw fsError(loc.path, err, `cannot read object ${digest}`); }
+      try {
+        fd = openSync(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      } catch (err) {
+        throw fsError(loc.path, err, `cannot read object ${digest}`);
+      }
       this.packs.set(loc.path, fd);
     }
     return readFully(fd, buf, at, Math.min(len, loc.size - from), loc.offset + from, loc.path);
@@ -131,7 +163,11 @@ function readFully(fd: number, buf: Buffer, at: number, len: number, position: n
   let have = 0;
   while (have < len) {
     let n: number;
-    try { n = readSync(fd, buf, at + have, len - have, position + have); } catch (err) { throw fsError(path, err); }
+    try {
+      n = readSync(fd, buf, at + have, len - have, position + have);
+    } catch (err) {
+      throw fsError(path, err);
+    }
     if (n === 0) break;
     have += n;
   }

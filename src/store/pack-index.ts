@@ -41,10 +41,12 @@ function corrupt(name: string, what: string): AslError {
  * only rely on the digest check of every read).
  */
 export function parsePackIndex(name: string, bytes: Buffer, strict = false): PackIndex {
-  if (bytes.length < INDEX_HEADER_BYTES || !bytes.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC)) throw corrupt(name, 'bad header');
+  if (bytes.length < INDEX_HEADER_BYTES || !bytes.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC))
+    throw corrupt(name, 'bad header');
   const count = Number(bytes.readBigUInt64BE(INDEX_MAGIC.length));
   const packSize = Number(bytes.readBigUInt64BE(INDEX_MAGIC.length + 8));
-  if (bytes.length !== INDEX_HEADER_BYTES + count * INDEX_RECORD_BYTES) throw corrupt(name, `${bytes.length} bytes for ${count} entries`);
+  if (bytes.length !== INDEX_HEADER_BYTES + count * INDEX_RECORD_BYTES)
+    throw corrupt(name, `${bytes.length} bytes for ${count} entries`);
   if (strict) {
     for (let i = 0; i < count; i++) {
       const at = INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES;
@@ -52,7 +54,8 @@ export function parsePackIndex(name: string, bytes: Buffer, strict = false): Pac
         throw corrupt(name, `entry ${i} is out of order`);
       }
       const { offset, size } = entryAt(bytes, i);
-      if (offset < PACK_MAGIC.length || offset + size > packSize) throw corrupt(name, `entry ${i} (sha256:${bytes.toString('hex', at, at + 32)}) lies outside the pack`);
+      if (offset < PACK_MAGIC.length || offset + size > packSize)
+        throw corrupt(name, `entry ${i} (sha256:${bytes.toString('hex', at, at + 32)}) lies outside the pack`);
     }
   }
   return { name, count, packSize, bytes };

@@ -16,7 +16,11 @@ export const PUT_REFS_DIR = `${REFS_DIR}/put`;
  * objects durable → ref written → stat cache updated; a crash before the ref
  * leaves only unreferenced objects.
  */
-export async function putPath(store: Store, path: string, opts: Omit<SnapshotOptions, 'cache'> & { useCache?: boolean } = {}): Promise<SnapshotResult> {
+export async function putPath(
+  store: Store,
+  path: string,
+  opts: Omit<SnapshotOptions, 'cache'> & { useCache?: boolean } = {},
+): Promise<SnapshotResult> {
   const cache = opts.useCache === false ? undefined : await StatCache.load(store);
   const batch = new ObjectBatch(store);
   let result: SnapshotResult;
@@ -43,6 +47,15 @@ export interface RootRecord {
 export async function recordRoot(store: Store, result: SnapshotResult, source: string): Promise<void> {
   const dir = join(store.root, PUT_REFS_DIR);
   await makeDirs(dir);
-  const record: RootRecord = { id: result.id, kind: result.kind, ...(result.times ? { times: result.times } : {}), source, at: new Date().toISOString() };
-  await writeFileAtomic(join(dir, digestHex(result.id)), `${JSON.stringify(record)}\n`, { durable: 'file', mode: STORE_MODES.file });
+  const record: RootRecord = {
+    id: result.id,
+    kind: result.kind,
+    ...(result.times ? { times: result.times } : {}),
+    source,
+    at: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(dir, digestHex(result.id)), `${JSON.stringify(record)}\n`, {
+    durable: 'file',
+    mode: STORE_MODES.file,
+  });
 }

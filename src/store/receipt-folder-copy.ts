@@ -50,7 +50,9 @@ export async function receiptFolderCopy(root: string): Promise<ReceiptFolderCopy
   const folders = (['per', 'binaries', 'scripts'] as const).filter((d) => present.has(d));
   if (folders.length === 0) return null;
   const receipts = folders.includes('per') ? await countEnvelopes(join(root, 'per')) : 0;
-  const what = folders.map((d) => (d === 'per' ? `per/ with ${receipts} receipt${receipts === 1 ? '' : 's'}` : `${d}/`)).join(', ');
+  const what = folders
+    .map((d) => (d === 'per' ? `per/ with ${receipts} receipt${receipts === 1 ? '' : 's'}` : `${d}/`))
+    .join(', ');
   const missing = ['objects', ...(present.has(LOG_DIR) ? [] : ['log']), ...(present.has(KEYS_DIR) ? [] : ['keys'])];
   const without = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} or ${missing.at(-1)}`;
   return { what, without, receipts, folders };

@@ -12,7 +12,22 @@
  * filled first.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, constants as fsConstants, lchown, link, lstat, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  constants as fsConstants,
+  lchown,
+  link,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Digest } from '../core/digest.js';
 import { digestHex, isDigest } from '../core/digest.js';
@@ -92,18 +107,40 @@ async function assertParentDirectory(dest: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       let missing = parent;
-      while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+      while (
+        dirname(missing) !== missing &&
+        !(await stat(dirname(missing)).then(
+          () => true,
+          () => false,
+        ))
+      )
+        missing = dirname(missing);
       const where = missing === parent ? '' : ` (${missing} does not exist)`;
-      throw new AslError('NOT_FOUND', `${parent}: no such directory${where}; restore creates ${basename(dest)} only, not the folders above it`, { data: { path: parent, missing } });
+      throw new AslError(
+        'NOT_FOUND',
+        `${parent}: no such directory${where}; restore creates ${basename(dest)} only, not the folders above it`,
+        { data: { path: parent, missing } },
+      );
     }
-    if (code === 'ENOTDIR') throw new AslError('BAD_INPUT', `${parent}: a part of it is not a directory (the parent of ${dest})`, { data: { path: parent } });
+    if (code === 'ENOTDIR')
+      throw new AslError('BAD_INPUT', `${parent}: a part of it is not a directory (the parent of ${dest})`, {
+        data: { path: parent },
+      });
     throw fsError(parent, err);
   }
-  if (!st.isDirectory()) throw new AslError('BAD_INPUT', `${parent}: is not a directory (the parent of ${dest})`, { data: { path: parent } });
+  if (!st.isDirectory())
+    throw new AslError('BAD_INPUT', `${parent}: is not a directory (the parent of ${dest})`, {
+      data: { path: parent },
+    });
 }
 
 /** Writes one blob to `dest` (which must not exist), checking its digest. */
-async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, size: number | undefined): Promise<number> {
+async function writeBlob(
+  store: Store,
+  digest: Digest,
+  dest: Buffer | string,
+  size: number | undefined,
+): Promise<number> {
   if (size !== undefined && size <= IN_MEMORY_LIMIT) {
     const bytes = await readObject(store, digest);
     await writeFile(dest, bytes, { flag: 'wx', mode: 0o600 });
@@ -120,20 +157,37 @@ async function writeBlob(store: Store, digest: Digest, dest: Buffer | string, si
   try {
     await copyFile(loc.path, dest, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}`);
     throw fsError(String(dest), err);
   }
   const { digest: actual, size: got } = await hashFile(dest);
-  if (actual !== digest) throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}`, { data: { id: digest, expected: digest, actual } });
+  if (actual !== digest)
+    throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}`, {
+      data: { id: digest, expected: digest, actual },
+    });
   return got;
 }
 
-export async function restore(store: Store, id: string, dest: string, opts: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restore(
+  store: Store,
+  id: string,
+  dest: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreResult> {
   if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not an artifact id (expected sha256:<64 hex digits>)`);
   await assertParentDirectory(dest);
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const stage = join(dirname(dest), `.${basename(dest)}.asl-restore-${randomBytes(4).toString('hex')}`);
-  const result: RestoreResult = { kind: 'tree', files: 0, dirs: 0, other: 0, bytes: 0, skippedDevices: 0, timesApplied: false };
+  const result: RestoreResult = {
+    kind: 'tree',
+    files: 0,
+    dirs: 0,
+    other: 0,
+    bytes: 0,
+    skippedDevices: 0,
+    timesApplied: false,
+  };
 
   if (!(await isTreeObject(store, id))) {
     // A blob: streamed (kernel copy, then re-hashed), never held in memory whole.
@@ -153,11 +207,12 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
   }
 
   await assertDestinationFree(dest, true);
-  const timesId = opts.times ?? await defaultTimes(store, id);
+  const timesId = opts.times ?? (await defaultTimes(store, id));
   let mtimes: number[] | undefined;
   if (timesId) {
     const times = decodeTimes(await readObject(store, timesId), timesId);
-    if (times.tree !== id) throw new AslError('BAD_INPUT', `${timesId}: timestamps belong to tree ${times.tree}, not ${id}`);
+    if (times.tree !== id)
+      throw new AslError('BAD_INPUT', `${timesId}: timestamps belong to tree ${times.tree}, not ${id}`);
     mtimes = times.mtimes;
   }
   let timeIndex = 0;
@@ -191,7 +246,8 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
       const mtime = nextTime();
       if (entry.hardlink) {
         linkJobs.push({ abs: childAbs, target: entry.hardlink.toString('latin1') });
-        if (entry.type === 'file') result.files++; else result.other++;
+        if (entry.type === 'file') result.files++;
+        else result.other++;
         continue;
       }
       created.add(childRel);
@@ -211,7 +267,10 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
           if (!privileged) {
             result.skippedDevices++;
             created.delete(childRel);
-            if (!devicesWarned) { opts.onWarning?.('not running as root: device nodes are skipped and owners are not restored'); devicesWarned = true; }
+            if (!devicesWarned) {
+              opts.onWarning?.('not running as root: device nodes are skipped and owners are not restored');
+              devicesWarned = true;
+            }
             break;
           }
           result.other++;
@@ -232,7 +291,9 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
   // Messages name the final path, not the staging folder that is renamed away.
   const stagePrefix = Buffer.from(stage);
   const shownPath = (abs: Buffer): string =>
-    abs.subarray(0, stagePrefix.length).equals(stagePrefix) ? dest + abs.subarray(stagePrefix.length).toString() : abs.toString();
+    abs.subarray(0, stagePrefix.length).equals(stagePrefix)
+      ? dest + abs.subarray(stagePrefix.length).toString()
+      : abs.toString();
   const applyMeta = async (p: Pending): Promise<void> => {
     const path = p.abs;
     if (privileged) await lchown(path, p.meta.uid, p.meta.gid);
@@ -256,11 +317,18 @@ export async function restore(store: Store, id: string, dest: string, opts: Rest
     await mapLimit(fileJobs, 16, async (job) => {
       const written = await writeBlob(store, job.entry.digest!, job.abs, job.entry.size);
       result.bytes += written;
-      await applyMeta({ abs: job.abs, meta: { mode: job.entry.mode, uid: job.entry.uid, gid: job.entry.gid, xattrs: job.entry.xattrs }, mtime: job.mtime });
+      await applyMeta({
+        abs: job.abs,
+        meta: { mode: job.entry.mode, uid: job.entry.uid, gid: job.entry.gid, xattrs: job.entry.xattrs },
+        mtime: job.mtime,
+      });
     });
     for (const job of linkJobs) {
       if (!created.has(job.target)) {
-        throw new AslError('CORRUPT', `${id}: hard link ${job.abs.subarray(stageBuf.length + 1).toString()} points at ${job.target}, which this tree does not create before it`);
+        throw new AslError(
+          'CORRUPT',
+          `${id}: hard link ${job.abs.subarray(stageBuf.length + 1).toString()} points at ${job.target}, which this tree does not create before it`,
+        );
       }
       await link(Buffer.concat([stageBuf, SLASH, Buffer.from(job.target, 'latin1')]), job.abs);
     }

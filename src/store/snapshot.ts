@@ -33,7 +33,15 @@ export interface SnapshotResult {
 }
 
 function statKey(st: ScanEntry): StatKey {
-  return { dev: st.dev, ino: st.ino, size: st.size, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, ctimeSec: st.ctimeSec, ctimeNsec: st.ctimeNsec };
+  return {
+    dev: st.dev,
+    ino: st.ino,
+    size: st.size,
+    mtimeSec: st.mtimeSec,
+    mtimeNsec: st.mtimeNsec,
+    ctimeSec: st.ctimeSec,
+    ctimeNsec: st.ctimeNsec,
+  };
 }
 
 /** Root metadata via stat (following a symlink given as the root, like cp does). */
@@ -43,9 +51,21 @@ function rootEntry(abs: Buffer): ScanEntry {
   const m = ns(st.mtimeNs);
   const c = ns(st.ctimeNs);
   return {
-    name: Buffer.alloc(0), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink),
-    dev: Number(st.dev), ino: Number(st.ino), rdevMajor: 0, rdevMinor: 0, size: Number(st.size),
-    mtimeSec: m.sec, mtimeNsec: m.nsec, ctimeSec: c.sec, ctimeNsec: c.nsec, xattrBytes: 1,
+    name: Buffer.alloc(0),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    dev: Number(st.dev),
+    ino: Number(st.ino),
+    rdevMajor: 0,
+    rdevMinor: 0,
+    size: Number(st.size),
+    mtimeSec: m.sec,
+    mtimeNsec: m.nsec,
+    ctimeSec: c.sec,
+    ctimeNsec: c.nsec,
+    xattrBytes: 1,
   };
 }
 
@@ -66,18 +86,33 @@ export async function snapshot(batch: ObjectBatch, path: string, opts: SnapshotO
   // Files hashed by an earlier snapshot of this process (the same root before a command) are found, not read again.
   opts.cache?.absorb();
   const examinedAtNs = BigInt(Date.now()) * 1_000_000n;
-  const stats: SnapshotStats = { files: 0, dirs: 0, other: 0, bytes: 0, hashedFiles: 0, hashedBytes: 0, cachedFiles: 0, skippedMounts: [], excluded: 0 };
+  const stats: SnapshotStats = {
+    files: 0,
+    dirs: 0,
+    other: 0,
+    bytes: 0,
+    hashedFiles: 0,
+    hashedBytes: 0,
+    cachedFiles: 0,
+    skippedMounts: [],
+    excluded: 0,
+  };
   const rootType = entryTypeOfMode(rootSt.mode);
 
   if (rootType === 'file') {
     const cached = opts.cache?.lookup(statKey(rootSt));
     if (cached) {
-      stats.files = 1; stats.bytes = rootSt.size; stats.cachedFiles = 1;
+      stats.files = 1;
+      stats.bytes = rootSt.size;
+      stats.cachedFiles = 1;
       return { kind: 'blob', id: cached, size: rootSt.size, stats };
     }
     const { digest, size } = await batch.addFile(abs, rootSt.size);
     opts.cache?.remember(statKey(rootSt), digest, examinedAtNs);
-    stats.files = 1; stats.bytes = size; stats.hashedFiles = 1; stats.hashedBytes = size;
+    stats.files = 1;
+    stats.bytes = size;
+    stats.hashedFiles = 1;
+    stats.hashedBytes = size;
     return { kind: 'blob', id: digest, size, stats };
   }
   if (rootType !== 'dir') throw new AslError('BAD_INPUT', `${path}: not a regular file or directory`);

@@ -112,9 +112,18 @@ export class StatCache {
     const path = join(store.root, CACHE_DIR, CACHE_FILE);
     const treePath = join(store.root, CACHE_DIR, TREE_CACHE_FILE);
     const key = await loadCacheKey(store.root);
-    const [buf, trees] = await Promise.all([key ? readFile(path).catch(() => undefined) : undefined, TreeCache.load(treePath, key)]);
+    const [buf, trees] = await Promise.all([
+      key ? readFile(path).catch(() => undefined) : undefined,
+      TreeCache.load(treePath, key),
+    ]);
     let body: Buffer = Buffer.alloc(0);
-    if (key && buf && buf.length >= HEADER && buf.subarray(0, MAGIC.length).equals(MAGIC) && (buf.length - HEADER) % RECORD === 0) {
+    if (
+      key &&
+      buf &&
+      buf.length >= HEADER &&
+      buf.subarray(0, MAGIC.length).equals(MAGIC) &&
+      (buf.length - HEADER) % RECORD === 0
+    ) {
       const candidate = buf.subarray(HEADER);
       if (timingSafeEqual(cacheMac(key, MAGIC, candidate), buf.subarray(MAGIC.length, HEADER))) body = candidate;
     }
@@ -163,7 +172,15 @@ export class StatCache {
   }
 
   /** lookup() without building a key object (the snapshot's hot loop). */
-  lookupStat(dev: number, ino: number, size: number, mtimeSec: number, mtimeNsec: number, ctimeSec: number, ctimeNsec: number): Digest | undefined {
+  lookupStat(
+    dev: number,
+    ino: number,
+    size: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    ctimeSec: number,
+    ctimeNsec: number,
+  ): Digest | undefined {
     const idx = this.find(dev, ino);
     if (idx < 0) return undefined;
     const off = idx * RECORD;
@@ -171,12 +188,24 @@ export class StatCache {
       const base = idx * RECORD_F64;
       const f = this.f64;
       const u = this.u32;
-      if (f[base + 2] !== size || f[base + 3] !== mtimeSec || f[base + 4] !== ctimeSec
-        || u[base * 2 + 10] !== mtimeNsec || u[base * 2 + 11] !== ctimeNsec) return undefined;
+      if (
+        f[base + 2] !== size ||
+        f[base + 3] !== mtimeSec ||
+        f[base + 4] !== ctimeSec ||
+        u[base * 2 + 10] !== mtimeNsec ||
+        u[base * 2 + 11] !== ctimeNsec
+      )
+        return undefined;
     } else {
       const b = this.body;
-      if (b.readDoubleLE(off + 16) !== size || b.readDoubleLE(off + 24) !== mtimeSec || b.readDoubleLE(off + 32) !== ctimeSec
-        || b.readUInt32LE(off + 40) !== mtimeNsec || b.readUInt32LE(off + 44) !== ctimeNsec) return undefined;
+      if (
+        b.readDoubleLE(off + 16) !== size ||
+        b.readDoubleLE(off + 24) !== mtimeSec ||
+        b.readDoubleLE(off + 32) !== ctimeSec ||
+        b.readUInt32LE(off + 40) !== mtimeNsec ||
+        b.readUInt32LE(off + 44) !== ctimeNsec
+      )
+        return undefined;
     }
     return `sha256:${this.body.toString('hex', off + 48, off + 80)}`;
   }
@@ -187,14 +216,19 @@ export class StatCache {
       this.lastExamined = examinedAtNs;
       this.lastLimit = racyLimit(examinedAtNs);
     }
-    if (isRacy(key.mtimeSec, key.mtimeNsec, this.lastLimit) || isRacy(key.ctimeSec, key.ctimeNsec, this.lastLimit)) return;
+    if (isRacy(key.mtimeSec, key.mtimeNsec, this.lastLimit) || isRacy(key.ctimeSec, key.ctimeNsec, this.lastLimit))
+      return;
     const slot = this.addedCount % BLOCK_RECORDS;
     if (slot === 0) this.added.push(Buffer.allocUnsafe(BLOCK_RECORDS * RECORD));
     const o = slot * RECORD;
     const out = this.added[this.added.length - 1]!;
-    out.writeDoubleLE(key.dev, o); out.writeDoubleLE(key.ino, o + 8); out.writeDoubleLE(key.size, o + 16);
-    out.writeDoubleLE(key.mtimeSec, o + 24); out.writeDoubleLE(key.ctimeSec, o + 32);
-    out.writeUInt32LE(key.mtimeNsec, o + 40); out.writeUInt32LE(key.ctimeNsec, o + 44);
+    out.writeDoubleLE(key.dev, o);
+    out.writeDoubleLE(key.ino, o + 8);
+    out.writeDoubleLE(key.size, o + 16);
+    out.writeDoubleLE(key.mtimeSec, o + 24);
+    out.writeDoubleLE(key.ctimeSec, o + 32);
+    out.writeUInt32LE(key.mtimeNsec, o + 40);
+    out.writeUInt32LE(key.ctimeNsec, o + 44);
     out.write(digest.slice(7), o + 48, 32, 'hex');
     this.addedCount++;
   }
@@ -241,9 +275,12 @@ export class StatCache {
     // Sort the new records by (dev, ino); for one inode the latest arrival wins.
     const devs = new Float64Array(this.addedCount);
     const inos = new Float64Array(this.addedCount);
-    for (let r = 0; r < this.addedCount; r++) { devs[r] = block(r).readDoubleLE(key(r)); inos[r] = block(r).readDoubleLE(key(r) + 8); }
+    for (let r = 0; r < this.addedCount; r++) {
+      devs[r] = block(r).readDoubleLE(key(r));
+      inos[r] = block(r).readDoubleLE(key(r) + 8);
+    }
     const order = Array.from({ length: this.addedCount }, (_, i) => i);
-    order.sort((a, b) => (devs[a]! - devs[b]!) || (inos[a]! - inos[b]!) || (a - b));
+    order.sort((a, b) => devs[a]! - devs[b]! || inos[a]! - inos[b]! || a - b);
     const fresh: number[] = [];
     for (let k = 0; k < order.length; k++) {
       const r = order[k]!;
@@ -259,7 +296,12 @@ export class StatCache {
     let j = 0;
     const f = this.f64;
     while (i < this.count || j < fresh.length) {
-      if (j >= fresh.length) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; continue; }
+      if (j >= fresh.length) {
+        this.body.copy(out, o, i * RECORD, (i + 1) * RECORD);
+        o += RECORD;
+        i++;
+        continue;
+      }
       const r = fresh[j]!;
       const dev = devs[r]!;
       const ino = inos[r]!;
@@ -269,8 +311,16 @@ export class StatCache {
         const n = LITTLE_ENDIAN ? f[i * RECORD_F64 + 1]! : this.body.readDoubleLE(i * RECORD + 8);
         c = d !== dev ? (d < dev ? -1 : 1) : n === ino ? 0 : n < ino ? -1 : 1;
       }
-      if (c < 0) { this.body.copy(out, o, i * RECORD, (i + 1) * RECORD); o += RECORD; i++; }
-      else { if (c === 0) i++; block(r).copy(out, o, key(r), key(r) + RECORD); o += RECORD; j++; }
+      if (c < 0) {
+        this.body.copy(out, o, i * RECORD, (i + 1) * RECORD);
+        o += RECORD;
+        i++;
+      } else {
+        if (c === 0) i++;
+        block(r).copy(out, o, key(r), key(r) + RECORD);
+        o += RECORD;
+        j++;
+      }
     }
     return file.subarray(0, HEADER + o);
   }

@@ -51,7 +51,11 @@ export async function makeDirs(path: string, mode: number = STORE_MODES.dir): Pr
 }
 
 /** Creates a new file (`flags`, 'wx' by default) with exactly `mode`. */
-export async function openNew(path: string, mode: number = STORE_MODES.file, flags: string | number = 'wx'): Promise<FileHandle> {
+export async function openNew(
+  path: string,
+  mode: number = STORE_MODES.file,
+  flags: string | number = 'wx',
+): Promise<FileHandle> {
   const fh = await open(path, flags, mode);
   try {
     await fh.chmod(mode);
@@ -63,7 +67,12 @@ export async function openNew(path: string, mode: number = STORE_MODES.file, fla
 }
 
 /** Writes a new file with exactly `mode` (no fsync: for caches and temp files). */
-export async function writeNewFile(path: string, data: string | Buffer, mode: number = STORE_MODES.file, flags: string | number = 'wx'): Promise<void> {
+export async function writeNewFile(
+  path: string,
+  data: string | Buffer,
+  mode: number = STORE_MODES.file,
+  flags: string | number = 'wx',
+): Promise<void> {
   const fh = await openNew(path, mode, flags);
   try {
     await fh.writeFile(data);

@@ -4,8 +4,19 @@ import { join, resolve } from 'node:path';
 import { AslError, fsError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/write-file-atomic.js';
 import {
-  CACHE_DIR, KEYS_DIR, LAYOUT_VERSION, LOCKS_DIR, LOG_DIR, MARKER_FILE, OBJECTS_DIR, PRIVATE_KEY_FILE,
-  PUBLIC_KEY_FILE, REFS_DIR, TMP_DIR, TRUSTED_KEYS_DIR, VIEW_DIRS,
+  CACHE_DIR,
+  KEYS_DIR,
+  LAYOUT_VERSION,
+  LOCKS_DIR,
+  LOG_DIR,
+  MARKER_FILE,
+  OBJECTS_DIR,
+  PRIVATE_KEY_FILE,
+  PUBLIC_KEY_FILE,
+  REFS_DIR,
+  TMP_DIR,
+  TRUSTED_KEYS_DIR,
+  VIEW_DIRS,
 } from './layout.js';
 import { keyIdOfPublicKeyPem } from './keys.js';
 import { receiptFolderCopy } from './receipt-folder-copy.js';
@@ -22,7 +33,17 @@ interface Marker {
   created: string;
 }
 
-const STORE_DIRS = [OBJECTS_DIR, `${OBJECTS_DIR}/sha256`, TMP_DIR, KEYS_DIR, TRUSTED_KEYS_DIR, CACHE_DIR, REFS_DIR, LOG_DIR, LOCKS_DIR];
+const STORE_DIRS = [
+  OBJECTS_DIR,
+  `${OBJECTS_DIR}/sha256`,
+  TMP_DIR,
+  KEYS_DIR,
+  TRUSTED_KEYS_DIR,
+  CACHE_DIR,
+  REFS_DIR,
+  LOG_DIR,
+  LOCKS_DIR,
+];
 const KNOWN_TOP_LEVEL = new Set<string>([MARKER_FILE, ...STORE_DIRS.map((d) => d.split('/')[0]!), ...VIEW_DIRS]);
 
 async function statOrNull(path: string) {
@@ -51,14 +72,29 @@ async function readMarker(root: string): Promise<Marker | null> {
   try {
     marker = JSON.parse(text) as Partial<Marker> | null;
   } catch {
-    throw new AslError('BAD_INPUT', `${file}: store marker is not valid JSON (${text.length === 0 ? 'empty file' : `${text.length} bytes`}); ${expected}`, { data: { path: file } });
+    throw new AslError(
+      'BAD_INPUT',
+      `${file}: store marker is not valid JSON (${text.length === 0 ? 'empty file' : `${text.length} bytes`}); ${expected}`,
+      { data: { path: file } },
+    );
   }
   if (typeof marker !== 'object' || marker === null || Array.isArray(marker)) {
-    throw new AslError('BAD_INPUT', `${file}: store marker is not a JSON object; ${expected}`, { data: { path: file } });
+    throw new AslError('BAD_INPUT', `${file}: store marker is not a JSON object; ${expected}`, {
+      data: { path: file },
+    });
   }
-  if (marker.format !== 'asl-store') throw new AslError('NOT_A_STORE', `${file}: does not describe an ASL store (format ${JSON.stringify(marker.format)}); ${expected}`, { data: { path: file } });
+  if (marker.format !== 'asl-store')
+    throw new AslError(
+      'NOT_A_STORE',
+      `${file}: does not describe an ASL store (format ${JSON.stringify(marker.format)}); ${expected}`,
+      { data: { path: file } },
+    );
   if (marker.layout !== LAYOUT_VERSION) {
-    throw new AslError('UNSUPPORTED', `${file}: store layout v${String(marker.layout)} is not supported (this asl reads v${LAYOUT_VERSION})`, { data: { path: file } });
+    throw new AslError(
+      'UNSUPPORTED',
+      `${file}: store layout v${String(marker.layout)} is not supported (this asl reads v${LAYOUT_VERSION})`,
+      { data: { path: file } },
+    );
   }
   return marker as Marker;
 }
@@ -92,10 +128,15 @@ export async function initStore(dir: string): Promise<InitResult> {
       });
       return { store: { root }, created: false, keyId: key.keyId, keyGenerated: key.created };
     }
-    const entries = await readdir(root).catch((err) => { throw fsError(root, err); });
+    const entries = await readdir(root).catch((err) => {
+      throw fsError(root, err);
+    });
     const foreign = entries.filter((name) => !KNOWN_TOP_LEVEL.has(name));
     if (foreign.length > 0) {
-      throw new AslError('NOT_A_STORE', `${root}: directory is not empty and is not an ASL store (found ${JSON.stringify(foreign[0])})`);
+      throw new AslError(
+        'NOT_A_STORE',
+        `${root}: directory is not empty and is not an ASL store (found ${JSON.stringify(foreign[0])})`,
+      );
     }
   }
   try {
@@ -106,7 +147,10 @@ export async function initStore(dir: string): Promise<InitResult> {
     for (const sub of [...STORE_DIRS, ...VIEW_DIRS]) await makeDirs(join(root, sub));
     const { keyId } = await ensureSigningKey(root);
     const marker: Marker = { format: 'asl-store', layout: LAYOUT_VERSION, created: new Date().toISOString() };
-    await writeFileAtomic(join(root, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`, { durable: 'file', mode: STORE_MODES.file });
+    await writeFileAtomic(join(root, MARKER_FILE), `${JSON.stringify(marker, null, 2)}\n`, {
+      durable: 'file',
+      mode: STORE_MODES.file,
+    });
     return { store: { root }, created: true, keyId, keyGenerated: true };
   } catch (err) {
     if (err instanceof AslError) throw err;
@@ -122,10 +166,14 @@ export async function initStore(dir: string): Promise<InitResult> {
 export async function ensureSigningKey(root: string): Promise<{ keyId: string; created: boolean }> {
   const privPath = join(root, PRIVATE_KEY_FILE);
   const pubPath = join(root, PUBLIC_KEY_FILE);
-  if (await statOrNull(privPath) && await statOrNull(pubPath)) {
+  if ((await statOrNull(privPath)) && (await statOrNull(pubPath))) {
     return { keyId: keyIdOfPublicKeyPem(await readFile(pubPath, 'utf8')), created: false };
   }
-  if (await statOrNull(privPath)) throw new AslError('BAD_INPUT', `${privPath}: a signing key without its public key ${pubPath}; restore it or remove both`);
+  if (await statOrNull(privPath))
+    throw new AslError(
+      'BAD_INPUT',
+      `${privPath}: a signing key without its public key ${pubPath}; restore it or remove both`,
+    );
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const privPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -133,7 +181,10 @@ export async function ensureSigningKey(root: string): Promise<{ keyId: string; c
   await makeDirs(join(root, TRUSTED_KEYS_DIR));
   await writeFileAtomic(privPath, privPem, { durable: 'file', mode: STORE_MODES.file });
   await writeFileAtomic(pubPath, pubPem, { durable: 'file', mode: STORE_MODES.file });
-  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, { durable: 'file', mode: STORE_MODES.file });
+  await writeFileAtomic(join(root, TRUSTED_KEYS_DIR, `${keyId}.pub`), pubPem, {
+    durable: 'file',
+    mode: STORE_MODES.file,
+  });
   return { keyId, created: true };
 }
 
@@ -147,9 +198,13 @@ export async function openStore(dir: string): Promise<Store> {
   if (!marker) {
     const copy = await receiptFolderCopy(root);
     if (copy) {
-      throw new AslError('NOT_A_STORE', `${root}: not an ASL store but a copy of a store's receipt folders (${copy.what}), without the ${copy.without} `
-        + `that verify them; make a store here with \`asl seed --store PRESTORE --into ${root}\` (after removing this copy: seed writes into an absent `
-        + 'or empty directory)', { data: { path: root, receipts: copy.receipts, folders: copy.folders } });
+      throw new AslError(
+        'NOT_A_STORE',
+        `${root}: not an ASL store but a copy of a store's receipt folders (${copy.what}), without the ${copy.without} ` +
+          `that verify them; make a store here with \`asl seed --store PRESTORE --into ${root}\` (after removing this copy: seed writes into an absent ` +
+          'or empty directory)',
+        { data: { path: root, receipts: copy.receipts, folders: copy.folders } },
+      );
     }
     throw new AslError('NOT_A_STORE', `${root}: not an ASL store (no ${MARKER_FILE})`);
   }

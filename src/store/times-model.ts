@@ -27,8 +27,13 @@ export function decodeTimes(bytes: Buffer, id = 'times'): Times {
   } catch {
     throw new AslError('CORRUPT', `${id}: times object is not valid JSON`);
   }
-  if (raw?.asl !== TIMES_FORMAT || !isDigest(raw.tree) || !Array.isArray(raw.mtimes) || raw.mtimes.length % 2 !== 0
-    || !raw.mtimes.every((n) => typeof n === 'number' && Number.isSafeInteger(n))) {
+  if (
+    raw?.asl !== TIMES_FORMAT ||
+    !isDigest(raw.tree) ||
+    !Array.isArray(raw.mtimes) ||
+    raw.mtimes.length % 2 !== 0 ||
+    !raw.mtimes.every((n) => typeof n === 'number' && Number.isSafeInteger(n))
+  ) {
     throw new AslError('CORRUPT', `${id}: not a valid ${TIMES_FORMAT} object`);
   }
   return { tree: raw.tree, mtimes: raw.mtimes as number[] };

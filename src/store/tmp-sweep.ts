@@ -15,9 +15,11 @@ import type { Store } from './store.js';
 const WRITER_FOLDER = /^(?:capture-|import-)?(\d+)-[0-9a-f]+$/;
 export const ABANDONED_AFTER_MS = 60 * 60 * 1000;
 
-
 /** Names in tmp/ left by writers that are gone; `now` and `alive` are for tests. */
-export async function abandonedTmpEntries(store: Store, opts: { now?: number; alive?: (pid: number) => boolean } = {}): Promise<string[]> {
+export async function abandonedTmpEntries(
+  store: Store,
+  opts: { now?: number; alive?: (pid: number) => boolean } = {},
+): Promise<string[]> {
   const now = opts.now ?? Date.now();
   const alive = opts.alive ?? processAlive;
   let names: string[];
@@ -48,4 +50,3 @@ export async function sweepAbandonedTmp(store: Store): Promise<string[]> {
   for (const name of names) await rm(join(store.root, TMP_DIR, name), { recursive: true, force: true }).catch(() => {});
   return names;
 }
-

@@ -29,7 +29,11 @@ export interface DiffCounts {
 }
 
 const SLASH = Buffer.from('/');
-const EMPTY_TREE: Tree = { self: { mode: 0, uid: 0, gid: 0 }, entries: [], totals: { files: 0, dirs: 0, other: 0, bytes: 0 } };
+const EMPTY_TREE: Tree = {
+  self: { mode: 0, uid: 0, gid: 0 },
+  entries: [],
+  totals: { files: 0, dirs: 0, other: 0, bytes: 0 },
+};
 
 function xattrsEqual(a: TreeEntry['xattrs'], b: TreeEntry['xattrs']): boolean {
   const x = a ?? [];
@@ -44,10 +48,15 @@ function buffersEqual(a: Buffer | undefined, b: Buffer | undefined): boolean {
 export function contentEqual(a: TreeEntry, b: TreeEntry): boolean {
   if (a.type !== b.type) return false;
   switch (a.type) {
-    case 'file': return a.digest === b.digest;
-    case 'symlink': return buffersEqual(a.target, b.target);
-    case 'char': case 'block': return a.rdev![0] === b.rdev![0] && a.rdev![1] === b.rdev![1];
-    default: return true;
+    case 'file':
+      return a.digest === b.digest;
+    case 'symlink':
+      return buffersEqual(a.target, b.target);
+    case 'char':
+    case 'block':
+      return a.rdev![0] === b.rdev![0] && a.rdev![1] === b.rdev![1];
+    default:
+      return true;
   }
 }
 
@@ -57,15 +66,28 @@ export function contentEqual(a: TreeEntry, b: TreeEntry): boolean {
  * as a root and inside a larger root differs there and nowhere else.
  */
 export function metadataEqual(a: TreeEntry, b: TreeEntry, opts: { ignoreHardlinks?: boolean } = {}): boolean {
-  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && xattrsEqual(a.xattrs, b.xattrs) && (opts.ignoreHardlinks === true || buffersEqual(a.hardlink, b.hardlink));
+  return (
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    xattrsEqual(a.xattrs, b.xattrs) &&
+    (opts.ignoreHardlinks === true || buffersEqual(a.hardlink, b.hardlink))
+  );
 }
 
 function childPath(prefix: Buffer, name: Buffer): Buffer {
   return prefix.length === 0 ? name : Buffer.concat([prefix, SLASH, name]);
 }
 
-async function* everything(store: Store, kind: 'added' | 'removed', entry: TreeEntry, path: Buffer): AsyncGenerator<TreeChange> {
-  yield kind === 'added' ? { kind, path, type: entry.type, after: entry } : { kind, path, type: entry.type, before: entry };
+async function* everything(
+  store: Store,
+  kind: 'added' | 'removed',
+  entry: TreeEntry,
+  path: Buffer,
+): AsyncGenerator<TreeChange> {
+  yield kind === 'added'
+    ? { kind, path, type: entry.type, after: entry }
+    : { kind, path, type: entry.type, before: entry };
   if (entry.type !== 'dir') return;
   const tree = await readTree(store, entry.digest as Digest);
   for (const child of tree.entries) yield* everything(store, kind, child, childPath(path, child.name));
@@ -75,7 +97,13 @@ async function* everything(store: Store, kind: 'added' | 'removed', entry: TreeE
  * Yields every changed path from tree `a` to tree `b` (either may be null: empty).
  * `storeB` holds `b` when it is another store (two histories compared by a rebuild check).
  */
-export async function* diffTrees(store: Store, a: Digest | null, b: Digest | null, prefix: Buffer = Buffer.alloc(0), storeB: Store = store): AsyncGenerator<TreeChange> {
+export async function* diffTrees(
+  store: Store,
+  a: Digest | null,
+  b: Digest | null,
+  prefix: Buffer = Buffer.alloc(0),
+  storeB: Store = store,
+): AsyncGenerator<TreeChange> {
   if (a === b) return;
   const ta = a ? await readTree(store, a) : EMPTY_TREE;
   const tb = b ? await readTree(storeB, b) : EMPTY_TREE;
@@ -85,9 +113,18 @@ export async function* diffTrees(store: Store, a: Digest | null, b: Digest | nul
     const ea = ta.entries[i];
     const eb = tb.entries[j];
     const c = !ea ? 1 : !eb ? -1 : Buffer.compare(ea.name, eb.name);
-    if (c < 0) { yield* everything(store, 'removed', ea!, childPath(prefix, ea!.name)); i++; continue; }
-    if (c > 0) { yield* everything(storeB, 'added', eb!, childPath(prefix, eb!.name)); j++; continue; }
-    i++; j++;
+    if (c < 0) {
+      yield* everything(store, 'removed', ea!, childPath(prefix, ea!.name));
+      i++;
+      continue;
+    }
+    if (c > 0) {
+      yield* everything(storeB, 'added', eb!, childPath(prefix, eb!.name));
+      j++;
+      continue;
+    }
+    i++;
+    j++;
     const path = childPath(prefix, ea!.name);
     if (ea!.type === 'dir' && eb!.type === 'dir') {
       if (!metadataEqual(ea!, eb!)) yield { kind: 'metadata', path, type: 'dir', before: ea!, after: eb! };
@@ -118,7 +155,9 @@ export function pathText(path: Buffer): string {
  * caller that compares many states share its tree cache.
  */
 export async function countTreeChanges(
-  store: Store, a: Digest | null, b: Digest | null,
+  store: Store,
+  a: Digest | null,
+  b: Digest | null,
   opts: { skip?: readonly string[]; readTree?: (id: Digest) => Promise<Tree>; ignoreHardlinks?: boolean } = {},
 ): Promise<DiffCounts> {
   const meta = { ignoreHardlinks: opts.ignoreHardlinks === true };
@@ -131,7 +170,10 @@ export async function countTreeChanges(
   const whole = async (kind: 'added' | 'removed', entry: TreeEntry, path: Buffer): Promise<void> => {
     const key = path.toString('latin1');
     if (skip.has(key)) return;
-    if (entry.type !== 'dir') { counts[kind]++; return; }
+    if (entry.type !== 'dir') {
+      counts[kind]++;
+      return;
+    }
     const tree = await read(entry.digest as Digest);
     if (!holdsSkipped.has(key)) {
       counts[kind] += 1 + tree.totals.files + tree.totals.dirs + tree.totals.other;
@@ -150,9 +192,18 @@ export async function countTreeChanges(
       const ea = tx.entries[i];
       const eb = ty.entries[j];
       const c = !ea ? 1 : !eb ? -1 : Buffer.compare(ea.name, eb.name);
-      if (c < 0) { await whole('removed', ea!, childPath(prefix, ea!.name)); i++; continue; }
-      if (c > 0) { await whole('added', eb!, childPath(prefix, eb!.name)); j++; continue; }
-      i++; j++;
+      if (c < 0) {
+        await whole('removed', ea!, childPath(prefix, ea!.name));
+        i++;
+        continue;
+      }
+      if (c > 0) {
+        await whole('added', eb!, childPath(prefix, eb!.name));
+        j++;
+        continue;
+      }
+      i++;
+      j++;
       const path = childPath(prefix, ea!.name);
       if (skip.has(path.toString('latin1'))) continue;
       if (ea!.type === 'dir' && eb!.type === 'dir') {

@@ -17,9 +17,7 @@ export function pathComponents(path: string): Buffer[] {
   return parts.map((p) => Buffer.from(p, 'utf8'));
 }
 
-export type Resolved =
-  | { kind: 'root'; id: Digest; tree: Tree }
-  | { kind: 'entry'; entry: TreeEntry; parent: Tree };
+export type Resolved = { kind: 'root'; id: Digest; tree: Tree } | { kind: 'entry'; entry: TreeEntry; parent: Tree };
 
 /** Finds PATH inside tree `id` without following symlinks. */
 export async function resolveTreePath(store: Store, id: Digest, path: string): Promise<Resolved> {
@@ -31,7 +29,11 @@ export async function resolveTreePath(store: Store, id: Digest, path: string): P
     const entry = findEntry(tree, name);
     if (!entry) throw new AslError('NOT_FOUND', `${path}: no such path in tree ${id}`);
     if (i === parts.length - 1) return { kind: 'entry', entry, parent: tree };
-    if (entry.type !== 'dir') throw new AslError('NOT_FOUND', `${path}: ${parts.slice(0, i + 1).join('/')} is a ${entry.type}, not a directory`);
+    if (entry.type !== 'dir')
+      throw new AslError(
+        'NOT_FOUND',
+        `${path}: ${parts.slice(0, i + 1).join('/')} is a ${entry.type}, not a directory`,
+      );
     tree = await readTree(store, entry.digest!);
   }
   throw new Error('unreachable');

@@ -70,15 +70,23 @@ function isUtf8RoundTrip(bytes: Buffer): boolean {
 }
 
 function encodeXattrs(xattrs: Array<[Buffer, Buffer]>): string[][] {
-  return [...xattrs].sort((a, b) => Buffer.compare(a[0], b[0])).map(([n, v]) => [n.toString('base64'), v.toString('base64')]);
+  return [...xattrs]
+    .sort((a, b) => Buffer.compare(a[0], b[0]))
+    .map(([n, v]) => [n.toString('base64'), v.toString('base64')]);
 }
 
 function decodeXattrs(value: unknown, label: string, problems: string[]): Array<[Buffer, Buffer]> | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) { problems.push(`${label}: xattrs is not a list`); return undefined; }
+  if (!Array.isArray(value)) {
+    problems.push(`${label}: xattrs is not a list`);
+    return undefined;
+  }
   return value.map((pair) => {
     const [n, v] = Array.isArray(pair) ? pair : [];
-    if (typeof n !== 'string' || typeof v !== 'string' || n.length === 0) { problems.push(`${label}: malformed xattr`); return [Buffer.alloc(0), Buffer.alloc(0)]; }
+    if (typeof n !== 'string' || typeof v !== 'string' || n.length === 0) {
+      problems.push(`${label}: malformed xattr`);
+      return [Buffer.alloc(0), Buffer.alloc(0)];
+    }
     return [Buffer.from(n, 'base64'), Buffer.from(v, 'base64')] as [Buffer, Buffer];
   });
 }
@@ -112,7 +120,9 @@ export function encodeTree(tree: Tree): Buffer {
     parts.push(`${o}}`);
   });
   const self = tree.self;
-  parts.push(`],"self":{"gid":${JSON.stringify(self.gid)},"mode":${JSON.stringify(self.mode)},"uid":${JSON.stringify(self.uid)}`);
+  parts.push(
+    `],"self":{"gid":${JSON.stringify(self.gid)},"mode":${JSON.stringify(self.mode)},"uid":${JSON.stringify(self.uid)}`,
+  );
   if (self.xattrs && self.xattrs.length > 0) parts.push(`,"xattrs":${xattrsJson(self.xattrs)}`);
   // Totals as they are (a decoded tree keeps whatever its totals held), in canonical form.
   parts.push(`},"totals":${canonicalize(tree.totals)}}`);
@@ -121,7 +131,9 @@ export function encodeTree(tree: Tree): Buffer {
 
 /** `"field":"text"` when the bytes are UTF-8 that round-trips, else `"field64":"base64"`. */
 function bytesMember(field: string, bytes: Buffer): string {
-  return isUtf8RoundTrip(bytes) ? `"${field}":${JSON.stringify(bytes.toString('utf8'))}` : `"${field}64":${JSON.stringify(bytes.toString('base64'))}`;
+  return isUtf8RoundTrip(bytes)
+    ? `"${field}":${JSON.stringify(bytes.toString('utf8'))}`
+    : `"${field}64":${JSON.stringify(bytes.toString('base64'))}`;
 }
 
 function xattrsJson(xattrs: Array<[Buffer, Buffer]>): string {
@@ -134,10 +146,18 @@ export function isTreeBytes(bytes: Buffer): boolean {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-function bytesField(raw: Record<string, unknown>, field: string, problems: string[], where: string): Buffer | undefined {
+function bytesField(
+  raw: Record<string, unknown>,
+  field: string,
+  problems: string[],
+  where: string,
+): Buffer | undefined {
   const text = raw[field];
   const b64 = raw[`${field}64`];
-  if (text !== undefined && b64 !== undefined) { problems.push(`${where}: both ${field} and ${field}64`); return undefined; }
+  if (text !== undefined && b64 !== undefined) {
+    problems.push(`${where}: both ${field} and ${field}64`);
+    return undefined;
+  }
   if (typeof text === 'string') return Buffer.from(text, 'utf8');
   if (typeof b64 === 'string') return Buffer.from(b64, 'base64');
   if (text !== undefined || b64 !== undefined) problems.push(`${where}: ${field} is not a string`);
@@ -181,19 +201,29 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
     throw new AslError('CORRUPT', `${id}: not a ${TREE_FORMAT} object`);
   }
   const t = doc.totals as Record<string, unknown> | undefined;
-  if (!t || !isCount(t.files) || !isCount(t.dirs) || !isCount(t.other) || !isCount(t.bytes)) problems.push('totals are malformed');
+  if (!t || !isCount(t.files) || !isCount(t.dirs) || !isCount(t.other) || !isCount(t.bytes))
+    problems.push('totals are malformed');
   const entries: TreeEntry[] = [];
   let prev: Buffer | undefined;
   for (const [i, item] of (doc.entries as unknown[]).entries()) {
     const where = `entry ${i}`;
-    if (typeof item !== 'object' || item === null) { problems.push(`${where}: not an object`); continue; }
+    if (typeof item !== 'object' || item === null) {
+      problems.push(`${where}: not an object`);
+      continue;
+    }
     const r = item as Record<string, unknown>;
     const name = bytesField(r, 'name', problems, where);
-    if (!name || !isSafeName(name)) { problems.push(`${where}: unsafe or missing name ${JSON.stringify(name?.toString('utf8'))}`); continue; }
+    if (!name || !isSafeName(name)) {
+      problems.push(`${where}: unsafe or missing name ${JSON.stringify(name?.toString('utf8'))}`);
+      continue;
+    }
     const label = `entry ${JSON.stringify(name.toString('utf8'))}`;
     if (prev && Buffer.compare(prev, name) >= 0) problems.push(`${label}: names not in strictly increasing byte order`);
     prev = name;
-    if (typeof r.type !== 'string' || !ENTRY_TYPES.has(r.type)) { problems.push(`${label}: unknown type ${String(r.type)}`); continue; }
+    if (typeof r.type !== 'string' || !ENTRY_TYPES.has(r.type)) {
+      problems.push(`${label}: unknown type ${String(r.type)}`);
+      continue;
+    }
     const type = r.type as EntryType;
     if (!isCount(r.mode) || r.mode > 0o7777) problems.push(`${label}: bad mode`);
     if (!isCount(r.uid) || !isCount(r.gid)) problems.push(`${label}: bad owner`);
@@ -213,14 +243,23 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
     }
     if (type === 'char' || type === 'block') {
       const rdev = r.rdev;
-      if (!Array.isArray(rdev) || rdev.length !== 2 || !isCount(rdev[0]) || !isCount(rdev[1])) problems.push(`${label}: device without [major, minor]`);
+      if (!Array.isArray(rdev) || rdev.length !== 2 || !isCount(rdev[0]) || !isCount(rdev[1]))
+        problems.push(`${label}: device without [major, minor]`);
       else entry.rdev = [rdev[0], rdev[1]];
     }
     const xattrs = decodeXattrs(r.xattrs, label, problems);
     if (xattrs) entry.xattrs = xattrs;
     const hardlink = bytesField(r, 'hardlink', problems, label);
     if (hardlink) {
-      if (type !== 'file' && type !== 'symlink' && type !== 'char' && type !== 'block' && type !== 'fifo' && type !== 'socket') problems.push(`${label}: a ${type} cannot be a hard link`);
+      if (
+        type !== 'file' &&
+        type !== 'symlink' &&
+        type !== 'char' &&
+        type !== 'block' &&
+        type !== 'fifo' &&
+        type !== 'socket'
+      )
+        problems.push(`${label}: a ${type} cannot be a hard link`);
       if (!isSafeRelativePath(hardlink)) problems.push(`${label}: unsafe hard-link path`);
       entry.hardlink = hardlink;
     }
@@ -228,13 +267,20 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
   }
   const rs = doc.self as Record<string, unknown> | undefined;
   const self: TreeSelf = { mode: 0, uid: 0, gid: 0 };
-  if (!rs || typeof rs !== 'object' || !isCount(rs.mode) || rs.mode > 0o7777 || !isCount(rs.uid) || !isCount(rs.gid)) problems.push('self is malformed');
+  if (!rs || typeof rs !== 'object' || !isCount(rs.mode) || rs.mode > 0o7777 || !isCount(rs.uid) || !isCount(rs.gid))
+    problems.push('self is malformed');
   else {
-    self.mode = rs.mode; self.uid = rs.uid; self.gid = rs.gid;
+    self.mode = rs.mode;
+    self.uid = rs.uid;
+    self.gid = rs.gid;
     const sx = decodeXattrs(rs.xattrs, 'self', problems);
     if (sx) self.xattrs = sx;
   }
-  if (problems.length > 0) throw new AslError('CORRUPT', `${id}: invalid tree: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`);
+  if (problems.length > 0)
+    throw new AslError(
+      'CORRUPT',
+      `${id}: invalid tree: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` (+${problems.length - 5} more)` : ''}`,
+    );
   const tree: Tree = { self, entries, totals: t as unknown as TreeTotals };
   // One directory, one id: anything but the canonical bytes (extra whitespace, a
   // UTF-8 name written as name64, unpadded base64…) is refused.
@@ -245,17 +291,31 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
 /** Maps a file type from st_mode to an entry type (undefined for unknown types). */
 export function entryTypeOfMode(mode: number): EntryType | undefined {
   switch (mode & 0o170000) {
-    case 0o100000: return 'file';
-    case 0o040000: return 'dir';
-    case 0o120000: return 'symlink';
-    case 0o020000: return 'char';
-    case 0o060000: return 'block';
-    case 0o010000: return 'fifo';
-    case 0o140000: return 'socket';
-    default: return undefined;
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o020000:
+      return 'char';
+    case 0o060000:
+      return 'block';
+    case 0o010000:
+      return 'fifo';
+    case 0o140000:
+      return 'socket';
+    default:
+      return undefined;
   }
 }
 
 export const TYPE_MODE_BITS: Record<EntryType, number> = {
-  file: 0o100000, dir: 0o040000, symlink: 0o120000, char: 0o020000, block: 0o060000, fifo: 0o010000, socket: 0o140000,
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+  socket: 0o140000,
 };

@@ -10,7 +10,11 @@ import { dirname, join } from 'node:path';
 import { ENV_KEY_FILE, PRIVATE_KEY_FILE } from './layout.js';
 import type { PrivateKeys, VerifyStep } from './verify-context.js';
 
-const exists = (path: string) => lstat(path).then(() => true, () => false);
+const exists = (path: string) =>
+  lstat(path).then(
+    () => true,
+    () => false,
+  );
 
 /** A system root has etc/os-release (a link into usr/lib in Debian: lstat, never followed). */
 async function enclosingImageRoot(storeRoot: string): Promise<string | null> {

@@ -11,14 +11,25 @@ import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import { packsDir } from './object-locate.js';
 import {
-  INDEX_SUFFIX, PACK_MAGIC, PACK_SUFFIX, entryDigest, packEntryAt, parsePackIndex, type PackIndex,
+  INDEX_SUFFIX,
+  PACK_MAGIC,
+  PACK_SUFFIX,
+  entryDigest,
+  packEntryAt,
+  parsePackIndex,
+  type PackIndex,
 } from './pack-index.js';
 import { TREE_MAGIC, isTreeBytes } from './tree-model.js';
 import type { VerifyContext, VerifyStep } from './verify-context.js';
 
 const HEX_NAME = /^[0-9a-f]{64}$/;
 
-function problem(ctx: VerifyContext, subject: string, message: string, extra: { expected?: string; actual?: string } = {}): void {
+function problem(
+  ctx: VerifyContext,
+  subject: string,
+  message: string,
+  extra: { expected?: string; actual?: string } = {},
+): void {
   ctx.problems.push({ step: 'packs', subject, message, ...extra });
 }
 
@@ -30,20 +41,31 @@ async function checkPack(ctx: VerifyContext, dir: string, index: PackIndex): Pro
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    problem(ctx, subject, `pack ${index.name}${PACK_SUFFIX} is missing or unreadable (its index lists ${index.count} objects): ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    problem(
+      ctx,
+      subject,
+      `pack ${index.name}${PACK_SUFFIX} is missing or unreadable (its index lists ${index.count} objects): ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
     return 0;
   }
   let bytes = 0;
   try {
     const size = (await fh.stat()).size;
     if (size !== index.packSize) {
-      problem(ctx, subject, `pack ${index.name}${PACK_SUFFIX} is ${size} bytes but its index says ${index.packSize} (truncated or appended to)`, { expected: String(index.packSize), actual: String(size) });
+      problem(
+        ctx,
+        subject,
+        `pack ${index.name}${PACK_SUFFIX} is ${size} bytes but its index says ${index.packSize} (truncated or appended to)`,
+        { expected: String(index.packSize), actual: String(size) },
+      );
     }
     const head = Buffer.alloc(PACK_MAGIC.length);
     await fh.read(head, 0, head.length, 0);
     if (!head.equals(PACK_MAGIC)) problem(ctx, subject, `pack ${index.name}${PACK_SUFFIX} has a bad header`);
     // In offset order: one sequential pass over the pack.
-    const order = Array.from({ length: index.count }, (_, i) => ({ i, ...packEntryAt(index, i) })).sort((a, b) => a.offset - b.offset);
+    const order = Array.from({ length: index.count }, (_, i) => ({ i, ...packEntryAt(index, i) })).sort(
+      (a, b) => a.offset - b.offset,
+    );
     for (const { i, offset, size: len } of order) {
       const digest = entryDigest(index, i) as Digest;
       const known = ctx.objects.get(digest);
@@ -51,7 +73,11 @@ async function checkPack(ctx: VerifyContext, dir: string, index: PackIndex): Pro
       ctx.objects.set(digest, len);
       if (offset + len > size) {
         ctx.corrupt.add(digest);
-        problem(ctx, digest, `object ${digest} is corrupt: pack ${index.name} ends before its bytes (offset ${offset}, ${len} bytes)`);
+        problem(
+          ctx,
+          digest,
+          `object ${digest} is corrupt: pack ${index.name} ends before its bytes (offset ${offset}, ${len} bytes)`,
+        );
         continue;
       }
       const buf = Buffer.allocUnsafe(ctx.quick ? Math.min(len, TREE_MAGIC.length) : len);
@@ -65,7 +91,10 @@ async function checkPack(ctx: VerifyContext, dir: string, index: PackIndex): Pro
         const actual = `sha256:${createHash('sha256').update(buf.subarray(0, have)).digest('hex')}`;
         if (actual !== digest) {
           ctx.corrupt.add(digest);
-          problem(ctx, digest, `object ${digest} is corrupt (in pack ${index.name} at offset ${offset})`, { expected: digest, actual });
+          problem(ctx, digest, `object ${digest} is corrupt (in pack ${index.name} at offset ${offset})`, {
+            expected: digest,
+            actual,
+          });
           continue;
         }
       }
@@ -94,7 +123,8 @@ export const packsStep: VerifyStep = {
     for (const name of names.sort()) {
       const hex = name.slice(0, name.lastIndexOf('.'));
       if (name.endsWith(PACK_SUFFIX) && HEX_NAME.test(hex)) {
-        if (!present.has(hex + INDEX_SUFFIX)) ctx.notes.push(`${join(dir, name)}: pack without an index (left by an interrupted write; never read)`);
+        if (!present.has(hex + INDEX_SUFFIX))
+          ctx.notes.push(`${join(dir, name)}: pack without an index (left by an interrupted write; never read)`);
         continue;
       }
       if (!name.endsWith(INDEX_SUFFIX) || !HEX_NAME.test(hex)) {
@@ -106,7 +136,10 @@ export const packsStep: VerifyStep = {
       const raw = await readFile(join(dir, name));
       const actual = createHash('sha256').update(raw).digest('hex');
       if (actual !== hex) {
-        problem(ctx, subject, `pack index ${name} is corrupt: it hashes to sha256:${actual}, not its name`, { expected: `sha256:${hex}`, actual: `sha256:${actual}` });
+        problem(ctx, subject, `pack index ${name} is corrupt: it hashes to sha256:${actual}, not its name`, {
+          expected: `sha256:${hex}`,
+          actual: `sha256:${actual}`,
+        });
         continue;
       }
       let index: PackIndex;

@@ -25,7 +25,15 @@ export function hashListedFileSync(path: Buffer, dev: number, ino: number): Hash
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, error: code === 'ELOOP' ? 'replaced by a symlink while being checked' : code === 'ENOENT' ? 'vanished while being checked' : describeSystemError(err) };
+    return {
+      ok: false,
+      error:
+        code === 'ELOOP'
+          ? 'replaced by a symlink while being checked'
+          : code === 'ENOENT'
+            ? 'vanished while being checked'
+            : describeSystemError(err),
+    };
   }
   try {
     const st = fstatSync(fd);
@@ -47,14 +55,29 @@ export function hashListedFileSync(path: Buffer, dev: number, ino: number): Hash
   }
 }
 
-interface Job { id: number; path: Uint8Array; dev: number; ino: number }
-interface Done { id: number; outcome: HashOutcome }
+interface Job {
+  id: number;
+  path: Uint8Array;
+  dev: number;
+  ino: number;
+}
+interface Done {
+  id: number;
+  outcome: HashOutcome;
+}
 
 const ROLE = 'asl-verify-tree-hasher';
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
   parentPort!.on('message', (jobs: Job[]) => {
-    parentPort!.postMessage(jobs.map((j): Done => ({ id: j.id, outcome: hashListedFileSync(Buffer.from(j.path.buffer, j.path.byteOffset, j.path.byteLength), j.dev, j.ino) })));
+    parentPort!.postMessage(
+      jobs.map(
+        (j): Done => ({
+          id: j.id,
+          outcome: hashListedFileSync(Buffer.from(j.path.buffer, j.path.byteOffset, j.path.byteLength), j.dev, j.ino),
+        }),
+      ),
+    );
   });
 }
 
@@ -95,7 +118,9 @@ export class HashPool {
           this.pump();
         });
         worker.on('error', () => this.fallBack());
-        worker.on('exit', () => { if (!this.closing) this.fallBack(); });
+        worker.on('exit', () => {
+          if (!this.closing) this.fallBack();
+        });
         this.workers.push(slot);
       }
     } catch {
@@ -120,7 +145,8 @@ export class HashPool {
 
   /** Resolves when the backlog has room for more files (call before `hash` to bound memory). */
   async room(): Promise<void> {
-    while (this.waiting.size >= BACKLOG && this.workers.length > 0) await new Promise<void>((r) => this.roomWaiters.push(r));
+    while (this.waiting.size >= BACKLOG && this.workers.length > 0)
+      await new Promise<void>((r) => this.roomWaiters.push(r));
   }
 
   /** Queues one file; resolves with its hash. */
@@ -131,7 +157,12 @@ export class HashPool {
     const done = new Promise<HashOutcome>((resolve) => this.waiting.set(id, { job, resolve }));
     this.queue.push(job);
     this.queuedBytes += size;
-    if (this.queue.length >= BATCH_FILES || this.queuedBytes >= BATCH_BYTES || this.workers.some((w) => w.inFlight === 0)) this.dispatch();
+    if (
+      this.queue.length >= BATCH_FILES ||
+      this.queuedBytes >= BATCH_BYTES ||
+      this.workers.some((w) => w.inFlight === 0)
+    )
+      this.dispatch();
     return done;
   }
 

@@ -21,7 +21,18 @@ export type TreeDifferenceKind =
 
 /** Order of the checks on one entry, so output is stable. */
 const KIND_ORDER: Record<TreeDifferenceKind, number> = {
-  record: 0, unreadable: 1, missing: 2, extra: 3, type: 4, content: 5, mode: 6, owner: 7, target: 8, device: 9, xattr: 10, hardlink: 11,
+  record: 0,
+  unreadable: 1,
+  missing: 2,
+  extra: 3,
+  type: 4,
+  content: 5,
+  mode: 6,
+  owner: 7,
+  target: 8,
+  device: 9,
+  xattr: 10,
+  hardlink: 11,
 };
 
 export interface TreeDifference {
@@ -46,7 +57,11 @@ export interface SortableDifference {
 }
 
 function escapeBytes(bytes: Buffer): string {
-  return [...bytes].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  return [...bytes]
+    .map((b) =>
+      b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`,
+    )
+    .join('');
 }
 
 /** Bytes as text: UTF-8 when they round-trip (and hold no control characters), else \xNN escapes. */
@@ -66,7 +81,13 @@ export function modeText(mode: number): string {
 }
 
 const TYPE_NAME: Record<EntryType, string> = {
-  file: 'file', dir: 'directory', symlink: 'symlink', char: 'char device', block: 'block device', fifo: 'fifo', socket: 'socket',
+  file: 'file',
+  dir: 'directory',
+  symlink: 'symlink',
+  char: 'char device',
+  block: 'block device',
+  fifo: 'fifo',
+  socket: 'socket',
 };
 
 export function typeText(type: EntryType): string {
@@ -76,7 +97,8 @@ export function typeText(type: EntryType): string {
 /** An xattr value: quoted text when printable (a trailing NUL allowed, as SELinux writes), else 0x hex. */
 function xattrValueText(value: Buffer): string {
   const body = value.length > 0 && value[value.length - 1] === 0 ? value.subarray(0, -1) : value;
-  if (body.length > 0 && body.every((b) => b >= 0x20 && b < 0x7f)) return JSON.stringify(body.toString('latin1')) + (body === value ? '' : '\\0');
+  if (body.length > 0 && body.every((b) => b >= 0x20 && b < 0x7f))
+    return JSON.stringify(body.toString('latin1')) + (body === value ? '' : '\\0');
   return `0x${value.toString('hex')}`;
 }
 
@@ -87,29 +109,48 @@ export function contentText(size: number, digest?: string): string {
 /** A recorded entry in one phrase, for `missing`. */
 export function describeRecorded(e: TreeEntry, totals?: { files: number; dirs: number; other: number }): string {
   switch (e.type) {
-    case 'file': return `file ${contentText(e.size ?? 0, e.digest)}`;
-    case 'dir': return totals ? `directory holding ${totals.files} files, ${totals.dirs} directories, ${totals.other} other` : 'directory';
-    case 'symlink': return `symlink -> ${bytesText(e.target ?? Buffer.alloc(0))}`;
+    case 'file':
+      return `file ${contentText(e.size ?? 0, e.digest)}`;
+    case 'dir':
+      return totals
+        ? `directory holding ${totals.files} files, ${totals.dirs} directories, ${totals.other} other`
+        : 'directory';
+    case 'symlink':
+      return `symlink -> ${bytesText(e.target ?? Buffer.alloc(0))}`;
     case 'char':
-    case 'block': return `${typeText(e.type)} ${e.rdev?.[0]}:${e.rdev?.[1]}`;
-    default: return typeText(e.type);
+    case 'block':
+      return `${typeText(e.type)} ${e.rdev?.[0]}:${e.rdev?.[1]}`;
+    default:
+      return typeText(e.type);
   }
 }
 
 /** A live entry in one phrase, for `extra` (files are not hashed: size only). */
-export function describeLive(type: EntryType, live: { size: number; target?: Buffer; rdevMajor: number; rdevMinor: number }): string {
+export function describeLive(
+  type: EntryType,
+  live: { size: number; target?: Buffer; rdevMajor: number; rdevMinor: number },
+): string {
   switch (type) {
-    case 'file': return `file ${contentText(live.size)}`;
-    case 'dir': return 'directory (not descended)';
-    case 'symlink': return `symlink -> ${bytesText(live.target ?? Buffer.alloc(0))}`;
+    case 'file':
+      return `file ${contentText(live.size)}`;
+    case 'dir':
+      return 'directory (not descended)';
+    case 'symlink':
+      return `symlink -> ${bytesText(live.target ?? Buffer.alloc(0))}`;
     case 'char':
-    case 'block': return `${typeText(type)} ${live.rdevMajor}:${live.rdevMinor}`;
-    default: return typeText(type);
+    case 'block':
+      return `${typeText(type)} ${live.rdevMajor}:${live.rdevMinor}`;
+    default:
+      return typeText(type);
   }
 }
 
 /** Compares two xattr lists (each sorted by name); one difference per name that differs. */
-export function xattrDifferences(path: string, expected: ReadonlyArray<[Buffer, Buffer]> = [], actual: ReadonlyArray<[Buffer, Buffer]> = []): TreeDifference[] {
+export function xattrDifferences(
+  path: string,
+  expected: ReadonlyArray<[Buffer, Buffer]> = [],
+  actual: ReadonlyArray<[Buffer, Buffer]> = [],
+): TreeDifference[] {
   const out: TreeDifference[] = [];
   let i = 0;
   let j = 0;
@@ -117,11 +158,23 @@ export function xattrDifferences(path: string, expected: ReadonlyArray<[Buffer, 
     const e = expected[i];
     const a = actual[j];
     const c = !e ? 1 : !a ? -1 : Buffer.compare(e[0], a[0]);
-    if (c < 0) { out.push({ kind: 'xattr', path, name: bytesText(e![0]), expected: xattrValueText(e![1]), actual: null }); i++; }
-    else if (c > 0) { out.push({ kind: 'xattr', path, name: bytesText(a![0]), expected: null, actual: xattrValueText(a![1]) }); j++; }
-    else {
-      if (!e![1].equals(a![1])) out.push({ kind: 'xattr', path, name: bytesText(e![0]), expected: xattrValueText(e![1]), actual: xattrValueText(a![1]) });
-      i++; j++;
+    if (c < 0) {
+      out.push({ kind: 'xattr', path, name: bytesText(e![0]), expected: xattrValueText(e![1]), actual: null });
+      i++;
+    } else if (c > 0) {
+      out.push({ kind: 'xattr', path, name: bytesText(a![0]), expected: null, actual: xattrValueText(a![1]) });
+      j++;
+    } else {
+      if (!e![1].equals(a![1]))
+        out.push({
+          kind: 'xattr',
+          path,
+          name: bytesText(e![0]),
+          expected: xattrValueText(e![1]),
+          actual: xattrValueText(a![1]),
+        });
+      i++;
+      j++;
     }
   }
   return out;
@@ -149,7 +202,11 @@ export interface LinkRecord {
  * group. `compared(rel)` says whether a recorded path was compared (present on
  * both sides with the same type); `display(rel)` renders a path.
  */
-export function hardlinkDifferences(records: readonly LinkRecord[], compared: (rel: string) => boolean, display: (rel: string) => string): SortableDifference[] {
+export function hardlinkDifferences(
+  records: readonly LinkRecord[],
+  compared: (rel: string) => boolean,
+  display: (rel: string) => string,
+): SortableDifference[] {
   const firstExpected = new Map<string, string>();
   const firstActual = new Map<string, string>();
   const byRel = new Set<string>();
@@ -163,13 +220,15 @@ export function hardlinkDifferences(records: readonly LinkRecord[], compared: (r
     let expected = firstExpected.get(r.expectedGroup)!;
     // The recorded first member is always earlier in walk order; if it was compared
     // but is not a record (its inode now has one link), it still leads its group.
-    if (r.expectedGroup !== r.rel && !byRel.has(r.expectedGroup) && compared(r.expectedGroup)) expected = r.expectedGroup;
+    if (r.expectedGroup !== r.rel && !byRel.has(r.expectedGroup) && compared(r.expectedGroup))
+      expected = r.expectedGroup;
     const actual = firstActual.get(r.actualGroup)!;
     if (expected === actual) continue;
     out.push({
       seq: r.seq,
       diff: {
-        kind: 'hardlink', path: r.path,
+        kind: 'hardlink',
+        path: r.path,
         expected: expected === r.rel ? 'not linked to an earlier path' : `linked to ${display(expected)}`,
         actual: actual === r.rel ? 'not linked to an earlier path' : `linked to ${display(actual)}`,
       },
@@ -184,7 +243,12 @@ export function hardlinkDifferences(records: readonly LinkRecord[], compared: (r
  * file with three names is one difference, naming all three.
  */
 export function orderDifferences(found: SortableDifference[]): TreeDifference[] {
-  found.sort((a, b) => a.seq - b.seq || KIND_ORDER[a.diff.kind] - KIND_ORDER[b.diff.kind] || (a.diff.name ?? '').localeCompare(b.diff.name ?? ''));
+  found.sort(
+    (a, b) =>
+      a.seq - b.seq ||
+      KIND_ORDER[a.diff.kind] - KIND_ORDER[b.diff.kind] ||
+      (a.diff.name ?? '').localeCompare(b.diff.name ?? ''),
+  );
   const first = new Map<string, TreeDifference>();
   const out: TreeDifference[] = [];
   for (const { inode, diff } of found) {

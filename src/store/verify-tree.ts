@@ -29,8 +29,19 @@ import { readObjectSync } from './object-read.js';
 import { decodeTree, entryTypeOfMode, isTreeBytes, type Tree, type TreeEntry } from './tree-model.js';
 import { HashPool, type HashOutcome } from './verify-tree-hasher.js';
 import {
-  bytesText, contentText, describeLive, describeRecorded, displayPath, hardlinkDifferences, modeText, orderDifferences, typeText,
-  xattrDifferences, type LinkRecord, type SortableDifference, type TreeDifference,
+  bytesText,
+  contentText,
+  describeLive,
+  describeRecorded,
+  displayPath,
+  hardlinkDifferences,
+  modeText,
+  orderDifferences,
+  typeText,
+  xattrDifferences,
+  type LinkRecord,
+  type SortableDifference,
+  type TreeDifference,
 } from './verify-tree-model.js';
 
 export type { TreeDifference, TreeDifferenceKind } from './verify-tree-model.js';
@@ -77,7 +88,10 @@ function resolveExcludes(given: readonly string[], roots: string[]): Array<{ pat
   return given.map((path) => {
     let inside = path;
     for (const r of roots) {
-      if (r !== '/' && isAbsolute(path) && (path === r || path.startsWith(`${r}/`))) { inside = path.slice(r.length); break; }
+      if (r !== '/' && isAbsolute(path) && (path === r || path.startsWith(`${r}/`))) {
+        inside = path.slice(r.length);
+        break;
+      }
     }
     const parts = inside.split('/').filter((p) => p !== '' && p !== '.');
     if (parts.includes('..')) throw new AslError('BAD_INPUT', `--exclude ${path}: ".." is not allowed`);
@@ -133,13 +147,27 @@ class TreeChecker {
   /** Compares the root directory's own metadata with the tree's `self`. */
   compareRoot(abs: Buffer, tree: Tree, st: { mode: number; uid: number; gid: number }): void {
     const path = '/';
-    if ((st.mode & 0o7777) !== tree.self.mode) this.add(0, { kind: 'mode', path, expected: modeText(tree.self.mode), actual: modeText(st.mode) });
-    if (st.uid !== tree.self.uid || st.gid !== tree.self.gid) this.add(0, { kind: 'owner', path, expected: `${tree.self.uid}:${tree.self.gid}`, actual: `${st.uid}:${st.gid}` });
+    if ((st.mode & 0o7777) !== tree.self.mode)
+      this.add(0, { kind: 'mode', path, expected: modeText(tree.self.mode), actual: modeText(st.mode) });
+    if (st.uid !== tree.self.uid || st.gid !== tree.self.gid)
+      this.add(0, {
+        kind: 'owner',
+        path,
+        expected: `${tree.self.uid}:${tree.self.gid}`,
+        actual: `${st.uid}:${st.gid}`,
+      });
     let xattrs: Array<[Buffer, Buffer]>;
     try {
-      xattrs = native().lxattrs(abs).sort((a, b) => Buffer.compare(a[0], b[0]));
+      xattrs = native()
+        .lxattrs(abs)
+        .sort((a, b) => Buffer.compare(a[0], b[0]));
     } catch (err) {
-      this.add(0, { kind: 'unreadable', path, expected: null, actual: `cannot read extended attributes: ${describeSystemError(err)}` });
+      this.add(0, {
+        kind: 'unreadable',
+        path,
+        expected: null,
+        actual: `cannot read extended attributes: ${describeSystemError(err)}`,
+      });
       return;
     }
     for (const d of xattrDifferences(path, tree.self.xattrs, xattrs)) this.add(0, d);
@@ -151,7 +179,12 @@ class TreeChecker {
     try {
       live = listDirectory(abs).entries;
     } catch (err) {
-      this.add(this.seq, { kind: 'unreadable', path: displayPath(rel), expected: null, actual: (err as Error).message });
+      this.add(this.seq, {
+        kind: 'unreadable',
+        path: displayPath(rel),
+        expected: null,
+        actual: (err as Error).message,
+      });
       this.uncompared.add(rel.toString('latin1'));
       return;
     }
@@ -168,7 +201,11 @@ class TreeChecker {
       const childRel = joinBytes(rel, name);
       const key = childRel.toString('latin1');
       const ex = this.excludes.get(key);
-      if (ex) { ex.matched = true; this.uncompared.add(key); continue; }
+      if (ex) {
+        ex.matched = true;
+        this.uncompared.add(key);
+        continue;
+      }
       const seq = ++this.seq;
       this.counts.entries++;
       const path = displayPath(childRel);
@@ -177,7 +214,12 @@ class TreeChecker {
         this.add(seq, { kind: 'missing', path, expected: this.describeMissing(e!), actual: null });
       } else if (c > 0) {
         const type = entryTypeOfMode(l!.mode);
-        this.add(seq, { kind: 'extra', path, expected: null, actual: type ? describeLive(type, l!) : `unknown file type (mode ${l!.mode.toString(8)})` });
+        this.add(seq, {
+          kind: 'extra',
+          path,
+          expected: null,
+          actual: type ? describeLive(type, l!) : `unknown file type (mode ${l!.mode.toString(8)})`,
+        });
       } else {
         await this.entry(seq, joinBytes(abs, name), childRel, key, path, e!, l!);
       }
@@ -194,24 +236,49 @@ class TreeChecker {
   }
 
   /** One entry present on both sides. */
-  private async entry(seq: number, abs: Buffer, rel: Buffer, key: string, path: string, e: TreeEntry, l: ListedEntry): Promise<void> {
+  private async entry(
+    seq: number,
+    abs: Buffer,
+    rel: Buffer,
+    key: string,
+    path: string,
+    e: TreeEntry,
+    l: ListedEntry,
+  ): Promise<void> {
     const type = entryTypeOfMode(l.mode);
     if (type !== e.type) {
       this.uncompared.add(key);
-      this.add(seq, { kind: 'type', path, expected: typeText(e.type), actual: type ? typeText(type) : `unknown file type (mode ${l.mode.toString(8)})` });
+      this.add(seq, {
+        kind: 'type',
+        path,
+        expected: typeText(e.type),
+        actual: type ? typeText(type) : `unknown file type (mode ${l.mode.toString(8)})`,
+      });
       return;
     }
     const inode = type !== 'dir' && l.nlink > 1 ? `${l.dev}:${l.ino}` : undefined;
-    if ((l.mode & 0o7777) !== e.mode) this.add(seq, { kind: 'mode', path, expected: modeText(e.mode), actual: modeText(l.mode) }, inode);
-    if (l.uid !== e.uid || l.gid !== e.gid) this.add(seq, { kind: 'owner', path, expected: `${e.uid}:${e.gid}`, actual: `${l.uid}:${l.gid}` }, inode);
+    if ((l.mode & 0o7777) !== e.mode)
+      this.add(seq, { kind: 'mode', path, expected: modeText(e.mode), actual: modeText(l.mode) }, inode);
+    if (l.uid !== e.uid || l.gid !== e.gid)
+      this.add(seq, { kind: 'owner', path, expected: `${e.uid}:${e.gid}`, actual: `${l.uid}:${l.gid}` }, inode);
     for (const d of xattrDifferences(path, e.xattrs, l.xattrs)) this.add(seq, d, inode);
     switch (e.type) {
       case 'symlink':
-        if (!l.target || !e.target!.equals(l.target)) this.add(seq, { kind: 'target', path, expected: bytesText(e.target!), actual: bytesText(l.target ?? Buffer.alloc(0)) }, inode);
+        if (!l.target || !e.target!.equals(l.target))
+          this.add(
+            seq,
+            { kind: 'target', path, expected: bytesText(e.target!), actual: bytesText(l.target ?? Buffer.alloc(0)) },
+            inode,
+          );
         break;
       case 'char':
       case 'block':
-        if (e.rdev![0] !== l.rdevMajor || e.rdev![1] !== l.rdevMinor) this.add(seq, { kind: 'device', path, expected: `${e.rdev![0]}:${e.rdev![1]}`, actual: `${l.rdevMajor}:${l.rdevMinor}` }, inode);
+        if (e.rdev![0] !== l.rdevMajor || e.rdev![1] !== l.rdevMinor)
+          this.add(
+            seq,
+            { kind: 'device', path, expected: `${e.rdev![0]}:${e.rdev![1]}`, actual: `${l.rdevMajor}:${l.rdevMinor}` },
+            inode,
+          );
         break;
       case 'file':
         this.counts.files++;
@@ -239,11 +306,24 @@ class TreeChecker {
         break;
     }
     if (l.nlink > 1 || e.hardlink) {
-      this.links.push({ seq, rel: key, path, expectedGroup: e.hardlink ? e.hardlink.toString('latin1') : key, actualGroup: inode ?? key });
+      this.links.push({
+        seq,
+        rel: key,
+        path,
+        expectedGroup: e.hardlink ? e.hardlink.toString('latin1') : key,
+        actualGroup: inode ?? key,
+      });
     }
   }
 
-  private async content(seq: number, abs: Buffer, path: string, e: TreeEntry, l: ListedEntry, inode: string | undefined): Promise<void> {
+  private async content(
+    seq: number,
+    abs: Buffer,
+    path: string,
+    e: TreeEntry,
+    l: ListedEntry,
+    inode: string | undefined,
+  ): Promise<void> {
     const expected = contentText(e.size!, e.digest);
     if (l.size !== e.size) {
       this.add(seq, { kind: 'content', path, expected, actual: contentText(l.size) }, inode);
@@ -254,7 +334,10 @@ class TreeChecker {
     if (!hashed) {
       await this.pool.room();
       hashed = this.pool.hash(abs, l.dev, l.ino, l.size).then((r) => {
-        if (r.ok) { this.counts.hashedFiles++; this.counts.hashedBytes += r.size; }
+        if (r.ok) {
+          this.counts.hashedFiles++;
+          this.counts.hashedBytes += r.size;
+        }
         this.progress();
         return r;
       });
@@ -262,7 +345,8 @@ class TreeChecker {
     }
     const judged = hashed.then((r: HashOutcome) => {
       if (!r.ok) this.add(seq, { kind: 'unreadable', path, expected, actual: r.error }, inode);
-      else if (r.digest !== e.digest) this.add(seq, { kind: 'content', path, expected, actual: contentText(r.size, r.digest) }, inode);
+      else if (r.digest !== e.digest)
+        this.add(seq, { kind: 'content', path, expected, actual: contentText(r.size, r.digest) }, inode);
     });
     this.pending.add(judged);
     void judged.finally(() => this.pending.delete(judged));
@@ -289,15 +373,32 @@ class TreeChecker {
  * Throws (exit 2) when the tree is not in the store or is a blob, or when `root`
  * is not a directory; CORRUPT (exit 1) when the root tree object is damaged.
  */
-export async function verifyTree(store: Store, id: string, root: string, opts: VerifyTreeOptions = {}): Promise<VerifyTreeResult> {
+export async function verifyTree(
+  store: Store,
+  id: string,
+  root: string,
+  opts: VerifyTreeOptions = {},
+): Promise<VerifyTreeResult> {
   const started = performance.now();
   if (!isDigest(id)) throw new AslError('BAD_INPUT', `${id}: not a tree id (expected sha256:<64 hex digits>)`);
   const tree = readTreeSync(store, id);
   let real: string;
-  try { real = await realpath(root); } catch (err) { throw fsError(root, err); }
+  try {
+    real = await realpath(root);
+  } catch (err) {
+    throw fsError(root, err);
+  }
   let st;
-  try { st = lstatSync(real); } catch (err) { throw fsError(root, err); }
-  if (!st.isDirectory()) throw new AslError('BAD_INPUT', `${root}: not a directory (verify --tree compares a directory with a recorded tree)`);
+  try {
+    st = lstatSync(real);
+  } catch (err) {
+    throw fsError(root, err);
+  }
+  if (!st.isDirectory())
+    throw new AslError(
+      'BAD_INPUT',
+      `${root}: not a directory (verify --tree compares a directory with a recorded tree)`,
+    );
 
   const resolved = resolveExcludes(opts.exclude ?? [], [...new Set([resolve(root), real])]);
   const excludes = new Map<string, { matched: boolean }>();
@@ -313,7 +414,14 @@ export async function verifyTree(store: Store, id: string, root: string, opts: V
   } finally {
     await pool.close();
   }
-  const found = [...checker.found, ...hardlinkDifferences(checker.links, (k) => checker.compared(k), (k) => displayPath(Buffer.from(k, 'latin1')))];
+  const found = [
+    ...checker.found,
+    ...hardlinkDifferences(
+      checker.links,
+      (k) => checker.compared(k),
+      (k) => displayPath(Buffer.from(k, 'latin1')),
+    ),
+  ];
   const differences = orderDifferences(found);
   return {
     ok: differences.length === 0,

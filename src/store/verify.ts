@@ -31,7 +31,11 @@ async function hashObject(path: string): Promise<{ digest: string; size: number;
     const st = await fh.stat();
     if (st.size <= 4 * 1024 * 1024) {
       const bytes = await fh.readFile();
-      return { digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, head: bytes.subarray(0, TREE_MAGIC.length) };
+      return {
+        digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+        size: bytes.length,
+        head: bytes.subarray(0, TREE_MAGIC.length),
+      };
     }
   } finally {
     await fh.close();
@@ -57,7 +61,10 @@ const objectsStep: VerifyStep = {
     for (const fan of fanouts) {
       for (const name of await readdir(join(base, fan))) {
         const id = `sha256:${fan}${name}`;
-        if (!isDigest(id)) { ctx.notes.push(`${join(base, fan, name)}: stray file in the object folder`); continue; }
+        if (!isDigest(id)) {
+          ctx.notes.push(`${join(base, fan, name)}: stray file in the object folder`);
+          continue;
+        }
         files.push({ digest: id, path: join(base, fan, name) });
       }
     }
@@ -83,7 +90,13 @@ const objectsStep: VerifyStep = {
       bytes += size;
       if (actual !== digest) {
         ctx.corrupt.add(digest);
-        ctx.problems.push({ step: 'objects', subject: digest, message: `object ${digest} is corrupt (${path})`, expected: digest, actual });
+        ctx.problems.push({
+          step: 'objects',
+          subject: digest,
+          message: `object ${digest} is corrupt (${path})`,
+          expected: digest,
+          actual,
+        });
         return;
       }
       if (isTreeBytes(head)) ctx.trees.add(digest);
@@ -100,7 +113,11 @@ const rootsCutStep: VerifyStep = {
   async run(ctx) {
     const dir = join(ctx.store.root, PUT_REFS_DIR);
     let names: string[] = [];
-    try { names = await readdir(dir); } catch { names = []; }
+    try {
+      names = await readdir(dir);
+    } catch {
+      names = [];
+    }
     const records: RootsCut = [];
     for (const name of names.sort()) {
       if (name.includes(TEMP_MARK)) continue;
@@ -129,18 +146,40 @@ const rootsStep: VerifyStep = {
         continue;
       }
       if (!isDigest(rec.id) || `sha256:${name}` !== rec.id) {
-        ctx.problems.push({ step: 'roots', subject: where, message: `${where}: record names ${String(rec.id)}`, expected: `sha256:${name}`, actual: String(rec.id) });
+        ctx.problems.push({
+          step: 'roots',
+          subject: where,
+          message: `${where}: record names ${String(rec.id)}`,
+          expected: `sha256:${name}`,
+          actual: String(rec.id),
+        });
         continue;
       }
       ctx.roots.add(rec.id);
-      if (!ctx.objects.has(rec.id)) ctx.problems.push({ step: 'roots', subject: rec.id, message: `${rec.source}: stored ${rec.kind} ${rec.id} is missing` });
+      if (!ctx.objects.has(rec.id))
+        ctx.problems.push({
+          step: 'roots',
+          subject: rec.id,
+          message: `${rec.source}: stored ${rec.kind} ${rec.id} is missing`,
+        });
       if (rec.times !== undefined) {
         if (!isDigest(rec.times) || !ctx.objects.has(rec.times)) {
-          ctx.problems.push({ step: 'roots', subject: String(rec.times), message: `timestamps ${String(rec.times)} of ${rec.id} are missing` });
+          ctx.problems.push({
+            step: 'roots',
+            subject: String(rec.times),
+            message: `timestamps ${String(rec.times)} of ${rec.id} are missing`,
+          });
         } else if (!ctx.corrupt.has(rec.times)) {
           try {
             const times = decodeTimes(await readObject(ctx.store, rec.times), rec.times);
-            if (times.tree !== rec.id) ctx.problems.push({ step: 'roots', subject: rec.times, message: `timestamps ${rec.times} belong to another tree`, expected: rec.id, actual: times.tree });
+            if (times.tree !== rec.id)
+              ctx.problems.push({
+                step: 'roots',
+                subject: rec.times,
+                message: `timestamps ${rec.times} belong to another tree`,
+                expected: rec.id,
+                actual: times.tree,
+              });
           } catch (err) {
             ctx.problems.push({ step: 'roots', subject: rec.times, message: (err as Error).message });
           }
@@ -163,7 +202,7 @@ const treesStep: VerifyStep = {
       try {
         tree = decodeTree(await readObject(ctx.store, id), id);
       } catch (err) {
-        ctx.problems.push({ step: 'trees', subject: id, message: (err instanceof AslError ? err.message : String(err)) });
+        ctx.problems.push({ step: 'trees', subject: id, message: err instanceof AslError ? err.message : String(err) });
         return;
       }
       const kids: Digest[] = [];
@@ -175,9 +214,26 @@ const treesStep: VerifyStep = {
         if (e.type === 'dir') kids.push(e.digest);
         const name = e.name.toString();
         const size = ctx.objects.get(e.digest);
-        if (size === undefined) bad.push({ step: 'trees', subject: id, message: `tree ${id} entry ${JSON.stringify(name)} names missing ${e.type === 'dir' ? 'tree' : 'blob'} ${e.digest}` });
-        else if (e.type === 'dir' && !ctx.trees.has(e.digest) && !ctx.corrupt.has(e.digest)) bad.push({ step: 'trees', subject: id, message: `tree ${id} entry ${JSON.stringify(name)} is a directory but ${e.digest} is not a tree` });
-        else if (e.type === 'file' && size !== e.size && !ctx.corrupt.has(e.digest)) bad.push({ step: 'trees', subject: id, message: `tree ${id} entry ${JSON.stringify(name)}: size differs from blob ${e.digest}`, expected: String(e.size), actual: String(size) });
+        if (size === undefined)
+          bad.push({
+            step: 'trees',
+            subject: id,
+            message: `tree ${id} entry ${JSON.stringify(name)} names missing ${e.type === 'dir' ? 'tree' : 'blob'} ${e.digest}`,
+          });
+        else if (e.type === 'dir' && !ctx.trees.has(e.digest) && !ctx.corrupt.has(e.digest))
+          bad.push({
+            step: 'trees',
+            subject: id,
+            message: `tree ${id} entry ${JSON.stringify(name)} is a directory but ${e.digest} is not a tree`,
+          });
+        else if (e.type === 'file' && size !== e.size && !ctx.corrupt.has(e.digest))
+          bad.push({
+            step: 'trees',
+            subject: id,
+            message: `tree ${id} entry ${JSON.stringify(name)}: size differs from blob ${e.digest}`,
+            expected: String(e.size),
+            actual: String(size),
+          });
       }
       children.set(id, kids);
       if (bad.length > 0) missing.set(id, bad);
@@ -204,8 +260,13 @@ const tmpStep: VerifyStep = {
   name: 'tmp',
   async run(ctx) {
     let names: string[] = [];
-    try { names = await readdir(join(ctx.store.root, TMP_DIR)); } catch { names = []; }
-    if (names.length > 0) ctx.notes.push(`${names.length} temporary file(s) in tmp/ (an interrupted or running write; never referenced)`);
+    try {
+      names = await readdir(join(ctx.store.root, TMP_DIR));
+    } catch {
+      names = [];
+    }
+    if (names.length > 0)
+      ctx.notes.push(`${names.length} temporary file(s) in tmp/ (an interrupted or running write; never referenced)`);
   },
 };
 
@@ -217,17 +278,45 @@ const STORE_VERIFY_STEPS: VerifyStep[] = [objectsStep, packsStep, rootsStep, tre
  * cut references was durable before it was read (objects are committed before
  * anything names them), so it is all listed; what writers add later is not judged.
  */
-export async function verifyStore(store: Store, opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {}): Promise<VerifyReport> {
+export async function verifyStore(
+  store: Store,
+  opts: { quick?: boolean; cutSteps?: VerifyStep[]; extraSteps?: VerifyStep[] } = {},
+): Promise<VerifyReport> {
   const ctx: VerifyContext = {
-    store, quick: opts.quick ?? false, objects: new Map(), corrupt: new Set(), trees: new Set(), jsonObjects: new Set(), anchor: null, roots: new Set(),
-    problems: [], notes: [], counts: {}, privateKeys: { files: [], imageRoot: null },
+    store,
+    quick: opts.quick ?? false,
+    objects: new Map(),
+    corrupt: new Set(),
+    trees: new Set(),
+    jsonObjects: new Set(),
+    anchor: null,
+    roots: new Set(),
+    problems: [],
+    notes: [],
+    counts: {},
+    privateKeys: { files: [], imageRoot: null },
   };
   const steps: Array<{ name: string; ms: number }> = [];
-  const all = [rootsCutStep, ...(opts.cutSteps ?? []), ...STORE_VERIFY_STEPS.slice(0, 2), ...(opts.extraSteps ?? []), ...STORE_VERIFY_STEPS.slice(2)];
+  const all = [
+    rootsCutStep,
+    ...(opts.cutSteps ?? []),
+    ...STORE_VERIFY_STEPS.slice(0, 2),
+    ...(opts.extraSteps ?? []),
+    ...STORE_VERIFY_STEPS.slice(2),
+  ];
   for (const step of all) {
     const started = Date.now();
     await step.run(ctx);
     steps.push({ name: step.name, ms: Date.now() - started });
   }
-  return { ok: ctx.problems.length === 0, store: store.root, anchor: ctx.anchor, counts: ctx.counts, problems: ctx.problems, notes: ctx.notes, privateKeys: ctx.privateKeys, steps };
+  return {
+    ok: ctx.problems.length === 0,
+    store: store.root,
+    anchor: ctx.anchor,
+    counts: ctx.counts,
+    problems: ctx.problems,
+    notes: ctx.notes,
+    privateKeys: ctx.privateKeys,
+    steps,
+  };
 }

@@ -29,7 +29,10 @@ export interface CollectedObjects {
 
 /** The objects whose bytes `kept` must hold: the receipts and the roots' timestamps. */
 export function keptObjects(manifest: BundleManifest): Set<Digest> {
-  return new Set<Digest>([...manifest.receipts.map((r) => r.id), ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : []))]);
+  return new Set<Digest>([
+    ...manifest.receipts.map((r) => r.id),
+    ...manifest.roots.flatMap((r) => (r.times ? [r.times as Digest] : [])),
+  ]);
 }
 
 /**
@@ -52,20 +55,32 @@ export interface ContentCheck {
   signers: Map<Digest, string>;
 }
 
-export function checkBundleContent(manifest: BundleManifest, objects: CollectedObjects, keys: TrustedKeySet, label: string, noun = 'bundle'): ContentCheck {
+export function checkBundleContent(
+  manifest: BundleManifest,
+  objects: CollectedObjects,
+  keys: TrustedKeySet,
+  label: string,
+  noun = 'bundle',
+): ContentCheck {
   const corrupt = (msg: string) => new AslError('CORRUPT', `${label}: ${msg}`);
 
   // Who signed what comes first: an unsigned, forged or untrusted receipt is the
   // headline, whatever else is wrong with the bundle.
   if (manifest.receipts.length === 0) {
-    throw new AslError('VERIFY_FAILED', `${label}: carries no receipt: nothing in it is signed, so nothing of it is imported`);
+    throw new AslError(
+      'VERIFY_FAILED',
+      `${label}: carries no receipt: nothing in it is signed, so nothing of it is imported`,
+    );
   }
   const signers = new Map<Digest, string>();
   const cores: Array<[Digest, PerCore]> = [];
   for (const r of manifest.receipts) {
     const verified = verifyEnvelope(objects.kept.get(r.id)!, keys, { receiptId: r.id });
     const core = verified.statement.predicate.core;
-    if (core.step !== r.step) throw corrupt(`receipt ${r.id} is listed as step ${JSON.stringify(r.step)} but records step ${JSON.stringify(core.step)}`);
+    if (core.step !== r.step)
+      throw corrupt(
+        `receipt ${r.id} is listed as step ${JSON.stringify(r.step)} but records step ${JSON.stringify(core.step)}`,
+      );
     signers.set(r.id, verified.keyId);
     cores.push([r.id, core]);
   }
@@ -80,9 +95,14 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
       if (!e.digest) continue;
       const name = JSON.stringify(e.name.toString('utf8'));
       const size = objects.sizes.get(e.digest);
-      if (size === undefined) throw corrupt(`tree ${id} entry ${name} names ${e.type === 'dir' ? 'tree' : 'blob'} ${e.digest}, which the bundle does not carry`);
-      if (e.type === 'dir' && !objects.trees.has(e.digest)) throw corrupt(`tree ${id} entry ${name} is a directory but ${e.digest} is not a tree`);
-      if (e.type === 'file' && size !== e.size) throw corrupt(`tree ${id} entry ${name} is ${e.size} bytes but blob ${e.digest} is ${size}`);
+      if (size === undefined)
+        throw corrupt(
+          `tree ${id} entry ${name} names ${e.type === 'dir' ? 'tree' : 'blob'} ${e.digest}, which the bundle does not carry`,
+        );
+      if (e.type === 'dir' && !objects.trees.has(e.digest))
+        throw corrupt(`tree ${id} entry ${name} is a directory but ${e.digest} is not a tree`);
+      if (e.type === 'file' && size !== e.size)
+        throw corrupt(`tree ${id} entry ${name} is ${e.size} bytes but blob ${e.digest} is ${size}`);
     }
   }
 
@@ -98,22 +118,34 @@ export function checkBundleContent(manifest: BundleManifest, objects: CollectedO
   }
   for (const root of manifest.roots) {
     if (!reached.has(root.id as Digest)) {
-      throw new AslError('VERIFY_FAILED', `${label}: root record ${root.id} (source "${printable(root.source)}") is not backed by any receipt the ${noun} carries: nothing signed vouches for it`);
+      throw new AslError(
+        'VERIFY_FAILED',
+        `${label}: root record ${root.id} (source "${printable(root.source)}") is not backed by any receipt the ${noun} carries: nothing signed vouches for it`,
+      );
     }
-    if (!TIME_RE.test(root.at)) throw corrupt(`root record ${root.id} has time "${printable(root.at)}", not an RFC 3339 UTC time`);
-    if (root.kind === 'tree' && !objects.trees.has(root.id as Digest)) throw corrupt(`root ${root.id} is recorded as a tree but is not one`);
+    if (!TIME_RE.test(root.at))
+      throw corrupt(`root record ${root.id} has time "${printable(root.at)}", not an RFC 3339 UTC time`);
+    if (root.kind === 'tree' && !objects.trees.has(root.id as Digest))
+      throw corrupt(`root ${root.id} is recorded as a tree but is not one`);
     if (root.times) {
       const times = decodeTimes(objects.kept.get(root.times as Digest)!, `timestamps ${root.times}`);
-      if (times.tree !== root.id) throw corrupt(`timestamps ${root.times} of root ${root.id} belong to tree ${times.tree}`);
+      if (times.tree !== root.id)
+        throw corrupt(`timestamps ${root.times} of root ${root.id} belong to tree ${times.tree}`);
     }
   }
 
   for (const [id, core] of cores) {
     for (const ref of referencedArtifacts(core)) {
-      if (!objects.sizes.has(ref.digest)) throw corrupt(`receipt ${id} (step ${core.step}) ${ref.label} names artifact ${ref.digest}, which the bundle does not carry`);
+      if (!objects.sizes.has(ref.digest))
+        throw corrupt(
+          `receipt ${id} (step ${core.step}) ${ref.label} names artifact ${ref.digest}, which the bundle does not carry`,
+        );
     }
     for (const a of [...core.inputs, ...core.outputs]) {
-      if (a.kind === 'tree' && !objects.trees.has(a.digest)) throw corrupt(`receipt ${id} (step ${core.step}) artifact ${a.name} is recorded as a tree but ${a.digest} is not one`);
+      if (a.kind === 'tree' && !objects.trees.has(a.digest))
+        throw corrupt(
+          `receipt ${id} (step ${core.step}) artifact ${a.name} is recorded as a tree but ${a.digest} is not one`,
+        );
     }
   }
   return { signers };

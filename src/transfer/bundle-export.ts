@@ -21,7 +21,13 @@ import { STORE_MODES } from '../store/store-modes.js';
 import { listTrustedKeys } from '../receipt/trusted-keys.js';
 import { computeClosure, sortedObjects, type Closure } from './closure.js';
 import {
-  BUNDLE_FORMAT, BUNDLE_VERSION, MANIFEST_NAME, encodeManifest, keyEntryName, objectEntryName, type BundleManifest,
+  BUNDLE_FORMAT,
+  BUNDLE_VERSION,
+  MANIFEST_NAME,
+  encodeManifest,
+  keyEntryName,
+  objectEntryName,
+  type BundleManifest,
 } from './bundle-manifest.js';
 import { TarWriter, fileSink, streamSink, type Sink } from './tar-writer.js';
 
@@ -73,12 +79,21 @@ async function* verifiedChunks(fh: FileHandle, digest: Digest, size: number): As
     yield chunk;
   }
   const actual = `sha256:${hash.digest('hex')}`;
-  if (pos === size && actual !== digest) throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}; bundle not written (run \`asl verify\`)`);
+  if (pos === size && actual !== digest)
+    throw new AslError(
+      'CORRUPT',
+      `object ${digest} is corrupt: content hashes to ${actual}; bundle not written (run \`asl verify\`)`,
+    );
 }
 
 /** Writes the closure's tar to `sink`. */
-async function writeBundle(store: Store, manifest: BundleManifest, pems: Map<string, string>, sink: Sink,
-  onProgress?: ExportOptions['onProgress']): Promise<number> {
+async function writeBundle(
+  store: Store,
+  manifest: BundleManifest,
+  pems: Map<string, string>,
+  sink: Sink,
+  onProgress?: ExportOptions['onProgress'],
+): Promise<number> {
   const tar = new TarWriter(sink);
   await tar.addBuffer(MANIFEST_NAME, encodeManifest(manifest));
   for (const keyId of manifest.keys) await tar.addBuffer(keyEntryName(keyId), Buffer.from(pems.get(keyId)!, 'utf8'));
@@ -86,7 +101,11 @@ async function writeBundle(store: Store, manifest: BundleManifest, pems: Map<str
   let bytes = 0;
   for (const { digest, size } of manifest.objects) {
     const loc = await locateObject(store, digest);
-    if (!loc) throw new AslError('NOT_FOUND', `${digest}: no such object in store ${store.root}; bundle not written (run \`asl verify\`)`);
+    if (!loc)
+      throw new AslError(
+        'NOT_FOUND',
+        `${digest}: no such object in store ${store.root}; bundle not written (run \`asl verify\`)`,
+      );
     if (loc.kind === 'packed') {
       // Packed objects are small: read (and verified) whole.
       await tar.addBuffer(objectEntryName(digest), await readObject(store, digest));
@@ -106,7 +125,11 @@ async function writeBundle(store: Store, manifest: BundleManifest, pems: Map<str
       if (size <= IN_MEMORY) {
         const data = await fh.readFile();
         const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-        if (actual !== digest) throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}; bundle not written (run \`asl verify\`)`);
+        if (actual !== digest)
+          throw new AslError(
+            'CORRUPT',
+            `object ${digest} is corrupt: content hashes to ${actual}; bundle not written (run \`asl verify\`)`,
+          );
         await tar.addBuffer(objectEntryName(digest), data);
       } else {
         await tar.addStream(objectEntryName(digest), size, verifiedChunks(fh, digest, size));
@@ -126,14 +149,24 @@ async function writeBundle(store: Store, manifest: BundleManifest, pems: Map<str
  * Exports the closure of `opts.receipts` (or the whole store) to `output`: a
  * path ("-" is not special here; pass a stream for stdout).
  */
-export async function exportBundle(store: Store, output: string | NodeJS.WritableStream, opts: ExportOptions = {}): Promise<ExportResult> {
+export async function exportBundle(
+  store: Store,
+  output: string | NodeJS.WritableStream,
+  opts: ExportOptions = {},
+): Promise<ExportResult> {
   const closure = await computeClosure(store, { receipts: opts.receipts ?? [] });
   const trusted = await listTrustedKeys(store);
   const pems = new Map(trusted.map((k) => [k.keyId, k.pem]));
   const keyIds = [...closure.signers].filter((k) => pems.has(k));
   const manifest = buildManifest(closure, keyIds);
   const result = (size: number, file: string): ExportResult => ({
-    file, receipts: manifest.receipts.length, objects: manifest.objects.length, bytes: manifest.totals.bytes, size, keys: manifest.keys, notes: closure.notes,
+    file,
+    receipts: manifest.receipts.length,
+    objects: manifest.objects.length,
+    bytes: manifest.totals.bytes,
+    size,
+    keys: manifest.keys,
+    notes: closure.notes,
   });
   if (typeof output !== 'string') {
     const size = await writeBundle(store, manifest, pems, streamSink(output), opts.onProgress);
@@ -142,9 +175,13 @@ export async function exportBundle(store: Store, output: string | NodeJS.Writabl
   const file = resolve(output);
   let size = 0;
   try {
-    await writeFileAtomic(file, async (fh) => {
-      size = await writeBundle(store, manifest, pems, fileSink(fh), opts.onProgress);
-    }, { durable: 'file-and-dir', mode: STORE_MODES.file });
+    await writeFileAtomic(
+      file,
+      async (fh) => {
+        size = await writeBundle(store, manifest, pems, fileSink(fh), opts.onProgress);
+      },
+      { durable: 'file-and-dir', mode: STORE_MODES.file },
+    );
     return result(size, file);
   } catch (err) {
     if (err instanceof AslError) throw err;

@@ -58,10 +58,7 @@ const KEY_NAME_RE = /^keys\/([0-9a-f]{64})\.pub$/;
 const KEY_ID_RE = /^[0-9a-f]{64}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
-export type EntryName =
-  | { kind: 'manifest' }
-  | { kind: 'object'; digest: Digest }
-  | { kind: 'key'; keyId: string };
+export type EntryName = { kind: 'manifest' } | { kind: 'object'; digest: Digest } | { kind: 'key'; keyId: string };
 
 /**
  * What a tar entry name means in a bundle, or null when it is none of the three
@@ -94,18 +91,34 @@ export function decodeManifest(bytes: Buffer, label: string): BundleManifest {
     throw new AslError('BAD_INPUT', `${label}: ${MANIFEST_NAME} is not JSON`);
   }
   const m = raw as Record<string, unknown> | null;
-  if (typeof m !== 'object' || m === null || m.format !== BUNDLE_FORMAT) throw new AslError('BAD_INPUT', `${label}: ${MANIFEST_NAME} does not describe an ASL bundle`);
-  if (m.version !== BUNDLE_VERSION) throw new AslError('UNSUPPORTED', `${label}: bundle format version ${String(m.version)} is not supported (this asl reads version ${BUNDLE_VERSION})`);
+  if (typeof m !== 'object' || m === null || m.format !== BUNDLE_FORMAT)
+    throw new AslError('BAD_INPUT', `${label}: ${MANIFEST_NAME} does not describe an ASL bundle`);
+  if (m.version !== BUNDLE_VERSION)
+    throw new AslError(
+      'UNSUPPORTED',
+      `${label}: bundle format version ${String(m.version)} is not supported (this asl reads version ${BUNDLE_VERSION})`,
+    );
   const problems: string[] = [];
   const list = (field: string): unknown[] => {
     const v = m[field];
-    if (!Array.isArray(v)) { problems.push(`${field} is not a list`); return []; }
+    if (!Array.isArray(v)) {
+      problems.push(`${field} is not a list`);
+      return [];
+    }
     return v;
   };
   const receipts = list('receipts') as BundleReceipt[];
   const seen = new Set<string>();
   receipts.forEach((r, i) => {
-    if (typeof r !== 'object' || r === null || !isDigest(r.id) || typeof r.step !== 'string' || typeof r.time !== 'string' || !TIME_RE.test(r.time) || Object.keys(r).length !== 3) {
+    if (
+      typeof r !== 'object' ||
+      r === null ||
+      !isDigest(r.id) ||
+      typeof r.step !== 'string' ||
+      typeof r.time !== 'string' ||
+      !TIME_RE.test(r.time) ||
+      Object.keys(r).length !== 3
+    ) {
       problems.push(`receipts[${i}] is not {id, step, time}`);
     } else if (seen.has(r.id)) problems.push(`receipt ${r.id} is listed twice`);
     else seen.add(r.id);
@@ -114,7 +127,8 @@ export function decodeManifest(bytes: Buffer, label: string): BundleManifest {
   roots.forEach((r, i) => {
     const bad = checkRootRecord(r);
     if (bad) problems.push(`roots[${i}] ${bad}`);
-    else if (i > 0 && compare(roots[i - 1]!.id, r.id) >= 0) problems.push(`roots are not sorted by id without repeats (at ${r.id})`);
+    else if (i > 0 && compare(roots[i - 1]!.id, r.id) >= 0)
+      problems.push(`roots are not sorted by id without repeats (at ${r.id})`);
   });
   const keys = list('keys') as string[];
   keys.forEach((k, i) => {
@@ -124,15 +138,24 @@ export function decodeManifest(bytes: Buffer, label: string): BundleManifest {
   const objects = list('objects') as BundleObject[];
   let bytesTotal = 0;
   objects.forEach((o, i) => {
-    if (typeof o !== 'object' || o === null || !isDigest(o.digest) || !Number.isSafeInteger(o.size) || o.size < 0 || Object.keys(o).length !== 2) {
+    if (
+      typeof o !== 'object' ||
+      o === null ||
+      !isDigest(o.digest) ||
+      !Number.isSafeInteger(o.size) ||
+      o.size < 0 ||
+      Object.keys(o).length !== 2
+    ) {
       problems.push(`objects[${i}] is not {digest, size}`);
       return;
     }
-    if (i > 0 && compare(objects[i - 1]!.digest, o.digest) >= 0) problems.push(`objects are not sorted by digest without repeats (at ${o.digest})`);
+    if (i > 0 && compare(objects[i - 1]!.digest, o.digest) >= 0)
+      problems.push(`objects are not sorted by digest without repeats (at ${o.digest})`);
     bytesTotal += o.size;
   });
   const totals = m.totals as { objects?: unknown; bytes?: unknown } | undefined;
-  if (!totals || totals.objects !== objects.length || totals.bytes !== bytesTotal) problems.push(`totals do not match the object list (${objects.length} objects, ${bytesTotal} bytes)`);
+  if (!totals || totals.objects !== objects.length || totals.bytes !== bytesTotal)
+    problems.push(`totals do not match the object list (${objects.length} objects, ${bytesTotal} bytes)`);
   const known = new Set(['format', 'version', 'receipts', 'roots', 'keys', 'objects', 'totals']);
   for (const k of Object.keys(m)) if (!known.has(k)) problems.push(`unknown field ${JSON.stringify(k)}`);
   if (problems.length === 0) {
@@ -141,11 +164,15 @@ export function decodeManifest(bytes: Buffer, label: string): BundleManifest {
     for (const r of receipts) if (!listed.has(r.id)) problems.push(`receipt ${r.id} is not in the object list`);
     for (const r of roots) {
       if (!listed.has(r.id as Digest)) problems.push(`root ${r.id} is not in the object list`);
-      if (r.times && !listed.has(r.times as Digest)) problems.push(`timestamps ${r.times} of root ${r.id} are not in the object list`);
+      if (r.times && !listed.has(r.times as Digest))
+        problems.push(`timestamps ${r.times} of root ${r.id} are not in the object list`);
     }
   }
   if (problems.length > 0) {
-    throw new AslError('BAD_INPUT', `${label}: ${MANIFEST_NAME} is malformed: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (+${problems.length - 3} more)` : ''}`);
+    throw new AslError(
+      'BAD_INPUT',
+      `${label}: ${MANIFEST_NAME} is malformed: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (+${problems.length - 3} more)` : ''}`,
+    );
   }
   return m as unknown as BundleManifest;
 }

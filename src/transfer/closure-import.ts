@@ -61,7 +61,11 @@ async function readTrustFiles(files: readonly string[]): Promise<PublicKeyPem[]>
   const out: PublicKeyPem[] = [];
   for (const file of files) {
     let text: string;
-    try { text = await readFile(file, 'utf8'); } catch (err) { throw fsError(file, err, 'cannot read key'); }
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw fsError(file, err, 'cannot read key');
+    }
     out.push(parsePublicKey(text, file));
   }
   return out;
@@ -71,12 +75,17 @@ async function readTrustFiles(files: readonly string[]): Promise<PublicKeyPem[]>
 export async function openImportTarget(store: Store, opts: TrustOptions = {}): Promise<ImportTarget> {
   const trustKeyIds = opts.trustKeyIds ?? [];
   for (const id of trustKeyIds) {
-    if (!/^[0-9a-f]{64}$/.test(id)) throw new AslError('USAGE', `--trust-key ${id}: expected a key id (64 hex digits, as \`asl key list\` prints)`);
+    if (!/^[0-9a-f]{64}$/.test(id))
+      throw new AslError('USAGE', `--trust-key ${id}: expected a key id (64 hex digits, as \`asl key list\` prints)`);
   }
   const operatorFiles = await readTrustFiles(opts.trustFiles ?? []);
   const targetKeys = await loadTrustedKeys(store);
   const logCheck = await verifyLog(store, { keys: targetKeys, checkReceipts: false });
-  if (logCheck.problems.length > 0) throw new AslError('CORRUPT', `${store.root}: the target's receipt log does not verify (${logCheck.problems[0]!.message}); nothing imported`);
+  if (logCheck.problems.length > 0)
+    throw new AslError(
+      'CORRUPT',
+      `${store.root}: the target's receipt log does not verify (${logCheck.problems[0]!.message}); nothing imported`,
+    );
   return { store, targetKeys, operatorFiles, trustKeyIds };
 }
 
@@ -85,12 +94,21 @@ export async function openImportTarget(store: Store, opts: TrustOptions = {}): P
  * files, plus carried keys whose id the operator gave. Returns the set and the
  * keys to trust on commit.
  */
-export function importKeySet(target: ImportTarget, carried: ReadonlyMap<string, PublicKeyPem>, carriedIds: readonly string[], noun = 'bundle'): { keys: Map<string, KeyObject>; toTrust: PublicKeyPem[] } {
+export function importKeySet(
+  target: ImportTarget,
+  carried: ReadonlyMap<string, PublicKeyPem>,
+  carriedIds: readonly string[],
+  noun = 'bundle',
+): { keys: Map<string, KeyObject>; toTrust: PublicKeyPem[] } {
   const keys = new Map<string, KeyObject>(target.targetKeys);
   const toTrust: PublicKeyPem[] = [...target.operatorFiles];
   for (const id of target.trustKeyIds) {
     const k = carried.get(id);
-    if (!k) throw new AslError('BAD_INPUT', `--trust-key ${id}: the ${noun} carries no key with this id (it carries ${carriedIds.map((x) => x.slice(0, 16)).join(', ') || 'none'})`);
+    if (!k)
+      throw new AslError(
+        'BAD_INPUT',
+        `--trust-key ${id}: the ${noun} carries no key with this id (it carries ${carriedIds.map((x) => x.slice(0, 16)).join(', ') || 'none'})`,
+      );
     toTrust.push(k);
   }
   for (const k of toTrust) keys.set(k.keyId, createPublicKey(k.pem));
@@ -98,10 +116,18 @@ export function importKeySet(target: ImportTarget, carried: ReadonlyMap<string, 
 }
 
 /** An untrusted signer's error, with the hint naming the carried key to pass to --trust-key. */
-export function withTrustHint(err: unknown, label: string, manifest: BundleManifest, keys: ReadonlyMap<string, KeyObject>): unknown {
+export function withTrustHint(
+  err: unknown,
+  label: string,
+  manifest: BundleManifest,
+  keys: ReadonlyMap<string, KeyObject>,
+): unknown {
   if (err instanceof AslError && err.code === 'SIGNATURE') {
     const carried = manifest.keys.filter((k) => !keys.has(k));
-    const hint = carried.length > 0 ? `; if you trust the signer, check its key id out of band and pass --trust-key ${carried[0]}` : '';
+    const hint =
+      carried.length > 0
+        ? `; if you trust the signer, check its key id out of band and pass --trust-key ${carried[0]}`
+        : '';
     return new AslError('SIGNATURE', `${label}: ${err.message}${hint}`, { cause: err, data: err.data });
   }
   return err;
@@ -112,7 +138,13 @@ export function withTrustHint(err: unknown, label: string, manifest: BundleManif
  * to the target. Throws before the commit on any problem; the caller aborts the
  * batch then.
  */
-export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, staged: StagedClosure, label: string, noun = 'bundle'): Promise<CommitResult> {
+export async function checkAndCommit(
+  target: ImportTarget,
+  batch: ObjectBatch,
+  staged: StagedClosure,
+  label: string,
+  noun = 'bundle',
+): Promise<CommitResult> {
   const { store, targetKeys } = target;
   const { manifest } = staged;
   const { keys, toTrust } = importKeySet(target, staged.keys, manifest.keys, noun);
@@ -125,8 +157,14 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
   const present = new Set((await readReceiptLog(store)).records.map((r) => r.entry.receipt));
   const newReceipts = manifest.receipts.filter((r) => !present.has(r.id));
   if (newReceipts.length > 0) {
-    try { await loadSigningKey(store.root); } catch (err) {
-      throw new AslError('BAD_INPUT', `${store.root}: has no signing key to sign its log head, so it cannot take new receipts (${(err as Error).message}); nothing imported`, { cause: err });
+    try {
+      await loadSigningKey(store.root);
+    } catch (err) {
+      throw new AslError(
+        'BAD_INPUT',
+        `${store.root}: has no signing key to sign its log head, so it cannot take new receipts (${(err as Error).message}); nothing imported`,
+        { cause: err },
+      );
     }
   }
 
@@ -139,7 +177,10 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
     await batch.commit();
     for (const k of toTrust) {
       if (targetKeys.has(k.keyId) || trusted.includes(k.keyId)) continue;
-      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, { durable: 'file', mode: STORE_MODES.file });
+      await writeFileAtomic(join(store.root, TRUSTED_KEYS_DIR, `${k.keyId}.pub`), k.pem, {
+        durable: 'file',
+        mode: STORE_MODES.file,
+      });
       trusted.push(k.keyId);
     }
     if (manifest.roots.length > 0) {
@@ -147,13 +188,23 @@ export async function checkAndCommit(target: ImportTarget, batch: ObjectBatch, s
       await makeDirs(refs);
       for (const root of manifest.roots) {
         const path = join(refs, digestHex(root.id as Digest));
-        if (await access(path).then(() => true, () => false)) continue;
+        if (
+          await access(path).then(
+            () => true,
+            () => false,
+          )
+        )
+          continue;
         await writeFileAtomic(path, `${JSON.stringify(root)}\n`, { durable: 'file', mode: STORE_MODES.file });
         rootsAdded++;
       }
     }
   };
-  const appended = await appendReceiptLog(store, manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })), { skipExisting: true, beforeHead: commitContent });
+  const appended = await appendReceiptLog(
+    store,
+    manifest.receipts.map((r) => ({ receipt: r.id, step: r.step })),
+    { skipExisting: true, beforeHead: commitContent },
+  );
   return {
     receipts: { added: appended.length, present: manifest.receipts.length - appended.length },
     roots: { added: rootsAdded },

@@ -74,10 +74,13 @@ export interface ClosureOptions {
  */
 function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string[]): Digest[] {
   const out: Digest[] = [];
-  const add = (id: Digest) => { if (!out.includes(id)) out.push(id); };
+  const add = (id: Digest) => {
+    if (!out.includes(id)) out.push(id);
+  };
   for (const arg of args) {
     if (isDigest(arg)) {
-      if (!records.some((r) => r.entry.receipt === arg)) throw new AslError('NOT_FOUND', `receipt ${arg} is not in the store's receipt log`);
+      if (!records.some((r) => r.entry.receipt === arg))
+        throw new AslError('NOT_FOUND', `receipt ${arg} is not in the store's receipt log`);
       add(arg);
       continue;
     }
@@ -89,8 +92,12 @@ function resolveReceiptArgs(records: readonly LogRecord[], args: readonly string
     const hex = arg.startsWith('sha256:') ? arg.slice(7) : arg;
     if (/^[0-9a-f]{8,64}$/.test(hex)) {
       const ids = [...new Set(records.map((r) => r.entry.receipt).filter((id) => digestHex(id).startsWith(hex)))];
-      if (ids.length > 1) throw new AslError('BAD_INPUT', `receipt prefix ${arg} is ambiguous (${ids.length} receipts match)`);
-      if (ids.length === 1) { add(ids[0]!); continue; }
+      if (ids.length > 1)
+        throw new AslError('BAD_INPUT', `receipt prefix ${arg} is ambiguous (${ids.length} receipts match)`);
+      if (ids.length === 1) {
+        add(ids[0]!);
+        continue;
+      }
     }
     throw new AslError('NOT_FOUND', `${arg}: no logged receipt has this id, id prefix or step name`);
   }
@@ -115,7 +122,9 @@ async function readRootRecords(store: Store): Promise<Map<Digest, RootRecord>> {
   const dir = join(store.root, PUT_REFS_DIR);
   const out = new Map<Digest, RootRecord>();
   let names: string[];
-  try { names = await readdir(dir); } catch (err) {
+  try {
+    names = await readdir(dir);
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw fsError(dir, err);
   }
@@ -125,12 +134,15 @@ async function readRootRecords(store: Store): Promise<Map<Digest, RootRecord>> {
     const st = await lstat(path);
     if (!st.isFile()) throw new AslError('CORRUPT', `${path}: root record is not a regular file`);
     let rec: RootRecord;
-    try { rec = JSON.parse(await readFile(path, 'utf8')) as RootRecord; } catch {
+    try {
+      rec = JSON.parse(await readFile(path, 'utf8')) as RootRecord;
+    } catch {
       throw new AslError('CORRUPT', `${path}: root record is not JSON`);
     }
     const bad = checkRootRecord(rec);
     if (bad) throw new AslError('CORRUPT', `${path}: root record ${bad}`);
-    if (`sha256:${name}` !== rec.id) throw new AslError('CORRUPT', `${path}: root record names ${rec.id}, not the id in its file name`);
+    if (`sha256:${name}` !== rec.id)
+      throw new AslError('CORRUPT', `${path}: root record names ${rec.id}, not the id in its file name`);
     out.set(rec.id as Digest, rec);
   }
   return out;
@@ -166,7 +178,10 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
   const keys: TrustedKeySet = await loadTrustedKeys(store);
   const logCheck = await verifyLog(store, { keys, checkReceipts: false });
   if (logCheck.problems.length > 0) {
-    throw new AslError('CORRUPT', `${store.root}: the receipt log does not verify: ${logCheck.problems[0]!.message} (run \`asl verify\`)`);
+    throw new AslError(
+      'CORRUPT',
+      `${store.root}: the receipt log does not verify: ${logCheck.problems[0]!.message} (run \`asl verify\`)`,
+    );
   }
   const { records } = await readReceiptLog(store);
   const logged = new Map<Digest, LogRecord>();
@@ -191,8 +206,14 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
     const info = objectInfo(reader, digest);
     if (!info) {
       absent.add(digest);
-      if (required) throw new AslError('CORRUPT', `${label} names artifact ${digest}, which is not in the store (run \`asl verify\`)`);
-      notes.push(`${label} names artifact ${digest}, which is not in the store (a receipt from elsewhere; not needed to verify)`);
+      if (required)
+        throw new AslError(
+          'CORRUPT',
+          `${label} names artifact ${digest}, which is not in the store (run \`asl verify\`)`,
+        );
+      notes.push(
+        `${label} names artifact ${digest}, which is not in the store (a receipt from elsewhere; not needed to verify)`,
+      );
       return;
     }
     objects.set(digest, info.size);
@@ -200,16 +221,22 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
     if (root) {
       roots.push(root);
       if (root.times) {
-        if (!objectInfo(reader, root.times as Digest)) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} are not in the store (run \`asl verify\`)`);
+        if (!objectInfo(reader, root.times as Digest))
+          throw new AslError(
+            'CORRUPT',
+            `timestamps ${root.times} recorded for ${digest} are not in the store (run \`asl verify\`)`,
+          );
         const times = decodeTimes(reader.read(root.times as Digest), root.times);
-        if (times.tree !== digest) throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} belong to tree ${times.tree}`);
+        if (times.tree !== digest)
+          throw new AslError('CORRUPT', `timestamps ${root.times} recorded for ${digest} belong to tree ${times.tree}`);
         addArtifact(root.times as Digest, true, `the root record of ${digest}`);
       }
     }
     if (info.tree) {
       const tree = decodeTree(reader.read(digest), digest);
       for (const e of tree.entries) {
-        if (e.digest !== undefined) addArtifact(e.digest, required, `tree ${digest} entry ${JSON.stringify(e.name.toString('utf8'))}`);
+        if (e.digest !== undefined)
+          addArtifact(e.digest, required, `tree ${digest} entry ${JSON.stringify(e.name.toString('utf8'))}`);
       }
     }
   };
@@ -240,7 +267,10 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
         // carried as an artifact; what it names is carried when present.
         const statement = unverifiedStatement(bytes);
         addArtifact(id, true, label);
-        if (!statement) { notes.push(`${label} is not a readable receipt; carried as a plain artifact`); continue; }
+        if (!statement) {
+          notes.push(`${label} is not a readable receipt; carried as a plain artifact`);
+          continue;
+        }
         core = statement.predicate.core;
       }
       addArtifact(id, true, label);
@@ -251,7 +281,10 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
       for (const [id] of rootRecords) addArtifact(id, true, `root record ${id}`);
     } else if (whole) {
       const left = [...rootRecords.keys()].filter((id) => !objects.has(id));
-      if (left.length > 0) notes.push(`${left.length} root(s) stored with \`asl put\` that no receipt reaches are not carried (e.g. ${left[0]}, from ${JSON.stringify(printable(rootRecords.get(left[0]!)!.source))}): nothing signed vouches for them; capture them (\`asl capture --file\`) to carry them`);
+      if (left.length > 0)
+        notes.push(
+          `${left.length} root(s) stored with \`asl put\` that no receipt reaches are not carried (e.g. ${left[0]}, from ${JSON.stringify(printable(rootRecords.get(left[0]!)!.source))}): nothing signed vouches for them; capture them (\`asl capture --file\`) to carry them`,
+        );
     }
   } finally {
     reader.close();
@@ -270,5 +303,7 @@ export async function computeClosure(store: Store, opts: ClosureOptions = {}): P
 
 /** The closure's objects sorted by digest (the order bundles and seeds write them). */
 export function sortedObjects(closure: Closure): Array<{ digest: Digest; size: number }> {
-  return [...closure.objects].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([digest, size]) => ({ digest, size }));
+  return [...closure.objects]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([digest, size]) => ({ digest, size }));
 }

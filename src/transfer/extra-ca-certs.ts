@@ -20,7 +20,9 @@ function extraCaCerts(warn: (line: string) => void): string | null {
     try {
       pem = readFileSync(file, 'utf8');
     } catch (err) {
-      warn(`warning: NODE_EXTRA_CA_CERTS ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; its certificates are not trusted`);
+      warn(
+        `warning: NODE_EXTRA_CA_CERTS ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; its certificates are not trusted`,
+      );
     }
     extra = { file, pem };
   }
@@ -28,7 +30,10 @@ function extraCaCerts(warn: (line: string) => void): string | null {
 }
 
 /** The `ca` option for https requests, or undefined for Node's defaults (nothing extra to trust). */
-export function trustedCas(caFilePem: string | undefined, warn: (line: string) => void = (l) => process.stderr.write(`asl: ${l}\n`)): string[] | undefined {
+export function trustedCas(
+  caFilePem: string | undefined,
+  warn: (line: string) => void = (l) => process.stderr.write(`asl: ${l}\n`),
+): string[] | undefined {
   const fromEnv = extraCaCerts(warn);
   if (!fromEnv && !caFilePem) return undefined;
   return [...rootCertificates, ...(fromEnv ? [fromEnv] : []), ...(caFilePem ? [caFilePem] : [])];

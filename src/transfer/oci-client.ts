@@ -14,7 +14,13 @@
  * jitter, a Retry-After of up to 30 s honoured); a stall is not retried: the
  * operator learns of it after one timeout, not after several.
  */
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -83,7 +89,10 @@ export async function readBody(res: IncomingMessage, limit: number, what: string
   let n = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     n += chunk.length;
-    if (n > limit) { res.destroy(); throw new AslError('BAD_INPUT', `${what}: the registry sent more than ${limit} bytes`); }
+    if (n > limit) {
+      res.destroy();
+      throw new AslError('BAD_INPUT', `${what}: the registry sent more than ${limit} bytes`);
+    }
     parts.push(chunk);
   }
   return Buffer.concat(parts, n);
@@ -92,13 +101,17 @@ export async function readBody(res: IncomingMessage, limit: number, what: string
 /** The registry's error list as one phrase: "MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:…)". */
 function describeErrors(body: Buffer): string {
   try {
-    const v = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> };
+    const v = JSON.parse(body.toString('utf8')) as {
+      errors?: Array<{ code?: string; message?: string; detail?: unknown }>;
+    };
     if (Array.isArray(v.errors) && v.errors.length > 0) {
       const e = v.errors[0]!;
       const detail = typeof e.detail === 'string' ? ` (${e.detail})` : '';
       return `${e.code ?? 'error'}: ${e.message ?? ''}${detail}${v.errors.length > 1 ? ` (+${v.errors.length - 1} more)` : ''}`;
     }
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   const text = body.toString('utf8').trim().split('\n')[0] ?? '';
   return text.slice(0, 200);
 }
@@ -120,7 +133,8 @@ function parseChallenge(header: string): { scheme: string; params: Record<string
   if (!m) return { scheme: '', params: {} };
   const params: Record<string, string> = {};
   const re = /([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  for (const p of m[2]!.matchAll(re)) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+  for (const p of m[2]!.matchAll(re))
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
@@ -173,13 +187,19 @@ export class RegistryClient {
       const h: OutgoingHttpHeaders = { 'user-agent': 'asl', ...headers };
       if (sameOrigin && this.authorization) h.authorization = this.authorization;
       if (Buffer.isBuffer(body)) h['content-length'] = body.length;
-      else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) h['content-length'] = 0;
+      else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH'))
+        h['content-length'] = 0;
       const requestFn = url.protocol === 'http:' ? httpRequest : httpsRequest;
       const req = requestFn(url, { method, headers: h, ...(sameOrigin ? { agent: this.agent } : {}) }, (res) => {
         response = res;
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
-        if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(status) && location && redirects < 5) {
+        if (
+          (method === 'GET' || method === 'HEAD') &&
+          [301, 302, 303, 307, 308].includes(status) &&
+          location &&
+          redirects < 5
+        ) {
           res.resume();
           const next = new URL(location, url);
           const nextHeaders = { ...headers };
@@ -199,7 +219,10 @@ export class RegistryClient {
             if (!req.write(chunk)) await new Promise<void>((r) => req.once('drain', () => r()));
           }
           req.end();
-        })().catch((err) => { req.destroy(err as Error); reject(err); });
+        })().catch((err) => {
+          req.destroy(err as Error);
+          reject(err);
+        });
       } else req.end();
     });
   }
@@ -218,10 +241,26 @@ export class RegistryClient {
       response()?.destroy(err);
       req.destroy(err);
     };
-    req.setTimeout(readMs, () => fail(new AslError('IO', `${where}: no answer from the registry within ${seconds(readMs)} (it accepted the connection, then went silent)`, { data: { timeout: 'read' } })));
+    req.setTimeout(readMs, () =>
+      fail(
+        new AslError(
+          'IO',
+          `${where}: no answer from the registry within ${seconds(readMs)} (it accepted the connection, then went silent)`,
+          { data: { timeout: 'read' } },
+        ),
+      ),
+    );
     req.once('socket', (socket: Socket) => {
       if (!socket.connecting) return;
-      const timer = setTimeout(() => fail(new AslError('IO', `${where}: could not connect within ${seconds(connectMs)}`, { data: { timeout: 'connect' } })), connectMs);
+      const timer = setTimeout(
+        () =>
+          fail(
+            new AslError('IO', `${where}: could not connect within ${seconds(connectMs)}`, {
+              data: { timeout: 'connect' },
+            }),
+          ),
+        connectMs,
+      );
       socket.once('connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
@@ -231,21 +270,32 @@ export class RegistryClient {
     const e = err as NodeJS.ErrnoException;
     if (e instanceof AslError) return e;
     if (RETRY_ERRORS.has(e.code ?? '')) {
-      return new RetryableError('IO', `${this.label}: ${method} ${url.origin}${url.pathname}: connection reset by the registry`, { cause: err });
+      return new RetryableError(
+        'IO',
+        `${this.label}: ${method} ${url.origin}${url.pathname}: connection reset by the registry`,
+        { cause: err },
+      );
     }
-    const why = e.code === 'ECONNREFUSED' ? 'connection refused'
-      : e.code === 'ENOTFOUND' ? 'host not found'
-        : e.code === 'ECONNRESET' ? 'connection reset'
-          : e.code === 'EPROTO' || /wrong version number|packet length too long/.test(e.message ?? '') ? 'TLS handshake failed (a plain-http registry? then pass --plain-http)'
-            : /self.signed|unable to verify|certificate/i.test(e.message ?? '') ? `TLS certificate not trusted (${e.message}; pass --ca-file PEM for a private CA)`
-              : e.message;
+    const why =
+      e.code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : e.code === 'ENOTFOUND'
+          ? 'host not found'
+          : e.code === 'ECONNRESET'
+            ? 'connection reset'
+            : e.code === 'EPROTO' || /wrong version number|packet length too long/.test(e.message ?? '')
+              ? 'TLS handshake failed (a plain-http registry? then pass --plain-http)'
+              : /self.signed|unable to verify|certificate/i.test(e.message ?? '')
+                ? `TLS certificate not trusted (${e.message}; pass --ca-file PEM for a private CA)`
+                : e.message;
     return new AslError('IO', `${this.label}: ${method} ${url.origin}${url.pathname}: ${why}`, { cause: err });
   }
 
   /** Obtains a bearer token for this repository from the challenge's realm. */
   private async fetchToken(params: Record<string, string>): Promise<string> {
     const realm = params.realm;
-    if (!realm) throw new AslError('BAD_INPUT', `${this.label}: the registry asks for a bearer token but names no realm`);
+    if (!realm)
+      throw new AslError('BAD_INPUT', `${this.label}: the registry asks for a bearer token but names no realm`);
     const url = new URL(realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', `repository:${this.ref.repository}:${this.opts.actions}`);
@@ -255,19 +305,43 @@ export class RegistryClient {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const fn = url.protocol === 'http:' ? httpRequest : httpsRequest;
       let response: IncomingMessage | undefined;
-      const req = fn(url, { method: 'GET', headers: { 'user-agent': 'asl', ...headers }, ...(url.protocol === 'https:' ? this.tlsOptions() : {}) }, (res) => { response = res; resolve(res); });
+      const req = fn(
+        url,
+        {
+          method: 'GET',
+          headers: { 'user-agent': 'asl', ...headers },
+          ...(url.protocol === 'https:' ? this.tlsOptions() : {}),
+        },
+        (res) => {
+          response = res;
+          resolve(res);
+        },
+      );
       this.limitWaits(req, 'GET', url, () => response);
       req.on('error', (err) => reject(this.networkError(err, 'GET', url)));
       req.end();
     });
     const body = await readBody(res, 1024 * 1024, `${this.label}: token from ${url.origin}`);
     if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new AslError('BAD_INPUT', `${this.label}: the token service ${url.origin} refused ${creds ? `the credentials of user ${JSON.stringify(creds.username)}` : 'anonymous access'} (HTTP ${res.statusCode})`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${this.label}: the token service ${url.origin} refused ${creds ? `the credentials of user ${JSON.stringify(creds.username)}` : 'anonymous access'} (HTTP ${res.statusCode})`,
+      );
     }
-    if (res.statusCode !== 200) throw new AslError('IO', `${this.label}: the token service ${url.origin} answered HTTP ${res.statusCode}: ${describeErrors(body)}`);
+    if (res.statusCode !== 200)
+      throw new AslError(
+        'IO',
+        `${this.label}: the token service ${url.origin} answered HTTP ${res.statusCode}: ${describeErrors(body)}`,
+      );
     let token: unknown;
-    try { const v = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown }; token = v.token ?? v.access_token; } catch { /* below */ }
-    if (typeof token !== 'string' || token.length === 0) throw new AslError('IO', `${this.label}: the token service ${url.origin} sent no token`);
+    try {
+      const v = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown };
+      token = v.token ?? v.access_token;
+    } catch {
+      /* below */
+    }
+    if (typeof token !== 'string' || token.length === 0)
+      throw new AslError('IO', `${this.label}: the token service ${url.origin} sent no token`);
     return token;
   }
 
@@ -276,12 +350,19 @@ export class RegistryClient {
     const challenge = parseChallenge(header ?? '');
     const creds = this.opts.credentials;
     if (challenge.scheme === 'basic') {
-      if (!creds) throw new AslError('BAD_INPUT', `${this.label}: the registry requires credentials (realm ${JSON.stringify(challenge.params.realm ?? '')}); log in (docker login, which writes ~/.docker/config.json) or pass --username and --password-stdin`);
+      if (!creds)
+        throw new AslError(
+          'BAD_INPUT',
+          `${this.label}: the registry requires credentials (realm ${JSON.stringify(challenge.params.realm ?? '')}); log in (docker login, which writes ~/.docker/config.json) or pass --username and --password-stdin`,
+        );
       this.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     } else if (challenge.scheme === 'bearer') {
       this.authorization = `Bearer ${await this.fetchToken(challenge.params)}`;
     } else {
-      throw new AslError('BAD_INPUT', `${this.label}: the registry asks for an authentication scheme asl does not speak (${JSON.stringify(header ?? '')})`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${this.label}: the registry asks for an authentication scheme asl does not speak (${JSON.stringify(header ?? '')})`,
+      );
     }
     this.challenge = challenge;
   }
@@ -289,7 +370,10 @@ export class RegistryClient {
   private refused(res: Response): AslError {
     const creds = this.opts.credentials;
     const who = creds ? `the credentials of user ${JSON.stringify(creds.username)}` : 'anonymous access';
-    return new AslError('BAD_INPUT', `${this.label}: the registry refused ${who} (HTTP ${res.status}${this.challenge ? `, ${this.challenge.scheme} auth` : ''})`);
+    return new AslError(
+      'BAD_INPUT',
+      `${this.label}: the registry refused ${who} (HTTP ${res.status}${this.challenge ? `, ${this.challenge.scheme} auth` : ''})`,
+    );
   }
 
   /**
@@ -311,8 +395,13 @@ export class RegistryClient {
       }
       return;
     }
-    if (res.status === 404) throw new AslError('BAD_INPUT', `${this.label}: ${this.base.origin} is not an OCI registry (GET /v2/ answered 404)`);
-    if (res.status !== 200) throw new AslError('IO', `${this.label}: GET /v2/ answered HTTP ${res.status}${this.triesNote(res)}`);
+    if (res.status === 404)
+      throw new AslError(
+        'BAD_INPUT',
+        `${this.label}: ${this.base.origin} is not an OCI registry (GET /v2/ answered 404)`,
+      );
+    if (res.status !== 200)
+      throw new AslError('IO', `${this.label}: GET /v2/ answered HTTP ${res.status}${this.triesNote(res)}`);
   }
 
   /**
@@ -321,7 +410,13 @@ export class RegistryClient {
    * can be sent again (none, a buffer, or a function that makes the bytes anew).
    * The last answer (or error) is returned (or thrown) as it is.
    */
-  private async exchange(method: string, url: URL, headers: OutgoingHttpHeaders, body: Body, what: string): Promise<Response> {
+  private async exchange(
+    method: string,
+    url: URL,
+    headers: OutgoingHttpHeaders,
+    body: Body,
+    what: string,
+  ): Promise<Response> {
     const attempts = Math.max(1, this.opts.attempts ?? DEFAULT_ATTEMPTS);
     for (let attempt = 1; ; attempt++) {
       let res: Response;
@@ -329,7 +424,8 @@ export class RegistryClient {
         res = await this.send(method, url, headers, body);
       } catch (err) {
         if (!(err instanceof RetryableError) || attempt >= attempts) {
-          if (err instanceof RetryableError && attempt > 1) throw new AslError('IO', `${err.message} (${attempt} attempts)`, { cause: err });
+          if (err instanceof RetryableError && attempt > 1)
+            throw new AslError('IO', `${err.message} (${attempt} attempts)`, { cause: err });
           throw err;
         }
         await sleep(this.backoff(attempt, undefined));
@@ -382,22 +478,38 @@ export class RegistryClient {
     const body = await readBody(res.body, 64 * 1024, opts.what).catch(() => Buffer.alloc(0));
     if (res.status === 401 || res.status === 403) {
       const denied = describeErrors(body);
-      throw new AslError('BAD_INPUT', `${this.label}: ${opts.what}: the registry denied access (HTTP ${res.status}${denied ? `, ${denied}` : ''})`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${this.label}: ${opts.what}: the registry denied access (HTTP ${res.status}${denied ? `, ${denied}` : ''})`,
+      );
     }
-    throw new AslError('IO', `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}${this.triesNote(res)}`, { data: { status: res.status, registryCode: errorCode(body) } });
+    throw new AslError(
+      'IO',
+      `${this.label}: ${opts.what}: HTTP ${res.status} ${describeErrors(body)}${this.triesNote(res)}`,
+      { data: { status: res.status, registryCode: errorCode(body) } },
+    );
   }
 
   /** True when the repository has the blob. */
   async hasBlob(digest: Digest): Promise<boolean> {
-    const res = await this.request('HEAD', this.repoPath(`blobs/${digest}`), { ok: [200, 404], what: `HEAD blob ${digest}` });
+    const res = await this.request('HEAD', this.repoPath(`blobs/${digest}`), {
+      ok: [200, 404],
+      what: `HEAD blob ${digest}`,
+    });
     res.body.resume();
     return res.status === 200;
   }
 
   /** The blob's response, or null when the repository does not have it. */
   async getBlob(digest: Digest): Promise<Response | null> {
-    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { ok: [200, 404], what: `GET blob ${digest}` });
-    if (res.status === 404) { res.body.resume(); return null; }
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), {
+      ok: [200, 404],
+      what: `GET blob ${digest}`,
+    });
+    if (res.status === 404) {
+      res.body.resume();
+      return null;
+    }
     return res;
   }
 
@@ -408,13 +520,23 @@ export class RegistryClient {
    */
   async getBlobRange(digest: Digest, start: number, end: number): Promise<{ res: Response; start: number } | null> {
     const what = `GET blob ${digest} (bytes ${start}-${end - 1})`;
-    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), { headers: { range: `bytes=${start}-${end - 1}` }, ok: [200, 206, 404], what });
-    if (res.status === 404) { res.body.resume(); return null; }
+    const res = await this.request('GET', this.repoPath(`blobs/${digest}`), {
+      headers: { range: `bytes=${start}-${end - 1}` },
+      ok: [200, 206, 404],
+      what,
+    });
+    if (res.status === 404) {
+      res.body.resume();
+      return null;
+    }
     if (res.status === 200) return { res, start: 0 };
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
     if (!m || Number(m[1]) !== start || Number(m[2]) !== end - 1) {
       res.body.destroy();
-      throw new AslError('CORRUPT', `${this.label}: ${what}: the registry answered with range ${JSON.stringify(res.headers['content-range'] ?? '')}`);
+      throw new AslError(
+        'CORRUPT',
+        `${this.label}: ${what}: the registry answered with range ${JSON.stringify(res.headers['content-range'] ?? '')}`,
+      );
     }
     return { res, start };
   }
@@ -424,7 +546,13 @@ export class RegistryClient {
    * closing PUT (monolithic), a bigger one in PATCH chunks of `chunkSize` then an
    * empty PUT. `chunks(start, end)` yields the bytes of [start, end).
    */
-  async uploadBlob(digest: Digest, size: number, chunks: (start: number, end: number) => AsyncIterable<Buffer>, chunkSize: number, whole?: Buffer): Promise<void> {
+  async uploadBlob(
+    digest: Digest,
+    size: number,
+    chunks: (start: number, end: number) => AsyncIterable<Buffer>,
+    chunkSize: number,
+    whole?: Buffer,
+  ): Promise<void> {
     const what = `upload of blob ${digest}`;
     const post = await this.request('POST', this.repoPath('blobs/uploads/'), { ok: [202], what });
     post.body.resume();
@@ -437,7 +565,12 @@ export class RegistryClient {
     const octets = { 'content-type': 'application/octet-stream' };
     if (size <= chunkSize) {
       const body: Body = whole ?? (() => chunks(0, size));
-      const put = await this.request('PUT', withDigest(location), { headers: { ...octets, 'content-length': size }, body, ok: [201], what });
+      const put = await this.request('PUT', withDigest(location), {
+        headers: { ...octets, 'content-length': size },
+        body,
+        ok: [201],
+        what,
+      });
       put.body.resume();
       return;
     }
@@ -445,7 +578,9 @@ export class RegistryClient {
       const end = Math.min(size, start + chunkSize);
       const patch = await this.request('PATCH', location, {
         headers: { ...octets, 'content-length': end - start, 'content-range': `${start}-${end - 1}` },
-        body: () => chunks(start, end), ok: [202], what: `${what} (bytes ${start}-${end - 1})`,
+        body: () => chunks(start, end),
+        ok: [202],
+        what: `${what} (bytes ${start}-${end - 1})`,
       });
       patch.body.resume();
       location = this.location(patch, what);
@@ -466,7 +601,10 @@ export class RegistryClient {
    */
   async listTags(): Promise<string[] | null> {
     const res = await this.request('GET', this.repoPath('tags/list'), { ok: [200, 404], what: 'GET tags/list' });
-    if (res.status === 404) { res.body.resume(); return null; }
+    if (res.status === 404) {
+      res.body.resume();
+      return null;
+    }
     const body = await readBody(res.body, 16 * 1024 * 1024, `${this.label}: GET tags/list`);
     try {
       const v = JSON.parse(body.toString('utf8')) as { tags?: unknown };
@@ -477,7 +615,11 @@ export class RegistryClient {
   }
 
   async hasManifest(digest: Digest, mediaType: string): Promise<boolean> {
-    const res = await this.request('HEAD', this.repoPath(`manifests/${digest}`), { headers: { accept: mediaType }, ok: [200, 404], what: `HEAD manifest ${digest}` });
+    const res = await this.request('HEAD', this.repoPath(`manifests/${digest}`), {
+      headers: { accept: mediaType },
+      ok: [200, 404],
+      what: `HEAD manifest ${digest}`,
+    });
     res.body.resume();
     return res.status === 200;
   }
@@ -485,7 +627,10 @@ export class RegistryClient {
   /** PUT a manifest or index under `reference` (a digest or a tag); returns the digest the registry reports. */
   async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<string | undefined> {
     const res = await this.request('PUT', this.repoPath(`manifests/${reference}`), {
-      headers: { 'content-type': mediaType }, body: bytes, ok: [201], what: `PUT manifest ${reference}`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+      ok: [201],
+      what: `PUT manifest ${reference}`,
     });
     res.body.resume();
     const d = res.headers['docker-content-digest'];
@@ -493,9 +638,20 @@ export class RegistryClient {
   }
 
   /** GET a manifest by tag or digest: its bytes and media type. */
-  async getManifest(reference: string, accept: readonly string[], limit: number): Promise<{ bytes: Buffer; mediaType: string } | null> {
-    const res = await this.request('GET', this.repoPath(`manifests/${reference}`), { headers: { accept: accept.join(', ') }, ok: [200, 404], what: `GET manifest ${reference}` });
-    if (res.status === 404) { res.body.resume(); return null; }
+  async getManifest(
+    reference: string,
+    accept: readonly string[],
+    limit: number,
+  ): Promise<{ bytes: Buffer; mediaType: string } | null> {
+    const res = await this.request('GET', this.repoPath(`manifests/${reference}`), {
+      headers: { accept: accept.join(', ') },
+      ok: [200, 404],
+      what: `GET manifest ${reference}`,
+    });
+    if (res.status === 404) {
+      res.body.resume();
+      return null;
+    }
     const bytes = await readBody(res.body, limit, `${this.label}: manifest ${reference}`);
     return { bytes, mediaType: String(res.headers['content-type'] ?? '') };
   }
@@ -504,4 +660,3 @@ export class RegistryClient {
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
-

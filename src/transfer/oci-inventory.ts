@@ -19,8 +19,16 @@ import { digestBytes } from '../core/digest.js';
 import { mapLimit } from '../core/map-limit.js';
 import { readBody, type RegistryClient } from './oci-client.js';
 import {
-  ANNOTATION_PACK_INDEX, MAX_REGISTRY_MANIFEST_BYTES, MEDIA_INDEX, MEDIA_MANIFEST, MEDIA_PACK, MEDIA_PACK_INDEX,
-  parseClosureIndex, parseImageManifest, type Descriptor, type Encoded,
+  ANNOTATION_PACK_INDEX,
+  MAX_REGISTRY_MANIFEST_BYTES,
+  MEDIA_INDEX,
+  MEDIA_MANIFEST,
+  MEDIA_PACK,
+  MEDIA_PACK_INDEX,
+  parseClosureIndex,
+  parseImageManifest,
+  type Descriptor,
+  type Encoded,
 } from './oci-layout.js';
 import { MAX_PACK_INDEX_BYTES, checkReceivedIndex, type PackSlot } from './oci-pack.js';
 
@@ -51,7 +59,12 @@ export function emptyInventory(repoExists: boolean): Inventory {
   return { repoExists, blobs: new Set(), manifests: new Set(), packs: [] };
 }
 
-export async function learnRepository(client: RegistryClient, tag: string, receiptManifests: readonly Encoded[], concurrency: number): Promise<Inventory> {
+export async function learnRepository(
+  client: RegistryClient,
+  tag: string,
+  receiptManifests: readonly Encoded[],
+  concurrency: number,
+): Promise<Inventory> {
   const tags = await client.listTags();
   const out = emptyInventory(tags !== null);
   if (tags === null) return out;
@@ -63,7 +76,8 @@ export async function learnRepository(client: RegistryClient, tag: string, recei
       out.blobs.add(l.digest);
       const named = l.annotations?.[ANNOTATION_PACK_INDEX] as Digest | undefined;
       const index = named ? indexes.get(named) : undefined;
-      if (l.mediaType === MEDIA_PACK && index && !candidates.has(l.digest)) candidates.set(l.digest, { pack: l, index });
+      if (l.mediaType === MEDIA_PACK && index && !candidates.has(l.digest))
+        candidates.set(l.digest, { pack: l, index });
     }
   };
 
@@ -73,14 +87,20 @@ export async function learnRepository(client: RegistryClient, tag: string, recei
     learn(parseImageManifest(m.bytes, 'receipt manifest', m.descriptor.artifactType!));
   });
 
-  const bases = [...new Set([...(tags.includes(tag) ? [tag] : []), ...tags.filter((t) => t !== tag).slice(-MAX_BASE_TAGS)])];
+  const bases = [
+    ...new Set([...(tags.includes(tag) ? [tag] : []), ...tags.filter((t) => t !== tag).slice(-MAX_BASE_TAGS)]),
+  ];
   const partsSeen = new Set<Digest>();
   await mapLimit(bases, concurrency, async (t) => {
     const index = await client.getManifest(t, [MEDIA_INDEX], MAX_REGISTRY_MANIFEST_BYTES);
     if (!index) return;
     let parts: Descriptor[];
     let artifactType: string;
-    try { ({ parts, artifactType } = parseClosureIndex(index.bytes, 'index')); } catch { return; /* not an ASL closure */ }
+    try {
+      ({ parts, artifactType } = parseClosureIndex(index.bytes, 'index'));
+    } catch {
+      return; /* not an ASL closure */
+    }
     const fresh = parts.filter((d) => !partsSeen.has(d.digest));
     for (const d of fresh) partsSeen.add(d.digest);
     await mapLimit(fresh, concurrency, async (d) => {
@@ -89,7 +109,9 @@ export async function learnRepository(client: RegistryClient, tag: string, recei
       try {
         learn(parseImageManifest(m.bytes, 'part', artifactType));
         out.manifests.add(d.digest);
-      } catch { /* not one of ours: learn nothing */ }
+      } catch {
+        /* not one of ours: learn nothing */
+      }
     });
   });
 
@@ -101,11 +123,17 @@ export async function learnRepository(client: RegistryClient, tag: string, recei
     try {
       const bytes = await readBody(res.body, index.size, `pack index ${index.digest}`);
       if (digestBytes(bytes) !== index.digest) return null;
-      return { pack, index, slots: checkReceivedIndex(index.digest.slice('sha256:'.length), bytes, pack.size, 'pack index').slots };
+      return {
+        pack,
+        index,
+        slots: checkReceivedIndex(index.digest.slice('sha256:'.length), bytes, pack.size, 'pack index').slots,
+      };
     } catch {
       return null; // unreadable or not as a pull would accept it: not reused
     }
   });
-  out.packs = known.filter((k): k is KnownPack => k !== null).sort((a, b) => (a.index.digest < b.index.digest ? -1 : a.index.digest > b.index.digest ? 1 : 0));
+  out.packs = known
+    .filter((k): k is KnownPack => k !== null)
+    .sort((a, b) => (a.index.digest < b.index.digest ? -1 : a.index.digest > b.index.digest ? 1 : 0));
   return out;
 }

@@ -62,7 +62,10 @@ export const MAX_REGISTRY_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export const EMPTY_CONFIG_BYTES = Buffer.from('{}');
 export const EMPTY_DESCRIPTOR: Descriptor = {
-  mediaType: MEDIA_EMPTY, digest: digestBytes(EMPTY_CONFIG_BYTES), size: 2, data: EMPTY_CONFIG_BYTES.toString('base64'),
+  mediaType: MEDIA_EMPTY,
+  digest: digestBytes(EMPTY_CONFIG_BYTES),
+  size: 2,
+  data: EMPTY_CONFIG_BYTES.toString('base64'),
 };
 
 export interface Descriptor {
@@ -97,19 +100,36 @@ export interface Encoded {
   descriptor: Descriptor;
 }
 
-function encode(value: ImageManifest | ImageIndex, artifactType: string, annotations?: Record<string, string>): Encoded {
+function encode(
+  value: ImageManifest | ImageIndex,
+  artifactType: string,
+  annotations?: Record<string, string>,
+): Encoded {
   const bytes = canonicalBytes(value);
   return {
     bytes,
-    descriptor: { mediaType: value.mediaType, digest: digestBytes(bytes), size: bytes.length, artifactType, ...(annotations ? { annotations } : {}) },
+    descriptor: {
+      mediaType: value.mediaType,
+      digest: digestBytes(bytes),
+      size: bytes.length,
+      artifactType,
+      ...(annotations ? { annotations } : {}),
+    },
   };
 }
 
 function mediaTypeOf(kind: ArtifactKind | 'program'): string {
   switch (kind) {
-    case 'tree': return MEDIA_TREE;
-    case 'receipt': return MEDIA_ENVELOPE;
-    case 'blob': case 'package': case 'log': case 'paths': case 'program': return MEDIA_OBJECT;
+    case 'tree':
+      return MEDIA_TREE;
+    case 'receipt':
+      return MEDIA_ENVELOPE;
+    case 'blob':
+    case 'package':
+    case 'log':
+    case 'paths':
+    case 'program':
+      return MEDIA_OBJECT;
   }
 }
 
@@ -138,14 +158,25 @@ function receiptLayers(core: PerCore, sizes: ReadonlyMap<Digest, number>): Descr
 }
 
 /** A receipt's manifest, with its layers: the blobs it names, which travel as blobs of their own. */
-export function receiptManifest(id: Digest, size: number, step: string, core: PerCore, sizes: ReadonlyMap<Digest, number>): Encoded & { layers: Descriptor[] } {
+export function receiptManifest(
+  id: Digest,
+  size: number,
+  step: string,
+  core: PerCore,
+  sizes: ReadonlyMap<Digest, number>,
+): Encoded & { layers: Descriptor[] } {
   const layers = [
     { mediaType: MEDIA_ENVELOPE, digest: id, size, annotations: { [ANNOTATION_TITLE]: 'per.dsse.json' } },
     ...receiptLayers(core, sizes).filter((l) => l.digest !== id),
   ];
   const annotations = { [ANNOTATION_STEP]: step };
   const manifest: ImageManifest = {
-    schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: RECEIPT_ARTIFACT, config: EMPTY_DESCRIPTOR, layers, annotations,
+    schemaVersion: 2,
+    mediaType: MEDIA_MANIFEST,
+    artifactType: RECEIPT_ARTIFACT,
+    config: EMPTY_DESCRIPTOR,
+    layers,
+    annotations,
   };
   return { ...encode(manifest, RECEIPT_ARTIFACT, { [ANNOTATION_RECEIPT]: id, [ANNOTATION_STEP]: step }), layers };
 }
@@ -166,8 +197,18 @@ export interface PackBlobs {
 export function packLayers(p: PackBlobs): Descriptor[] {
   const name = p.index.digest.slice('sha256:'.length);
   return [
-    { mediaType: MEDIA_PACK_INDEX, digest: p.index.digest, size: p.index.size, annotations: { [ANNOTATION_TITLE]: `packs/${name}.idx` } },
-    { mediaType: MEDIA_PACK, digest: p.pack.digest, size: p.pack.size, annotations: { [ANNOTATION_PACK_INDEX]: p.index.digest, [ANNOTATION_TITLE]: `packs/${name}.pack` } },
+    {
+      mediaType: MEDIA_PACK_INDEX,
+      digest: p.index.digest,
+      size: p.index.size,
+      annotations: { [ANNOTATION_TITLE]: `packs/${name}.idx` },
+    },
+    {
+      mediaType: MEDIA_PACK,
+      digest: p.pack.digest,
+      size: p.pack.size,
+      annotations: { [ANNOTATION_PACK_INDEX]: p.index.digest, [ANNOTATION_TITLE]: `packs/${name}.pack` },
+    },
   ];
 }
 
@@ -175,9 +216,20 @@ export function packLayers(p: PackBlobs): Descriptor[] {
  * The part manifests: keys first, then the packs (in the order given), then the
  * objects that are blobs of their own (sorted by digest), PART_LAYERS at a time.
  */
-export function closureParts(config: Descriptor, keys: readonly KeyBlob[], packs: readonly PackBlobs[], objects: ReadonlyArray<{ digest: Digest; size: number }>, partLayers = PART_LAYERS): Encoded[] {
+export function closureParts(
+  config: Descriptor,
+  keys: readonly KeyBlob[],
+  packs: readonly PackBlobs[],
+  objects: ReadonlyArray<{ digest: Digest; size: number }>,
+  partLayers = PART_LAYERS,
+): Encoded[] {
   const layers: Descriptor[] = [
-    ...keys.map((k) => ({ mediaType: MEDIA_KEY, digest: k.digest, size: k.size, annotations: { [ANNOTATION_TITLE]: `keys/${k.keyId}.pub` } })),
+    ...keys.map((k) => ({
+      mediaType: MEDIA_KEY,
+      digest: k.digest,
+      size: k.size,
+      annotations: { [ANNOTATION_TITLE]: `keys/${k.keyId}.pub` },
+    })),
     ...packs.flatMap(packLayers),
     ...objects.map((o) => ({ mediaType: MEDIA_OBJECT, digest: o.digest, size: o.size })),
   ];
@@ -186,7 +238,10 @@ export function closureParts(config: Descriptor, keys: readonly KeyBlob[], packs
   for (let i = 0; i < count; i++) {
     const slice = layers.slice(i * partLayers, (i + 1) * partLayers);
     const manifest: ImageManifest = {
-      schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: CLOSURE_ARTIFACT, config,
+      schemaVersion: 2,
+      mediaType: MEDIA_MANIFEST,
+      artifactType: CLOSURE_ARTIFACT,
+      config,
       layers: slice.length > 0 ? slice : [EMPTY_DESCRIPTOR],
       annotations: { [ANNOTATION_PART]: `${i + 1}/${count}` },
     };
@@ -197,7 +252,10 @@ export function closureParts(config: Descriptor, keys: readonly KeyBlob[], packs
 
 export function closureIndex(receipts: readonly Descriptor[], parts: readonly Descriptor[]): Encoded {
   const index: ImageIndex = {
-    schemaVersion: 2, mediaType: MEDIA_INDEX, artifactType: CLOSURE_ARTIFACT, manifests: [...receipts, ...parts],
+    schemaVersion: 2,
+    mediaType: MEDIA_INDEX,
+    artifactType: CLOSURE_ARTIFACT,
+    manifests: [...receipts, ...parts],
   };
   return encode(index, CLOSURE_ARTIFACT);
 }
@@ -216,17 +274,28 @@ function descriptorProblem(d: unknown): string | null {
 
 function parseJson(bytes: Buffer, label: string): Record<string, unknown> {
   let v: unknown;
-  try { v = JSON.parse(bytes.toString('utf8')); } catch { throw new AslError('BAD_INPUT', `${label} is not JSON`); }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new AslError('BAD_INPUT', `${label} is not a JSON object`);
+  try {
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new AslError('BAD_INPUT', `${label} is not JSON`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new AslError('BAD_INPUT', `${label} is not a JSON object`);
   return v as Record<string, unknown>;
 }
 
 /** The index a tag names (either layout); refuses anything that is not an ASL closure. */
-export function parseClosureIndex(bytes: Buffer, label: string): { artifactType: string; receipts: Descriptor[]; parts: Descriptor[] } {
+export function parseClosureIndex(
+  bytes: Buffer,
+  label: string,
+): { artifactType: string; receipts: Descriptor[]; parts: Descriptor[] } {
   const v = parseJson(bytes, label);
   const artifactType = v.artifactType;
   if (v.mediaType !== MEDIA_INDEX || (artifactType !== CLOSURE_ARTIFACT && artifactType !== CLOSURE_ARTIFACT_V1)) {
-    throw new AslError('BAD_INPUT', `${label} is not an ASL closure (mediaType ${JSON.stringify(v.mediaType)}, artifactType ${JSON.stringify(v.artifactType)}; expected an ${MEDIA_INDEX} of artifactType ${CLOSURE_ARTIFACT})`);
+    throw new AslError(
+      'BAD_INPUT',
+      `${label} is not an ASL closure (mediaType ${JSON.stringify(v.mediaType)}, artifactType ${JSON.stringify(v.artifactType)}; expected an ${MEDIA_INDEX} of artifactType ${CLOSURE_ARTIFACT})`,
+    );
   }
   if (!Array.isArray(v.manifests)) throw new AslError('BAD_INPUT', `${label}: manifests is not a list`);
   const receipts: Descriptor[] = [];
@@ -235,10 +304,18 @@ export function parseClosureIndex(bytes: Buffer, label: string): { artifactType:
     const bad = descriptorProblem(d);
     if (bad) throw new AslError('BAD_INPUT', `${label}: manifests[${i}] ${bad}`);
     const desc = d as Descriptor;
-    if (desc.mediaType !== MEDIA_MANIFEST) throw new AslError('BAD_INPUT', `${label}: manifests[${i}] has mediaType ${JSON.stringify(desc.mediaType)}, not ${MEDIA_MANIFEST}`);
+    if (desc.mediaType !== MEDIA_MANIFEST)
+      throw new AslError(
+        'BAD_INPUT',
+        `${label}: manifests[${i}] has mediaType ${JSON.stringify(desc.mediaType)}, not ${MEDIA_MANIFEST}`,
+      );
     if (desc.artifactType === RECEIPT_ARTIFACT) receipts.push(desc);
     else if (desc.artifactType === artifactType) parts.push(desc);
-    else throw new AslError('BAD_INPUT', `${label}: manifests[${i}] has artifactType ${JSON.stringify(desc.artifactType)}`);
+    else
+      throw new AslError(
+        'BAD_INPUT',
+        `${label}: manifests[${i}] has artifactType ${JSON.stringify(desc.artifactType)}`,
+      );
   });
   if (parts.length === 0) throw new AslError('BAD_INPUT', `${label}: lists no ${artifactType} part`);
   return { artifactType, receipts, parts };
@@ -247,8 +324,10 @@ export function parseClosureIndex(bytes: Buffer, label: string): { artifactType:
 /** An image manifest of the expected artifactType. */
 export function parseImageManifest(bytes: Buffer, label: string, artifactType: string): ImageManifest {
   const v = parseJson(bytes, label);
-  if (v.schemaVersion !== 2 || v.mediaType !== MEDIA_MANIFEST) throw new AslError('BAD_INPUT', `${label} is not an OCI image manifest`);
-  if (v.artifactType !== artifactType) throw new AslError('BAD_INPUT', `${label} has artifactType ${JSON.stringify(v.artifactType)}, not ${artifactType}`);
+  if (v.schemaVersion !== 2 || v.mediaType !== MEDIA_MANIFEST)
+    throw new AslError('BAD_INPUT', `${label} is not an OCI image manifest`);
+  if (v.artifactType !== artifactType)
+    throw new AslError('BAD_INPUT', `${label} has artifactType ${JSON.stringify(v.artifactType)}, not ${artifactType}`);
   const badConfig = descriptorProblem(v.config);
   if (badConfig) throw new AslError('BAD_INPUT', `${label}: config ${badConfig}`);
   if (!Array.isArray(v.layers)) throw new AslError('BAD_INPUT', `${label}: layers is not a list`);

@@ -70,7 +70,9 @@ interface PackVisitor {
 function copier(take: TakeSlot): PackVisitor {
   let parts: Buffer[] = [];
   return {
-    piece(_slot, data) { parts.push(data); },
+    piece(_slot, data) {
+      parts.push(data);
+    },
     async end(slot) {
       const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, slot.size);
       parts = [];
@@ -83,17 +85,30 @@ function copier(take: TakeSlot): PackVisitor {
  * `wanted`: the needed slots; `count`: how many objects the pack holds (all of
  * them wanted: the pack is received whole, as it is).
  */
-export async function fetchPackObjects(client: RegistryClient, pack: Descriptor, count: number, wanted: readonly PackSlot[], target: PackTarget, stats: FetchStats): Promise<void> {
+export async function fetchPackObjects(
+  client: RegistryClient,
+  pack: Descriptor,
+  count: number,
+  wanted: readonly PackSlot[],
+  target: PackTarget,
+  stats: FetchStats,
+): Promise<void> {
   if (wanted.length === 0) return;
   const sorted = [...wanted].sort((a, b) => a.offset - b.offset);
   if (wanted.length === count) {
     const receiver = await target.whole();
     try {
-      await fetchWhole(client, pack, sorted, {
-        chunk: (data) => receiver.write(data),
-        piece: (slot, data) => receiver.piece(slot, data),
-        end: (slot) => receiver.end(slot),
-      }, stats);
+      await fetchWhole(
+        client,
+        pack,
+        sorted,
+        {
+          chunk: (data) => receiver.write(data),
+          piece: (slot, data) => receiver.piece(slot, data),
+          end: (slot) => receiver.end(slot),
+        },
+        stats,
+      );
       await receiver.finish();
     } finally {
       await receiver.close();
@@ -120,20 +135,32 @@ export async function fetchPackObjects(client: RegistryClient, pack: Descriptor,
   }
 }
 
-async function fetchWhole(client: RegistryClient, pack: Descriptor, slots: readonly PackSlot[], visitor: PackVisitor, stats: FetchStats): Promise<void> {
+async function fetchWhole(
+  client: RegistryClient,
+  pack: Descriptor,
+  slots: readonly PackSlot[],
+  visitor: PackVisitor,
+  stats: FetchStats,
+): Promise<void> {
   const res = await client.getBlob(pack.digest);
   stats.requests++;
   if (!res) throw missing(client, pack);
   const announced = res.headers['content-length'];
   if (announced !== undefined && Number(announced) !== pack.size) {
     res.body.destroy();
-    throw new AslError('CORRUPT', `${client.label}: the registry serves pack ${pack.digest} as ${announced} bytes, the closure lists ${pack.size}; nothing pulled`);
+    throw new AslError(
+      'CORRUPT',
+      `${client.label}: the registry serves pack ${pack.digest} as ${announced} bytes, the closure lists ${pack.size}; nothing pulled`,
+    );
   }
   await walkPack(res.body, 0, pack.size, slots, visitor, stats, client.label, pack);
 }
 
 function missing(client: RegistryClient, pack: Descriptor): AslError {
-  return new AslError('CORRUPT', `${client.label}: the registry does not have pack ${pack.digest}, which the closure lists; nothing pulled`);
+  return new AslError(
+    'CORRUPT',
+    `${client.label}: the registry does not have pack ${pack.digest}, which the closure lists; nothing pulled`,
+  );
 }
 
 /**
@@ -142,7 +169,16 @@ function missing(client: RegistryClient, pack: Descriptor): AslError {
  * to the visitor. From offset 0 the header is checked too. More or fewer bytes
  * than the range stop the pull.
  */
-async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, start: number, end: number, slots: readonly PackSlot[], visitor: PackVisitor, stats: FetchStats, label: string, pack: Descriptor): Promise<void> {
+async function walkPack(
+  body: AsyncIterable<Buffer> & { destroy?: () => void },
+  start: number,
+  end: number,
+  slots: readonly PackSlot[],
+  visitor: PackVisitor,
+  stats: FetchStats,
+  label: string,
+  pack: Descriptor,
+): Promise<void> {
   let header = start === 0 ? Buffer.alloc(0) : undefined;
   let k = 0;
   let pos = start;
@@ -151,7 +187,10 @@ async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, 
     stats.bytes += chunk.length;
     if (pos + chunk.length > end) {
       body.destroy?.();
-      throw new AslError('CORRUPT', `${label}: the registry sent more than bytes ${start}-${end - 1} of pack ${pack.digest}; nothing pulled`);
+      throw new AslError(
+        'CORRUPT',
+        `${label}: the registry sent more than bytes ${start}-${end - 1} of pack ${pack.digest}; nothing pulled`,
+      );
     }
     const wrote = visitor.chunk?.(chunk);
     if (wrote) await wrote;
@@ -159,13 +198,20 @@ async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, 
     if (header && pos < PACK_MAGIC.length) {
       c = Math.min(chunk.length, PACK_MAGIC.length - pos);
       header = Buffer.concat([header, chunk.subarray(0, c)]);
-      if (header.length === PACK_MAGIC.length && !header.equals(PACK_MAGIC)) throw new AslError('CORRUPT', `${label}: pack ${pack.digest} does not start with the pack header; nothing pulled`);
+      if (header.length === PACK_MAGIC.length && !header.equals(PACK_MAGIC))
+        throw new AslError(
+          'CORRUPT',
+          `${label}: pack ${pack.digest} does not start with the pack header; nothing pulled`,
+        );
     }
     while (c < chunk.length) {
       const slot = slots[k];
       if (!slot) break;
       const at = pos + c;
-      if (at < slot.offset) { c += Math.min(chunk.length - c, slot.offset - at); continue; }
+      if (at < slot.offset) {
+        c += Math.min(chunk.length - c, slot.offset - at);
+        continue;
+      }
       const n = Math.min(chunk.length - c, slot.size - filled);
       if (n > 0) visitor.piece(slot, chunk.subarray(c, c + n));
       filled += n;
@@ -182,6 +228,9 @@ async function walkPack(body: AsyncIterable<Buffer> & { destroy?: () => void }, 
   // An empty object at the very end has no bytes to arrive with.
   while (slots[k] && slots[k]!.size === 0 && slots[k]!.offset <= pos) await visitor.end(slots[k++]!);
   if (pos !== end || k !== slots.length || (header && !header.equals(PACK_MAGIC))) {
-    throw new AslError('CORRUPT', `${label}: the registry sent ${pos - start} of bytes ${start}-${end - 1} of pack ${pack.digest}; nothing pulled`);
+    throw new AslError(
+      'CORRUPT',
+      `${label}: the registry sent ${pos - start} of bytes ${start}-${end - 1} of pack ${pack.digest}; nothing pulled`,
+    );
   }
 }

@@ -15,7 +15,14 @@
 import type { Digest } from '../core/digest.js';
 import { AslError } from '../core/errors.js';
 import {
-  INDEX_HEADER_BYTES, INDEX_MAGIC, INDEX_RECORD_BYTES, PACK_MAGIC, entryDigest, packEntryAt, parsePackIndex, type PackIndex,
+  INDEX_HEADER_BYTES,
+  INDEX_MAGIC,
+  INDEX_RECORD_BYTES,
+  PACK_MAGIC,
+  entryDigest,
+  packEntryAt,
+  parsePackIndex,
+  type PackIndex,
 } from '../store/pack-index.js';
 
 /** A push packs objects up to this size; bigger ones travel as blobs of their own (and keep their dedup). */
@@ -65,7 +72,8 @@ export function packIndexBytes(objects: readonly PackObject[]): Buffer {
   objects.forEach((o, i) => {
     const at = INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES;
     const hex = o.digest.slice('sha256:'.length);
-    if (i > 0 && objects[i - 1]!.digest >= o.digest) throw new Error('packIndexBytes: objects must be sorted by digest without repeats');
+    if (i > 0 && objects[i - 1]!.digest >= o.digest)
+      throw new Error('packIndexBytes: objects must be sorted by digest without repeats');
     out.write(hex, at, 32, 'hex');
     out.writeBigUInt64BE(BigInt(offset), at + 32);
     out.writeBigUInt64BE(BigInt(o.size), at + 40);
@@ -87,7 +95,12 @@ export interface PackSlot {
  * (back to back in index order from the header to the end). Returns the slots
  * in index (= offset) order.
  */
-export function checkReceivedIndex(name: string, bytes: Buffer, packBytes: number, label: string): { index: PackIndex; slots: PackSlot[] } {
+export function checkReceivedIndex(
+  name: string,
+  bytes: Buffer,
+  packBytes: number,
+  label: string,
+): { index: PackIndex; slots: PackSlot[] } {
   let index: PackIndex;
   try {
     index = parsePackIndex(name, bytes, true);
@@ -95,13 +108,16 @@ export function checkReceivedIndex(name: string, bytes: Buffer, packBytes: numbe
     throw new AslError('CORRUPT', `${label}: ${(err as Error).message}`, { cause: err });
   }
   const bad = (why: string) => new AslError('CORRUPT', `${label}: pack index ${name} ${why}`);
-  if (index.packSize !== packBytes) throw bad(`describes a pack of ${index.packSize} bytes, but the manifest lists the pack as ${packBytes}`);
+  if (index.packSize !== packBytes)
+    throw bad(`describes a pack of ${index.packSize} bytes, but the manifest lists the pack as ${packBytes}`);
   const slots: PackSlot[] = new Array(index.count);
   let expected = PACK_MAGIC.length;
   for (let i = 0; i < index.count; i++) {
     const { offset, size } = packEntryAt(index, i);
-    if (offset !== expected) throw bad(`places entry ${i} at offset ${offset}, not right after the one before (${expected})`);
-    if (size > MAX_RECEIVED_PACKED_OBJECT) throw bad(`lists a packed object of ${size} bytes (at most ${MAX_RECEIVED_PACKED_OBJECT})`);
+    if (offset !== expected)
+      throw bad(`places entry ${i} at offset ${offset}, not right after the one before (${expected})`);
+    if (size > MAX_RECEIVED_PACKED_OBJECT)
+      throw bad(`lists a packed object of ${size} bytes (at most ${MAX_RECEIVED_PACKED_OBJECT})`);
     slots[i] = { digest: entryDigest(index, i) as Digest, offset, size };
     expected += size;
   }

@@ -82,7 +82,10 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     const done = (d: Digest, size: number, fetched: boolean) => {
       sizes.set(d, size);
       doneBytes += size;
-      if (fetched) { downloaded++; downloadedBytes += size; }
+      if (fetched) {
+        downloaded++;
+        downloadedBytes += size;
+      }
       opts.onProgress?.({ objects: sizes.size, totalObjects: total, bytes: doneBytes });
     };
 
@@ -90,7 +93,11 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     const takeLocal = (d: Digest, size: number): boolean => {
       const loc = reader.locate(d);
       if (!loc) return false;
-      if (loc.size !== size) throw new AslError('CORRUPT', `${store.root}: the target's object ${d} is ${loc.size} bytes, the closure says ${size} (run \`asl verify\` on the target)`);
+      if (loc.size !== size)
+        throw new AslError(
+          'CORRUPT',
+          `${store.root}: the target's object ${d} is ${loc.size} bytes, the closure says ${size} (run \`asl verify\` on the target)`,
+        );
       const tree = !keep.has(d) && size <= MAX_TREE_BYTES && reader.head(d, TREE_MAGIC.length, loc).equals(TREE_MAGIC);
       if (keep.has(d) || tree) {
         const data = reader.read(d, loc);
@@ -101,8 +108,12 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       return true;
     };
 
-    const mismatch = (d: Digest) => (actual: string, n: number) => new AslError('CORRUPT',
-      `${label}: the registry served blob ${d} with content hashing to ${actual} (${n} bytes); nothing pulled`, { data: { expected: d, actual } });
+    const mismatch = (d: Digest) => (actual: string, n: number) =>
+      new AslError(
+        'CORRUPT',
+        `${label}: the registry served blob ${d} with content hashing to ${actual} (${n} bytes); nothing pulled`,
+        { data: { expected: d, actual } },
+      );
 
     /** An object that is a blob of its own, downloaded and checked. */
     const download = async (d: Digest, size: number): Promise<void> => {
@@ -111,13 +122,25 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       const announced = res.headers['content-length'];
       if (announced !== undefined && Number(announced) !== size) {
         res.body.destroy();
-        throw new AslError('CORRUPT', `${label}: the registry serves blob ${d} as ${announced} bytes, the closure says ${size}; nothing pulled`);
+        throw new AslError(
+          'CORRUPT',
+          `${label}: the registry serves blob ${d} as ${announced} bytes, the closure says ${size}; nothing pulled`,
+        );
       }
-      const counted = (async function* () { for await (const c of res.body as AsyncIterable<Buffer>) { stats.bytes += c.length; yield c; } })();
+      const counted = (async function* () {
+        for await (const c of res.body as AsyncIterable<Buffer>) {
+          stats.bytes += c.length;
+          yield c;
+        }
+      })();
       await receiveObject(into, d, size, counted, {
         where: label,
         mismatch: mismatch(d),
-        overrun: () => new AslError('CORRUPT', `${label}: the registry served blob ${d} with more than ${size} bytes; nothing pulled`),
+        overrun: () =>
+          new AslError(
+            'CORRUPT',
+            `${label}: the registry served blob ${d} with more than ${size} bytes; nothing pulled`,
+          ),
       });
       done(d, size, true);
     };
@@ -125,16 +148,22 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     // Keys and receipts first: who signed the history is checked before the bulk download.
     const carried = new Map<string, PublicKeyPem>();
     await mapLimit(keyLayers, concurrency, async (l) => {
-      if (l.size > MAX_KEY_BYTES) throw new AslError('CORRUPT', `${label}: key blob ${l.digest} is ${l.size} bytes; refused`);
+      if (l.size > MAX_KEY_BYTES)
+        throw new AslError('CORRUPT', `${label}: key blob ${l.digest} is ${l.size} bytes; refused`);
       const data = await fetchSmallBlob(client, l, 'key blob');
       stats.requests++;
       stats.bytes += data.length;
       const key = parsePublicKey(data.toString('utf8'), `${label}: key blob ${l.digest}`, 'CORRUPT');
-      if (!manifest.keys.includes(key.keyId)) throw new AslError('CORRUPT', `${label}: key blob ${l.digest} holds key ${key.keyId}, which the closure manifest does not list`);
+      if (!manifest.keys.includes(key.keyId))
+        throw new AslError(
+          'CORRUPT',
+          `${label}: key blob ${l.digest} holds key ${key.keyId}, which the closure manifest does not list`,
+        );
       carried.set(key.keyId, key);
     });
     const absentKeys = manifest.keys.filter((k) => !carried.has(k));
-    if (absentKeys.length > 0) throw new AslError('CORRUPT', `${label}: the closure lacks key ${absentKeys[0]} its manifest lists`);
+    if (absentKeys.length > 0)
+      throw new AslError('CORRUPT', `${label}: the closure lacks key ${absentKeys[0]} its manifest lists`);
     const sizeOf = new Map(manifest.objects.map((o) => [o.digest, o.size]));
     await mapLimit(manifest.receipts, concurrency, async (r) => {
       const size = sizeOf.get(r.id)!;
@@ -142,19 +171,25 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
     });
     const { keys } = importKeySet(target, carried, manifest.keys, 'registry closure');
     for (const r of manifest.receipts) {
-      try { verifyEnvelope(kept.get(r.id)!, keys, { receiptId: r.id }); } catch (err) { throw withTrustHint(err, label, manifest, keys); }
+      try {
+        verifyEnvelope(kept.get(r.id)!, keys, { receiptId: r.id });
+      } catch (err) {
+        throw withTrustHint(err, label, manifest, keys);
+      }
     }
 
     // Where each object the target lacks is: a blob of its own, or a slot of a pack.
     const lacking = new Map<Digest, number>();
-    for (const o of manifest.objects) if (!sizes.has(o.digest) && !takeLocal(o.digest, o.size)) lacking.set(o.digest, o.size);
+    for (const o of manifest.objects)
+      if (!sizes.has(o.digest) && !takeLocal(o.digest, o.size)) lacking.set(o.digest, o.size);
     // Each pack's index is read as its job starts, so the first packs stream while later
     // indexes arrive; an object in two packs is taken from the first whose index claims it.
     const inPacks = new Set([...lacking.keys()].filter((d) => !own.has(d)));
     const claimed = new Set<Digest>();
     let packsFetched = 0;
     const fetchFromPack = async ({ pack, index }: { pack: Descriptor; index: Descriptor }): Promise<void> => {
-      if (index.size > MAX_PACK_INDEX_BYTES) throw new AslError('CORRUPT', `${label}: pack index ${index.digest} is ${index.size} bytes; refused`);
+      if (index.size > MAX_PACK_INDEX_BYTES)
+        throw new AslError('CORRUPT', `${label}: pack index ${index.digest} is ${index.size} bytes; refused`);
       const indexBytes = await fetchSmallBlob(client, index, 'pack index');
       stats.requests++;
       stats.bytes += indexBytes.length;
@@ -162,21 +197,45 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       const wanted: PackSlot[] = [];
       for (const s of slots) {
         if (!inPacks.has(s.digest) || claimed.has(s.digest)) continue;
-        if (s.size !== lacking.get(s.digest)) throw new AslError('CORRUPT', `${label}: pack ${pack.digest} holds object ${s.digest} as ${s.size} bytes, the closure says ${lacking.get(s.digest)}; nothing pulled`);
+        if (s.size !== lacking.get(s.digest))
+          throw new AslError(
+            'CORRUPT',
+            `${label}: pack ${pack.digest} holds object ${s.digest} as ${s.size} bytes, the closure says ${lacking.get(s.digest)}; nothing pulled`,
+          );
         claimed.add(s.digest);
         wanted.push(s);
       }
       if (wanted.length === 0) return;
       packsFetched++;
-      const inPack = (d: Digest) => (actual: string, n: number) => new AslError('CORRUPT',
-        `${label}: the registry served object ${d} (in pack ${pack.digest}) with content hashing to ${actual} (${n} bytes); nothing pulled`, { data: { expected: d, actual } });
-      await fetchPackObjects(client, pack, slots.length, wanted, {
-        take: async (slot, data) => {
-          await receivePackedObject(into, slot.digest, slot.size, data, { where: label, mismatch: inPack(slot.digest) });
-          done(slot.digest, slot.size, true);
+      const inPack = (d: Digest) => (actual: string, n: number) =>
+        new AslError(
+          'CORRUPT',
+          `${label}: the registry served object ${d} (in pack ${pack.digest}) with content hashing to ${actual} (${n} bytes); nothing pulled`,
+          { data: { expected: d, actual } },
+        );
+      await fetchPackObjects(
+        client,
+        pack,
+        slots.length,
+        wanted,
+        {
+          take: async (slot, data) => {
+            await receivePackedObject(into, slot.digest, slot.size, data, {
+              where: label,
+              mismatch: inPack(slot.digest),
+            });
+            done(slot.digest, slot.size, true);
+          },
+          whole: () =>
+            PackFileReceiver.open(
+              into,
+              indexBytes,
+              (slot) => ({ mismatch: inPack(slot.digest) }),
+              (slot) => done(slot.digest, slot.size, true),
+            ),
         },
-        whole: () => PackFileReceiver.open(into, indexBytes, (slot) => ({ mismatch: inPack(slot.digest) }), (slot) => done(slot.digest, slot.size, true)),
-      }, stats);
+        stats,
+      );
     };
     type Job = { kind: 'pack'; pack: Descriptor; index: Descriptor } | { kind: 'own'; digest: Digest; size: number };
     // Biggest first: a big blob of its own is one stream, which should not start last.
@@ -184,11 +243,23 @@ export async function pullClosure(store: Store, ref: OciReference, opts: PullOpt
       ...(inPacks.size > 0 ? packs.map((p) => ({ kind: 'pack' as const, ...p })) : []),
       ...[...lacking].filter(([d]) => own.has(d)).map(([digest, size]) => ({ kind: 'own' as const, digest, size })),
     ].sort((a, b) => (b.kind === 'own' ? b.size : b.pack.size) - (a.kind === 'own' ? a.size : a.pack.size));
-    await mapLimit(jobs, concurrency, (job) => (job.kind === 'own' ? download(job.digest, job.size) : fetchFromPack(job)));
+    await mapLimit(jobs, concurrency, (job) =>
+      job.kind === 'own' ? download(job.digest, job.size) : fetchFromPack(job),
+    );
     const unplaced = [...inPacks].find((d) => !claimed.has(d));
-    if (unplaced) throw new AslError('CORRUPT', `${label}: the closure lists object ${unplaced}, but no blob or pack of it holds it; nothing pulled`);
+    if (unplaced)
+      throw new AslError(
+        'CORRUPT',
+        `${label}: the closure lists object ${unplaced}, but no blob or pack of it holds it; nothing pulled`,
+      );
 
-    const committed = await checkAndCommit(target, batch, { manifest, sizes, trees, kept, keys: carried }, label, 'registry closure');
+    const committed = await checkAndCommit(
+      target,
+      batch,
+      { manifest, sizes, trees, kept, keys: carried },
+      label,
+      'registry closure',
+    );
     return {
       reference: formatOciReference(ref),
       digest,

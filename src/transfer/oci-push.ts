@@ -37,10 +37,25 @@ import { computeClosure, sortedObjects } from './closure.js';
 import { RegistryClient, type Credentials } from './oci-client.js';
 import { emptyInventory, learnRepository, type Inventory, type KnownPack } from './oci-inventory.js';
 import {
-  EMPTY_CONFIG_BYTES, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, closureIndex, closureParts, receiptManifest,
-  type Descriptor, type Encoded, type KeyBlob, type PackBlobs,
+  EMPTY_CONFIG_BYTES,
+  MEDIA_CLOSURE_MANIFEST,
+  MEDIA_INDEX,
+  closureIndex,
+  closureParts,
+  receiptManifest,
+  type Descriptor,
+  type Encoded,
+  type KeyBlob,
+  type PackBlobs,
 } from './oci-layout.js';
-import { MAX_PACKED_OBJECT, PACK_TARGET_BYTES, packIndexBytes, packSize, planPacks, type PackObject } from './oci-pack.js';
+import {
+  MAX_PACKED_OBJECT,
+  PACK_TARGET_BYTES,
+  packIndexBytes,
+  packSize,
+  planPacks,
+  type PackObject,
+} from './oci-pack.js';
 import { DEFAULT_TAG, formatOciReference, type OciReference } from './oci-reference.js';
 
 export const DEFAULT_CONCURRENCY = 8;
@@ -133,15 +148,24 @@ function planPush(packable: readonly PackObject[], known: readonly KnownPack[]):
 }
 
 /** A new pack's bytes (in `into` when they fit) and index, read from the store (every object re-hashed as it is read). */
-function buildPack(reader: ObjectReader, objects: readonly PackObject[], into: Buffer): { pack: Buffer; index: Buffer } {
+function buildPack(
+  reader: ObjectReader,
+  objects: readonly PackObject[],
+  into: Buffer,
+): { pack: Buffer; index: Buffer } {
   const size = packSize(objects);
   const pack = size <= into.length ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   PACK_MAGIC.copy(pack, 0);
   let at = PACK_MAGIC.length;
   for (const o of objects) {
     const loc = reader.locate(o.digest);
-    if (!loc) throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`);
-    if (loc.size !== o.size) throw new AslError('CORRUPT', `object ${o.digest} is ${loc.size} bytes, the closure says ${o.size} (run \`asl verify\`)`);
+    if (!loc)
+      throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`);
+    if (loc.size !== o.size)
+      throw new AslError(
+        'CORRUPT',
+        `object ${o.digest} is ${loc.size} bytes, the closure says ${o.size} (run \`asl verify\`)`,
+      );
     reader.readInto(o.digest, loc, pack, at);
     at += o.size;
   }
@@ -150,7 +174,8 @@ function buildPack(reader: ObjectReader, objects: readonly PackObject[], into: B
 
 async function* fileRange(path: string, start: number, end: number): AsyncGenerator<Buffer> {
   if (end <= start) return;
-  for await (const chunk of createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 })) yield chunk as Buffer;
+  for await (const chunk of createReadStream(path, { start, end: end - 1, highWaterMark: 1024 * 1024 }))
+    yield chunk as Buffer;
 }
 
 /** Re-hashes an object file before it is streamed out. */
@@ -158,28 +183,69 @@ async function checkObjectFile(fh: FileHandle, digest: Digest): Promise<void> {
   const hash = createHash('sha256');
   for await (const chunk of fh.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
   const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== digest) throw new AslError('CORRUPT', `object ${digest} is corrupt: content hashes to ${actual}; nothing pushed under the tag (run \`asl verify\`)`);
+  if (actual !== digest)
+    throw new AslError(
+      'CORRUPT',
+      `object ${digest} is corrupt: content hashes to ${actual}; nothing pushed under the tag (run \`asl verify\`)`,
+    );
 }
 
 /** Uploads a blob of its own: from memory, or a store object (a big loose one streamed, after a re-hash). */
-async function uploadBlob(client: RegistryClient, reader: ObjectReader, blob: BlobSource, chunkSize: number): Promise<void> {
+async function uploadBlob(
+  client: RegistryClient,
+  reader: ObjectReader,
+  blob: BlobSource,
+  chunkSize: number,
+): Promise<void> {
   if (blob.bytes) {
-    await client.uploadBlob(blob.digest, blob.size, async function* () { yield blob.bytes!; }, chunkSize, blob.bytes);
+    await client.uploadBlob(
+      blob.digest,
+      blob.size,
+      async function* () {
+        yield blob.bytes!;
+      },
+      chunkSize,
+      blob.bytes,
+    );
     return;
   }
   const loc = reader.locate(blob.digest);
-  if (!loc) throw new AslError('NOT_FOUND', `${blob.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`);
-  if (loc.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${loc.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
+  if (!loc)
+    throw new AslError(
+      'NOT_FOUND',
+      `${blob.digest}: no such object in store ${reader.store.root} (run \`asl verify\`)`,
+    );
+  if (loc.size !== blob.size)
+    throw new AslError(
+      'CORRUPT',
+      `object ${blob.digest} is ${loc.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`,
+    );
   if (loc.kind === 'packed' || blob.size <= MAX_PACKED_OBJECT) {
     const data = reader.read(blob.digest, loc);
-    await client.uploadBlob(blob.digest, blob.size, async function* () { yield data; }, chunkSize, data);
+    await client.uploadBlob(
+      blob.digest,
+      blob.size,
+      async function* () {
+        yield data;
+      },
+      chunkSize,
+      data,
+    );
     return;
   }
   let fh: FileHandle;
-  try { fh = await open(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (err) { throw fsError(loc.path, err, `cannot read object ${blob.digest}`); }
+  try {
+    fh = await open(loc.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (err) {
+    throw fsError(loc.path, err, `cannot read object ${blob.digest}`);
+  }
   try {
     const st = await fh.stat();
-    if (st.size !== blob.size) throw new AslError('CORRUPT', `object ${blob.digest} is ${st.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`);
+    if (st.size !== blob.size)
+      throw new AslError(
+        'CORRUPT',
+        `object ${blob.digest} is ${st.size} bytes, the closure says ${blob.size} (run \`asl verify\`)`,
+      );
     await checkObjectFile(fh, blob.digest);
   } finally {
     await fh.close();
@@ -192,7 +258,11 @@ function compareDigest(a: { digest: Digest }, b: { digest: Digest }): number {
 }
 
 export async function pushClosure(store: Store, ref: OciReference, opts: PushOptions = {}): Promise<PushResult> {
-  if (ref.digest) throw new AslError('USAGE', `${formatOciReference(ref)}: push names a tag, not a digest (the digest is the result)`);
+  if (ref.digest)
+    throw new AslError(
+      'USAGE',
+      `${formatOciReference(ref)}: push names a tag, not a digest (the digest is the result)`,
+    );
   const tag = ref.tag ?? DEFAULT_TAG;
   const target: OciReference = { host: ref.host, repository: ref.repository, tag };
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
@@ -201,10 +271,21 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
   const closure = await computeClosure(store, { receipts: opts.receipts ?? [] });
   const trusted = await listTrustedKeys(store);
   const pems = new Map(trusted.map((k) => [k.keyId, Buffer.from(k.pem, 'utf8')]));
-  const manifest = buildManifest(closure, [...closure.signers].filter((k) => pems.has(k)));
+  const manifest = buildManifest(
+    closure,
+    [...closure.signers].filter((k) => pems.has(k)),
+  );
   const configBytes = encodeManifest(manifest);
-  const config: Descriptor = { mediaType: MEDIA_CLOSURE_MANIFEST, digest: digestBytes(configBytes), size: configBytes.length };
-  const keyBlobs: KeyBlob[] = manifest.keys.map((keyId) => ({ keyId, digest: digestBytes(pems.get(keyId)!), size: pems.get(keyId)!.length }));
+  const config: Descriptor = {
+    mediaType: MEDIA_CLOSURE_MANIFEST,
+    digest: digestBytes(configBytes),
+    size: configBytes.length,
+  };
+  const keyBlobs: KeyBlob[] = manifest.keys.map((keyId) => ({
+    keyId,
+    digest: digestBytes(pems.get(keyId)!),
+    size: pems.get(keyId)!.length,
+  }));
 
   // The manifests, built before anything is sent: a receipt that does not parse stops here.
   const reader = new ObjectReader(store);
@@ -213,7 +294,9 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
     const receiptManifests: Array<Encoded & { layers: Descriptor[] }> = [];
     for (const r of closure.receipts) {
       const verified = verifyEnvelope(reader.read(r.id), keys, { receiptId: r.id });
-      receiptManifests.push(receiptManifest(r.id, closure.objects.get(r.id)!, r.step, verified.statement.predicate.core, closure.objects));
+      receiptManifests.push(
+        receiptManifest(r.id, closure.objects.get(r.id)!, r.step, verified.statement.predicate.core, closure.objects),
+      );
     }
     const objects = sortedObjects(closure);
     const named = new Set<Digest>(receiptManifests.flatMap((m) => m.layers.map((l) => l.digest)));
@@ -222,7 +305,11 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
 
     const blobs = new Map<Digest, BlobSource>();
     blobs.set(config.digest, { digest: config.digest, size: config.size, bytes: configBytes });
-    blobs.set(digestBytes(EMPTY_CONFIG_BYTES), { digest: digestBytes(EMPTY_CONFIG_BYTES), size: EMPTY_CONFIG_BYTES.length, bytes: EMPTY_CONFIG_BYTES });
+    blobs.set(digestBytes(EMPTY_CONFIG_BYTES), {
+      digest: digestBytes(EMPTY_CONFIG_BYTES),
+      size: EMPTY_CONFIG_BYTES.length,
+      bytes: EMPTY_CONFIG_BYTES,
+    });
     for (const k of keyBlobs) blobs.set(k.digest, { digest: k.digest, size: k.size, bytes: pems.get(k.keyId)! });
     for (const o of own) if (!blobs.has(o.digest)) blobs.set(o.digest, o);
     const ownBlobs = [...blobs.values()];
@@ -247,7 +334,10 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
         const send = async (digest: Digest, size: number, upload: () => Promise<void>): Promise<boolean> => {
           totalBytes += size;
           let present = known.blobs.has(digest);
-          if (!present && (known.repoExists || size >= ALWAYS_ASK_BYTES)) { counts.checked++; present = await client.hasBlob(digest); }
+          if (!present && (known.repoExists || size >= ALWAYS_ASK_BYTES)) {
+            counts.checked++;
+            present = await client.hasBlob(digest);
+          }
           if (present) return false;
           await upload();
           counts.uploaded++;
@@ -261,8 +351,10 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
         type Job = { kind: 'pack'; i: number } | { kind: 'own'; blob: BlobSource };
         // Biggest first: a big blob of its own is one stream, which should not start last.
         const jobSize = (j: Job) => (j.kind === 'own' ? j.blob.size : packSize(plan.fresh[j.i]!));
-        const jobs: Job[] = [...plan.fresh.map((_, i) => ({ kind: 'pack' as const, i })), ...ownBlobs.map((blob) => ({ kind: 'own' as const, blob }))]
-          .sort((a, b) => jobSize(b) - jobSize(a));
+        const jobs: Job[] = [
+          ...plan.fresh.map((_, i) => ({ kind: 'pack' as const, i })),
+          ...ownBlobs.map((blob) => ({ kind: 'own' as const, blob })),
+        ].sort((a, b) => jobSize(b) - jobSize(a));
         await mapLimit(jobs, concurrency, async (job) => {
           if (job.kind === 'own') {
             await send(job.blob.digest, job.blob.size, () => uploadBlob(client, reader, job.blob, chunkSize));
@@ -278,8 +370,31 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
             const index = { digest: digestBytes(built.index), size: built.index.length };
             freshPacks[job.i] = { pack, index };
             // The index first: a pack is only ever found through its index.
-            await send(index.digest, index.size, () => client.uploadBlob(index.digest, index.size, async function* () { yield built.index; }, chunkSize, built.index));
-            if (await send(pack.digest, pack.size, () => client.uploadBlob(pack.digest, pack.size, async function* () { yield built.pack; }, chunkSize, built.pack))) counts.packsUploaded++;
+            await send(index.digest, index.size, () =>
+              client.uploadBlob(
+                index.digest,
+                index.size,
+                async function* () {
+                  yield built.index;
+                },
+                chunkSize,
+                built.index,
+              ),
+            );
+            if (
+              await send(pack.digest, pack.size, () =>
+                client.uploadBlob(
+                  pack.digest,
+                  pack.size,
+                  async function* () {
+                    yield built.pack;
+                  },
+                  chunkSize,
+                  built.pack,
+                ),
+              )
+            )
+              counts.packsUploaded++;
             progress(members.length, pack.size);
           } finally {
             buffers.push(space);
@@ -288,20 +403,34 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
         for (const k of plan.reused) totalBytes += k.pack.size + k.index.size;
         progress(reusedObjects, 0);
 
-        const packs: PackBlobs[] = [...plan.reused.map((k) => ({ pack: { digest: k.pack.digest, size: k.pack.size }, index: { digest: k.index.digest, size: k.index.size } })), ...freshPacks]
-          .sort((a, b) => compareDigest(a.index, b.index));
+        const packs: PackBlobs[] = [
+          ...plan.reused.map((k) => ({
+            pack: { digest: k.pack.digest, size: k.pack.size },
+            index: { digest: k.index.digest, size: k.index.size },
+          })),
+          ...freshPacks,
+        ].sort((a, b) => compareDigest(a.index, b.index));
         const parts = closureParts(config, keyBlobs, packs, own);
-        const index = closureIndex(receiptManifests.map((m) => m.descriptor), parts.map((p) => p.descriptor));
+        const index = closureIndex(
+          receiptManifests.map((m) => m.descriptor),
+          parts.map((p) => p.descriptor),
+        );
         let manifestsUploaded = 0;
         let manifestsSkipped = 0;
         await mapLimit([...receiptManifests, ...parts], concurrency, async (m) => {
-          if (known.manifests.has(m.descriptor.digest)) { manifestsSkipped++; return; }
+          if (known.manifests.has(m.descriptor.digest)) {
+            manifestsSkipped++;
+            return;
+          }
           await client.putManifest(m.descriptor.digest, m.descriptor.mediaType, m.bytes);
           manifestsUploaded++;
         });
         const reported = await client.putManifest(tag, MEDIA_INDEX, index.bytes);
         if (reported && reported !== index.descriptor.digest) {
-          throw new AslError('IO', `${client.label}: the registry stored the index as ${reported}, not ${index.descriptor.digest} (it rewrote the manifest?)`);
+          throw new AslError(
+            'IO',
+            `${client.label}: the registry stored the index as ${reported}, not ${index.descriptor.digest} (it rewrote the manifest?)`,
+          );
         }
         const total = ownBlobs.length + 2 * packs.length;
         return {
@@ -309,10 +438,24 @@ export async function pushClosure(store: Store, ref: OciReference, opts: PushOpt
           digest: index.descriptor.digest,
           receipts: closure.receipts.length,
           objects: objects.length,
-          blobs: { total, uploaded: counts.uploaded, skipped: Math.max(0, total - counts.uploaded), checked: counts.checked },
+          blobs: {
+            total,
+            uploaded: counts.uploaded,
+            skipped: Math.max(0, total - counts.uploaded),
+            checked: counts.checked,
+          },
           bytes: { total: totalBytes, uploaded: counts.uploadedBytes },
-          packs: { total: packs.length, uploaded: counts.packsUploaded, reused: plan.reused.length, objects: packable.length },
-          manifests: { total: receiptManifests.length + parts.length + 1, uploaded: manifestsUploaded + 1, skipped: manifestsSkipped },
+          packs: {
+            total: packs.length,
+            uploaded: counts.packsUploaded,
+            reused: plan.reused.length,
+            objects: packable.length,
+          },
+          manifests: {
+            total: receiptManifests.length + parts.length + 1,
+            uploaded: manifestsUploaded + 1,
+            skipped: manifestsSkipped,
+          },
           notes: closure.notes,
         } satisfies PushResult;
       };

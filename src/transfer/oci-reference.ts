@@ -20,10 +20,15 @@ export const DEFAULT_TAG = 'latest';
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const REPOSITORY_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+const HOST_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
 export function parseOciReference(text: string): OciReference {
-  const bad = (why: string) => new AslError('USAGE', `${text}: ${why} (expected oci://HOST[:PORT]/REPO[:TAG] or oci://HOST[:PORT]/REPO@sha256:HEX)`);
+  const bad = (why: string) =>
+    new AslError(
+      'USAGE',
+      `${text}: ${why} (expected oci://HOST[:PORT]/REPO[:TAG] or oci://HOST[:PORT]/REPO@sha256:HEX)`,
+    );
   if (!text.startsWith('oci://')) throw bad('not an oci:// reference');
   const rest = text.slice('oci://'.length);
   const slash = rest.indexOf('/');
@@ -49,7 +54,10 @@ export function parseOciReference(text: string): OciReference {
       if (!TAG_RE.test(tag)) throw bad(`"${tag}" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
     }
   }
-  if (!REPOSITORY_RE.test(path)) throw bad(`"${path}" is not a valid repository name (lower-case a-z, 0-9, separators . _ __ -, components joined by /)`);
+  if (!REPOSITORY_RE.test(path))
+    throw bad(
+      `"${path}" is not a valid repository name (lower-case a-z, 0-9, separators . _ __ -, components joined by /)`,
+    );
   if (host.length + 1 + path.length > 255) throw bad('the repository name is longer than 255 characters');
   return { host, repository: path, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
 }

@@ -15,13 +15,15 @@ export interface PublicKeyPem {
  * key inside a bundle).
  */
 export function parsePublicKey(text: string, where: string, code: 'BAD_INPUT' | 'CORRUPT' = 'BAD_INPUT'): PublicKeyPem {
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new AslError(code, `${where}: is a private key; only public keys are trusted`);
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text))
+    throw new AslError(code, `${where}: is a private key; only public keys are trusted`);
   let key;
   try {
     key = createPublicKey(text);
   } catch (err) {
     throw new AslError(code, `${where}: not a PEM public key (${(err as Error).message})`, { cause: err });
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new AslError(code, `${where}: is a ${key.asymmetricKeyType ?? 'unknown'} key; ASL verifies Ed25519 only`);
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new AslError(code, `${where}: is a ${key.asymmetricKeyType ?? 'unknown'} key; ASL verifies Ed25519 only`);
   return { keyId: keyIdOfPublicKey(key), pem: key.export({ type: 'spki', format: 'pem' }).toString() };
 }

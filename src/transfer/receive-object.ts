@@ -53,14 +53,21 @@ export interface ReceiveErrors {
 }
 
 /** Receives `body`, claimed to be `size` bytes hashing to `digest`, into `into.batch`. */
-export async function receiveObject(into: ReceiveInto, digest: Digest, size: number, body: AsyncIterable<Buffer>, errors: ReceiveErrors): Promise<void> {
+export async function receiveObject(
+  into: ReceiveInto,
+  digest: Digest,
+  size: number,
+  body: AsyncIterable<Buffer>,
+  errors: ReceiveErrors,
+): Promise<void> {
   const hash = createHash('sha256');
   let received = 0;
   let head = Buffer.alloc(0);
   const take = (chunk: Buffer): void => {
     received += chunk.length;
     if (received > size) throw errors.overrun();
-    if (head.length < TREE_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, TREE_MAGIC.length - head.length)]);
+    if (head.length < TREE_MAGIC.length)
+      head = Buffer.concat([head, chunk.subarray(0, TREE_MAGIC.length - head.length)]);
     hash.update(chunk);
   };
   const check = (): void => {
@@ -71,7 +78,10 @@ export async function receiveObject(into: ReceiveInto, digest: Digest, size: num
 
   if (size <= IN_MEMORY) {
     const parts: Buffer[] = [];
-    for await (const chunk of body) { take(chunk); parts.push(chunk); }
+    for await (const chunk of body) {
+      take(chunk);
+      parts.push(chunk);
+    }
     check();
     const data = Buffer.concat(parts, received);
     collect(into, digest, data);
@@ -106,11 +116,15 @@ export async function receiveObject(into: ReceiveInto, digest: Digest, size: num
     }
     let data: Buffer | undefined;
     if (isTree()) {
-      if (size > MAX_TREE_BYTES) throw new AslError('CORRUPT', `${errors.where}: object ${digest} looks like a tree but is ${size} bytes; refused`);
+      if (size > MAX_TREE_BYTES)
+        throw new AslError(
+          'CORRUPT',
+          `${errors.where}: object ${digest} looks like a tree but is ${size} bytes; refused`,
+        );
       data = await readFile(path);
       into.trees.set(digest, data);
     }
-    if (into.keep.has(digest)) into.kept.set(digest, data ?? await readFile(path));
+    if (into.keep.has(digest)) into.kept.set(digest, data ?? (await readFile(path)));
     await into.batch.adoptObjectFile(path, digest, size);
   } finally {
     await rm(path, { force: true });
@@ -128,7 +142,10 @@ export async function writeAll(fh: FileHandle, buffers: readonly Buffer[], posit
     let skip = bytesWritten;
     const next: Buffer[] = [];
     for (const b of rest) {
-      if (skip >= b.length) { skip -= b.length; continue; }
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
       next.push(skip > 0 ? b.subarray(skip) : b);
       skip = 0;
     }
@@ -139,7 +156,8 @@ export async function writeAll(fh: FileHandle, buffers: readonly Buffer[], posit
 /** Keeps what the content checks need: the bytes of trees and of the objects in `keep`. */
 function collect(into: ReceiveInto, digest: Digest, data: Buffer): void {
   if (data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) {
-    if (data.length > MAX_TREE_BYTES) throw new AslError('CORRUPT', `object ${digest} looks like a tree but is ${data.length} bytes; refused`);
+    if (data.length > MAX_TREE_BYTES)
+      throw new AslError('CORRUPT', `object ${digest} looks like a tree but is ${data.length} bytes; refused`);
     into.trees.set(digest, data);
   }
   if (into.keep.has(digest)) into.kept.set(digest, data);
@@ -152,13 +170,26 @@ function collect(into: ReceiveInto, digest: Digest, data: Buffer): void {
  * stages, once, and names it by that hash: anything else aborts the pull, and
  * the batch with it) and collected for the content checks.
  */
-export async function receivePackedObject(into: ReceiveInto, digest: Digest, size: number, data: Buffer, errors: Pick<ReceiveErrors, 'where' | 'mismatch'>): Promise<void> {
-  const actual = into.batch.canStageSync ? into.batch.addBytesSync(data, { packed: true }) : await into.batch.addBytes(data);
+export async function receivePackedObject(
+  into: ReceiveInto,
+  digest: Digest,
+  size: number,
+  data: Buffer,
+  errors: Pick<ReceiveErrors, 'where' | 'mismatch'>,
+): Promise<void> {
+  const actual = into.batch.canStageSync
+    ? into.batch.addBytesSync(data, { packed: true })
+    : await into.batch.addBytes(data);
   if (actual !== digest || data.length !== size) throw errors.mismatch(actual, data.length);
   collect(into, digest, data);
 }
 
 /** The batch hashes what it stages itself: a staging file changed since it was checked is refused. */
 function staged(actual: Digest, digest: Digest, errors: Pick<ReceiveErrors, 'where'>): void {
-  if (actual !== digest) throw new AslError('CORRUPT', `${errors.where}: object ${digest} changed while being staged (now hashing to ${actual}); refused`, { data: { expected: digest, actual } });
+  if (actual !== digest)
+    throw new AslError(
+      'CORRUPT',
+      `${errors.where}: object ${digest} changed while being staged (now hashing to ${actual}); refused`,
+      { data: { expected: digest, actual } },
+    );
 }

@@ -16,7 +16,6 @@ import { TREE_MAGIC } from '../store/tree-model.js';
 import type { PackSlot } from './oci-pack.js';
 import { MAX_TREE_BYTES, WRITE_BYTES, writeAll, type ReceiveErrors, type ReceiveInto } from './receive-object.js';
 
-
 export class PackFileReceiver {
   private readonly into: ReceiveInto;
   private readonly path: string;
@@ -35,7 +34,14 @@ export class PackFileReceiver {
   private decided = false;
   private closed = false;
 
-  private constructor(into: ReceiveInto, path: string, fh: FileHandle, index: Buffer, errors: (slot: PackSlot) => Pick<ReceiveErrors, 'mismatch'>, accepted: (slot: PackSlot) => void) {
+  private constructor(
+    into: ReceiveInto,
+    path: string,
+    fh: FileHandle,
+    index: Buffer,
+    errors: (slot: PackSlot) => Pick<ReceiveErrors, 'mismatch'>,
+    accepted: (slot: PackSlot) => void,
+  ) {
     this.into = into;
     this.accepted = accepted;
     this.path = path;
@@ -45,7 +51,12 @@ export class PackFileReceiver {
   }
 
   /** `accepted` is told of each object whose digest checked. */
-  static async open(into: ReceiveInto, index: Buffer, errors: (slot: PackSlot) => Pick<ReceiveErrors, 'mismatch'>, accepted: (slot: PackSlot) => void): Promise<PackFileReceiver> {
+  static async open(
+    into: ReceiveInto,
+    index: Buffer,
+    errors: (slot: PackSlot) => Pick<ReceiveErrors, 'mismatch'>,
+    accepted: (slot: PackSlot) => void,
+  ): Promise<PackFileReceiver> {
     const { path, fh } = await into.batch.newPackFile();
     return new PackFileReceiver(into, path, fh, index, errors, accepted);
   }
@@ -92,7 +103,8 @@ export class PackFileReceiver {
     if (!parts) return;
     const data = Buffer.concat(parts, slot.size);
     if (data.subarray(0, TREE_MAGIC.length).equals(TREE_MAGIC)) {
-      if (data.length > MAX_TREE_BYTES) throw new AslError('CORRUPT', `object ${slot.digest} looks like a tree but is ${data.length} bytes; refused`);
+      if (data.length > MAX_TREE_BYTES)
+        throw new AslError('CORRUPT', `object ${slot.digest} looks like a tree but is ${data.length} bytes; refused`);
       this.into.trees.set(slot.digest, data);
     }
     if (this.into.keep.has(slot.digest)) this.into.kept.set(slot.digest, data);
@@ -123,4 +135,3 @@ export class PackFileReceiver {
     this.written += n;
   }
 }
-

@@ -49,16 +49,26 @@ async function withoutLinks(into: string): Promise<SeedDestination> {
   for (let i = 0; i < parts.length; i++) {
     cur = join(cur, parts[i]!);
     const last = i === parts.length - 1;
-    if (missing.length > 0) { if (!last) missing.push(cur); continue; }
+    if (missing.length > 0) {
+      if (!last) missing.push(cur);
+      continue;
+    }
     const st = await lstatOrNull(cur);
-    if (!st) { if (!last) missing.push(cur); continue; }
+    if (!st) {
+      if (!last) missing.push(cur);
+      continue;
+    }
     if (st.isSymbolicLink()) {
       const target = await readlink(cur).catch(() => '?');
       if (last) throw new AslError('BAD_INPUT', `${cur}: is a symbolic link; the seed is never written through a link`);
-      throw new AslError('BAD_INPUT', `${cur}: is a symbolic link (to ${target}) on the way to ${dest}; the seed follows no link, since one inside an image root can lead out of it: give --root IMAGE_ROOT to resolve links inside the image, or the real path`,
-        { data: { path: cur, target } });
+      throw new AslError(
+        'BAD_INPUT',
+        `${cur}: is a symbolic link (to ${target}) on the way to ${dest}; the seed follows no link, since one inside an image root can lead out of it: give --root IMAGE_ROOT to resolve links inside the image, or the real path`,
+        { data: { path: cur, target } },
+      );
     }
-    if (!last && !st.isDirectory()) throw new AslError('BAD_INPUT', `${cur}: is not a directory (on the way to ${dest})`);
+    if (!last && !st.isDirectory())
+      throw new AslError('BAD_INPUT', `${cur}: is not a directory (on the way to ${dest})`);
   }
   return { dest, root: null, missing };
 }
@@ -66,16 +76,27 @@ async function withoutLinks(into: string): Promise<SeedDestination> {
 /** DIR inside ROOT, links resolved as they resolve in the booted image. */
 async function insideRoot(into: string, rootArg: string): Promise<SeedDestination> {
   let root: string;
-  try { root = await realpath(rootArg); } catch (err) { throw fsError(resolve(rootArg), err, '--root'); }
+  try {
+    root = await realpath(rootArg);
+  } catch (err) {
+    throw fsError(resolve(rootArg), err, '--root');
+  }
   if (!(await lstat(root)).isDirectory()) throw new AslError('BAD_INPUT', `${root}: --root is not a directory`);
   // DIR may be given as the image sees it (/var/lib/asl/personal) or under ROOT's own path.
   const given = resolve(into);
   const givenRoot = resolve(rootArg);
-  const rel = [root, givenRoot].map((r) => relative(r, given)).find((r) => r === '' || (!r.startsWith('..') && !isAbsolute(r)));
+  const rel = [root, givenRoot]
+    .map((r) => relative(r, given))
+    .find((r) => r === '' || (!r.startsWith('..') && !isAbsolute(r)));
   const inImage = rel !== undefined ? rel : isAbsolute(into) ? into : null;
-  if (inImage === null) throw new AslError('USAGE', `seed: --into ${into} is relative; with --root give it as the image sees it (/var/lib/asl/personal) or under ${givenRoot}`);
+  if (inImage === null)
+    throw new AslError(
+      'USAGE',
+      `seed: --into ${into} is relative; with --root give it as the image sees it (/var/lib/asl/personal) or under ${givenRoot}`,
+    );
   const pending = components(inImage);
-  if (pending.length === 0) throw new AslError('USAGE', `seed: --into names the image root itself; give a folder inside it`);
+  if (pending.length === 0)
+    throw new AslError('USAGE', `seed: --into names the image root itself; give a folder inside it`);
   const stack: string[] = [];
   const missing: string[] = [];
   let links = 0;
@@ -90,20 +111,29 @@ async function insideRoot(into: string, rootArg: string): Promise<SeedDestinatio
     const cur = join(root, ...stack);
     const last = pending.length === 0;
     const st = missing.length > 0 ? null : await lstatOrNull(cur);
-    if (!st) { if (!last) missing.push(cur); continue; }
+    if (!st) {
+      if (!last) missing.push(cur);
+      continue;
+    }
     if (st.isSymbolicLink()) {
       if (last) throw new AslError('BAD_INPUT', `${cur}: is a symbolic link; the seed is never written through a link`);
-      if (++links > MAX_LINKS) throw new AslError('BAD_INPUT', `${join(root, inImage)}: too many levels of symbolic links inside ${root}`);
+      if (++links > MAX_LINKS)
+        throw new AslError('BAD_INPUT', `${join(root, inImage)}: too many levels of symbolic links inside ${root}`);
       const target = await readlink(cur);
       stack.pop();
       if (isAbsolute(target)) stack.length = 0;
       pending.unshift(...components(target));
       continue;
     }
-    if (!last && !st.isDirectory()) throw new AslError('BAD_INPUT', `${cur}: is not a directory (on the way to ${inImage} inside ${root})`);
+    if (!last && !st.isDirectory())
+      throw new AslError('BAD_INPUT', `${cur}: is not a directory (on the way to ${inImage} inside ${root})`);
   }
   const dest = join(root, ...stack);
-  if (dest === root || !dest.startsWith(root.endsWith(sep) ? root : root + sep)) throw new AslError('USAGE', `seed: --into ${into} resolves to the image root ${root} itself; give a folder inside it`);
+  if (dest === root || !dest.startsWith(root.endsWith(sep) ? root : root + sep))
+    throw new AslError(
+      'USAGE',
+      `seed: --into ${into} resolves to the image root ${root} itself; give a folder inside it`,
+    );
   return { dest, root, missing };
 }
 

@@ -20,7 +20,13 @@ import { preAuthEncoding, type DsseEnvelope } from '../core/dsse.js';
 import { AslError, fsError } from '../core/errors.js';
 import { loadSigningKey } from '../store/keys.js';
 import {
-  LOG_HEAD_FILE, LOG_HEAD_PAYLOAD_TYPE, LOG_HEAD_TYPE, RECEIPT_LOG_FILE, readReceiptLog, type LogEntry, type LogHead,
+  LOG_HEAD_FILE,
+  LOG_HEAD_PAYLOAD_TYPE,
+  LOG_HEAD_TYPE,
+  RECEIPT_LOG_FILE,
+  readReceiptLog,
+  type LogEntry,
+  type LogHead,
 } from '../receipt/receipt-log.js';
 import type { Store } from '../store/store.js';
 import type { Closure } from './closure.js';
@@ -42,11 +48,19 @@ async function signHead(source: Store, head: LogHead, why: string): Promise<{ by
   try {
     key = await loadSigningKey(source.root);
   } catch (err) {
-    throw new AslError('BAD_INPUT', `${source.root}: ${why} needs a new signed log head, and this store has no signing key (${(err as Error).message}); seed the whole store, or seed from the store that signed these receipts`, { cause: err });
+    throw new AslError(
+      'BAD_INPUT',
+      `${source.root}: ${why} needs a new signed log head, and this store has no signing key (${(err as Error).message}); seed the whole store, or seed from the store that signed these receipts`,
+      { cause: err },
+    );
   }
   const payload = canonicalBytes(head);
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
-  const envelope: DsseEnvelope = { payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }] };
+  const envelope: DsseEnvelope = {
+    payloadType: LOG_HEAD_PAYLOAD_TYPE,
+    payload: payload.toString('base64'),
+    signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }],
+  };
   return { bytes: Buffer.from(`${canonicalize(envelope)}\n`, 'utf8'), keyId: key.keyId };
 }
 
@@ -55,7 +69,9 @@ export async function buildSeedLog(source: Store, closure: Closure, now = new Da
   const { head, records } = await readReceiptLog(source);
   if (!head) throw new AslError('CORRUPT', `${source.root}: receipts are logged but the log has no head`);
   const logPath = join(source.root, RECEIPT_LOG_FILE);
-  const bytes = await readFile(logPath).catch((err) => { throw fsError(logPath, err, 'cannot read the receipt log'); });
+  const bytes = await readFile(logPath).catch((err) => {
+    throw fsError(logPath, err, 'cannot read the receipt log');
+  });
   const committed = bytes.subarray(0, head.size);
   const time = now.toISOString();
 
@@ -68,11 +84,17 @@ export async function buildSeedLog(source: Store, closure: Closure, now = new Da
     const log = Buffer.from(committed.subarray(0, end));
     if (k === head.seq) {
       const headPath = join(source.root, LOG_HEAD_FILE);
-      const headBytes = await readFile(headPath).catch((err) => { throw fsError(headPath, err, 'cannot read the log head'); });
+      const headBytes = await readFile(headPath).catch((err) => {
+        throw fsError(headPath, err, 'cannot read the log head');
+      });
       return { mode: 'verbatim', log, head: headBytes, headKeyId: null };
     }
     const last = records[k - 1]!;
-    const signed = await signHead(source, { _type: LOG_HEAD_TYPE, seq: k, entry: last.digest, size: log.length, time }, 'seeding the first part of the history');
+    const signed = await signHead(
+      source,
+      { _type: LOG_HEAD_TYPE, seq: k, entry: last.digest, size: log.length, time },
+      'seeding the first part of the history',
+    );
     return { mode: 'prefix', log, head: signed.bytes, headKeyId: signed.keyId };
   }
 
@@ -87,6 +109,10 @@ export async function buildSeedLog(source: Store, closure: Closure, now = new Da
     prev = digest;
   });
   const log = Buffer.from(lines.join(''), 'utf8');
-  const signed = await signHead(source, { _type: LOG_HEAD_TYPE, seq: lines.length, entry: digest!, size: log.length, time }, 'seeding selected receipts');
+  const signed = await signHead(
+    source,
+    { _type: LOG_HEAD_TYPE, seq: lines.length, entry: digest!, size: log.length, time },
+    'seeding selected receipts',
+  );
   return { mode: 'resigned', log, head: signed.bytes, headKeyId: signed.keyId };
 }

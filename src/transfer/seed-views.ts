@@ -17,7 +17,20 @@
  * created with O_EXCL inside the seed's fresh temp directory.
  */
 import { constants as fsConstants, type Dirent } from 'node:fs';
-import { lchown, lstat, lutimes, mkdir, open, readdir, readlink, rmdir, symlink, chmod, utimes, type FileHandle } from 'node:fs/promises';
+import {
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rmdir,
+  symlink,
+  chmod,
+  utimes,
+  type FileHandle,
+} from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
 import { canonicalBytes } from '../core/canonical-json.js';
 import { digestBytes, type Digest } from '../core/digest.js';
@@ -50,7 +63,8 @@ async function openNoFollow(path: string): Promise<FileHandle> {
   try {
     return await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new AslError('BAD_INPUT', `${path}: became a symbolic link while being copied; refusing to follow it`);
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new AslError('BAD_INPUT', `${path}: became a symbolic link while being copied; refusing to follow it`);
     throw fsError(path, err);
   }
 }
@@ -87,7 +101,11 @@ async function copyFileNoFollow(ctx: Ctx, from: string, to: string, data?: Buffe
   try {
     const st = await src.stat();
     if (!st.isFile()) throw new AslError('BAD_INPUT', `${from}: is not a regular file`);
-    const dst = await open(to, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+    const dst = await open(
+      to,
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       if (data) await dst.writeFile(data);
       else await copyContent(src, dst);
@@ -111,7 +129,11 @@ function linkStaysInside(linkDir: string, target: string): boolean {
   return resolved !== '..' && !resolved.startsWith('../') && !posix.isAbsolute(resolved);
 }
 
-async function makeDir(ctx: Ctx, path: string, st: { mode: number; uid: number; gid: number; atime: Date; mtime: Date }): Promise<void> {
+async function makeDir(
+  ctx: Ctx,
+  path: string,
+  st: { mode: number; uid: number; gid: number; atime: Date; mtime: Date },
+): Promise<void> {
   await mkdir(path, { mode: 0o700 });
   await keepOwner(ctx, path, st.uid, st.gid);
   await chmod(path, st.mode & 0o7777);
@@ -120,7 +142,12 @@ async function makeDir(ctx: Ctx, path: string, st: { mode: number; uid: number; 
 }
 
 /** Which files of one per/ directory the seed keeps, each checked against its receipt. */
-async function selectPerFiles(ctx: Ctx, dir: string, rel: string, entries: Dirent[]): Promise<Map<string, Buffer | null>> {
+async function selectPerFiles(
+  ctx: Ctx,
+  dir: string,
+  rel: string,
+  entries: Dirent[],
+): Promise<Map<string, Buffer | null>> {
   const keep = new Map<string, Buffer | null>();
   const files = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
   for (const name of [...files].filter(isEnvelopeFileName).sort()) {
@@ -140,18 +167,35 @@ async function selectPerFiles(ctx: Ctx, dir: string, rel: string, entries: Diren
     if (files.has(statementName)) {
       const text = await readNoFollow(join(dir, statementName));
       let same = false;
-      try { same = canonicalBytes(JSON.parse(text.toString('utf8'))).equals(Buffer.from((JSON.parse(bytes.toString('utf8')) as { payload: string }).payload, 'base64')); } catch { same = false; }
-      if (!same) throw new AslError('CORRUPT', `${join(dir, statementName)}: is not the statement of receipt ${id} in ${name} beside it`);
+      try {
+        same = canonicalBytes(JSON.parse(text.toString('utf8'))).equals(
+          Buffer.from((JSON.parse(bytes.toString('utf8')) as { payload: string }).payload, 'base64'),
+        );
+      } catch {
+        same = false;
+      }
+      if (!same)
+        throw new AslError(
+          'CORRUPT',
+          `${join(dir, statementName)}: is not the statement of receipt ${id} in ${name} beside it`,
+        );
       keep.set(statementName, text);
     }
     if (prefix === '') {
-      for (const [logName, role] of [[STDOUT_FILE, 'stdout'], [STDERR_FILE, 'stderr']] as const) {
+      for (const [logName, role] of [
+        [STDOUT_FILE, 'stdout'],
+        [STDERR_FILE, 'stderr'],
+      ] as const) {
         if (!files.has(logName)) continue;
         const recorded = statement.predicate?.core?.outputs?.find((o) => o.role === role)?.digest;
         if (!recorded) continue;
         const data = await readNoFollow(join(dir, logName));
         const actual = digestBytes(data);
-        if (actual !== recorded) throw new AslError('CORRUPT', `${join(dir, logName)}: hashes to ${actual}, but receipt ${id} records ${role} ${recorded}`);
+        if (actual !== recorded)
+          throw new AslError(
+            'CORRUPT',
+            `${join(dir, logName)}: hashes to ${actual}, but receipt ${id} records ${role} ${recorded}`,
+          );
         keep.set(logName, data);
       }
     }
@@ -161,9 +205,20 @@ async function selectPerFiles(ctx: Ctx, dir: string, rel: string, entries: Diren
 }
 
 /** Copies one directory's content; `filtered` inside per/. */
-async function copyTree(ctx: Ctx, from: string, to: string, top: string, rel: string, filtered: boolean): Promise<void> {
+async function copyTree(
+  ctx: Ctx,
+  from: string,
+  to: string,
+  top: string,
+  rel: string,
+  filtered: boolean,
+): Promise<void> {
   let entries: Dirent[];
-  try { entries = await readdir(from, { withFileTypes: true }); } catch (err) { throw fsError(from, err); }
+  try {
+    entries = await readdir(from, { withFileTypes: true });
+  } catch (err) {
+    throw fsError(from, err);
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const keep = filtered ? await selectPerFiles(ctx, from, rel, entries) : null;
   for (const e of entries) {
@@ -186,15 +241,24 @@ async function copyTree(ctx: Ctx, from: string, to: string, top: string, rel: st
     } else if (st.isSymbolicLink()) {
       const target = await readlink(src);
       if (!linkStaysInside(rel, target)) {
-        throw new AslError('BAD_INPUT', `${src}: symbolic link to ${JSON.stringify(target)} points outside ${top}/; the seed copies no link that leaves its folder`);
+        throw new AslError(
+          'BAD_INPUT',
+          `${src}: symbolic link to ${JSON.stringify(target)} points outside ${top}/; the seed copies no link that leaves its folder`,
+        );
       }
-      if (filtered) { ctx.result.skipped.push(posix.join('per', relPath)); continue; }
+      if (filtered) {
+        ctx.result.skipped.push(posix.join('per', relPath));
+        continue;
+      }
       await symlink(target, dst);
       await keepOwner(ctx, dst, st.uid, st.gid);
       await lutimes(dst, st.atime, st.mtime);
       ctx.result.symlinks++;
     } else {
-      throw new AslError('BAD_INPUT', `${src}: is a ${st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'device'}; the seed's folders hold files, directories and links only`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${src}: is a ${st.isFIFO() ? 'FIFO' : st.isSocket() ? 'socket' : 'device'}; the seed's folders hold files, directories and links only`,
+      );
     }
   }
 }
@@ -211,11 +275,17 @@ export async function copyViews(source: Store, destRoot: string, closure: Closur
     const src = join(source.root, view);
     const dst = join(destRoot, view);
     let st;
-    try { st = await lstat(src); } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { await makeDirs(dst); continue; }
+    try {
+      st = await lstat(src);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        await makeDirs(dst);
+        continue;
+      }
       throw fsError(src, err);
     }
-    if (st.isSymbolicLink()) throw new AslError('BAD_INPUT', `${src}: is a symbolic link; the seed never follows links out of the store`);
+    if (st.isSymbolicLink())
+      throw new AslError('BAD_INPUT', `${src}: is a symbolic link; the seed never follows links out of the store`);
     if (!st.isDirectory()) throw new AslError('BAD_INPUT', `${src}: is not a directory`);
     await makeDir(ctx, dst, st);
     await copyTree(ctx, src, dst, view, '', view === 'per');

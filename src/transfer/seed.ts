@@ -24,7 +24,16 @@ import type { Digest } from '../core/digest.js';
 import { digestHex } from '../core/digest.js';
 import { AslError, fsError } from '../core/errors.js';
 import {
-  CACHE_DIR, ENV_KEY_FILE, LAYOUT_VERSION, LOCKS_DIR, LOG_DIR, MARKER_FILE, OBJECTS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, TMP_DIR,
+  CACHE_DIR,
+  ENV_KEY_FILE,
+  LAYOUT_VERSION,
+  LOCKS_DIR,
+  LOG_DIR,
+  MARKER_FILE,
+  OBJECTS_DIR,
+  PRIVATE_KEY_FILE,
+  PUBLIC_KEY_FILE,
+  TMP_DIR,
   TRUSTED_KEYS_DIR,
 } from '../store/layout.js';
 import { native } from '../store/native.js';
@@ -81,27 +90,41 @@ function inside(parent: string, child: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
-
 const TEMP_MARK = '.asl-seed-';
 
 /** Temp directories of seeds of DIR whose process is gone (killed mid-seed). */
 async function removeStaleTemps(parent: string, base: string): Promise<void> {
   let names: string[];
-  try { names = await readdir(parent); } catch { return; }
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
   const prefix = `.${base}${TEMP_MARK}`;
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid)) await rm(join(parent, name), { recursive: true, force: true });
+    if (Number.isSafeInteger(pid) && pid > 0 && !processAlive(pid))
+      await rm(join(parent, name), { recursive: true, force: true });
   }
 }
 
 async function writeNew(path: string, data: Buffer | string, mode: number = STORE_MODES.file): Promise<void> {
-  await writeNewFile(path, data, mode, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW);
+  await writeNewFile(
+    path,
+    data,
+    mode,
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+  );
 }
 
 /** Copies every closure object into the new store, re-hashing each. */
-async function copyObjects(source: Store, dest: Store, closure: Closure, onProgress: SeedOptions['onProgress']): Promise<void> {
+async function copyObjects(
+  source: Store,
+  dest: Store,
+  closure: Closure,
+  onProgress: SeedOptions['onProgress'],
+): Promise<void> {
   const batch = new ObjectBatch(dest);
   const list = sortedObjects(closure);
   const chunks: Array<typeof list> = [];
@@ -116,7 +139,10 @@ async function copyObjects(source: Store, dest: Store, closure: Closure, onProgr
       const paths: Buffer[] = [];
       for (const o of chunk) {
         const loc = await locateObject(source, o.digest);
-        if (!loc) throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${source.root}`, { data: { id: o.digest } });
+        if (!loc)
+          throw new AslError('NOT_FOUND', `${o.digest}: no such object in store ${source.root}`, {
+            data: { id: o.digest },
+          });
         if (loc.kind === 'loose') {
           loose.push(o);
           paths.push(Buffer.from(loc.path));
@@ -126,11 +152,19 @@ async function copyObjects(source: Store, dest: Store, closure: Closure, onProgr
         if (batch.canStageSync) batch.addBytesSync(bytes, { packed: true });
         else await batch.addBytes(bytes);
       }
-      const staged = await batch.addFiles(paths, loose.map((o) => o.size), { packed: true });
+      const staged = await batch.addFiles(
+        paths,
+        loose.map((o) => o.size),
+        { packed: true },
+      );
       staged.forEach((s, i) => {
         const want = loose[i]!;
         if (s.digest !== want.digest) {
-          throw new AslError('CORRUPT', `${source.root}: object ${want.digest} is corrupt: content hashes to ${s.digest} (run \`asl verify\`)`, { data: { expected: want.digest, actual: s.digest } });
+          throw new AslError(
+            'CORRUPT',
+            `${source.root}: object ${want.digest} is corrupt: content hashes to ${s.digest} (run \`asl verify\`)`,
+            { data: { expected: want.digest, actual: s.digest } },
+          );
         }
       });
       done += chunk.length;
@@ -157,7 +191,12 @@ async function holdsSeed(store: Store, closure: Closure): Promise<boolean> {
   return true;
 }
 
-async function buildSeed(source: Store, tmp: string, closure: Closure, opts: SeedOptions): Promise<{ log: SeedLogMode; trustedKeys: string[]; views: ViewCopyResult }> {
+async function buildSeed(
+  source: Store,
+  tmp: string,
+  closure: Closure,
+  opts: SeedOptions,
+): Promise<{ log: SeedLogMode; trustedKeys: string[]; views: ViewCopyResult }> {
   for (const d of [`${OBJECTS_DIR}/sha256`, TMP_DIR, TRUSTED_KEYS_DIR, CACHE_DIR, PUT_REFS_DIR, LOG_DIR, LOCKS_DIR]) {
     await makeDirs(join(tmp, d));
   }
@@ -172,8 +211,12 @@ async function buildSeed(source: Store, tmp: string, closure: Closure, opts: See
     // only with the private key; a seeded host makes its own on its first capture.
     const envKey = await readFile(join(source.root, ENV_KEY_FILE)).catch(() => null);
     if (envKey) await writeNew(join(tmp, ENV_KEY_FILE), envKey);
-    const priv = await readFile(join(source.root, PRIVATE_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PRIVATE_KEY_FILE), err, '--with-private-key: cannot read the signing key'); });
-    const pub = await readFile(join(source.root, PUBLIC_KEY_FILE)).catch((err) => { throw fsError(join(source.root, PUBLIC_KEY_FILE), err, 'cannot read the public key'); });
+    const priv = await readFile(join(source.root, PRIVATE_KEY_FILE)).catch((err) => {
+      throw fsError(join(source.root, PRIVATE_KEY_FILE), err, '--with-private-key: cannot read the signing key');
+    });
+    const pub = await readFile(join(source.root, PUBLIC_KEY_FILE)).catch((err) => {
+      throw fsError(join(source.root, PUBLIC_KEY_FILE), err, 'cannot read the public key');
+    });
     await writeNew(join(tmp, PRIVATE_KEY_FILE), priv);
     await writeNew(join(tmp, PUBLIC_KEY_FILE), pub);
   }
@@ -199,57 +242,118 @@ async function buildSeed(source: Store, tmp: string, closure: Closure, opts: See
 export async function seedStore(source: Store, into: string, opts: SeedOptions = {}): Promise<SeedResult> {
   const { dest, root } = await resolveSeedDestination(into, opts.root);
   if (inside(source.root, dest) || inside(dest, source.root)) {
-    throw new AslError('USAGE', `${dest}: cannot seed a store into itself or into a folder that contains it (source ${source.root})`);
+    throw new AslError(
+      'USAGE',
+      `${dest}: cannot seed a store into itself or into a folder that contains it (source ${source.root})`,
+    );
   }
   const closure = await computeClosure(source, { receipts: opts.receipts ?? [], unsignedRoots: true });
-  const counts = { receipts: closure.receipts.length, objects: closure.objects.size, bytes: [...closure.objects.values()].reduce((a, b) => a + b, 0) };
+  const counts = {
+    receipts: closure.receipts.length,
+    objects: closure.objects.size,
+    bytes: [...closure.objects.values()].reduce((a, b) => a + b, 0),
+  };
 
   let st;
-  try { st = await lstat(dest); } catch (err) {
+  try {
+    st = await lstat(dest);
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(dest, err);
   }
   if (st) {
-    if (st.isSymbolicLink()) throw new AslError('BAD_INPUT', `${dest}: is a symbolic link; the seed is never written through a link`);
+    if (st.isSymbolicLink())
+      throw new AslError('BAD_INPUT', `${dest}: is a symbolic link; the seed is never written through a link`);
     if (!st.isDirectory()) throw new AslError('BAD_INPUT', `${dest}: exists and is not a directory`);
     const entries = await readdir(dest);
     if (entries.includes(MARKER_FILE)) {
       const existing = await openStore(dest);
-      const keyOk = !opts.withPrivateKey || await lstat(join(dest, PRIVATE_KEY_FILE)).then(() => true, () => false);
-      if (keyOk && await holdsSeed(existing, closure)) {
+      const keyOk =
+        !opts.withPrivateKey ||
+        (await lstat(join(dest, PRIVATE_KEY_FILE)).then(
+          () => true,
+          () => false,
+        ));
+      if (keyOk && (await holdsSeed(existing, closure))) {
         const report = await verifyStoreFully(existing);
-        if (!report.ok) throw new AslError('VERIFY_FAILED', `${dest}: holds this seed but does not verify: ${report.problems[0]!.message}`);
+        if (!report.ok)
+          throw new AslError(
+            'VERIFY_FAILED',
+            `${dest}: holds this seed but does not verify: ${report.problems[0]!.message}`,
+          );
         return {
-          into: dest, root, alreadySeeded: true, ...counts, log: 'existing', trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
-          privateKey: await lstat(join(dest, PRIVATE_KEY_FILE)).then(() => true, () => false), views: null,
-          verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
+          into: dest,
+          root,
+          alreadySeeded: true,
+          ...counts,
+          log: 'existing',
+          trustedKeys: (await listTrustedKeys(existing)).map((k) => k.keyId),
+          privateKey: await lstat(join(dest, PRIVATE_KEY_FILE)).then(
+            () => true,
+            () => false,
+          ),
+          views: null,
+          verify: { ok: report.ok, counts: report.counts, notes: report.notes },
+          notes: closure.notes,
         };
       }
-      throw new AslError('STORE_EXISTS', `${dest}: is already an ASL store that does not hold this seed; seed into an empty directory, or add to that store with \`asl bundle export\` and \`asl bundle import\``);
+      throw new AslError(
+        'STORE_EXISTS',
+        `${dest}: is already an ASL store that does not hold this seed; seed into an empty directory, or add to that store with \`asl bundle export\` and \`asl bundle import\``,
+      );
     }
     const copy = entries.length > 0 ? await receiptFolderCopy(dest) : null;
-    if (copy) throw new AslError('BAD_INPUT', `${dest}: holds a copy of a store's receipt folders (${copy.what}), not a store; remove it, then seed again (seed writes into an absent or empty directory)`);
-    if (entries.length > 0) throw new AslError('BAD_INPUT', `${dest}: directory is not empty (found ${JSON.stringify(entries.sort()[0])}); seed into a new or empty directory`);
+    if (copy)
+      throw new AslError(
+        'BAD_INPUT',
+        `${dest}: holds a copy of a store's receipt folders (${copy.what}), not a store; remove it, then seed again (seed writes into an absent or empty directory)`,
+      );
+    if (entries.length > 0)
+      throw new AslError(
+        'BAD_INPUT',
+        `${dest}: directory is not empty (found ${JSON.stringify(entries.sort()[0])}); seed into a new or empty directory`,
+      );
   }
 
   const parent = dirname(dest);
-  await makeDirs(parent, STORE_MODES.imageDir).catch((err) => { throw fsError(parent, err, 'cannot create the parent directory'); });
+  await makeDirs(parent, STORE_MODES.imageDir).catch((err) => {
+    throw fsError(parent, err, 'cannot create the parent directory');
+  });
   await removeStaleTemps(parent, basename(dest));
   const tmp = join(parent, `.${basename(dest)}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
-  await makeDirs(tmp).catch((err) => { throw fsError(tmp, err, 'cannot create the seed\'s temp directory'); });
+  await makeDirs(tmp).catch((err) => {
+    throw fsError(tmp, err, "cannot create the seed's temp directory");
+  });
   try {
     const built = await buildSeed(source, tmp, closure, opts);
     const report = await verifyStoreFully({ root: tmp });
     if (!report.ok) {
       const p = report.problems[0]!;
-      throw new AslError('VERIFY_FAILED', `seed of ${source.root} does not verify: ${p.message}${p.expected !== undefined ? ` (expected ${p.expected}, actual ${p.actual})` : ''}; ${dest} left unchanged`);
+      throw new AslError(
+        'VERIFY_FAILED',
+        `seed of ${source.root} does not verify: ${p.message}${p.expected !== undefined ? ` (expected ${p.expected}, actual ${p.actual})` : ''}; ${dest} left unchanged`,
+      );
     }
     native().syncfs(tmp);
-    await rename(tmp, dest).catch((err) => { throw fsError(dest, err, 'cannot move the seed into place'); });
+    await rename(tmp, dest).catch((err) => {
+      throw fsError(dest, err, 'cannot move the seed into place');
+    });
     const dir = await open(parent, 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     return {
-      into: dest, root, alreadySeeded: false, ...counts, log: built.log, trustedKeys: built.trustedKeys, privateKey: !!opts.withPrivateKey,
-      views: built.views, verify: { ok: report.ok, counts: report.counts, notes: report.notes }, notes: closure.notes,
+      into: dest,
+      root,
+      alreadySeeded: false,
+      ...counts,
+      log: built.log,
+      trustedKeys: built.trustedKeys,
+      privateKey: !!opts.withPrivateKey,
+      views: built.views,
+      verify: { ok: report.ok, counts: report.counts, notes: report.notes },
+      notes: closure.notes,
     };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

@@ -7,7 +7,15 @@
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { AslError } from '../core/errors.js';
-import { BLOCK, RECORD, USTAR_MAX_SIZE, encodeHeader, encodePaxRecords, paddingFor, type HeaderFields } from '../core/tar-format.js';
+import {
+  BLOCK,
+  RECORD,
+  USTAR_MAX_SIZE,
+  encodeHeader,
+  encodePaxRecords,
+  paddingFor,
+  type HeaderFields,
+} from '../core/tar-format.js';
 
 /** Where tar bytes go: a file or a stream, with backpressure. */
 export interface Sink {
@@ -25,11 +33,19 @@ export function fileSink(fh: FileHandle): Sink {
 
 export function streamSink(stream: NodeJS.WritableStream): Sink {
   let failed: Error | null = null;
-  stream.on('error', (err: Error) => { failed = err; });
+  stream.on('error', (err: Error) => {
+    failed = err;
+  });
   return {
     async write(bytes) {
       if (failed) throw failed;
-      if (!stream.write(bytes)) await Promise.race([once(stream, 'drain'), once(stream, 'error').then(([e]) => { throw e; })]);
+      if (!stream.write(bytes))
+        await Promise.race([
+          once(stream, 'drain'),
+          once(stream, 'error').then(([e]) => {
+            throw e;
+          }),
+        ]);
     },
   };
 }
@@ -53,7 +69,9 @@ export class TarWriter {
   private async header(fields: HeaderFields): Promise<void> {
     if (fields.size > USTAR_MAX_SIZE) {
       const body = encodePaxRecords({ size: String(fields.size) });
-      await this.put(encodeHeader({ name: 'PaxHeader', size: body.length, type: 'pax', mode: 0o400, mtime: fields.mtime ?? 0 }));
+      await this.put(
+        encodeHeader({ name: 'PaxHeader', size: body.length, type: 'pax', mode: 0o400, mtime: fields.mtime ?? 0 }),
+      );
       await this.put(body);
       await this.put(ZEROS.subarray(0, paddingFor(body.length)));
     }
@@ -72,7 +90,12 @@ export class TarWriter {
    * (the header is written first; a source that changed size is an error, and
    * the archive is then unusable: the caller discards it).
    */
-  async addStream(name: string, size: number, chunks: AsyncIterable<Buffer>, fields: Omit<HeaderFields, 'name' | 'size'> = {}): Promise<void> {
+  async addStream(
+    name: string,
+    size: number,
+    chunks: AsyncIterable<Buffer>,
+    fields: Omit<HeaderFields, 'name' | 'size'> = {},
+  ): Promise<void> {
     await this.header({ ...fields, name, size });
     let written = 0;
     for await (const chunk of chunks) {
@@ -80,7 +103,11 @@ export class TarWriter {
       if (written > size) break;
       await this.put(chunk);
     }
-    if (written !== size) throw new AslError('CORRUPT', `${name}: source is ${written > size ? 'longer' : 'shorter'} than the ${size} bytes announced`);
+    if (written !== size)
+      throw new AslError(
+        'CORRUPT',
+        `${name}: source is ${written > size ? 'longer' : 'shorter'} than the ${size} bytes announced`,
+      );
     await this.put(ZEROS.subarray(0, paddingFor(size)));
   }
 

@@ -5,7 +5,14 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { debControlFiles, isDebFileName, parseControl, readDebPackage, readDebPackages, tarFiles } from '../../src/capture/deb-package.js';
+import {
+  debControlFiles,
+  isDebFileName,
+  parseControl,
+  readDebPackage,
+  readDebPackages,
+  tarFiles,
+} from '../../src/capture/deb-package.js';
 import { encodeHeader } from '../../src/core/tar-format.js';
 import { tempDir } from '../helpers.js';
 
@@ -17,15 +24,18 @@ test('every control compression dpkg-deb can build: gzip, xz, zstd, none', async
   await mkdir(join(src, 'DEBIAN'), { recursive: true });
   await mkdir(join(src, 'usr/share/asl-test'), { recursive: true });
   await writeFile(join(src, 'usr/share/asl-test/file'), 'content\n');
-  await writeFile(join(src, 'DEBIAN/control'), [
-    'Package: asl-test-pkg',
-    'Version: 1:2.3-4~bpo12+1',
-    'Architecture: all',
-    'Maintainer: ASL <asl@example.org>',
-    'Description: a test package',
-    ' with a continuation line',
-    '',
-  ].join('\n'));
+  await writeFile(
+    join(src, 'DEBIAN/control'),
+    [
+      'Package: asl-test-pkg',
+      'Version: 1:2.3-4~bpo12+1',
+      'Architecture: all',
+      'Maintainer: ASL <asl@example.org>',
+      'Description: a test package',
+      ' with a continuation line',
+      '',
+    ].join('\n'),
+  );
   const debs: string[] = [];
   for (const z of ['gzip', 'xz', 'zstd', 'none']) {
     const deb = join(dir, `t-${z}.deb`);
@@ -34,7 +44,10 @@ test('every control compression dpkg-deb can build: gzip, xz, zstd, none', async
   }
   const expected = { name: 'asl-test-pkg', version: '1:2.3-4~bpo12+1', architecture: 'all' };
   for (const deb of debs) assert.deepEqual(await readDebPackage(deb), expected, deb);
-  assert.deepEqual(await readDebPackages(debs, 2), debs.map(() => expected));
+  assert.deepEqual(
+    await readDebPackages(debs, 2),
+    debs.map(() => expected),
+  );
   // Every control file, from the package's bytes streamed in small chunks, as dpkg-deb extracts them.
   await writeFile(join(src, 'DEBIAN/postinst'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
   await writeFile(join(src, 'DEBIAN/triggers'), 'interest-noawait /usr/share/asl-test\n');
@@ -44,12 +57,22 @@ test('every control compression dpkg-deb can build: gzip, xz, zstd, none', async
     const out = join(dir, `c-${z}`);
     await run('dpkg-deb', ['--control', deb, out]);
     const bytes = await readFile(deb);
-    const chunks = async function* () { for (let i = 0; i < bytes.length; i += 100) yield bytes.subarray(i, i + 100); };
+    const chunks = async function* () {
+      for (let i = 0; i < bytes.length; i += 100) yield bytes.subarray(i, i + 100);
+    };
     const files = await debControlFiles(chunks(), deb);
     assert.deepEqual([...files.keys()].sort(), (await readdir(out)).sort(), z);
     for (const [name, body] of files) assert.deepEqual(body, await readFile(join(out, name)), `${z} ${name}`);
   }
-  await assert.rejects(debControlFiles((async function* () { yield Buffer.from('!<arch>\n'); })(), 'empty.deb'), /empty\.deb: not a Debian package: no control\.tar member/);
+  await assert.rejects(
+    debControlFiles(
+      (async function* () {
+        yield Buffer.from('!<arch>\n');
+      })(),
+      'empty.deb',
+    ),
+    /empty\.deb: not a Debian package: no control\.tar member/,
+  );
 });
 
 test('not a package: one clear error naming the file', async (t) => {
@@ -73,7 +96,14 @@ test('a hand-made ar with GNU-style names and an odd-sized first member', async 
   const tar = controlTar(control);
   const gz = gzipSync(tar);
   const deb = join(dir, 'handmade.deb');
-  await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary/', Buffer.from('2.0\n\n\n')), arMember('control.tar.gz/', gz)]));
+  await writeFile(
+    deb,
+    Buffer.concat([
+      Buffer.from('!<arch>\n'),
+      arMember('debian-binary/', Buffer.from('2.0\n\n\n')),
+      arMember('control.tar.gz/', gz),
+    ]),
+  );
   assert.deepEqual(await readDebPackage(deb), { name: 'handmade', version: '0.1', architecture: 'arm64' });
   assert.deepEqual([...(await tarFiles(tar, 'control.tar'))], [['control', control]]);
 });
@@ -97,17 +127,31 @@ test('the control member is read by the strict tar reader: a damaged or truncate
   const tar = controlTar(Buffer.from('Package: strict\nVersion: 1\nArchitecture: all\n'));
   const debOf = async (name: string, member: Buffer) => {
     const deb = join(dir, name);
-    await writeFile(deb, Buffer.concat([Buffer.from('!<arch>\n'), arMember('debian-binary', Buffer.from('2.0\n')), arMember('control.tar', member)]));
+    await writeFile(
+      deb,
+      Buffer.concat([
+        Buffer.from('!<arch>\n'),
+        arMember('debian-binary', Buffer.from('2.0\n')),
+        arMember('control.tar', member),
+      ]),
+    );
     return deb;
   };
-  assert.deepEqual(await readDebPackage(await debOf('good.deb', tar)), { name: 'strict', version: '1', architecture: 'all' });
+  assert.deepEqual(await readDebPackage(await debOf('good.deb', tar)), {
+    name: 'strict',
+    version: '1',
+    architecture: 'all',
+  });
   // One byte of the header's name changed: the checksum no longer adds up (the lenient reader took it).
   const damaged = Buffer.from(tar);
   damaged[2] = 0x78;
   const bad = await debOf('damaged.deb', damaged);
   await assert.rejects(readDebPackage(bad), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'BAD_INPUT');
-    assert.match(err.message, /damaged\.deb: control\.tar: entry 1 \(byte 0\): header checksum is \d+, the header sums to \d+/);
+    assert.match(
+      err.message,
+      /damaged\.deb: control\.tar: entry 1 \(byte 0\): header checksum is \d+, the header sums to \d+/,
+    );
     return true;
   });
   // Cut inside the control file: truncated, never a shorter archive.
@@ -115,7 +159,10 @@ test('the control member is read by the strict tar reader: a damaged or truncate
   await assert.rejects(readDebPackage(cut), /cut\.deb: control\.tar: truncated: the archive ends inside "\.\/control"/);
   // No end-of-archive marker.
   const open = await debOf('open.deb', tar.subarray(0, 1024));
-  await assert.rejects(readDebPackage(open), /open\.deb: control\.tar: truncated: the archive ends without its end-of-archive marker/);
+  await assert.rejects(
+    readDebPackage(open),
+    /open\.deb: control\.tar: truncated: the archive ends without its end-of-archive marker/,
+  );
 });
 
 test('GNU tar long names in a control member: the name applies to the entry after it', async (t) => {

@@ -19,9 +19,19 @@ const settle = () => sleep(Number(RACY_MARGIN_NS / 1_000_000n) * 3);
 async function loggingDpkgQuery(dir: string): Promise<{ path: string; calls: () => Promise<string[]> }> {
   const log = join(dir, 'calls.log');
   const path = join(dir, 'dpkg-query');
-  await writeFile(path, `#!/bin/sh\nfor a; do case $a in -S|-W) echo "$a" >> ${log}; break;; esac; done\nexec dpkg-query "$@"\n`);
+  await writeFile(
+    path,
+    `#!/bin/sh\nfor a; do case $a in -S|-W) echo "$a" >> ${log}; break;; esac; done\nexec dpkg-query "$@"\n`,
+  );
   await chmod(path, 0o755);
-  return { path, calls: async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').filter((l) => l !== '') };
+  return {
+    path,
+    calls: async () =>
+      (await readFile(log, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter((l) => l !== ''),
+  };
 }
 
 /** A chroot-like root whose dpkg database holds one package, foo, owning /usr/bin/foo. */
@@ -46,24 +56,33 @@ test('dpkg answers are kept in the store cache: a second capture asks dpkg-query
   const dpkgQuery = await loggingDpkgQuery(dir);
   const cacheFile = join(dir, 'dpkg-v1.json');
   const paths = ['/usr/bin/cat', '/bin/dash', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/no/such/file'];
-  const first = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(paths);
+  const first = await new DpkgLookup({
+    dpkgQuery: dpkgQuery.path,
+    cache: new DpkgCache(cacheFile, CACHE_KEY),
+  }).packagesOf(paths);
   assert.equal(first.get('/usr/bin/cat')?.name, 'coreutils');
   assert.equal(first.get('/no/such/file'), null);
   const calls = await dpkgQuery.calls();
   if (databaseStamp('/var/lib/dpkg') === null) {
-    t.skip('the host\'s dpkg database changed moments ago: its answers are not cacheable yet');
+    t.skip("the host's dpkg database changed moments ago: its answers are not cacheable yet");
     return;
   }
   assert.deepEqual(calls, ['-S', '-W']);
-  const second = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(paths);
+  const second = await new DpkgLookup({
+    dpkgQuery: dpkgQuery.path,
+    cache: new DpkgCache(cacheFile, CACHE_KEY),
+  }).packagesOf(paths);
   assert.deepEqual(second, first);
   assert.deepEqual(await dpkgQuery.calls(), ['-S', '-W'], 'no dpkg-query the second time');
   // Same answers as a lookup without any cache.
   assert.deepEqual(await new DpkgLookup().packagesOf(paths), first);
   // A path not asked before is asked (and only it).
-  const more = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf([...paths, '/usr/bin/ls']);
+  const more = await new DpkgLookup({
+    dpkgQuery: dpkgQuery.path,
+    cache: new DpkgCache(cacheFile, CACHE_KEY),
+  }).packagesOf([...paths, '/usr/bin/ls']);
   assert.equal(more.get('/usr/bin/ls')?.name, 'coreutils');
-  assert.deepEqual(await dpkgQuery.calls(), ['-S', '-W', '-S'], 'coreutils\' version was known already');
+  assert.deepEqual(await dpkgQuery.calls(), ['-S', '-W', '-S'], "coreutils' version was known already");
 });
 
 test('a changed dpkg database is asked again; a database changed moments ago is not cached', async (t) => {
@@ -72,7 +91,11 @@ test('a changed dpkg database is asked again; a database changed moments ago is 
   const admindir = await fakeDatabase(root, '1.0');
   const dpkgQuery = await loggingDpkgQuery(dir);
   const cacheFile = join(dir, 'dpkg-v1.json');
-  const lookup = () => new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(['/usr/bin/foo'], root);
+  const lookup = () =>
+    new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(
+      ['/usr/bin/foo'],
+      root,
+    );
 
   // Just written: the stamp is within the racy margin, so nothing is saved.
   assert.equal(databaseStamp(admindir), null);
@@ -96,7 +119,10 @@ test('a changed dpkg database is asked again; a database changed moments ago is 
   await writeFile(join(admindir, 'info', 'foo.list-new'), '/.\n/usr\n/usr/bin\n/usr/bin/foo2\n');
   await rename(join(admindir, 'info', 'foo.list-new'), join(admindir, 'info', 'foo.list'));
   await settle();
-  const moved = await new DpkgLookup({ dpkgQuery: dpkgQuery.path, cache: new DpkgCache(cacheFile, CACHE_KEY) }).packagesOf(['/usr/bin/foo', '/usr/bin/foo2'], root);
+  const moved = await new DpkgLookup({
+    dpkgQuery: dpkgQuery.path,
+    cache: new DpkgCache(cacheFile, CACHE_KEY),
+  }).packagesOf(['/usr/bin/foo', '/usr/bin/foo2'], root);
   assert.equal(moved.get('/usr/bin/foo'), null);
   assert.equal(moved.get('/usr/bin/foo2')?.version, '2.0');
 

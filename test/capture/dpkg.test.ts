@@ -4,9 +4,16 @@ import { DpkgLookup, runHelper, usrMergeAliases } from '../../src/capture/dpkg.j
 import { native } from '../../src/store/native.js';
 
 // First in this file on purpose: no child has been reaped by this process yet.
-test('dpkg-query never becomes a reaped child, so it cannot mask a command\'s peak RSS', async () => {
+test("dpkg-query never becomes a reaped child, so it cannot mask a command's peak RSS", async () => {
   const before = native().childrenMaxRss();
-  const many = ['/usr/bin/cat', '/usr/bin/ls', '/usr/bin/dash', '/usr/sbin/chroot', '/usr/bin/apt-get', '/usr/bin/dpkg'];
+  const many = [
+    '/usr/bin/cat',
+    '/usr/bin/ls',
+    '/usr/bin/dash',
+    '/usr/sbin/chroot',
+    '/usr/bin/apt-get',
+    '/usr/bin/dpkg',
+  ];
   const pkgs = await new DpkgLookup().packagesOf(many);
   assert.equal(pkgs.get('/usr/bin/dpkg')?.name, 'dpkg');
   const after = native().childrenMaxRss();
@@ -25,8 +32,14 @@ test('runHelper: stdout, stderr and exit status of the helper', async () => {
 test('/usr-merge aliases both ways, nothing for other paths', () => {
   assert.deepEqual(usrMergeAliases('/usr/bin/cat'), ['/usr/bin/cat', '/bin/cat']);
   assert.deepEqual(usrMergeAliases('/sbin/ldconfig'), ['/sbin/ldconfig', '/usr/sbin/ldconfig']);
-  assert.deepEqual(usrMergeAliases('/usr/lib/x86_64-linux-gnu/libc.so.6'), ['/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libc.so.6']);
-  assert.deepEqual(usrMergeAliases('/lib64/ld-linux-x86-64.so.2'), ['/lib64/ld-linux-x86-64.so.2', '/usr/lib64/ld-linux-x86-64.so.2']);
+  assert.deepEqual(usrMergeAliases('/usr/lib/x86_64-linux-gnu/libc.so.6'), [
+    '/usr/lib/x86_64-linux-gnu/libc.so.6',
+    '/lib/x86_64-linux-gnu/libc.so.6',
+  ]);
+  assert.deepEqual(usrMergeAliases('/lib64/ld-linux-x86-64.so.2'), [
+    '/lib64/ld-linux-x86-64.so.2',
+    '/usr/lib64/ld-linux-x86-64.so.2',
+  ]);
   assert.deepEqual(usrMergeAliases('/usr/share/doc/x'), ['/usr/share/doc/x']);
   assert.deepEqual(usrMergeAliases('/etc/passwd'), ['/etc/passwd']);
 });

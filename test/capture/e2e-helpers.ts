@@ -37,7 +37,10 @@ export interface CaptureJson {
  */
 export function captureJson(r: RunResult, commandStdout: Buffer): CaptureJson {
   const all = r.stdoutBytes;
-  assert.ok(all.subarray(0, commandStdout.length).equals(commandStdout), 'asl-capture stdout starts with the command\'s own stdout');
+  assert.ok(
+    all.subarray(0, commandStdout.length).equals(commandStdout),
+    "asl-capture stdout starts with the command's own stdout",
+  );
   return JSON.parse(all.subarray(commandStdout.length).toString('utf8')) as CaptureJson;
 }
 
@@ -86,7 +89,11 @@ export interface Statement {
   _type: string;
   subject: Array<{ name: string; digest: { sha256: string } }>;
   predicateType: string;
-  predicate: { core: Core; coreDigest: string; run: Record<string, unknown> & { startedOn: string; durationMs: number } };
+  predicate: {
+    core: Core;
+    coreDigest: string;
+    run: Record<string, unknown> & { startedOn: string; durationMs: number };
+  };
 }
 
 export interface Envelope {
@@ -132,7 +139,8 @@ export function objectFile(store: string, digest: string): string {
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number') assert.ok(Number.isSafeInteger(value), `canonicalJson: ${value} is not a safe integer`);
+    if (typeof value === 'number')
+      assert.ok(Number.isSafeInteger(value), `canonicalJson: ${value} is not a safe integer`);
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -160,12 +168,25 @@ export async function assertWellFormedReceipt(store: string, out: Outdir): Promi
   assert.equal(statement._type, 'https://in-toto.io/Statement/v1');
   assert.equal(statement.predicateType, 'https://asl.dev/per/v1');
   assert.ok(await signedByStore(store, envelope), 'the envelope is signed by the store key');
-  assert.ok(out.payload.equals(Buffer.from(canonicalJson(statement))), 'the signed payload is the canonical JSON of the statement');
-  assert.equal(statement.predicate.coreDigest, digestOf(canonicalJson(statement.predicate.core)), 'coreDigest recomputes');
+  assert.ok(
+    out.payload.equals(Buffer.from(canonicalJson(statement))),
+    'the signed payload is the canonical JSON of the statement',
+  );
+  assert.equal(
+    statement.predicate.coreDigest,
+    digestOf(canonicalJson(statement.predicate.core)),
+    'coreDigest recomputes',
+  );
   // The stored receipt object is byte for byte the envelope file.
-  assert.ok((await readFile(objectFile(store, out.id))).equals(out.envelopeBytes), 'objects-v1 holds per.dsse.json under its sha256');
+  assert.ok(
+    (await readFile(objectFile(store, out.id))).equals(out.envelopeBytes),
+    'objects-v1 holds per.dsse.json under its sha256',
+  );
   // subject = outputs, by name and digest.
-  const fromOutputs = statement.predicate.core.outputs.map((o) => ({ name: o.name, digest: { sha256: o.digest.slice(7) } }));
+  const fromOutputs = statement.predicate.core.outputs.map((o) => ({
+    name: o.name,
+    digest: { sha256: o.digest.slice(7) },
+  }));
   assert.deepEqual([...statement.subject].sort(byName), fromOutputs.sort(byName), 'subject is the outputs');
   return statement;
 }
@@ -195,7 +216,11 @@ export async function aslCat(store: string, ref: string): Promise<Buffer> {
 
 export function only<T>(items: readonly T[], pred: (x: T) => boolean, what: string): T {
   const found = items.filter(pred);
-  assert.equal(found.length, 1, `expected exactly one ${what}, found ${found.length}: ${JSON.stringify(found).slice(0, 2000)}`);
+  assert.equal(
+    found.length,
+    1,
+    `expected exactly one ${what}, found ${found.length}: ${JSON.stringify(found).slice(0, 2000)}`,
+  );
   return found[0]!;
 }
 

@@ -32,7 +32,7 @@ function encodings(value: string): Array<[string, Buffer]> {
   ];
 }
 
-test('secret values appear nowhere in the store, the outdirs or asl\'s own output; names are secret, others hashed, PATH verbatim', async (t) => {
+test("secret values appear nowhere in the store, the outdirs or asl's own output; names are secret, others hashed, PATH verbatim", async (t) => {
   const { work, store } = await workWithStore(t);
   const secrets = {
     MY_API_TOKEN: rnd('tokvalue'),
@@ -42,11 +42,24 @@ test('secret values appear nowhere in the store, the outdirs or asl\'s own outpu
   const ordinary = { BUILD_FLAVOUR: rnd('flavour') };
   const env: NodeJS.ProcessEnv = { ...process.env, ...secrets, ...ordinary, LANG: 'C.UTF-8' };
   // The command uses the secrets (so they are really in its environment) without printing them.
-  const cmd = 'test -n "$MY_API_TOKEN" && test -n "$DB_PASSWORD" && test -n "$AWS_SECRET_ACCESS_KEY" && echo "secrets present: ${#MY_API_TOKEN} chars" && printf "%s" "$MY_API_TOKEN" | sha1sum > token.sha1';
+  const cmd =
+    'test -n "$MY_API_TOKEN" && test -n "$DB_PASSWORD" && test -n "$AWS_SECRET_ACCESS_KEY" && echo "secrets present: ${#MY_API_TOKEN} chars" && printf "%s" "$MY_API_TOKEN" | sha1sum > token.sha1';
   const outdirs = [join(store, 'per', 'with-secrets'), join(work, 'elsewhere', 'traced-secrets')];
   const runs = [];
-  runs.push(await runAsl(['--store', store, '--cmd', cmd, '--outdir', outdirs[0]!, '--json'], { program: 'asl-capture', cwd: work, env }));
-  runs.push(await runAsl(['--store', store, '--cmd', cmd, '--trace', '--outdir', outdirs[1]!, '--json'], { program: 'asl-capture', cwd: work, env }));
+  runs.push(
+    await runAsl(['--store', store, '--cmd', cmd, '--outdir', outdirs[0]!, '--json'], {
+      program: 'asl-capture',
+      cwd: work,
+      env,
+    }),
+  );
+  runs.push(
+    await runAsl(['--store', store, '--cmd', cmd, '--trace', '--outdir', outdirs[1]!, '--json'], {
+      program: 'asl-capture',
+      cwd: work,
+      env,
+    }),
+  );
   for (const r of runs) assert.equal(r.code, 0, describeRun(r));
   const expectedLine = `secrets present: ${secrets.MY_API_TOKEN.length} chars\n`;
   assert.equal(await readFile(join(outdirs[0]!, 'stdout.log'), 'utf8'), expectedLine, 'the command saw the secret');
@@ -54,9 +67,14 @@ test('secret values appear nowhere in the store, the outdirs or asl\'s own outpu
 
   for (const outdir of outdirs) {
     const vars = (await readOutdir(outdir)).statement.predicate.core.environment!.variables;
-    for (const name of Object.keys(secrets)) assert.deepEqual(vars[name], { mode: 'secret' }, `${name} is recorded by name only`);
+    for (const name of Object.keys(secrets))
+      assert.deepEqual(vars[name], { mode: 'secret' }, `${name} is recorded by name only`);
     const hmac = `hmac-sha256:${createHmac('sha256', envKey).update(ordinary.BUILD_FLAVOUR, 'utf8').digest('hex')}`;
-    assert.deepEqual(vars.BUILD_FLAVOUR, { mode: 'hashed', hmac }, 'an ordinary variable is an HMAC under the store key');
+    assert.deepEqual(
+      vars.BUILD_FLAVOUR,
+      { mode: 'hashed', hmac },
+      'an ordinary variable is an HMAC under the store key',
+    );
     assert.deepEqual(vars.PATH, { mode: 'verbatim', value: env.PATH });
     assert.deepEqual(vars.LANG, { mode: 'verbatim', value: 'C.UTF-8' });
   }
@@ -64,12 +82,19 @@ test('secret values appear nowhere in the store, the outdirs or asl\'s own outpu
   // Read-only views of the store print the receipt too: capture their output as well.
   const log = await aslOk(['log', '--store', store, '--json']);
   const ids = (JSON.parse(log.stdout) as Array<{ receipt: string }>).map((i) => i.receipt);
-  const shown = await Promise.all(ids.flatMap((id) => [aslOk(['show', '--store', store, id]), aslOk(['show', '--store', store, id, '--json'])]));
+  const shown = await Promise.all(
+    ids.flatMap((id) => [aslOk(['show', '--store', store, id]), aslOk(['show', '--store', store, id, '--json'])]),
+  );
 
   const haystacks: Array<[string, Buffer]> = [
     ...(await allFileBytes(store)),
     ...(await allFileBytes(outdirs[1]!)),
-    ...runs.flatMap((r, i): Array<[string, Buffer]> => [[`asl-capture run ${i} stdout`, r.stdoutBytes], [`asl-capture run ${i} stderr`, Buffer.from(r.stderr)]]),
+    ...runs.flatMap(
+      (r, i): Array<[string, Buffer]> => [
+        [`asl-capture run ${i} stdout`, r.stdoutBytes],
+        [`asl-capture run ${i} stderr`, Buffer.from(r.stderr)],
+      ],
+    ),
     ['asl log --json', log.stdoutBytes],
     ...shown.map((r, i): [string, Buffer] => [`asl show #${i}`, r.stdoutBytes]),
   ];
@@ -86,5 +111,8 @@ test('secret values appear nowhere in the store, the outdirs or asl\'s own outpu
   // The search would have found them: the ordinary value's HMAC is there, and a value the
   // command wrote to a file of the work dir (token.sha1 is a watched output) is stored.
   const tokenSha1 = createHash('sha1').update(secrets.MY_API_TOKEN).digest('hex');
-  assert.ok(haystacks.some(([, b]) => b.includes(tokenSha1)), 'the command\'s own output file is in the store (control for the search)');
+  assert.ok(
+    haystacks.some(([, b]) => b.includes(tokenSha1)),
+    "the command's own output file is in the store (control for the search)",
+  );
 });

@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { debianMirror, ensureDebianPackages } from '../fixtures.js';
 import { REPO_ROOT, mountingTempDir, runBashLogged } from '../helpers.js';
 import {
-  aslCat, aslOk, assertWellFormedReceipt, digestOf, logJson, only, readOutdir, type Core, type Outdir,
+  aslCat,
+  aslOk,
+  assertWellFormedReceipt,
+  digestOf,
+  logJson,
+  only,
+  readOutdir,
+  type Core,
+  type Outdir,
 } from './e2e-helpers.js';
 
 /** The seed's lines as DESIGN.md writes them; only the suite (bookworm) and --variant=minbase are chosen here. */
@@ -38,7 +46,9 @@ const HELLO_BINARY = '#!/bin/sh\necho "ASL-AUTH-HOST: this host carries its own 
 
 const sha256File = async (path: string) => digestOf(await readFile(path));
 
-test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked by content, every package and program listed, verify passes', { timeout: 15 * 60_000 }, async (t) => {
+test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked by content, every package and program listed, verify passes', {
+  timeout: 15 * 60_000,
+}, async (t) => {
   await ensureDebianPackages('debootstrap');
   const WORKDIR = await mountingTempDir(t, 'asl-e2e-seed-');
   const ISO_ROOT = join(WORKDIR, 'iso_root');
@@ -48,14 +58,20 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
   await mkdir(join(WORKDIR, 'scripts'));
   await writeFile(join(WORKDIR, 'binaries', 'asl-hello'), HELLO_BINARY);
   await chmod(join(WORKDIR, 'binaries', 'asl-hello'), 0o755);
-  await copyFile(join(REPO_ROOT, 'examples', 'seed-workflow', 'build_asl_auth_host_iso.sh'), join(WORKDIR, 'scripts', 'build_asl_auth_host_iso.sh'));
+  await copyFile(
+    join(REPO_ROOT, 'examples', 'seed-workflow', 'build_asl_auth_host_iso.sh'),
+    join(WORKDIR, 'scripts', 'build_asl_auth_host_iso.sh'),
+  );
   await chmod(join(WORKDIR, 'scripts', 'build_asl_auth_host_iso.sh'), 0o755);
   const script = join(WORKDIR, 'asl-workflow.sh');
   await writeFile(script, WORKFLOW);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${join(REPO_ROOT, 'bin')}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
-    WORKDIR, ISO_ROOT, PRESTORE, MIRROR,
+    WORKDIR,
+    ISO_ROOT,
+    PRESTORE,
+    MIRROR,
     DEBIAN_FRONTEND: 'noninteractive',
     SOURCE_DATE_EPOCH: '1700000000',
   };
@@ -81,10 +97,16 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
   const build = await readOutdir(join(per, 'build_iso'));
   const all: Outdir[] = [deb, apt, ovHello, ovBuild, build];
   for (const o of all) await assertWellFormedReceipt(PRESTORE, o);
-  assert.deepEqual((await logJson(PRESTORE)).map((i) => [i.seq, i.step, i.receipt, i.ok]), [
-    [1, 'debootstrap', deb.id, true], [2, 'apt_install', apt.id, true], [3, 'overlay', ovHello.id, true],
-    [4, 'overlay', ovBuild.id, true], [5, 'build_iso', build.id, true],
-  ]);
+  assert.deepEqual(
+    (await logJson(PRESTORE)).map((i) => [i.seq, i.step, i.receipt, i.ok]),
+    [
+      [1, 'debootstrap', deb.id, true],
+      [2, 'apt_install', apt.id, true],
+      [3, 'overlay', ovHello.id, true],
+      [4, 'overlay', ovBuild.id, true],
+      [5, 'build_iso', build.id, true],
+    ],
+  );
   const d: Core = deb.statement.predicate.core;
   const a: Core = apt.statement.predicate.core;
   const b: Core = build.statement.predicate.core;
@@ -95,12 +117,19 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
   assert.equal(dRoot.before, null, 'ISO_ROOT did not exist before debootstrap');
   assert.ok(dRoot.added > 5000, `a minbase root has thousands of paths: ${dRoot.added}`);
   const T1 = dRoot.after!;
-  assert.equal(only(d.outputs, (o) => o.role === 'watched' && o.path === ISO_ROOT, 'debootstrap output root').digest, T1);
-  assert.ok(deb.envelopeBytes.length < 64 * 1024, `debootstrap's per.dsse.json is ${deb.envelopeBytes.length} bytes, over 64 KB`);
+  assert.equal(
+    only(d.outputs, (o) => o.role === 'watched' && o.path === ISO_ROOT, 'debootstrap output root').digest,
+    T1,
+  );
+  assert.ok(
+    deb.envelopeBytes.length < 64 * 1024,
+    `debootstrap's per.dsse.json is ${deb.envelopeBytes.length} bytes, over 64 KB`,
+  );
   t.diagnostic(`debootstrap per.dsse.json: ${deb.envelopeBytes.length} bytes, ${d.inputs.length} inputs`);
   const debPackages = d.inputs.filter((i) => i.role === 'downloaded');
   const debNames = new Set(debPackages.map((i) => i.package!.name));
-  for (const name of ['dpkg', 'base-files', 'libc6', 'apt', 'bash', 'coreutils']) assert.ok(debNames.has(name), `debootstrap lists ${name}`);
+  for (const name of ['dpkg', 'base-files', 'libc6', 'apt', 'bash', 'coreutils'])
+    assert.ok(debNames.has(name), `debootstrap lists ${name}`);
   for (const p of debPackages) {
     assert.equal(p.kind, 'package');
     assert.match(p.path!, new RegExp(`^${ISO_ROOT}/var/cache/apt/archives/[^/]+\\.deb$`));
@@ -111,45 +140,82 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
   }
   const debootstrap = only(d.program!, (p) => p.path === '/usr/sbin/debootstrap', 'program /usr/sbin/debootstrap');
   assert.equal(debootstrap.package, 'debootstrap');
-  assert.equal(debootstrap.version, execFileSync('dpkg-query', ['-W', '-f=${Version}', 'debootstrap'], { encoding: 'utf8' }));
+  assert.equal(
+    debootstrap.version,
+    execFileSync('dpkg-query', ['-W', '-f=${Version}', 'debootstrap'], { encoding: 'utf8' }),
+  );
   assert.equal(debootstrap.digest, await sha256File('/usr/sbin/debootstrap'));
 
   // --- apt_install: its before-input is debootstrap's output, by content.
   assert.deepEqual(a.exit, { kind: 'exited', code: 0 });
   const aRoot = only(a.watched!, (w) => w.path === ISO_ROOT, 'apt_install watched ISO_ROOT');
-  assert.equal(aRoot.before, T1, 'lineage: debootstrap\'s output tree is apt_install\'s input tree');
+  assert.equal(aRoot.before, T1, "lineage: debootstrap's output tree is apt_install's input tree");
   assert.equal(only(a.inputs, (i) => i.role === 'watched' && i.path === ISO_ROOT, 'apt_install input root').digest, T1);
   const T2 = aRoot.after!;
   assert.notEqual(T2, T1);
   assert.ok(aRoot.added > 0);
-  assert.equal(only(a.outputs, (o) => o.role === 'watched' && o.path === ISO_ROOT, 'apt_install output root').digest, T2);
+  assert.equal(
+    only(a.outputs, (o) => o.role === 'watched' && o.path === ISO_ROOT, 'apt_install output root').digest,
+    T2,
+  );
   const archives = join(ISO_ROOT, 'var', 'cache', 'apt', 'archives');
-  const helloFile = only((await readdir(archives)).filter((n) => n.endsWith('.deb')), (n) => n.startsWith('hello_'), 'hello .deb in the archives');
+  const helloFile = only(
+    (await readdir(archives)).filter((n) => n.endsWith('.deb')),
+    (n) => n.startsWith('hello_'),
+    'hello .deb in the archives',
+  );
   const hello = only(a.inputs, (i) => i.role === 'downloaded' && i.package?.name === 'hello', 'downloaded hello');
   assert.equal(hello.kind, 'package');
   assert.equal(hello.path, join(archives, helloFile));
-  assert.equal(hello.digest, await sha256File(join(archives, helloFile)), 'hello\'s digest is the sha256 of the .deb');
-  const field = (f: string) => execFileSync('dpkg-deb', ['-f', join(archives, helloFile), f], { encoding: 'utf8' }).trim();
+  assert.equal(hello.digest, await sha256File(join(archives, helloFile)), "hello's digest is the sha256 of the .deb");
+  const field = (f: string) =>
+    execFileSync('dpkg-deb', ['-f', join(archives, helloFile), f], { encoding: 'utf8' }).trim();
   assert.deepEqual(hello.package, { name: 'hello', version: field('Version'), architecture: field('Architecture') });
   // Every .deb that is in the archives now and was not after debootstrap is listed, and nothing else.
   const before = new Set(debPackages.map((p) => p.digest));
-  const nowDebs = await Promise.all((await readdir(archives)).filter((n) => n.endsWith('.deb')).map((n) => sha256File(join(archives, n))));
-  assert.deepEqual(a.inputs.filter((i) => i.role === 'downloaded').map((i) => i.digest).sort(), nowDebs.filter((x) => !before.has(x)).sort(),
-    'apt_install lists every .deb it downloaded');
+  const nowDebs = await Promise.all(
+    (await readdir(archives)).filter((n) => n.endsWith('.deb')).map((n) => sha256File(join(archives, n))),
+  );
+  assert.deepEqual(
+    a.inputs
+      .filter((i) => i.role === 'downloaded')
+      .map((i) => i.digest)
+      .sort(),
+    nowDebs.filter((x) => !before.has(x)).sort(),
+    'apt_install lists every .deb it downloaded',
+  );
   // Programs: chroot on the host, bash and apt-get inside the root, from the root's own dpkg database.
   const chroot = only(a.program!, (p) => p.path === '/usr/sbin/chroot' && !p.root, 'program /usr/sbin/chroot');
   assert.equal(chroot.package, 'coreutils');
-  const bash = only(a.program!, (p) => p.path.endsWith('/bin/bash') && p.root === ISO_ROOT, 'program /bin/bash inside ISO_ROOT');
-  assert.equal(bash.digest, await sha256File(join(ISO_ROOT, 'usr', 'bin', 'bash')), 'the chroot\'s bash, not the host\'s');
+  const bash = only(
+    a.program!,
+    (p) => p.path.endsWith('/bin/bash') && p.root === ISO_ROOT,
+    'program /bin/bash inside ISO_ROOT',
+  );
+  assert.equal(
+    bash.digest,
+    await sha256File(join(ISO_ROOT, 'usr', 'bin', 'bash')),
+    "the chroot's bash, not the host's",
+  );
   assert.equal(bash.package, 'bash');
-  const rootDpkg = (pkg: string) => execFileSync('dpkg-query', [`--admindir=${join(ISO_ROOT, 'var', 'lib', 'dpkg')}`, '-W', '-f=${Version}', pkg], { encoding: 'utf8' });
+  const rootDpkg = (pkg: string) =>
+    execFileSync('dpkg-query', [`--admindir=${join(ISO_ROOT, 'var', 'lib', 'dpkg')}`, '-W', '-f=${Version}', pkg], {
+      encoding: 'utf8',
+    });
   assert.equal(bash.version, rootDpkg('bash'));
-  const aptGet = only(a.program!, (p) => p.path.endsWith('/bin/apt-get') && p.root === ISO_ROOT, 'program apt-get inside ISO_ROOT');
+  const aptGet = only(
+    a.program!,
+    (p) => p.path.endsWith('/bin/apt-get') && p.root === ISO_ROOT,
+    'program apt-get inside ISO_ROOT',
+  );
   assert.equal(aptGet.package, 'apt');
   assert.equal(aptGet.version, rootDpkg('apt'));
 
   // --- overlay: one ingest receipt per file, its digest the file's.
-  for (const [o, path] of [[ovHello, join(WORKDIR, 'binaries', 'asl-hello')], [ovBuild, join(WORKDIR, 'scripts', 'build_asl_auth_host_iso.sh')]] as const) {
+  for (const [o, path] of [
+    [ovHello, join(WORKDIR, 'binaries', 'asl-hello')],
+    [ovBuild, join(WORKDIR, 'scripts', 'build_asl_auth_host_iso.sh')],
+  ] as const) {
     const c = o.statement.predicate.core;
     assert.equal(c.kind, 'ingest');
     assert.deepEqual(c.source, { path, type: 'file', mode: 0o755 });
@@ -158,18 +224,34 @@ test('the seed workflow: debootstrap -> apt_install -> overlay -> build, linked 
 
   // --- build: its input root is apt_install's output, and it names the four earlier receipts.
   assert.deepEqual(b.exit, { kind: 'exited', code: 0 });
-  assert.equal(only(b.inputs, (i) => i.role === 'declared' && i.path === ISO_ROOT, 'build input root').digest, T2,
-    'lineage: apt_install\'s output tree is the build\'s input tree');
-  assert.deepEqual(b.inputs.filter((i) => i.kind === 'receipt').map((i) => i.digest).sort(), [deb.id, apt.id, ovHello.id, ovBuild.id].sort(),
-    'the build lists the four earlier receipts as inputs');
+  assert.equal(
+    only(b.inputs, (i) => i.role === 'declared' && i.path === ISO_ROOT, 'build input root').digest,
+    T2,
+    "lineage: apt_install's output tree is the build's input tree",
+  );
+  assert.deepEqual(
+    b.inputs
+      .filter((i) => i.kind === 'receipt')
+      .map((i) => i.digest)
+      .sort(),
+    [deb.id, apt.id, ovHello.id, ovBuild.id].sort(),
+    'the build lists the four earlier receipts as inputs',
+  );
   const binaries = only(b.inputs, (i) => i.path === join(PRESTORE, 'binaries'), 'build input binaries/');
-  assert.equal(digestOf(await aslCat(PRESTORE, `${binaries.digest}:asl-hello`)),
-    only(ovHello.statement.predicate.core.outputs, (x) => x.role === 'source', 'overlay output').digest, 'lineage: the overlay artifact is in the build\'s binaries input');
+  assert.equal(
+    digestOf(await aslCat(PRESTORE, `${binaries.digest}:asl-hello`)),
+    only(ovHello.statement.predicate.core.outputs, (x) => x.role === 'source', 'overlay output').digest,
+    "lineage: the overlay artifact is in the build's binaries input",
+  );
   // The image is the build's output artifact; its sha256 is the one the build script wrote.
   const out = only(b.watched!, (w) => w.path === join(WORKDIR, 'out'), 'build watched out/');
   const tarSum = (await readFile(join(WORKDIR, 'out', 'asl-auth-host-root.tar.sha256'), 'utf8')).split(' ')[0];
-  const listing = JSON.parse((await aslOk(['ls', '--store', PRESTORE, out.after!, '--json'])).stdout) as Array<{ name: string; size: number; digest: string }>;
-  const tar = only(listing, (e) => e.name === 'asl-auth-host-root.tar', 'the image in the build\'s output tree');
+  const listing = JSON.parse((await aslOk(['ls', '--store', PRESTORE, out.after!, '--json'])).stdout) as Array<{
+    name: string;
+    size: number;
+    digest: string;
+  }>;
+  const tar = only(listing, (e) => e.name === 'asl-auth-host-root.tar', "the image in the build's output tree");
   assert.ok(tar.size > 100 * 1024 * 1024, `image size ${tar.size}`);
   assert.equal(tar.digest, `sha256:${tarSum}`, 'the stored image is the one the build wrote');
 

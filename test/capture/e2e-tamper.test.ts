@@ -36,7 +36,10 @@ before(async () => {
   ];
   const ids: string[] = [];
   for (const [name, cmd] of steps) {
-    const r = await runAsl(['--store', store, '--cmd', cmd, '--outdir', join(store, 'per', name)], { program: 'asl-capture', cwd: work });
+    const r = await runAsl(['--store', store, '--cmd', cmd, '--outdir', join(store, 'per', name)], {
+      program: 'asl-capture',
+      cwd: work,
+    });
     assert.equal(r.code, 0, describeRun(r));
     ids.push((await readOutdir(join(store, 'per', name))).id);
   }
@@ -97,7 +100,14 @@ test('the untouched store verifies: 3 receipts, 3 log entries', async (t) => {
   const r = await verify(store);
   assert.equal(r.code, 0, describeRun(r));
   assert.match(r.stdout, /^OK: .* 3 receipts, 3 log entries$/m);
-  assert.deepEqual((await logJson(store)).map((i) => [i.seq, i.step, i.receipt]), [[1, 'one', pristine.ids[0]], [2, 'two', pristine.ids[1]], [3, 'three', pristine.ids[2]]]);
+  assert.deepEqual(
+    (await logJson(store)).map((i) => [i.seq, i.step, i.receipt]),
+    [
+      [1, 'one', pristine.ids[0]],
+      [2, 'two', pristine.ids[1]],
+      [3, 'three', pristine.ids[2]],
+    ],
+  );
 });
 
 test('one byte of a receipt object in objects-v1 changed: verify exits 1 naming the receipt', async (t) => {
@@ -107,7 +117,10 @@ test('one byte of a receipt object in objects-v1 changed: verify exits 1 naming 
   await editFile(path, (b) => flipByte(b, payloadMiddle(b)));
   const r = await verify(store);
   assertFails(r, id);
-  assert.ok(!r.stdout.includes(pristine.ids[0]!) && !r.stdout.includes(pristine.ids[2]!), `only the damaged receipt is named:\n${r.stdout}`);
+  assert.ok(
+    !r.stdout.includes(pristine.ids[0]!) && !r.stdout.includes(pristine.ids[2]!),
+    `only the damaged receipt is named:\n${r.stdout}`,
+  );
   // Reading it is refused too.
   const show = await runAsl(['show', '--store', store, id]);
   assert.notEqual(show.code, 0, describeRun(show));
@@ -137,7 +150,10 @@ test('per.dsse.json edited in an outdir inside the store (per/): its sha256 no l
 test('per.dsse.json edited in an outdir outside the store: sha256sum shows it, the store itself still verifies', async (t) => {
   const { store, work } = await copyOfStore(t);
   const outdir = join(work, 'outside', 'four');
-  const r = await runAsl(['--store', store, '--cmd', 'echo four', '--outdir', outdir, '--json'], { program: 'asl-capture', cwd: work });
+  const r = await runAsl(['--store', store, '--cmd', 'echo four', '--outdir', outdir, '--json'], {
+    program: 'asl-capture',
+    cwd: work,
+  });
   assert.equal(r.code, 0, describeRun(r));
   const id = (JSON.parse(r.stdout.slice('four\n'.length)) as { receipt: string }).receipt;
   const file = join(outdir, 'per.dsse.json');
@@ -154,16 +170,29 @@ test('a tampered per.dsse.json fed to a later step (--artifact-inputs per/) is n
   const file = join(store, 'per', 'one', 'per.dsse.json');
   await editFile(file, (b) => flipByte(b, payloadMiddle(b)));
   const forged = digestOf(await readFile(file));
-  const r = await runAsl(['--store', store, '--cmd', 'echo build', '--artifact-inputs', join(store, 'per'), '--outdir', join(store, 'per', 'build')],
-    { program: 'asl-capture', cwd: work });
+  const r = await runAsl(
+    [
+      '--store',
+      store,
+      '--cmd',
+      'echo build',
+      '--artifact-inputs',
+      join(store, 'per'),
+      '--outdir',
+      join(store, 'per', 'build'),
+    ],
+    { program: 'asl-capture', cwd: work },
+  );
   let listedAsReceipt = false;
   if (r.code === 0) {
     const core = (await readOutdir(join(store, 'per', 'build'))).statement.predicate.core;
     listedAsReceipt = core.inputs.some((i) => i.kind === 'receipt' && i.digest === forged);
   }
   const v = await verify(store);
-  assert.ok(!listedAsReceipt || v.code === 1,
-    `the build receipt lists ${forged} (bytes that are no valid receipt) as a 'receipt' input and asl verify passes:\n${describeRun(v)}`);
+  assert.ok(
+    !listedAsReceipt || v.code === 1,
+    `the build receipt lists ${forged} (bytes that are no valid receipt) as a 'receipt' input and asl verify passes:\n${describeRun(v)}`,
+  );
 });
 
 test('one byte of a log line changed: verify exits 1 naming the entry and its receipt', async (t) => {
@@ -188,7 +217,9 @@ test('the log head signature changed: verify exits 1 naming the head', async (t)
   assertFails(r, 'log/head.json');
   assert.match(r.stdout, /signature/);
   // And nothing more can be appended to a log whose head is not trusted.
-  const more = await runAsl(['--store', store, '--cmd', 'echo four', '--outdir', join(store, 'per', 'four')], { program: 'asl-capture' });
+  const more = await runAsl(['--store', store, '--cmd', 'echo four', '--outdir', join(store, 'per', 'four')], {
+    program: 'asl-capture',
+  });
   assert.notEqual(more.code, 0, describeRun(more));
 });
 
@@ -199,7 +230,10 @@ test('a log line deleted (middle): verify exits 1 naming the entries around the 
   await writeFile(logFile(store), `${[lines[0], lines[2]].join('\n')}\n`);
   const r = await verify(store);
   assertFails(r, 'seq 3', pristine.ids[2]!);
-  assert.ok(r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[1]!), `names the deleted entry or its receipt:\n${r.stdout}`);
+  assert.ok(
+    r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[1]!),
+    `names the deleted entry or its receipt:\n${r.stdout}`,
+  );
 });
 
 test('the last log line deleted: verify exits 1, the signed head names the missing entry', async (t) => {
@@ -209,7 +243,10 @@ test('the last log line deleted: verify exits 1, the signed head names the missi
   await writeFile(logFile(store), `${[lines[0], lines[1]].join('\n')}\n`);
   const r = await verify(store);
   assertFails(r, 'seq 3');
-  assert.ok(r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[2]!), `names the deleted entry or its receipt:\n${r.stdout}`);
+  assert.ok(
+    r.stdout.includes(deletedEntry) || r.stdout.includes(pristine.ids[2]!),
+    `names the deleted entry or its receipt:\n${r.stdout}`,
+  );
 });
 
 test('two log lines swapped: verify exits 1 naming the entries', async (t) => {
@@ -234,10 +271,16 @@ test('a damaged log does not stop verify from checking the receipts it still lis
   const { store } = await copyOfStore(t);
   // Two independent problems: step three's log line edited, step one's stdout artifact deleted.
   const lines = await logLines(store);
-  await writeFile(logFile(store), `${[lines[0], lines[1], lines[2]!.replace('"step":"three"', '"step":"thrEe"')].join('\n')}\n`);
+  await writeFile(
+    logFile(store),
+    `${[lines[0], lines[1], lines[2]!.replace('"step":"three"', '"step":"thrEe"')].join('\n')}\n`,
+  );
   await unlink(objectFile(store, pristine.stdoutOne));
   const r = await verify(store);
   assertFails(r, 'seq 3', pristine.ids[2]!);
-  assert.ok(r.stdout.includes(pristine.stdoutOne), `the missing artifact of step one must still be reported:\n${r.stdout}`);
+  assert.ok(
+    r.stdout.includes(pristine.stdoutOne),
+    `the missing artifact of step one must still be reported:\n${r.stdout}`,
+  );
   assert.doesNotMatch(r.stdout, / 0 receipts,/, 'the receipts the log still lists are checked');
 });

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { captureEnvironment, childEnvironment, classifyVariable, environmentKeyId } from '../../src/capture/environment.js';
+import {
+  captureEnvironment,
+  childEnvironment,
+  classifyVariable,
+  environmentKeyId,
+} from '../../src/capture/environment.js';
 
 const KEY = randomBytes(32);
 
@@ -24,19 +29,47 @@ test('allowlisted names verbatim, others as HMAC-SHA256 of the value, secrets by
   };
   const rec = captureEnvironment(env, KEY);
   assert.deepEqual(Object.keys(rec.variables), [
-    'AWS_SECRET_ACCESS_KEY', 'DEBIAN_FRONTEND', 'DEB_BUILD_OPTIONS', 'DEB_SIGN_KEYID', 'EDITOR', 'GITHUB_TOKEN',
-    'LC_ALL', 'MYSQL_PWD', 'PATH', 'PGPASSWORD', 'SOURCE_DATE_EPOCH', 'TZ', 'apiKey',
+    'AWS_SECRET_ACCESS_KEY',
+    'DEBIAN_FRONTEND',
+    'DEB_BUILD_OPTIONS',
+    'DEB_SIGN_KEYID',
+    'EDITOR',
+    'GITHUB_TOKEN',
+    'LC_ALL',
+    'MYSQL_PWD',
+    'PATH',
+    'PGPASSWORD',
+    'SOURCE_DATE_EPOCH',
+    'TZ',
+    'apiKey',
   ]);
   assert.deepEqual(rec.variables.PATH, { mode: 'verbatim', value: '/usr/sbin:/usr/bin' });
   assert.deepEqual(rec.variables.LC_ALL, { mode: 'verbatim', value: 'C.UTF-8' });
   assert.deepEqual(rec.variables.DEB_BUILD_OPTIONS, { mode: 'verbatim', value: 'nocheck' });
-  assert.deepEqual(rec.variables.EDITOR, { mode: 'hashed', hmac: `hmac-sha256:${createHmac('sha256', KEY).update('vi').digest('hex')}` });
-  for (const name of ['GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'PGPASSWORD', 'MYSQL_PWD', 'DEB_SIGN_KEYID', 'apiKey'] as const) {
+  assert.deepEqual(rec.variables.EDITOR, {
+    mode: 'hashed',
+    hmac: `hmac-sha256:${createHmac('sha256', KEY).update('vi').digest('hex')}`,
+  });
+  for (const name of [
+    'GITHUB_TOKEN',
+    'AWS_SECRET_ACCESS_KEY',
+    'PGPASSWORD',
+    'MYSQL_PWD',
+    'DEB_SIGN_KEYID',
+    'apiKey',
+  ] as const) {
     assert.deepEqual(rec.variables[name], { mode: 'secret' }, name);
   }
   // No trace of a secret value, in any encoding, anywhere in the record.
   const json = JSON.stringify(rec);
-  for (const secret of ['ghp_abcdefghijklmnopqrstuvwxyz0123456789', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'hunter2', 'pw1', 'ABCDEF0123456789', 'k3']) {
+  for (const secret of [
+    'ghp_abcdefghijklmnopqrstuvwxyz0123456789',
+    'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    'hunter2',
+    'pw1',
+    'ABCDEF0123456789',
+    'k3',
+  ]) {
     assert.ok(!json.includes(secret), secret);
     assert.ok(!json.includes(createHmac('sha256', KEY).update(secret).digest('hex')), `hmac of ${secret}`);
     assert.ok(!json.includes(Buffer.from(secret).toString('base64')), `base64 of ${secret}`);
@@ -44,13 +77,16 @@ test('allowlisted names verbatim, others as HMAC-SHA256 of the value, secrets by
 });
 
 test('credential-shaped values are secret whatever the name', () => {
-  const rec = captureEnvironment({
-    HTTP_PROXY: 'http://alice:s3cr3t@proxy:3128',
-    UPLOAD_URL: 'https://example.org/up?sig=abc&x=1',
-    SOME_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nabc',
-    LANG: 'https://u:p@h/', // even an allowlisted name
-    PLAIN_URL: 'http://deb.debian.org/debian',
-  }, KEY);
+  const rec = captureEnvironment(
+    {
+      HTTP_PROXY: 'http://alice:s3cr3t@proxy:3128',
+      UPLOAD_URL: 'https://example.org/up?sig=abc&x=1',
+      SOME_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nabc',
+      LANG: 'https://u:p@h/', // even an allowlisted name
+      PLAIN_URL: 'http://deb.debian.org/debian',
+    },
+    KEY,
+  );
   assert.deepEqual(rec.variables.HTTP_PROXY, { mode: 'secret' });
   assert.deepEqual(rec.variables.UPLOAD_URL, { mode: 'secret' });
   assert.deepEqual(rec.variables.SOME_PEM, { mode: 'secret' });

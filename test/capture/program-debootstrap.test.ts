@@ -10,7 +10,9 @@ import { identifyPrograms } from '../../src/capture/program.js';
 import { bookwormMinbaseRoot } from '../fixtures.js';
 
 async function sha256(path: string): Promise<string> {
-  return `sha256:${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')}`;
 }
 
 function dpkgVersion(pkg: string, admindir: string): string {
@@ -21,11 +23,14 @@ test('the seed chroot line against a real debootstrap root: /bin/bash and apt-ge
   const root = await bookwormMinbaseRoot();
   const line = splitCommand(`chroot ${root} /bin/bash -c 'apt-get update && apt-get install -y foo bar'`);
   const ids = await identifyPrograms(line.programs, { cwd: '/', env: process.env });
-  assert.deepEqual(ids.map((p) => [p.word, p.root, p.realPath, p.package?.name]), [
-    ['chroot', null, await realpath('/usr/sbin/chroot'), 'coreutils'],
-    ['/bin/bash', root, '/usr/bin/bash', 'bash'],
-    ['apt-get', root, '/usr/bin/apt-get', 'apt'],
-  ]);
+  assert.deepEqual(
+    ids.map((p) => [p.word, p.root, p.realPath, p.package?.name]),
+    [
+      ['chroot', null, await realpath('/usr/sbin/chroot'), 'coreutils'],
+      ['/bin/bash', root, '/usr/bin/bash', 'bash'],
+      ['apt-get', root, '/usr/bin/apt-get', 'apt'],
+    ],
+  );
   const admindir = join(root, 'var/lib/dpkg');
   assert.equal(ids[1]!.package!.version, dpkgVersion('bash', admindir));
   assert.equal(ids[2]!.package!.version, dpkgVersion('apt', admindir));

@@ -10,7 +10,9 @@ import { identifyPrograms, resolveInRoot, resolveProgram } from '../../src/captu
 import { tempDir } from '../helpers.js';
 
 async function sha256(path: string): Promise<string> {
-  return `sha256:${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')}`;
 }
 
 function dpkgVersion(pkg: string, admindir?: string): string {
@@ -31,10 +33,19 @@ async function fakeRoot(dir: string): Promise<string> {
   await symlink('/usr/bin/real', join(root, 'etc/alternatives/alt'));
   await symlink('../../../../../../../../etc/passwd', join(root, 'usr/bin/escape'));
   await writeFile(join(root, 'etc/passwd'), 'root-of-the-chroot\n');
-  await writeFile(join(root, 'var/lib/dpkg/status'), [
-    'Package: fakepkg', 'Status: install ok installed', 'Architecture: amd64', 'Version: 1:1.2-3',
-    'Maintainer: x <x@example.org>', 'Description: fake', '', '',
-  ].join('\n'));
+  await writeFile(
+    join(root, 'var/lib/dpkg/status'),
+    [
+      'Package: fakepkg',
+      'Status: install ok installed',
+      'Architecture: amd64',
+      'Version: 1:1.2-3',
+      'Maintainer: x <x@example.org>',
+      'Description: fake',
+      '',
+      '',
+    ].join('\n'),
+  );
   // dpkg lists the pre-merge path, as bookworm's database does
   await writeFile(join(root, 'var/lib/dpkg/info/fakepkg.list'), '/.\n/bin\n/bin/real\n');
   return root;
@@ -42,7 +53,10 @@ async function fakeRoot(dir: string): Promise<string> {
 
 test('host programs: PATH lookup, symlinks followed, sha256, Debian package and version from dpkg', async () => {
   const line = splitCommand('chroot /nonexistent true; sh -c "cat /etc/hostname"');
-  const ids = await identifyPrograms(line.programs, { cwd: '/', env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const ids = await identifyPrograms(line.programs, {
+    cwd: '/',
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+  });
   const chroot = ids.find((p) => p.word === 'chroot')!;
   assert.equal(chroot.path, '/usr/sbin/chroot');
   assert.equal(chroot.hostPath, await realpath('/usr/sbin/chroot'));
@@ -69,11 +83,14 @@ test('host programs: PATH lookup, symlinks followed, sha256, Debian package and 
 test('shell builtins are not resolved; a missing program says so', async () => {
   const line = splitCommand('cd /tmp && echo hi && no-such-program-xyz');
   const ids = await identifyPrograms(line.programs, { cwd: '/' });
-  assert.deepEqual(ids.map((p) => [p.word, p.builtin, p.path, p.error ?? null]), [
-    ['cd', true, null, null],
-    ['echo', true, null, null],
-    ['no-such-program-xyz', false, null, 'not found in PATH'],
-  ]);
+  assert.deepEqual(
+    ids.map((p) => [p.word, p.builtin, p.path, p.error ?? null]),
+    [
+      ['cd', true, null, null],
+      ['echo', true, null, null],
+      ['no-such-program-xyz', false, null, 'not found in PATH'],
+    ],
+  );
 });
 
 test('a program in a chroot resolves inside the root, absolute symlinks stay inside it', async (t) => {

@@ -47,8 +47,14 @@ async function run(t: Parameters<typeof tempDir>[0], command: string, extra: Par
   const stdout = new Sink();
   const stderr = new Sink();
   const result = await runCommand({
-    command, cwd: dir, stdin: 'ignore', stdout, stderr,
-    stdoutFile: join(dir, 'stdout.log'), stderrFile: join(dir, 'stderr.log'), ...extra,
+    command,
+    cwd: dir,
+    stdin: 'ignore',
+    stdout,
+    stderr,
+    stdoutFile: join(dir, 'stdout.log'),
+    stderrFile: join(dir, 'stderr.log'),
+    ...extra,
   });
   return { dir, result, stdout, stderr };
 }
@@ -82,8 +88,13 @@ test('SIGTERM to this process is forwarded to the command, which handles it; thi
   const stdout = new Sink();
   const script = 'trap \'echo "got TERM"; exit 7\' TERM; echo ready; while :; do sleep 0.05; done';
   const pending = runCommand({
-    command: script, cwd: dir, stdin: 'ignore', stdout, stderr: null,
-    stdoutFile: join(dir, 'out'), stderrFile: join(dir, 'err'),
+    command: script,
+    cwd: dir,
+    stdin: 'ignore',
+    stdout,
+    stderr: null,
+    stdoutFile: join(dir, 'out'),
+    stderrFile: join(dir, 'err'),
   });
   await stdout.waitFor('ready');
   process.kill(process.pid, 'SIGTERM');
@@ -99,7 +110,14 @@ test('SIGINT reaches every process of the command (its process group), not only 
   const stdout = new Sink();
   // The inner sh is a separate process; both trap INT.
   const script = `trap 'echo outer; exit 5' INT; sh -c 'trap "echo inner; exit 4" INT; echo ready; while :; do sleep 0.05; done'; echo "inner status $?"`;
-  const pending = runCommand({ command: script, cwd: dir, stdin: 'ignore', stdout, stdoutFile: join(dir, 'o'), stderrFile: join(dir, 'e') });
+  const pending = runCommand({
+    command: script,
+    cwd: dir,
+    stdin: 'ignore',
+    stdout,
+    stdoutFile: join(dir, 'o'),
+    stderrFile: join(dir, 'e'),
+  });
   await stdout.waitFor('ready');
   process.kill(process.pid, 'SIGINT');
   const result = await pending;
@@ -115,8 +133,13 @@ test('large output through a slow terminal: no deadlock, files byte-exact', asyn
   const stdout = new Sink(1);
   const stderr = new Sink();
   const result = await runCommand({
-    command: 'cat data.bin; head -c 5000000 data.bin >&2; cat data.bin', cwd: dir, stdin: 'ignore', stdout, stderr,
-    stdoutFile: join(dir, 'stdout.log'), stderrFile: join(dir, 'stderr.log'),
+    command: 'cat data.bin; head -c 5000000 data.bin >&2; cat data.bin',
+    cwd: dir,
+    stdin: 'ignore',
+    stdout,
+    stderr,
+    stdoutFile: join(dir, 'stdout.log'),
+    stderrFile: join(dir, 'stderr.log'),
   });
   assert.equal(result.exitCode, 0);
   const expectedOut = Buffer.concat([data, data]);
@@ -131,11 +154,19 @@ test('large output through a slow terminal: no deadlock, files byte-exact', asyn
 
 test('a terminal that fails (EPIPE) does not stop the command or the files', async (t) => {
   const dir = await tempDir(t);
-  const broken = new Writable({ write(_c, _e, cb) { cb(Object.assign(new Error('EPIPE'), { code: 'EPIPE' })); } });
+  const broken = new Writable({
+    write(_c, _e, cb) {
+      cb(Object.assign(new Error('EPIPE'), { code: 'EPIPE' }));
+    },
+  });
   broken.on('error', () => {});
   const result = await runCommand({
-    command: 'seq 1 100000', cwd: dir, stdin: 'ignore', stdout: broken,
-    stdoutFile: join(dir, 'o'), stderrFile: join(dir, 'e'),
+    command: 'seq 1 100000',
+    cwd: dir,
+    stdin: 'ignore',
+    stdout: broken,
+    stdoutFile: join(dir, 'o'),
+    stderrFile: join(dir, 'e'),
   });
   assert.equal(result.exitCode, 0);
   const out = await readFile(join(dir, 'o'), 'utf8');
@@ -152,7 +183,10 @@ test('a background process holding the pipes open: the run ends after drainTimeo
 
 test('peak RSS is the largest process of the command, in bytes', async (t) => {
   const node = process.execPath;
-  const { result } = await run(t, `${JSON.stringify(node)} -e "const b = Buffer.alloc(200 * 1024 * 1024, 1); console.log(b[12345])"`);
+  const { result } = await run(
+    t,
+    `${JSON.stringify(node)} -e "const b = Buffer.alloc(200 * 1024 * 1024, 1); console.log(b[12345])"`,
+  );
   assert.equal(result.exitCode, 0);
   assert.ok(result.peakRssBytes !== null && result.peakRssBytes >= 200 * 1024 * 1024, String(result.peakRssBytes));
   assert.ok(result.peakRssBytes! < 2 * 1024 * 1024 * 1024);
@@ -165,13 +199,18 @@ test('under strace: same output, and the trace file records what was read', asyn
   const traceFile = join(dir, 'trace.txt');
   const stdout = new Sink();
   const result = await runCommand({
-    command: 'cat input.txt; echo to-stderr >&2', cwd: dir, stdin: 'ignore', stdout, traceFile,
-    stdoutFile: join(dir, 'o'), stderrFile: join(dir, 'e'),
+    command: 'cat input.txt; echo to-stderr >&2',
+    cwd: dir,
+    stdin: 'ignore',
+    stdout,
+    traceFile,
+    stdoutFile: join(dir, 'o'),
+    stderrFile: join(dir, 'e'),
   });
   assert.equal(result.exitCode, 0);
   assert.equal(result.argv[0], 'strace');
   assert.equal(stdout.text(), 'traced input\n');
-  assert.equal(await readFile(join(dir, 'e'), 'utf8'), 'to-stderr\n', 'strace writes nothing to the command\'s stderr');
+  assert.equal(await readFile(join(dir, 'e'), 'utf8'), 'to-stderr\n', "strace writes nothing to the command's stderr");
   const trace = await parseStraceFile(traceFile, { cwd: dir });
   assert.ok(trace.reads.some((r) => r.path === join(dir, 'input.txt')));
 });
@@ -179,7 +218,15 @@ test('under strace: same output, and the trace file records what was read', asyn
 test('strace missing: a clear error, nothing left running', async (t) => {
   const dir = await tempDir(t);
   await assert.rejects(
-    runCommand({ command: 'true', cwd: dir, stdin: 'ignore', traceFile: join(dir, 't'), strace: join(dir, 'no-strace'), stdoutFile: join(dir, 'o'), stderrFile: join(dir, 'e') }),
+    runCommand({
+      command: 'true',
+      cwd: dir,
+      stdin: 'ignore',
+      traceFile: join(dir, 't'),
+      strace: join(dir, 'no-strace'),
+      stdoutFile: join(dir, 'o'),
+      stderrFile: join(dir, 'e'),
+    }),
     (err: Error & { code?: string }) => err.code === 'UNSUPPORTED' && /strace package/.test(err.message),
   );
   assert.equal(process.listenerCount('SIGINT'), 0);

@@ -4,7 +4,17 @@ import { chmod, mkdir, readdir, readlink, symlink, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { runAsl, tempDir, type RunResult } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
-import { cliInit, cliPut, cliRestore, NOBODY, objectIds, oneLine, run, runAslAs, tmpEntries } from '../store/tree-compare.js';
+import {
+  cliInit,
+  cliPut,
+  cliRestore,
+  NOBODY,
+  objectIds,
+  oneLine,
+  run,
+  runAslAs,
+  tmpEntries,
+} from '../store/tree-compare.js';
 
 const ZERO_ID = `sha256:${'0'.repeat(64)}`;
 
@@ -41,7 +51,11 @@ async function assertNothingWritten(store: string, objects: string[], what: stri
 test('put of a missing path: exit 2, one line naming it, nothing written', async (t) => {
   const { dir, store, objects } = await storeWithContent(t);
   const missing = join(dir, 'does', 'not', 'exist');
-  assertBadInput(await runAsl(['put', '--store', store, missing]), [missing, 'no such file or directory'], 'missing path');
+  assertBadInput(
+    await runAsl(['put', '--store', store, missing]),
+    [missing, 'no such file or directory'],
+    'missing path',
+  );
   const json = await runAsl(['put', '--store', store, missing, '--json']);
   assert.equal(json.code, 2);
   const err = JSON.parse(oneLine(json.stderr)) as { error: { code: string; message: string; path: string } };
@@ -57,7 +71,11 @@ test('put of a symlink loop given as the path: exit 2, one line naming it, nothi
   const a = join(dir, 'ping');
   await symlink('pong', a);
   await symlink('ping', join(dir, 'pong'));
-  assertBadInput(await runAsl(['put', '--store', store, loop]), [loop, 'too many levels of symbolic links'], 'self loop');
+  assertBadInput(
+    await runAsl(['put', '--store', store, loop]),
+    [loop, 'too many levels of symbolic links'],
+    'self loop',
+  );
   assertBadInput(await runAsl(['put', '--store', store, a]), [a, 'too many levels of symbolic links'], 'two-link loop');
   await assertNothingWritten(store, objects, 'symlink loop');
 });
@@ -73,8 +91,19 @@ test('a symlink loop inside a tree is fine: symlinks are recorded, not followed'
   await writeFile(join(tree, 'sub', 'file'), 'x\n');
   const put = await cliPut(store, tree);
   assert.equal(put.stats.other, 4);
-  const ls = JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{ name: string; type: string; target?: string }>;
-  assert.deepEqual(ls.filter((e) => e.type === 'symlink').map((e) => [e.name, e.target]), [['a', 'b'], ['b', 'a'], ['self', 'self']]);
+  const ls = JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{
+    name: string;
+    type: string;
+    target?: string;
+  }>;
+  assert.deepEqual(
+    ls.filter((e) => e.type === 'symlink').map((e) => [e.name, e.target]),
+    [
+      ['a', 'b'],
+      ['b', 'a'],
+      ['self', 'self'],
+    ],
+  );
   const dest = join(dir, 'restored');
   await cliRestore(store, put.id, dest);
   assert.equal(await readlink(join(dest, 'self')), 'self');
@@ -99,13 +128,21 @@ test('put of an unreadable file or directory (as an unprivileged user): exit 2, 
   assertBadInput(await runAslAsNobody(['put', '--store', store, file]), [file, 'permission denied'], 'unreadable file');
   await assertNothingWritten(store, objects, 'unreadable file');
 
-  assertBadInput(await runAslAsNobody(['put', '--store', store, tree]), [file, 'permission denied'], 'unreadable file in a tree');
+  assertBadInput(
+    await runAslAsNobody(['put', '--store', store, tree]),
+    [file, 'permission denied'],
+    'unreadable file in a tree',
+  );
   await assertNothingWritten(store, objects, 'unreadable file in a tree');
 
   await chmod(file, 0o644);
   await chmod(join(tree, 'closed'), 0o000);
   const closed = join(tree, 'closed');
-  assertBadInput(await runAslAsNobody(['put', '--store', store, tree]), [closed, 'permission denied'], 'unreadable directory in a tree');
+  assertBadInput(
+    await runAslAsNobody(['put', '--store', store, tree]),
+    [closed, 'permission denied'],
+    'unreadable directory in a tree',
+  );
   await assertNothingWritten(store, objects, 'unreadable directory in a tree');
 
   // The same tree made readable goes in: the failures were about permissions, not the tree.
@@ -123,7 +160,8 @@ test('a put that fails part-way through many files leaves no staged objects in t
   await mkdir(tree);
   // "a-secret" sorts first, so it fails while the other files are being staged.
   await writeFile(join(tree, 'a-secret'), 'nobody may read this\n');
-  for (let i = 0; i < 300; i++) await writeFile(join(tree, `file${String(i).padStart(3, '0')}`), `content ${i}\n`.repeat(i + 1));
+  for (let i = 0; i < 300; i++)
+    await writeFile(join(tree, `file${String(i).padStart(3, '0')}`), `content ${i}\n`.repeat(i + 1));
   await run('chown', ['-R', `${NOBODY}:${NOBODY}`, store, tree]);
   await chmod(join(tree, 'a-secret'), 0o000);
   const objects = await objectIds(store);
@@ -138,7 +176,10 @@ test('store path that is a file, or that does not exist: every command exits 2 w
   await writeFile(file, 'not a store\n');
   const nowhere = join(dir, 'no-store-here');
   const dest = join(dir, 'dest');
-  for (const [store, problem] of [[file, 'is a file, not an ASL store'], [nowhere, 'no such store']] as const) {
+  for (const [store, problem] of [
+    [file, 'is a file, not an ASL store'],
+    [nowhere, 'no such store'],
+  ] as const) {
     const commands = [
       ['put', '--store', store, join(dir, 'T')],
       ['ls', '--store', store, treeId],
@@ -187,18 +228,45 @@ test('missing operands: exit 2, one line saying what is missing', async (t) => {
 test('bad id syntax, and ids or paths that are not there: exit 2, one line naming them', async (t) => {
   const { dir, store, treeId, objects } = await storeWithContent(t);
   const dest = join(dir, 'dest');
-  const bad = ['abc', 'sha256:xyz', `sha256:${'A'.repeat(64)}`, `sha512:${'0'.repeat(64)}`, `sha256:${'0'.repeat(63)}`, `${'0'.repeat(64)}`];
+  const bad = [
+    'abc',
+    'sha256:xyz',
+    `sha256:${'A'.repeat(64)}`,
+    `sha512:${'0'.repeat(64)}`,
+    `sha256:${'0'.repeat(63)}`,
+    `${'0'.repeat(64)}`,
+  ];
   for (const id of bad) {
     assertBadInput(await runAsl(['cat', '--store', store, id]), [id, 'not an artifact id'], `cat ${id}`);
     assertBadInput(await runAsl(['ls', '--store', store, id]), [id, 'not an artifact id'], `ls ${id}`);
     assertBadInput(await runAsl(['restore', '--store', store, id, dest]), [id, 'not an artifact id'], `restore ${id}`);
   }
-  assertBadInput(await runAsl(['restore', '--store', store, treeId, dest, '--times', 'nope']), ['nope', 'not an artifact id'], 'restore --times');
+  assertBadInput(
+    await runAsl(['restore', '--store', store, treeId, dest, '--times', 'nope']),
+    ['nope', 'not an artifact id'],
+    'restore --times',
+  );
   assertBadInput(await runAsl(['cat', '--store', store, ZERO_ID]), [ZERO_ID, 'no such object'], 'cat of an absent id');
-  assertBadInput(await runAsl(['restore', '--store', store, ZERO_ID, dest]), [ZERO_ID, 'no such object'], 'restore of an absent id');
-  assertBadInput(await runAsl(['ls', '--store', store, treeId, 'nope']), ['nope', treeId, 'no such path'], 'ls of an absent path');
-  assertBadInput(await runAsl(['ls', '--store', store, treeId, '../etc']), ['../etc', '".." is not allowed'], 'ls with ..');
-  assertBadInput(await runAsl(['cat', '--store', store, `${treeId}:missing`]), ['missing', 'no such path'], 'cat of an absent path');
+  assertBadInput(
+    await runAsl(['restore', '--store', store, ZERO_ID, dest]),
+    [ZERO_ID, 'no such object'],
+    'restore of an absent id',
+  );
+  assertBadInput(
+    await runAsl(['ls', '--store', store, treeId, 'nope']),
+    ['nope', treeId, 'no such path'],
+    'ls of an absent path',
+  );
+  assertBadInput(
+    await runAsl(['ls', '--store', store, treeId, '../etc']),
+    ['../etc', '".." is not allowed'],
+    'ls with ..',
+  );
+  assertBadInput(
+    await runAsl(['cat', '--store', store, `${treeId}:missing`]),
+    ['missing', 'no such path'],
+    'cat of an absent path',
+  );
   assert.deepEqual((await readdir(dir)).sort(), ['S', 'T'], 'no DEST was created');
   await assertNothingWritten(store, objects, 'bad ids');
 });

@@ -31,18 +31,23 @@ test('bin/asl loads the bundle only while every file it was built from is unchan
   await copyFile(ASL_BIN, join(dir, 'bin', 'asl'));
   await mkdir(join(dir, 'dist', 'bundle'), { recursive: true });
   await mkdir(join(dir, 'dist', 'src', 'cli'), { recursive: true });
-  const stub = (which: string) => `export async function main(argv, io) { io.stdout.write('${which}\\n'); return 0; }\n`;
+  const stub = (which: string) =>
+    `export async function main(argv, io) { io.stdout.write('${which}\\n'); return 0; }\n`;
   await writeFile(join(dir, 'dist', 'bundle', 'asl.js'), stub('bundle'));
   await writeFile(join(dir, 'dist', 'src', 'cli', 'main.js'), stub('src'));
   const input = join(dir, 'dist', 'src', 'cli', 'main.js');
   const list = async () => {
     const now = await stat(input);
-    await writeFile(join(dir, 'dist', 'bundle', 'inputs.json'), JSON.stringify({ inputs: [['dist/src/cli/main.js', now.size, now.mtimeMs]] }));
+    await writeFile(
+      join(dir, 'dist', 'bundle', 'inputs.json'),
+      JSON.stringify({ inputs: [['dist/src/cli/main.js', now.size, now.mtimeMs]] }),
+    );
   };
   await list();
   const st = await stat(input);
   const bin = join(dir, 'bin', 'asl');
-  const say = async (env: NodeJS.ProcessEnv = {}) => (await run(process.execPath, [bin], { env: { ...process.env, ...env } })).stdout.trim();
+  const say = async (env: NodeJS.ProcessEnv = {}) =>
+    (await run(process.execPath, [bin], { env: { ...process.env, ...env } })).stdout.trim();
 
   assert.equal(await say(), 'bundle');
   assert.equal(await say({ ASL_NO_BUNDLE: '1' }), 'src');
@@ -57,8 +62,13 @@ test('bin/asl loads the bundle only while every file it was built from is unchan
   assert.equal(await say(), 'src');
 });
 
-test('the bundle runs the CLI: capture, verify, verify --tree on its hashing workers', { timeout: 120_000 }, async (t) => {
-  if (!await hasEsbuild()) { t.skip('esbuild is not installed'); return; }
+test('the bundle runs the CLI: capture, verify, verify --tree on its hashing workers', {
+  timeout: 120_000,
+}, async (t) => {
+  if (!(await hasEsbuild())) {
+    t.skip('esbuild is not installed');
+    return;
+  }
   await run(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle-cli.mjs')]);
   assert.equal(await loaded(ASL_BIN), join(REPO_ROOT, 'dist', 'bundle', 'asl.js'));
 
@@ -68,7 +78,18 @@ test('the bundle runs the CLI: capture, verify, verify --tree on its hashing wor
   await mkdir(tree);
   for (let i = 0; i < 50; i++) await writeFile(join(tree, `f${i}`), `file ${i}\n`.repeat(i + 1));
   assert.equal((await runAsl(['init', '--store', store])).code, 0);
-  const cap = await runAsl(['capture', '--store', store, '--watch', tree, '--cmd', `echo new > ${tree}/g`, '--outdir', join(store, 'per', 'one'), '--json']);
+  const cap = await runAsl([
+    'capture',
+    '--store',
+    store,
+    '--watch',
+    tree,
+    '--cmd',
+    `echo new > ${tree}/g`,
+    '--outdir',
+    join(store, 'per', 'one'),
+    '--json',
+  ]);
   assert.equal(cap.code, 0, cap.stderr);
   const receipt = JSON.parse(cap.stdout) as { receipt: string };
   const show = await runAsl(['show', '--store', store, receipt.receipt, '--json']);
@@ -83,12 +104,17 @@ test('the bundle runs the CLI: capture, verify, verify --tree on its hashing wor
   // (the pool would quietly hash on the main thread instead if it did not).
   const file = join(tree, 'f3');
   const fst = await stat(file);
-  const worker = new Worker(join(REPO_ROOT, 'dist', 'bundle', 'asl.js'), { workerData: { role: 'asl-verify-tree-hasher' } });
+  const worker = new Worker(join(REPO_ROOT, 'dist', 'bundle', 'asl.js'), {
+    workerData: { role: 'asl-verify-tree-hasher' },
+  });
   t.after(() => worker.terminate());
   const reply = await new Promise<Array<{ id: number; outcome: { ok: boolean; size: number } }>>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
     worker.postMessage([{ id: 7, path: new Uint8Array(Buffer.from(file)), dev: fst.dev, ino: fst.ino }]);
   });
-  assert.deepEqual(reply.map((r) => [r.id, r.outcome.ok, r.outcome.size]), [[7, true, fst.size]]);
+  assert.deepEqual(
+    reply.map((r) => [r.id, r.outcome.ok, r.outcome.size]),
+    [[7, true, fst.size]],
+  );
 });

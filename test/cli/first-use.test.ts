@@ -26,8 +26,18 @@ async function buildStore(t: TestContext) {
   await writeFile(join(dir, 'payload'), payload);
   await writeFile(join(store, 'binaries', 'asl'), '#!/bin/sh\nexec node asl.mjs "$@"\n', { mode: 0o755 });
   await writeFile(join(store, 'scripts', 'build.sh'), '#!/bin/sh\necho build\n', { mode: 0o755 });
-  await aslOk(['capture', '--store', store, '--cmd', `cp ${dir}/payload ${root}/usr/bin/tool`, '--watch', root, '--no-auto-watch',
-    '--outdir', join(store, 'per', 'install')]);
+  await aslOk([
+    'capture',
+    '--store',
+    store,
+    '--cmd',
+    `cp ${dir}/payload ${root}/usr/bin/tool`,
+    '--watch',
+    root,
+    '--no-auto-watch',
+    '--outdir',
+    join(store, 'per', 'install'),
+  ]);
   await mkdir(join(dir, 'overlay', 'etc'), { recursive: true });
   await writeFile(join(dir, 'overlay', 'etc', 'motd'), 'an ASL-AUTH-HOST\n');
   await aslOk(['capture', '--store', store, '--file', join(dir, 'overlay'), '--outdir', join(store, 'per', 'overlay')]);
@@ -41,22 +51,32 @@ function badInput(r: Awaited<ReturnType<typeof runAsl>>, what: string): string {
   return oneLine(r.stderr);
 }
 
-test('verify on the seed\'s cp -a of per/ binaries/ scripts/: exit 2, one line naming what is there, what it lacks and asl seed', async (t) => {
+test("verify on the seed's cp -a of per/ binaries/ scripts/: exit 2, one line naming what is there, what it lacks and asl seed", async (t) => {
   const { dir, store } = await buildStore(t);
   const personal = join(dir, 'image', 'var', 'lib', 'asl', 'personal');
   await mkdir(personal, { recursive: true });
-  for (const folder of ['binaries', 'per', 'scripts']) execFileSync('cp', ['-a', join(store, folder), join(personal, folder)]);
+  for (const folder of ['binaries', 'per', 'scripts'])
+    execFileSync('cp', ['-a', join(store, folder), join(personal, folder)]);
   const copied = [await findListing(personal), await sha256Listing(personal)];
 
   const line = badInput(await runAsl(['verify', '--store', personal]), 'verify of the copy');
-  assert.equal(line, `asl: ${personal}: not an ASL store but a copy of a store's receipt folders (per/ with 2 receipts, binaries/, scripts/), `
-    + 'without the objects, log or keys that verify them; '
-    + `make a store here with \`asl seed --store PRESTORE --into ${personal}\` (after removing this copy: seed writes into an absent or empty directory)`);
+  assert.equal(
+    line,
+    `asl: ${personal}: not an ASL store but a copy of a store's receipt folders (per/ with 2 receipts, binaries/, scripts/), ` +
+      'without the objects, log or keys that verify them; ' +
+      `make a store here with \`asl seed --store PRESTORE --into ${personal}\` (after removing this copy: seed writes into an absent or empty directory)`,
+  );
   const json = await runAsl(['verify', '--store', personal, '--json']);
   assert.equal(json.code, 2);
-  const err = JSON.parse(oneLine(json.stderr)) as { error: { code: string; receipts: number; folders: string[]; path: string } };
+  const err = JSON.parse(oneLine(json.stderr)) as {
+    error: { code: string; receipts: number; folders: string[]; path: string };
+  };
   assert.equal(err.error.code, 'NOT_A_STORE');
-  assert.equal(err.error.receipts, 2, 'two envelopes under per/: per/install/per.dsse.json and per/overlay/overlay.per.dsse.json');
+  assert.equal(
+    err.error.receipts,
+    2,
+    'two envelopes under per/: per/install/per.dsse.json and per/overlay/overlay.per.dsse.json',
+  );
   assert.deepEqual(err.error.folders, ['per', 'binaries', 'scripts']);
   assert.equal(err.error.path, personal);
   // Every command that opens a store says the same (the host's default store may be such a copy).
@@ -66,29 +86,48 @@ test('verify on the seed\'s cp -a of per/ binaries/ scripts/: exit 2, one line n
   const onlyPer = join(dir, 'only-per');
   await mkdir(onlyPer);
   execFileSync('cp', ['-a', join(store, 'per'), join(onlyPer, 'per')]);
-  assert.match(badInput(await runAsl(['verify', '--store', onlyPer]), 'only per/'), /copy of a store's receipt folders \(per\/ with 2 receipts\), without the objects, log or keys/);
+  assert.match(
+    badInput(await runAsl(['verify', '--store', onlyPer]), 'only per/'),
+    /copy of a store's receipt folders \(per\/ with 2 receipts\), without the objects, log or keys/,
+  );
   // A directory with nothing of a store keeps the plain message.
   const plain = join(dir, 'plain');
   await mkdir(plain);
   await writeFile(join(plain, 'notes.txt'), 'x\n');
-  assert.equal(badInput(await runAsl(['verify', '--store', plain]), 'plain dir'), `asl: ${plain}: not an ASL store (no asl-store.json)`);
+  assert.equal(
+    badInput(await runAsl(['verify', '--store', plain]), 'plain dir'),
+    `asl: ${plain}: not an ASL store (no asl-store.json)`,
+  );
 
   // asl init over a copy makes an empty store around it, and says the receipts are not its own.
   const inited = join(dir, 'inited');
   await mkdir(inited);
-  for (const folder of ['binaries', 'per', 'scripts']) execFileSync('cp', ['-a', join(store, folder), join(inited, folder)]);
+  for (const folder of ['binaries', 'per', 'scripts'])
+    execFileSync('cp', ['-a', join(store, folder), join(inited, folder)]);
   const init = await aslOk(['init', '--store', inited]);
-  assert.equal(init.stderr, `note: ${inited} already held per/ with 2 receipts, binaries/, scripts/; the new store logs none of those receipts `
-    + 'and has none of their objects, so `asl verify` will name each; `asl seed --store PRESTORE --into EMPTY_DIR` carries a store with its history\n');
+  assert.equal(
+    init.stderr,
+    `note: ${inited} already held per/ with 2 receipts, binaries/, scripts/; the new store logs none of those receipts ` +
+      'and has none of their objects, so `asl verify` will name each; `asl seed --store PRESTORE --into EMPTY_DIR` carries a store with its history\n',
+  );
   const afterInit = await runAsl(['verify', '--store', inited]);
   assert.equal(afterInit.code, 1, describeRun(afterInit));
-  assert.equal(afterInit.stdout.split('\n').filter((l) => /^FAIL .*per\/.*per\.dsse\.json is not a receipt of this store's log/.test(l)).length, 2, afterInit.stdout);
+  assert.equal(
+    afterInit.stdout
+      .split('\n')
+      .filter((l) => /^FAIL .*per\/.*per\.dsse\.json is not a receipt of this store's log/.test(l)).length,
+    2,
+    afterInit.stdout,
+  );
   assert.equal((await aslOk(['init', '--store', store])).stderr, '', 'init of a real store notes nothing');
 
   // asl seed into the copy refuses it the same way and leaves it as it was; into a fresh directory it works.
   const refused = badInput(await runAsl(['seed', '--store', store, '--into', personal]), 'seed into the copy');
-  assert.equal(refused, `asl: ${personal}: holds a copy of a store's receipt folders (per/ with 2 receipts, binaries/, scripts/), not a store; `
-    + 'remove it, then seed again (seed writes into an absent or empty directory)');
+  assert.equal(
+    refused,
+    `asl: ${personal}: holds a copy of a store's receipt folders (per/ with 2 receipts, binaries/, scripts/), not a store; ` +
+      'remove it, then seed again (seed writes into an absent or empty directory)',
+  );
   assert.deepEqual([await findListing(personal), await sha256Listing(personal)], copied, 'the copy is untouched');
   execFileSync('rm', ['-rf', personal]);
   await aslOk(['seed', '--store', store, '--into', personal]);
@@ -96,7 +135,9 @@ test('verify on the seed\'s cp -a of per/ binaries/ scripts/: exit 2, one line n
   assert.equal(seeded.code, 0, describeRun(seeded));
   assert.match(seeded.stdout, /^OK: .* 2 receipts, 2 log entries\nanchor: 2:sha256:[0-9a-f]{64} \(write it down/);
   assert.equal(seeded.stderr, '', 'a seed holds no secret, so nothing to note');
-  const report = JSON.parse((await aslOk(['verify', '--store', personal, '--json'])).stdout) as { privateKeys: { files: string[]; imageRoot: string | null } };
+  const report = JSON.parse((await aslOk(['verify', '--store', personal, '--json'])).stdout) as {
+    privateKeys: { files: string[]; imageRoot: string | null };
+  };
   assert.deepEqual(report.privateKeys, { files: [], imageRoot: null });
 });
 
@@ -106,9 +147,16 @@ test('verify says which secrets a store holds, and that they travel when the sto
   const build = await runAsl(['verify', '--store', store]);
   assert.equal(build.code, 0, describeRun(build));
   assert.match(build.stdout, /^OK: /, 'the verdict comes first on stdout, as before');
-  assert.equal(build.stderr, 'note: this store holds its secrets (keys/signing.key, keys/environment.key); '
-    + 'a copy made with cp -a carries them, one made with `asl seed` does not (docs/transfer.md)\n');
-  const buildJson = JSON.parse((await aslOk(['verify', '--store', store, '--json'])).stdout) as { ok: boolean; notes: string[]; privateKeys: unknown };
+  assert.equal(
+    build.stderr,
+    'note: this store holds its secrets (keys/signing.key, keys/environment.key); ' +
+      'a copy made with cp -a carries them, one made with `asl seed` does not (docs/transfer.md)\n',
+  );
+  const buildJson = JSON.parse((await aslOk(['verify', '--store', store, '--json'])).stdout) as {
+    ok: boolean;
+    notes: string[];
+    privateKeys: unknown;
+  };
   assert.deepEqual(buildJson.privateKeys, { files: ['keys/signing.key', 'keys/environment.key'], imageRoot: null });
   assert.deepEqual(buildJson.notes, [], 'not residue: the notes stay empty');
 
@@ -123,14 +171,22 @@ test('verify says which secrets a store holds, and that they travel when the sto
   execFileSync('cp', ['-a', store, personal]);
   const copied = await runAsl(['verify', '--store', personal]);
   assert.equal(copied.code, 0, `a whole copy verifies: ${describeRun(copied)}`);
-  assert.equal(copied.stderr, `note: this store lies inside the image root ${image} and holds its secrets (keys/signing.key, keys/environment.key): `
-    + 'whoever has the image can sign as this store and test guesses against its hashed environment values; '
-    + 'a store made with `asl seed` carries public keys only (docs/transfer.md)\n');
+  assert.equal(
+    copied.stderr,
+    `note: this store lies inside the image root ${image} and holds its secrets (keys/signing.key, keys/environment.key): ` +
+      'whoever has the image can sign as this store and test guesses against its hashed environment values; ' +
+      'a store made with `asl seed` carries public keys only (docs/transfer.md)\n',
+  );
   const json = await aslOk(['verify', '--store', personal, '--json']);
   assert.equal(json.stderr, '', '--json says it in the report only');
-  assert.deepEqual((JSON.parse(json.stdout) as { privateKeys: unknown }).privateKeys, { files: ['keys/signing.key', 'keys/environment.key'], imageRoot: image });
+  assert.deepEqual((JSON.parse(json.stdout) as { privateKeys: unknown }).privateKeys, {
+    files: ['keys/signing.key', 'keys/environment.key'],
+    imageRoot: image,
+  });
   // The bytes that travelled are the build's own signing key.
-  assert.ok((await readFile(join(personal, 'keys', 'signing.key'))).equals(await readFile(join(store, 'keys', 'signing.key'))));
+  assert.ok(
+    (await readFile(join(personal, 'keys', 'signing.key'))).equals(await readFile(join(store, 'keys', 'signing.key'))),
+  );
 });
 
 interface WhyJson {
@@ -162,27 +218,44 @@ test('why given a host path under a watched root answers for the tree path and s
   assert.equal(json.path, 'usr/bin/tool');
   assert.equal(json.tree, byTree.tree);
   assert.equal(json.entry.digest, digestOf(payload), 'the entry holds the bytes the capture copied');
-  assert.deepEqual(json.history.map((h) => [h.kind, h.step, h.receipt]), [['added', 'install', install.receipt]]);
+  assert.deepEqual(
+    json.history.map((h) => [h.kind, h.step, h.receipt]),
+    [['added', 'install', install.receipt]],
+  );
 
   // Relative to the current directory, and with the tree named.
-  const relative = JSON.parse((await aslOk(['why', '--store', store, 'iso_root/usr/bin/tool', '--json'], { cwd: dir })).stdout) as WhyJson;
+  const relative = JSON.parse(
+    (await aslOk(['why', '--store', store, 'iso_root/usr/bin/tool', '--json'], { cwd: dir })).stdout,
+  ) as WhyJson;
   assert.deepEqual(relative.fromHostPath, { hostPath: host, root, path: '/usr/bin/tool' });
-  const named = JSON.parse((await aslOk(['why', '--store', store, host, '--tree', byTree.tree, '--json'])).stdout) as WhyJson;
+  const named = JSON.parse(
+    (await aslOk(['why', '--store', store, host, '--tree', byTree.tree, '--json'])).stdout,
+  ) as WhyJson;
   assert.equal(named.entry.digest, digestOf(payload));
   assert.equal(named.fromHostPath?.path, '/usr/bin/tool');
 
   // A file written under the root after the capture: named as such.
   await writeFile(join(root, 'usr', 'bin', 'later'), 'after\n');
-  assert.equal(badInput(await runAsl(['why', '--store', store, join(root, 'usr', 'bin', 'later')]), 'after the capture'),
-    `asl: ${join(root, 'usr', 'bin', 'later')}: in no output tree of the 2 receipts in ${store}; it lies under the recorded root ${root}, `
-    + 'but no tree recorded there holds /usr/bin/later (made after the last capture, or left out of it?)');
+  assert.equal(
+    badInput(await runAsl(['why', '--store', store, join(root, 'usr', 'bin', 'later')]), 'after the capture'),
+    `asl: ${join(root, 'usr', 'bin', 'later')}: in no output tree of the 2 receipts in ${store}; it lies under the recorded root ${root}, ` +
+      'but no tree recorded there holds /usr/bin/later (made after the last capture, or left out of it?)',
+  );
   // An ingested directory is a recorded root too.
-  const motd = JSON.parse((await aslOk(['why', '--store', store, join(dir, 'overlay', 'etc', 'motd'), '--json'])).stdout) as WhyJson;
-  assert.deepEqual(motd.fromHostPath, { hostPath: join(dir, 'overlay', 'etc', 'motd'), root: join(dir, 'overlay'), path: '/etc/motd' });
+  const motd = JSON.parse(
+    (await aslOk(['why', '--store', store, join(dir, 'overlay', 'etc', 'motd'), '--json'])).stdout,
+  ) as WhyJson;
+  assert.deepEqual(motd.fromHostPath, {
+    hostPath: join(dir, 'overlay', 'etc', 'motd'),
+    root: join(dir, 'overlay'),
+    path: '/etc/motd',
+  });
   assert.equal(motd.entry.digest, digestOf('an ASL-AUTH-HOST\n'));
   // Anywhere else: what to type, with the recorded roots (the watched one first, though the ingest is newer).
   const elsewhere = join(dir, 'elsewhere', 'x');
-  assert.equal(badInput(await runAsl(['why', '--store', store, elsewhere]), 'outside every root'),
-    `asl: ${elsewhere}: in no output tree of the 2 receipts in ${store}; PATH is a path inside a captured tree (as usr/bin/node), `
-    + `or a host path under a recorded root (${root}, ${join(dir, 'overlay')}); --tree ID names the tree`);
+  assert.equal(
+    badInput(await runAsl(['why', '--store', store, elsewhere]), 'outside every root'),
+    `asl: ${elsewhere}: in no output tree of the 2 receipts in ${store}; PATH is a path inside a captured tree (as usr/bin/node), ` +
+      `or a host path under a recorded root (${root}, ${join(dir, 'overlay')}); --tree ID names the tree`,
+  );
 });

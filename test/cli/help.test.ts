@@ -19,7 +19,11 @@ async function runMain(argv: string[]): Promise<{ code: number; stdout: string; 
   out.on('data', (c: Buffer) => chunks.out.push(c));
   err.on('data', (c: Buffer) => chunks.err.push(c));
   const code = await main(argv, { stdout: out, stderr: err, interactive: false });
-  return { code, stdout: Buffer.concat(chunks.out).toString('utf8'), stderr: Buffer.concat(chunks.err).toString('utf8') };
+  return {
+    code,
+    stdout: Buffer.concat(chunks.out).toString('utf8'),
+    stderr: Buffer.concat(chunks.err).toString('utf8'),
+  };
 }
 
 /** The lines of one section of a help text ("flags:", "example:"), up to the next blank line. */
@@ -34,7 +38,10 @@ function section(text: string, heading: RegExp): string[] {
 /** The flags an example command line uses, outside quoted strings (a wrapped --cmd has flags of its own). */
 function flagsOf(example: string): string[] {
   const bare = example.replace(/"[^"]*"|'[^']*'/g, '""').replace(/ {3}\(.*\)$/, '');
-  return bare.split(/\s+/).filter((w) => /^--?[a-z]/.test(w)).map((w) => w.replace(/=.*$/, ''));
+  return bare
+    .split(/\s+/)
+    .filter((w) => /^--?[a-z]/.test(w))
+    .map((w) => w.replace(/=.*$/, ''));
 }
 
 test('asl --help: one line for every command, with what it does', async () => {
@@ -57,7 +64,8 @@ test('asl --help: one line for every command, with what it does', async () => {
     assert.ok(text.split(' ').length >= 5, `${name}: a description, not a word: "${text}"`);
   }
   assert.equal(new Set(described.values()).size, names.length, 'no two commands share a description');
-  for (const [alias, name] of Object.entries(ALIASES)) assert.ok(r.stdout.includes(`${alias} = asl ${name}`), `alias ${alias} named`);
+  for (const [alias, name] of Object.entries(ALIASES))
+    assert.ok(r.stdout.includes(`${alias} = asl ${name}`), `alias ${alias} named`);
   assert.match(r.stdout, /`asl <command> --help`/);
 
   const bare = await runAsl([]);
@@ -70,31 +78,51 @@ async function modulesLoaded(t: TestContext, argv: string[]): Promise<string[]> 
   const dir = await tempDir(t, 'asl-help-loads-');
   const hooks = join(dir, 'hooks.mjs');
   const log = join(dir, 'loaded');
-  await writeFile(hooks, `import { appendFileSync } from 'node:fs';
+  await writeFile(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
 export async function resolve(specifier, context, next) {
   const r = await next(specifier, context);
   appendFileSync(${JSON.stringify(log)}, r.url + '\\n');
   return r;
 }
-`);
-  await writeFile(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+`,
+  );
+  await writeFile(
+    join(dir, 'register.mjs'),
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+  );
   const mainUrl = pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js')).href;
   const script = `const m = await import(${JSON.stringify(mainUrl)}); await m.main(${JSON.stringify(argv)}, { stdout: process.stdout, stderr: process.stderr, interactive: false });`;
-  execFileSync(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    ['--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
 }
 
-test('asl --help loads no command module (so it stays fast); a command\'s --help loads that one only', async (t) => {
+test("asl --help loads no command module (so it stays fast); a command's --help loads that one only", async (t) => {
   const overview = await modulesLoaded(t, ['--help']);
-  assert.ok(overview.some((u) => u.endsWith('/cli/main.js')), `the hook saw the loads: ${overview.join(' ')}`);
-  assert.deepEqual(overview.filter((u) => u.includes('/cli/commands/')), [], 'no command module');
+  assert.ok(
+    overview.some((u) => u.endsWith('/cli/main.js')),
+    `the hook saw the loads: ${overview.join(' ')}`,
+  );
+  assert.deepEqual(
+    overview.filter((u) => u.includes('/cli/commands/')),
+    [],
+    'no command module',
+  );
   const capture = await modulesLoaded(t, ['capture', '--help']);
-  assert.deepEqual(capture.filter((u) => u.includes('/cli/commands/')).map((u) => u.replace(/^.*\/cli\/commands\//, '')), ['capture.js']);
+  assert.deepEqual(
+    capture.filter((u) => u.includes('/cli/commands/')).map((u) => u.replace(/^.*\/cli\/commands\//, '')),
+    ['capture.js'],
+  );
 });
 
 for (const [name, entry] of Object.entries(COMMANDS)) {
   test(`asl ${name} --help: usage, every flag described, an example that uses only its flags`, async () => {
-    const { command } = await entry.load() as { command: Command };
+    const { command } = (await entry.load()) as { command: Command };
     const r = await runMain([name, '--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
@@ -102,11 +130,19 @@ for (const [name, entry] of Object.entries(COMMANDS)) {
 
     // The help data: one entry per declared option, none for an option that does not exist;
     // a value option names its value, a boolean is plain text.
-    assert.deepEqual(Object.keys(command.help.flags).sort(), Object.keys(command.options).sort(), `${name}: help.flags covers exactly the options`);
+    assert.deepEqual(
+      Object.keys(command.help.flags).sort(),
+      Object.keys(command.options).sort(),
+      `${name}: help.flags covers exactly the options`,
+    );
     const flagRows = section(r.stdout, /^flags:$/).join('\n');
     for (const [flag, option] of Object.entries(command.options)) {
       const help = command.help.flags[flag]!;
-      if (option.type === 'string') assert.ok(Array.isArray(help) && /^[A-Z][A-Za-z0-9.|_-]*$/.test(help[0]), `${name} --${flag}: [ARG, text], got ${JSON.stringify(help)}`);
+      if (option.type === 'string')
+        assert.ok(
+          Array.isArray(help) && /^[A-Z][A-Za-z0-9.|_-]*$/.test(help[0]),
+          `${name} --${flag}: [ARG, text], got ${JSON.stringify(help)}`,
+        );
       else assert.equal(typeof help, 'string', `${name} --${flag}: a boolean flag is described by text`);
       const text = typeof help === 'string' ? help : help[1];
       assert.ok(text.split(' ').length >= 3, `${name} --${flag}: "${text}" explains the flag`);
@@ -114,18 +150,32 @@ for (const [name, entry] of Object.entries(COMMANDS)) {
       const row = new RegExp(`^ {2}(-${option.short ?? '@'}, )?--${flag}${arg.replace(/[|.]/g, '\\$&')}( |$)`, 'm');
       assert.match(flagRows, row, `${name}: --${flag} is listed`);
       // The text is rendered (wrapped): its first three words appear in the flags section.
-      assert.ok(flagRows.replace(/\s+/g, ' ').includes(text.split(' ').slice(0, 3).join(' ')), `${name} --${flag}: its text is shown`);
+      assert.ok(
+        flagRows.replace(/\s+/g, ' ').includes(text.split(' ').slice(0, 3).join(' ')),
+        `${name} --${flag}: its text is shown`,
+      );
     }
     assert.match(flagRows, /^ {2}--json +print the result as JSON/m, 'every command takes --json');
 
     assert.ok(command.help.examples.length >= 1, `${name}: at least one example`);
     const examples = section(r.stdout, /^examples?:$/);
-    assert.deepEqual(examples, command.help.examples.map((e) => `  ${e}`));
+    assert.deepEqual(
+      examples,
+      command.help.examples.map((e) => `  ${e}`),
+    );
     const alias = Object.entries(ALIASES).find(([, n]) => n === name)?.[0];
-    const known = new Set(['--json', ...Object.keys(command.options).map((f) => `--${f}`), ...Object.values(command.options).flatMap((o) => (o.short ? [`-${o.short}`] : []))]);
+    const known = new Set([
+      '--json',
+      ...Object.keys(command.options).map((f) => `--${f}`),
+      ...Object.values(command.options).flatMap((o) => (o.short ? [`-${o.short}`] : [])),
+    ]);
     for (const example of command.help.examples) {
-      assert.ok(example.startsWith(`asl ${name} `) || (alias !== undefined && example.startsWith(`${alias} `)), `${name}: "${example}" runs this command`);
-      for (const flag of flagsOf(example)) assert.ok(known.has(flag), `${name}: example "${example}" uses ${flag}, which ${name} does not declare`);
+      assert.ok(
+        example.startsWith(`asl ${name} `) || (alias !== undefined && example.startsWith(`${alias} `)),
+        `${name}: "${example}" runs this command`,
+      );
+      for (const flag of flagsOf(example))
+        assert.ok(known.has(flag), `${name}: example "${example}" uses ${flag}, which ${name} does not declare`);
     }
 
     const viaHelp = await runMain(['help', name]);
@@ -146,7 +196,8 @@ test('asl capture --help states the watch rule and how the input flags differ', 
     'as a receipt input',
     '--watch PATH adds a root snapshotted before and after',
     '--output PATH records PATH after the run as a declared output',
-  ]) assert.ok(text.includes(phrase), `capture --help says "${phrase}"`);
+  ])
+    assert.ok(text.includes(phrase), `capture --help says "${phrase}"`);
   const flags = section(r.stdout, /^flags:$/).join('\n');
   assert.match(flags, /--no-auto-watch +turn off the automatic roots/);
   assert.match(flags, /--trace +follow the command with strace/);

@@ -12,7 +12,10 @@ import { appendReceiptLog } from '../../src/receipt/receipt-log.js';
 import { openStore } from '../../src/store/store.js';
 import type { Digest } from '../../src/core/digest.js';
 
-interface KeyList { storeKeyId: string | null; trusted: Array<{ keyId: string; own: boolean; path: string }> }
+interface KeyList {
+  storeKeyId: string | null;
+  trusted: Array<{ keyId: string; own: boolean; path: string }>;
+}
 
 async function keyList(store: string): Promise<KeyList> {
   return JSON.parse((await aslOk(['key', 'list', '--store', store, '--json'])).stdout) as KeyList;
@@ -24,7 +27,9 @@ test('a new store lists exactly its own key; export prints it or writes it with 
   const pub = await readFile(join(store, 'keys', 'signing.pub'), 'utf8');
   const list = await keyList(store);
   assert.match(list.storeKeyId!, /^[0-9a-f]{64}$/);
-  assert.deepEqual(list.trusted, [{ keyId: list.storeKeyId, own: true, path: join(store, 'keys', 'trusted', `${list.storeKeyId}.pub`) }]);
+  assert.deepEqual(list.trusted, [
+    { keyId: list.storeKeyId, own: true, path: join(store, 'keys', 'trusted', `${list.storeKeyId}.pub`) },
+  ]);
   const human = await aslOk(['key', 'list', '--store', store]);
   assert.equal(human.stdout, `${list.storeKeyId}  this store's signing key\n`);
 
@@ -33,17 +38,28 @@ test('a new store lists exactly its own key; export prints it or writes it with 
   const wrote = await aslOk(['key', 'export', '--store', store, '-o', out]);
   assert.equal(wrote.stdout, `wrote public key ${list.storeKeyId} to ${out}\n`);
   assert.equal(await readFile(out, 'utf8'), pub);
-  const json = JSON.parse((await aslOk(['key', 'export', '--store', store, '--json'])).stdout) as { keyId: string; pem: string };
+  const json = JSON.parse((await aslOk(['key', 'export', '--store', store, '--json'])).stdout) as {
+    keyId: string;
+    pem: string;
+  };
   assert.deepEqual(json, { keyId: list.storeKeyId, pem: pub });
 });
 
 test('key trust refuses a private key and non-Ed25519 keys with one line, exit 2, trusting nothing', async (t) => {
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString();
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString();
   const cases: Array<[string, string, RegExp]> = [
-    ['signing.key', await readFile(join(store, 'keys', 'signing.key'), 'utf8'), /is a private key; trust the public key instead \(`asl key export` prints it\)$/],
+    [
+      'signing.key',
+      await readFile(join(store, 'keys', 'signing.key'), 'utf8'),
+      /is a private key; trust the public key instead \(`asl key export` prints it\)$/,
+    ],
     ['rsa.pub', rsa, /is a rsa key; ASL signs and verifies with Ed25519 only$/],
     ['ec.pub', ec, /is a ec key; ASL signs and verifies with Ed25519 only$/],
     ['junk.pub', 'not a key\n', /not a PEM public key/],
@@ -88,7 +104,10 @@ test('a receipt signed by another store fails verify, naming the signer, until i
   const a = await cliInit(join(dir, 'A'));
   const b = await cliInit(join(dir, 'B'));
   // A real capture in store B, signed with B's key.
-  const cap = await runAsl(['--store', b, '--cmd', 'echo made-in-b', '--outdir', join(b, 'per', 'hello')], { program: 'asl-capture', cwd: dir });
+  const cap = await runAsl(['--store', b, '--cmd', 'echo made-in-b', '--outdir', join(b, 'per', 'hello')], {
+    program: 'asl-capture',
+    cwd: dir,
+  });
   assert.equal(cap.code, 0, describeRun(cap));
   const [line] = (await readFile(join(b, 'log', 'receipts.log'), 'utf8')).trim().split('\n');
   const receipt = (JSON.parse(line!.split('\t')[1]!) as { receipt: Digest }).receipt;
@@ -112,9 +131,18 @@ test('a receipt signed by another store fails verify, naming the signer, until i
   await aslOk(['key', 'export', '--store', b, '-o', pubFile]);
   const trusted = await aslOk(['key', 'trust', '--store', a, pubFile]);
   assert.equal(trusted.stdout, `trusted ${bKey} (${pubFile})\n`);
-  assert.equal((await aslOk(['key', 'trust', '--store', a, pubFile])).stdout, `already trusted: ${bKey} (${pubFile})\n`);
+  assert.equal(
+    (await aslOk(['key', 'trust', '--store', a, pubFile])).stdout,
+    `already trusted: ${bKey} (${pubFile})\n`,
+  );
   const list = await keyList(a);
-  assert.deepEqual(list.trusted.map((k) => [k.keyId, k.own]).sort(), [[list.storeKeyId, true], [bKey, false]].sort());
+  assert.deepEqual(
+    list.trusted.map((k) => [k.keyId, k.own]).sort(),
+    [
+      [list.storeKeyId, true],
+      [bKey, false],
+    ].sort(),
+  );
   assert.ok((await aslOk(['key', 'list', '--store', a])).stdout.includes(`${bKey}  trusted\n`));
 
   const after = await runAsl(['verify', '--store', a]);

@@ -24,17 +24,36 @@ test('a damaged asl-store.json: exit 2, one line naming the file, for every comm
   await aslOk(['init', '--store', store]);
   const marker = join(store, 'asl-store.json');
   const cases: Array<[string, string]> = [
-    ['{"format":"asl-st', `asl: ${marker}: store marker is not valid JSON (17 bytes); expected {"format":"asl-store","layout":1,"created":…}`],
-    ['', `asl: ${marker}: store marker is not valid JSON (empty file); expected {"format":"asl-store","layout":1,"created":…}`],
-    ['null\n', `asl: ${marker}: store marker is not a JSON object; expected {"format":"asl-store","layout":1,"created":…}`],
-    ['[1]\n', `asl: ${marker}: store marker is not a JSON object; expected {"format":"asl-store","layout":1,"created":…}`],
-    ['{"format":"other"}\n', `asl: ${marker}: does not describe an ASL store (format "other"); expected {"format":"asl-store","layout":1,"created":…}`],
+    [
+      '{"format":"asl-st',
+      `asl: ${marker}: store marker is not valid JSON (17 bytes); expected {"format":"asl-store","layout":1,"created":…}`,
+    ],
+    [
+      '',
+      `asl: ${marker}: store marker is not valid JSON (empty file); expected {"format":"asl-store","layout":1,"created":…}`,
+    ],
+    [
+      'null\n',
+      `asl: ${marker}: store marker is not a JSON object; expected {"format":"asl-store","layout":1,"created":…}`,
+    ],
+    [
+      '[1]\n',
+      `asl: ${marker}: store marker is not a JSON object; expected {"format":"asl-store","layout":1,"created":…}`,
+    ],
+    [
+      '{"format":"other"}\n',
+      `asl: ${marker}: does not describe an ASL store (format "other"); expected {"format":"asl-store","layout":1,"created":…}`,
+    ],
     ['{"format":"asl-store","layout":7}\n', `asl: ${marker}: store layout v7 is not supported (this asl reads v1)`],
   ];
   for (const [text, line] of cases) {
     await writeFile(marker, text);
     const before = treeDigest(store);
-    for (const args of [['verify', '--store', store], ['log', '--store', store], ['init', '--store', store]]) {
+    for (const args of [
+      ['verify', '--store', store],
+      ['log', '--store', store],
+      ['init', '--store', store],
+    ]) {
       assert.equal(oneLineExit2(await runAsl(args)), line, `${args[0]} with marker ${JSON.stringify(text)}`);
     }
     const json = await runAsl(['verify', '--store', store, '--json']);
@@ -55,11 +74,17 @@ test('restore into a missing parent names the missing folder, not the object; no
   const parent = join(dir, 'nope', 'deeper');
   for (const id of [blob, tree]) {
     const r = await runAsl(['restore', '--store', store, id, join(parent, 'out')]);
-    assert.equal(oneLineExit2(r), `asl: ${parent}: no such directory (${join(dir, 'nope')} does not exist); restore creates out only, not the folders above it`);
+    assert.equal(
+      oneLineExit2(r),
+      `asl: ${parent}: no such directory (${join(dir, 'nope')} does not exist); restore creates out only, not the folders above it`,
+    );
     assert.equal(existsSync(join(dir, 'nope')), false);
   }
   await writeFile(join(dir, 'file'), 'x');
-  assert.equal(oneLineExit2(await runAsl(['restore', '--store', store, blob, join(dir, 'file', 'out')])), `asl: ${join(dir, 'file')}: is not a directory (the parent of ${join(dir, 'file', 'out')})`);
+  assert.equal(
+    oneLineExit2(await runAsl(['restore', '--store', store, blob, join(dir, 'file', 'out')])),
+    `asl: ${join(dir, 'file')}: is not a directory (the parent of ${join(dir, 'file', 'out')})`,
+  );
   // With the parent there, the same restore works.
   await mkdir(parent, { recursive: true });
   await aslOk(['restore', '--store', store, tree, join(parent, 'out')]);

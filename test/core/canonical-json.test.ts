@@ -40,7 +40,12 @@ test('RFC 8785 Appendix B: every number serializes as the table says; NaN and In
   for (const [bits, expected] of NUMBERS) {
     const n = fromBits(bits);
     if (expected === null) {
-      assert.throws(() => canonicalize(n), (err: Error & { code?: string }) => err.code === 'BAD_INPUT' && /canonical JSON cannot hold (NaN|Infinity)/.test(err.message), bits);
+      assert.throws(
+        () => canonicalize(n),
+        (err: Error & { code?: string }) =>
+          err.code === 'BAD_INPUT' && /canonical JSON cannot hold (NaN|Infinity)/.test(err.message),
+        bits,
+      );
       assert.throws(() => canonicalize([-n]), /canonical JSON cannot hold/, `-${bits}`);
     } else {
       assert.equal(canonicalize(n), expected, bits);
@@ -81,9 +86,18 @@ test('RFC 8785 3.2.3: properties sorted by UTF-16 code units, not code points or
   // (Compared as text: JSON.parse would put the integer-like key "1" first again.)
   const names = [...canonicalize(input).matchAll(/"[^"]*":"([^"]*)"/g)].map((m) => m[1]);
   assert.deepEqual(names, [
-    'Carriage Return', 'One', 'Control', 'Latin Small Letter O With Diaeresis', 'Euro Sign', 'Emoji: Grinning Face', 'Hebrew Letter Dalet With Dagesh',
+    'Carriage Return',
+    'One',
+    'Control',
+    'Latin Small Letter O With Diaeresis',
+    'Euro Sign',
+    'Emoji: Grinning Face',
+    'Hebrew Letter Dalet With Dagesh',
   ]);
-  assert.equal(canonicalize(input), '{"\\r":"Carriage Return","1":"One","\u0080":"Control","ö":"Latin Small Letter O With Diaeresis","€":"Euro Sign","😀":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}');
+  assert.equal(
+    canonicalize(input),
+    '{"\\r":"Carriage Return","1":"One","\u0080":"Control","ö":"Latin Small Letter O With Diaeresis","€":"Euro Sign","😀":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}',
+  );
 });
 
 test('RFC 8785 3.2.2.2: string escaping: the two-character escapes, \\u00XX lowercase for other controls, everything else as is', () => {
@@ -95,11 +109,17 @@ test('RFC 8785 3.2.2.2: string escaping: the two-character escapes, \\u00XX lowe
 
 test('a lone surrogate is refused with a clear error, in a value and in a key; a pair is accepted', () => {
   for (const bad of ['\ud800', 'abc\udc00', 'x\ud83d', '\ude00y']) {
-    assert.throws(() => canonicalize({ k: bad }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BAD_INPUT');
-      assert.match(err.message, /^canonical JSON cannot hold a lone surrogate \(U\+D[89A-F][0-9A-F]{2} at index \d+ of the string .*\): the string is not Unicode text$/);
-      return true;
-    });
+    assert.throws(
+      () => canonicalize({ k: bad }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'BAD_INPUT');
+        assert.match(
+          err.message,
+          /^canonical JSON cannot hold a lone surrogate \(U\+D[89A-F][0-9A-F]{2} at index \d+ of the string .*\): the string is not Unicode text$/,
+        );
+        return true;
+      },
+    );
     assert.throws(() => canonicalize({ [bad]: 1 }), /lone surrogate/);
   }
   assert.throws(() => canonicalize('ab\udc00'), /U\+DC00 at index 2/);

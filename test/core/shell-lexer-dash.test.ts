@@ -31,7 +31,7 @@ const CORPUS: Array<[string, Expect, string]> = [
   [`t "\\$X" '$X' \\$X a\\ b\\\\c`, 'same', 'escaped dollars'],
   ['t "$X" $X "${X}" "pre${X}post" "$SP"', 'same', 'variables from the environment'],
   ['V=2; t "$V" $V', 'same', 'an assignment earlier in the line'],
-  ['V=1 t "$V"', 'same', 'a prefix assignment is not seen by the same command\'s words'],
+  ['V=1 t "$V"', 'same', "a prefix assignment is not seen by the same command's words"],
   ['t a; t b && t c; f d || t e', 'same', 'lists'],
   ['t a;t b&&t c;f d||t e', 'same', 'operators without blanks'],
   ['t a | t b | t c', 'same', 'a pipeline'],
@@ -63,9 +63,17 @@ const CORPUS: Array<[string, Expect, string]> = [
   ['t $SP', 'differs', 'no field splitting: one non-literal word where dash makes two'],
   ['t $UNSET x', 'differs', 'an unset variable: the lexer keeps an empty non-literal word, dash drops it'],
   ['t "${X:-d}" "${UNSET:-d}" "${#X}"', 'differs', 'parameter expansion operators: non-literal, not evaluated'],
-  ['t $(t inner) `t inner2`', 'differs', 'command substitution: its commands are not listed, its result is non-literal'],
+  [
+    't $(t inner) `t inner2`',
+    'differs',
+    'command substitution: its commands are not listed, its result is non-literal',
+  ],
   ['for i in 1 2; do t "$i"; done', 'differs', 'loops: the body is listed once, the loop variable is non-literal'],
-  ['g() { t "in $1"; }; g x', 'differs', 'functions: the body is listed as a command where it is defined, not where it is called'],
+  [
+    'g() { t "in $1"; }; g x',
+    'differs',
+    'functions: the body is listed as a command where it is defined, not where it is called',
+  ],
 ];
 
 const ENV = { PATH: '/usr/bin:/bin', HOME: '/home/user', X: 'x', SP: 'a b' };
@@ -78,20 +86,28 @@ const HARNESS = [
   'f() { rec f "$@"; return 1; }',
 ].join('\n');
 
-interface Seen { commands: string[][]; files: string[] }
+interface Seen {
+  commands: string[][];
+  files: string[];
+}
 
 async function dashRuns(line: string, dir: string): Promise<Seen> {
   const log = join(dir, '..', `${dir.split('/').pop()}.log`);
   await run('dash', ['-c', `${HARNESS}\n${line}`], { cwd: dir, env: { ...ENV, ASL_LOG: log } });
   const text = await readFile(log, 'utf8').catch(() => '');
-  const commands = text.split('\x1e').filter((r) => r !== '').map((r) => r.split('\x1f').slice(0, -1));
+  const commands = text
+    .split('\x1e')
+    .filter((r) => r !== '')
+    .map((r) => r.split('\x1f').slice(0, -1));
   return { commands, files: (await readdir(dir)).sort() };
 }
 
 function lexerSees(line: string): Seen & { literal: boolean[][] } {
   const parsed = splitCommand(line, { env: ENV });
   const cmds = parsed.commands.filter((c) => c.argv[0]?.literal && (c.argv[0].text === 't' || c.argv[0].text === 'f'));
-  const files = parsed.words.filter((w) => w.role === 'redirect' && /^\d*(>|>>|>\||&>)$/.test(w.operator ?? '')).map((w) => w.text);
+  const files = parsed.words
+    .filter((w) => w.role === 'redirect' && /^\d*(>|>>|>\||&>)$/.test(w.operator ?? ''))
+    .map((w) => w.text);
   return {
     commands: cmds.map((c) => c.argv.map((w) => w.text)),
     literal: cmds.map((c) => c.argv.map((w) => w.literal)),
@@ -124,13 +140,23 @@ test('the lexer splits words as dash does, on a corpus of command lines', async 
         assert.deepEqual(ours.files, dash.files, `${label}: redirection targets`);
         break;
       case 'superset':
-        assert.ok(ours.commands.length > dash.commands.length && isSubsequence(dash.commands, ours.commands), `${label}: ${JSON.stringify(ours.commands)} should contain ${JSON.stringify(dash.commands)}`);
+        assert.ok(
+          ours.commands.length > dash.commands.length && isSubsequence(dash.commands, ours.commands),
+          `${label}: ${JSON.stringify(ours.commands)} should contain ${JSON.stringify(dash.commands)}`,
+        );
         break;
       case 'differs': {
-        assert.notDeepEqual(ours.commands, dash.commands, `${label}: now agrees with dash; move it to "same" and drop the limit from docs/capture-rules.md`);
+        assert.notDeepEqual(
+          ours.commands,
+          dash.commands,
+          `${label}: now agrees with dash; move it to "same" and drop the limit from docs/capture-rules.md`,
+        );
         // Where the lexer cannot know, it says so: some word of the line is non-literal, or a command is missing.
         const unsure = ours.literal.some((ws) => ws.some((l) => !l)) || ours.commands.length < dash.commands.length;
-        assert.ok(unsure || line.includes("$'"), `${label}: differs from dash with every word literal: ${JSON.stringify(ours.commands)} vs ${JSON.stringify(dash.commands)}`);
+        assert.ok(
+          unsure || line.includes("$'"),
+          `${label}: differs from dash with every word literal: ${JSON.stringify(ours.commands)} vs ${JSON.stringify(dash.commands)}`,
+        );
         report.push(`${what}: dash ${JSON.stringify(dash.commands)}, lexer ${JSON.stringify(ours.commands)}`);
         break;
       }

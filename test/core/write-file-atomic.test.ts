@@ -27,10 +27,14 @@ test('streamed content goes through the open temp file, named <target>.tmp-<12 h
   const dir = await tempDir(t);
   const path = join(dir, 'bundle.tar');
   let seen: string[] = [];
-  await writeFileAtomic(path, async (fh) => {
-    seen = await readdir(dir);
-    for (let i = 0; i < 3; i++) await fh.write(Buffer.alloc(1000, 0x41 + i));
-  }, { durable: 'file-and-dir', mode: 0o600 });
+  await writeFileAtomic(
+    path,
+    async (fh) => {
+      seen = await readdir(dir);
+      for (let i = 0; i < 3; i++) await fh.write(Buffer.alloc(1000, 0x41 + i));
+    },
+    { durable: 'file-and-dir', mode: 0o600 },
+  );
   assert.equal(seen.length, 1);
   assert.match(seen[0]!, new RegExp(`^bundle\\.tar${TEMP_MARK.replace('.', '\\.')}[0-9a-f]{12}$`));
   const bytes = await readFile(path);
@@ -43,13 +47,22 @@ test('a write that fails leaves the old file as it was and removes its temp file
   const dir = await tempDir(t);
   const path = join(dir, 'head.json');
   await writeFile(path, '{"seq":1}\n');
-  await assert.rejects(writeFileAtomic(path, async (fh) => {
-    await fh.write('{"seq":2');
-    throw new Error('disk went away');
-  }, { durable: 'file', mode: 0o600 }), /disk went away/);
+  await assert.rejects(
+    writeFileAtomic(
+      path,
+      async (fh) => {
+        await fh.write('{"seq":2');
+        throw new Error('disk went away');
+      },
+      { durable: 'file', mode: 0o600 },
+    ),
+    /disk went away/,
+  );
   assert.equal(await readFile(path, 'utf8'), '{"seq":1}\n');
   assert.deepEqual(await readdir(dir), ['head.json']);
   // A target in a folder that does not exist: the error is the open's, nothing is left.
-  await assert.rejects(writeFileAtomic(join(dir, 'missing', 'x'), 'x', { durable: 'none', mode: 0o600 }), { code: 'ENOENT' });
+  await assert.rejects(writeFileAtomic(join(dir, 'missing', 'x'), 'x', { durable: 'none', mode: 0o600 }), {
+    code: 'ENOENT',
+  });
   assert.deepEqual(await readdir(dir), ['head.json']);
 });

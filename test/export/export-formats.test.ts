@@ -14,12 +14,25 @@ import { exportPath, normalizeBase } from '../../src/receipt/export/artifact-fil
 import { ensureDebianPackages } from '../fixtures.js';
 import { runAsl, tempDir, type RunResult } from '../helpers.js';
 
-function run(program: string, args: string[], input?: string): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+function run(
+  program: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(program, args, { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0;
-      resolve({ code, stdout, stderr: stderr.toString() });
-    });
+    const child = execFile(
+      program,
+      args,
+      { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 127
+          : 0;
+        resolve({ code, stdout, stderr: stderr.toString() });
+      },
+    );
     child.stdin!.end(input ?? '');
   });
 }
@@ -32,11 +45,18 @@ test('securesystemslib canonical JSON: byte-identical to encode_canonical, also 
   const value = {
     b: 'line\nnext "quoted" back\\slash\ttab é 😀 \u0001',
     a: [1, -2, 0, true, false, null, [], {}],
-    'é': { '\uffff': 1, '😀': 2, 'Z': 3, 'a': 4 },
+    é: { '\uffff': 1, '😀': 2, Z: 3, a: 4 },
     '': '',
   };
   const ours = olpcCanonicalize(value);
-  const py = await run('/usr/bin/python3', ['-c', 'import json,sys; from securesystemslib.formats import encode_canonical; sys.stdout.buffer.write(encode_canonical(json.load(sys.stdin)).encode("utf-8"))'], JSON.stringify(value));
+  const py = await run(
+    '/usr/bin/python3',
+    [
+      '-c',
+      'import json,sys; from securesystemslib.formats import encode_canonical; sys.stdout.buffer.write(encode_canonical(json.load(sys.stdin)).encode("utf-8"))',
+    ],
+    JSON.stringify(value),
+  );
   assert.equal(py.code, 0, py.stderr);
   assert.equal(Buffer.from(ours, 'utf8').toString('hex'), py.stdout.toString('hex'));
   assert.ok(ours.indexOf('"\uffff":') < ours.indexOf('"😀":'), 'code-point order, not UTF-16 order');
@@ -56,7 +76,9 @@ test('export paths: relative under --base, absolute elsewhere, "..name" is still
   assert.equal(normalizeBase('/w/iso_root/'), '/w/iso_root');
 });
 
-test('asl export: links of a command and an ingest step verify with in-toto-sign; bad input is one line and exit 2; a broken log exports nothing', { timeout: 120_000 }, async (t) => {
+test('asl export: links of a command and an ingest step verify with in-toto-sign; bad input is one line and exit 2; a broken log exports nothing', {
+  timeout: 120_000,
+}, async (t) => {
   await ensureDebianPackages('in-toto');
   const work = await tempDir(t, 'asl-export-formats-');
   const store = join(work, 'S');
@@ -65,9 +87,28 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
   await mkdir(join(work, 'out'));
   await writeFile(join(work, 'notes.txt'), 'overlay file\n');
   const cmd = `printf 'h\\303\\251llo "q" \\\\ \\t end\\n' && printf 'warn\\n' >&2 && printf data > out/result.bin`;
-  const c = await asl(['capture', '--store', store, '--watch', 'out', '--no-auto-watch', '--outdir', join(store, 'per', 'make'), '--cmd', cmd]);
+  const c = await asl([
+    'capture',
+    '--store',
+    store,
+    '--watch',
+    'out',
+    '--no-auto-watch',
+    '--outdir',
+    join(store, 'per', 'make'),
+    '--cmd',
+    cmd,
+  ]);
   assert.equal(c.code, 0, describe(c));
-  const f = await asl(['capture', '--store', store, '--file', join(work, 'notes.txt'), '--outdir', join(store, 'per', 'overlay')]);
+  const f = await asl([
+    'capture',
+    '--store',
+    store,
+    '--file',
+    join(work, 'notes.txt'),
+    '--outdir',
+    join(store, 'per', 'overlay'),
+  ]);
   assert.equal(f.code, 0, describe(f));
 
   const links = join(work, 'links');
@@ -78,7 +119,15 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
   const keyPrefix = pubFile.split('.')[1]!;
   assert.deepEqual(files, [pubFile, `make.${keyPrefix}.link`, `overlay.${keyPrefix}.link`].sort());
   for (const name of files.filter((n) => n.endsWith('.link'))) {
-    const v = await run('in-toto-sign', ['--verify', '-f', join(links, name), '-k', join(links, pubFile), '-t', 'ed25519']);
+    const v = await run('in-toto-sign', [
+      '--verify',
+      '-f',
+      join(links, name),
+      '-k',
+      join(links, pubFile),
+      '-t',
+      'ed25519',
+    ]);
     assert.equal(v.code, 0, `${name}: in-toto-sign --verify: ${v.stderr}`);
   }
   const make = JSON.parse(await readFile(join(links, `make.${keyPrefix}.link`), 'utf8'));
@@ -91,15 +140,39 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
   assert.equal(overlay.signed.environment.asl.kind, 'ingest');
   // Re-exporting gives the same bytes (Ed25519 is deterministic, paths are sorted).
   const again = join(work, 'links-again');
-  assert.equal((await asl(['export', '--store', store, '--format', 'intoto-link', '-o', again, 'overlay', 'make'])).code, 0);
-  for (const name of files) assert.ok((await readFile(join(links, name))).equals(await readFile(join(again, name))), `${name} is reproducible`);
+  assert.equal(
+    (await asl(['export', '--store', store, '--format', 'intoto-link', '-o', again, 'overlay', 'make'])).code,
+    0,
+  );
+  for (const name of files)
+    assert.ok((await readFile(join(links, name))).equals(await readFile(join(again, name))), `${name} is reproducible`);
 
   // --base: paths under it become relative, the rest stay absolute.
   const based = join(work, 'links-based');
-  assert.equal((await asl(['export', '--store', store, '--format', 'intoto-link', '--base', join(work, 'out'), '-o', based, 'make', 'overlay'])).code, 0);
+  assert.equal(
+    (
+      await asl([
+        'export',
+        '--store',
+        store,
+        '--format',
+        'intoto-link',
+        '--base',
+        join(work, 'out'),
+        '-o',
+        based,
+        'make',
+        'overlay',
+      ])
+    ).code,
+    0,
+  );
   const basedMake = JSON.parse(await readFile(join(based, `make.${keyPrefix}.link`), 'utf8'));
   assert.deepEqual(Object.keys(basedMake.signed.products), ['result.bin']);
-  assert.ok(Object.keys(basedMake.signed.materials).every((p) => p.startsWith('/')), 'programs outside the base stay absolute');
+  assert.ok(
+    Object.keys(basedMake.signed.materials).every((p) => p.startsWith('/')),
+    'programs outside the base stay absolute',
+  );
   const basedOverlay = JSON.parse(await readFile(join(based, `overlay.${keyPrefix}.link`), 'utf8'));
   assert.deepEqual(Object.keys(basedOverlay.signed.products), [join(work, 'notes.txt')]);
 
@@ -109,15 +182,32 @@ test('asl export: links of a command and an ingest step verify with in-toto-sign
     assert.equal(res.stderr.split('\n').filter(Boolean).length, 1, `one line: ${res.stderr}`);
   };
   const x = join(work, 'x');
-  oneLine(await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, 'sha256:1234']), 2, /^asl: sha256:1234: not a receipt id \(expected sha256:<64 hex digits>\)\n$/);
-  oneLine(await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, `sha256:${'0'.repeat(64)}`]), 2, /no such receipt/);
-  oneLine(await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, 'nosuchstep']), 2, /^asl: nosuchstep: no receipt has this step name \(steps in the log: make, overlay\)\n$/);
+  oneLine(
+    await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, 'sha256:1234']),
+    2,
+    /^asl: sha256:1234: not a receipt id \(expected sha256:<64 hex digits>\)\n$/,
+  );
+  oneLine(
+    await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, `sha256:${'0'.repeat(64)}`]),
+    2,
+    /no such receipt/,
+  );
+  oneLine(
+    await asl(['export', '--store', store, '--format', 'intoto-link', '-o', x, 'nosuchstep']),
+    2,
+    /^asl: nosuchstep: no receipt has this step name \(steps in the log: make, overlay\)\n$/,
+  );
   oneLine(await asl(['export', '--store', store, '-o', x, 'make']), 2, /--format is required/);
   oneLine(await asl(['export', '--store', store, '--format', 'spdx', '-o', x, 'make']), 2, /unknown --format "spdx"/);
   oneLine(await asl(['export', '--store', store, '--format', 'slsa', 'make']), 2, /-o DIR is required/);
   oneLine(await asl(['export', '--store', store, '--format', 'slsa', '-o', x]), 2, /name at least one RECEIPT/);
-  oneLine(await asl(['export', '--store', store, '--format', 'intoto-link', '--base', join(work, 'typo'), '-o', x, 'make']), 2,
-    new RegExp(`^asl: --base ${join(work, 'typo')}: none of the exported receipts recorded a path under it; nothing exported\n$`));
+  oneLine(
+    await asl(['export', '--store', store, '--format', 'intoto-link', '--base', join(work, 'typo'), '-o', x, 'make']),
+    2,
+    new RegExp(
+      `^asl: --base ${join(work, 'typo')}: none of the exported receipts recorded a path under it; nothing exported\n$`,
+    ),
+  );
   oneLine(await asl(['export', '--store', join(work, 'nostore'), '--format', 'slsa', '-o', x, 'make']), 2, /nostore/);
 
   // An edited log entry: the export refuses (a check failed, exit 1) and writes nothing.

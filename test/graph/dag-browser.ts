@@ -11,8 +11,16 @@ export async function launchChromium(t: TestContext): Promise<Browser> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
   });
   t.after(() => browser.close());
   return browser;
@@ -27,7 +35,11 @@ export interface OfflinePage {
 }
 
 /** A page whose requests are all refused except `allow` (the file under test). */
-export async function offlinePage(browser: Browser, allow: string | undefined, viewport = { width: 1400, height: 860 }): Promise<OfflinePage> {
+export async function offlinePage(
+  browser: Browser,
+  allow: string | undefined,
+  viewport = { width: 1400, height: 860 },
+): Promise<OfflinePage> {
   const context = await browser.newContext({ viewport, offline: false });
   const page = await context.newPage();
   const requests: string[] = [];
@@ -38,6 +50,8 @@ export async function offlinePage(browser: Browser, allow: string | undefined, v
     return url === allow ? route.continue() : route.abort('blockedbyclient');
   });
   page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()}`); });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
+  });
   return { page, requests, errors };
 }

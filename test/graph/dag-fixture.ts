@@ -18,9 +18,25 @@ import type { TestContext } from 'node:test';
 import type { Digest } from '../../src/core/digest.js';
 import { REPO_ROOT, runAsl, tempDir, type RunResult } from '../helpers.js';
 
-export interface Ref { name: string; role: string; kind: string; digest: Digest; size?: number; package?: { name: string } }
+export interface Ref {
+  name: string;
+  role: string;
+  kind: string;
+  digest: Digest;
+  size?: number;
+  package?: { name: string };
+}
 export interface Statement {
-  predicate: { core: { kind: string; step: string; command?: { shell: string }; inputs: Ref[]; outputs: Ref[]; exit?: { code: number } } };
+  predicate: {
+    core: {
+      kind: string;
+      step: string;
+      command?: { shell: string };
+      inputs: Ref[];
+      outputs: Ref[];
+      exit?: { code: number };
+    };
+  };
 }
 
 export interface StepInfo {
@@ -55,11 +71,16 @@ async function stepInfo(dir: string, prefix = ''): Promise<StepInfo> {
   const statement = JSON.parse(await readFile(join(dir, `${prefix}per.json`), 'utf8')) as Statement;
   const { createHash } = await import('node:crypto');
   const core = statement.predicate.core;
-  const find = (list: Ref[], what: string) => (pred: (r: Ref) => boolean): Ref => {
-    const hit = list.find(pred);
-    assert.ok(hit, `${core.step}: no such ${what} among ${list.map((r) => `${r.role}/${r.kind} ${r.name}`).join(', ')}`);
-    return hit;
-  };
+  const find =
+    (list: Ref[], what: string) =>
+    (pred: (r: Ref) => boolean): Ref => {
+      const hit = list.find(pred);
+      assert.ok(
+        hit,
+        `${core.step}: no such ${what} among ${list.map((r) => `${r.role}/${r.kind} ${r.name}`).join(', ')}`,
+      );
+      return hit;
+    };
   return {
     step: core.step,
     id: `sha256:${createHash('sha256').update(envelope).digest('hex')}` as Digest,
@@ -78,14 +99,20 @@ async function makeDebs(dir: string): Promise<string[]> {
     await mkdir(join(src, 'DEBIAN'), { recursive: true });
     await mkdir(join(src, 'usr', 'share', name), { recursive: true });
     await writeFile(join(src, 'usr', 'share', name, 'README'), `${name} ${'x'.repeat(100 * (i + 1))}\n`);
-    await writeFile(join(src, 'DEBIAN', 'control'), `Package: ${name}\nVersion: 1.${i}\nArchitecture: all\nMaintainer: ASL tests <tests@example.invalid>\nDescription: fixture package ${i}\n`);
-    execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', src, join(dir, `${name}_1.${i}_all.deb`)], { stdio: 'pipe' });
+    await writeFile(
+      join(src, 'DEBIAN', 'control'),
+      `Package: ${name}\nVersion: 1.${i}\nArchitecture: all\nMaintainer: ASL tests <tests@example.invalid>\nDescription: fixture package ${i}\n`,
+    );
+    execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', src, join(dir, `${name}_1.${i}_all.deb`)], {
+      stdio: 'pipe',
+    });
   }
   return names;
 }
 
 export const COMMANDS = {
-  bootstrap: "mkdir -p root/etc root/var/cache/apt/archives && cp debs/*.deb root/var/cache/apt/archives/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
+  bootstrap:
+    "mkdir -p root/etc root/var/cache/apt/archives && cp debs/*.deb root/var/cache/apt/archives/ && printf 'base\\n' > root/etc/base && echo bootstrapped",
   install: "printf 'app=1\\n' > root/etc/app.conf && echo 'installed app.conf'",
   build: 'mkdir -p out && tar -cf out/image.tar -C root . && cat overlay/motd > out/motd && echo built image.tar',
   check: 'echo checking >&2; test -s out/missing || exit 3',
@@ -104,7 +131,19 @@ export async function buildDagFixture(t: TestContext): Promise<DagFixture> {
   await capture(work, ['--cmd', COMMANDS.bootstrap, ...watch('root'), '--outdir', 'store/per/bootstrap']);
   await capture(work, ['--cmd', COMMANDS.install, ...watch('root'), '--outdir', 'store/per/install']);
   await capture(work, ['--file', 'overlay/motd', '--outdir', 'store/per/overlay']);
-  await capture(work, ['--cmd', COMMANDS.build, '--input', 'root', '--input', 'overlay/motd', '--artifact-inputs', 'store/per', ...watch('out'), '--outdir', 'store/per/build']);
+  await capture(work, [
+    '--cmd',
+    COMMANDS.build,
+    '--input',
+    'root',
+    '--input',
+    'overlay/motd',
+    '--artifact-inputs',
+    'store/per',
+    ...watch('out'),
+    '--outdir',
+    'store/per/build',
+  ]);
   await capture(work, ['--cmd', COMMANDS.check, '--input', 'out', '--no-auto-watch', '--outdir', 'store/per/check'], 3);
 
   const per = join(store, 'per');
@@ -133,21 +172,39 @@ export async function dagJsonSchema(): Promise<Record<string, unknown>> {
 
 /** Runs `asl dag` (as asl-dag) in the fixture's work dir and returns the JSON graph. */
 export async function dagJson(fx: DagFixture, ...args: string[]): Promise<DagJsonDoc> {
-  const r = await runAsl(['--store', fx.store, '--out', '-', '--format', 'json', ...args], { program: 'asl-dag', cwd: fx.work });
+  const r = await runAsl(['--store', fx.store, '--out', '-', '--format', 'json', ...args], {
+    program: 'asl-dag',
+    cwd: fx.work,
+  });
   assert.equal(r.code, 0, describe(r));
   return JSON.parse(r.stdout) as DagJsonDoc;
 }
 
 export interface DagJsonDoc {
   format: string;
-  nodes: Array<{ id: string; type: string; kind?: string; step?: string; ok?: boolean; name?: string; members?: string[]; command?: string; hidden?: Record<string, number>; tree?: { files: number } | null }>;
+  nodes: Array<{
+    id: string;
+    type: string;
+    kind?: string;
+    step?: string;
+    ok?: boolean;
+    name?: string;
+    members?: string[];
+    command?: string;
+    hidden?: Record<string, number>;
+    tree?: { files: number } | null;
+  }>;
   edges: Array<{ kind: string; from: string; to: string; roles: string[] }>;
   focus: string[];
   totals: { receipts: number; artifacts: number; edges: number };
 }
 
 /** The ids every default view of the fixture shows (see docs/dag.md "What is shown"). */
-export function defaultIds(fx: DagFixture): { receipts: string[]; artifacts: Record<string, string>; logs: Record<string, string> } {
+export function defaultIds(fx: DagFixture): {
+  receipts: string[];
+  artifacts: Record<string, string>;
+  logs: Record<string, string>;
+} {
   const { bootstrap, install, overlay, build, check } = fx.steps;
   const tree = (r: Ref) => r.kind === 'tree';
   return {

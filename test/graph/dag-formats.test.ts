@@ -19,7 +19,15 @@ import { buildDagFixture, dagJsonSchema, defaultIds, describe } from './dag-fixt
 const run = promisify(execFile);
 
 // Browser globals, for the functions page.evaluate runs in Chromium (this project compiles without the DOM lib).
-interface BrowserElement { nodeName: string; textContent: string | null; getAttribute(n: string): string | null; getBoundingClientRect(): { x: number }; querySelector(s: string): BrowserElement | null; getElementsByTagName(n: string): { length: number }; documentElement: BrowserElement }
+interface BrowserElement {
+  nodeName: string;
+  textContent: string | null;
+  getAttribute(n: string): string | null;
+  getBoundingClientRect(): { x: number };
+  querySelector(s: string): BrowserElement | null;
+  getElementsByTagName(n: string): { length: number };
+  documentElement: BrowserElement;
+}
 declare const DOMParser: new () => { parseFromString(text: string, type: string): BrowserElement };
 declare const document: { querySelectorAll(s: string): Iterable<BrowserElement> };
 const STEPS = ['bootstrap', 'install', 'overlay', 'build', 'check'];
@@ -35,12 +43,13 @@ test('asl dag formats, each accepted by its real consumer', async (t) => {
   };
   const browser = await launchChromium(t);
 
-  await t.test('dot: Graphviz (wasm and Debian\'s dot) lays it out', async () => {
+  await t.test("dot: Graphviz (wasm and Debian's dot) lays it out", async () => {
     const dot = await dag('graph.dot');
     assert.match(dot, /^digraph asl_lineage \{/);
     assert.match(dot, /rankdir=LR/);
     const svg = await renderSvg(dot);
-    for (const step of STEPS) assert.ok(svg.includes(`>${step}<`) || svg.includes(`>${step}: `), `wasm svg names ${step}`);
+    for (const step of STEPS)
+      assert.ok(svg.includes(`>${step}<`) || svg.includes(`>${step}: `), `wasm svg names ${step}`);
     await ensureDebianPackages('graphviz');
     const { stdout, stderr } = await run('dot', ['-Tsvg', out('graph.dot')], { maxBuffer: 64 << 20 });
     assert.equal(stderr, '', 'dot prints no warning');
@@ -52,7 +61,12 @@ test('asl dag formats, each accepted by its real consumer', async (t) => {
   await t.test('json: valid against the schema in docs/dag.md', async () => {
     const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, validateFormats: false });
     const validate = ajv.compile(await dagJsonSchema());
-    for (const args of [[], ['--group-packages'], ['--all-packages', '--details'], ['--focus', 'install', '--depth', '2', '--no-logs']]) {
+    for (const args of [
+      [],
+      ['--group-packages'],
+      ['--all-packages', '--details'],
+      ['--focus', 'install', '--depth', '2', '--no-logs'],
+    ]) {
       const doc = JSON.parse(await dag('graph.json', ...args)) as unknown;
       assert.ok(validate(doc), `${args.join(' ')}: ${ajv.errorsText(validate.errors, { separator: '\n' })}`);
     }
@@ -68,11 +82,23 @@ test('asl dag formats, each accepted by its real consumer', async (t) => {
     const { page } = await offlinePage(browser, undefined);
     await page.addScriptTag({ path: join(REPO_ROOT, 'node_modules', 'mermaid', 'dist', 'mermaid.min.js') });
     const result = await page.evaluate(async (source) => {
-      const mermaid = (globalThis as unknown as { mermaid: { initialize(c: object): void; parse(t: string): Promise<unknown>; render(id: string, t: string): Promise<{ svg: string }> } }).mermaid;
+      const mermaid = (
+        globalThis as unknown as {
+          mermaid: {
+            initialize(c: object): void;
+            parse(t: string): Promise<unknown>;
+            render(id: string, t: string): Promise<{ svg: string }>;
+          };
+        }
+      ).mermaid;
       mermaid.initialize({ startOnLoad: false });
       const parsed = await mermaid.parse(source);
       let broken = '';
-      try { await mermaid.parse(`${source}\n  n1 --> n2["unterminated`); } catch (err) { broken = (err as Error).message; }
+      try {
+        await mermaid.parse(`${source}\n  n1 --> n2["unterminated`);
+      } catch (err) {
+        broken = (err as Error).message;
+      }
       const { svg } = await mermaid.render('dag', source);
       return { parsed, broken, svg };
     }, text);
@@ -97,15 +123,29 @@ test('asl dag formats, each accepted by its real consumer', async (t) => {
     assert.deepEqual(parsed, { error: 0, root: 'svg' });
     await page.goto(url);
     // Node positions, by the ids Graphviz keeps in <title>.
-    const boxes = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('g.node')].map((g) => {
-      const r = g.getBoundingClientRect();
-      return [g.querySelector('title')!.textContent!, { x: r.x, cls: g.getAttribute('class') }];
-    })));
+    const boxes = await page.evaluate(() =>
+      Object.fromEntries(
+        [...document.querySelectorAll('g.node')].map((g) => {
+          const r = g.getBoundingClientRect();
+          return [g.querySelector('title')!.textContent!, { x: r.x, cls: g.getAttribute('class') }];
+        }),
+      ),
+    );
     const { bootstrap, install, build, check, overlay } = fx.steps;
     const { artifacts } = defaultIds(fx);
-    const x = (id: string) => { assert.ok(boxes[id], `node ${id} drawn`); return boxes[id]!.x; };
-    assert.ok(x(bootstrap.id) < x(artifacts.t1) && x(artifacts.t1) < x(install.id) && x(install.id) < x(artifacts.t2)
-      && x(artifacts.t2) < x(build.id) && x(build.id) < x(artifacts.t3) && x(artifacts.t3) < x(check.id), 'bootstrap → T1 → install → T2 → build → T3 → check, left to right');
+    const x = (id: string) => {
+      assert.ok(boxes[id], `node ${id} drawn`);
+      return boxes[id]!.x;
+    };
+    assert.ok(
+      x(bootstrap.id) < x(artifacts.t1) &&
+        x(artifacts.t1) < x(install.id) &&
+        x(install.id) < x(artifacts.t2) &&
+        x(artifacts.t2) < x(build.id) &&
+        x(build.id) < x(artifacts.t3) &&
+        x(artifacts.t3) < x(check.id),
+      'bootstrap → T1 → install → T2 → build → T3 → check, left to right',
+    );
     assert.ok(x(overlay.id) < x(artifacts.motd) && x(artifacts.motd) < x(build.id), 'overlay → motd → build');
     assert.match(boxes[check.id]!.cls!, /asl-failed/);
     assert.match(boxes[build.id]!.cls!, /asl-ok/);

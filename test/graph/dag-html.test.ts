@@ -19,7 +19,10 @@ export const ARTIFACTS_DIR = join(REPO_ROOT, 'test-artifacts');
 test('the HTML viewer works offline: click a step for its details, search, pan and zoom', async (t) => {
   const fx = await buildDagFixture(t);
   const file = join(fx.work, 'lineage.html');
-  const r = await runAsl(['--store', fx.store, '--out', file, '--group-packages'], { program: 'asl-dag', cwd: fx.work });
+  const r = await runAsl(['--store', fx.store, '--out', file, '--group-packages'], {
+    program: 'asl-dag',
+    cwd: fx.work,
+  });
   assert.equal(r.code, 0, describe(r));
   const html = await readFile(file, 'utf8');
   assert.match(html, /^<!DOCTYPE html>/);
@@ -27,7 +30,11 @@ test('the HTML viewer works offline: click a step for its details, search, pan a
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
   const script = viewerScriptOf(html);
   assert.ok(script.includes('aslDag') && script.length > 5000, 'the bundled viewer is inlined');
-  assert.deepEqual(scriptSources(html), [`'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`], 'scripts are allowed by the hash of the one inlined, never by \'unsafe-inline\'');
+  assert.deepEqual(
+    scriptSources(html),
+    [`'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`],
+    "scripts are allowed by the hash of the one inlined, never by 'unsafe-inline'",
+  );
 
   const browser = await launchChromium(t);
   const url = pathToFileURL(file).href;
@@ -46,7 +53,15 @@ test('the HTML viewer works offline: click a step for its details, search, pan a
   assert.match(text, /exited 0/);
   const signer = (await readFile(join(fx.store, 'keys', 'signing.pub'), 'utf8')).length > 0;
   assert.ok(signer);
-  for (const needle of [build.id, 'Inputs (', 'Outputs (', 'Environment (', 'PATH', artifacts.t2.slice(7, 19), 'motd']) {
+  for (const needle of [
+    build.id,
+    'Inputs (',
+    'Outputs (',
+    'Environment (',
+    'PATH',
+    artifacts.t2.slice(7, 19),
+    'motd',
+  ]) {
     assert.ok(text.includes(needle), `details mention ${needle}`);
   }
   // The failing step, and a link from the panel to a drawn artifact.
@@ -55,7 +70,11 @@ test('the HTML viewer works offline: click a step for its details, search, pan a
   assert.match((await details.textContent())!, /failed \(exit 3\)[\s\S]*exited 3/);
   await details.locator(`a[data-goto="${artifacts.t3}"]`).first().click();
   assert.match((await details.textContent())!, /Made by \(1\)[\s\S]*build/);
-  assert.ok(await node(artifacts.t3).evaluate((g) => (g as unknown as { classList: { contains(c: string): boolean } }).classList.contains('selected')));
+  assert.ok(
+    await node(artifacts.t3).evaluate((g) =>
+      (g as unknown as { classList: { contains(c: string): boolean } }).classList.contains('selected'),
+    ),
+  );
   // The package group lists the .debs (Fit first: following the link centred the view on T3).
   await page.click('#fit');
   await node(`packages:${bootstrap.id}`).click();
@@ -116,7 +135,10 @@ function viewerScriptOf(html: string): string {
 function scriptSources(html: string): string[] {
   const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1];
   assert.ok(csp, 'the page has a Content-Security-Policy');
-  const directive = csp.split(';').map((d) => d.trim().split(/\s+/)).find((d) => d[0] === 'script-src');
+  const directive = csp
+    .split(';')
+    .map((d) => d.trim().split(/\s+/))
+    .find((d) => d[0] === 'script-src');
   assert.ok(directive, `script-src in ${csp}`);
   return directive.slice(1);
 }
@@ -132,13 +154,23 @@ test('the CSP runs the viewer by its hash and refuses any other inline script', 
   const tampered = join(fx.work, 'tampered.html');
   await writeFile(tampered, html.replace('</body>', '<script>window.injected = 1;</script>\n</body>'));
   const browser = await launchChromium(t);
-  for (const [path, injected] of [[file, false], [tampered, true]] as const) {
+  for (const [path, injected] of [
+    [file, false],
+    [tampered, true],
+  ] as const) {
     const url = pathToFileURL(path).href;
     const { page, errors } = await offlinePage(browser, url);
     await page.goto(url);
-    const state = await page.evaluate(() => ({ viewer: typeof (globalThis as { aslDag?: unknown }).aslDag, injected: (globalThis as { injected?: number }).injected ?? null }));
+    const state = await page.evaluate(() => ({
+      viewer: typeof (globalThis as { aslDag?: unknown }).aslDag,
+      injected: (globalThis as { injected?: number }).injected ?? null,
+    }));
     assert.deepEqual(state, { viewer: 'object', injected: null }, path);
-    if (injected) assert.ok(errors.some((e) => /Content Security Policy/.test(e)), `the refusal is reported: ${errors.join('; ')}`);
+    if (injected)
+      assert.ok(
+        errors.some((e) => /Content Security Policy/.test(e)),
+        `the refusal is reported: ${errors.join('; ')}`,
+      );
     else assert.deepEqual(errors, []);
   }
 });
@@ -146,7 +178,10 @@ test('the CSP runs the viewer by its hash and refuses any other inline script', 
 test('receipt data cannot inject markup into the viewer', async (t) => {
   const fx = await buildDagFixture(t);
   const evil = `echo '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'`;
-  const cap = await runAsl(['--store', 'store', '--cmd', evil, '--no-auto-watch', '--outdir', 'store/per/evil'], { program: 'asl-capture', cwd: fx.work });
+  const cap = await runAsl(['--store', 'store', '--cmd', evil, '--no-auto-watch', '--outdir', 'store/per/evil'], {
+    program: 'asl-capture',
+    cwd: fx.work,
+  });
   assert.equal(cap.code, 0, describe(cap));
   const file = join(fx.work, 'evil.html');
   const r = await runAsl(['--store', fx.store, '--out', file, '--focus', 'evil'], { program: 'asl-dag' });

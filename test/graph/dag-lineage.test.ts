@@ -17,15 +17,24 @@ test('lineage of a captured build: receipts, artifacts, and the joins content ad
   const { bootstrap, install, overlay, build, check } = fx.steps;
 
   // Receipts, in log order, verified against the store key.
-  assert.deepEqual(lineage.receipts.map((r) => r.step), ['bootstrap', 'install', 'overlay', 'build', 'check']);
-  assert.deepEqual(lineage.receipts.map((r) => r.id), [bootstrap.id, install.id, overlay.id, build.id, check.id]);
+  assert.deepEqual(
+    lineage.receipts.map((r) => r.step),
+    ['bootstrap', 'install', 'overlay', 'build', 'check'],
+  );
+  assert.deepEqual(
+    lineage.receipts.map((r) => r.id),
+    [bootstrap.id, install.id, overlay.id, build.id, check.id],
+  );
   const keyId = await storeKeyId(store);
   for (const r of lineage.receipts) assert.equal(r.signer, keyId, `${r.step} signed by the store key`);
   const [rb, ri, ro, rbuild, rc] = lineage.receipts;
   assert.equal(rb!.status, 'succeeded');
   assert.equal(rb!.command, fx.commands.bootstrap);
   assert.equal(rb!.environment!.variables.PATH, process.env.PATH, 'PATH is recorded verbatim');
-  assert.ok(rb!.programs.some((p) => p.path.endsWith('/cp')), 'programs named on the command line');
+  assert.ok(
+    rb!.programs.some((p) => p.path.endsWith('/cp')),
+    'programs named on the command line',
+  );
   assert.equal(ro!.kind, 'ingest');
   assert.equal(ro!.status, 'ingested');
   assert.equal(ro!.source!.path, join(fx.work, 'overlay', 'motd'));
@@ -35,7 +44,8 @@ test('lineage of a captured build: receipts, artifacts, and the joins content ad
   assert.ok(rbuild!.startedOn >= ri!.finishedOn, 'run times come from the receipts');
 
   // Artifacts: one node per digest; the trees and the ingested file link the steps.
-  const edge = (kind: string, from: string, to: string) => lineage.edges.some((e) => e.kind === kind && e.from === from && e.to === to);
+  const edge = (kind: string, from: string, to: string) =>
+    lineage.edges.some((e) => e.kind === kind && e.from === from && e.to === to);
   const t1 = bootstrap.output((r) => r.kind === 'tree').digest;
   const t2 = install.output((r) => r.kind === 'tree').digest;
   const t3 = build.output((r) => r.kind === 'tree').digest;
@@ -63,7 +73,10 @@ test('lineage of a captured build: receipts, artifacts, and the joins content ad
 
   // Tree totals come from the tree objects.
   const trees = await readTreeSummaries(store, [t1, t2, t3], { children: new Set([motd]) });
-  assert.deepEqual({ ...trees.get(t1)!, children: [] }, { files: 4, dirs: 5, other: 0, bytes: trees.get(t1)!.bytes, children: [] });
+  assert.deepEqual(
+    { ...trees.get(t1)!, children: [] },
+    { files: 4, dirs: 5, other: 0, bytes: trees.get(t1)!.bytes, children: [] },
+  );
   assert.equal(trees.get(t2)!.files, 5, 'install added app.conf');
   assert.deepEqual(trees.get(t3)!.children, [motd], 'out/ holds the overlay file itself');
   const absent = `sha256:${'0'.repeat(64)}` as const;

@@ -41,11 +41,27 @@ test('synthetic store: signed receipts, chains joined by tree digests, same line
   // Pipeline 0 is a chain: each step reads the tree the one before wrote.
   const p0 = built.ids.filter((_, i) => i % 3 === 0);
   for (let k = 1; k < p0.length; k++) {
-    const made = doc.edges.find((e) => e.kind === 'output' && e.from === p0[k - 1] && doc.nodes.find((n) => n.id === e.to)?.kind === 'tree')!;
-    assert.ok(doc.edges.some((e) => e.kind === 'input' && e.from === made.to && e.to === p0[k]), `step ${k} reads step ${k - 1}'s tree`);
+    const made = doc.edges.find(
+      (e) => e.kind === 'output' && e.from === p0[k - 1] && doc.nodes.find((n) => n.id === e.to)?.kind === 'tree',
+    )!;
+    assert.ok(
+      doc.edges.some((e) => e.kind === 'input' && e.from === made.to && e.to === p0[k]),
+      `step ${k} reads step ${k - 1}'s tree`,
+    );
   }
   // So the last step of pipeline 0 has every earlier step of it among its ancestors.
-  const focus = await runAsl(['dag', '--store', dir, '--out', '-', '--format', 'json', '--focus', p0.at(-1)!, '--no-logs']);
+  const focus = await runAsl([
+    'dag',
+    '--store',
+    dir,
+    '--out',
+    '-',
+    '--format',
+    'json',
+    '--focus',
+    p0.at(-1)!,
+    '--no-logs',
+  ]);
   assert.equal(focus.code, 0, describe(focus));
   const ids = new Set((JSON.parse(focus.stdout) as DagJsonDoc).nodes.map((n) => n.id));
   for (const id of p0) assert.ok(ids.has(id));

@@ -5,20 +5,39 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Digest } from '../../src/core/digest.js';
-import { holds, LaneIndex, pathStatesOf, relativeTo, type LanePlan, type PathState } from '../../src/graph/lane-plan.js';
+import {
+  holds,
+  LaneIndex,
+  pathStatesOf,
+  relativeTo,
+  type LanePlan,
+  type PathState,
+} from '../../src/graph/lane-plan.js';
 import type { CommandCore } from '../../src/receipt/types.js';
 
-const d = (label: string): Digest => `sha256:${Buffer.from(label).toString('hex').padEnd(64, '0').slice(0, 64)}` as Digest;
+const d = (label: string): Digest =>
+  `sha256:${Buffer.from(label).toString('hex').padEnd(64, '0').slice(0, 64)}` as Digest;
 const receipt = (seq: number): Digest => d(`receipt ${seq}`);
 
-function state(seq: number, step: string, path: string, before: Digest | null | undefined, after?: Digest | null): PathState {
+function state(
+  seq: number,
+  step: string,
+  path: string,
+  before: Digest | null | undefined,
+  after?: Digest | null,
+): PathState {
   const s: PathState = { receipt: receipt(seq), seq, step, path, changed: after !== undefined && after !== before };
   if (before !== undefined) s.before = { digest: before, dir: 'input' };
   if (after !== undefined) s.after = { digest: after, dir: after !== before ? 'output' : 'input' };
   return s;
 }
 
-const brief = (p: LanePlan) => ({ path: p.path, from: p.from.step, to: p.to.step, through: p.through.map((s) => `${s.step}:${s.path}`) });
+const brief = (p: LanePlan) => ({
+  path: p.path,
+  from: p.from.step,
+  to: p.to.step,
+  through: p.through.map((s) => `${s.step}:${s.path}`),
+});
 
 test('paths: holds and relativeTo', () => {
   assert.ok(holds('/w/root', '/w/root'));
@@ -30,7 +49,7 @@ test('paths: holds and relativeTo', () => {
   assert.equal(relativeTo('/', '/etc/x'), 'etc/x');
 });
 
-test('the seed\'s shape: a file copied into the root between two steps links them; a seed outside any capture does not', () => {
+test("the seed's shape: a file copied into the root between two steps links them; a seed outside any capture does not", () => {
   const R = '/b/iso_root';
   const states = [
     state(1, 'debootstrap', R, null, d('T1')),
@@ -53,10 +72,17 @@ test('the seed\'s shape: a file copied into the root between two steps links the
     { path: R, from: 'image_root', to: 'build_iso', through: [] },
   ]);
   // The question another command asks: who changed the root between debootstrap and apt_install?
-  assert.deepEqual(index.changedInside(R, 1, 3).map((s) => s.step), ['dpkg_config']);
+  assert.deepEqual(
+    index.changedInside(R, 1, 3).map((s) => s.step),
+    ['dpkg_config'],
+  );
   assert.deepEqual(index.changedInside(R, 2, 3), [], 'strictly after the first state');
   assert.equal(index.previous(`${R}/etc/passwd`, 4)!.step, 'apt_install', 'the latest record holding the path');
-  assert.equal(index.previous(`${R}/etc/dpkg/dpkg.cfg.d/asl`, 3)!.step, 'dpkg_config', 'the exact path recorded later wins');
+  assert.equal(
+    index.previous(`${R}/etc/dpkg/dpkg.cfg.d/asl`, 3)!.step,
+    'dpkg_config',
+    'the exact path recorded later wins',
+  );
   assert.equal(index.previous('/elsewhere', 9), undefined);
 });
 
@@ -80,7 +106,7 @@ test('a capture that watches its working directory: the root inside it continues
   ]);
 });
 
-test('of one receipt\'s states, the deepest is the previous one; readers are not changes', () => {
+test("of one receipt's states, the deepest is the previous one; readers are not changes", () => {
   const states = [
     state(1, 'both', '/w', d('W'), d('W2')),
     state(1, 'both', '/w/root', d('R'), d('R2')),
@@ -91,13 +117,22 @@ test('of one receipt\'s states, the deepest is the previous one; readers are not
   ];
   const index = new LaneIndex(states);
   assert.equal(index.previous('/w/root', 4)!.path, '/w/root');
-  assert.deepEqual(index.changedInside('/w/root', 1, 4).map((s) => s.path), ['/w/root/b'], 'the reader and /w/rootfs are not changes inside /w/root');
+  assert.deepEqual(
+    index.changedInside('/w/root', 1, 4).map((s) => s.path),
+    ['/w/root/b'],
+    'the reader and /w/rootfs are not changes inside /w/root',
+  );
 });
 
 test('pathStatesOf: watched roots, declared inputs and outputs, and roles it does not know', () => {
   const core = {
-    kind: 'command', step: 's', command: { shell: 'x', argv: [], cwd: '/w' }, program: [], environment: { variables: {} },
-    exit: { kind: 'exited', code: 0 }, traced: false,
+    kind: 'command',
+    step: 's',
+    command: { shell: 'x', argv: [], cwd: '/w' },
+    program: [],
+    environment: { variables: {} },
+    exit: { kind: 'exited', code: 0 },
+    traced: false,
     watched: [
       { path: '/w/root', reason: 'auto', before: d('R1'), after: d('R2'), added: 1, modified: 0, removed: 0 },
       { path: '/w/same', reason: 'flag', before: d('S'), after: d('S'), added: 0, modified: 0, removed: 0 },
@@ -105,7 +140,13 @@ test('pathStatesOf: watched roots, declared inputs and outputs, and roles it doe
     ],
     inputs: [
       { name: '/w/in', role: 'declared', kind: 'tree', digest: d('IN'), path: '/w/in' },
-      { name: 'receipt:/w/per/a.dsse.json', role: 'declared', kind: 'receipt', digest: d('RC'), path: '/w/per/a.dsse.json' },
+      {
+        name: 'receipt:/w/per/a.dsse.json',
+        role: 'declared',
+        kind: 'receipt',
+        digest: d('RC'),
+        path: '/w/per/a.dsse.json',
+      },
       { name: 'program:/bin/sh', role: 'program', kind: 'blob', digest: d('SH'), path: '/bin/sh' },
       { name: '/w/root/x.deb', role: 'fetched-later', kind: 'package', digest: d('DEB'), path: '/w/root/x.deb' },
     ],
@@ -117,7 +158,9 @@ test('pathStatesOf: watched roots, declared inputs and outputs, and roles it doe
     ],
   } as unknown as CommandCore;
   const states = pathStatesOf({ id: receipt(7), seq: 7, step: 's' }, core);
-  const byPath = Object.fromEntries(states.map((s) => [s.path, { before: s.before, after: s.after, changed: s.changed }]));
+  const byPath = Object.fromEntries(
+    states.map((s) => [s.path, { before: s.before, after: s.after, changed: s.changed }]),
+  );
   assert.deepEqual(byPath, {
     '/w/root': { before: { digest: d('R1'), dir: 'input' }, after: { digest: d('R2'), dir: 'output' }, changed: true },
     '/w/same': { before: { digest: d('S'), dir: 'input' }, after: { digest: d('S'), dir: 'input' }, changed: false },

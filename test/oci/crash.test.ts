@@ -19,7 +19,20 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prng, REPO_ROOT } from '../helpers.js';
-import { KILLS, aslVerify, campaign, figures, logCount, objectCount, runAndKill, runAsl, snapshotCli, timeRuns, timed, useCli } from '../transfer/crash-campaign.js';
+import {
+  KILLS,
+  aslVerify,
+  campaign,
+  figures,
+  logCount,
+  objectCount,
+  runAndKill,
+  runAsl,
+  snapshotCli,
+  timeRuns,
+  timed,
+  useCli,
+} from '../transfer/crash-campaign.js';
 import { buildSource, copyTree, readBundleEntries, treeDigest } from '../transfer/fixture.js';
 import type { BundleManifest } from '../../src/transfer/bundle-manifest.js';
 import { startRegistry, type Registry } from './registry.js';
@@ -47,10 +60,16 @@ before(async () => {
   for (let d = 0; d < 20; d++) {
     await mkdir(join(tree, `d${d}`), { recursive: true });
     for (let f = 0; f < 100; f++) {
-      await writeFile(join(tree, `d${d}`, `f${f}`), Buffer.from(Array.from({ length: 10_000 }, () => Math.floor(rand() * 256))));
+      await writeFile(
+        join(tree, `d${d}`, `f${f}`),
+        Buffer.from(Array.from({ length: 10_000 }, () => Math.floor(rand() * 256))),
+      );
     }
   }
-  assert.equal((await runAsl(['capture', '--store', source, '--file', tree, '--outdir', join(source, 'per', 'tree')])).code, 0);
+  assert.equal(
+    (await runAsl(['capture', '--store', source, '--file', tree, '--outdir', join(source, 'per', 'tree')])).code,
+    0,
+  );
   const bundle = join(dir, 'all.tar');
   assert.equal((await runAsl(['bundle', 'export', '--store', source, '-o', bundle])).code, 0);
   const manifest = JSON.parse((await readBundleEntries(bundle))[0]!.data.toString()) as BundleManifest;
@@ -73,14 +92,23 @@ async function completeClosure(repo: string, tag: string): Promise<string | null
   try {
     const held = await readPushed(reg, repo, tag);
     const carried = [...held.packs.flatMap((p) => p.slots.map((s) => s.digest)), ...held.own.keys()].sort();
-    return JSON.stringify(carried) === JSON.stringify(objects) ? null : `the tag reaches ${carried.length} objects, the closure has ${objects.length}`;
+    return JSON.stringify(carried) === JSON.stringify(objects)
+      ? null
+      : `the tag reaches ${carried.length} objects, the closure has ${objects.length}`;
   } catch (err) {
     return (err as Error).message;
   }
 }
 
 async function tagExists(repo: string, tag: string): Promise<boolean> {
-  return (await reg.get(`/v2/${repo}/manifests/${tag}`, { accept: 'application/vnd.oci.image.index.v1+json', 'x-method': 'HEAD' })).status === 200;
+  return (
+    (
+      await reg.get(`/v2/${repo}/manifests/${tag}`, {
+        accept: 'application/vnd.oci.image.index.v1+json',
+        'x-method': 'HEAD',
+      })
+    ).status === 200
+  );
 }
 
 /** Push re-runs that found blobs the killed run had sent, and skipped them. */
@@ -108,7 +136,7 @@ async function pushCampaign(): Promise<void> {
           ok: same && problem === null,
           notes: 0,
           phase: tagged ? 'tag written' : blobs > 0 ? 'blobs uploaded, no tag yet' : 'nothing uploaded yet',
-          out: !same ? 'the source store changed' : problem ?? '',
+          out: !same ? 'the source store changed' : (problem ?? ''),
         };
       },
       rerun: async () => {
@@ -129,11 +157,31 @@ async function pullCampaign(): Promise<void> {
   assert.equal((await runAsl(['init', '--store', template])).code, 0);
   const keyFile = readdirSync(join(source, 'keys', 'trusted'))[0]!;
   await writeFile(join(template, 'keys', 'trusted', keyFile), await readFile(join(source, 'keys', 'trusted', keyFile)));
-  assert.equal((await runAsl(['capture', '--store', template, '--cmd', 'echo own history', '--outdir', join(dir, 'own'), '--no-auto-watch'])).code, 0);
+  assert.equal(
+    (
+      await runAsl([
+        'capture',
+        '--store',
+        template,
+        '--cmd',
+        'echo own history',
+        '--outdir',
+        join(dir, 'own'),
+        '--no-auto-watch',
+      ])
+    ).code,
+    0,
+  );
   const target = join(dir, 'pull-target');
-  const reset = async () => { await rm(target, { recursive: true, force: true }); copyTree(template, target); };
+  const reset = async () => {
+    await rm(target, { recursive: true, force: true });
+    copyTree(template, target);
+  };
   const pullArgs = ['pull', '--store', target, ref('crash/pull:all'), '--plain-http'];
-  const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(pullArgs, 60_000, dir)).ms; });
+  const medianMs = await timeRuns(3, async () => {
+    await reset();
+    return (await runAndKill(pullArgs, 60_000, dir)).ms;
+  });
   const expected = 1 + receipts;
   const objectsBefore = objectCount(template);
   await campaign(`asl pull (${what})`, medianMs, async (delay) => {
@@ -143,12 +191,18 @@ async function pullCampaign(): Promise<void> {
       attempt,
       afterKill: async () => ({
         ...(await aslVerify(target)),
-        phase: logCount(target) === expected ? 'receipts committed' : objectCount(target) > objectsBefore ? 'objects visible, receipts not yet' : 'nothing visible yet',
+        phase:
+          logCount(target) === expected
+            ? 'receipts committed'
+            : objectCount(target) > objectsBefore
+              ? 'objects visible, receipts not yet'
+              : 'nothing visible yet',
       }),
       rerun: async () => {
         const { r, ms } = await timed(runAsl(pullArgs, { cwd: dir }));
         if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
-        if (logCount(target) !== expected) return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
+        if (logCount(target) !== expected)
+          return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
         const v = await aslVerify(target);
         return { ms, failure: v.ok ? null : v.out };
       },
@@ -156,14 +210,24 @@ async function pullCampaign(): Promise<void> {
   });
 }
 
-test('SIGKILL at random moments: push leaves a tag only on a complete closure, pull a store that verifies, and re-runs complete', { timeout: 30 * 60_000, concurrency: 2 }, async (t) => {
-  await Promise.all([
-    t.test('asl push', () => pushCampaign()),
-    t.test('asl pull', () => pullCampaign()),
-  ]);
-  const lines = figures.map((f) => `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; the check passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(f.killedIn).map(([k, v]) => `${k} ${v}`).join(', ')}; ${f.reruns} re-runs completed and checked; ${f.wallSeconds} s`);
+test('SIGKILL at random moments: push leaves a tag only on a complete closure, pull a store that verifies, and re-runs complete', {
+  timeout: 30 * 60_000,
+  concurrency: 2,
+}, async (t) => {
+  await Promise.all([t.test('asl push', () => pushCampaign()), t.test('asl pull', () => pullCampaign())]);
+  const lines = figures.map(
+    (f) =>
+      `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; the check passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(
+        f.killedIn,
+      )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}; ${f.reruns} re-runs completed and checked; ${f.wallSeconds} s`,
+  );
   lines.push(`asl push re-runs that skipped blobs the killed run had sent: ${resumed}`);
   for (const l of lines) t.diagnostic(l);
   await mkdir(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures-registry.json'), `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures, pushResumed: resumed }, null, 2)}\n`);
+  await writeFile(
+    join(REPO_ROOT, 'test-artifacts', 'crash-figures-registry.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures, pushResumed: resumed }, null, 2)}\n`,
+  );
 });

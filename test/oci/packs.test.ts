@@ -60,8 +60,15 @@ before(async () => {
   for (let i = 0; i < 100; i++) await writeFile(join(tree, 'small', `s${i}`), bytes(1000 + Math.floor(rand() * 7000)));
   source = join(dir, 'S');
   assert.equal((await runAsl(['init', '--store', source])).code, 0);
-  assert.equal((await runAsl(['capture', '--store', source, '--file', join(tree, 'big'), '--outdir', join(dir, 'per', 'big')])).code, 0);
-  assert.equal((await runAsl(['capture', '--store', source, '--file', tree, '--outdir', join(dir, 'per', 'all')])).code, 0);
+  assert.equal(
+    (await runAsl(['capture', '--store', source, '--file', join(tree, 'big'), '--outdir', join(dir, 'per', 'big')]))
+      .code,
+    0,
+  );
+  assert.equal(
+    (await runAsl(['capture', '--store', source, '--file', tree, '--outdir', join(dir, 'per', 'all')])).code,
+    0,
+  );
   publicKey = join(dir, 'source.pub');
   await writeFile(publicKey, await readFile(join(source, 'keys', 'signing.pub')));
   // The whole store in one repository (one pack holding everything), the big step in another.
@@ -79,7 +86,10 @@ after(async () => {
 function logSteps(store: string): string[] {
   const path = join(store, 'log/receipts.log');
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l.split('\t')[1]!) as { step: string }).step);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l.split('\t')[1]!) as { step: string }).step);
 }
 
 test('a store that holds part of a pack fetches only what it lacks, by Range', async (t) => {
@@ -97,8 +107,15 @@ test('a store that holds part of a pack fetches only what it lacks, by Range', a
   assert.deepEqual(pulled.receipts, { added: 1, present: 1 });
   const ranges = proxy.requests.filter((x) => x.startsWith(`GET /v2/packs/whole/blobs/${pack.pack.digest} bytes=`));
   assert.ok(ranges.length >= 1, proxy.requests.join('\n'));
-  assert.equal(proxy.requests.filter((x) => x === `GET /v2/packs/whole/blobs/${pack.pack.digest}`).length, 0, 'the whole pack is not fetched');
-  assert.ok(pulled.transfer.bytes < pack.pack.size * 0.25, `${pulled.transfer.bytes} bytes moved for a pack of ${pack.pack.size}`);
+  assert.equal(
+    proxy.requests.filter((x) => x === `GET /v2/packs/whole/blobs/${pack.pack.digest}`).length,
+    0,
+    'the whole pack is not fetched',
+  );
+  assert.ok(
+    pulled.transfer.bytes < pack.pack.size * 0.25,
+    `${pulled.transfer.bytes} bytes moved for a pack of ${pack.pack.size}`,
+  );
   assert.equal(pulled.objects.downloaded + pulled.objects.present, pulled.objects.total);
   const verify = await runAsl(['verify', '--store', target]);
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
@@ -130,7 +147,14 @@ test('a closure pushed before packs (every object a blob of its own) still pulls
   assert.equal(held.packs.length, 0);
   const target = join(work, 'T');
   assert.equal((await runAsl(['init', '--store', target])).code, 0);
-  const pulled = await aslJson<PullJson & { digest: string }>(['pull', '--store', target, ref('packs/old:v1'), '--trust', publicKey]);
+  const pulled = await aslJson<PullJson & { digest: string }>([
+    'pull',
+    '--store',
+    target,
+    ref('packs/old:v1'),
+    '--trust',
+    publicKey,
+  ]);
   assert.equal(pulled.digest, digest);
   assert.deepEqual(pulled.receipts, { added: 2, present: 0 });
   assert.equal(pulled.transfer.packs, 0);
@@ -138,7 +162,12 @@ test('a closure pushed before packs (every object a blob of its own) still pulls
   assert.deepEqual(logSteps(target), logSteps(source));
   // A push of the same store to the repository: the receipts' blobs are known from the old
   // closure and skipped; the rest goes into packs.
-  const pushed = await aslJson<{ blobs: { skipped: number; uploaded: number }; packs: { uploaded: number } }>(['push', '--store', source, ref('packs/old:v2')]);
+  const pushed = await aslJson<{ blobs: { skipped: number; uploaded: number }; packs: { uploaded: number } }>([
+    'push',
+    '--store',
+    source,
+    ref('packs/old:v2'),
+  ]);
   assert.ok(pushed.blobs.skipped >= 2, JSON.stringify(pushed));
   assert.equal(pushed.packs.uploaded, 1);
   const again = join(work, 'U');
@@ -165,7 +194,11 @@ test('hostile packs: an index whose objects do not lie back to back is refused',
     index.writeBigUInt64BE(index.readBigUInt64BE(at) + 1n, at);
     return { index };
   });
-  await refusedPull(t, 'gap', /pack index [0-9a-f]{64} places entry 1 at offset \d+, not right after the one before \(\d+\)/);
+  await refusedPull(
+    t,
+    'gap',
+    /pack index [0-9a-f]{64} places entry 1 at offset \d+, not right after the one before \(\d+\)/,
+  );
 });
 
 test('hostile packs: a byte changed inside a packed object is caught, naming the object and the pack', async (t) => {
@@ -174,7 +207,13 @@ test('hostile packs: a byte changed inside a packed object is caught, naming the
   const bad = Buffer.from(pack.packBytes);
   bad[victim.offset + Math.floor(victim.size / 2)] ^= 0x40;
   await republish(reg, 'packs/whole', 'all', 'flipped', undefined, undefined, () => ({ pack: bad }));
-  await refusedPull(t, 'flipped', new RegExp(`the registry served object ${victim.digest} \\(in pack ${sha256(bad)}\\) with content hashing to sha256:[0-9a-f]{64} \\(${victim.size} bytes\\); nothing pulled`));
+  await refusedPull(
+    t,
+    'flipped',
+    new RegExp(
+      `the registry served object ${victim.digest} \\(in pack ${sha256(bad)}\\) with content hashing to sha256:[0-9a-f]{64} \\(${victim.size} bytes\\); nothing pulled`,
+    ),
+  );
 });
 
 test('hostile packs: a pack without the pack header is refused', async (t) => {
@@ -201,13 +240,26 @@ test('hostile packs: a pack that lacks an object the closure lists is refused', 
     pack: p.packBytes.subarray(0, last.offset),
     index: packIndexBytes(p.slots.slice(0, -1).map((s) => ({ digest: s.digest, size: s.size }))),
   }));
-  await refusedPull(t, 'short', new RegExp(`the closure lists object ${last.digest}, but no blob or pack of it holds it; nothing pulled`));
+  await refusedPull(
+    t,
+    'short',
+    new RegExp(`the closure lists object ${last.digest}, but no blob or pack of it holds it; nothing pulled`),
+  );
 });
 
 test('hostile packs: layer titles that climb out of the store are only names: nothing is written outside', async (t) => {
-  await republish(reg, 'packs/whole', 'all', 'titles', undefined, undefined, () => undefined, (l) => {
-    l.annotations = { ...(l.annotations ?? {}), 'org.opencontainers.image.title': '../../../../../evil' };
-  });
+  await republish(
+    reg,
+    'packs/whole',
+    'all',
+    'titles',
+    undefined,
+    undefined,
+    () => undefined,
+    (l) => {
+      l.annotations = { ...(l.annotations ?? {}), 'org.opencontainers.image.title': '../../../../../evil' };
+    },
+  );
   const work = await tempDir(t, 'asl-oci-packs-');
   const target = join(work, 'T');
   assert.equal((await runAsl(['init', '--store', target])).code, 0);
@@ -226,23 +278,34 @@ test('push re-hashes what it reads: a corrupt object in the source stops the pus
   const pack = (await readPushed(reg, 'packs/whole', 'all')).packs[0]!;
   const victim = pack.slots[3]!.digest as Digest;
   await flipStoredByte(copy, victim, 5);
-  assertRefused(await asl(['push', '--store', copy, ref('packs/corrupt:x')]), 1, new RegExp(`object ${victim} is corrupt`));
-  assert.equal((await reg.get('/v2/packs/corrupt/manifests/x', { accept: 'application/vnd.oci.image.index.v1+json' })).status, 404);
+  assertRefused(
+    await asl(['push', '--store', copy, ref('packs/corrupt:x')]),
+    1,
+    new RegExp(`object ${victim} is corrupt`),
+  );
+  assert.equal(
+    (await reg.get('/v2/packs/corrupt/manifests/x', { accept: 'application/vnd.oci.image.index.v1+json' })).status,
+    404,
+  );
 });
 
 test('another OCI tool (skopeo) lists and fetches what ASL pushed; a pack and its index, as fetched, are a pack of a store', async (t) => {
   await ensureDebianPackages('skopeo');
   const work = await tempDir(t, 'asl-oci-packs-');
   const pushed = await aslJson<{ digest: string }>(['push', '--store', source, ref('packs/tools:all')]);
-  const skopeo = async (...args: string[]) => (await run('skopeo', args, { maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' })).stdout as Buffer;
+  const skopeo = async (...args: string[]) =>
+    (await run('skopeo', args, { maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' })).stdout as Buffer;
   const index = await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/packs/tools:all`);
   assert.equal(sha256(index), pushed.digest);
-  const parts = (JSON.parse(index.toString()) as { manifests: Array<{ digest: string; artifactType: string }> }).manifests
-    .filter((m) => m.artifactType === 'application/vnd.asl.closure.v2+json');
+  const parts = (
+    JSON.parse(index.toString()) as { manifests: Array<{ digest: string; artifactType: string }> }
+  ).manifests.filter((m) => m.artifactType === 'application/vnd.asl.closure.v2+json');
   assert.equal(parts.length, 1);
   const out = join(work, 'copied');
   await skopeo('copy', '--src-tls-verify=false', `docker://${reg.host}/packs/tools@${parts[0]!.digest}`, `dir:${out}`);
-  const part = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { layers: Array<{ mediaType: string; digest: string; annotations?: Record<string, string> }> };
+  const part = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+    layers: Array<{ mediaType: string; digest: string; annotations?: Record<string, string> }>;
+  };
   const packLayers = part.layers.filter((l) => l.mediaType === 'application/vnd.asl.pack.v1');
   assert.equal(packLayers.length, 1);
   const indexDigest = packLayers[0]!.annotations!['dev.asl.pack.index']!;
@@ -251,8 +314,14 @@ test('another OCI tool (skopeo) lists and fetches what ASL pushed; a pack and it
   assert.equal((await runAsl(['init', '--store', store])).code, 0);
   const packs = join(store, 'objects-v1', 'packs');
   await mkdir(packs, { recursive: true, mode: 0o700 });
-  await writeFile(join(packs, `${indexDigest.slice(7)}.pack`), await readFile(join(out, packLayers[0]!.digest.slice(7))), { mode: 0o444 });
-  await writeFile(join(packs, `${indexDigest.slice(7)}.idx`), await readFile(join(out, indexDigest.slice(7))), { mode: 0o444 });
+  await writeFile(
+    join(packs, `${indexDigest.slice(7)}.pack`),
+    await readFile(join(out, packLayers[0]!.digest.slice(7))),
+    { mode: 0o444 },
+  );
+  await writeFile(join(packs, `${indexDigest.slice(7)}.idx`), await readFile(join(out, indexDigest.slice(7))), {
+    mode: 0o444,
+  });
   const held = (await readPushed(reg, 'packs/tools', 'all')).packs[0]!;
   for (const s of held.slots) {
     const cat = await runAsl(['cat', '--store', store, s.digest]);

@@ -17,8 +17,16 @@ import { encodeManifest } from '../../src/transfer/bundle-manifest.js';
 import { computeClosure, sortedObjects } from '../../src/transfer/closure.js';
 import { RegistryClient, type Credentials } from '../../src/transfer/oci-client.js';
 import {
-  CLOSURE_ARTIFACT_V1, EMPTY_CONFIG_BYTES, EMPTY_DESCRIPTOR, MEDIA_CLOSURE_MANIFEST, MEDIA_INDEX, MEDIA_KEY, MEDIA_MANIFEST, MEDIA_OBJECT,
-  receiptManifest, type Descriptor,
+  CLOSURE_ARTIFACT_V1,
+  EMPTY_CONFIG_BYTES,
+  EMPTY_DESCRIPTOR,
+  MEDIA_CLOSURE_MANIFEST,
+  MEDIA_INDEX,
+  MEDIA_KEY,
+  MEDIA_MANIFEST,
+  MEDIA_OBJECT,
+  receiptManifest,
+  type Descriptor,
 } from '../../src/transfer/oci-layout.js';
 import { checkReceivedIndex, type PackSlot } from '../../src/transfer/oci-pack.js';
 import type { Registry } from './registry.js';
@@ -43,7 +51,11 @@ export interface Pushed {
   own: Map<string, Buffer>;
 }
 
-async function getJson(reg: Registry, path: string, accept: string): Promise<{ bytes: Buffer; value: Record<string, unknown> }> {
+async function getJson(
+  reg: Registry,
+  path: string,
+  accept: string,
+): Promise<{ bytes: Buffer; value: Record<string, unknown> }> {
   const r = await reg.get(path, { accept });
   assert.equal(r.status, 200, `GET ${path}: ${r.status} ${r.body.toString()}`);
   return { bytes: r.body, value: JSON.parse(r.body.toString()) as Record<string, unknown> };
@@ -65,7 +77,8 @@ export async function readPushed(reg: Registry, repo: string, tag: string): Prom
   for (const d of manifests) {
     const m = await getJson(reg, `/v2/${repo}/manifests/${d.digest}`, MEDIA_MANIFEST);
     assert.equal(sha256(m.bytes), d.digest);
-    if (d.artifactType === 'application/vnd.asl.receipt.v1+json') receipts.push({ descriptor: d, layers: m.value.layers as Descriptor[] });
+    if (d.artifactType === 'application/vnd.asl.receipt.v1+json')
+      receipts.push({ descriptor: d, layers: m.value.layers as Descriptor[] });
     else parts.push({ config: m.value.config as Descriptor, layers: m.value.layers as Descriptor[] });
   }
   const layers = parts.flatMap((p) => p.layers);
@@ -75,11 +88,24 @@ export async function readPushed(reg: Registry, repo: string, tag: string): Prom
     assert.ok(idx, `pack ${l.digest} names its index`);
     const indexBytes = await blob(reg, repo, idx.digest);
     const packBytes = await blob(reg, repo, l.digest);
-    packs.push({ pack: l, index: idx, indexBytes, packBytes, slots: checkReceivedIndex(idx.digest.slice(7), indexBytes, l.size, 'test').slots });
+    packs.push({
+      pack: l,
+      index: idx,
+      indexBytes,
+      packBytes,
+      slots: checkReceivedIndex(idx.digest.slice(7), indexBytes, l.size, 'test').slots,
+    });
   }
   const own = new Map<string, Buffer>();
-  for (const l of layers.filter((x) => x.mediaType === MEDIA_OBJECT)) own.set(l.digest, await blob(reg, repo, l.digest));
-  return { index: { bytes: index.bytes, artifactType: index.value.artifactType as string, manifests }, receipts, parts, packs, own };
+  for (const l of layers.filter((x) => x.mediaType === MEDIA_OBJECT))
+    own.set(l.digest, await blob(reg, repo, l.digest));
+  return {
+    index: { bytes: index.bytes, artifactType: index.value.artifactType as string, manifests },
+    receipts,
+    parts,
+    packs,
+    own,
+  };
 }
 
 /**
@@ -87,27 +113,54 @@ export async function readPushed(reg: Registry, repo: string, tag: string): Prom
  * every object a blob of its own, listed by parts of artifactType
  * application/vnd.asl.closure.v1+json, the receipt manifests as today.
  */
-export async function pushWithoutPacks(store: Store, reg: Registry, repo: string, tag: string, credentials?: Credentials, ca?: string): Promise<Digest> {
+export async function pushWithoutPacks(
+  store: Store,
+  reg: Registry,
+  repo: string,
+  tag: string,
+  credentials?: Credentials,
+  ca?: string,
+): Promise<Digest> {
   const closure = await computeClosure(store);
   const trusted = await listTrustedKeys(store);
   const pems = new Map(trusted.map((k) => [k.keyId, Buffer.from(k.pem)]));
-  const manifest = buildManifest(closure, [...closure.signers].filter((k) => pems.has(k)));
+  const manifest = buildManifest(
+    closure,
+    [...closure.signers].filter((k) => pems.has(k)),
+  );
   const configBytes = encodeManifest(manifest);
   const keys = await loadTrustedKeys(store);
-  const client = new RegistryClient({ host: reg.host, repository: repo, tag }, { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' });
+  const client = new RegistryClient(
+    { host: reg.host, repository: repo, tag },
+    { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' },
+  );
   try {
     await client.connect();
     const up = async (bytes: Buffer) => {
       const digest = sha256(bytes);
-      await client.uploadBlob(digest, bytes.length, async function* () { yield bytes; }, 64 * 1024 * 1024, bytes);
+      await client.uploadBlob(
+        digest,
+        bytes.length,
+        async function* () {
+          yield bytes;
+        },
+        64 * 1024 * 1024,
+        bytes,
+      );
       return { digest, size: bytes.length };
     };
     const config = { mediaType: MEDIA_CLOSURE_MANIFEST, ...(await up(configBytes)) };
     await up(EMPTY_CONFIG_BYTES);
     const keyLayers: Descriptor[] = [];
-    for (const keyId of manifest.keys) keyLayers.push({ mediaType: MEDIA_KEY, ...(await up(pems.get(keyId)!)), annotations: { 'org.opencontainers.image.title': `keys/${keyId}.pub` } });
+    for (const keyId of manifest.keys)
+      keyLayers.push({
+        mediaType: MEDIA_KEY,
+        ...(await up(pems.get(keyId)!)),
+        annotations: { 'org.opencontainers.image.title': `keys/${keyId}.pub` },
+      });
     const objectLayers: Descriptor[] = [];
-    for (const o of sortedObjects(closure)) objectLayers.push({ mediaType: MEDIA_OBJECT, ...(await up(await readObject(store, o.digest))) });
+    for (const o of sortedObjects(closure))
+      objectLayers.push({ mediaType: MEDIA_OBJECT, ...(await up(await readObject(store, o.digest))) });
     const receiptDescs: Descriptor[] = [];
     for (const r of closure.receipts) {
       const core = verifyEnvelope(await readObject(store, r.id), keys, { receiptId: r.id }).statement.predicate.core;
@@ -116,14 +169,28 @@ export async function pushWithoutPacks(store: Store, reg: Registry, repo: string
       receiptDescs.push(m.descriptor);
     }
     const partBytes = canonicalBytes({
-      schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: CLOSURE_ARTIFACT_V1, config,
+      schemaVersion: 2,
+      mediaType: MEDIA_MANIFEST,
+      artifactType: CLOSURE_ARTIFACT_V1,
+      config,
       layers: [...keyLayers, ...objectLayers].length > 0 ? [...keyLayers, ...objectLayers] : [EMPTY_DESCRIPTOR],
       annotations: { 'dev.asl.closure.part': '1/1' },
     });
     await client.putManifest(sha256(partBytes), MEDIA_MANIFEST, partBytes);
     const indexBytes = canonicalBytes({
-      schemaVersion: 2, mediaType: MEDIA_INDEX, artifactType: CLOSURE_ARTIFACT_V1,
-      manifests: [...receiptDescs, { mediaType: MEDIA_MANIFEST, digest: sha256(partBytes), size: partBytes.length, artifactType: CLOSURE_ARTIFACT_V1, annotations: { 'dev.asl.closure.part': '1/1' } }],
+      schemaVersion: 2,
+      mediaType: MEDIA_INDEX,
+      artifactType: CLOSURE_ARTIFACT_V1,
+      manifests: [
+        ...receiptDescs,
+        {
+          mediaType: MEDIA_MANIFEST,
+          digest: sha256(partBytes),
+          size: partBytes.length,
+          artifactType: CLOSURE_ARTIFACT_V1,
+          annotations: { 'dev.asl.closure.part': '1/1' },
+        },
+      ],
     });
     await client.putManifest(tag, MEDIA_INDEX, indexBytes);
     return sha256(indexBytes);
@@ -139,15 +206,34 @@ export async function pushWithoutPacks(store: Store, reg: Registry, repo: string
  * blobs are uploaded under their real digests, so only ASL's own checks can
  * catch what is wrong.
  */
-export async function republish(reg: Registry, repo: string, from: string, to: string, credentials: Credentials | undefined, ca: string | undefined,
-  edit: (p: PushedPack) => { pack?: Buffer; index?: Buffer } | undefined, annotate: (l: Descriptor) => void = () => {}): Promise<void> {
+export async function republish(
+  reg: Registry,
+  repo: string,
+  from: string,
+  to: string,
+  credentials: Credentials | undefined,
+  ca: string | undefined,
+  edit: (p: PushedPack) => { pack?: Buffer; index?: Buffer } | undefined,
+  annotate: (l: Descriptor) => void = () => {},
+): Promise<void> {
   const held = await readPushed(reg, repo, from);
-  const client = new RegistryClient({ host: reg.host, repository: repo, tag: to }, { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' });
+  const client = new RegistryClient(
+    { host: reg.host, repository: repo, tag: to },
+    { ...(credentials ? { credentials } : {}), ...(ca ? { ca } : { plainHttp: !reg.tls }), actions: 'pull,push' },
+  );
   try {
     await client.connect();
     const up = async (bytes: Buffer) => {
       const digest = sha256(bytes);
-      await client.uploadBlob(digest, bytes.length, async function* () { yield bytes; }, 64 * 1024 * 1024, bytes);
+      await client.uploadBlob(
+        digest,
+        bytes.length,
+        async function* () {
+          yield bytes;
+        },
+        64 * 1024 * 1024,
+        bytes,
+      );
       return { digest, size: bytes.length };
     };
     const replaced = new Map<string, { digest: Digest; size: number }>();
@@ -159,18 +245,35 @@ export async function republish(reg: Registry, repo: string, from: string, to: s
     const parts: Descriptor[] = [];
     for (const part of held.parts) {
       const layers = part.layers.map((l) => {
-        const n = { ...l, ...(replaced.get(l.digest) ?? {}), ...(l.annotations ? { annotations: { ...l.annotations } } : {}) };
+        const n = {
+          ...l,
+          ...(replaced.get(l.digest) ?? {}),
+          ...(l.annotations ? { annotations: { ...l.annotations } } : {}),
+        };
         const named = n.annotations?.['dev.asl.pack.index'];
         if (named && replaced.has(named)) n.annotations!['dev.asl.pack.index'] = replaced.get(named)!.digest;
         annotate(n);
         return n;
       });
-      const bytes = canonicalBytes({ schemaVersion: 2, mediaType: MEDIA_MANIFEST, artifactType: held.index.artifactType, config: part.config, layers });
+      const bytes = canonicalBytes({
+        schemaVersion: 2,
+        mediaType: MEDIA_MANIFEST,
+        artifactType: held.index.artifactType,
+        config: part.config,
+        layers,
+      });
       await client.putManifest(sha256(bytes), MEDIA_MANIFEST, bytes);
-      parts.push({ mediaType: MEDIA_MANIFEST, digest: sha256(bytes), size: bytes.length, artifactType: held.index.artifactType });
+      parts.push({
+        mediaType: MEDIA_MANIFEST,
+        digest: sha256(bytes),
+        size: bytes.length,
+        artifactType: held.index.artifactType,
+      });
     }
     const indexBytes = canonicalBytes({
-      schemaVersion: 2, mediaType: MEDIA_INDEX, artifactType: held.index.artifactType,
+      schemaVersion: 2,
+      mediaType: MEDIA_INDEX,
+      artifactType: held.index.artifactType,
       manifests: [...held.receipts.map((r) => r.descriptor), ...parts],
     });
     await client.putManifest(to, MEDIA_INDEX, indexBytes);

@@ -41,7 +41,10 @@ async function docBlock(): Promise<string> {
 
 test('the curl lines of docs/registry.md list and fetch what asl push stored, with token auth', async () => {
   const env = { ...process.env, DOCKER_CONFIG: reg.dockerConfig };
-  const push = await runAsl(['push', '--store', fx.store, `oci://${reg.host}/team/history:latest`, '--plain-http', '--json'], { env });
+  const push = await runAsl(
+    ['push', '--store', fx.store, `oci://${reg.host}/team/history:latest`, '--plain-http', '--json'],
+    { env },
+  );
   assert.equal(push.code, 0, push.stderr);
   const pushed = JSON.parse(push.stdout) as { packs: { total: number } };
   assert.ok(pushed.packs.total >= 1, 'the fixture closure has no pack');
@@ -59,14 +62,32 @@ test('the curl lines of docs/registry.md list and fetch what asl push stored, wi
   const script = `set -euo pipefail\n${lines.join('\n')}\necho "CHECK $IDX $PACK \${REC:0:64}"\n`;
   const work = join(dir, 'doc');
   await run('mkdir', ['-p', work]);
-  const { stdout } = await run('bash', ['-c', script], { cwd: work, env: { ...process.env, USER: reg.username, PASS: reg.password } });
+  const { stdout } = await run('bash', ['-c', script], {
+    cwd: work,
+    env: { ...process.env, USER: reg.username, PASS: reg.password },
+  });
 
   const out = stdout.split('\n');
   // The index lists the receipt's manifest with its step, then the part.
-  assert.ok(out.some((l) => l.startsWith('application/vnd.asl.receipt.v1+json\tsha256:') && l.includes('"dev.asl.receipt.step"')), stdout);
-  assert.ok(out.some((l) => l.startsWith('application/vnd.asl.closure.v2+json\tsha256:') && l.includes('"dev.asl.closure.part":"1/1"')), stdout);
+  assert.ok(
+    out.some(
+      (l) => l.startsWith('application/vnd.asl.receipt.v1+json\tsha256:') && l.includes('"dev.asl.receipt.step"'),
+    ),
+    stdout,
+  );
+  assert.ok(
+    out.some(
+      (l) => l.startsWith('application/vnd.asl.closure.v2+json\tsha256:') && l.includes('"dev.asl.closure.part":"1/1"'),
+    ),
+    stdout,
+  );
   // The part lists a pack index and a pack by title.
-  assert.ok(out.some((l) => /^application\/vnd\.asl\.pack\.index\.v1\tsha256:[0-9a-f]{64}\t\d+\tpacks\/[0-9a-f]{64}\.idx$/.test(l)), stdout);
+  assert.ok(
+    out.some((l) =>
+      /^application\/vnd\.asl\.pack\.index\.v1\tsha256:[0-9a-f]{64}\t\d+\tpacks\/[0-9a-f]{64}\.idx$/.test(l),
+    ),
+    stdout,
+  );
   const check = out.find((l) => l.startsWith('CHECK '))!.split(' ');
   const [idx, pack, objectHex] = [check[1]!, check[2]!, check[3]!];
   assert.ok(out.includes(`${idx.slice('sha256:'.length)}  pack.idx`), `pack.idx hashes to ${idx}:\n${stdout}`);

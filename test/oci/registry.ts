@@ -33,7 +33,10 @@ export interface Registry {
   /** A docker config dir whose config.json holds the credentials (DOCKER_CONFIG). */
   dockerConfig: string;
   /** GET (or HEAD) a path on the registry with the credentials: status and body. */
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }>;
+  get(
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }>;
   /** With token auth: every scope the token service was asked for. */
   tokenScopes?: string[];
   /** Path of a blob's data file in the storage dir. */
@@ -63,11 +66,34 @@ function waitExit(child: ChildProcess): Promise<void> {
  * whose self-signed certificate the registry trusts (rootcertbundle), the
  * certificate carried in the JWT header (x5c). It records every scope asked for.
  */
-async function startTokenService(dir: string, username: string, password: string): Promise<{ realm: string; certFile: string; scopes: string[]; stop(): Promise<void> }> {
+async function startTokenService(
+  dir: string,
+  username: string,
+  password: string,
+): Promise<{ realm: string; certFile: string; scopes: string[]; stop(): Promise<void> }> {
   const keyFile = join(dir, 'token-key.pem');
   const certFile = join(dir, 'token-cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=asl-test-token-issuer', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=asl-test-token-issuer',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
   const key = createPrivateKey(readFileSync(keyFile));
   const der = new X509Certificate(readFileSync(certFile)).raw.toString('base64');
   const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -75,13 +101,33 @@ async function startTokenService(dir: string, username: string, password: string
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    if (req.headers.authorization !== expected) { res.writeHead(401, { 'content-type': 'application/json' }); res.end('{"details":"bad credentials"}'); return; }
+    if (req.headers.authorization !== expected) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"details":"bad credentials"}');
+      return;
+    }
     const scope = url.searchParams.get('scope') ?? '';
     scopes.push(scope);
-    const access = scope ? (() => { const [type, name, actions] = scope.split(':'); return [{ type, name, actions: (actions ?? '').split(',') }]; })() : [];
+    const access = scope
+      ? (() => {
+          const [type, name, actions] = scope.split(':');
+          return [{ type, name, actions: (actions ?? '').split(',') }];
+        })()
+      : [];
     const now = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'ES256', x5c: [der] }));
-    const claims = b64url(JSON.stringify({ iss: TOKEN_ISSUER, sub: username, aud: TOKEN_SERVICE, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }));
+    const claims = b64url(
+      JSON.stringify({
+        iss: TOKEN_ISSUER,
+        sub: username,
+        aud: TOKEN_SERVICE,
+        exp: now + 300,
+        nbf: now - 10,
+        iat: now,
+        jti: randomBytes(8).toString('hex'),
+        access,
+      }),
+    );
     const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' });
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token: `${header}.${claims}.${b64url(signature)}`, expires_in: 300 }));
@@ -89,15 +135,23 @@ async function startTokenService(dir: string, username: string, password: string
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as { port: number }).port;
   return {
-    realm: `http://127.0.0.1:${port}/token`, certFile, scopes,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    realm: `http://127.0.0.1:${port}/token`,
+    certFile,
+    scopes,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 const TOKEN_ISSUER = 'asl-test-issuer';
 const TOKEN_SERVICE = 'asl-test-registry';
 
-export async function startRegistry(opts: { tls?: boolean; username?: string; password?: string; auth?: 'htpasswd' | 'token' | 'none' } = {}): Promise<Registry> {
+export async function startRegistry(
+  opts: { tls?: boolean; username?: string; password?: string; auth?: 'htpasswd' | 'token' | 'none' } = {},
+): Promise<Registry> {
   await ensureDebianPackages('docker-registry', 'apache2-utils', 'openssl');
   const tls = opts.tls ?? true;
   const username = opts.username ?? 'builder';
@@ -110,8 +164,29 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
   let caFile: string | undefined;
   if (tls) {
     caFile = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', caFile], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        caFile,
+      ],
+      { stdio: 'ignore' },
+    );
   }
   const dockerConfig = join(dir, 'docker');
   await mkdir(dockerConfig);
@@ -136,46 +211,75 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       '  secret: asl-test-secret',
       ...(tls ? ['  tls:', `    certificate: ${caFile}`, `    key: ${join(dir, 'key.pem')}`] : []),
       ...(opts.auth === 'none' ? [] : ['auth:']),
-      ...(opts.auth === 'none' ? [] : tokens
-        ? ['  token:', `    realm: ${tokens.realm}`, `    service: ${TOKEN_SERVICE}`, `    issuer: ${TOKEN_ISSUER}`, `    rootcertbundle: ${tokens.certFile}`]
-        : ['  htpasswd:', '    realm: asl-test', `    path: ${join(dir, 'htpasswd')}`]),
+      ...(opts.auth === 'none'
+        ? []
+        : tokens
+          ? [
+              '  token:',
+              `    realm: ${tokens.realm}`,
+              `    service: ${TOKEN_SERVICE}`,
+              `    issuer: ${TOKEN_ISSUER}`,
+              `    rootcertbundle: ${tokens.certFile}`,
+            ]
+          : ['  htpasswd:', '    realm: asl-test', `    path: ${join(dir, 'htpasswd')}`]),
       '',
     ].join('\n');
     await writeFile(join(dir, 'config.yml'), config);
     const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
     const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     const get: Registry['get'] = async (path, headers = {}) => {
       let auth: string | undefined = opts.auth === 'none' ? undefined : basic;
       if (tokens) {
         const repo = /^\/v2\/(.+)\/(?:manifests|blobs|tags)\//.exec(path)?.[1];
-        const t = await fetch(`${tokens.realm}?service=${TOKEN_SERVICE}${repo ? `&scope=repository:${repo}:pull` : ''}`, { headers: { authorization: basic } });
+        const t = await fetch(
+          `${tokens.realm}?service=${TOKEN_SERVICE}${repo ? `&scope=repository:${repo}:pull` : ''}`,
+          { headers: { authorization: basic } },
+        );
         auth = `Bearer ${((await t.json()) as { token: string }).token}`;
       }
       return exchange(path, headers, auth);
     };
-    const exchange = (path: string, headers: Record<string, string>, auth: string | undefined): ReturnType<Registry['get']> => new Promise((resolve, reject) => {
-      const fn = tls ? httpsRequest : httpRequest;
-      const method = headers['x-method'] ?? 'GET';
-      const h: Record<string, string> = { ...headers, ...(auth ? { authorization: auth } : {}) };
-      delete (h as Record<string, string>)['x-method'];
-      const req = fn(`${tls ? 'https' : 'http'}://${host}${path}`, { method, headers: h, ...(tls ? { ca: [readFileSyncCached(caFile!)] } : {}) }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), headers: res.headers }));
-        res.on('error', reject);
+    const exchange = (
+      path: string,
+      headers: Record<string, string>,
+      auth: string | undefined,
+    ): ReturnType<Registry['get']> =>
+      new Promise((resolve, reject) => {
+        const fn = tls ? httpsRequest : httpRequest;
+        const method = headers['x-method'] ?? 'GET';
+        const h: Record<string, string> = { ...headers, ...(auth ? { authorization: auth } : {}) };
+        delete (h as Record<string, string>)['x-method'];
+        const req = fn(
+          `${tls ? 'https' : 'http'}://${host}${path}`,
+          { method, headers: h, ...(tls ? { ca: [readFileSyncCached(caFile!)] } : {}) },
+          (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts), headers: res.headers }),
+            );
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end();
       });
-      req.on('error', reject);
-      req.end();
-    });
     // Ready when /v2/ answers (401 without credentials, 200 with them).
     let ready = false;
     for (let i = 0; i < 100 && child.exitCode === null; i++) {
       try {
         const r = await get('/v2/');
-        if (r.status === 200) { ready = true; break; }
-      } catch { /* not listening yet */ }
+        if (r.status === 200) {
+          ready = true;
+          break;
+        }
+      } catch {
+        /* not listening yet */
+      }
       await sleep(50);
     }
     if (!ready) {
@@ -186,9 +290,18 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       await rm(dir, { recursive: true, force: true });
       throw new Error(`docker-registry did not start: ${stderr.trim().split('\n').slice(-2).join(' | ')}`);
     }
-    await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }));
+    await writeFile(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }),
+    );
     return {
-      host, username, password, storage, tls, dockerConfig, get,
+      host,
+      username,
+      password,
+      storage,
+      tls,
+      dockerConfig,
+      get,
       ...(caFile ? { caFile } : {}),
       blobFile: (digest: string) => {
         const hex = digest.replace(/^sha256:/, '');
@@ -198,7 +311,13 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
       async stop() {
         await tokens?.stop();
         child.kill('SIGTERM');
-        await Promise.race([waitExit(child), sleep(5000).then(() => { child.kill('SIGKILL'); return waitExit(child); })]);
+        await Promise.race([
+          waitExit(child),
+          sleep(5000).then(() => {
+            child.kill('SIGKILL');
+            return waitExit(child);
+          }),
+        ]);
         await rm(dir, { recursive: true, force: true });
       },
     };
@@ -208,7 +327,10 @@ export async function startRegistry(opts: { tls?: boolean; username?: string; pa
 const certs = new Map<string, string>();
 function readFileSyncCached(path: string): string {
   let c = certs.get(path);
-  if (!c) { c = readFileSync(path, 'utf8'); certs.set(path, c); }
+  if (!c) {
+    c = readFileSync(path, 'utf8');
+    certs.set(path, c);
+  }
   return c;
 }
 
@@ -220,7 +342,11 @@ function readFileSyncCached(path: string): string {
  * check can catch it). With `ignoreRange` it drops Range headers, like a registry
  * that does not support them (the whole blob comes back, 200).
  */
-export async function startCorruptingProxy(registry: Registry, corrupt: Set<string> | Map<string, number>, opts: { ignoreRange?: boolean } = {}): Promise<{ host: string; served: string[]; requests: string[]; stop(): Promise<void> }> {
+export async function startCorruptingProxy(
+  registry: Registry,
+  corrupt: Set<string> | Map<string, number>,
+  opts: { ignoreRange?: boolean } = {},
+): Promise<{ host: string; served: string[]; requests: string[]; stop(): Promise<void> }> {
   const ca = registry.caFile ? await readFile(registry.caFile, 'utf8') : undefined;
   const offsets = corrupt instanceof Map ? corrupt : new Map([...corrupt].map((d) => [d, 0]));
   const served: string[] = [];
@@ -231,25 +357,39 @@ export async function startCorruptingProxy(registry: Registry, corrupt: Set<stri
     const fn = registry.tls ? httpsRequest : httpRequest;
     const headers = { ...req.headers, host: registry.host };
     if (opts.ignoreRange) delete headers.range;
-    const up = fn(`${registry.tls ? 'https' : 'http'}://${registry.host}${req.url}`, { method: req.method, headers, ...(ca ? { ca: [ca] } : {}) }, (upRes) => {
-      const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
-      const hit = req.method === 'GET' && m && offsets.has(m[1]!) && (upRes.statusCode === 200 || upRes.statusCode === 206);
-      const outHeaders = { ...upRes.headers };
-      if (upRes.headers.location) outHeaders.location = upRes.headers.location.replace(/^https?:\/\/[^/]+/, '');
-      res.writeHead(upRes.statusCode ?? 502, outHeaders);
-      if (!hit) { upRes.pipe(res); return; }
-      served.push(m[1]!);
-      // Where the body starts in the blob: 0, or the start of the range sent.
-      let pos = Number(/^bytes (\d+)-/.exec(String(upRes.headers['content-range'] ?? ''))?.[1] ?? 0);
-      const flip = offsets.get(m[1]!)!;
-      upRes.on('data', (c: Buffer) => {
-        if (flip >= pos && flip < pos + c.length) { c = Buffer.from(c); c[flip - pos] = c[flip - pos]! ^ 0x01; }
-        pos += c.length;
-        res.write(c);
-      });
-      upRes.on('end', () => res.end());
+    const up = fn(
+      `${registry.tls ? 'https' : 'http'}://${registry.host}${req.url}`,
+      { method: req.method, headers, ...(ca ? { ca: [ca] } : {}) },
+      (upRes) => {
+        const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
+        const hit =
+          req.method === 'GET' && m && offsets.has(m[1]!) && (upRes.statusCode === 200 || upRes.statusCode === 206);
+        const outHeaders = { ...upRes.headers };
+        if (upRes.headers.location) outHeaders.location = upRes.headers.location.replace(/^https?:\/\/[^/]+/, '');
+        res.writeHead(upRes.statusCode ?? 502, outHeaders);
+        if (!hit) {
+          upRes.pipe(res);
+          return;
+        }
+        served.push(m[1]!);
+        // Where the body starts in the blob: 0, or the start of the range sent.
+        let pos = Number(/^bytes (\d+)-/.exec(String(upRes.headers['content-range'] ?? ''))?.[1] ?? 0);
+        const flip = offsets.get(m[1]!)!;
+        upRes.on('data', (c: Buffer) => {
+          if (flip >= pos && flip < pos + c.length) {
+            c = Buffer.from(c);
+            c[flip - pos] = c[flip - pos]! ^ 0x01;
+          }
+          pos += c.length;
+          res.write(c);
+        });
+        upRes.on('end', () => res.end());
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
     });
-    up.on('error', () => { res.writeHead(502); res.end(); });
     req.pipe(up);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -258,6 +398,10 @@ export async function startCorruptingProxy(registry: Registry, corrupt: Set<stri
     host: `127.0.0.1:${port}`,
     served,
     requests,
-    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

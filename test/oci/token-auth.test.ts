@@ -37,7 +37,9 @@ test('bearer tokens: push asks for pull,push on the repository, pull for pull, a
   const target = join(dir, 'T');
   assert.equal((await runAsl(['init', '--store', target])).code, 0);
   const before = reg.tokenScopes!.length;
-  const pull = await runAsl(['pull', '--store', target, ref, '--plain-http', '--trust', fx.publicKey, '--json'], { env });
+  const pull = await runAsl(['pull', '--store', target, ref, '--plain-http', '--trust', fx.publicKey, '--json'], {
+    env,
+  });
   assert.equal(pull.code, 0, pull.stderr);
   assert.equal((JSON.parse(pull.stdout) as { digest: string }).digest, pushed.digest);
   assert.deepEqual(reg.tokenScopes!.slice(before), ['repository:team/history:pull']);
@@ -48,9 +50,22 @@ test('bearer tokens: push asks for pull,push on the repository, pull for pull, a
   const other = join(dir, 'U');
   assert.equal((await runAsl(['init', '--store', other])).code, 0);
   const untouched = treeDigest(other);
-  assertRefused(await runAsl(['pull', '--store', other, ref, '--plain-http', '--username', reg.username, '--password-stdin'], { env, input: 'wrong' }), 2,
-    new RegExp(`the token service http://127\\.0\\.0\\.1:\\d+ refused the credentials of user "${reg.username}" \\(HTTP 401\\)`));
-  assertRefused(await runAsl(['pull', '--store', other, ref, '--plain-http'], { env: { ...process.env, DOCKER_CONFIG: join(dir, 'none') } }), 2,
-    /the token service http:\/\/127\.0\.0\.1:\d+ refused anonymous access \(HTTP 401\)/);
+  assertRefused(
+    await runAsl(['pull', '--store', other, ref, '--plain-http', '--username', reg.username, '--password-stdin'], {
+      env,
+      input: 'wrong',
+    }),
+    2,
+    new RegExp(
+      `the token service http://127\\.0\\.0\\.1:\\d+ refused the credentials of user "${reg.username}" \\(HTTP 401\\)`,
+    ),
+  );
+  assertRefused(
+    await runAsl(['pull', '--store', other, ref, '--plain-http'], {
+      env: { ...process.env, DOCKER_CONFIG: join(dir, 'none') },
+    }),
+    2,
+    /the token service http:\/\/127\.0\.0\.1:\d+ refused anonymous access \(HTTP 401\)/,
+  );
   assert.equal(treeDigest(other), untouched);
 });

@@ -39,12 +39,23 @@ function aslTimed(args: string[], limitMs: number, input = ''): Promise<RunResul
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     let killed = false;
-    const timer = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, limitMs);
+    const timer = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, limitMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const stdoutBytes = Buffer.concat(out);
-      resolve({ code, signal, stdout: stdoutBytes.toString(), stderr: Buffer.concat(err).toString(), stdoutBytes, ms: Date.now() - t0, killed });
+      resolve({
+        code,
+        signal,
+        stdout: stdoutBytes.toString(),
+        stderr: Buffer.concat(err).toString(),
+        stdoutBytes,
+        ms: Date.now() - t0,
+        killed,
+      });
     });
     child.stdin.end(input);
   });
@@ -53,10 +64,17 @@ function aslTimed(args: string[], limitMs: number, input = ''): Promise<RunResul
 async function listen<T extends Server | NetServer>(server: T): Promise<{ host: string; stop(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   return {
     host: `127.0.0.1:${(server.address() as { port: number }).port}`,
-    stop: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -67,23 +85,35 @@ function oneLine(r: RunResult): string {
 }
 
 test('a registry that accepts the connection and never answers: push and pull fail with one line after the timeout', async (t) => {
-  const silent = await listen(createNetServer(() => { /* accept, say nothing */ }));
+  const silent = await listen(
+    createNetServer(() => {
+      /* accept, say nothing */
+    }),
+  );
   t.after(() => silent.stop());
   for (const command of ['push', 'pull'] as const) {
-    const args = command === 'push'
-      ? ['push', '--store', fx.store, `oci://${silent.host}/asl/x:t`, '--plain-http', '--timeout', '2']
-      : ['pull', '--store', fx.store, `oci://${silent.host}/asl/x:t`, '--plain-http', '--timeout', '2'];
+    const args =
+      command === 'push'
+        ? ['push', '--store', fx.store, `oci://${silent.host}/asl/x:t`, '--plain-http', '--timeout', '2']
+        : ['pull', '--store', fx.store, `oci://${silent.host}/asl/x:t`, '--plain-http', '--timeout', '2'];
     const r = await aslTimed(args, 30_000);
     assert.equal(r.killed, false, `asl ${command} ended by itself (it took ${r.ms} ms)`);
     assert.equal(r.code, 2);
-    assert.equal(oneLine(r), `asl: oci://${silent.host}/asl/x:t: GET http://${silent.host}/v2/: no answer from the registry within 2 s (it accepted the connection, then went silent)`);
+    assert.equal(
+      oneLine(r),
+      `asl: oci://${silent.host}/asl/x:t: GET http://${silent.host}/v2/: no answer from the registry within 2 s (it accepted the connection, then went silent)`,
+    );
     assert.ok(r.ms >= 1900 && r.ms < 10_000, `failed after the 2 s timeout, not retried: ${r.ms} ms`);
   }
 });
 
 test('a registry that stalls half-way through a body: pull fails with one line after the timeout', async (t) => {
   const server = createServer((req, res) => {
-    if (req.url === '/v2/') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); return; }
+    if (req.url === '/v2/') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+      return;
+    }
     // A manifest whose first bytes arrive, then nothing more.
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json', 'content-length': '4096' });
     res.write('{"schemaVersion":2,');
@@ -92,10 +122,16 @@ test('a registry that stalls half-way through a body: pull fails with one line a
   t.after(() => stalling.stop());
   const dir = await tempDir(t);
   await aslOk(['init', '--store', join(dir, 'T')]);
-  const r = await aslTimed(['pull', '--store', join(dir, 'T'), `oci://${stalling.host}/asl/x:t`, '--plain-http', '--timeout', '1.5'], 30_000);
+  const r = await aslTimed(
+    ['pull', '--store', join(dir, 'T'), `oci://${stalling.host}/asl/x:t`, '--plain-http', '--timeout', '1.5'],
+    30_000,
+  );
   assert.equal(r.killed, false, `pull ended by itself (${r.ms} ms)`);
   assert.equal(r.code, 2);
-  assert.equal(oneLine(r), `asl: oci://${stalling.host}/asl/x:t: GET http://${stalling.host}/v2/asl/x/manifests/t: no answer from the registry within 1.5 s (it accepted the connection, then went silent)`);
+  assert.equal(
+    oneLine(r),
+    `asl: oci://${stalling.host}/asl/x:t: GET http://${stalling.host}/v2/asl/x/manifests/t: no answer from the registry within 1.5 s (it accepted the connection, then went silent)`,
+  );
 });
 
 type Fault = 'reset' | '503' | '429';
@@ -105,7 +141,10 @@ type Fault = 'reset' | '503' | '429';
  * every distinct request (method and path) with `fault`, or with it always, and passes
  * the rest through.
  */
-async function faultyProxy(fault: Fault, always = false): Promise<{ host: string; faults: number; passed: number; stop(): Promise<void> }> {
+async function faultyProxy(
+  fault: Fault,
+  always = false,
+): Promise<{ host: string; faults: number; passed: number; stop(): Promise<void> }> {
   const ca = await readFile(reg.caFile!, 'utf8');
   const seen = new Set<string>();
   const state = { faults: 0, passed: 0 };
@@ -115,40 +154,85 @@ async function faultyProxy(fault: Fault, always = false): Promise<{ host: string
       seen.add(key);
       state.faults++;
       req.resume();
-      if (fault === 'reset') { req.socket.destroy(); return; }
+      if (fault === 'reset') {
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(Number(fault), fault === '429' ? { 'retry-after': '1' } : {});
       res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `a ${fault} from the test proxy` }] }));
       return;
     }
     state.passed++;
-    const up = httpsRequest(`https://${reg.host}${req.url}`, { method: req.method, headers: { ...req.headers, host: reg.host }, ca: [ca] }, (upRes) => {
-      const headers = { ...upRes.headers };
-      if (upRes.headers.location) headers.location = upRes.headers.location.replace(/^https?:\/\/[^/]+/, '');
-      res.writeHead(upRes.statusCode ?? 502, headers);
-      upRes.pipe(res);
+    const up = httpsRequest(
+      `https://${reg.host}${req.url}`,
+      { method: req.method, headers: { ...req.headers, host: reg.host }, ca: [ca] },
+      (upRes) => {
+        const headers = { ...upRes.headers };
+        if (upRes.headers.location) headers.location = upRes.headers.location.replace(/^https?:\/\/[^/]+/, '');
+        res.writeHead(upRes.statusCode ?? 502, headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
     });
-    up.on('error', () => { res.writeHead(502); res.end(); });
     req.pipe(up);
   });
   const l = await listen(server);
-  return { host: l.host, get faults() { return state.faults; }, get passed() { return state.passed; }, stop: l.stop };
+  return {
+    host: l.host,
+    get faults() {
+      return state.faults;
+    },
+    get passed() {
+      return state.passed;
+    },
+    stop: l.stop,
+  };
 }
 
 for (const fault of ['reset', '503', '429'] as const) {
-  test(`a registry that ${fault === 'reset' ? 'resets the connection' : `answers ${fault}`} on the first try of every request: push and pull retry and complete`, { timeout: 240_000 }, async (t) => {
+  test(`a registry that ${fault === 'reset' ? 'resets the connection' : `answers ${fault}`} on the first try of every request: push and pull retry and complete`, {
+    timeout: 240_000,
+  }, async (t) => {
     const proxy = await faultyProxy(fault);
     t.after(() => proxy.stop());
     const dir = await tempDir(t);
     const creds = ['--username', reg.username, '--password-stdin'];
-    const push = await aslTimed(['push', '--store', fx.store, `oci://${proxy.host}/asl/${fault}:all`, '--plain-http', '--json', ...creds], 180_000, reg.password);
+    const push = await aslTimed(
+      ['push', '--store', fx.store, `oci://${proxy.host}/asl/${fault}:all`, '--plain-http', '--json', ...creds],
+      180_000,
+      reg.password,
+    );
     assert.equal(push.code, 0, push.stderr);
     const target = join(dir, 'T');
     await aslOk(['init', '--store', target]);
-    const pull = await aslTimed(['pull', '--store', target, `oci://${proxy.host}/asl/${fault}:all`, '--plain-http', '--trust', fx.publicKey, '--json', ...creds], 180_000, reg.password);
+    const pull = await aslTimed(
+      [
+        'pull',
+        '--store',
+        target,
+        `oci://${proxy.host}/asl/${fault}:all`,
+        '--plain-http',
+        '--trust',
+        fx.publicKey,
+        '--json',
+        ...creds,
+      ],
+      180_000,
+      reg.password,
+    );
     assert.equal(pull.code, 0, pull.stderr);
-    assert.equal((JSON.parse(pull.stdout) as { digest: string }).digest, (JSON.parse(push.stdout) as { digest: string }).digest);
+    assert.equal(
+      (JSON.parse(pull.stdout) as { digest: string }).digest,
+      (JSON.parse(push.stdout) as { digest: string }).digest,
+    );
     assert.match((await aslOk(['verify', '--store', target])).stdout, /^OK: /m);
-    assert.ok(proxy.faults >= 10 && proxy.passed >= 10, `${proxy.faults} faults served, ${proxy.passed} requests passed`);
+    assert.ok(
+      proxy.faults >= 10 && proxy.passed >= 10,
+      `${proxy.faults} faults served, ${proxy.passed} requests passed`,
+    );
     t.diagnostic(`${fault}: ${proxy.faults} faults, ${proxy.passed} passed; push ${push.ms} ms, pull ${pull.ms} ms`);
   });
 }

@@ -43,12 +43,18 @@ test('docs/receipt-format.md: the example receipt, log line and head verify with
   assert.equal(digest, digestBytes(json!));
   const entry = JSON.parse(json!);
   assert.equal(canonicalize(entry), json);
-  assert.deepEqual({ seq: entry.seq, prev: entry.prev, receipt: entry.receipt, step: entry.step }, { seq: 1, prev: null, receipt: id, step: verified.statement.predicate.core.step });
+  assert.deepEqual(
+    { seq: entry.seq, prev: entry.prev, receipt: entry.receipt, step: entry.step },
+    { seq: 1, prev: null, receipt: id, step: verified.statement.predicate.core.step },
+  );
 
   const head = JSON.parse(block(doc, 'head')) as DsseEnvelope;
   assert.equal(head.payloadType, LOG_HEAD_PAYLOAD_TYPE);
   const payload = Buffer.from(head.payload, 'base64');
   assert.deepEqual(checkSignatures(head.payloadType, payload, head.signatures, keys), { ok: true, keyId });
   const headPayload = JSON.parse(payload.toString('utf8'));
-  assert.deepEqual({ seq: headPayload.seq, entry: headPayload.entry, size: headPayload.size }, { seq: 1, entry: digest, size: Buffer.byteLength(line) });
+  assert.deepEqual(
+    { seq: headPayload.seq, entry: headPayload.entry, size: headPayload.size },
+    { seq: 1, entry: digest, size: Buffer.byteLength(line) },
+  );
 });

@@ -10,18 +10,41 @@ export function sampleCommandCore(): CommandCore {
     step: 'debootstrap',
     command: {
       shell: 'debootstrap --variant=minbase bookworm /srv/build/iso_root http://deb.debian.org/debian',
-      argv: ['/bin/sh', '-c', 'debootstrap --variant=minbase bookworm /srv/build/iso_root http://deb.debian.org/debian'],
+      argv: [
+        '/bin/sh',
+        '-c',
+        'debootstrap --variant=minbase bookworm /srv/build/iso_root http://deb.debian.org/debian',
+      ],
       cwd: '/srv/build',
     },
     program: [
-      { path: '/usr/sbin/debootstrap', digest: digestBytes('debootstrap'), package: 'debootstrap', version: '1.0.128+nmu2+deb12u1' },
+      {
+        path: '/usr/sbin/debootstrap',
+        digest: digestBytes('debootstrap'),
+        package: 'debootstrap',
+        version: '1.0.128+nmu2+deb12u1',
+      },
       { path: '/bin/sh', digest: digestBytes('dash'), package: 'dash', version: '0.5.12-2' },
     ],
     inputs: [
-      { name: '/srv/build/iso_root', role: 'watched', kind: 'tree', digest: treeBefore, path: '/srv/build/iso_root', size: 0 },
+      {
+        name: '/srv/build/iso_root',
+        role: 'watched',
+        kind: 'tree',
+        digest: treeBefore,
+        path: '/srv/build/iso_root',
+        size: 0,
+      },
     ],
     outputs: [
-      { name: '/srv/build/iso_root', role: 'watched', kind: 'tree', digest: treeAfter, path: '/srv/build/iso_root', size: 216_000_000 },
+      {
+        name: '/srv/build/iso_root',
+        role: 'watched',
+        kind: 'tree',
+        digest: treeAfter,
+        path: '/srv/build/iso_root',
+        size: 216_000_000,
+      },
       { name: 'stdout', role: 'stdout', kind: 'log', digest: digestBytes('I: Retrieving InRelease\n'), size: 24 },
       { name: 'stderr', role: 'stderr', kind: 'log', digest: digestBytes(''), size: 0 },
     ],
@@ -34,7 +57,16 @@ export function sampleCommandCore(): CommandCore {
     },
     exit: { kind: 'exited', code: 0 },
     watched: [
-      { path: '/srv/build/iso_root', reason: 'auto', before: treeBefore, after: treeAfter, added: 6768, modified: 0, removed: 0, paths: digestBytes('paths') },
+      {
+        path: '/srv/build/iso_root',
+        reason: 'auto',
+        before: treeBefore,
+        after: treeAfter,
+        added: 6768,
+        modified: 0,
+        removed: 0,
+        paths: digestBytes('paths'),
+      },
     ],
     traced: false,
   };
@@ -47,7 +79,16 @@ export function sampleIngestCore(): IngestCore {
     step: 'overlay',
     source: { path: '/srv/build/scripts/build.sh', type: 'file', mode: 0o755 },
     inputs: [],
-    outputs: [{ name: '/srv/build/scripts/build.sh', role: 'source', kind: 'blob', digest: blob, path: '/srv/build/scripts/build.sh', size: 21 }],
+    outputs: [
+      {
+        name: '/srv/build/scripts/build.sh',
+        role: 'source',
+        kind: 'blob',
+        digest: blob,
+        path: '/srv/build/scripts/build.sh',
+        size: 21,
+      },
+    ],
   };
 }
 

@@ -11,8 +11,14 @@ import type { AslError } from '../../src/core/errors.js';
 import { keyIdOfPublicKey } from '../../src/store/keys.js';
 import { writeObject } from '../../src/store/object-batch.js';
 import {
-  LOG_HEAD_FILE, LOG_HEAD_PAYLOAD_TYPE, RECEIPT_LOG_FILE,
-  appendReceiptLog, readReceiptLog, verifyLog, type LogHead, type LogProblem,
+  LOG_HEAD_FILE,
+  LOG_HEAD_PAYLOAD_TYPE,
+  RECEIPT_LOG_FILE,
+  appendReceiptLog,
+  readReceiptLog,
+  verifyLog,
+  type LogHead,
+  type LogProblem,
 } from '../../src/receipt/receipt-log.js';
 import { initStore, type Store } from '../../src/store/store.js';
 import { prng, REPO_ROOT, START_BARRIER, startTogether, tempDir, testSeed } from '../helpers.js';
@@ -48,9 +54,14 @@ function kinds(problems: LogProblem[]): Array<[string, number | undefined]> {
 test('append: entries chain, the head commits to the last one and is signed by the store key', async (t) => {
   const { store, keyId, ids } = await storeWith(t, ['debootstrap', 'apt_install', 'overlay']);
   const { records, head } = await readReceiptLog(store);
-  assert.deepEqual(records.map((r) => [r.entry.seq, r.entry.receipt, r.entry.step, r.line]), [
-    [1, ids[0], 'debootstrap', 1], [2, ids[1], 'apt_install', 2], [3, ids[2], 'overlay', 3],
-  ]);
+  assert.deepEqual(
+    records.map((r) => [r.entry.seq, r.entry.receipt, r.entry.step, r.line]),
+    [
+      [1, ids[0], 'debootstrap', 1],
+      [2, ids[1], 'apt_install', 2],
+      [3, ids[2], 'overlay', 3],
+    ],
+  );
   assert.equal(records[0]!.entry.prev, null);
   assert.equal(records[1]!.entry.prev, records[0]!.digest);
   assert.equal(records[2]!.entry.prev, records[1]!.digest);
@@ -59,7 +70,10 @@ test('append: entries chain, the head commits to the last one and is signed by t
   const lines = await logLines(store);
   assert.equal(lines[0], `${records[0]!.digest}\t${canonicalize(records[0]!.entry)}`);
   const logSize = (await readFile(join(store.root, RECEIPT_LOG_FILE))).length;
-  assert.deepEqual({ seq: head!.seq, entry: head!.entry, size: head!.size }, { seq: 3, entry: records[2]!.digest, size: logSize });
+  assert.deepEqual(
+    { seq: head!.seq, entry: head!.entry, size: head!.size },
+    { seq: 3, entry: records[2]!.digest, size: logSize },
+  );
 
   const { env } = await readHeadEnvelope(store);
   assert.equal(env.payloadType, LOG_HEAD_PAYLOAD_TYPE);
@@ -74,19 +88,57 @@ test('append: entries chain, the head commits to the last one and is signed by t
 test('an empty store has an empty, valid log', async (t) => {
   const { store } = await storeWith(t, []);
   assert.deepEqual(await readReceiptLog(store), { head: null, records: [], uncommittedBytes: 0 });
-  assert.deepEqual(await verifyLog(store), { problems: [], entries: 0, head: null, headKeyId: null, uncommittedBytes: 0, records: [], pending: [] });
+  assert.deepEqual(await verifyLog(store), {
+    problems: [],
+    entries: 0,
+    head: null,
+    headKeyId: null,
+    uncommittedBytes: 0,
+    records: [],
+    pending: [],
+  });
 });
 
 test('a batch append commits several entries under one head', async (t) => {
   const { store, ids } = await storeWith(t, ['one']);
   const more = [await writeObject(store, Buffer.from('x')), await writeObject(store, Buffer.from('y'))];
-  const added = await appendReceiptLog(store, more.map((receipt, i) => ({ receipt, step: `batch-${i}`, time: '2024-01-01T00:00:00.000Z' })));
-  assert.deepEqual(added.map((r) => [r.entry.seq, r.entry.receipt, r.entry.time]), [[2, more[0], '2024-01-01T00:00:00.000Z'], [3, more[1], '2024-01-01T00:00:00.000Z']]);
-  assert.deepEqual(await appendReceiptLog(store, [{ receipt: ids[0]!, step: 'one' }, { receipt: more[1]!, step: 'dup' }], { skipExisting: true }), []);
+  const added = await appendReceiptLog(
+    store,
+    more.map((receipt, i) => ({ receipt, step: `batch-${i}`, time: '2024-01-01T00:00:00.000Z' })),
+  );
+  assert.deepEqual(
+    added.map((r) => [r.entry.seq, r.entry.receipt, r.entry.time]),
+    [
+      [2, more[0], '2024-01-01T00:00:00.000Z'],
+      [3, more[1], '2024-01-01T00:00:00.000Z'],
+    ],
+  );
+  assert.deepEqual(
+    await appendReceiptLog(
+      store,
+      [
+        { receipt: ids[0]!, step: 'one' },
+        { receipt: more[1]!, step: 'dup' },
+      ],
+      { skipExisting: true },
+    ),
+    [],
+  );
   assert.equal((await readReceiptLog(store)).head?.seq, 3);
   const fresh = await writeObject(store, Buffer.from('z'));
-  const once = await appendReceiptLog(store, [{ receipt: fresh, step: 'z' }, { receipt: ids[0]!, step: 'one' }, { receipt: fresh, step: 'z again' }], { skipExisting: true });
-  assert.deepEqual(once.map((r) => [r.entry.seq, r.entry.step]), [[4, 'z']]);
+  const once = await appendReceiptLog(
+    store,
+    [
+      { receipt: fresh, step: 'z' },
+      { receipt: ids[0]!, step: 'one' },
+      { receipt: fresh, step: 'z again' },
+    ],
+    { skipExisting: true },
+  );
+  assert.deepEqual(
+    once.map((r) => [r.entry.seq, r.entry.step]),
+    [[4, 'z']],
+  );
 });
 
 test('deleting a log line is detected and names the entries around the gap', async (t) => {
@@ -94,17 +146,27 @@ test('deleting a log line is detected and names the entries around the gap', asy
   const lines = await logLines(store);
   await setLogLines(store, [lines[0]!, lines[1]!, lines[3]!]);
   const { problems } = await verifyLog(store);
-  assert.deepEqual(kinds(problems), [['head-mismatch', undefined], ['entry-seq', 4], ['entry-chain', 4]]);
+  assert.deepEqual(kinds(problems), [
+    ['head-mismatch', undefined],
+    ['entry-seq', 4],
+    ['entry-chain', 4],
+  ]);
   const seq = problems.find((p) => p.kind === 'entry-seq')!;
   assert.equal(seq.receipt, ids[3]);
   assert.equal(seq.line, 3);
   assert.deepEqual([seq.expected, seq.actual], ['3', '4']);
-  assert.match(seq.message, new RegExp(`log entry seq 4 \\(receipt ${ids[3]}, step "s4", line 3\\) follows seq 2: expected seq 3`));
+  assert.match(
+    seq.message,
+    new RegExp(`log entry seq 4 \\(receipt ${ids[3]}, step "s4", line 3\\) follows seq 2: expected seq 3`),
+  );
   const chain = problems.find((p) => p.kind === 'entry-chain')!;
   const digests = lines.map((l) => l.split('\t')[0]);
   assert.deepEqual([chain.expected, chain.actual], [digests[1], digests[2]]);
   assert.match(problems[0]!.message, /signed head covers \d+: committed entries were removed or cut/);
-  await assert.rejects(readReceiptLog(store), (err: AslError) => err.code === 'CORRUPT' && /run `asl verify`/.test(err.message));
+  await assert.rejects(
+    readReceiptLog(store),
+    (err: AslError) => err.code === 'CORRUPT' && /run `asl verify`/.test(err.message),
+  );
 });
 
 test('deleting the last line is detected against the signed head', async (t) => {
@@ -112,9 +174,15 @@ test('deleting the last line is detected against the signed head', async (t) => 
   const lines = await logLines(store);
   await setLogLines(store, lines.slice(0, 2));
   const { problems } = await verifyLog(store);
-  assert.deepEqual(kinds(problems), [['head-mismatch', undefined], ['head-mismatch', 2]]);
+  assert.deepEqual(kinds(problems), [
+    ['head-mismatch', undefined],
+    ['head-mismatch', 2],
+  ]);
   assert.equal(problems[1]!.receipt, ids[1]);
-  assert.match(problems[1]!.message, /the signed head names entry seq 3 \(sha256:[0-9a-f]{64}\) but the last committed line is log entry seq 2/);
+  assert.match(
+    problems[1]!.message,
+    /the signed head names entry seq 3 \(sha256:[0-9a-f]{64}\) but the last committed line is log entry seq 2/,
+  );
 });
 
 test('reordering two log lines is detected', async (t) => {
@@ -123,7 +191,14 @@ test('reordering two log lines is detected', async (t) => {
   await setLogLines(store, [lines[0]!, lines[2]!, lines[1]!, lines[3]!]);
   const { problems } = await verifyLog(store);
   const seqProblems = problems.filter((p) => p.kind === 'entry-seq');
-  assert.deepEqual(seqProblems.map((p) => [p.seq, p.line, p.receipt]), [[3, 2, ids[2]], [2, 3, ids[1]], [4, 4, ids[3]]]);
+  assert.deepEqual(
+    seqProblems.map((p) => [p.seq, p.line, p.receipt]),
+    [
+      [3, 2, ids[2]],
+      [2, 3, ids[1]],
+      [4, 4, ids[3]],
+    ],
+  );
   assert.ok(problems.some((p) => p.kind === 'entry-chain' && p.seq === 3));
   assert.ok(!problems.some((p) => p.kind === 'head-mismatch'), 'same bytes, same last line: only the order is wrong');
 });
@@ -137,7 +212,10 @@ test('editing a line without fixing its digest is detected at that entry', async
   assert.deepEqual(kinds(problems), [['entry-digest', 2]]);
   assert.equal(problems[0]!.receipt, ids[1]);
   assert.equal(problems[0]!.expected, lines[1]!.split('\t')[0]);
-  assert.match(problems[0]!.message, /log entry seq 2 \(receipt sha256:[0-9a-f]{64}, step "build_isx", line 2\) was altered/);
+  assert.match(
+    problems[0]!.message,
+    /log entry seq 2 \(receipt sha256:[0-9a-f]{64}, step "build_isx", line 2\) was altered/,
+  );
 });
 
 test('editing a line and recomputing its digest breaks the chain at the next entry', async (t) => {
@@ -163,7 +241,10 @@ test('a one-byte flip anywhere in a line is detected', async (t) => {
     await writeFile(join(store.root, RECEIPT_LOG_FILE), copy);
     const { problems } = await verifyLog(store);
     assert.ok(problems.length > 0, `flip at byte ${at} went unnoticed`);
-    assert.ok(problems.every((p) => p.line !== undefined || p.kind === 'head-mismatch'), JSON.stringify(problems));
+    assert.ok(
+      problems.every((p) => p.line !== undefined || p.kind === 'head-mismatch'),
+      JSON.stringify(problems),
+    );
   }
 });
 
@@ -173,18 +254,36 @@ test('a forged head is detected: edited payload, or signed by an untrusted key',
   const lines = await logLines(store);
 
   // roll the head back to hide entry 3, without the key
-  const rolled: LogHead = { ...head, seq: 2, entry: lines[1]!.split('\t')[0] as Digest, size: lines[0]!.length + lines[1]!.length + 2 };
-  await writeFile(join(store.root, LOG_HEAD_FILE), JSON.stringify({ ...env, payload: canonicalBytes(rolled).toString('base64') }));
+  const rolled: LogHead = {
+    ...head,
+    seq: 2,
+    entry: lines[1]!.split('\t')[0] as Digest,
+    size: lines[0]!.length + lines[1]!.length + 2,
+  };
+  await writeFile(
+    join(store.root, LOG_HEAD_FILE),
+    JSON.stringify({ ...env, payload: canonicalBytes(rolled).toString('base64') }),
+  );
   let { problems } = await verifyLog(store);
   assert.deepEqual(kinds(problems), [['head-signature', 2]]);
-  assert.match(problems[0]!.message, /log\/head\.json: no valid signature by a trusted key \(keyid [0-9a-f]{16}: signature does not verify\)/);
+  assert.match(
+    problems[0]!.message,
+    /log\/head\.json: no valid signature by a trusted key \(keyid [0-9a-f]{16}: signature does not verify\)/,
+  );
 
   // sign it with a key the store does not trust
   const other = generateKeyPairSync('ed25519');
   const otherId = keyIdOfPublicKey(other.publicKey);
   const payload = canonicalBytes(rolled);
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), other.privateKey).toString('base64');
-  await writeFile(join(store.root, LOG_HEAD_FILE), JSON.stringify({ payloadType: LOG_HEAD_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: otherId, sig }] }));
+  await writeFile(
+    join(store.root, LOG_HEAD_FILE),
+    JSON.stringify({
+      payloadType: LOG_HEAD_PAYLOAD_TYPE,
+      payload: payload.toString('base64'),
+      signatures: [{ keyid: otherId, sig }],
+    }),
+  );
   ({ problems } = await verifyLog(store));
   assert.deepEqual(kinds(problems), [['head-signature', 2]]);
   assert.match(problems[0]!.message, new RegExp(`keyid ${otherId.slice(0, 16)}: not a trusted key`));
@@ -201,23 +300,35 @@ test('a forged head is detected: edited payload, or signed by an untrusted key',
   assert.deepEqual(kinds(problems), [['head-malformed', undefined]]);
 });
 
-test('uncommitted residue past the head is ignored by readers; the next writer completes a stored receipt\'s line and truncates the rest', async (t) => {
+test("uncommitted residue past the head is ignored by readers; the next writer completes a stored receipt's line and truncates the rest", async (t) => {
   const { store, ids } = await storeWith(t, ['s1', 's2']);
   const before = await readReceiptLog(store);
   // A crash after the log line and the receipt object were durable, before the head: a
   // complete line naming a stored object, then a torn line.
   const orphan = await writeObject(store, Buffer.from('orphan'));
-  const entry = { seq: 3, prev: before.records[1]!.digest, receipt: orphan, step: 'crashed', time: '2024-01-01T00:00:00.000Z' };
+  const entry = {
+    seq: 3,
+    prev: before.records[1]!.digest,
+    receipt: orphan,
+    step: 'crashed',
+    time: '2024-01-01T00:00:00.000Z',
+  };
   const residue = `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n{"torn li`;
   await appendFile(join(store.root, RECEIPT_LOG_FILE), residue);
 
   const read = await readReceiptLog(store);
-  assert.deepEqual(read.records.map((r) => r.entry.receipt), ids);
+  assert.deepEqual(
+    read.records.map((r) => r.entry.receipt),
+    ids,
+  );
   assert.equal(read.uncommittedBytes, Buffer.byteLength(residue));
   const checked = await verifyLog(store);
   assert.deepEqual(checked.problems, []);
   assert.equal(checked.uncommittedBytes, Buffer.byteLength(residue));
-  assert.deepEqual(checked.pending.map((r) => [r.entry.seq, r.entry.receipt]), [[3, orphan]]);
+  assert.deepEqual(
+    checked.pending.map((r) => [r.entry.seq, r.entry.receipt]),
+    [[3, orphan]],
+  );
 
   const next = await writeObject(store, Buffer.from('next'));
   const [added] = await appendReceiptLog(store, [{ receipt: next, step: 's3' }]);
@@ -225,19 +336,31 @@ test('uncommitted residue past the head is ignored by readers; the next writer c
   const after = await verifyLog(store);
   assert.deepEqual(after.problems, []);
   assert.equal(after.uncommittedBytes, 0);
-  assert.deepEqual((await logLines(store)).map((l) => JSON.parse(l.split('\t')[1]!).step), ['s1', 's2', 'crashed', 's3']);
+  assert.deepEqual(
+    (await logLines(store)).map((l) => JSON.parse(l.split('\t')[1]!).step),
+    ['s1', 's2', 'crashed', 's3'],
+  );
 });
 
 test('a residue line whose receipt was never stored (the crash came before the object) is truncated', async (t) => {
   const { store, ids } = await storeWith(t, ['s1']);
   const before = await readReceiptLog(store);
   const missing = digestBytes(Buffer.from('never stored'));
-  const entry = { seq: 2, prev: before.records[0]!.digest, receipt: missing, step: 'crashed', time: '2024-01-01T00:00:00.000Z' };
+  const entry = {
+    seq: 2,
+    prev: before.records[0]!.digest,
+    receipt: missing,
+    step: 'crashed',
+    time: '2024-01-01T00:00:00.000Z',
+  };
   await appendFile(join(store.root, RECEIPT_LOG_FILE), `${digestBytes(canonicalize(entry))}\t${canonicalize(entry)}\n`);
   const next = await writeObject(store, Buffer.from('next'));
   const [added] = await appendReceiptLog(store, [{ receipt: next, step: 's2' }]);
   assert.deepEqual([added!.entry.seq, added!.entry.prev], [2, before.records[0]!.digest]);
-  assert.deepEqual((await readReceiptLog(store)).records.map((r) => r.entry.receipt), [...ids, next]);
+  assert.deepEqual(
+    (await readReceiptLog(store)).records.map((r) => r.entry.receipt),
+    [...ids, next],
+  );
   assert.deepEqual((await verifyLog(store)).problems, []);
 });
 
@@ -257,15 +380,27 @@ test('a writer refuses to append when the last committed line does not match the
   const lines = await logLines(store);
   lines[1] = lines[1]!.replace('"step":"s2"', '"step":"s9"');
   await setLogLines(store, lines);
-  await assert.rejects(appendReceiptLog(store, [{ receipt: ids[0]!, step: 'x' }]), /does not match the signed head .*refusing to append/);
+  await assert.rejects(
+    appendReceiptLog(store, [{ receipt: ids[0]!, step: 'x' }]),
+    /does not match the signed head .*refusing to append/,
+  );
   await setLogLines(store, lines.slice(0, 1));
-  await assert.rejects(appendReceiptLog(store, [{ receipt: ids[0]!, step: 'x' }]), /committed entries are missing; refusing to append/);
+  await assert.rejects(
+    appendReceiptLog(store, [{ receipt: ids[0]!, step: 'x' }]),
+    /committed entries are missing; refusing to append/,
+  );
 });
 
 test('appendReceiptLog validates its input', async (t) => {
   const { store } = await storeWith(t, []);
-  await assert.rejects(appendReceiptLog(store, [{ receipt: 'sha256:xyz' as Digest, step: 's' }]), (err: AslError) => err.code === 'BAD_INPUT');
-  await assert.rejects(appendReceiptLog(store, [{ receipt: digestBytes('a'), step: 's', time: 'now' }]), /not RFC 3339 UTC/);
+  await assert.rejects(
+    appendReceiptLog(store, [{ receipt: 'sha256:xyz' as Digest, step: 's' }]),
+    (err: AslError) => err.code === 'BAD_INPUT',
+  );
+  await assert.rejects(
+    appendReceiptLog(store, [{ receipt: digestBytes('a'), step: 's', time: 'now' }]),
+    /not RFC 3339 UTC/,
+  );
 });
 
 const APPENDER = `
@@ -288,18 +423,33 @@ test('concurrent appenders in separate processes all land, chain intact', async 
   await writeFile(script, APPENDER);
   const procs = 6;
   const each = 12;
-  const started = await startTogether(script, Array.from({ length: procs }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, String(each), `p${p}`]));
+  const started = await startTogether(
+    script,
+    Array.from({ length: procs }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, String(each), `p${p}`]),
+  );
   const results = await Promise.all(started.map((s) => s.done));
   for (const r of results) assert.equal(r.code, 0, r.stderr);
 
   const { records } = await readReceiptLog(store);
   assert.equal(records.length, procs * each);
-  assert.deepEqual(records.map((r) => r.entry.seq), Array.from({ length: procs * each }, (_, i) => i + 1));
+  assert.deepEqual(
+    records.map((r) => r.entry.seq),
+    Array.from({ length: procs * each }, (_, i) => i + 1),
+  );
   const steps = records.map((r) => r.entry.step);
-  assert.deepEqual([...steps].sort(), Array.from({ length: procs }, (_, p) => Array.from({ length: each }, (_, i) => `p${p}-${i}`)).flat().sort());
+  assert.deepEqual(
+    [...steps].sort(),
+    Array.from({ length: procs }, (_, p) => Array.from({ length: each }, (_, i) => `p${p}-${i}`))
+      .flat()
+      .sort(),
+  );
   for (let p = 0; p < procs; p++) {
     const own = steps.filter((s) => s.startsWith(`p${p}-`));
-    assert.deepEqual(own, Array.from({ length: each }, (_, i) => `p${p}-${i}`), 'each process\'s entries keep their order');
+    assert.deepEqual(
+      own,
+      Array.from({ length: each }, (_, i) => `p${p}-${i}`),
+      "each process's entries keep their order",
+    );
   }
   const interleaved = steps.some((s, i) => i > 0 && s.split('-')[0] !== steps[i - 1]!.split('-')[0]);
   assert.ok(interleaved, 'the processes really ran at the same time');
@@ -316,9 +466,18 @@ test('appenders SIGKILLed at random moments leave a log that verifies and accept
   const seed = testSeed(t);
   const random = prng(seed);
   for (let round = 0; round < 6; round++) {
-    const started = await startTogether(script, Array.from({ length: 4 }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`]));
-    const children = started.map(({ child, done }) => ({ child, done, appending: new Promise<void>((resolve) => child.stdout!.once('data', () => resolve())) }));
-    t.after(() => { for (const { child } of children) child.kill('SIGKILL'); });
+    const started = await startTogether(
+      script,
+      Array.from({ length: 4 }, (_, p) => [join(REPO_ROOT, 'dist'), store.root, '1000', `r${round}p${p}`]),
+    );
+    const children = started.map(({ child, done }) => ({
+      child,
+      done,
+      appending: new Promise<void>((resolve) => child.stdout!.once('data', () => resolve())),
+    }));
+    t.after(() => {
+      for (const { child } of children) child.kill('SIGKILL');
+    });
     await Promise.race(children.map((c) => c.appending)); // kill while appends are under way
     await sleep(random() * 60);
     for (const { child } of children) {

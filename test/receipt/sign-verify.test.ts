@@ -31,7 +31,11 @@ function otherSigner(): Signer & { pem: string } {
 
 function rejectsAt(stage: VerifyStage, fn: () => unknown): ReceiptVerifyError {
   let caught: unknown;
-  try { fn(); } catch (err) { caught = err; }
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
   assert.ok(caught instanceof ReceiptVerifyError, `expected a ReceiptVerifyError, got ${String(caught)}`);
   assert.equal(caught.stage, stage, caught.message);
   assert.equal(caught.code, stage === 'signature' ? 'SIGNATURE' : 'VERIFY_FAILED');
@@ -68,7 +72,9 @@ test('tampered payload is rejected at the signature stage', async (t) => {
   const { statement, envelope, keys } = await fixture(t);
   const forged = structuredClone(statement);
   forged.predicate.core.step = 'innocent';
-  const err = rejectsAt('signature', () => verifyEnvelope(withPayload(envelope, canonicalBytes(forged)), keys, { receiptId: `sha256:${'a'.repeat(64)}` }));
+  const err = rejectsAt('signature', () =>
+    verifyEnvelope(withPayload(envelope, canonicalBytes(forged)), keys, { receiptId: `sha256:${'a'.repeat(64)}` }),
+  );
   assert.match(err.message, new RegExp(`^receipt sha256:${'a'.repeat(64)}: signature check failed`));
   assert.match(err.actual, /signature does not verify \(payload or signature altered\)/);
   assert.deepEqual(err.data?.rejected, [{ keyid: envelope.signatures[0]!.keyid, reason: 'bad-signature' }]);
@@ -82,7 +88,10 @@ test('tampered signature is rejected at the signature stage', async (t) => {
   const err = rejectsAt('signature', () => verifyEnvelope(bad, keys));
   assert.match(err.message, /does not verify/);
   const short = { ...envelope, signatures: [{ keyid: envelope.signatures[0]!.keyid, sig: 'AAAA' }] };
-  assert.match(rejectsAt('signature', () => verifyEnvelope(short, keys)).actual, /not a 64-byte base64 Ed25519 signature/);
+  assert.match(
+    rejectsAt('signature', () => verifyEnvelope(short, keys)).actual,
+    /not a 64-byte base64 Ed25519 signature/,
+  );
 });
 
 test('signature by a different key claiming the store key id is rejected', async (t) => {
@@ -125,8 +134,13 @@ test('wrong payload type is rejected before the signature is checked', async (t)
 
 test('unparseable or malformed envelopes are rejected at the parse stage', async (t) => {
   const { envelope, keys } = await fixture(t);
-  assert.match(rejectsAt('parse', () => verifyEnvelope(Buffer.from('{"payloadType":'), keys)).message, /envelope is not JSON/);
-  const err = rejectsAt('parse', () => verifyEnvelope({ payloadType: 1, payload: 'not base64!', signatures: [] }, keys));
+  assert.match(
+    rejectsAt('parse', () => verifyEnvelope(Buffer.from('{"payloadType":'), keys)).message,
+    /envelope is not JSON/,
+  );
+  const err = rejectsAt('parse', () =>
+    verifyEnvelope({ payloadType: 1, payload: 'not base64!', signatures: [] }, keys),
+  );
   assert.equal(err.expected, 'payloadType (a string), payload (standard base64), signatures (a non-empty array)');
   rejectsAt('parse', () => verifyEnvelope({ ...envelope, signatures: [{ keyid: 'x' }] }, keys));
 });
@@ -136,9 +150,17 @@ test('a correctly signed but malformed statement is rejected at the statement st
   const broken = structuredClone(statement) as unknown as Record<string, any>;
   delete broken.predicate.core.exit;
   broken.predicate.run.durationMs = 'long';
-  const err = rejectsAt('statement', () => verifyEnvelope(signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(broken), signer), keys));
-  assert.deepEqual((err.data?.issues as Array<{ path: string }> | undefined)?.map((i) => i.path), ['predicate.core.exit', 'predicate.run.durationMs']);
-  assert.match(err.message, /statement is malformed \(2 fields; first: predicate\.core\.exit\): expected an object, got nothing/);
+  const err = rejectsAt('statement', () =>
+    verifyEnvelope(signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(broken), signer), keys),
+  );
+  assert.deepEqual(
+    (err.data?.issues as Array<{ path: string }> | undefined)?.map((i) => i.path),
+    ['predicate.core.exit', 'predicate.run.durationMs'],
+  );
+  assert.match(
+    err.message,
+    /statement is malformed \(2 fields; first: predicate\.core\.exit\): expected an object, got nothing/,
+  );
 });
 
 test('a non-canonical payload is rejected at the statement stage', async (t) => {
@@ -165,7 +187,26 @@ test('the signature covers the DSSE pre-authentication encoding, not the bare pa
   const key = await loadSigningKey(store.root);
   const payload = canonicalBytes(statement);
   const bare = edSign(null, payload, key.privateKey).toString('base64');
-  rejectsAt('signature', () => verifyEnvelope({ payloadType: IN_TOTO_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: bare }] }, keys));
+  rejectsAt('signature', () =>
+    verifyEnvelope(
+      {
+        payloadType: IN_TOTO_PAYLOAD_TYPE,
+        payload: payload.toString('base64'),
+        signatures: [{ keyid: key.keyId, sig: bare }],
+      },
+      keys,
+    ),
+  );
   const pae = edSign(null, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload), key.privateKey).toString('base64');
-  assert.equal(verifyEnvelope({ payloadType: IN_TOTO_PAYLOAD_TYPE, payload: payload.toString('base64'), signatures: [{ keyid: key.keyId, sig: pae }] }, keys).keyId, key.keyId);
+  assert.equal(
+    verifyEnvelope(
+      {
+        payloadType: IN_TOTO_PAYLOAD_TYPE,
+        payload: payload.toString('base64'),
+        signatures: [{ keyid: key.keyId, sig: pae }],
+      },
+      keys,
+    ).keyId,
+    key.keyId,
+  );
 });

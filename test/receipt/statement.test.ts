@@ -25,7 +25,10 @@ test('buildStatement: in-toto Statement v1 with the outputs as subject and the c
   assert.equal(st._type, STATEMENT_TYPE);
   assert.equal(st.predicateType, PER_PREDICATE_TYPE);
   assert.equal(st.predicateType, 'https://asl.dev/per/v1');
-  assert.deepEqual(st.subject.map((s) => s.name), ['/srv/build/iso_root', 'stderr', 'stdout']);
+  assert.deepEqual(
+    st.subject.map((s) => s.name),
+    ['/srv/build/iso_root', 'stderr', 'stdout'],
+  );
   const tree = core.outputs.find((o) => o.name === '/srv/build/iso_root')!;
   assert.deepEqual(st.subject[0]!.digest, { sha256: tree.digest.slice(7) });
   const expected = `sha256:${createHash('sha256').update(canonicalize(st.predicate.core)).digest('hex')}`;
@@ -36,7 +39,7 @@ test('buildStatement: in-toto Statement v1 with the outputs as subject and the c
   assert.equal(canonicalize(JSON.parse(bytes.toString('utf8'))), bytes.toString('utf8'));
 });
 
-test('buildStatement does not modify the caller\'s core', () => {
+test("buildStatement does not modify the caller's core", () => {
   const core = sampleCommandCore();
   const before = JSON.stringify(core);
   buildStatement(core, sampleRun());
@@ -50,7 +53,14 @@ test('core digest is stable under key reordering and list order, and ignores run
   assert.notEqual(JSON.stringify(reordered), JSON.stringify(core));
   reordered.outputs.reverse();
   reordered.program.reverse();
-  const b = buildStatement(reordered, sampleRun({ startedOn: '2025-01-01T00:00:00.000Z', durationMs: 1, host: { hostname: 'other', kernel: '6.12', arch: 'arm64' } }));
+  const b = buildStatement(
+    reordered,
+    sampleRun({
+      startedOn: '2025-01-01T00:00:00.000Z',
+      durationMs: 1,
+      host: { hostname: 'other', kernel: '6.12', arch: 'arm64' },
+    }),
+  );
   assert.equal(b.predicate.coreDigest, a.predicate.coreDigest);
   assert.equal(coreDigest(normalizeCore(reordered)), a.predicate.coreDigest);
   assert.notEqual(canonicalize(b), canonicalize(a), 'run details still differ');
@@ -68,7 +78,9 @@ test('core digest is stable under key reordering and list order, and ignores run
 test('ingest core builds a statement whose subject is the ingested file', () => {
   const st = buildStatement(sampleIngestCore(), sampleRun());
   assert.equal(st.predicate.core.kind, 'ingest');
-  assert.deepEqual(st.subject, [{ name: '/srv/build/scripts/build.sh', digest: { sha256: sampleIngestCore().outputs[0]!.digest.slice(7) } }]);
+  assert.deepEqual(st.subject, [
+    { name: '/srv/build/scripts/build.sh', digest: { sha256: sampleIngestCore().outputs[0]!.digest.slice(7) } },
+  ]);
 });
 
 test('validators collect every bad field into one error', () => {
@@ -97,10 +109,16 @@ test('validators collect every bad field into one error', () => {
 test('the error message names the fields', () => {
   const core = sampleCommandCore() as unknown as Record<string, any>;
   core.outputs[1].size = -1;
-  assert.throws(() => buildStatement(core as CommandCore, sampleRun()), (err: AslError) => {
-    assert.match(err.message, /receipt core is malformed: core\.outputs\[1\]\.size: expected an integer >= 0, got number -1/);
-    return true;
-  });
+  assert.throws(
+    () => buildStatement(core as CommandCore, sampleRun()),
+    (err: AslError) => {
+      assert.match(
+        err.message,
+        /receipt core is malformed: core\.outputs\[1\]\.size: expected an integer >= 0, got number -1/,
+      );
+      return true;
+    },
+  );
 });
 
 test('duplicate artifact names and a package without package info are rejected', () => {
@@ -108,17 +126,26 @@ test('duplicate artifact names and a package without package info are rejected',
   core.outputs.push({ ...core.outputs[1]!, digest: `sha256:${'1'.repeat(64)}` });
   core.inputs.push({ name: 'libc6.deb', role: 'downloaded', kind: 'package', digest: `sha256:${'2'.repeat(64)}` });
   const issues = issuesOf(() => assertPerCore(core));
-  assert.deepEqual(issues.map((i) => i.path), ['core.inputs[1].package', 'core.outputs[3].name']);
+  assert.deepEqual(
+    issues.map((i) => i.path),
+    ['core.inputs[1].package', 'core.outputs[3].name'],
+  );
 });
 
 test('a statement with no outputs is refused: in-toto needs a subject', () => {
   const core = sampleIngestCore();
   core.outputs = [];
-  assert.throws(() => buildStatement(core, sampleRun()), (err: AslError) => {
-    assert.equal(err.code, 'BAD_INPUT');
-    assert.deepEqual((err.data!.issues as ShapeIssue[]).map((i) => i.path), ['subject']);
-    return true;
-  });
+  assert.throws(
+    () => buildStatement(core, sampleRun()),
+    (err: AslError) => {
+      assert.equal(err.code, 'BAD_INPUT');
+      assert.deepEqual(
+        (err.data!.issues as ShapeIssue[]).map((i) => i.path),
+        ['subject'],
+      );
+      return true;
+    },
+  );
 });
 
 test('assertStatement rejects a subject that does not match the outputs', () => {
@@ -135,5 +162,8 @@ test('run details: times must be RFC 3339 UTC', () => {
   st.predicate.run.startedOn = 'yesterday';
   st.predicate.run.user.uid = 1.5;
   const issues = issuesOf(() => assertStatement(st));
-  assert.deepEqual(issues.map((i) => i.path), ['predicate.run.startedOn', 'predicate.run.user.uid']);
+  assert.deepEqual(
+    issues.map((i) => i.path),
+    ['predicate.run.startedOn', 'predicate.run.user.uid'],
+  );
 });

@@ -30,7 +30,13 @@ test('writeReceipt stores the canonical envelope as an object, logs it, and read
   assert.deepEqual(bytes, canonicalBytes(envelope));
   assert.equal(written.id, digestBytes(canonicalBytes(envelope)));
   assert.equal(written.keyId, keyId);
-  assert.deepEqual(written.record?.entry, { seq: 1, prev: null, receipt: written.id, step: 'debootstrap', time: written.record!.entry.time });
+  assert.deepEqual(written.record?.entry, {
+    seq: 1,
+    prev: null,
+    receipt: written.id,
+    step: 'debootstrap',
+    time: written.record!.entry.time,
+  });
 
   const read = await readReceipt(store, written.id);
   assert.equal(read.id, written.id);
@@ -39,10 +45,13 @@ test('writeReceipt stores the canonical envelope as an object, logs it, and read
 
   const ingest = await writeReceipt(store, signStatement(buildStatement(sampleIngestCore(), sampleRun()), signer));
   const listed = await listReceipts(store);
-  assert.deepEqual(listed.map((r) => [r.entry.seq, r.entry.receipt, r.entry.step]), [
-    [1, written.id, 'debootstrap'],
-    [2, ingest.id, 'overlay'],
-  ]);
+  assert.deepEqual(
+    listed.map((r) => [r.entry.seq, r.entry.receipt, r.entry.step]),
+    [
+      [1, written.id, 'debootstrap'],
+      [2, ingest.id, 'overlay'],
+    ],
+  );
   assert.equal(listed[1]!.entry.prev, listed[0]!.digest);
   assert.deepEqual((await verifyLog(store)).problems, []);
 });
@@ -70,7 +79,12 @@ test('a receipt whose object exists but never reached the log (crash) is logged 
 test('writeReceipt refuses an envelope the store cannot verify, and stores nothing', async (t) => {
   const { store, signer } = await setup(t);
   const envelope = signStatement(buildStatement(sampleIngestCore(), sampleRun()), signer);
-  const forged = { ...envelope, payload: Buffer.from(Buffer.from(envelope.payload, 'base64').toString().replace('overlay', 'overlaz')).toString('base64') };
+  const forged = {
+    ...envelope,
+    payload: Buffer.from(Buffer.from(envelope.payload, 'base64').toString().replace('overlay', 'overlaz')).toString(
+      'base64',
+    ),
+  };
   await assert.rejects(writeReceipt(store, forged), (err: ReceiptVerifyError) => err.stage === 'signature');
   const { objectExists } = await import('../../src/store/object-batch.js');
   assert.equal(await objectExists(store, digestBytes(canonicalBytes(forged))), false);
@@ -93,5 +107,8 @@ test('readReceipt: an edited receipt object is CORRUPT, a missing one NOT_FOUND'
   await rm(path);
   await assert.rejects(readReceipt(store, id), (err: AslError) => err.code === 'NOT_FOUND' && err.message.includes(id));
   const problems = (await verifyLog(store)).problems;
-  assert.deepEqual(problems.map((p) => [p.kind, p.seq, p.receipt]), [['missing-receipt', 1, id]]);
+  assert.deepEqual(
+    problems.map((p) => [p.kind, p.seq, p.receipt]),
+    [['missing-receipt', 1, id]],
+  );
 });

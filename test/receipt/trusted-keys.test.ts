@@ -13,14 +13,17 @@ import { tempDir } from '../helpers.js';
 test('a new store trusts exactly its own key; export gives that key', async (t) => {
   const { store, keyId } = await initStore(join(await tempDir(t), 'store'));
   const listed = await listTrustedKeys(store);
-  assert.deepEqual(listed.map((k) => [k.keyId, k.path]), [[keyId, join(store.root, TRUSTED_KEYS_DIR, `${keyId}.pub`)]]);
+  assert.deepEqual(
+    listed.map((k) => [k.keyId, k.path]),
+    [[keyId, join(store.root, TRUSTED_KEYS_DIR, `${keyId}.pub`)]],
+  );
   const exported = await exportPublicKey(store);
   assert.equal(exported.keyId, keyId);
   assert.equal(exported.pem, await readFile(join(store.root, PUBLIC_KEY_FILE), 'utf8'));
   assert.deepEqual([...(await loadTrustedKeys(store)).keys()], [keyId]);
 });
 
-test('trustKey adds another store\'s exported key once', async (t) => {
+test("trustKey adds another store's exported key once", async (t) => {
   const dir = await tempDir(t);
   const { store: a } = await initStore(join(dir, 'a'));
   const { store: b, keyId: bKey } = await initStore(join(dir, 'b'));
@@ -31,15 +34,27 @@ test('trustKey adds another store\'s exported key once', async (t) => {
   assert.equal((await trustKey(a, file)).added, false);
   assert.equal((await listTrustedKeys(a)).length, 2);
   assert.ok((await loadTrustedKeys(a)).has(bKey));
-  assert.deepEqual((await readdir(join(a.root, TRUSTED_KEYS_DIR))).filter((n) => !n.endsWith('.pub')), [], 'no temp files left');
+  assert.deepEqual(
+    (await readdir(join(a.root, TRUSTED_KEYS_DIR))).filter((n) => !n.endsWith('.pub')),
+    [],
+    'no temp files left',
+  );
 });
 
 test('trustKey refuses private keys, non-Ed25519 keys and junk', async (t) => {
   const dir = await tempDir(t);
   const { store } = await initStore(join(dir, 'store'));
   const cases: Array<[string, string, RegExp]> = [
-    ['priv.pem', await readFile(join(store.root, 'keys/signing.key'), 'utf8'), /is a private key; trust the public key instead/],
-    ['rsa.pub', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(), /is a rsa key; ASL signs and verifies with Ed25519 only/],
+    [
+      'priv.pem',
+      await readFile(join(store.root, 'keys/signing.key'), 'utf8'),
+      /is a private key; trust the public key instead/,
+    ],
+    [
+      'rsa.pub',
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      /is a rsa key; ASL signs and verifies with Ed25519 only/,
+    ],
     ['junk.pub', 'hello\n', /not a PEM public key/],
   ];
   for (const [name, content, message] of cases) {
@@ -64,7 +79,10 @@ test('a trusted key file whose name is not its key id is reported as corrupt', a
   await rename(join(dir, `${keyIdOfPublicKey(other)}.pub`), join(dir, `${'0'.repeat(64)}.pub`));
   await assert.rejects(listTrustedKeys(store), (err: AslError) => {
     assert.equal(err.code, 'CORRUPT');
-    assert.match(err.message, new RegExp(`${'0'.repeat(64)}\\.pub: trusted key file is misnamed: its key id is ${keyIdOfPublicKey(other)}`));
+    assert.match(
+      err.message,
+      new RegExp(`${'0'.repeat(64)}\\.pub: trusted key file is misnamed: its key id is ${keyIdOfPublicKey(other)}`),
+    );
     return true;
   });
   assert.ok(keyId);

@@ -30,7 +30,11 @@ const MAGIC = 'ASLVRCP1';
 async function overwriteStored(store: Store, id: Digest, at: number, bytes: Buffer): Promise<void> {
   const loc = locateObjectSync(store, id)!;
   const fh = await open(loc.path, 'r+');
-  try { await fh.write(bytes, 0, bytes.length, (loc.kind === 'packed' ? loc.offset : 0) + at); } finally { await fh.close(); }
+  try {
+    await fh.write(bytes, 0, bytes.length, (loc.kind === 'packed' ? loc.offset : 0) + at);
+  } finally {
+    await fh.close();
+  }
 }
 const RECORD = 128;
 
@@ -40,7 +44,9 @@ async function setup(t: TestContext, receipts = 3) {
   const ids: Digest[] = [];
   for (let i = 0; i < receipts; i++) {
     const core = i % 2 ? sampleIngestCore() : { ...sampleCommandCore(), step: `step-${i}` };
-    ids.push((await writeReceipt(store, signStatement(buildStatement(core, sampleRun({ durationMs: 1000 + i })), signer))).id);
+    ids.push(
+      (await writeReceipt(store, signStatement(buildStatement(core, sampleRun({ durationMs: 1000 + i })), signer))).id,
+    );
   }
   return { store, keyId, signer, ids, index: join(store.root, VERIFIED_INDEX_FILE) };
 }
@@ -57,7 +63,8 @@ test('a capture indexes the receipt it stores; readers then trust it without che
   const bytes = await readFile(index);
   assert.equal(bytes.subarray(0, 8).toString(), MAGIC);
   assert.equal(bytes.length, 8 + 3 * RECORD);
-  for (const [i, id] of ids.entries()) assert.equal(bytes.subarray(8 + i * RECORD, 8 + i * RECORD + 32).toString('hex'), id.slice(7));
+  for (const [i, id] of ids.entries())
+    assert.equal(bytes.subarray(8 + i * RECORD, 8 + i * RECORD + 32).toString('hex'), id.slice(7));
 
   const { reader, read } = await readAll(store, ids);
   assert.deepEqual([reader.trustedReads, reader.fullReads], [3, 0]);
@@ -66,7 +73,10 @@ test('a capture indexes the receipt it stores; readers then trust it without che
     assert.equal(r.keyId, keyId);
     // What the index path returns is exactly what a full check returns.
     const full = await (await VerifiedReceiptReader.open(store, new Map())).read(ids[i]!).catch((err: unknown) => err);
-    assert.ok(full instanceof ReceiptVerifyError && full.stage === 'signature', 'with no trusted key the full check refuses it');
+    assert.ok(
+      full instanceof ReceiptVerifyError && full.stage === 'signature',
+      'with no trusted key the full check refuses it',
+    );
     assert.equal(r.statement.predicate.run.durationMs, 1000 + i);
     assert.equal(r.payload.toString('base64'), r.envelope.payload);
   }
@@ -81,7 +91,10 @@ test('with no index every receipt is checked in full, and what was checked is re
   assert.equal((await readFile(index)).length, 8 + 3 * RECORD);
   const second = await readAll(store, ids);
   assert.deepEqual([second.reader.trustedReads, second.reader.fullReads], [3, 0]);
-  assert.deepEqual(second.read.map((r) => r.statement), first.read.map((r) => r.statement));
+  assert.deepEqual(
+    second.read.map((r) => r.statement),
+    first.read.map((r) => r.statement),
+  );
 });
 
 test('a forged index (records MACed under another key) is ignored, so a receipt by an untrusted key is still refused', async (t) => {
@@ -99,14 +112,22 @@ test('a forged index (records MACed under another key) is ignored, so a receipt 
   rec.write(forgedId.slice(7), 0, 'hex');
   rec.write(statement.predicate.coreDigest.slice(7), 32, 'hex');
   (await readFile(index)).copy(rec, 64, 8 + 64, 8 + 96); // the store key's hash, from the genuine record
-  const macWith = (key: Buffer) => createHmac('sha256', key).update(Buffer.from('asl verified-receipts v1\0')).update(rec.subarray(0, 96)).digest().copy(rec, 96);
+  const macWith = (key: Buffer) =>
+    createHmac('sha256', key)
+      .update(Buffer.from('asl verified-receipts v1\0'))
+      .update(rec.subarray(0, 96))
+      .digest()
+      .copy(rec, 96);
   const genuine = await readFile(index);
 
   macWith(randomBytes(32));
   await appendFile(index, rec);
   const reader = await VerifiedReceiptReader.open(store, await loadTrustedKeys(store));
   assert.equal(reader.size, 1, 'only the genuine record counts');
-  await assert.rejects(reader.read(forgedId), (err: unknown) => err instanceof ReceiptVerifyError && err.stage === 'signature');
+  await assert.rejects(
+    reader.read(forgedId),
+    (err: unknown) => err instanceof ReceiptVerifyError && err.stage === 'signature',
+  );
   assert.equal(reader.trustedReads, 0);
 
   // The same record MACed under the store's cache key would be believed: that key is the boundary (docs/security.md).
@@ -123,7 +144,10 @@ test('an indexed receipt is trusted only while its key is trusted and only for t
   const other = generateKeyPairSync('ed25519').publicKey;
   assert.ok((await loadTrustedKeys(store)).has(keyId));
   const untrusted = await VerifiedReceiptReader.open(store, new Map([[keyIdOfPublicKey(other), other]]));
-  await assert.rejects(untrusted.read(ids[0]!), (err: unknown) => err instanceof ReceiptVerifyError && err.stage === 'signature');
+  await assert.rejects(
+    untrusted.read(ids[0]!),
+    (err: unknown) => err instanceof ReceiptVerifyError && err.stage === 'signature',
+  );
   assert.equal(untrusted.trustedReads, 0);
 
   // The receipt's bytes changed after it was indexed (its run's duration): the read fails on its digest, as without the index.
@@ -138,7 +162,10 @@ test('an indexed receipt is trusted only while its key is trusted and only for t
 test('a torn or foreign index file is ignored; the history reads the same', async (t) => {
   const { store, ids, index } = await setup(t);
   const expected = await receiptHistory(store);
-  assert.deepEqual(expected.map((h) => h.receipt), ids);
+  assert.deepEqual(
+    expected.map((h) => h.receipt),
+    ids,
+  );
   await writeFile(index, Buffer.concat([(await readFile(index)).subarray(0, 8 + RECORD + 50)])); // torn mid-record
   const torn = await readAll(store, ids);
   assert.deepEqual([torn.reader.trustedReads, torn.reader.fullReads], [1, 2]);
@@ -150,7 +177,22 @@ test('asl capture and asl verify keep the index; it holds exactly the receipts v
   const dir = await tempDir(t);
   const root = join(dir, 'store');
   await aslOk(['init', '--store', root]);
-  for (let i = 0; i < 4; i++) await aslOk(['capture', '--store', root, '--name', `step-${i}`, '--outdir', join(root, 'per', `step-${i}`), '--no-auto-watch', '--cmd', `echo ${i}`], { cwd: dir });
+  for (let i = 0; i < 4; i++)
+    await aslOk(
+      [
+        'capture',
+        '--store',
+        root,
+        '--name',
+        `step-${i}`,
+        '--outdir',
+        join(root, 'per', `step-${i}`),
+        '--no-auto-watch',
+        '--cmd',
+        `echo ${i}`,
+      ],
+      { cwd: dir },
+    );
   const store = { root };
   const ids = (await receiptHistory(store)).map((h) => h.receipt);
   assert.equal(ids.length, 4);
@@ -161,7 +203,8 @@ test('asl capture and asl verify keep the index; it holds exactly the receipts v
   assert.match(r.stdout, /^OK/);
   const written = await readFile(index);
   const listed = [];
-  for (let at = 8; at < written.length; at += RECORD) listed.push(`sha256:${written.subarray(at, at + 32).toString('hex')}`);
+  for (let at = 8; at < written.length; at += RECORD)
+    listed.push(`sha256:${written.subarray(at, at + 32).toString('hex')}`);
   assert.deepEqual(listed, ids);
   const { reader } = await readAll(store, ids);
   assert.deepEqual([reader.trustedReads, reader.fullReads], [4, 0]);

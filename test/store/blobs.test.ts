@@ -25,7 +25,7 @@ const LIMIT = BIG * 0.6;
 async function writeRandomFile(path: string, size: number): Promise<string> {
   const hash = createHash('sha256');
   const out = createWriteStream(path);
-  for (let written = 0; written < size;) {
+  for (let written = 0; written < size; ) {
     const chunk = randomBytes(Math.min(MB, size - written));
     hash.update(chunk);
     if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
@@ -41,7 +41,14 @@ async function hashOfFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-interface Measured { code: number | null; stdoutSha256: string; stdoutBytes: number; stdoutHead: string; stderr: string; peakRssBytes: number }
+interface Measured {
+  code: number | null;
+  stdoutSha256: string;
+  stdoutBytes: number;
+  stdoutHead: string;
+  stderr: string;
+  peakRssBytes: number;
+}
 
 /**
  * Runs the CLI under `/usr/bin/time -f %M` (peak RSS of the child, in KiB), hashing
@@ -49,7 +56,9 @@ interface Measured { code: number | null; stdoutSha256: string; stdoutBytes: num
  */
 async function measuredAsl(t: { diagnostic(msg: string): void }, dir: string, args: string[]): Promise<Measured> {
   const rssFile = join(dir, `rss-${randomBytes(4).toString('hex')}`);
-  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ASL_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, ASL_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const hash = createHash('sha256');
   let bytes = 0;
   let head = '';
@@ -60,13 +69,22 @@ async function measuredAsl(t: { diagnostic(msg: string): void }, dir: string, ar
     if (head.length < 4096) head += c.subarray(0, 4096).toString('latin1');
   });
   child.stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await new Promise<number | null>((resolve, reject) => { child.on('error', reject); child.on('close', resolve); });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
   const kib = Number((await readFile(rssFile, 'utf8')).trim().split('\n').pop());
   assert.ok(Number.isFinite(kib) && kib > 0, 'time -f %M reported a peak RSS');
   t.diagnostic(`asl ${args[0]}: peak RSS ${(kib / 1024).toFixed(1)} MiB`);
-  return { code, stdoutSha256: hash.digest('hex'), stdoutBytes: bytes, stdoutHead: head, stderr: Buffer.concat(err).toString('utf8'), peakRssBytes: kib * 1024 };
+  return {
+    code,
+    stdoutSha256: hash.digest('hex'),
+    stdoutBytes: bytes,
+    stdoutHead: head,
+    stderr: Buffer.concat(err).toString('utf8'),
+    peakRssBytes: kib * 1024,
+  };
 }
-
 
 test('put of a file prints the sha256 of its bytes (empty, small, larger than the in-memory limit)', async (t) => {
   const dir = await tempDir(t);
@@ -110,9 +128,19 @@ test('identical content is stored once, and every object is read-only (0444)', a
   await writeFile(join(tree, 'sub', 'big2'), big);
   const put = await cliPut(store, tree);
   assert.equal(put.kind, 'tree');
-  const expected = new Set([a.id, `sha256:${sha256Hex('only once\n')}`, `sha256:${sha256Hex(big)}`, put.id, put.times!]);
-  const subTree = (JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{ name: string; digest?: string }>)
-    .find((e) => e.name === 'sub')!.digest!;
+  const expected = new Set([
+    a.id,
+    `sha256:${sha256Hex('only once\n')}`,
+    `sha256:${sha256Hex(big)}`,
+    put.id,
+    put.times!,
+  ]);
+  const subTree = (
+    JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{
+      name: string;
+      digest?: string;
+    }>
+  ).find((e) => e.name === 'sub')!.digest!;
   expected.add(subTree);
   assert.deepEqual(await objectIds(store), [...expected].sort(), 'blobs once each, plus two trees and a times object');
   assert.equal(put.stats.files, 6);
@@ -125,7 +153,11 @@ test('identical content is stored once, and every object is read-only (0444)', a
 
   for (const id of await objectIds(store)) {
     const st = await stat(objectBytesAt(store, id).file);
-    assert.equal(st.mode & 0o7777, 0o444, `${id} (${objectBytesAt(store, id).packed ? 'its pack' : 'loose'}) is mode 0444`);
+    assert.equal(
+      st.mode & 0o7777,
+      0o444,
+      `${id} (${objectBytesAt(store, id).packed ? 'its pack' : 'loose'}) is mode 0444`,
+    );
   }
 });
 
@@ -221,9 +253,16 @@ test('a corrupted object makes cat, restore and verify fail (small and streamed 
   const tree = await cliPut(store, join(dir, 'T'));
   const ok = await runAsl(['verify', '--store', store]);
   assert.equal(ok.code, 0, ok.stdout);
-  for (const [name, bytes] of [['small', small], ['large', large]] as const) {
+  for (const [name, bytes] of [
+    ['small', small],
+    ['large', large],
+  ] as const) {
     const id = (await cliPut(store, join(dir, 'T', name))).id as `sha256:${string}`;
-    assert.equal(objectBytesAt(store, id).packed, name === 'small', `${name}: ${name === 'small' ? 'packed' : 'loose'} by the tree put`);
+    assert.equal(
+      objectBytesAt(store, id).packed,
+      name === 'small',
+      `${name}: ${name === 'small' ? 'packed' : 'loose'} by the tree put`,
+    );
     const offset = bytes.length - 3;
     await flipStoredByte(store, id, offset);
     const corruptSha = `sha256:${sha256Hex(await readStoredBytes(store, id))}`;
@@ -236,13 +275,20 @@ test('a corrupted object makes cat, restore and verify fail (small and streamed 
     assert.ok(!cat.stdoutBytes.equals(bytes), 'the corrupt content is never passed off as the original');
 
     // Restore checks every blob too, and leaves nothing behind when one is bad.
-    for (const [what, rid] of [['blob', id], ['tree', tree.id]] as const) {
+    for (const [what, rid] of [
+      ['blob', id],
+      ['tree', tree.id],
+    ] as const) {
       const dest = join(dir, `restored-${name}-${what}`);
       const r = await runAsl(['restore', '--store', store, rid, dest]);
       assert.equal(r.code, 1, `${name}: restore of a ${what} with a corrupt blob fails (${r.stderr})`);
       const rline = oneLine(r.stderr);
       assert.ok(rline.includes(id) && /corrupt/.test(rline), `${name} ${what}: ${rline}`);
-      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(`restored-`) || n.includes('asl-restore')), [], 'nothing at DEST, no staging left');
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.startsWith(`restored-`) || n.includes('asl-restore')),
+        [],
+        'nothing at DEST, no staging left',
+      );
     }
 
     const v = await runAsl(['verify', '--store', store]);
@@ -258,12 +304,16 @@ test('a corrupted object makes cat, restore and verify fail (small and streamed 
 
 /** Resolves with the signal that ended `child`, or null when it exited by itself, which must be with 0. */
 async function exitSignal(child: ReturnType<typeof spawn>): Promise<NodeJS.Signals | null> {
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('exit', (c, s) => resolve([c, s])),
+  );
   assert.ok(signal !== null || code === 0, `a put that was not killed succeeds (exit ${code})`);
   return signal;
 }
 
-test('a put killed at any moment never leaves a partial object under its final name', { timeout: 120_000 }, async (t) => {
+test('a put killed at any moment never leaves a partial object under its final name', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
   const tree = join(dir, 'T');
@@ -276,10 +326,16 @@ test('a put killed at any moment never leaves a partial object under its final n
     const exited = exitSignal(child);
     await new Promise((r) => setTimeout(r, delayMs));
     child.kill('SIGKILL');
-    kills.push(`${delayMs} ms: ${(await exited) ?? 'finished first'} (${(await objectIds(store)).length} objects, ${(await readdir(join(store, 'tmp'))).length} in tmp)`);
+    kills.push(
+      `${delayMs} ms: ${(await exited) ?? 'finished first'} (${(await objectIds(store)).length} objects, ${(await readdir(join(store, 'tmp'))).length} in tmp)`,
+    );
     // Every object under its final name is complete: its bytes hash to its name.
     for (const id of await objectIds(store)) {
-      assert.equal(`sha256:${sha256Hex(await readStoredBytes(store, id))}`, id, `after a kill at ${delayMs} ms: ${id} is complete`);
+      assert.equal(
+        `sha256:${sha256Hex(await readStoredBytes(store, id))}`,
+        id,
+        `after a kill at ${delayMs} ms: ${id} is complete`,
+      );
     }
     const v = await runAsl(['verify', '--store', store, '--json']);
     assert.equal(v.code, 0, `after a kill at ${delayMs} ms: ${v.stdout}`);
@@ -289,17 +345,26 @@ test('a put killed at any moment never leaves a partial object under its final n
   for (let attempt = 0; attempt < 4; attempt++) {
     const fresh = await cliInit(join(dir, `S${attempt}`));
     const fanout = join(fresh, 'objects-v1', attempt < 2 ? 'packs' : 'sha256');
-    const seen = () => { try { return readdirSync(fanout).length > (attempt === 0 ? -1 : 0); } catch { return false; } };
+    const seen = () => {
+      try {
+        return readdirSync(fanout).length > (attempt === 0 ? -1 : 0);
+      } catch {
+        return false;
+      }
+    };
     const child = spawn(process.execPath, [ASL_BIN, 'put', '--store', fresh, tree], { stdio: 'ignore' });
     const exited = exitSignal(child);
     let done = false;
-    void exited.then(() => { done = true; });
+    void exited.then(() => {
+      done = true;
+    });
     while (!done && !seen()) await new Promise((r) => setImmediate(r));
     child.kill('SIGKILL');
     const signal = await exited;
     const ids = await objectIds(fresh);
     kills.push(`mid-commit ${attempt}: ${signal ?? 'finished first'} (${ids.length} objects)`);
-    for (const id of ids) assert.equal(`sha256:${sha256Hex(await readStoredBytes(fresh, id))}`, id, `mid-commit kill: ${id} is complete`);
+    for (const id of ids)
+      assert.equal(`sha256:${sha256Hex(await readStoredBytes(fresh, id))}`, id, `mid-commit kill: ${id} is complete`);
     const v = await runAsl(['verify', '--store', fresh]);
     assert.equal(v.code, 0, v.stdout);
     // And the next put of the same tree completes the store.
@@ -334,7 +399,28 @@ test('objects are flushed before they get their final names, and before the ref 
   // One log per thread (-ff) so calls are never split across lines; -ttt orders them.
   const logDir = join(dir, 'strace');
   await mkdir(logDir);
-  const traced = spawn('strace', ['-f', '-ff', '-ttt', '-y', '-s', '4096', '-e', 'trace=syncfs,fsync,fdatasync,sync,rename,renameat,renameat2', '-o', join(logDir, 'log'), process.execPath, ASL_BIN, 'put', '--store', store, tree], { stdio: 'ignore' });
+  const traced = spawn(
+    'strace',
+    [
+      '-f',
+      '-ff',
+      '-ttt',
+      '-y',
+      '-s',
+      '4096',
+      '-e',
+      'trace=syncfs,fsync,fdatasync,sync,rename,renameat,renameat2',
+      '-o',
+      join(logDir, 'log'),
+      process.execPath,
+      ASL_BIN,
+      'put',
+      '--store',
+      store,
+      tree,
+    ],
+    { stdio: 'ignore' },
+  );
   assert.equal(await new Promise((r) => traced.on('exit', r)), 0);
   const lines: Array<[number, string]> = [];
   for (const name of await readdir(logDir)) {
@@ -365,7 +451,8 @@ test('objects are flushed before they get their final names, and before the ref 
   const isObjectRename = (e: Event) => renamed(e)?.dst.startsWith(`${objectsDir}/`) ?? false;
   const isRefRename = (e: Event) => renamed(e)?.dst.startsWith(`${refsDir}/`) ?? false;
   const isFlush = (e: Event) => e.call === 'syncfs' || e.call === 'sync';
-  const fsynced = (events: Event[], path: string) => events.some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${path}>`));
+  const fsynced = (events: Event[], path: string) =>
+    events.some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${path}>`));
   const allRenames = events.flatMap((e, i) => (isObjectRename(e) ? [i] : []));
   const packsDir = `${objectsDir}/packs`;
   const packRenames = allRenames.filter((i) => renamed(events[i]!)!.dst.startsWith(`${packsDir}/`));
@@ -376,10 +463,23 @@ test('objects are flushed before they get their final names, and before the ref 
   const pack = renamed(events[packAt]!)!;
   const index = renamed(events[indexAt]!)!;
   assert.ok(pack.dst.endsWith('.pack') && index.dst.endsWith('.idx'), 'the pack gets its name before its index');
-  assert.ok(fsynced(events.slice(0, packAt), pack.src) && fsynced(events.slice(0, packAt), index.src), 'pack and index are flushed before either gets its name');
-  assert.ok(fsynced(events.slice(packAt + 1, indexAt), packsDir), "the pack's name is durable before the index names it");
-  assert.equal(objectRenames.length, 1, `the big file is the one loose object, renamed into place once (${events.map((e) => e.call).join(' ')})`);
-  assert.ok(fsynced(events.slice(indexAt + 1, objectRenames[0]!), packsDir), "the index's name is durable before the loose objects are named");
+  assert.ok(
+    fsynced(events.slice(0, packAt), pack.src) && fsynced(events.slice(0, packAt), index.src),
+    'pack and index are flushed before either gets its name',
+  );
+  assert.ok(
+    fsynced(events.slice(packAt + 1, indexAt), packsDir),
+    "the pack's name is durable before the index names it",
+  );
+  assert.equal(
+    objectRenames.length,
+    1,
+    `the big file is the one loose object, renamed into place once (${events.map((e) => e.call).join(' ')})`,
+  );
+  assert.ok(
+    fsynced(events.slice(indexAt + 1, objectRenames[0]!), packsDir),
+    "the index's name is durable before the loose objects are named",
+  );
   const beforeRenames = events.slice(0, objectRenames[0]!);
   const refRename = events.findIndex(isRefRename);
   assert.ok(refRename > objectRenames.at(-1)!, 'the ref is written after the objects');
@@ -388,8 +488,16 @@ test('objects are flushed before they get their final names, and before the ref 
   for (const i of objectRenames) {
     const { src, dst } = renamed(events[i]!)!;
     assert.ok(fsynced(beforeRenames, src), `${src} is fsynced before any object gets its final name`);
-    assert.ok(fsynced(betweenRenamesAndRef, dirname(dst)), `${dirname(dst)} is fsynced after the renames, before the ref`);
+    assert.ok(
+      fsynced(betweenRenamesAndRef, dirname(dst)),
+      `${dirname(dst)} is fsynced after the renames, before the ref`,
+    );
   }
   const refTmp = renamed(events[refRename]!)!.src;
-  assert.ok(events.slice(0, refRename).some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${refTmp}>`)), `the ref's temp file ${refTmp} is fsynced before its rename`);
+  assert.ok(
+    events
+      .slice(0, refRename)
+      .some((e) => (e.call === 'fsync' || e.call === 'fdatasync') && e.args.includes(`<${refTmp}>`)),
+    `the ref's temp file ${refTmp} is fsynced before its rename`,
+  );
 });

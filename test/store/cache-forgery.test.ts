@@ -23,7 +23,12 @@ const settle = () => sleep(400);
  * digest `digest`, and recomputes the header the way someone without the store's key
  * can: sha256 of the body, or an HMAC under a key of their own.
  */
-async function forgeStatCache(store: string, file: string, digest: string, headerOf: (magic: Buffer, body: Buffer) => Buffer): Promise<void> {
+async function forgeStatCache(
+  store: string,
+  file: string,
+  digest: string,
+  headerOf: (magic: Buffer, body: Buffer) => Buffer,
+): Promise<void> {
   const path = join(store, 'cache', 'stat-v1.bin');
   const buf = await readFile(path);
   const st = await stat(file, { bigint: true });
@@ -46,7 +51,10 @@ async function forgeStatCache(store: string, file: string, digest: string, heade
 
 for (const [how, headerOf] of [
   ['a consistent sha256 header', (_magic: Buffer, body: Buffer) => createHash('sha256').update(body).digest()],
-  ['an HMAC under a key of the forger\'s own', (magic: Buffer, body: Buffer) => createHmac('sha256', randomBytes(32)).update(magic).update(body).digest()],
+  [
+    "an HMAC under a key of the forger's own",
+    (magic: Buffer, body: Buffer) => createHmac('sha256', randomBytes(32)).update(magic).update(body).digest(),
+  ],
 ] as const) {
   test(`a stat cache rewritten with ${how} is ignored: put records the file's new content`, async (t) => {
     const dir = await tempDir(t);
@@ -73,7 +81,7 @@ for (const [how, headerOf] of [
   });
 }
 
-test('the cache key is the store\'s own secret: 0600, and verify fails when others can read it', async (t) => {
+test("the cache key is the store's own secret: 0600, and verify fails when others can read it", async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'S');
   await aslOk(['init', '--store', store]);

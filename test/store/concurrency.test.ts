@@ -28,20 +28,25 @@ function content(key: string, size = 200): Buffer {
  */
 async function writeTree(root: string, i: number, round: number): Promise<void> {
   await mkdir(join(root, 'common', 'deeper'), { recursive: true });
-  for (let k = 0; k < 40; k++) await writeFile(join(root, 'common', k % 2 ? 'deeper' : '', `c${k}`), content(`common-${k}`));
+  for (let k = 0; k < 40; k++)
+    await writeFile(join(root, 'common', k % 2 ? 'deeper' : '', `c${k}`), content(`common-${k}`));
   await mkdir(join(root, 'shared'), { recursive: true });
   for (let k = 0; k < 120; k++) {
-    if (k % (i + 2) === 0) await writeFile(join(root, 'shared', `s${k}`), content(`shared-${k}-r${round}`, 100 + k * 37));
+    if (k % (i + 2) === 0)
+      await writeFile(join(root, 'shared', `s${k}`), content(`shared-${k}-r${round}`, 100 + k * 37));
   }
   await mkdir(join(root, 'mine', `t${i}`), { recursive: true });
-  for (let k = 0; k < 60; k++) await writeFile(join(root, 'mine', `t${i}`, `u${k}`), content(`unique-${i}-${k}-r${round}`, 50 + k));
+  for (let k = 0; k < 60; k++)
+    await writeFile(join(root, 'mine', `t${i}`, `u${k}`), content(`unique-${i}-${k}-r${round}`, 50 + k));
   // Same content under a different name in each tree.
   await writeFile(join(root, `alias-of-pool-${i}`), content(`pool-r${round}`, 3000));
   // Large files: trees 0/1 share one, 2/3 share another (same bytes written concurrently).
   await writeFile(join(root, 'large.bin'), content(`large-${i >> 1}-r${round}`, 5 * 1024 * 1024 + 11));
 }
 
-test(`${WRITERS} processes putting overlapping trees into one store at once, ${ROUNDS} rounds: every id restores exactly, verify is clean`, { timeout: 300_000 }, async (t) => {
+test(`${WRITERS} processes putting overlapping trees into one store at once, ${ROUNDS} rounds: every id restores exactly, verify is clean`, {
+  timeout: 300_000,
+}, async (t) => {
   await ensureDebianPackages('attr');
   const dir = await tempDir(t);
   const store = await cliInit(join(dir, 'S'));
@@ -72,7 +77,12 @@ test(`${WRITERS} processes putting overlapping trees into one store at once, ${R
     }
     const verify = await runAsl(['verify', '--store', store, '--json']);
     assert.equal(verify.code, 0, verify.stdout);
-    const report = JSON.parse(verify.stdout) as { ok: boolean; problems: unknown[]; notes: string[]; counts: Record<string, number> };
+    const report = JSON.parse(verify.stdout) as {
+      ok: boolean;
+      problems: unknown[];
+      notes: string[];
+      counts: Record<string, number>;
+    };
     assert.equal(report.ok, true);
     assert.deepEqual(report.problems, []);
     assert.deepEqual(report.notes, [], 'no residue (stray files, unreferenced incomplete trees, temp files)');

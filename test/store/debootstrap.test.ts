@@ -9,9 +9,21 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { runAsl, tempDir } from '../helpers.js';
 import { bookwormMinbaseRoot, ensureDebianPackages } from '../fixtures.js';
-import { cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, sha256Listing, xattrDump } from './tree-compare.js';
+import {
+  cliInit,
+  cliPut,
+  cliRestore,
+  deviceNumbers,
+  findListing,
+  hardlinkGroups,
+  mtimeListing,
+  sha256Listing,
+  xattrDump,
+} from './tree-compare.js';
 
-test('a debootstrap bookworm minbase root restores identically (find, sha256sum, getfattr, device numbers) and verifies', { timeout: 600_000 }, async (t) => {
+test('a debootstrap bookworm minbase root restores identically (find, sha256sum, getfattr, device numbers) and verifies', {
+  timeout: 600_000,
+}, async (t) => {
   await ensureDebianPackages('attr', 'findutils', 'coreutils');
   const root = await bookwormMinbaseRoot();
   const dir = await tempDir(t);
@@ -19,7 +31,9 @@ test('a debootstrap bookworm minbase root restores identically (find, sha256sum,
 
   let started = Date.now();
   const put = await cliPut(store, root);
-  t.diagnostic(`put: ${Date.now() - started} ms, ${put.stats.files} files, ${put.stats.dirs} dirs, ${put.stats.other} other, ${put.stats.bytes} bytes`);
+  t.diagnostic(
+    `put: ${Date.now() - started} ms, ${put.stats.files} files, ${put.stats.dirs} dirs, ${put.stats.other} other, ${put.stats.bytes} bytes`,
+  );
   assert.equal(put.kind, 'tree');
   assert.ok(put.stats.files > 3000 && put.stats.bytes > 100e6, 'the fixture is a real root');
 
@@ -30,16 +44,32 @@ test('a debootstrap bookworm minbase root restores identically (find, sha256sum,
 
   const [original, restored] = await Promise.all([findListing(root), findListing(dest)]);
   assert.ok(original.length > 5000, `${original.length} entries`);
-  assert.ok(original.some((l) => /^f 4755 0 0 \d+ +usr\/bin\/su$/.test(l)), 'has setuid binaries');
-  assert.ok(original.some((l) => l.startsWith('c ')), 'has device nodes');
+  assert.ok(
+    original.some((l) => /^f 4755 0 0 \d+ +usr\/bin\/su$/.test(l)),
+    'has setuid binaries',
+  );
+  assert.ok(
+    original.some((l) => l.startsWith('c ')),
+    'has device nodes',
+  );
   // A directory's st_size is the space its entries once took (dpkg unpacks through
   // *.dpkg-new temporaries), which no restore can set: `tar -xp` differs the same way.
   // So %s is compared for every entry but directories; everything else is exact.
   const isDirSizeOnly = (l: string) => l.startsWith('d ');
   const restoredSet = new Set(restored);
   const onlyLeft = original.filter((l) => !restoredSet.has(l));
-  assert.ok(onlyLeft.every(isDirSizeOnly), `only directory sizes may differ: ${onlyLeft.filter((l) => !isDirSizeOnly(l)).slice(0, 5).join(' | ')}`);
-  assert.deepEqual(await findListing(dest, { dirSizes: false }), await findListing(root, { dirSizes: false }), "find -printf '%y %m %U %G %s %l %P\\n'");
+  assert.ok(
+    onlyLeft.every(isDirSizeOnly),
+    `only directory sizes may differ: ${onlyLeft
+      .filter((l) => !isDirSizeOnly(l))
+      .slice(0, 5)
+      .join(' | ')}`,
+  );
+  assert.deepEqual(
+    await findListing(dest, { dirSizes: false }),
+    await findListing(root, { dirSizes: false }),
+    "find -printf '%y %m %U %G %s %l %P\\n'",
+  );
   assert.deepEqual(await sha256Listing(dest), await sha256Listing(root), 'sha256sum of every file');
   assert.deepEqual(await xattrDump(dest), await xattrDump(root), 'getfattr -d -m -');
   const devices = await deviceNumbers(root);

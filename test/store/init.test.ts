@@ -12,8 +12,14 @@ async function snapshotDir(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const visit = async (abs: string, rel: string) => {
     const st = await stat(abs);
-    out.set(rel, st.isDirectory() ? `dir ${(st.mode & 0o7777).toString(8)}` : `file ${(st.mode & 0o7777).toString(8)} ${sha256Hex(await readFile(abs))}`);
-    if (st.isDirectory()) for (const name of await readdir(abs)) await visit(join(abs, name), rel ? `${rel}/${name}` : name);
+    out.set(
+      rel,
+      st.isDirectory()
+        ? `dir ${(st.mode & 0o7777).toString(8)}`
+        : `file ${(st.mode & 0o7777).toString(8)} ${sha256Hex(await readFile(abs))}`,
+    );
+    if (st.isDirectory())
+      for (const name of await readdir(abs)) await visit(join(abs, name), rel ? `${rel}/${name}` : name);
   };
   await visit(dir, '');
   return out;

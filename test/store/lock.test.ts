@@ -17,19 +17,34 @@ async function newStore(t: TestContext): Promise<Store> {
 }
 
 function holder(overrides: Partial<LockHolder>): LockHolder {
-  return { pid: process.pid, hostname: hostname(), acquiredAt: '2024-01-01T00:00:00.000Z', token: randomBytes(12).toString('hex'), ...overrides };
+  return {
+    pid: process.pid,
+    hostname: hostname(),
+    acquiredAt: '2024-01-01T00:00:00.000Z',
+    token: randomBytes(12).toString('hex'),
+    ...overrides,
+  };
 }
 
-function spawnNode(args: string[]): { pid: number; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+function spawnNode(args: string[]): {
+  pid: number;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+} {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
   });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    },
+  );
   return { pid: child.pid!, done };
 }
 
@@ -67,7 +82,10 @@ test('several processes contending for one lock never overlap, and every round l
   await writeFile(join(store.root, 'counter'), '0');
   const procs = 6;
   const rounds = 15;
-  const children = await startTogether(script, Array.from({ length: procs }, () => [join(REPO_ROOT, 'dist'), store.root, String(rounds)]));
+  const children = await startTogether(
+    script,
+    Array.from({ length: procs }, () => [join(REPO_ROOT, 'dist'), store.root, String(rounds)]),
+  );
   for (const r of await Promise.all(children.map((c) => c.done))) assert.equal(r.code, 0, r.stderr);
 
   assert.equal(await readFile(join(store.root, 'counter'), 'utf8'), String(procs * rounds));
@@ -76,10 +94,17 @@ test('several processes contending for one lock never overlap, and every round l
   for (let i = 0; i < trace.length; i += 2) {
     const [enter, enterPid] = trace[i]!.split(' ');
     const [leave, leavePid] = trace[i + 1]!.split(' ');
-    assert.deepEqual([enter, leave, leavePid], ['enter', 'leave', enterPid], `critical sections overlap at trace line ${i + 1}`);
+    assert.deepEqual(
+      [enter, leave, leavePid],
+      ['enter', 'leave', enterPid],
+      `critical sections overlap at trace line ${i + 1}`,
+    );
   }
   const order = trace.filter((_, i) => i % 2 === 0).map((l) => l.split(' ')[1]);
-  assert.ok(order.some((pid, i) => i > 0 && pid !== order[i - 1]), 'the holders alternated');
+  assert.ok(
+    order.some((pid, i) => i > 0 && pid !== order[i - 1]),
+    'the holders alternated',
+  );
   assert.equal(new Set(order).size, procs);
   assert.deepEqual(await readdir(join(store.root, LOCKS_DIR)), [], 'no lock or temp file is left behind');
 });
@@ -92,7 +117,12 @@ test('a lock left by a dead process on this host is broken', async (t) => {
   const started = Date.now();
   // Broken at once, not waited out: a 30 s timeout, and well under half of it is taken
   // even on a busy machine (a lock that is not broken would fail with a timeout).
-  const result = await withLock(store, 'receipt-log', async () => JSON.parse(await readFile(path, 'utf8')) as LockHolder, { timeoutMs: 30_000 });
+  const result = await withLock(
+    store,
+    'receipt-log',
+    async () => JSON.parse(await readFile(path, 'utf8')) as LockHolder,
+    { timeoutMs: 30_000 },
+  );
   assert.equal(result.pid, process.pid);
   assert.ok(Date.now() - started < 15_000);
   assert.deepEqual(await readdir(join(store.root, LOCKS_DIR)), []);
@@ -101,7 +131,9 @@ test('a lock left by a dead process on this host is broken', async (t) => {
 test('a lock whose holder was SIGKILLed while holding it is broken by the next process', async (t) => {
   const store = await newStore(t);
   const script = join(store.root, '..', 'holder.mjs');
-  await writeFile(script, `
+  await writeFile(
+    script,
+    `
 import { pathToFileURL } from 'node:url';
 const { acquireLock } = await import(pathToFileURL(process.argv[2] + '/src/store/lock.js').href);
 await acquireLock({ root: process.argv[3] }, 'capture');
@@ -109,10 +141,15 @@ console.log('held');
 // never outlive the test: leave when the parent goes away, or after 20 s at most
 process.stdin.on('end', () => process.exit(0)).resume();
 setTimeout(() => process.exit(0), 20000);
-`);
-  const child = spawn(process.execPath, [script, join(REPO_ROOT, 'dist'), store.root], { stdio: ['pipe', 'pipe', 'inherit'] });
+`,
+  );
+  const child = spawn(process.execPath, [script, join(REPO_ROOT, 'dist'), store.root], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const closed = new Promise((resolve) => child.on('close', resolve));
-  t.after(() => { child.kill('SIGKILL'); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => resolve());
     child.once('close', () => reject(new Error('holder exited before taking the lock')));
@@ -122,7 +159,12 @@ setTimeout(() => process.exit(0), 20000);
 
   await assert.rejects(acquireLock(store, 'capture', { timeoutMs: 200 }), (err: AslError) => {
     assert.equal(err.code, 'LOCKED');
-    assert.match(err.message, new RegExp(`capture\\.lock: held by pid ${child.pid} on ${hostname()} since ${held.acquiredAt}; gave up after 0\\.2 s`));
+    assert.match(
+      err.message,
+      new RegExp(
+        `capture\\.lock: held by pid ${child.pid} on ${hostname()} since ${held.acquiredAt}; gave up after 0\\.2 s`,
+      ),
+    );
     assert.equal((err.data!.holder as LockHolder).pid, child.pid);
     return true;
   });
@@ -142,13 +184,21 @@ test('a waiter gets the lock as soon as the holder releases it', async (t) => {
   assert.equal(await first.release(), true);
   const lock = await second;
   assert.notEqual(lock.holder.token, first.holder.token);
-  assert.deepEqual(waits.map((h) => h?.token), [first.holder.token]);
+  assert.deepEqual(
+    waits.map((h) => h?.token),
+    [first.holder.token],
+  );
   await lock.release();
 });
 
 test('withLock releases the lock when the function throws', async (t) => {
   const store = await newStore(t);
-  await assert.rejects(withLock(store, 'x', async () => { throw new Error('boom'); }), /boom/);
+  await assert.rejects(
+    withLock(store, 'x', async () => {
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
   assert.equal(await withLock(store, 'x', async () => 42, { timeoutMs: 100 }), 42);
 });
 
@@ -168,7 +218,10 @@ test('a lock from before a reboot, or whose pid now runs another process, is sta
   const store = await newStore(t);
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
   // our own pid is alive, but a different boot id means the holder died with the old boot
-  await writeFile(lockPath(store, 'a'), JSON.stringify(holder({ bootId: bootId.replace(/^./, (c) => (c === '0' ? '1' : '0')) })));
+  await writeFile(
+    lockPath(store, 'a'),
+    JSON.stringify(holder({ bootId: bootId.replace(/^./, (c) => (c === '0' ? '1' : '0')) })),
+  );
   await (await acquireLock(store, 'a', { timeoutMs: 500 })).release();
   // our pid, but a different process start time: the pid was reused
   await writeFile(lockPath(store, 'b'), JSON.stringify(holder({ bootId, startTime: 1 })));
@@ -210,12 +263,21 @@ test('many breakers racing on one stale lock: exactly one holder at a time', asy
   await writeFile(lockPath(store, 'x'), JSON.stringify(holder({ pid })));
   let inside = 0;
   let maxInside = 0;
-  await Promise.all(Array.from({ length: 8 }, () => withLock(store, 'x', async () => {
-    inside++;
-    maxInside = Math.max(maxInside, inside);
-    await sleep(5);
-    inside--;
-  }, { timeoutMs: 5000 })));
+  await Promise.all(
+    Array.from({ length: 8 }, () =>
+      withLock(
+        store,
+        'x',
+        async () => {
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          await sleep(5);
+          inside--;
+        },
+        { timeoutMs: 5000 },
+      ),
+    ),
+  );
   assert.equal(maxInside, 1);
 });
 

@@ -7,7 +7,13 @@ import { basename, dirname, join } from 'node:path';
 import type { Digest } from '../../src/core/digest.js';
 import { loadedPackIndexes, locateObjectSync, packsDir } from '../../src/store/object-locate.js';
 import {
-  INDEX_HEADER_BYTES, INDEX_MAGIC, INDEX_RECORD_BYTES, INDEX_SUFFIX, PACK_SUFFIX, entryDigest, parsePackIndex,
+  INDEX_HEADER_BYTES,
+  INDEX_MAGIC,
+  INDEX_RECORD_BYTES,
+  INDEX_SUFFIX,
+  PACK_SUFFIX,
+  entryDigest,
+  parsePackIndex,
 } from '../../src/store/pack-index.js';
 
 export interface StoredBytes {
@@ -57,7 +63,9 @@ export async function flipStoredByte(store: string, id: string, index = 0, mask 
 
 /** Every object id in the store's committed packs (their indexes), sorted. */
 export function packedObjectIds(store: string): string[] {
-  return loadedPackIndexes(store).flatMap((index) => Array.from({ length: index.count }, (_, i) => entryDigest(index, i))).sort();
+  return loadedPackIndexes(store)
+    .flatMap((index) => Array.from({ length: index.count }, (_, i) => entryDigest(index, i)))
+    .sort();
 }
 
 /** The names in objects-v1/packs (empty if there is none). */
@@ -82,7 +90,10 @@ export async function removeStoredObject(store: string, id: string): Promise<voi
   const raw = Buffer.from(id.slice(7), 'hex');
   const records: Buffer[] = [];
   for (let i = 0; i < index.count; i++) {
-    const rec = index.bytes.subarray(INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES, INDEX_HEADER_BYTES + (i + 1) * INDEX_RECORD_BYTES);
+    const rec = index.bytes.subarray(
+      INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES,
+      INDEX_HEADER_BYTES + (i + 1) * INDEX_RECORD_BYTES,
+    );
     if (!rec.subarray(0, 32).equals(raw)) records.push(rec);
   }
   const header = Buffer.from(index.bytes.subarray(0, INDEX_HEADER_BYTES));

@@ -30,7 +30,11 @@ async function fixture(t: TestContext): Promise<Fixture> {
   const files = new Map<string, Buffer>();
   for (let d = 0; d < 6; d++) {
     await mkdir(join(tree, `d${d}`), { recursive: true });
-    for (let i = 0; i < 50; i++) files.set(`d${d}/f${i}`, i % 10 === 0 ? Buffer.from(`shared ${i}\n`) : randomBytes(100 + ((d * 50 + i) * 37) % 9000));
+    for (let i = 0; i < 50; i++)
+      files.set(
+        `d${d}/f${i}`,
+        i % 10 === 0 ? Buffer.from(`shared ${i}\n`) : randomBytes(100 + (((d * 50 + i) * 37) % 9000)),
+      );
   }
   files.set('empty', Buffer.alloc(0));
   files.set('big.bin', randomBytes(5 * MB));
@@ -41,10 +45,18 @@ async function fixture(t: TestContext): Promise<Fixture> {
 
 const sha = (b: Buffer | string) => `sha256:${sha256Hex(b)}`;
 
-async function verify(store: string): Promise<{ code: number | null; out: string; problems: Array<{ step: string; subject: string; message: string }>; notes: string[] }> {
+async function verify(store: string): Promise<{
+  code: number | null;
+  out: string;
+  problems: Array<{ step: string; subject: string; message: string }>;
+  notes: string[];
+}> {
   const human = await runAsl(['verify', '--store', store]);
   const json = await runAsl(['verify', '--store', store, '--json']);
-  const report = JSON.parse(json.stdout) as { problems: Array<{ step: string; subject: string; message: string }>; notes: string[] };
+  const report = JSON.parse(json.stdout) as {
+    problems: Array<{ step: string; subject: string; message: string }>;
+    notes: string[];
+  };
   assert.equal(json.code, human.code);
   return { code: human.code, out: human.stdout, problems: report.problems, notes: report.notes };
 }
@@ -77,12 +89,21 @@ test('a tree put writes one pack + index: small blobs, trees and times packed, t
     const bytes = await readStoredBytes(f.store, id);
     assert.equal(sha(bytes), id, `${id} reads back as itself`);
     sizes += bytes.length;
-    if (!small.has(id)) assert.match(bytes.subarray(0, 17).toString('latin1'), /^\{"asl":"(tree|times)\/v1"/, `packed ${id} is a small file, a tree or a times object`);
+    if (!small.has(id))
+      assert.match(
+        bytes.subarray(0, 17).toString('latin1'),
+        /^\{"asl":"(tree|times)\/v1"/,
+        `packed ${id} is a small file, a tree or a times object`,
+      );
   }
   assert.equal(others.length, 7 + 1, 'seven trees and one times object are packed with the files');
   assert.equal(Number(idx.readBigUInt64BE(12)), small.size + others.length, 'each distinct object once');
   assert.equal(packBytes.length, 12 + sizes, 'no gaps, no copies');
-  assert.deepEqual(await looseObjectIds(f.store), [sha(f.files.get('big.bin')!)], 'only the file above 4 MB is a loose file');
+  assert.deepEqual(
+    await looseObjectIds(f.store),
+    [sha(f.files.get('big.bin')!)],
+    'only the file above 4 MB is a loose file',
+  );
 
   for (const rel of ['d0/f0', 'd3/f17', 'empty', 'big.bin']) {
     const want = f.files.get(rel)!;
@@ -125,10 +146,16 @@ test('one byte flipped inside a pack: verify exits 1 naming the object and the p
   const fails = v.out.split('\n').filter((l) => l.startsWith('FAIL '));
   assert.equal(fails.length, 1, v.out);
   assert.ok(fails[0]!.startsWith(`FAIL object ${id} is corrupt (in pack ${name} at offset ${at.offset})`), fails[0]);
-  assert.deepEqual(v.problems.map((p) => [p.step, p.subject]), [['packs', id]]);
+  assert.deepEqual(
+    v.problems.map((p) => [p.step, p.subject]),
+    [['packs', id]],
+  );
   const cat = await runAsl(['cat', '--store', f.store, id]);
   assert.equal(cat.code, 1);
-  assert.match(cat.stderr, new RegExp(`object ${id} is corrupt: content hashes to sha256:[0-9a-f]{64} \\(in pack ${name}\\)`));
+  assert.match(
+    cat.stderr,
+    new RegExp(`object ${id} is corrupt: content hashes to sha256:[0-9a-f]{64} \\(in pack ${name}\\)`),
+  );
   const r = await runAsl(['restore', '--store', f.store, f.put.id, join(f.dir, 'R')]);
   assert.equal(r.code, 1, 'restore checks packed blobs too');
   assert.match(r.stderr, new RegExp(id));
@@ -143,7 +170,10 @@ test('a truncated pack or an edited index: verify exits 1 with a clear line', as
   await truncate(pack, size - 5);
   let v = await verify(f.store);
   assert.equal(v.code, 1, v.out);
-  assert.ok(v.out.includes(`FAIL pack ${name}.pack is ${size - 5} bytes but its index says ${size} (truncated or appended to)`), v.out);
+  assert.ok(
+    v.out.includes(`FAIL pack ${name}.pack is ${size - 5} bytes but its index says ${size} (truncated or appended to)`),
+    v.out,
+  );
   assert.ok(/FAIL object sha256:[0-9a-f]{64} is corrupt: pack [0-9a-f]{64} ends before its bytes/.test(v.out), v.out);
   await writeFile(pack, saved);
   assert.equal((await verify(f.store)).code, 0, 'clean again');
@@ -155,7 +185,10 @@ test('a truncated pack or an edited index: verify exits 1 with a clear line', as
   await writeFile(index, edited);
   v = await verify(f.store);
   assert.equal(v.code, 1, v.out);
-  assert.ok(v.out.includes(`FAIL pack index ${name}.idx is corrupt: it hashes to sha256:${sha256Hex(edited)}, not its name`), v.out);
+  assert.ok(
+    v.out.includes(`FAIL pack index ${name}.idx is corrupt: it hashes to sha256:${sha256Hex(edited)}, not its name`),
+    v.out,
+  );
 });
 
 test('a pack whose index is gone is invisible: a note; the objects it held are missing until a put writes them again', async (t) => {
@@ -164,8 +197,14 @@ test('a pack whose index is gone is invisible: a note; the objects it held are m
   await rename(index, join(f.dir, 'index-aside'));
   let v = await verify(f.store);
   assert.equal(v.code, 1, 'the stored root (packed with its files) is gone');
-  assert.ok(v.notes.some((n) => n.includes(`${name}.pack: pack without an index`)), v.notes.join('\n'));
-  assert.ok(v.problems.some((p) => p.message === `${f.tree}: stored tree ${f.put.id} is missing`), v.out);
+  assert.ok(
+    v.notes.some((n) => n.includes(`${name}.pack: pack without an index`)),
+    v.notes.join('\n'),
+  );
+  assert.ok(
+    v.problems.some((p) => p.message === `${f.tree}: stored tree ${f.put.id} is missing`),
+    v.out,
+  );
   const again = await cliPut(f.store, f.tree, ['--no-cache']);
   assert.equal(again.id, f.put.id);
   v = await verify(f.store);
@@ -173,7 +212,11 @@ test('a pack whose index is gone is invisible: a note; the objects it held are m
   // The same staging order gives the same index, hence the same name: the old pack is replaced by identical bytes.
   const indexes = packFiles(f.store).filter((n) => n.endsWith('.idx'));
   if (indexes.includes(`${name}.idx`)) assert.equal(packFiles(f.store).length, 2);
-  else assert.ok(v.notes.some((n) => n.includes(`${name}.pack: pack without an index`)), 'still noted (garbage)');
+  else
+    assert.ok(
+      v.notes.some((n) => n.includes(`${name}.pack: pack without an index`)),
+      'still noted (garbage)',
+    );
   const dest = join(f.dir, 'R');
   assert.equal((await runAsl(['restore', '--store', f.store, f.put.id, dest])).code, 0);
   assert.ok((await readFile(join(dest, 'd4/f21'))).equals(f.files.get('d4/f21')!));

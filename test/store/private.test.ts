@@ -20,7 +20,7 @@ async function allPaths(dir: string): Promise<string[]> {
   const out = [dir];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...await allPaths(p));
+    if (e.isDirectory()) out.push(...(await allPaths(p)));
     else out.push(p);
   }
   return out;
@@ -38,7 +38,15 @@ async function readableByNobody(paths: string[]): Promise<string[]> {
       } catch {}
     }
     process.stdout.write(JSON.stringify(ok));`;
-  const r = await run('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, '-e', script, JSON.stringify(paths)]);
+  const r = await run('setpriv', [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
+    process.execPath,
+    '-e',
+    script,
+    JSON.stringify(paths),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout.toString()) as string[];
 }
@@ -62,8 +70,24 @@ test('a captured secret is readable only by the store owner: in the store, its p
   await aslOk(['--store', store], { program: 'asl-init-store' });
   await aslOk(['put', '--store', store, root]);
   // A command that prints a secret: its stdout.log is kept in per/ and as an object.
-  await aslOk(['capture', '--store', store, '--cmd', `cat ${join(root, 'etc', 'shadow')}`, '--outdir', join(store, 'per', 'show')]);
-  await aslOk(['capture', '--store', store, '--file', join(root, 'etc', 'host.key'), '--outdir', join(store, 'per', 'key')]);
+  await aslOk([
+    'capture',
+    '--store',
+    store,
+    '--cmd',
+    `cat ${join(root, 'etc', 'shadow')}`,
+    '--outdir',
+    join(store, 'per', 'show'),
+  ]);
+  await aslOk([
+    'capture',
+    '--store',
+    store,
+    '--file',
+    join(root, 'etc', 'host.key'),
+    '--outdir',
+    join(store, 'per', 'key'),
+  ]);
   assert.equal(await readFile(join(store, 'per', 'show', 'stdout.log'), 'utf8'), SHADOW, 'the secret is in the store');
 
   const image = join(dir, 'iso_root');
@@ -74,25 +98,47 @@ test('a captured secret is readable only by the store owner: in the store, its p
   const bundle = join(dir, 'history.tar');
   await aslOk(['bundle', 'export', '--store', store, '-o', bundle]);
 
-  assert.equal((await stat(store)).mode & 0o7777, 0o700, 'the store root is 0700, even though the operator made it 0755');
+  assert.equal(
+    (await stat(store)).mode & 0o7777,
+    0o700,
+    'the store root is 0700, even though the operator made it 0755',
+  );
   assert.equal((await stat(seeded)).mode & 0o7777, 0o700, 'the seeded store is 0700');
   assert.equal((await stat(bundle)).mode & 0o7777, 0o600, 'the bundle file is 0600');
-  assert.equal((await stat(join(image, 'var', 'lib', 'asl'))).mode & 0o7777, 0o755, 'a folder the seed made inside the image is the image\'s own (0755), explicitly');
+  assert.equal(
+    (await stat(join(image, 'var', 'lib', 'asl'))).mode & 0o7777,
+    0o755,
+    "a folder the seed made inside the image is the image's own (0755), explicitly",
+  );
 
   // The real test: another local user reads nothing of it.
-  const paths = [...await allPaths(store), ...await allPaths(seeded), bundle];
+  const paths = [...(await allPaths(store)), ...(await allPaths(seeded)), bundle];
   assert.ok(paths.length > 40, `checked ${paths.length} paths`);
-  assert.deepEqual(await readableByNobody(paths), [], 'another local user can open nothing in the store, the seed or the bundle');
+  assert.deepEqual(
+    await readableByNobody(paths),
+    [],
+    'another local user can open nothing in the store, the seed or the bundle',
+  );
   // Deeper than the root: with the root opened by hand, what ASL made below it still holds
   // (the view folders the operator made keep the operator's mode: listing them shows step names only).
   await chmod(store, 0o755);
   const views = ['binaries', 'per', 'scripts'].map((d) => join(store, d));
   const below = (await allPaths(store)).filter((p) => p !== store);
-  assert.deepEqual(await readableByNobody(below), views, 'every folder and file ASL made below the root is private too');
+  assert.deepEqual(
+    await readableByNobody(below),
+    views,
+    'every folder and file ASL made below the root is private too',
+  );
 
   // A bundle extracted with tar as root keeps its entries owner-only.
   const listing = await run('tar', ['-tvf', bundle]);
   assert.equal(listing.code, 0, listing.stderr);
-  const modes = new Set(listing.stdout.toString().trim().split('\n').map((l) => l.split(/\s+/)[0]));
+  const modes = new Set(
+    listing.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]),
+  );
   assert.deepEqual([...modes], ['-r--------'], 'every bundle entry is mode 0400');
 });

@@ -53,9 +53,31 @@ function filesOpenedInside(log: string, root: string): string[] {
   return [...opened].sort();
 }
 
-async function tracedPut(dir: string, store: string, tree: string, extra: string[] = []): Promise<{ json: { id: string; stats: Record<string, number> }; opened: string[] }> {
+async function tracedPut(
+  dir: string,
+  store: string,
+  tree: string,
+  extra: string[] = [],
+): Promise<{ json: { id: string; stats: Record<string, number> }; opened: string[] }> {
   const logFile = join(dir, `strace-${Date.now()}.log`);
-  const r = await run('strace', ['-f', '-y', '-s', '4096', '-e', 'trace=open,openat,openat2', '-o', logFile, process.execPath, ASL_BIN, 'put', '--store', store, tree, '--json', ...extra]);
+  const r = await run('strace', [
+    '-f',
+    '-y',
+    '-s',
+    '4096',
+    '-e',
+    'trace=open,openat,openat2',
+    '-o',
+    logFile,
+    process.execPath,
+    ASL_BIN,
+    'put',
+    '--store',
+    store,
+    tree,
+    '--json',
+    ...extra,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout.toString()) as { id: string; stats: Record<string, number> };
   return { json, opened: filesOpenedInside(await readFile(logFile, 'utf8'), tree) };
@@ -72,7 +94,11 @@ test('re-putting an unchanged tree reads no file content (strace shows no file i
 
   // The method sees reads: a put without the cache opens every content file.
   const cold = await tracedPut(dir, store, tree, ['--no-cache']);
-  assert.equal(cold.opened.length, contentFiles, `a --no-cache put opens each distinct file once: ${cold.opened.join(' ')}`);
+  assert.equal(
+    cold.opened.length,
+    contentFiles,
+    `a --no-cache put opens each distinct file once: ${cold.opened.join(' ')}`,
+  );
   assert.ok(cold.opened.includes('big.bin') && cold.opened.includes('dir3/nested/n9'));
 
   const first = await cliPut(store, tree);
@@ -173,7 +199,10 @@ async function fileOf(store: string, tree: string, name: string): Promise<string
   return cat.stdout;
 }
 
-test('racy: on a file system with 1-second timestamps, a same-size rewrite within the same second is seen', { skip: process.getuid?.() !== 0 ? 'needs root (loop mount)' : false, timeout: 60_000 }, async (t) => {
+test('racy: on a file system with 1-second timestamps, a same-size rewrite within the same second is seen', {
+  skip: process.getuid?.() !== 0 ? 'needs root (loop mount)' : false,
+  timeout: 60_000,
+}, async (t) => {
   await ensureDebianPackages('e2fsprogs', 'mount');
   // Not tempDir(): the file system must be unmounted before its mount point is removed.
   const dir = await mkdtemp(join(tmpdir(), 'asl-test-coarse-'));
@@ -216,13 +245,29 @@ test('racy: on a file system with 1-second timestamps, a same-size rewrite withi
     if (k2.mtimeNs !== k1.mtimeNs || k2.ctimeNs !== k1.ctimeNs) continue; // crossed a second: not the racy case
     raced++;
     const r2 = await putPath(store, f);
-    assert.equal(r2.id, `sha256:${sha256Hex(b)}`, `round ${i}: a rewrite in the same second with the same size must not be served from the cache`);
+    assert.equal(
+      r2.id,
+      `sha256:${sha256Hex(b)}`,
+      `round ${i}: a rewrite in the same second with the same size must not be served from the cache`,
+    );
   }
-  assert.ok(raced >= 3, `${raced} of ${rounds} rounds kept every stamp across the rewrite (the racy case); 3 were wanted`);
+  assert.ok(
+    raced >= 3,
+    `${raced} of ${rounds} rounds kept every stamp across the rewrite (the racy case); 3 were wanted`,
+  );
 });
 
 function key(over: Partial<StatKey> = {}): StatKey {
-  return { dev: 2049, ino: 1234567, size: 4096, mtimeSec: 1_700_000_000, mtimeNsec: 0, ctimeSec: 1_700_000_000, ctimeNsec: 0, ...over };
+  return {
+    dev: 2049,
+    ino: 1234567,
+    size: 4096,
+    mtimeSec: 1_700_000_000,
+    mtimeNsec: 0,
+    ctimeSec: 1_700_000_000,
+    ctimeNsec: 0,
+    ...over,
+  };
 }
 
 test('StatCache.remember: entries within the racy margin of the examination time are not kept', async (t) => {
@@ -231,7 +276,8 @@ test('StatCache.remember: entries within the racy margin of the examination time
   const examinedAt = 1_700_000_001_000_000_000n;
   const limit = examinedAt - RACY_MARGIN_NS; // 1_700_000_000_900_000_000 with a 100 ms margin
   const at = (ns: bigint) => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
-  const stamp = (m: bigint, c: bigint, ino: number): StatKey => key({ ino, mtimeSec: at(m).sec, mtimeNsec: at(m).nsec, ctimeSec: at(c).sec, ctimeNsec: at(c).nsec });
+  const stamp = (m: bigint, c: bigint, ino: number): StatKey =>
+    key({ ino, mtimeSec: at(m).sec, mtimeNsec: at(m).nsec, ctimeSec: at(c).sec, ctimeNsec: at(c).nsec });
   const d = (n: number): Digest => `sha256:${sha256Hex(`digest ${n}`)}`;
 
   const cases: Array<[string, StatKey, boolean]> = [
@@ -279,7 +325,7 @@ test('StatCache.remember: entries within the racy margin of the examination time
   assert.equal(corrupted.lookup(good), undefined);
 });
 
-test('two snapshots of one tree in one process (a capture\'s before and after), fresh store: the second reads no file', async (t) => {
+test("two snapshots of one tree in one process (a capture's before and after), fresh store: the second reads no file", async (t) => {
   const dir = await tempDir(t);
   const { store } = await initStore(join(dir, 'S'));
   const tree = join(dir, 'T');
@@ -309,7 +355,7 @@ test('two snapshots of one tree in one process (a capture\'s before and after), 
   assert.equal((await runAsl(['verify', '--store', store.root])).code, 0);
 });
 
-test('ObjectBatch.hasSync: committed objects and this batch\'s staged ones, nothing else', async (t) => {
+test("ObjectBatch.hasSync: committed objects and this batch's staged ones, nothing else", async (t) => {
   const dir = await tempDir(t);
   const { store } = await initStore(join(dir, 'S'));
   const committed = await writeObject(store, Buffer.from('committed\n'));
@@ -318,7 +364,7 @@ test('ObjectBatch.hasSync: committed objects and this batch\'s staged ones, noth
   const other = new ObjectBatch(store);
   assert.equal(batch.hasSync(committed), true);
   assert.equal(batch.hasSync(staged), true);
-  assert.equal(other.hasSync(staged), false, 'another batch\'s staged object is not there for this one');
+  assert.equal(other.hasSync(staged), false, "another batch's staged object is not there for this one");
   assert.equal(batch.hasSync(`sha256:${sha256Hex('never stored')}`), false);
   await batch.abort();
   assert.equal(batch.hasSync(staged), false);

@@ -47,14 +47,28 @@ before(async () => {
   await writeFile(join(work, 'overlay', 'sub', 'notes.txt'), notes);
   await writeFile(join(work, 'overlay', 'top.conf'), 'setting=1\n');
   await aslOk(['--store', store], { program: 'asl-init-store' });
-  await aslOk(['--store', store, '--file', join(work, 'overlay'), '--outdir', join(store, 'per', 'overlay')], { program: 'asl-capture', cwd: work });
-  await aslOk(['--store', store, '--cmd', 'mkdir -p out && echo built > out/result.txt', '--outdir', join(store, 'per', 'build')], { program: 'asl-capture', cwd: work });
-  const receipts = (await readFile(join(store, 'log', 'receipts.log'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l.split('\t')[1]!) as { receipt: string }).receipt);
+  await aslOk(['--store', store, '--file', join(work, 'overlay'), '--outdir', join(store, 'per', 'overlay')], {
+    program: 'asl-capture',
+    cwd: work,
+  });
+  await aslOk(
+    ['--store', store, '--cmd', 'mkdir -p out && echo built > out/result.txt', '--outdir', join(store, 'per', 'build')],
+    { program: 'asl-capture', cwd: work },
+  );
+  const receipts = (await readFile(join(store, 'log', 'receipts.log'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l.split('\t')[1]!) as { receipt: string }).receipt);
   assert.equal(receipts.length, 2);
-  const shown = JSON.parse((await aslOk(['show', '--store', store, receipts[0]!, '--json'])).stdout) as { statement: { predicate: { core: { step: string; outputs: Array<{ kind: string; digest: string }> } } } };
+  const shown = JSON.parse((await aslOk(['show', '--store', store, receipts[0]!, '--json'])).stdout) as {
+    statement: { predicate: { core: { step: string; outputs: Array<{ kind: string; digest: string }> } } };
+  };
   assert.equal(shown.statement.predicate.core.step, 'overlay');
   const overlayTree = shown.statement.predicate.core.outputs.find((o) => o.kind === 'tree')!.digest;
-  const ls = JSON.parse((await aslOk(['ls', '--store', store, overlayTree, '--json'])).stdout) as Array<{ name: string; digest: string }>;
+  const ls = JSON.parse((await aslOk(['ls', '--store', store, overlayTree, '--json'])).stdout) as Array<{
+    name: string;
+    digest: string;
+  }>;
   pristine = { work, receipts, blob: sha256(notes), subTree: ls.find((e) => e.name === 'sub')!.digest };
   const clean = await runAsl(['verify', '--store', store]);
   assert.equal(clean.code, 0, describe(clean));
@@ -69,7 +83,11 @@ async function copyOfStore(t: TestContext): Promise<string> {
 }
 
 /** Changes the byte at `offset` (negative: from the end) with `change`; the file must differ after. */
-async function flipOneByte(path: string, offset: number, change: (byte: number) => number = (b) => b ^ 0x01): Promise<void> {
+async function flipOneByte(
+  path: string,
+  offset: number,
+  change: (byte: number) => number = (b) => b ^ 0x01,
+): Promise<void> {
   const bytes = await readFile(path);
   const at = offset < 0 ? bytes.length + offset : offset;
   const was = bytes[at]!;
@@ -80,19 +98,28 @@ async function flipOneByte(path: string, offset: number, change: (byte: number) 
 }
 
 /** A different character of the same class, so JSON and base64 stay well-formed. */
-const sameClass = (b: number): number => (b >= 0x30 && b <= 0x38 ? b + 1 : b === 0x39 ? 0x30 : b === 0x41 ? 0x42 : 0x41);
+const sameClass = (b: number): number =>
+  b >= 0x30 && b <= 0x38 ? b + 1 : b === 0x39 ? 0x30 : b === 0x41 ? 0x42 : 0x41;
 
 async function assertDetected(store: string, ...names: string[]): Promise<string> {
   const r = await runAsl(['verify', '--store', store]);
   assert.equal(r.code, 1, describe(r));
   assert.match(r.stdout, /^CORRUPT: /m);
   const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL '));
-  for (const name of names) assert.ok(fails.some((l) => l.includes(name)), `a FAIL line names ${name}:\n${r.stdout}`);
+  for (const name of names)
+    assert.ok(
+      fails.some((l) => l.includes(name)),
+      `a FAIL line names ${name}:\n${r.stdout}`,
+    );
   const json = await runAsl(['verify', '--store', store, '--json']);
   assert.equal(json.code, 1);
   const report = JSON.parse(json.stdout) as { ok: boolean; problems: Array<{ subject: string; message: string }> };
   assert.equal(report.ok, false);
-  for (const name of names) assert.ok(report.problems.some((p) => p.subject.includes(name) || p.message.includes(name)), `--json names ${name}`);
+  for (const name of names)
+    assert.ok(
+      report.problems.some((p) => p.subject.includes(name) || p.message.includes(name)),
+      `--json names ${name}`,
+    );
   return r.stdout;
 }
 

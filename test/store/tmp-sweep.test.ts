@@ -36,14 +36,20 @@ test('abandoned writer folders: pid gone and an hour old; a live pid, a young fo
   await writerFolder(store, 'notes-of-someone', 2 * ABANDONED_AFTER_MS);
   const found = await abandonedTmpEntries({ root: store }, { alive: (pid) => pid !== dead });
   assert.deepEqual(found, [`${dead}-aa11`, `capture-${dead}-bb22`, `import-${dead}-cc33`]);
-  assert.deepEqual(await abandonedTmpEntries({ root: store }, { alive: () => true }), [], 'a live pid keeps its folder');
+  assert.deepEqual(
+    await abandonedTmpEntries({ root: store }, { alive: () => true }),
+    [],
+    'a live pid keeps its folder',
+  );
 
   // The next commit (a put of new content, in another process) sweeps them.
   const file = join(store, '..', 'f');
   await writeFile(file, randomBytes(100));
   await cliPut(store, file);
-  assert.deepEqual((await readdir(join(store, 'tmp'))).sort(),
-    [`${dead}-dd44`, `${process.pid}-ee55`, 'notes-of-someone'].sort());
+  assert.deepEqual(
+    (await readdir(join(store, 'tmp'))).sort(),
+    [`${dead}-dd44`, `${process.pid}-ee55`, 'notes-of-someone'].sort(),
+  );
   const v = await runAsl(['verify', '--store', store]);
   assert.equal(v.code, 0, v.stdout + v.stderr);
 });
@@ -61,7 +67,10 @@ test('the portable ingest path (ASL_NO_NATIVE_INGEST=1) stores small and large f
   const put = await runAsl(['put', '--store', store, tree, '--json'], { env });
   assert.equal(put.code, 0, put.stderr);
   const id = (JSON.parse(put.stdout) as { id: string }).id;
-  for (const [name, bytes] of [['small', small], ['large', large]] as const) {
+  for (const [name, bytes] of [
+    ['small', small],
+    ['large', large],
+  ] as const) {
     const ls = await runAsl(['ls', '--store', store, id, '--json']);
     const entry = (JSON.parse(ls.stdout) as Array<{ name: string; digest?: string }>).find((e) => e.name === name);
     assert.equal(entry?.digest, `sha256:${sha256Hex(bytes)}`, name);

@@ -22,15 +22,25 @@ export interface Proc {
 }
 
 /** Runs a program to completion, collecting stdout as bytes. */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<Proc> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+): Promise<Proc> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (c: Buffer) => out.push(c));
     child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') }),
+    );
     if (child.stdin) {
       child.stdin.on('error', () => {}); // a child that exits without reading its input is not an error here
       child.stdin.end(opts.input);
@@ -39,7 +49,11 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 }
 
 /** Runs a program that must succeed; returns its stdout. */
-export async function must(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<Buffer> {
+export async function must(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+): Promise<Buffer> {
   const r = await run(cmd, args, opts);
   assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
@@ -70,7 +84,15 @@ export interface PutJson {
   id: string;
   times?: string;
   size: number;
-  stats: { files: number; dirs: number; other: number; bytes: number; hashedFiles: number; hashedBytes: number; cachedFiles: number };
+  stats: {
+    files: number;
+    dirs: number;
+    other: number;
+    bytes: number;
+    hashedFiles: number;
+    hashedBytes: number;
+    cachedFiles: number;
+  };
 }
 
 /** `asl put --json` that must succeed. */
@@ -104,7 +126,10 @@ function lines(out: Buffer): string[] {
 /** `find -printf '%y %m %U %G %s %l %P\n'`, sorted. `dirSizes: false` blanks %s for directories. */
 export async function findListing(dir: string, opts: { dirSizes?: boolean } = {}): Promise<string[]> {
   const out = lines(await must('find', ['.', '-printf', '%y %m %U %G %s %l %P\\n'], { cwd: dir }));
-  const listing = opts.dirSizes === false ? out.map((l) => (l.startsWith('d ') ? l.replace(/^(d \d+ \d+ \d+) \d+/, '$1 -') : l)) : out;
+  const listing =
+    opts.dirSizes === false
+      ? out.map((l) => (l.startsWith('d ') ? l.replace(/^(d \d+ \d+ \d+) \d+/, '$1 -') : l))
+      : out;
   return byteSort(listing);
 }
 
@@ -122,30 +147,61 @@ export async function sha256Listing(dir: string): Promise<string[]> {
 export async function xattrDump(dir: string): Promise<string[]> {
   const r = await run('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '.'], { cwd: dir });
   assert.equal(r.code, 0, `getfattr failed: ${r.stderr}`);
-  const blocks = r.stdout.toString('latin1').split('\n\n').map((b) => b.trim()).filter((b) => b.length > 0);
-  return byteSort(blocks.map((b) => {
-    const [head, ...attrs] = b.split('\n');
-    return [head, ...byteSort(attrs)].join('\n');
-  }));
+  const blocks = r.stdout
+    .toString('latin1')
+    .split('\n\n')
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
+  return byteSort(
+    blocks.map((b) => {
+      const [head, ...attrs] = b.split('\n');
+      return [head, ...byteSort(attrs)].join('\n');
+    }),
+  );
 }
 
 /** `stat -c '%n %t:%T'` of every character and block device. */
 export async function deviceNumbers(dir: string): Promise<string[]> {
-  const out = await must('sh', ['-c', "find . \\( -type c -o -type b \\) -print0 | xargs -0 -r stat -c '%F %n %t:%T'"], { cwd: dir });
+  const out = await must(
+    'sh',
+    ['-c', "find . \\( -type c -o -type b \\) -print0 | xargs -0 -r stat -c '%F %n %t:%T'"],
+    { cwd: dir },
+  );
   return byteSort(lines(out));
 }
 
-interface WalkEntry { rel: string; ino: bigint; nlink: bigint; isDir: boolean; mtimeNs: bigint; mode: bigint; uid: bigint; gid: bigint }
+interface WalkEntry {
+  rel: string;
+  ino: bigint;
+  nlink: bigint;
+  isDir: boolean;
+  mtimeNs: bigint;
+  mode: bigint;
+  uid: bigint;
+  gid: bigint;
+}
 
 /** Every entry under `dir` (and `dir` itself as ""), with lstat fields, relative paths as latin1. */
 export function walk(dir: string): WalkEntry[] {
   const out: WalkEntry[] = [];
   const visit = (abs: Buffer, rel: string) => {
     const st = lstatSync(abs, { bigint: true });
-    out.push({ rel, ino: st.ino, nlink: st.nlink, isDir: st.isDirectory(), mtimeNs: st.mtimeNs, mode: st.mode, uid: st.uid, gid: st.gid });
+    out.push({
+      rel,
+      ino: st.ino,
+      nlink: st.nlink,
+      isDir: st.isDirectory(),
+      mtimeNs: st.mtimeNs,
+      mode: st.mode,
+      uid: st.uid,
+      gid: st.gid,
+    });
     if (!st.isDirectory()) return;
     for (const name of readdirSync(abs, { encoding: 'buffer' })) {
-      visit(Buffer.concat([abs, Buffer.from('/'), name]), rel === '' ? name.toString('latin1') : `${rel}/${name.toString('latin1')}`);
+      visit(
+        Buffer.concat([abs, Buffer.from('/'), name]),
+        rel === '' ? name.toString('latin1') : `${rel}/${name.toString('latin1')}`,
+      );
     }
   };
   visit(Buffer.from(dir), '');
@@ -171,7 +227,11 @@ export function mtimeListing(dir: string): string[] {
  * Asserts that `restored` is identical to `original` for every property an OS
  * root needs, each compared with the standard tool.
  */
-export async function assertSameTree(original: string, restored: string, opts: { dirSizes?: boolean; mtimes?: boolean } = {}): Promise<void> {
+export async function assertSameTree(
+  original: string,
+  restored: string,
+  opts: { dirSizes?: boolean; mtimes?: boolean } = {},
+): Promise<void> {
   assert.deepEqual(await findListing(restored, opts), await findListing(original, opts), 'find -printf listing');
   assert.deepEqual(await sha256Listing(restored), await sha256Listing(original), 'per-file sha256sum');
   assert.deepEqual(await xattrDump(restored), await xattrDump(original), 'getfattr dump');
@@ -182,7 +242,7 @@ export async function assertSameTree(original: string, restored: string, opts: {
 
 /** Every object id in a store, loose or packed, once each. */
 export async function objectIds(store: string): Promise<string[]> {
-  return [...new Set([...await looseObjectIds(store), ...packedObjectIds(store)])].sort();
+  return [...new Set([...(await looseObjectIds(store)), ...packedObjectIds(store)])].sort();
 }
 
 /** The loose objects' ids (from the file names under objects-v1/sha256). */

@@ -5,7 +5,26 @@ import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from '
 import { join } from 'node:path';
 import { runAsl, tempDir } from '../helpers.js';
 import { ensureDebianPackages } from '../fixtures.js';
-import { assertSameTree, cliInit, cliPut, cliRestore, deviceNumbers, findListing, hardlinkGroups, mtimeListing, NOBODY, objectIds, oneLine, prng, run, runAslAs, sh, sha256Hex, sha256Listing, xattrDump } from './tree-compare.js';
+import {
+  assertSameTree,
+  cliInit,
+  cliPut,
+  cliRestore,
+  deviceNumbers,
+  findListing,
+  hardlinkGroups,
+  mtimeListing,
+  NOBODY,
+  objectIds,
+  oneLine,
+  prng,
+  run,
+  runAslAs,
+  sh,
+  sha256Hex,
+  sha256Listing,
+  xattrDump,
+} from './tree-compare.js';
 import { canonicalBytes } from '../../src/core/canonical-json.js';
 import type { Digest } from '../../src/core/digest.js';
 import { AslError } from '../../src/core/errors.js';
@@ -26,7 +45,8 @@ const CAPABILITY = '0sAQAAAgAgAAAAAAAAAAAAAAAAAAA='; // cap_net_bind_service+ep
  */
 async function makeExoticTree(root: string): Promise<void> {
   await mkdir(root);
-  const b = (rel: string | Buffer) => (typeof rel === 'string' ? Buffer.from(join(root, rel)) : Buffer.concat([Buffer.from(`${root}/`), rel]));
+  const b = (rel: string | Buffer) =>
+    typeof rel === 'string' ? Buffer.from(join(root, rel)) : Buffer.concat([Buffer.from(`${root}/`), rel]);
   await writeFile(b(BAD_NAME), 'a file whose name is not UTF-8\n');
   const badDir = Buffer.concat([BAD_NAME, Buffer.from('.d')]);
   await mkdir(b(badDir));
@@ -91,8 +111,14 @@ setfattr -h -n trusted.on-symlink -v yes link-rel
 
 /** Gives every entry a distinct mtime with nanoseconds, starting at `base` seconds. */
 async function setDistinctMtimes(root: string, base: number): Promise<void> {
-  const paths = (await sh('find . -depth -print0', root)).toString('latin1').split('\0').filter((p) => p.length > 0);
-  const lines = paths.map((p, i) => `touch -c -h -d @${base + i * 7}.${String(123456789 - i * 1001).padStart(9, '0')} '${p.replace(/'/g, "'\\''")}'`);
+  const paths = (await sh('find . -depth -print0', root))
+    .toString('latin1')
+    .split('\0')
+    .filter((p) => p.length > 0);
+  const lines = paths.map(
+    (p, i) =>
+      `touch -c -h -d @${base + i * 7}.${String(123456789 - i * 1001).padStart(9, '0')} '${p.replace(/'/g, "'\\''")}'`,
+  );
   // Written as bytes (latin1) so that non-UTF-8 names reach touch unchanged.
   const script = join(root, '..', `touch-${base}.sh`);
   await writeFile(script, Buffer.from(`${lines.join('\n')}\n`, 'latin1'));
@@ -100,7 +126,11 @@ async function setDistinctMtimes(root: string, base: number): Promise<void> {
   await rm(script);
 }
 
-async function lsJson(store: string, id: string, path?: string): Promise<Array<{ name: string; type: string; digest?: string; mode: string; uid: number }>> {
+async function lsJson(
+  store: string,
+  id: string,
+  path?: string,
+): Promise<Array<{ name: string; type: string; digest?: string; mode: string; uid: number }>> {
   const r = await runAsl(['ls', '--store', store, id, ...(path ? [path] : []), '--json']);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as Array<{ name: string; type: string; digest?: string; mode: string; uid: number }>;
@@ -114,20 +144,47 @@ test('a tree with every file type, special modes, owners, hard links, xattrs and
   await makeExoticTree(src);
   // Sanity: the fixture really has what the test claims.
   const listing = await findListing(src);
-  for (const want of ['f 4755 3 4 ', 'f 2711 1000 2000 ', 'f 6755 0 5 ', 'f 0 65534 65534 ', 'd 1777 ', 'd 2775 ', 'd 700 1001 1002 ', 'c 640 42 43 ', 'b 644 ', 'p 644 ', 's 755 ', 'l 777 1234 5678 ']) {
-    assert.ok(listing.some((l) => l.startsWith(want)), `fixture has an entry "${want}…"`);
+  for (const want of [
+    'f 4755 3 4 ',
+    'f 2711 1000 2000 ',
+    'f 6755 0 5 ',
+    'f 0 65534 65534 ',
+    'd 1777 ',
+    'd 2775 ',
+    'd 700 1001 1002 ',
+    'c 640 42 43 ',
+    'b 644 ',
+    'p 644 ',
+    's 755 ',
+    'l 777 1234 5678 ',
+  ]) {
+    assert.ok(
+      listing.some((l) => l.startsWith(want)),
+      `fixture has an entry "${want}…"`,
+    );
   }
-  assert.equal(hardlinkGroups(src).length, 4, 'fixture has four hard-link groups (files across dirs, a symlink, a fifo)');
+  assert.equal(
+    hardlinkGroups(src).length,
+    4,
+    'fixture has four hard-link groups (files across dirs, a symlink, a fifo)',
+  );
 
   const put = await cliPut(store, src);
   assert.equal(put.kind, 'tree');
   const dest = join(dir, 'restored');
   await cliRestore(store, put.id, dest);
   await assertSameTree(src, dest);
-  assert.deepEqual(await deviceNumbers(dest), ['block special file ./bdev 7:2a', 'character special file ./cdev 1:3', 'character special file ./cdev-big f0:fffff']);
+  assert.deepEqual(await deviceNumbers(dest), [
+    'block special file ./bdev 7:2a',
+    'character special file ./cdev 1:3',
+    'character special file ./cdev-big f0:fffff',
+  ]);
   const capable = await sh('getfattr -h -n security.capability -e base64 capable', dest);
   assert.match(capable.toString(), new RegExp(`^security\\.capability=${CAPABILITY.replace(/[+/=]/g, '\\$&')}$`, 'm'));
-  assert.equal(readFileSync(Buffer.from(join(dest, BAD_NAME.toString('latin1')), 'latin1'), 'utf8'), 'a file whose name is not UTF-8\n');
+  assert.equal(
+    readFileSync(Buffer.from(join(dest, BAD_NAME.toString('latin1')), 'latin1'), 'utf8'),
+    'a file whose name is not UTF-8\n',
+  );
 
   // And the restored copy snapshots to the same id.
   const again = await cliPut(store, dest);
@@ -165,10 +222,18 @@ test('mtimes do not change a tree id; one mode bit, one owner, one xattr do', as
     ['sticky bit', 'chmod -t sticky', 'chmod +t sticky'],
     ['one owner', 'chown 1001 pair-a', 'chown 0 pair-a'],
     ['one group', 'chgrp 7 empty', 'chgrp 0 empty'],
-    ['one xattr value', 'setfattr -n user.origin -v http://other linked', "setfattr -n user.origin -v 'https://deb.debian.org' linked"],
+    [
+      'one xattr value',
+      'setfattr -n user.origin -v http://other linked',
+      "setfattr -n user.origin -v 'https://deb.debian.org' linked",
+    ],
     ['one added xattr', 'setfattr -n user.extra -v 1 empty', 'setfattr -x user.extra empty'],
     ['a device number', 'rm bdev && mknod bdev b 7 43', 'rm bdev && mknod bdev b 7 42'],
-    ['a symlink target', 'rm link-abs-dangling && ln -s /nonexistent/absolutE link-abs-dangling', 'rm link-abs-dangling && ln -s /nonexistent/absolute link-abs-dangling'],
+    [
+      'a symlink target',
+      'rm link-abs-dangling && ln -s /nonexistent/absolutE link-abs-dangling',
+      'rm link-abs-dangling && ln -s /nonexistent/absolute link-abs-dangling',
+    ],
   ];
   const seen = new Set([first.id]);
   for (const [what, change, undo] of changes) {
@@ -200,7 +265,8 @@ test('unchanged sub-trees are shared between two snapshots (same sub-tree digest
   const rootAfter = await lsJson(store, after.id);
   const dirAfter = await lsJson(store, after.id, 'dir');
 
-  const digestOf = (list: Array<{ name: string; digest?: string }>, name: string) => list.find((e) => e.name === name)?.digest;
+  const digestOf = (list: Array<{ name: string; digest?: string }>, name: string) =>
+    list.find((e) => e.name === name)?.digest;
   assert.equal(rootAfter.length, rootBefore.length);
   for (const e of rootBefore) {
     if (e.name === 'dir') assert.notEqual(digestOf(rootAfter, 'dir'), e.digest, 'the changed directory has a new tree');
@@ -213,7 +279,16 @@ test('unchanged sub-trees are shared between two snapshots (same sub-tree digest
   assert.equal(subAfter.find((e) => e.name === 'new-file')?.digest, `sha256:${sha256Hex('added later\n')}`);
   // Only the changed path wrote objects: the new blob, three trees (sub, dir, root), one times object.
   const added = (await objectIds(store)).filter((id) => !objectsBefore.includes(id));
-  assert.deepEqual(added.sort(), [`sha256:${sha256Hex('added later\n')}`, digestOf(dirAfter, 'sub'), digestOf(rootAfter, 'dir'), after.id, after.times].sort());
+  assert.deepEqual(
+    added.sort(),
+    [
+      `sha256:${sha256Hex('added later\n')}`,
+      digestOf(dirAfter, 'sub'),
+      digestOf(rootAfter, 'dir'),
+      after.id,
+      after.times,
+    ].sort(),
+  );
 });
 
 /** Restores the exotic tree as nobody into a folder nobody owns. */
@@ -239,10 +314,22 @@ test('restore as an unprivileged user: content, modes, links, times and user xat
   const { src, dest, r } = await restoreAsNobody(t);
   assert.equal(r.code, 0, r.stderr);
   const warnings = r.stderr.trimEnd().split('\n');
-  assert.ok(warnings.every((l) => l.startsWith('asl: warning: ')), r.stderr);
-  assert.ok(warnings.includes('asl: warning: not running as root: device nodes are skipped and owners are not restored'), r.stderr);
-  assert.ok(warnings.some((l) => l.includes('security.capability')), 'the dropped capability is named');
-  assert.ok(warnings.some((l) => l.includes('trusted.on-symlink')), 'the dropped trusted.* attribute is named');
+  assert.ok(
+    warnings.every((l) => l.startsWith('asl: warning: ')),
+    r.stderr,
+  );
+  assert.ok(
+    warnings.includes('asl: warning: not running as root: device nodes are skipped and owners are not restored'),
+    r.stderr,
+  );
+  assert.ok(
+    warnings.some((l) => l.includes('security.capability')),
+    'the dropped capability is named',
+  );
+  assert.ok(
+    warnings.some((l) => l.includes('trusted.on-symlink')),
+    'the dropped trusted.* attribute is named',
+  );
 
   // Expected: the original minus devices, everything owned by the restoring user.
   const expected = (await findListing(src))
@@ -252,9 +339,17 @@ test('restore as an unprivileged user: content, modes, links, times and user xat
   assert.deepEqual(await findListing(dest), expected);
   assert.deepEqual(await sha256Listing(dest), await sha256Listing(src));
   assert.deepEqual(hardlinkGroups(dest), hardlinkGroups(src));
-  assert.deepEqual(mtimeListing(dest), mtimeListing(src).filter((l) => !/^(cdev|bdev|cdev-big) /.test(l)));
+  assert.deepEqual(
+    mtimeListing(dest),
+    mtimeListing(src).filter((l) => !/^(cdev|bdev|cdev-big) /.test(l)),
+  );
   const userOnly = (await xattrDump(src))
-    .map((block) => block.split('\n').filter((l, i) => i === 0 || l.startsWith('user.')).join('\n'))
+    .map((block) =>
+      block
+        .split('\n')
+        .filter((l, i) => i === 0 || l.startsWith('user.'))
+        .join('\n'),
+    )
     .filter((block) => block.includes('\n'));
   assert.deepEqual(await xattrDump(dest), userOnly, 'user.* attributes restored, the others not');
 });
@@ -265,7 +360,10 @@ test('warnings of an unprivileged restore name the restored path, not the hidden
   const capLine = r.stderr.split('\n').find((l) => l.includes('security.capability'));
   assert.ok(capLine, r.stderr);
   assert.ok(capLine.includes(join(dest, 'capable')), `names ${join(dest, 'capable')}: ${capLine}`);
-  assert.ok(!r.stderr.includes('.asl-restore-'), `no warning names the staging folder, which no longer exists: ${r.stderr}`);
+  assert.ok(
+    !r.stderr.includes('.asl-restore-'),
+    `no warning names the staging folder, which no longer exists: ${r.stderr}`,
+  );
 });
 
 // ---- the tree model: canonical encoding round trip and hostile input ----
@@ -280,7 +378,12 @@ function randomBytesFrom(rand: () => number, min: number, max: number, avoid: nu
     do {
       // Mostly printable ASCII, some UTF-8 multibyte, some raw high bytes.
       const r = rand();
-      byte = r < 0.7 ? 0x20 + Math.floor(rand() * 95) : r < 0.85 ? 0x80 + Math.floor(rand() * 128) : Math.floor(rand() * 256);
+      byte =
+        r < 0.7
+          ? 0x20 + Math.floor(rand() * 95)
+          : r < 0.85
+            ? 0x80 + Math.floor(rand() * 128)
+            : Math.floor(rand() * 256);
     } while (avoid.includes(byte));
     out[i] = byte;
   }
@@ -291,7 +394,8 @@ function randomTree(rand: () => number): Tree {
   const names = new Map<string, Buffer>();
   const count = Math.floor(rand() * 12);
   while (names.size < count) {
-    const name = rand() < 0.2 ? Buffer.from(`é€名-${Math.floor(rand() * 100)}`) : randomBytesFrom(rand, 1, 20, [0, 0x2f]);
+    const name =
+      rand() < 0.2 ? Buffer.from(`é€名-${Math.floor(rand() * 100)}`) : randomBytesFrom(rand, 1, 20, [0, 0x2f]);
     const s = name.toString('latin1');
     if (s === '.' || s === '..') continue;
     names.set(s, name);
@@ -300,8 +404,17 @@ function randomTree(rand: () => number): Tree {
   const digest = (): Digest => `sha256:${sha256Hex(String(rand()))}`;
   const entries: TreeEntry[] = sorted.map((name) => {
     const type = TYPES[Math.floor(rand() * TYPES.length)]!;
-    const e: TreeEntry = { name, type, mode: Math.floor(rand() * 0o10000), uid: Math.floor(rand() * 70000), gid: Math.floor(rand() * 70000) };
-    if (type === 'file') { e.size = Math.floor(rand() * 2 ** 40); e.digest = digest(); }
+    const e: TreeEntry = {
+      name,
+      type,
+      mode: Math.floor(rand() * 0o10000),
+      uid: Math.floor(rand() * 70000),
+      gid: Math.floor(rand() * 70000),
+    };
+    if (type === 'file') {
+      e.size = Math.floor(rand() * 2 ** 40);
+      e.digest = digest();
+    }
     if (type === 'dir') e.digest = digest();
     if (type === 'symlink') e.target = randomBytesFrom(rand, 1, 40, [0]);
     if (type === 'char' || type === 'block') e.rdev = [Math.floor(rand() * 4096), Math.floor(rand() * 1048576)];
@@ -309,18 +422,33 @@ function randomTree(rand: () => number): Tree {
       const xn = new Map<string, [Buffer, Buffer]>();
       const n = 1 + Math.floor(rand() * 3);
       while (xn.size < n) {
-        const xname = Buffer.from(`${['user', 'security', 'trusted'][Math.floor(rand() * 3)]}.${randomBytesFrom(rand, 1, 8, [0]).toString('hex')}`);
+        const xname = Buffer.from(
+          `${['user', 'security', 'trusted'][Math.floor(rand() * 3)]}.${randomBytesFrom(rand, 1, 8, [0]).toString('hex')}`,
+        );
         xn.set(xname.toString('latin1'), [xname, randomBytesFrom(rand, 0, 30)]);
       }
       e.xattrs = [...xn.values()].sort((a, b) => Buffer.compare(a[0], b[0]));
     }
     if (type !== 'dir' && rand() < 0.2) {
-      e.hardlink = Buffer.concat([randomBytesFrom(rand, 1, 6, [0, 0x2f, 0x2e]), Buffer.from('/'), randomBytesFrom(rand, 1, 6, [0, 0x2f, 0x2e])]);
+      e.hardlink = Buffer.concat([
+        randomBytesFrom(rand, 1, 6, [0, 0x2f, 0x2e]),
+        Buffer.from('/'),
+        randomBytesFrom(rand, 1, 6, [0, 0x2f, 0x2e]),
+      ]);
     }
     return e;
   });
   const self = { mode: Math.floor(rand() * 0o10000), uid: Math.floor(rand() * 70000), gid: Math.floor(rand() * 70000) };
-  return { self, entries, totals: { files: Math.floor(rand() * 1e6), dirs: Math.floor(rand() * 1e4), other: Math.floor(rand() * 1e4), bytes: Math.floor(rand() * 2 ** 50) } };
+  return {
+    self,
+    entries,
+    totals: {
+      files: Math.floor(rand() * 1e6),
+      dirs: Math.floor(rand() * 1e4),
+      other: Math.floor(rand() * 1e4),
+      bytes: Math.floor(rand() * 2 ** 50),
+    },
+  };
 }
 
 test('tree encoding round trip: random trees encode → decode → encode to the same bytes', () => {
@@ -339,7 +467,8 @@ function objectForm(tree: Tree): unknown {
     if (Buffer.from(b.toString('utf8'), 'utf8').equals(b)) obj[field] = b.toString('utf8');
     else obj[`${field}64`] = b.toString('base64');
   };
-  const xattrs = (x: Array<[Buffer, Buffer]>) => [...x].sort((a, b) => Buffer.compare(a[0], b[0])).map(([n, v]) => [n.toString('base64'), v.toString('base64')]);
+  const xattrs = (x: Array<[Buffer, Buffer]>) =>
+    [...x].sort((a, b) => Buffer.compare(a[0], b[0])).map(([n, v]) => [n.toString('base64'), v.toString('base64')]);
   const entries = tree.entries.map((e) => {
     const o: Record<string, unknown> = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid };
     bytesField(o, 'name', e.name);
@@ -360,21 +489,43 @@ test('the tree encoder writes exactly the canonical JSON (RFC 8785) of the tree 
   for (let seed = 1; seed <= 2000; seed++) {
     const rand = prng(seed);
     const tree = randomTree(rand);
-    if (rand() < 0.3) tree.self.xattrs = [[Buffer.from('user.a'), randomBytesFrom(rand, 0, 12)], [Buffer.from('security.b'), randomBytesFrom(rand, 0, 12)]];
+    if (rand() < 0.3)
+      tree.self.xattrs = [
+        [Buffer.from('user.a'), randomBytesFrom(rand, 0, 12)],
+        [Buffer.from('security.b'), randomBytesFrom(rand, 0, 12)],
+      ];
     assert.ok(encodeTree(tree).equals(canonicalBytes(objectForm(tree))), `seed ${seed}`);
   }
   // A decoded tree keeps totals as it found them: an extra key still encodes canonically.
-  const tree: Tree = { self: { mode: 0o755, uid: 0, gid: 0 }, entries: [], totals: { files: 0, dirs: 0, other: 0, bytes: 0, zeta: 1 } as unknown as Tree['totals'] };
+  const tree: Tree = {
+    self: { mode: 0o755, uid: 0, gid: 0 },
+    entries: [],
+    totals: { files: 0, dirs: 0, other: 0, bytes: 0, zeta: 1 } as unknown as Tree['totals'],
+  };
   assert.ok(encodeTree(tree).equals(canonicalBytes(objectForm(tree))));
 });
 
 /** A tree object built by hand (not by encodeTree), as an attacker would. */
 function handTree(entries: Array<Record<string, unknown>>): Buffer {
-  return canonicalBytes({ asl: 'tree/v1', entries, self: { gid: 0, mode: 0o755, uid: 0 }, totals: { bytes: 0, dirs: 0, files: entries.length, other: 0 } });
+  return canonicalBytes({
+    asl: 'tree/v1',
+    entries,
+    self: { gid: 0, mode: 0o755, uid: 0 },
+    totals: { bytes: 0, dirs: 0, files: entries.length, other: 0 },
+  });
 }
 const BLOB_TEXT = 'payload\n';
 const BLOB: Digest = `sha256:${sha256Hex(BLOB_TEXT)}`;
-const file = (name: string, extra: Record<string, unknown> = {}) => ({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: BLOB_TEXT.length, digest: BLOB, ...extra });
+const file = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: BLOB_TEXT.length,
+  digest: BLOB,
+  ...extra,
+});
 
 const HOSTILE: Array<[string, Buffer]> = [
   ['name ".."', handTree([file('..')])],
@@ -389,17 +540,24 @@ const HOSTILE: Array<[string, Buffer]> = [
   ['hard link "../x"', handTree([file('a'), file('b', { hardlink: '../x' })])],
   ['absolute hard link', handTree([file('a'), file('b', { hardlink: '/etc/passwd' })])],
   ['hard link with ".." inside', handTree([file('a'), file('b', { hardlink: 'a/../../x' })])],
-  ['directory as a hard link', handTree([{ name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, digest: BLOB, hardlink: 'a' }])],
+  [
+    'directory as a hard link',
+    handTree([{ name: 'd', type: 'dir', mode: 0o755, uid: 0, gid: 0, digest: BLOB, hardlink: 'a' }]),
+  ],
 ];
 
 test('decodeTree rejects hostile trees, naming the problem', () => {
   for (const [what, bytes] of HOSTILE) {
-    assert.throws(() => decodeTree(bytes, 'sha256:hostile'), (err: unknown) => {
-      assert.ok(err instanceof AslError, `${what}: an AslError`);
-      assert.equal(err.code, 'CORRUPT', what);
-      assert.match(err.message, /^sha256:hostile: invalid tree: /, what);
-      return true;
-    }, what);
+    assert.throws(
+      () => decodeTree(bytes, 'sha256:hostile'),
+      (err: unknown) => {
+        assert.ok(err instanceof AslError, `${what}: an AslError`);
+        assert.equal(err.code, 'CORRUPT', what);
+        assert.match(err.message, /^sha256:hostile: invalid tree: /, what);
+        return true;
+      },
+      what,
+    );
   }
   // The unsafe name is named in the message.
   assert.throws(() => decodeTree(HOSTILE[0]![1]), /unsafe or missing name "\.\."/);
@@ -412,16 +570,30 @@ test('decodeTree rejects non-canonical encodings of a valid tree (one tree, one 
   assert.doesNotThrow(() => decodeTree(canonical));
   const variants: Array<[string, Buffer]> = [
     ['whitespace', Buffer.from(canonical.toString('utf8').replace('"entries":', '"entries": '))],
-    ['a UTF-8 name as name64', handTree([{ ...file('a'), name: undefined, name64: Buffer.from('a').toString('base64') }])],
-    ['base64 without padding', handTree([{ ...file('x'), name: undefined, name64: Buffer.from([0xff]).toString('base64').replace(/=+$/, '') }])],
+    [
+      'a UTF-8 name as name64',
+      handTree([{ ...file('a'), name: undefined, name64: Buffer.from('a').toString('base64') }]),
+    ],
+    [
+      'base64 without padding',
+      handTree([{ ...file('x'), name: undefined, name64: Buffer.from([0xff]).toString('base64').replace(/=+$/, '') }]),
+    ],
   ];
   const accepted: string[] = [];
   for (const [what, bytes] of variants) {
     let decoded: Tree;
-    try { decoded = decodeTree(bytes); } catch { continue; }
+    try {
+      decoded = decodeTree(bytes);
+    } catch {
+      continue;
+    }
     if (!encodeTree(decoded).equals(bytes)) accepted.push(what);
   }
-  assert.deepEqual(accepted, [], 'decodeTree accepted bytes that are not the canonical encoding of the tree they decode to');
+  assert.deepEqual(
+    accepted,
+    [],
+    'decodeTree accepted bytes that are not the canonical encoding of the tree they decode to',
+  );
 });
 
 test('asl restore of a hostile tree object fails, creates nothing at DEST and nothing outside it', async (t) => {
@@ -436,13 +608,23 @@ test('asl restore of a hostile tree object fails, creates nothing at DEST and no
 
   const cases: Array<[string, Buffer, Digest?]> = [...HOSTILE];
   // Decodable trees that are still hostile at restore time.
-  cases.push(['hard link through a symlink the tree creates', handTree([
-    { name: 'evil', type: 'symlink', mode: 0o777, uid: 0, gid: 0, target: work },
-    file('z', { hardlink: 'evil/x' }),
-  ])]);
-  cases.push(['hard link to a path the tree never creates', handTree([file('a'), file('b', { hardlink: 'nothing/here' })])]);
+  cases.push([
+    'hard link through a symlink the tree creates',
+    handTree([
+      { name: 'evil', type: 'symlink', mode: 0o777, uid: 0, gid: 0, target: work },
+      file('z', { hardlink: 'evil/x' }),
+    ]),
+  ]);
+  cases.push([
+    'hard link to a path the tree never creates',
+    handTree([file('a'), file('b', { hardlink: 'nothing/here' })]),
+  ]);
   const hostileSub = await writeObject(store, HOSTILE[0]![1]);
-  cases.push(['a valid root with a hostile sub-tree', handTree([file('a'), { name: 'sub', type: 'dir', mode: 0o755, uid: 0, gid: 0, digest: hostileSub }, file('z')]), hostileSub]);
+  cases.push([
+    'a valid root with a hostile sub-tree',
+    handTree([file('a'), { name: 'sub', type: 'dir', mode: 0o755, uid: 0, gid: 0, digest: hostileSub }, file('z')]),
+    hostileSub,
+  ]);
 
   for (const [what, bytes, culprit] of cases) {
     const id = await writeObject(store, bytes);
@@ -455,7 +637,8 @@ test('asl restore of a hostile tree object fails, creates nothing at DEST and no
     assert.equal(await readFile(join(work, 'x'), 'utf8'), 'outside, must stay untouched\n');
     assert.equal(lstatSync(join(work, 'x')).nlink, 1, `${what}: no hard link to the outside file`);
     assert.deepEqual((await readdir(dir)).sort(), ['S', 'work'], `${what}: nothing created outside DEST's folder`);
-    for (const p of ['/etc/asl-escape', join(dir, 'asl-escape')]) assert.throws(() => lstatSync(p), `${what}: ${p} not created`);
+    for (const p of ['/etc/asl-escape', join(dir, 'asl-escape')])
+      assert.throws(() => lstatSync(p), `${what}: ${p} not created`);
   }
 
   // The store's own checks see the hostile trees too.

@@ -23,7 +23,8 @@ test('verify during concurrent puts and captures: every run is clean', { timeout
     for (let i = 0; writing; i++) {
       const tree = join(dir, `tree-${w}-${i}`);
       await mkdir(join(tree, 'sub'), { recursive: true });
-      for (let k = 0; k < 30; k++) await writeFile(join(tree, k % 3 ? 'sub' : '', `f${k}`), `writer ${w} round ${i} file ${k}\n`.repeat(k + 1));
+      for (let k = 0; k < 30; k++)
+        await writeFile(join(tree, k % 3 ? 'sub' : '', `f${k}`), `writer ${w} round ${i} file ${k}\n`.repeat(k + 1));
       const r = await runAsl(['put', '--store', store, tree]);
       assert.equal(r.code, 0, r.stderr);
       puts++;
@@ -35,7 +36,17 @@ test('verify during concurrent puts and captures: every run is clean', { timeout
       await mkdir(out, { recursive: true });
       // A new step each round, and the same outdir again every third round (per/ files replaced).
       const step = i % 3 === 2 ? `cap${w}` : `cap${w}-${i}`;
-      const r = await runAsl(['capture', '--store', store, '--cmd', `echo ${w}-${i} > ${join(out, `r${i}.txt`)}`, '--watch', out, '--outdir', join(store, 'per', step)]);
+      const r = await runAsl([
+        'capture',
+        '--store',
+        store,
+        '--cmd',
+        `echo ${w}-${i} > ${join(out, `r${i}.txt`)}`,
+        '--watch',
+        out,
+        '--outdir',
+        join(store, 'per', step),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       captures++;
     }
@@ -50,11 +61,25 @@ test('verify during concurrent puts and captures: every run is clean', { timeout
   writing = false;
   await Promise.all(writers);
 
-  t.diagnostic(`${runs.length} verifies (half --quick) during ${puts} puts and ${captures} captures in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.diagnostic(
+    `${runs.length} verifies (half --quick) during ${puts} puts and ${captures} captures in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   const bad = runs.filter((r) => r.code !== 0 || /^FAIL /m.test(r.stdout));
-  assert.deepEqual(bad.map((r) => r.stdout.split('\n').filter((l) => l.startsWith('FAIL ')).slice(0, 3).join('\n')), [],
-    `${bad.length} of ${runs.length} verifies during ${puts} puts and ${captures} captures were not clean`);
-  assert.ok(runs.length >= 5 && puts >= 5 && captures >= 5, `enough overlap: ${runs.length} verifies, ${puts} puts, ${captures} captures`);
+  assert.deepEqual(
+    bad.map((r) =>
+      r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('FAIL '))
+        .slice(0, 3)
+        .join('\n'),
+    ),
+    [],
+    `${bad.length} of ${runs.length} verifies during ${puts} puts and ${captures} captures were not clean`,
+  );
+  assert.ok(
+    runs.length >= 5 && puts >= 5 && captures >= 5,
+    `enough overlap: ${runs.length} verifies, ${puts} puts, ${captures} captures`,
+  );
   // And once the writers are done, the store is whole.
   assert.match((await aslOk(['verify', '--store', store])).stdout, /^OK: /m);
 });

@@ -20,10 +20,33 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'asl-verify-per-'));
   pristine = join(dir, 'S');
   await aslOk(['init', '--store', pristine]);
-  await aslOk(['capture', '--store', pristine, '--cmd', 'echo out-one; echo err-one >&2', '--outdir', join(pristine, 'per', 'one')], { cwd: dir });
+  await aslOk(
+    [
+      'capture',
+      '--store',
+      pristine,
+      '--cmd',
+      'echo out-one; echo err-one >&2',
+      '--outdir',
+      join(pristine, 'per', 'one'),
+    ],
+    { cwd: dir },
+  );
   await writeFile(join(dir, 'motd'), 'welcome\n');
-  await aslOk(['capture', '--store', pristine, '--file', join(dir, 'motd'), '--outdir', join(pristine, 'per', 'overlay')]);
-  for (const [name, file] of [['one', 'per/one/per.dsse.json'], ['motd', 'per/overlay/motd.per.dsse.json']]) ids[name!] = sha256(await readFile(join(pristine, file!)));
+  await aslOk([
+    'capture',
+    '--store',
+    pristine,
+    '--file',
+    join(dir, 'motd'),
+    '--outdir',
+    join(pristine, 'per', 'overlay'),
+  ]);
+  for (const [name, file] of [
+    ['one', 'per/one/per.dsse.json'],
+    ['motd', 'per/overlay/motd.per.dsse.json'],
+  ])
+    ids[name!] = sha256(await readFile(join(pristine, file!)));
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -38,7 +61,10 @@ async function verifyFails(store: string, fails: string[]): Promise<void> {
   const before = treeDigest(store);
   const r = await runAsl(['verify', '--store', store]);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.deepEqual(r.stdout.split('\n').filter((l) => l.startsWith('FAIL ')), fails);
+  assert.deepEqual(
+    r.stdout.split('\n').filter((l) => l.startsWith('FAIL ')),
+    fails,
+  );
   assert.equal(treeDigest(store), before, 'verify changed nothing');
 }
 
@@ -90,13 +116,24 @@ test('per/: a statement and logs whose receipt was removed back nothing', async 
   const store = await copy(t);
   await unlink(join(store, 'per', 'one', 'per.dsse.json'));
   const d = join(store, 'per', 'one');
-  await verifyFails(store, ['per.json', 'stderr.log', 'stdout.log'].map((f) =>
-    `FAIL ${join(d, f)} has no receipt beside it (per.dsse.json): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it (expected ${join(d, 'per.dsse.json')}, actual absent)`));
+  await verifyFails(
+    store,
+    ['per.json', 'stderr.log', 'stdout.log'].map(
+      (f) =>
+        `FAIL ${join(d, f)} has no receipt beside it (per.dsse.json): nothing backs what it says (left by an interrupted capture, or put there by hand); re-run the capture or remove it (expected ${join(d, 'per.dsse.json')}, actual absent)`,
+    ),
+  );
 });
 
 test('per/: a file no receipt names is a note, not a failure', async (t) => {
   const store = await copy(t);
   await writeFile(join(store, 'per', 'one', 'NOTES.txt'), 'operator notes\n');
   const r = await aslOk(['verify', '--store', store]);
-  assert.match(r.stdout, new RegExp(`^note: 1 file\\(s\\) in per/ that no receipt backs, not checked \\(e\\.g\\. ${join(store, 'per', 'one', 'NOTES.txt')}\\); \`asl seed\` leaves them out$`, 'm'));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^note: 1 file\\(s\\) in per/ that no receipt backs, not checked \\(e\\.g\\. ${join(store, 'per', 'one', 'NOTES.txt')}\\); \`asl seed\` leaves them out$`,
+      'm',
+    ),
+  );
 });

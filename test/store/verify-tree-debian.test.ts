@@ -17,7 +17,9 @@ interface TreeResult {
   ms: number;
 }
 
-test('bookworm minbase root: unchanged verifies clean; seven changes are each reported once', { skip: process.getuid?.() !== 0 && 'needs root (debootstrap, chown)' }, async (t) => {
+test('bookworm minbase root: unchanged verifies clean; seven changes are each reported once', {
+  skip: process.getuid?.() !== 0 && 'needs root (debootstrap, chown)',
+}, async (t) => {
   const fixture = await bookwormMinbaseRoot();
   const dir = await tempDir(t, 'asl-verify-debian-');
   const root = join(dir, 'root');
@@ -44,12 +46,19 @@ test('bookworm minbase root: unchanged verifies clean; seven changes are each re
   assert.deepEqual(clean.result.differences, []);
   assert.deepEqual(clean.result.skippedMounts, []);
   assert.ok(clean.result.counts.entries > 6000, `entries: ${clean.result.counts.entries}`);
-  t.diagnostic(`put (no cache) ${putMs} ms; verify --tree: ${clean.result.counts.entries} entries, ${clean.result.counts.hashedFiles} files, `
-    + `${(clean.result.counts.hashedBytes / 1e6).toFixed(1)} MB hashed in ${clean.result.ms} ms (process wall ${clean.wallMs} ms)`);
+  t.diagnostic(
+    `put (no cache) ${putMs} ms; verify --tree: ${clean.result.counts.entries} entries, ${clean.result.counts.hashedFiles} files, ` +
+      `${(clean.result.counts.hashedBytes / 1e6).toFixed(1)} MB hashed in ${clean.result.ms} ms (process wall ${clean.wallMs} ms)`,
+  );
 
   const before = await sh('stat -c "%h %s" etc/debian_version && readlink etc/os-release', root);
-  assert.match(before.toString(), /^1 \d+\n\.\.\/usr\/lib\/os-release\n$/, 'the file changed below has one link; os-release is a symlink');
-  await sh(`
+  assert.match(
+    before.toString(),
+    /^1 \d+\n\.\.\/usr\/lib\/os-release\n$/,
+    'the file changed below has one link; os-release is a symlink',
+  );
+  await sh(
+    `
     set -e
     sed -i 's/^1/7/' etc/debian_version          # one byte of one file, same size
     chmod u-s usr/bin/passwd                      # one mode bit (setuid)
@@ -58,18 +67,24 @@ test('bookworm minbase root: unchanged verifies clean; seven changes are each re
     printf 'added\\n' > etc/added.conf             # a file added
     rm etc/motd                                   # a file removed
     ln -sfn /dev/null etc/os-release              # a symlink retargeted
-  `, root);
+  `,
+    root,
+  );
   const changed = await verify();
   assert.equal(changed.code, 1, changed.human);
-  assert.deepEqual(changed.result.differences.map((d) => [d.kind, d.path, ...(d.name ? [d.name] : [])]), [
-    ['extra', '/etc/added.conf'],
-    ['content', '/etc/debian_version'],
-    ['owner', '/etc/issue'],
-    ['missing', '/etc/motd'],
-    ['target', '/etc/os-release'],
-    ['mode', '/usr/bin/passwd'],
-    ['xattr', '/usr/bin/dpkg', 'user.asl-test'],
-  ].sort((a, b) => (a[1]! < b[1]! ? -1 : 1)), changed.human);
+  assert.deepEqual(
+    changed.result.differences.map((d) => [d.kind, d.path, ...(d.name ? [d.name] : [])]),
+    [
+      ['extra', '/etc/added.conf'],
+      ['content', '/etc/debian_version'],
+      ['owner', '/etc/issue'],
+      ['missing', '/etc/motd'],
+      ['target', '/etc/os-release'],
+      ['mode', '/usr/bin/passwd'],
+      ['xattr', '/usr/bin/dpkg', 'user.asl-test'],
+    ].sort((a, b) => (a[1]! < b[1]! ? -1 : 1)),
+    changed.human,
+  );
   const by = (kind: string) => changed.result.differences.find((d) => d.kind === kind)!;
   assert.deepEqual([by('mode').expected, by('mode').actual], ['4755', '0755']);
   assert.deepEqual([by('owner').expected, by('owner').actual], ['0:0', '1000:0']);

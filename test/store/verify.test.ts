@@ -19,7 +19,9 @@ interface Report {
   notes: string[];
 }
 
-async function verifyJson(store: string): Promise<{ code: number | null; report: Report; human: string; humanCode: number | null }> {
+async function verifyJson(
+  store: string,
+): Promise<{ code: number | null; report: Report; human: string; humanCode: number | null }> {
   const json = await runAsl(['verify', '--store', store, '--json']);
   const human = await runAsl(['verify', '--store', store]);
   assert.equal(json.stderr, '');
@@ -51,18 +53,25 @@ async function fixture(t: Parameters<typeof tempDir>[0], opts: { loose?: boolean
   await writeFile(join(tree, 'large.bin'), large);
   await writeFile(join(tree, 'top.txt'), 'top\n');
   const put = opts.loose ? await loosePut(store, tree) : await cliPut(store, tree);
-  const ls = JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{ name: string; digest: string }>;
+  const ls = JSON.parse((await runAsl(['ls', '--store', store, put.id, '--json'])).stdout) as Array<{
+    name: string;
+    digest: string;
+  }>;
   return {
-    store, tree, root: put.id as Digest, times: put.times as Digest,
+    store,
+    tree,
+    root: put.id as Digest,
+    times: put.times as Digest,
     sub: ls.find((e) => e.name === 'sub')!.digest as Digest,
     smallBlob: `sha256:${sha256Hex(small)}`,
     largeBlob: `sha256:${sha256Hex(large)}`,
   };
 }
 
-
 async function loosePut(store: string, tree: string): Promise<{ id: string; times: string }> {
-  const r = await runAsl(['put', '--store', store, tree, '--json'], { env: { ...process.env, ASL_NO_NATIVE_INGEST: '1' } });
+  const r = await runAsl(['put', '--store', store, tree, '--json'], {
+    env: { ...process.env, ASL_NO_NATIVE_INGEST: '1' },
+  });
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as { id: string; times: string };
 }
@@ -89,7 +98,13 @@ test('a clean store verifies: exit 0, counts match the objects on disk', async (
 for (const kind of ['small blob', 'large blob (streamed)', 'root tree', 'sub-tree', 'times object'] as const) {
   test(`flipping one byte of a ${kind} makes verify exit 1 naming it with expected and actual digest`, async (t) => {
     const f = await fixture(t);
-    const id = { 'small blob': f.smallBlob, 'large blob (streamed)': f.largeBlob, 'root tree': f.root, 'sub-tree': f.sub, 'times object': f.times }[kind];
+    const id = {
+      'small blob': f.smallBlob,
+      'large blob (streamed)': f.largeBlob,
+      'root tree': f.root,
+      'sub-tree': f.sub,
+      'times object': f.times,
+    }[kind];
     // A tree put packs its small files, trees and timestamps; a big file stays a loose file.
     const at = objectBytesAt(f.store, id);
     assert.equal(at.packed, kind !== 'large blob (streamed)', `${kind}: ${at.packed ? 'packed' : 'loose'}`);
@@ -104,8 +119,11 @@ for (const kind of ['small blob', 'large blob (streamed)', 'root tree', 'sub-tre
     assert.equal(code, 1);
     assert.equal(humanCode, 1);
     assert.equal(report.ok, false);
-    assert.deepEqual(report.problems, [{ step, subject: id, message: `object ${id} is corrupt (${where})`, expected: id, actual }],
-      'exactly one problem: the corrupt object (nothing else is blamed for it)');
+    assert.deepEqual(
+      report.problems,
+      [{ step, subject: id, message: `object ${id} is corrupt (${where})`, expected: id, actual }],
+      'exactly one problem: the corrupt object (nothing else is blamed for it)',
+    );
     const lines = human.trimEnd().split('\n');
     assert.equal(lines[0], `FAIL object ${id} is corrupt (${where}) (expected ${id}, actual ${actual})`);
     assert.match(lines.at(-1)!, /^CORRUPT: 6 objects .* 1 problem\(s\)$/);
@@ -143,7 +161,10 @@ test('a sub-tree, the root tree or the times object missing: verify names what r
     await rename(objectPath(f.store, id), aside);
     const { code, report } = await verifyJson(f.store);
     assert.equal(code, 1, `${id} missing`);
-    assert.ok(report.problems.some((p) => message.test(p.message)), `${message}: ${JSON.stringify(report.problems)}`);
+    assert.ok(
+      report.problems.some((p) => message.test(p.message)),
+      `${message}: ${JSON.stringify(report.problems)}`,
+    );
     await rename(aside, objectPath(f.store, id));
   }
   assert.equal((await verifyJson(f.store)).code, 0);
@@ -153,11 +174,14 @@ test('an unreferenced, incomplete tree (an interrupted write) is a note, not a f
   const f = await fixture(t);
   const store = await openStore(f.store);
   const missing: Digest = `sha256:${sha256Hex('never written')}`;
-  const orphan = await writeObject(store, encodeTree({
-    self: { mode: 0o755, uid: 0, gid: 0 },
-    entries: [{ name: Buffer.from('lost'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 13, digest: missing }],
-    totals: { files: 1, dirs: 0, other: 0, bytes: 13 },
-  }));
+  const orphan = await writeObject(
+    store,
+    encodeTree({
+      self: { mode: 0o755, uid: 0, gid: 0 },
+      entries: [{ name: Buffer.from('lost'), type: 'file', mode: 0o644, uid: 0, gid: 0, size: 13, digest: missing }],
+      totals: { files: 1, dirs: 0, other: 0, bytes: 13 },
+    }),
+  );
   const { code, report } = await verifyJson(f.store);
   assert.equal(code, 0);
   assert.deepEqual(report.problems, []);

@@ -9,7 +9,15 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ASL_BIN, runAsl } from '../helpers.js';
-import { assertRefused, buildSource, readBundleEntries, sha256, tempDir, treeDigest, type SourceFixture } from './fixture.js';
+import {
+  assertRefused,
+  buildSource,
+  readBundleEntries,
+  sha256,
+  tempDir,
+  treeDigest,
+  type SourceFixture,
+} from './fixture.js';
 import type { BundleManifest } from '../../src/transfer/bundle-manifest.js';
 
 let fx: SourceFixture;
@@ -20,7 +28,10 @@ before(async () => {
 });
 after(() => rm(fixtureDir, { recursive: true, force: true }));
 
-async function exportTo(file: string, ...extra: string[]): Promise<{ receipts: number; objects: number; keys: string[] }> {
+async function exportTo(
+  file: string,
+  ...extra: string[]
+): Promise<{ receipts: number; objects: number; keys: string[] }> {
   const r = await runAsl(['bundle', 'export', '--store', fx.store, '-o', file, '--json', ...extra]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as { receipts: number; objects: number; keys: string[] };
@@ -35,7 +46,10 @@ async function newStore(dir: string, name: string): Promise<string> {
 function logReceipts(store: string): string[] {
   const p = join(store, 'log/receipts.log');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l.split('\t')[1]!) as { receipt: string }).receipt);
+  return readFileSync(p, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l.split('\t')[1]!) as { receipt: string }).receipt);
 }
 
 test('a bundle is a deterministic POSIX tar: manifest first, signer keys, objects by digest, each named by its sha256', async (t) => {
@@ -54,7 +68,9 @@ test('a bundle is a deterministic POSIX tar: manifest first, signer keys, object
   const x = join(dir, 'x');
   await mkdir(x);
   execFileSync('tar', ['-xf', a, '-C', x]);
-  const sums = execFileSync('sh', ['-c', 'find objects -type f -exec sha256sum {} +'], { cwd: x, encoding: 'utf8' }).trim().split('\n');
+  const sums = execFileSync('sh', ['-c', 'find objects -type f -exec sha256sum {} +'], { cwd: x, encoding: 'utf8' })
+    .trim()
+    .split('\n');
   for (const line of sums) {
     const [hex, path] = line.split(/\s+/);
     assert.equal(path!.replace(/^objects\/sha256\/(..)\//, '$1'), hex);
@@ -62,8 +78,14 @@ test('a bundle is a deterministic POSIX tar: manifest first, signer keys, object
   const manifest = JSON.parse(readFileSync(join(x, 'asl-bundle.json'), 'utf8')) as BundleManifest;
   assert.equal(manifest.format, 'asl-bundle');
   assert.equal(manifest.version, 1);
-  assert.deepEqual(manifest.receipts.map((r) => r.id), logReceipts(fx.store));
-  assert.deepEqual(manifest.objects.map((o) => `objects/sha256/${o.digest.slice(7, 9)}/${o.digest.slice(9)}`), objects);
+  assert.deepEqual(
+    manifest.receipts.map((r) => r.id),
+    logReceipts(fx.store),
+  );
+  assert.deepEqual(
+    manifest.objects.map((o) => `objects/sha256/${o.digest.slice(7, 9)}/${o.digest.slice(9)}`),
+    objects,
+  );
   // Same store, same closure: same bytes; and a seed of it exports the very same file.
   const b = join(dir, 'b.tar');
   await exportTo(b);
@@ -82,11 +104,21 @@ test('import: refused until the operator names the signer; then the closure is a
   const target = await newStore(dir, 'T');
   const before = treeDigest(target);
   const r1 = await runAsl(['bundle', 'import', '--store', target, file]);
-  assertRefused(r1, 1, new RegExp(`signature check failed: no valid signature by a trusted key.*not a trusted key; if you trust the signer, check its key id out of band and pass --trust-key ${fx.keyId}`));
+  assertRefused(
+    r1,
+    1,
+    new RegExp(
+      `signature check failed: no valid signature by a trusted key.*not a trusted key; if you trust the signer, check its key id out of band and pass --trust-key ${fx.keyId}`,
+    ),
+  );
   assert.equal(treeDigest(target), before, 'target unchanged');
   const r2 = await runAsl(['bundle', 'import', '--store', target, file, '--trust-key', fx.keyId, '--json']);
   assert.equal(r2.code, 0, r2.stderr);
-  const out = JSON.parse(r2.stdout) as { receipts: { added: number }; objects: { added: number; total: number }; trusted: string[] };
+  const out = JSON.parse(r2.stdout) as {
+    receipts: { added: number };
+    objects: { added: number; total: number };
+    trusted: string[];
+  };
   assert.equal(out.receipts.added, 3);
   assert.equal(out.objects.added, out.objects.total);
   assert.deepEqual(out.trusted, [fx.keyId]);
@@ -117,7 +149,10 @@ test('import of a part, then of the whole: only the missing receipts and objects
   assert.deepEqual(logReceipts(target), [fx.receipts.gen]);
   const r = await runAsl(['bundle', 'import', '--store', target, whole, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { receipts: { added: number; present: number }; objects: { added: number; present: number } };
+  const out = JSON.parse(r.stdout) as {
+    receipts: { added: number; present: number };
+    objects: { added: number; present: number };
+  };
   assert.deepEqual(out.receipts, { added: 2, present: 1 });
   assert.equal(out.objects.present, partInfo.objects);
   assert.deepEqual(logReceipts(target), [fx.receipts.gen, fx.receipts.overlay, fx.receipts.final]);
@@ -133,7 +168,11 @@ test('a store that cannot sign (a seed without its private key) refuses new rece
   const seeded = join(dir, 'seeded');
   assert.equal((await runAsl(['seed', '--store', fx.store, '--into', seeded, '--receipts', 'gen'])).code, 0);
   const before = treeDigest(seeded);
-  assertRefused(await runAsl(['bundle', 'import', '--store', seeded, whole]), 2, /has no signing key to sign its log head, so it cannot take new receipts .*nothing imported/);
+  assertRefused(
+    await runAsl(['bundle', 'import', '--store', seeded, whole]),
+    2,
+    /has no signing key to sign its log head, so it cannot take new receipts .*nothing imported/,
+  );
   assert.equal(treeDigest(seeded), before);
   // What it already holds imports as a no-op.
   assert.equal((await runAsl(['bundle', 'import', '--store', seeded, part])).code, 0);
@@ -144,8 +183,16 @@ test('export to stdout piped into import from stdin', async (t) => {
   const dir = await tempDir(t);
   const target = await newStore(dir, 'T');
   const code = await new Promise<number | null>((resolve, reject) => {
-    const exp = spawn(process.execPath, [ASL_BIN, 'bundle', 'export', '--store', fx.store, '-o', '-', '--receipts', 'overlay'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const imp = spawn(process.execPath, [ASL_BIN, 'bundle', 'import', '--store', target, '-', '--trust-key', fx.keyId], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const exp = spawn(
+      process.execPath,
+      [ASL_BIN, 'bundle', 'export', '--store', fx.store, '-o', '-', '--receipts', 'overlay'],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const imp = spawn(
+      process.execPath,
+      [ASL_BIN, 'bundle', 'import', '--store', target, '-', '--trust-key', fx.keyId],
+      { stdio: ['pipe', 'ignore', 'inherit'] },
+    );
     exp.stdout.pipe(imp.stdin);
     imp.on('error', reject);
     imp.on('close', resolve);
@@ -161,7 +208,10 @@ test('the bundle carries exactly the closure it lists, and the manifest names th
   await exportTo(file, '--receipts', fx.receipts.final);
   const entries = await readBundleEntries(file);
   const manifest = JSON.parse(entries[0]!.data.toString()) as BundleManifest;
-  assert.deepEqual(manifest.receipts.map((r) => r.step), ['gen', 'overlay', 'final']);
+  assert.deepEqual(
+    manifest.receipts.map((r) => r.step),
+    ['gen', 'overlay', 'final'],
+  );
   for (const e of entries.slice(2)) assert.equal(sha256(e.data), `sha256:${e.name.slice(15, 17)}${e.name.slice(18)}`);
   assert.equal(entries.length, 2 + manifest.objects.length);
 });

@@ -16,7 +16,8 @@ export const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
  * machine runs faster or slower); otherwise a fresh one, logged before any kill.
  */
 const seedText = process.env.ASL_TEST_SEED;
-if (seedText !== undefined && !/^\d{1,10}$/.test(seedText)) throw new Error(`ASL_TEST_SEED must be an integer from 0 to 4294967295, not "${seedText}"`);
+if (seedText !== undefined && !/^\d{1,10}$/.test(seedText))
+  throw new Error(`ASL_TEST_SEED must be an integer from 0 to 4294967295, not "${seedText}"`);
 export const SEED = seedText !== undefined ? Number(seedText) >>> 0 : Math.floor(Math.random() * 0x1_0000_0000);
 console.log(`crash seed: ${SEED} (replay with ASL_TEST_SEED=${SEED})`);
 
@@ -44,15 +45,23 @@ export function snapshotCli(dir: string): string {
 }
 
 /** Runs the snapshot CLI to completion. */
-export function runAsl(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runAsl(
+  args: string[],
+  opts: { cwd?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [aslBin, ...args], { cwd: opts.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [aslBin, ...args], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.on('close', (code) =>
+      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
   });
 }
 const MAX_ATTEMPTS = KILLS * 3;
@@ -70,14 +79,24 @@ export function runAndKill(args: string[], delayMs: number, cwd: string): Promis
     const child = spawn(process.execPath, [aslBin, ...args], { cwd, detached: true, stdio: 'ignore' });
     let done = false;
     const timer = setTimeout(() => {
-      if (!done) { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ } }
+      if (!done) {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
     }, delayMs);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       done = true;
       clearTimeout(timer);
       // Whatever the command started must be gone too before the store is checked.
-      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* group empty */ }
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* group empty */
+      }
       resolve({ killed: signal === 'SIGKILL', code, ms: Date.now() - started });
     });
   });
@@ -106,7 +125,10 @@ export async function aslVerify(store: string): Promise<{ ok: boolean; notes: nu
 export function objectCount(store: string): number {
   const base = join(store, 'objects-v1/sha256');
   const packs = join(store, 'objects-v1/packs');
-  return readdirSync(base).reduce((n, fan) => n + readdirSync(join(base, fan)).length, 0) + (existsSync(packs) ? readdirSync(packs).length : 0);
+  return (
+    readdirSync(base).reduce((n, fan) => n + readdirSync(join(base, fan)).length, 0) +
+    (existsSync(packs) ? readdirSync(packs).length : 0)
+  );
 }
 
 /** Complete lines of the receipt log: the head's entries and any a crash left past it. */
@@ -155,9 +177,32 @@ export function report(f: Figures): void {
   console.log(`crash figures: ${JSON.stringify(f)}`);
 }
 
-export async function campaign(name: string, medianRunMs: number, once: (delayMs: number) => Promise<{ attempt: Attempt; afterKill: () => Promise<{ ok: boolean; notes: number; phase: string; out: string }>; rerun: () => Promise<{ ms: number; failure: string | null }> }>): Promise<Figures> {
+export async function campaign(
+  name: string,
+  medianRunMs: number,
+  once: (delayMs: number) => Promise<{
+    attempt: Attempt;
+    afterKill: () => Promise<{ ok: boolean; notes: number; phase: string; out: string }>;
+    rerun: () => Promise<{ ms: number; failure: string | null }>;
+  }>,
+): Promise<Figures> {
   const started = Date.now();
-  const f: Figures = { command: name, medianRunMs, attempts: 0, kills: 0, survivals: 0, verifiedAfterKill: 0, residueNotes: 0, killedIn: {}, reruns: 0, verifiedAfterRerun: 0, killAtMs: [0, 0, 0], lastRunMs: 0, wallSeconds: 0, seed: SEED };
+  const f: Figures = {
+    command: name,
+    medianRunMs,
+    attempts: 0,
+    kills: 0,
+    survivals: 0,
+    verifiedAfterKill: 0,
+    residueNotes: 0,
+    killedIn: {},
+    reruns: 0,
+    verifiedAfterRerun: 0,
+    killAtMs: [0, 0, 0],
+    lastRunMs: 0,
+    wallSeconds: 0,
+    seed: SEED,
+  };
   const random = campaignRandom(name);
   const killedAt: number[] = [];
   // The run time is re-measured on every re-run (a complete run), so the kills keep
@@ -186,7 +231,11 @@ export async function campaign(name: string, medianRunMs: number, once: (delayMs
     if (Number.isFinite(ms)) recent.push(ms);
     if (recent.length > 9) recent.shift();
     runMs = [...recent].sort((a, b) => a - b)[Math.floor(recent.length / 2)]!;
-    assert.equal(failure, null, `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) ${replay} did not complete and verify: ${failure}`);
+    assert.equal(
+      failure,
+      null,
+      `${name}: re-run after a kill at ${delay.toFixed(0)} ms (killed: ${attempt.killed}) ${replay} did not complete and verify: ${failure}`,
+    );
     f.reruns++;
     f.verifiedAfterRerun++;
   }

@@ -13,7 +13,21 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers.js';
-import { KILLS, aslVerify, campaign, completeLogLines, figures, logCount, objectCount, runAndKill, runAsl, snapshotCli, timeRuns, timed, useCli } from './crash-campaign.js';
+import {
+  KILLS,
+  aslVerify,
+  campaign,
+  completeLogLines,
+  figures,
+  logCount,
+  objectCount,
+  runAndKill,
+  runAsl,
+  snapshotCli,
+  timeRuns,
+  timed,
+  useCli,
+} from './crash-campaign.js';
 import { buildSource, copyTree, tempDir, treeDigest } from './fixture.js';
 
 async function captureCampaign(dir: string): Promise<void> {
@@ -25,11 +39,26 @@ async function captureCampaign(dir: string): Promise<void> {
   const work = join(dir, 'work');
   await mkdir(join(work, 'out'), { recursive: true });
   assert.equal((await runAsl(['init', '--store', template])).code, 0);
-  const captureArgs = (s: string) => ['capture', '--store', s, '--watch', 'out', '--outdir', join(s, 'per', 'gen'),
-    '--cmd', `i=0; while [ $i -lt 300 ]; do echo "${randomBytes(6).toString('hex')} $i" > out/f$i; i=$((i+1)); done`];
+  const captureArgs = (s: string) => [
+    'capture',
+    '--store',
+    s,
+    '--watch',
+    'out',
+    '--outdir',
+    join(s, 'per', 'gen'),
+    '--cmd',
+    `i=0; while [ $i -lt 300 ]; do echo "${randomBytes(6).toString('hex')} $i" > out/f$i; i=$((i+1)); done`,
+  ];
   assert.equal((await runAsl(captureArgs(template), { cwd: work })).code, 0);
-  const reset = async () => { await rm(store, { recursive: true, force: true }); copyTree(template, store); };
-  const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(captureArgs(store), 60_000, work)).ms; });
+  const reset = async () => {
+    await rm(store, { recursive: true, force: true });
+    copyTree(template, store);
+  };
+  const medianMs = await timeRuns(3, async () => {
+    await reset();
+    return (await runAndKill(captureArgs(store), 60_000, work)).ms;
+  });
   await campaign('asl capture (300 files into a watched folder)', medianMs, async (delay) => {
     await reset();
     const before = logCount(store);
@@ -39,7 +68,12 @@ async function captureCampaign(dir: string): Promise<void> {
       attempt,
       afterKill: async () => ({
         ...(await aslVerify(store)),
-        phase: logCount(store) > before ? 'receipt committed' : objectCount(store) > objectsBefore ? 'objects visible, no receipt yet' : 'nothing visible yet',
+        phase:
+          logCount(store) > before
+            ? 'receipt committed'
+            : objectCount(store) > objectsBefore
+              ? 'objects visible, no receipt yet'
+              : 'nothing visible yet',
       }),
       rerun: async () => {
         // A line a killed capture left past the head is completed by the next append when its
@@ -49,7 +83,8 @@ async function captureCampaign(dir: string): Promise<void> {
         const hi = Math.max(lo, completeLogLines(store) + 1);
         const { r, ms } = await timed(runAsl(captureArgs(store), { cwd: work }));
         if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
-        if (logCount(store) < lo || logCount(store) > hi) return { ms, failure: `log has ${logCount(store)} entries, expected ${lo === hi ? lo : `${lo} to ${hi}`}` };
+        if (logCount(store) < lo || logCount(store) > hi)
+          return { ms, failure: `log has ${logCount(store)} entries, expected ${lo === hi ? lo : `${lo} to ${hi}`}` };
         const v = await aslVerify(store);
         return { ms, failure: v.ok ? null : v.out };
       },
@@ -104,11 +139,31 @@ async function importCampaign(dir: string): Promise<void> {
   const template = join(dir, 'target-template');
   assert.equal((await runAsl(['init', '--store', template])).code, 0);
   await writeFile(join(template, 'keys/trusted', `${src.keyId}.pub`), readFileSync(src.publicKey));
-  assert.equal((await runAsl(['capture', '--store', template, '--cmd', 'echo own history', '--outdir', join(dir, 'own'), '--no-auto-watch'])).code, 0);
+  assert.equal(
+    (
+      await runAsl([
+        'capture',
+        '--store',
+        template,
+        '--cmd',
+        'echo own history',
+        '--outdir',
+        join(dir, 'own'),
+        '--no-auto-watch',
+      ])
+    ).code,
+    0,
+  );
   const target = join(dir, 'target');
-  const reset = async () => { await rm(target, { recursive: true, force: true }); copyTree(template, target); };
+  const reset = async () => {
+    await rm(target, { recursive: true, force: true });
+    copyTree(template, target);
+  };
   const importArgs = ['bundle', 'import', '--store', target, bundle];
-  const medianMs = await timeRuns(3, async () => { await reset(); return (await runAndKill(importArgs, 60_000, dir)).ms; });
+  const medianMs = await timeRuns(3, async () => {
+    await reset();
+    return (await runAndKill(importArgs, 60_000, dir)).ms;
+  });
   const expected = 1 + 3;
   const objectsBefore = objectCount(template);
   await campaign('asl bundle import', medianMs, async (delay) => {
@@ -118,12 +173,18 @@ async function importCampaign(dir: string): Promise<void> {
       attempt,
       afterKill: async () => ({
         ...(await aslVerify(target)),
-        phase: logCount(target) === expected ? 'receipts committed' : objectCount(target) > objectsBefore ? 'objects visible, receipts not yet' : 'nothing visible yet',
+        phase:
+          logCount(target) === expected
+            ? 'receipts committed'
+            : objectCount(target) > objectsBefore
+              ? 'objects visible, receipts not yet'
+              : 'nothing visible yet',
       }),
       rerun: async () => {
         const { r, ms } = await timed(runAsl(importArgs, { cwd: dir }));
         if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
-        if (logCount(target) !== expected) return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
+        if (logCount(target) !== expected)
+          return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
         const v = await aslVerify(target);
         return { ms, failure: v.ok ? null : v.out };
       },
@@ -131,7 +192,10 @@ async function importCampaign(dir: string): Promise<void> {
   });
 }
 
-test('SIGKILL at random moments: capture, seed and bundle import leave verifiable stores, and re-runs complete', { timeout: 30 * 60_000, concurrency: 3 }, async (t) => {
+test('SIGKILL at random moments: capture, seed and bundle import leave verifiable stores, and re-runs complete', {
+  timeout: 30 * 60_000,
+  concurrency: 3,
+}, async (t) => {
   const dir = await tempDir(t, 'asl-crash-');
   useCli(snapshotCli(dir));
   // The three campaigns run side by side (each measures its own run time under the same load).
@@ -140,8 +204,18 @@ test('SIGKILL at random moments: capture, seed and bundle import leave verifiabl
     t.test('asl seed', () => seedCampaign(join(dir, 'seed'))),
     t.test('asl bundle import', () => importCampaign(join(dir, 'import'))),
   ]);
-  const lines = figures.map((f) => `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; verify passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(f.killedIn).map(([k, n]) => `${k} ${n}`).join(', ')}; ${f.reruns} re-runs completed and verified; ${f.wallSeconds} s`);
+  const lines = figures.map(
+    (f) =>
+      `${f.command}: run ${f.medianRunMs} ms (median of 3; ${f.lastRunMs} ms at the end); kills at ${f.killAtMs.join('/')} ms (min/median/max); ${f.attempts} attempts, ${f.kills} kills, ${f.survivals} finished before the kill; verify passed after ${f.verifiedAfterKill}/${f.attempts} (${f.residueNotes} with tmp residue notes); kills left: ${Object.entries(
+        f.killedIn,
+      )
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}; ${f.reruns} re-runs completed and verified; ${f.wallSeconds} s`,
+  );
   for (const l of lines) t.diagnostic(l);
   await mkdir(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
-  await writeFile(join(REPO_ROOT, 'test-artifacts', 'crash-figures.json'), `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures }, null, 2)}\n`);
+  await writeFile(
+    join(REPO_ROOT, 'test-artifacts', 'crash-figures.json'),
+    `${JSON.stringify({ at: new Date().toISOString(), kills: KILLS, figures }, null, 2)}\n`,
+  );
 });

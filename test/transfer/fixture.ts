@@ -32,7 +32,10 @@ export interface SourceFixture {
   keyId: string;
 }
 
-export type Runner = (args: string[], opts: { cwd?: string }) => Promise<{ code: number | null; stdout: string; stderr: string }>;
+export type Runner = (
+  args: string[],
+  opts: { cwd?: string },
+) => Promise<{ code: number | null; stdout: string; stderr: string }>;
 
 /** Builds the source store with the real CLI; `files` is how many files the watched step writes. */
 export async function buildSource(dir: string, files = 60, run: Runner = runAsl): Promise<SourceFixture> {
@@ -46,22 +49,85 @@ export async function buildSource(dir: string, files = 60, run: Runner = runAsl)
   await mkdir(join(work, 'out'), { recursive: true });
   await aslOk(['init', '--store', store]);
   for (const v of ['binaries', 'scripts', 'per']) await mkdir(join(store, v), { recursive: true });
-  const gen = JSON.parse((await aslOk(['capture', '--store', store, '--json', '--watch', 'out', '--outdir', join(store, 'per', 'gen'),
-    '--cmd', `i=0; while [ $i -lt ${files} ]; do echo "file $i" > out/f$i; i=$((i+1)); done; mkdir -p out/sub; echo deep > out/sub/deep.txt`], work)).stdout) as { receipt: string };
+  const gen = JSON.parse(
+    (
+      await aslOk(
+        [
+          'capture',
+          '--store',
+          store,
+          '--json',
+          '--watch',
+          'out',
+          '--outdir',
+          join(store, 'per', 'gen'),
+          '--cmd',
+          `i=0; while [ $i -lt ${files} ]; do echo "file $i" > out/f$i; i=$((i+1)); done; mkdir -p out/sub; echo deep > out/sub/deep.txt`,
+        ],
+        work,
+      )
+    ).stdout,
+  ) as { receipt: string };
   await writeFile(join(store, 'binaries', 'tool'), '#!/bin/sh\necho tool\n', { mode: 0o755 });
   await writeFile(join(store, 'scripts', 'build.sh'), '#!/bin/sh\ncat out/f1 > result.txt\n', { mode: 0o755 });
-  const overlay = JSON.parse((await aslOk(['capture', '--store', store, '--json', '--file', join(store, 'binaries', 'tool'), '--outdir', join(store, 'per', 'overlay')])).stdout) as { receipt: string };
-  const final = JSON.parse((await aslOk(['capture', '--store', store, '--json', '--artifact-inputs', join(store, 'per'), '--artifact-inputs', join(store, 'scripts'),
-    '--output', 'result.txt', '--outdir', join(store, 'per', 'final'), '--cmd', `sh ${join(store, 'scripts', 'build.sh')}`], work)).stdout) as { receipt: string };
-  const show = JSON.parse((await aslOk(['show', '--store', store, gen.receipt, '--json'])).stdout) as { statement: { predicate: { core: { watched: Array<{ path: string; after: string }> } } } };
+  const overlay = JSON.parse(
+    (
+      await aslOk([
+        'capture',
+        '--store',
+        store,
+        '--json',
+        '--file',
+        join(store, 'binaries', 'tool'),
+        '--outdir',
+        join(store, 'per', 'overlay'),
+      ])
+    ).stdout,
+  ) as { receipt: string };
+  const final = JSON.parse(
+    (
+      await aslOk(
+        [
+          'capture',
+          '--store',
+          store,
+          '--json',
+          '--artifact-inputs',
+          join(store, 'per'),
+          '--artifact-inputs',
+          join(store, 'scripts'),
+          '--output',
+          'result.txt',
+          '--outdir',
+          join(store, 'per', 'final'),
+          '--cmd',
+          `sh ${join(store, 'scripts', 'build.sh')}`,
+        ],
+        work,
+      )
+    ).stdout,
+  ) as { receipt: string };
+  const show = JSON.parse((await aslOk(['show', '--store', store, gen.receipt, '--json'])).stdout) as {
+    statement: { predicate: { core: { watched: Array<{ path: string; after: string }> } } };
+  };
   const publicKey = join(dir, 'source.pub');
   await writeFile(publicKey, await readFile(join(store, 'keys', 'signing.pub')));
   const keyId = readdirSync(join(store, 'keys', 'trusted'))[0]!.replace(/\.pub$/, '');
-  return { dir, store, receipts: { gen: gen.receipt, overlay: overlay.receipt, final: final.receipt }, genAfter: show.statement.predicate.core.watched.find((w) => w.path === join(work, 'out'))!.after, publicKey, keyId };
+  return {
+    dir,
+    store,
+    receipts: { gen: gen.receipt, overlay: overlay.receipt, final: final.receipt },
+    genAfter: show.statement.predicate.core.watched.find((w) => w.path === join(work, 'out'))!.after,
+    publicKey,
+    keyId,
+  };
 }
 
 /** A temp folder removed after the test. */
-export async function tempDir(t: TestContext | { after(fn: () => unknown): void }, prefix = 'asl-transfer-'): Promise<string> {
+export async function tempDir(
+  t: TestContext | { after(fn: () => unknown): void },
+  prefix = 'asl-transfer-',
+): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
@@ -124,7 +190,13 @@ export async function readBundleEntries(file: string): Promise<RawEntry[]> {
     for await (const e of readTar(fh.createReadStream(), file)) {
       const parts: Buffer[] = [];
       for await (const c of e.body()) parts.push(c);
-      entries.push({ name: e.header.name, type: e.header.type, data: Buffer.concat(parts), linkname: e.header.linkname, mode: e.header.mode });
+      entries.push({
+        name: e.header.name,
+        type: e.header.type,
+        data: Buffer.concat(parts),
+        linkname: e.header.linkname,
+        mode: e.header.mode,
+      });
     }
   } finally {
     await fh.close().catch(() => undefined);
@@ -136,7 +208,12 @@ export async function writeBundleEntries(file: string, entries: RawEntry[]): Pro
   const fh = await open(file, 'w');
   try {
     const tar = new TarWriter(fileSink(fh));
-    for (const e of entries) await tar.addBuffer(e.name, e.data, { type: e.type, mode: e.mode ?? 0o444, ...(e.linkname ? { linkname: e.linkname } : {}) });
+    for (const e of entries)
+      await tar.addBuffer(e.name, e.data, {
+        type: e.type,
+        mode: e.mode ?? 0o444,
+        ...(e.linkname ? { linkname: e.linkname } : {}),
+      });
     await tar.finish();
   } finally {
     await fh.close();
@@ -144,7 +221,11 @@ export async function writeBundleEntries(file: string, entries: RawEntry[]): Pro
 }
 
 /** Rewrites a bundle: `edit` gets the entries and the parsed manifest; the manifest entry is re-encoded from it. */
-export async function rewriteBundle(from: string, to: string, edit: (entries: RawEntry[], manifest: BundleManifest) => RawEntry[] | void): Promise<void> {
+export async function rewriteBundle(
+  from: string,
+  to: string,
+  edit: (entries: RawEntry[], manifest: BundleManifest) => RawEntry[] | void,
+): Promise<void> {
   const entries = await readBundleEntries(from);
   const manifest = JSON.parse(entries[0]!.data.toString('utf8')) as BundleManifest;
   const edited = edit(entries, manifest) ?? entries;
@@ -163,7 +244,13 @@ export function sha256(data: Buffer | string): string {
 }
 
 /** Replaces one object of a bundle (entry and manifest line), keeping the manifest sorted and its totals right. */
-export function replaceObject(entries: RawEntry[], manifest: BundleManifest, oldDigest: string, data: Buffer, newDigest = sha256(data)): string {
+export function replaceObject(
+  entries: RawEntry[],
+  manifest: BundleManifest,
+  oldDigest: string,
+  data: Buffer,
+  newDigest = sha256(data),
+): string {
   const i = entries.findIndex((e) => e.name === objectName(oldDigest));
   assert.ok(i >= 0, `object ${oldDigest} not in bundle`);
   entries[i] = { ...entries[i]!, name: objectName(newDigest), data };

@@ -26,8 +26,10 @@ async function setup(t: TestContext, keep: Digest[] = []) {
   const into: ReceiveInto = { batch: new ObjectBatch(store), keep: new Set(keep), trees: new Map(), kept: new Map() };
   // A big object's staging file, in the batch's folder under tmp/, until the batch stages it.
   const tmp = join(store.root, 'tmp');
-  const stagingFiles = () => (existsSync(tmp) ? readdirSync(tmp) : [])
-    .flatMap((d) => (existsSync(join(tmp, d)) ? readdirSync(join(tmp, d)) : []).filter((n) => n.startsWith('received-')));
+  const stagingFiles = () =>
+    (existsSync(tmp) ? readdirSync(tmp) : []).flatMap((d) =>
+      (existsSync(join(tmp, d)) ? readdirSync(join(tmp, d)) : []).filter((n) => n.startsWith('received-')),
+    );
   return { store, into, stagingFiles };
 }
 
@@ -54,7 +56,10 @@ const errors: ReceiveErrors = {
   overrun: () => new AslError('CORRUPT', 'overrun'),
 };
 
-for (const [kind, size] of [['in memory', 1000], ['through a staging file', BIG]] as const) {
+for (const [kind, size] of [
+  ['in memory', 1000],
+  ['through a staging file', BIG],
+] as const) {
   test(`an object ${kind}: accepted bytes are staged, collected for the checks and committed intact`, async (t) => {
     const tree = Buffer.concat([TREE_MAGIC, randomBytes(size - TREE_MAGIC.length)]);
     const blob = randomBytes(size);
@@ -76,7 +81,9 @@ for (const [kind, size] of [['in memory', 1000], ['through a staging file', BIG]
     const bytes = randomBytes(size);
     const claimed = sha256(randomBytes(size));
     const { store, into, stagingFiles } = await setup(t, [claimed]);
-    await assert.rejects(receiveObject(into, claimed, size, source(bytes).chunks, errors), { message: `mismatch: ${sha256(bytes)} (${size} bytes)` });
+    await assert.rejects(receiveObject(into, claimed, size, source(bytes).chunks, errors), {
+      message: `mismatch: ${sha256(bytes)} (${size} bytes)`,
+    });
     assert.equal(into.batch.pendingCount, 0);
     assert.equal(into.kept.size, 0);
     assert.deepEqual(stagingFiles(), []);
@@ -89,7 +96,9 @@ for (const [kind, size] of [['in memory', 1000], ['through a staging file', BIG]
     const bytes = randomBytes(size + 200000);
     const { into, stagingFiles } = await setup(t);
     const src = source(bytes);
-    await assert.rejects(receiveObject(into, sha256(bytes.subarray(0, size)), size, src.chunks, errors), { message: 'overrun' });
+    await assert.rejects(receiveObject(into, sha256(bytes.subarray(0, size)), size, src.chunks, errors), {
+      message: 'overrun',
+    });
     assert.equal(src.state.stopped, true);
     assert.ok(src.state.sent <= size + 65536, `read ${src.state.sent} bytes of a ${size}-byte object`);
     assert.equal(into.batch.pendingCount, 0);
@@ -99,7 +108,9 @@ for (const [kind, size] of [['in memory', 1000], ['through a staging file', BIG]
   test(`an object ${kind}: bytes that hash right but are shorter than the claimed size are refused`, async (t) => {
     const bytes = randomBytes(size - 1);
     const { into, stagingFiles } = await setup(t);
-    await assert.rejects(receiveObject(into, sha256(bytes), size, source(bytes).chunks, errors), { message: `mismatch: ${sha256(bytes)} (${size - 1} bytes)` });
+    await assert.rejects(receiveObject(into, sha256(bytes), size, source(bytes).chunks, errors), {
+      message: `mismatch: ${sha256(bytes)} (${size - 1} bytes)`,
+    });
     assert.equal(into.batch.pendingCount, 0);
     assert.deepEqual(stagingFiles(), []);
   });

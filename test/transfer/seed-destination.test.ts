@@ -34,7 +34,13 @@ test('seed: an absolute link in the image root on the way to DIR is refused; not
   const dir = await tempDir(t);
   const { host, root, hostBefore, rootBefore } = await hostileImage(dir);
   const r = await runAsl(['seed', '--store', fx.store, '--into', join(root, 'var', 'lib', 'asl', 'personal')]);
-  assertRefused(r, 2, new RegExp(`^asl: ${join(root, 'var')}: is a symbolic link \\(to ${join(host, 'var')}\\) on the way to ${join(root, 'var', 'lib', 'asl', 'personal')}; the seed follows no link, since one inside an image root can lead out of it: give --root IMAGE_ROOT`));
+  assertRefused(
+    r,
+    2,
+    new RegExp(
+      `^asl: ${join(root, 'var')}: is a symbolic link \\(to ${join(host, 'var')}\\) on the way to ${join(root, 'var', 'lib', 'asl', 'personal')}; the seed follows no link, since one inside an image root can lead out of it: give --root IMAGE_ROOT`,
+    ),
+  );
   assert.equal(treeDigest(host), hostBefore, 'the host folder is byte-for-byte unchanged');
   assert.equal(treeDigest(root), rootBefore, 'the image root is unchanged');
   assert.deepEqual(listAll(join(host, 'var')), ['lib'], 'no folder was created on the host');
@@ -57,19 +63,26 @@ test('seed --root: links are resolved inside the image root, and the seed prints
   const expected = join(root, host, 'var', 'lib', 'asl', 'personal');
   const r = await aslOk(['seed', '--store', fx.store, '--root', root, '--into', into]);
   assert.match(r.stdout, new RegExp(`^seeded ${expected}: \\d+ receipts, `));
-  assert.equal(r.stderr, `note: --into ${into} resolves to ${expected} inside ${root} (links followed as the image sees them)\n`);
+  assert.equal(
+    r.stderr,
+    `note: --into ${into} resolves to ${expected} inside ${root} (links followed as the image sees them)\n`,
+  );
   assert.equal(treeDigest(host), hostBefore, 'the host folder is byte-for-byte unchanged');
   assert.match((await aslOk(['verify', '--store', expected])).stdout, /^OK: /m);
 
   // The same seed named as the image sees it is already there; --json says where.
-  const again = JSON.parse((await aslOk(['seed', '--store', fx.store, '--root', root, '--into', '/var/lib/asl/personal', '--json'])).stdout) as { into: string; root: string; alreadySeeded: boolean };
+  const again = JSON.parse(
+    (await aslOk(['seed', '--store', fx.store, '--root', root, '--into', '/var/lib/asl/personal', '--json'])).stdout,
+  ) as { into: string; root: string; alreadySeeded: boolean };
   assert.deepEqual(again, { ...again, into: expected, root, alreadySeeded: true });
 
   // `..` stops at the image root, as it does for the booted system.
   const climbing = join(dir, 'climb');
   await mkdir(climbing);
   await symlink('../../../../../../../../opt', join(climbing, 'var'));
-  const r2 = JSON.parse((await aslOk(['seed', '--store', fx.store, '--root', climbing, '--into', '/var/asl', '--json'])).stdout) as { into: string };
+  const r2 = JSON.parse(
+    (await aslOk(['seed', '--store', fx.store, '--root', climbing, '--into', '/var/asl', '--json'])).stdout,
+  ) as { into: string };
   assert.equal(r2.into, join(climbing, 'opt', 'asl'));
   assert.match((await aslOk(['verify', '--store', r2.into])).stdout, /^OK: /m);
   assert.deepEqual(await readdir(climbing), ['opt', 'var'], 'nothing was written beside the image root');
@@ -80,9 +93,25 @@ test('seed --root: a relative --into, DIR as a link, or the root itself are refu
   const dir = await tempDir(t);
   const root = join(dir, 'img');
   await mkdir(join(root, 'var', 'lib'), { recursive: true });
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--root', root, '--into', 'var/lib/asl']), 2, /--into var\/lib\/asl is relative; with --root give it as the image sees it/);
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--root', root, '--into', '/']), 2, /--into names the image root itself/);
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--root', root, '--into', 'var/lib/asl']),
+    2,
+    /--into var\/lib\/asl is relative; with --root give it as the image sees it/,
+  );
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--root', root, '--into', '/']),
+    2,
+    /--into names the image root itself/,
+  );
   await symlink('/tmp', join(root, 'var', 'lib', 'asl'));
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--root', root, '--into', '/var/lib/asl']), 2, new RegExp(`${join(root, 'var', 'lib', 'asl')}: is a symbolic link; the seed is never written through a link`));
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--root', join(dir, 'nope'), '--into', '/var']), 2, new RegExp(`${join(dir, 'nope')}: --root: no such file or directory`));
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--root', root, '--into', '/var/lib/asl']),
+    2,
+    new RegExp(`${join(root, 'var', 'lib', 'asl')}: is a symbolic link; the seed is never written through a link`),
+  );
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--root', join(dir, 'nope'), '--into', '/var']),
+    2,
+    new RegExp(`${join(dir, 'nope')}: --root: no such file or directory`),
+  );
 });

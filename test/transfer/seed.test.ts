@@ -21,8 +21,13 @@ before(async () => {
 after(() => rm(fixtureDir, { recursive: true, force: true }));
 
 interface SeedJson {
-  receipts: number; objects: number; log: string; privateKey: boolean; alreadySeeded: boolean;
-  views: { files: number; skipped: string[] } | null; verify: { ok: boolean };
+  receipts: number;
+  objects: number;
+  log: string;
+  privateKey: boolean;
+  alreadySeeded: boolean;
+  views: { files: number; skipped: string[] } | null;
+  verify: { ok: boolean };
 }
 
 async function seed(args: string[]): Promise<SeedJson> {
@@ -41,9 +46,14 @@ async function verifyOk(store: string): Promise<void> {
   assert.equal(v.code, 0, v.stdout + v.stderr);
 }
 
-function logLines(store: string): Array<{ seq: number; receipt: string; step: string; time: string; prev: string | null }> {
+function logLines(
+  store: string,
+): Array<{ seq: number; receipt: string; step: string; time: string; prev: string | null }> {
   const text = existsSync(join(store, 'log/receipts.log')) ? readFileSync(join(store, 'log/receipts.log'), 'utf8') : '';
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l.split('\t')[1]!));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l.split('\t')[1]!));
 }
 
 test('the whole store: every object, the source log and signed head byte for byte, public keys only, the readable folders; verify passes', async (t) => {
@@ -64,7 +74,8 @@ test('the whole store: every object, the source log and signed head byte for byt
   assert.equal(existsSync(join(into, 'keys/environment.key')), false, 'no environment HMAC key (a secret too)');
   assert.deepEqual(readdirSync(join(into, 'refs/put')).sort(), readdirSync(join(fx.store, 'refs/put')).sort());
   // The readable folders, as `cp -a` would have made them (per/ holds only files receipts back).
-  for (const view of ['binaries', 'scripts', 'per']) assert.equal(treeDigest(join(into, view)), treeDigest(join(fx.store, view)), view);
+  for (const view of ['binaries', 'scripts', 'per'])
+    assert.equal(treeDigest(join(into, view)), treeDigest(join(fx.store, view)), view);
   assert.equal(statSync(join(into, 'binaries/tool')).mode & 0o777, 0o755);
   assert.deepEqual(readdirSync(join(into, 'per')).sort(), ['final', 'gen', 'overlay']);
   assert.equal(statSync(into).mode & 0o777, 0o700, 'the seeded store is private to its owner (docs/security.md)');
@@ -96,7 +107,9 @@ test('--receipts STEP: only its closure, a log of just those receipts with a hea
   assert.deepEqual({ ...entry, prev: null, seq: 1 }, { ...source, prev: null, seq: 1 });
   assert.equal(entry!.prev, null);
   // The head is signed by the source key, which the seed trusts; no other key appears.
-  const head = JSON.parse(await readFile(join(overlay, 'log/head.json'), 'utf8')) as { signatures: Array<{ keyid: string }> };
+  const head = JSON.parse(await readFile(join(overlay, 'log/head.json'), 'utf8')) as {
+    signatures: Array<{ keyid: string }>;
+  };
   assert.equal(head.signatures[0]!.keyid, fx.keyId);
   assert.deepEqual(readdirSync(join(overlay, 'keys/trusted')), [`${fx.keyId}.pub`]);
 });
@@ -116,7 +129,16 @@ test('--with-private-key copies the signing key, and the seed can then record it
   const r = await seed(['--store', fx.store, '--into', into, '--with-private-key']);
   assert.equal(r.privateKey, true);
   assert.equal(statSync(join(into, 'keys/signing.key')).mode & 0o777, 0o600);
-  const cap = await runAsl(['capture', '--store', into, '--cmd', 'true', '--outdir', join(dir, 'out'), '--no-auto-watch']);
+  const cap = await runAsl([
+    'capture',
+    '--store',
+    into,
+    '--cmd',
+    'true',
+    '--outdir',
+    join(dir, 'out'),
+    '--no-auto-watch',
+  ]);
   assert.equal(cap.code, 0, cap.stderr);
   await verifyOk(into);
   assert.equal(logLines(into).length, 4);
@@ -126,7 +148,16 @@ test('a seed without the private key: asl init gives the host a key of its own; 
   const dir = await tempDir(t);
   const into = join(dir, 'p');
   await seed(['--store', fx.store, '--into', into]);
-  const refused = await runAsl(['capture', '--store', into, '--cmd', 'true', '--outdir', join(dir, 'out0'), '--no-auto-watch']);
+  const refused = await runAsl([
+    'capture',
+    '--store',
+    into,
+    '--cmd',
+    'true',
+    '--outdir',
+    join(dir, 'out0'),
+    '--no-auto-watch',
+  ]);
   assert.equal(refused.code, 2, 'no signing key yet: refused');
   assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
   assert.equal(logLines(into).length, 3, 'nothing appended by the refused capture');
@@ -137,17 +168,33 @@ test('a seed without the private key: asl init gives the host a key of its own; 
   assert.deepEqual([made.created, made.keyGenerated], [false, true]);
   assert.notEqual(made.keyId, fx.keyId, 'the host key is not the build key');
   assert.deepEqual(readdirSync(join(into, 'keys/trusted')).sort(), [`${fx.keyId}.pub`, `${made.keyId}.pub`].sort());
-  const again = JSON.parse((await runAsl(['init', '--store', into, '--json'])).stdout) as { keyGenerated: boolean; keyId: string };
+  const again = JSON.parse((await runAsl(['init', '--store', into, '--json'])).stdout) as {
+    keyGenerated: boolean;
+    keyId: string;
+  };
   assert.deepEqual([again.keyGenerated, again.keyId], [false, made.keyId], 'a second init keeps the key');
 
-  const cap = await runAsl(['capture', '--store', into, '--cmd', 'echo on-host', '--outdir', join(dir, 'out'), '--no-auto-watch', '--json']);
+  const cap = await runAsl([
+    'capture',
+    '--store',
+    into,
+    '--cmd',
+    'echo on-host',
+    '--outdir',
+    join(dir, 'out'),
+    '--no-auto-watch',
+    '--json',
+  ]);
   assert.equal(cap.code, 0, cap.stderr);
   await verifyOk(into);
   const lines = logLines(into);
   assert.equal(lines.length, 4);
   assert.equal(lines[3]!.prev !== null, true, 'the host entry chains onto the build history');
   assert.equal(statSync(join(into, 'keys/environment.key')).mode & 0o777, 0o600, 'a new environment key of the host');
-  assert.notDeepEqual(await readFile(join(into, 'keys/environment.key')), await readFile(join(fx.store, 'keys/environment.key')));
+  assert.notDeepEqual(
+    await readFile(join(into, 'keys/environment.key')),
+    await readFile(join(fx.store, 'keys/environment.key')),
+  );
 });
 
 test('DIR: an empty directory is used; a non-empty one, a symlink or another store is refused and left as it was; a re-run is a no-op', async (t) => {
@@ -164,7 +211,11 @@ test('DIR: an empty directory is used; a non-empty one, a symlink or another sto
   const full = join(dir, 'full');
   await mkdir(full);
   await writeFile(join(full, 'keep.txt'), 'mine\n');
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--into', full]), 2, /directory is not empty \(found "keep\.txt"\)/);
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--into', full]),
+    2,
+    /directory is not empty \(found "keep\.txt"\)/,
+  );
   assert.deepEqual(readdirSync(full), ['keep.txt']);
 
   const target = join(dir, 'elsewhere');
@@ -176,11 +227,19 @@ test('DIR: an empty directory is used; a non-empty one, a symlink or another sto
   const other = join(dir, 'other');
   assert.equal((await runAsl(['init', '--store', other])).code, 0);
   const otherBefore = treeDigest(other);
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--into', other]), 2, /already an ASL store that does not hold this seed/);
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--into', other]),
+    2,
+    /already an ASL store that does not hold this seed/,
+  );
   assert.equal(treeDigest(other), otherBefore);
 
   assertRefused(await runAsl(['seed', '--store', fx.store, '--into', join(fx.store, 'per', 'x')]), 2, /into itself/);
-  assertRefused(await runAsl(['seed', '--store', fx.store, '--into', join(dir, 'n'), '--receipts', 'no-such-step']), 2, /no-such-step: no logged receipt/);
+  assertRefused(
+    await runAsl(['seed', '--store', fx.store, '--into', join(dir, 'n'), '--receipts', 'no-such-step']),
+    2,
+    /no-such-step: no logged receipt/,
+  );
 });
 
 test('a seeded copy with one byte flipped is caught by verify, naming the object', async (t) => {
@@ -196,6 +255,10 @@ test('a seeded copy with one byte flipped is caught by verify, naming the object
   copyTree(fx.store, src);
   const log = join(src, 'per/gen/stdout.log');
   await writeFile(log, 'not what ran\n');
-  assertRefused(await runAsl(['seed', '--store', src, '--into', join(dir, 'x')]), 1, /per\/gen\/stdout\.log: hashes to sha256:[0-9a-f]{64}, but receipt sha256:[0-9a-f]{64} records stdout/);
+  assertRefused(
+    await runAsl(['seed', '--store', src, '--into', join(dir, 'x')]),
+    1,
+    /per\/gen\/stdout\.log: hashes to sha256:[0-9a-f]{64}, but receipt sha256:[0-9a-f]{64} records stdout/,
+  );
   assert.equal(existsSync(join(dir, 'x')), false);
 });

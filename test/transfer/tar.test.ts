@@ -11,7 +11,14 @@ import { Readable } from 'node:stream';
 import { tempDir } from './fixture.js';
 import { readTar } from '../../src/core/tar-reader.js';
 import { TarWriter, fileSink } from '../../src/transfer/tar-writer.js';
-import { BLOCK, decodeHeader, decodePaxRecords, encodeHeader, encodePaxRecords, USTAR_MAX_SIZE } from '../../src/core/tar-format.js';
+import {
+  BLOCK,
+  decodeHeader,
+  decodePaxRecords,
+  encodeHeader,
+  encodePaxRecords,
+  USTAR_MAX_SIZE,
+} from '../../src/core/tar-format.js';
 import type { AslError } from '../../src/core/errors.js';
 
 async function readAll(source: AsyncIterable<Buffer>): Promise<Array<{ name: string; type: string; data: Buffer }>> {
@@ -46,7 +53,10 @@ test('what TarWriter writes, GNU tar lists and extracts byte for byte', async (t
   assert.deepEqual(await readFile(join(out, 'objects/sha256/cd/big')), big);
   assert.equal((await readFile(join(out, 'objects/sha256/ab/empty'))).length, 0);
   const back = await readAll((await open(file, 'r')).createReadStream());
-  assert.deepEqual(back.map((e) => e.name), ['asl-bundle.json', 'objects/sha256/ab/empty', 'objects/sha256/cd/big']);
+  assert.deepEqual(
+    back.map((e) => e.name),
+    ['asl-bundle.json', 'objects/sha256/ab/empty', 'objects/sha256/cd/big'],
+  );
   assert.deepEqual(back[2]!.data, big);
 });
 
@@ -65,14 +75,25 @@ test('GNU tar archives (ustar and pax, long names, links) read back as tar wrote
     const byName = new Map(entries.map((e) => [e.name.replace(/^\.\//, ''), e]));
     assert.equal(byName.get('a.txt')!.data.toString(), 'hello\n', format);
     assert.equal(byName.get('link')!.type, 'symlink', format);
-    assert.equal(byName.get(`${longDir}/file-with-a-long-name-${'x'.repeat(40)}`)!.data.toString(), 'long\n', `${format}: prefix or pax path joined`);
+    assert.equal(
+      byName.get(`${longDir}/file-with-a-long-name-${'x'.repeat(40)}`)!.data.toString(),
+      'long\n',
+      `${format}: prefix or pax path joined`,
+    );
   }
 });
 
-test('pax records round-trip, and a pax size beyond ustar\'s 8 GiB applies to the next entry', () => {
+test("pax records round-trip, and a pax size beyond ustar's 8 GiB applies to the next entry", () => {
   const body = encodePaxRecords({ size: String(USTAR_MAX_SIZE + 10), path: 'objects/é' });
-  assert.deepEqual([...decodePaxRecords(body, 'x')], [['size', String(USTAR_MAX_SIZE + 10)], ['path', 'objects/é']]);
-  for (const rec of body.toString('utf8').split('\n').filter(Boolean)) assert.equal(Number(rec.split(' ')[0]), Buffer.byteLength(rec) + 1, 'length counts itself');
+  assert.deepEqual(
+    [...decodePaxRecords(body, 'x')],
+    [
+      ['size', String(USTAR_MAX_SIZE + 10)],
+      ['path', 'objects/é'],
+    ],
+  );
+  for (const rec of body.toString('utf8').split('\n').filter(Boolean))
+    assert.equal(Number(rec.split(' ')[0]), Buffer.byteLength(rec) + 1, 'length counts itself');
   // A header for an entry too big for ustar says 0; the pax record carries the size.
   const h = decodeHeader(encodeHeader({ name: 'big', size: USTAR_MAX_SIZE + 1 }), 'x');
   assert.equal(h.size, 0);
@@ -82,11 +103,22 @@ test('a damaged header, a lone zero block and a cut archive are refused as malfo
   const good = encodeHeader({ name: 'f', size: 3 });
   const bad = Buffer.from(good);
   bad[0] = 0x67; // name changed, checksum not
-  await assert.rejects(readAll(Readable.from([bad])), (e: AslError) => e.code === 'BAD_INPUT' && /checksum/.test(e.message));
+  await assert.rejects(
+    readAll(Readable.from([bad])),
+    (e: AslError) => e.code === 'BAD_INPUT' && /checksum/.test(e.message),
+  );
   const data = Buffer.concat([good, Buffer.from('abc'), Buffer.alloc(BLOCK - 3)]);
-  await assert.rejects(readAll(Readable.from([data])), (e: AslError) => e.code === 'BAD_INPUT' && /truncated.*end-of-archive/.test(e.message));
-  await assert.rejects(readAll(Readable.from([data.subarray(0, BLOCK + 2)])), (e: AslError) => e.code === 'BAD_INPUT' && /truncated: the archive ends inside "f"/.test(e.message));
-  await assert.rejects(readAll(Readable.from([Buffer.concat([data, Buffer.alloc(BLOCK), good])])), (e: AslError) => /lone zero block/.test(e.message));
+  await assert.rejects(
+    readAll(Readable.from([data])),
+    (e: AslError) => e.code === 'BAD_INPUT' && /truncated.*end-of-archive/.test(e.message),
+  );
+  await assert.rejects(
+    readAll(Readable.from([data.subarray(0, BLOCK + 2)])),
+    (e: AslError) => e.code === 'BAD_INPUT' && /truncated: the archive ends inside "f"/.test(e.message),
+  );
+  await assert.rejects(readAll(Readable.from([Buffer.concat([data, Buffer.alloc(BLOCK), good])])), (e: AslError) =>
+    /lone zero block/.test(e.message),
+  );
   const ok = await readAll(Readable.from([Buffer.concat([data, Buffer.alloc(2 * BLOCK)])]));
   assert.equal(ok[0]!.data.toString(), 'abc');
 });

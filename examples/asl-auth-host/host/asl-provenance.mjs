@@ -24,7 +24,9 @@ function settings() {
       const m = /^\s*([A-Z_]+)=(.*)$/.exec(line);
       if (m) out[m[1]] = m[2].replace(/^["']|["']$/g, '');
     }
-  } catch { /* defaults below */ }
+  } catch {
+    /* defaults below */
+  }
   return out;
 }
 const conf = { ...settings(), ...process.env };
@@ -32,10 +34,17 @@ const STORE = conf.ASL_STORE || '/var/lib/asl/personal';
 const ROOT_STEP = conf.ASL_ROOT_STEP || 'image_root';
 const FULL = conf.ASL_BOOT_VERIFY === 'full';
 const EXCLUDES = [
-  STORE, '/proc', '/sys', '/dev', '/run', '/tmp',
+  STORE,
+  '/proc',
+  '/sys',
+  '/dev',
+  '/run',
+  '/tmp',
   // live-boot: appends the overlay and /tmp mounts to /etc/fstab, keeps its log in
   // /var/log/live, mounts its media below /usr/lib/live/mount
-  '/etc/fstab', '/var/log/live', '/usr/lib/live/mount',
+  '/etc/fstab',
+  '/var/log/live',
+  '/usr/lib/live/mount',
   // empty in the image: systemd writes this boot's own id before anything else runs
   '/etc/machine-id',
   ...(conf.ASL_BOOT_EXCLUDE ? conf.ASL_BOOT_EXCLUDE.split(/\s+/).filter(Boolean) : []),
@@ -48,12 +57,27 @@ const EXCLUDES = [
 function say(text) {
   const line = `ASL-AUTH-HOST provenance: ${text}\n`;
   let consoles = [];
-  try { consoles = readFileSync('/sys/class/tty/console/active', 'utf8').trim().split(/\s+/).filter(Boolean); } catch { /* none */ }
+  try {
+    consoles = readFileSync('/sys/class/tty/console/active', 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    /* none */
+  }
   let shown = false;
   for (const name of consoles) {
-    try { writeFileSync(`/dev/${name}`, line); shown = true; } catch { /* a console that cannot be opened */ }
+    try {
+      writeFileSync(`/dev/${name}`, line);
+      shown = true;
+    } catch {
+      /* a console that cannot be opened */
+    }
   }
-  if (!shown) { try { writeFileSync('/dev/console', line); } catch { /* no console at all */ } }
+  if (!shown) {
+    try {
+      writeFileSync('/dev/console', line);
+    } catch {
+      /* no console at all */
+    }
+  }
   process.stdout.write(line);
 }
 const note = (text) => process.stderr.write(`asl-provenance: ${text}\n`);
@@ -67,9 +91,17 @@ function asl(args) {
   });
   note(`asl ${args.join(' ')}: exit ${r.status} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   let json = null;
-  try { json = JSON.parse(r.stdout); } catch { /* below */ }
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    /* below */
+  }
   let error = null;
-  try { error = JSON.parse(r.stderr.trim().split('\n').pop() || 'null')?.error ?? null; } catch { /* plain text */ }
+  try {
+    error = JSON.parse(r.stderr.trim().split('\n').pop() || 'null')?.error ?? null;
+  } catch {
+    /* plain text */
+  }
   if (r.stderr) process.stderr.write(r.stderr);
   return { code: r.status, json, error, stderr: r.stderr };
 }
@@ -88,14 +120,17 @@ function describe(d) {
 const store = asl(['verify', '--store', STORE, ...(FULL ? [] : ['--quick'])]);
 if (store.code !== 0 || !store.json?.ok) {
   const p = store.json?.problems?.[0];
-  fail(`store ${STORE}: ${p ? (p.message ?? JSON.stringify(p)) : (store.error?.message ?? store.stderr.trim().split('\n').pop() ?? `asl verify exited ${store.code}`)}`);
+  fail(
+    `store ${STORE}: ${p ? (p.message ?? JSON.stringify(p)) : (store.error?.message ?? store.stderr.trim().split('\n').pop() ?? `asl verify exited ${store.code}`)}`,
+  );
 }
 const receipts = store.json.counts.receipts;
 const artifacts = store.json.counts.objects;
 
 // 2. the image root's tree
 const log = asl(['log', '--store', STORE]);
-if (log.code !== 0 || !Array.isArray(log.json)) fail(`store ${STORE}: asl log failed: ${log.error?.message ?? log.code}`);
+if (log.code !== 0 || !Array.isArray(log.json))
+  fail(`store ${STORE}: asl log failed: ${log.error?.message ?? log.code}`);
 const rootEntry = log.json.filter((e) => e.step === ROOT_STEP && e.ok).pop();
 if (!rootEntry) fail(`store ${STORE}: no successful receipt of step ${ROOT_STEP} records the image root`);
 const shown = asl(['show', '--store', STORE, rootEntry.receipt]);
@@ -107,10 +142,21 @@ const tree = watched[0].after;
 note(`image root: tree ${tree}, recorded as ${watched[0].path} by receipt ${rootEntry.receipt}`);
 
 // 3. the running root against it
-const check = asl(['verify', '--store', STORE, '--tree', tree, '--root', '/', ...EXCLUDES.flatMap((p) => ['--exclude', p])]);
-if (!check.json) fail(`asl verify --tree: ${check.error?.message ?? check.stderr.trim().split('\n').pop() ?? `exit ${check.code}`}`);
+const check = asl([
+  'verify',
+  '--store',
+  STORE,
+  '--tree',
+  tree,
+  '--root',
+  '/',
+  ...EXCLUDES.flatMap((p) => ['--exclude', p]),
+]);
+if (!check.json)
+  fail(`asl verify --tree: ${check.error?.message ?? check.stderr.trim().split('\n').pop() ?? `exit ${check.code}`}`);
 for (const d of check.json.differences ?? []) note(describe(d));
-for (const s of check.json.skippedMounts ?? []) note(`not compared below ${typeof s === 'string' ? s : s.path}: another file system`);
+for (const s of check.json.skippedMounts ?? [])
+  note(`not compared below ${typeof s === 'string' ? s : s.path}: another file system`);
 if (!check.json.ok || check.code !== 0) {
   const diffs = check.json.differences ?? [];
   if (diffs.length === 0) fail(`asl verify --tree exited ${check.code}`);
@@ -118,14 +164,23 @@ if (!check.json.ok || check.code !== 0) {
   fail(`${describe(diffs[0])}${more}`);
 }
 const c = check.json.counts ?? {};
-note(`root: ${c.entries} entries, ${c.hashedFiles} files hashed (${((c.hashedBytes ?? 0) / 1e6).toFixed(1)} MB) in ${((check.json.ms ?? 0) / 1000).toFixed(1)} s`);
+note(
+  `root: ${c.entries} entries, ${c.hashedFiles} files hashed (${((c.hashedBytes ?? 0) / 1e6).toFixed(1)} MB) in ${((check.json.ms ?? 0) / 1000).toFixed(1)} s`,
+);
 
 // 4. the audit of the image the root was checked against
 const audit = asl(['audit', '--store', STORE, rootEntry.receipt]);
 const a = audit.json?.summary;
-if (audit.code !== 0 || !a) fail(`asl audit: ${audit.error?.message ?? audit.stderr.trim().split('\n').pop() ?? `exit ${audit.code}`}`);
+if (audit.code !== 0 || !a)
+  fail(`asl audit: ${audit.error?.message ?? audit.stderr.trim().split('\n').pop() ?? `exit ${audit.code}`}`);
 for (const e of audit.json.entries.filter((x) => x.class === 'unattributed' || x.package?.check === 'differs')) {
-  note(`audit: ${e.class === 'unattributed' ? 'unattributed' : 'differs from its package'} /${e.path}${e.package?.check === 'differs' ? ` (${e.package.name} ${e.package.version ?? ''})` : ''}`);
+  note(
+    `audit: ${e.class === 'unattributed' ? 'unattributed' : 'differs from its package'} /${e.path}${e.package?.check === 'differs' ? ` (${e.package.name} ${e.package.version ?? ''})` : ''}`,
+  );
 }
-note(`audit: ${a.files} files, ${a.symlinks} symlinks, ${a.other} other, ${a.packages} packages in ${((audit.json.ms ?? 0) / 1000).toFixed(1)} s`);
-say(`OK (${receipts} receipts, ${artifacts} artifacts, root ${tree}; audit: ${a.entries} entries, ${a.package} package, ${a.control} control, ${a.ingested} ingested, ${a.generated} generated, ${a.unattributed} unattributed, ${a.differs} differ)`);
+note(
+  `audit: ${a.files} files, ${a.symlinks} symlinks, ${a.other} other, ${a.packages} packages in ${((audit.json.ms ?? 0) / 1000).toFixed(1)} s`,
+);
+say(
+  `OK (${receipts} receipts, ${artifacts} artifacts, root ${tree}; audit: ${a.entries} entries, ${a.package} package, ${a.control} control, ${a.ingested} ingested, ${a.generated} generated, ${a.unattributed} unattributed, ${a.differs} differ)`,
+);

@@ -11,7 +11,9 @@ export const command: Command = {
   options: { store: { type: 'string' } },
   help: {
     flags: { store: STORE_FLAG },
-    examples: ['asl cat --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264:usr/lib/os-release'],
+    examples: [
+      'asl cat --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264:usr/lib/os-release',
+    ],
   },
   async run(args, io) {
     const ref = args.positionals[0];
@@ -25,7 +27,10 @@ export const command: Command = {
     if (path !== undefined) {
       const resolved = await resolveTreePath(store, id, path);
       if (resolved.kind === 'root' || resolved.entry.type !== 'file') {
-        throw new AslError('BAD_INPUT', `${ref}: is a ${resolved.kind === 'root' ? 'dir' : resolved.entry.type}, not a file`);
+        throw new AslError(
+          'BAD_INPUT',
+          `${ref}: is a ${resolved.kind === 'root' ? 'dir' : resolved.entry.type}, not a file`,
+        );
       }
       blob = resolved.entry.digest!;
     }

@@ -5,13 +5,21 @@ import { describeEntry, describeFields } from '../entry-text.js';
 
 const short = (d: string | undefined) => (d ? d.slice(0, 19) : '-');
 
-const LABEL: Record<DiffChange['kind'], string> = { added: 'added   ', removed: 'removed ', modified: 'modified', metadata: 'metadata' };
+const LABEL: Record<DiffChange['kind'], string> = {
+  added: 'added   ',
+  removed: 'removed ',
+  modified: 'modified',
+  metadata: 'metadata',
+};
 
 function changeLine(c: DiffChange): string {
   const path = `${c.path === '' ? '.' : c.path}${c.type === 'dir' && c.path !== '' ? '/' : ''}`;
-  const detail = c.kind === 'added' ? describeEntry(c.after!)
-    : c.kind === 'removed' ? describeEntry(c.before!)
-      : describeFields(c.fields ?? [], c.before!, c.after!);
+  const detail =
+    c.kind === 'added'
+      ? describeEntry(c.after!)
+      : c.kind === 'removed'
+        ? describeEntry(c.before!)
+        : describeFields(c.fields ?? [], c.before!, c.after!);
   return `${LABEL[c.kind]}  ${path}  ${detail}`;
 }
 
@@ -28,14 +36,17 @@ function write(io: Io, text: string): Promise<void> | void {
 
 export const command: Command = {
   usage: 'asl diff --store S (TREE_A TREE_B | RECEIPT) [--path DIR] [--json]',
-  summary: 'Paths added, removed, modified (content) and changed in metadata only between two trees, or before -> after of a receipt\'s watched roots. Exit 0 when equal, 1 when they differ.',
+  summary:
+    "Paths added, removed, modified (content) and changed in metadata only between two trees, or before -> after of a receipt's watched roots. Exit 0 when equal, 1 when they differ.",
   options: { store: { type: 'string' }, path: { type: 'string' } },
   help: {
     flags: {
       store: STORE_FLAG,
       path: ['DIR', 'compare only the directory DIR inside both sides'],
     },
-    examples: ['asl diff --store $PRESTORE sha256:3149c82f5068c28ac2440f21799f6b8f812f3b8678807404644fbbe361793a2d --path etc   (a receipt: before -> after)'],
+    examples: [
+      'asl diff --store $PRESTORE sha256:3149c82f5068c28ac2440f21799f6b8f812f3b8678807404644fbbe361793a2d --path etc   (a receipt: before -> after)',
+    ],
   },
   async run(args, io) {
     const store = await requireStore(args, 'diff');
@@ -48,9 +59,15 @@ export const command: Command = {
       const pair = within !== undefined ? await narrowPair(store, raw, within) : { ...raw, prefix: '' };
       const counts = emptyCounts();
       if (json) {
-        await write(io, `${i > 0 ? ',' : ''}\n{"label":${JSON.stringify(pair.label)},"a":${JSON.stringify(pair.a)},"b":${JSON.stringify(pair.b)},${pair.receipt ? `"receipt":${JSON.stringify(pair.receipt)},` : ''}${within !== undefined ? `"path":${JSON.stringify(pair.prefix)},` : ''}"changes":[`);
+        await write(
+          io,
+          `${i > 0 ? ',' : ''}\n{"label":${JSON.stringify(pair.label)},"a":${JSON.stringify(pair.a)},"b":${JSON.stringify(pair.b)},${pair.receipt ? `"receipt":${JSON.stringify(pair.receipt)},` : ''}${within !== undefined ? `"path":${JSON.stringify(pair.prefix)},` : ''}"changes":[`,
+        );
       } else if (pairs.length > 1 || pair.receipt) {
-        await write(io, `${i > 0 ? '\n' : ''}== ${pair.label}: ${short(pair.a ?? undefined)} -> ${short(pair.b ?? undefined)}\n`);
+        await write(
+          io,
+          `${i > 0 ? '\n' : ''}== ${pair.label}: ${short(pair.a ?? undefined)} -> ${short(pair.b ?? undefined)}\n`,
+        );
       }
       let n = 0;
       for await (const c of diffStoreTrees(store, pair.a, pair.b, { prefix: pair.prefix })) {

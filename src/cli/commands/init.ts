@@ -6,7 +6,8 @@ import { boolOpt, stringOpt, writeJson, type Command } from '../command.js';
 
 export const command: Command = {
   usage: 'asl init --store DIR   (alias: asl-init-store --store DIR)',
-  summary: 'Create an ASL store at DIR (objects, keys, receipt log, the binaries/ scripts/ per/ folders). Re-running on a store is a no-op.',
+  summary:
+    'Create an ASL store at DIR (objects, keys, receipt log, the binaries/ scripts/ per/ folders). Re-running on a store is a no-op.',
   options: { store: { type: 'string' } },
   help: {
     flags: { store: ['DIR', 'where to create the store (absent, empty, or holding only binaries/ scripts/ per/)'] },
@@ -19,12 +20,17 @@ export const command: Command = {
     const copy = await receiptFolderCopy(resolve(dir));
     const { store, created, keyId, keyGenerated } = await initStore(dir);
     if (created && copy && copy.receipts > 0) {
-      io.stderr.write(`note: ${store.root} already held ${copy.what}; the new store logs none of those receipts and has none of their objects, `
-        + 'so `asl verify` will name each; `asl seed --store PRESTORE --into EMPTY_DIR` carries a store with its history\n');
+      io.stderr.write(
+        `note: ${store.root} already held ${copy.what}; the new store logs none of those receipts and has none of their objects, ` +
+          'so `asl verify` will name each; `asl seed --store PRESTORE --into EMPTY_DIR` carries a store with its history\n',
+      );
     }
     if (boolOpt(args, 'json')) writeJson(io, { store: store.root, created, keyId, keyGenerated });
     else if (created) io.stdout.write(`created ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
-    else if (keyGenerated) io.stdout.write(`already a store: ${store.root}; it had no signing key, made one (${keyId.slice(0, 16)}, now trusted)\n`);
+    else if (keyGenerated)
+      io.stdout.write(
+        `already a store: ${store.root}; it had no signing key, made one (${keyId.slice(0, 16)}, now trusted)\n`,
+      );
     else io.stdout.write(`already a store: ${store.root} (signing key ${keyId.slice(0, 16)})\n`);
     return 0;
   },

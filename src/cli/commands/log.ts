@@ -12,10 +12,15 @@ export const command: Command = {
   },
   async run(args, io) {
     const items = await receiptHistory(await requireStore(args, 'log'));
-    if (boolOpt(args, 'json')) { writeJson(io, items); return 0; }
+    if (boolOpt(args, 'json')) {
+      writeJson(io, items);
+      return 0;
+    }
     for (const i of items) {
       const what = i.what.length > 70 ? `${i.what.slice(0, 67)}...` : i.what;
-      io.stdout.write(`${printable(`${String(i.seq).padStart(4)}  ${i.startedOn}  ${i.step.padEnd(14)} ${i.status.padEnd(18)} ${String(i.inputs).padStart(3)} in -> ${String(i.outputs).padStart(3)} out  ${(i.durationMs / 1000).toFixed(1).padStart(7)}s  ${i.receipt.slice(0, 19)}  ${what}`)}\n`);
+      io.stdout.write(
+        `${printable(`${String(i.seq).padStart(4)}  ${i.startedOn}  ${i.step.padEnd(14)} ${i.status.padEnd(18)} ${String(i.inputs).padStart(3)} in -> ${String(i.outputs).padStart(3)} out  ${(i.durationMs / 1000).toFixed(1).padStart(7)}s  ${i.receipt.slice(0, 19)}  ${what}`)}\n`,
+      );
     }
     if (items.length === 0) io.stdout.write('(no receipts)\n');
     return 0;

@@ -5,10 +5,16 @@ import { formatBytes, objectProgress } from '../progress.js';
 import { REGISTRY_FLAG_HELP, registryArgs, registryFlags, requireStoreDir } from '../shared-flags.js';
 
 export const command: Command = {
-  usage: 'asl pull --store S oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] [--trust KEY.pem]... [--trust-key KEYID]... '
-    + '[--username U --password-stdin] [--plain-http] [--ca-file PEM] [--concurrency N] [--json]',
-  summary: 'Pull a closure from an OCI registry into a store. Every blob is checked against its digest and every receipt against the store\'s trusted keys (plus --trust / --trust-key) before anything becomes visible, as `asl bundle import` does (docs/registry.md).',
-  options: { ...registryFlags, trust: { type: 'string', multiple: true }, 'trust-key': { type: 'string', multiple: true } },
+  usage:
+    'asl pull --store S oci://HOST[:PORT]/REPO[:TAG|@sha256:HEX] [--trust KEY.pem]... [--trust-key KEYID]... ' +
+    '[--username U --password-stdin] [--plain-http] [--ca-file PEM] [--concurrency N] [--json]',
+  summary:
+    "Pull a closure from an OCI registry into a store. Every blob is checked against its digest and every receipt against the store's trusted keys (plus --trust / --trust-key) before anything becomes visible, as `asl bundle import` does (docs/registry.md).",
+  options: {
+    ...registryFlags,
+    trust: { type: 'string', multiple: true },
+    'trust-key': { type: 'string', multiple: true },
+  },
   help: {
     flags: {
       ...REGISTRY_FLAG_HELP,
@@ -23,13 +29,21 @@ export const command: Command = {
     const store = await openStore(storeDir);
     const progress = objectProgress(io, 'pull');
     const result = await pullClosure(store, ref, {
-      ...options, trustFiles: listOpt(args, 'trust'), trustKeyIds: listOpt(args, 'trust-key'), onProgress: progress.update,
+      ...options,
+      trustFiles: listOpt(args, 'trust'),
+      trustKeyIds: listOpt(args, 'trust-key'),
+      onProgress: progress.update,
     });
     progress.done();
-    if (boolOpt(args, 'json')) { writeJson(io, result); return 0; }
-    io.stdout.write(`pulled ${result.reference} (${result.digest}): ${result.receipts.added} receipts added (${result.receipts.present} already logged), `
-      + `${result.objects.downloaded} objects downloaded (${formatBytes(result.bytes.downloaded)}, ${result.transfer.requests} blob requests, ${result.transfer.packs} packs), ${result.objects.present} already present`
-      + `${result.trusted.length > 0 ? `; now trusting ${result.trusted.map((k) => k.slice(0, 16)).join(', ')}` : ''}\n`);
+    if (boolOpt(args, 'json')) {
+      writeJson(io, result);
+      return 0;
+    }
+    io.stdout.write(
+      `pulled ${result.reference} (${result.digest}): ${result.receipts.added} receipts added (${result.receipts.present} already logged), ` +
+        `${result.objects.downloaded} objects downloaded (${formatBytes(result.bytes.downloaded)}, ${result.transfer.requests} blob requests, ${result.transfer.packs} packs), ${result.objects.present} already present` +
+        `${result.trusted.length > 0 ? `; now trusting ${result.trusted.map((k) => k.slice(0, 16)).join(', ')}` : ''}\n`,
+    );
     return 0;
   },
 };

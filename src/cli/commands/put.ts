@@ -27,7 +27,8 @@ export const command: Command = {
       const result = await putPath(store, path, { useCache: !boolOpt(args, 'no-cache'), onProgress: progress.update });
       progress.done();
       results.push({ path: resolve(path), ...result });
-      if (!boolOpt(args, 'json')) io.stdout.write(args.positionals.length > 1 ? `${result.id}  ${path}\n` : `${result.id}\n`);
+      if (!boolOpt(args, 'json'))
+        io.stdout.write(args.positionals.length > 1 ? `${result.id}  ${path}\n` : `${result.id}\n`);
     }
     if (boolOpt(args, 'json')) writeJson(io, results.length === 1 ? results[0] : results);
     return 0;

@@ -5,14 +5,20 @@ import { boolOpt, stringOpt, writeJson, requireStore, STORE_FLAG, type Command }
 
 export const command: Command = {
   usage: 'asl restore --store S ID DEST [--times TIMES_ID] [--json]',
-  summary: 'Materialize a blob or tree at DEST (which must not exist, or be an empty directory for a tree): content, modes, owners, links, devices, xattrs, mtimes.',
+  summary:
+    'Materialize a blob or tree at DEST (which must not exist, or be an empty directory for a tree): content, modes, owners, links, devices, xattrs, mtimes.',
   options: { store: { type: 'string' }, times: { type: 'string' } },
   help: {
     flags: {
       store: STORE_FLAG,
-      times: ['TIMES_ID', 'apply these recorded mtimes (default: those of the tree\'s latest put, when the store has them)'],
+      times: [
+        'TIMES_ID',
+        "apply these recorded mtimes (default: those of the tree's latest put, when the store has them)",
+      ],
     },
-    examples: ['asl restore --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 /srv/rebuilt-root'],
+    examples: [
+      'asl restore --store $PRESTORE sha256:c2ae6c8fa0191fbbbdf20ab9b538d0cfd96fd118219ee07c436ef4ab8c2d7264 /srv/rebuilt-root',
+    ],
   },
   async run(args, io) {
     const [id, dest] = args.positionals;
@@ -25,7 +31,10 @@ export const command: Command = {
       onWarning: (msg) => io.stderr.write(`asl: warning: ${msg}\n`),
     });
     if (boolOpt(args, 'json')) writeJson(io, { dest, ...result });
-    else io.stdout.write(`restored ${result.kind} to ${dest}: ${result.files} files, ${result.dirs} dirs, ${result.other} other, ${result.bytes} bytes\n`);
+    else
+      io.stdout.write(
+        `restored ${result.kind} to ${dest}: ${result.files} files, ${result.dirs} dirs, ${result.other} other, ${result.bytes} bytes\n`,
+      );
     return 0;
   },
 };

@@ -74,10 +74,21 @@ export class TreeExpander {
         continue;
       }
       switch (e.type) {
-        case 'file': files.push([name, digestHex(e.digest!)]); break;
-        case 'symlink': files.push([name, createHash('sha256').update(e.target!).digest('hex')]); break;
-        case 'dir': subdirs.push([name, e.digest!]); break;
-        case 'char': case 'block': case 'fifo': case 'socket': skipped.special++; break;
+        case 'file':
+          files.push([name, digestHex(e.digest!)]);
+          break;
+        case 'symlink':
+          files.push([name, createHash('sha256').update(e.target!).digest('hex')]);
+          break;
+        case 'dir':
+          subdirs.push([name, e.digest!]);
+          break;
+        case 'char':
+        case 'block':
+        case 'fifo':
+        case 'socket':
+          skipped.special++;
+          break;
       }
     }
     const children = await Promise.all(subdirs.map(([, d]) => this.files(d)));
@@ -96,12 +107,18 @@ class FileSet {
   readonly files: FileDigests = new Map();
   readonly skipped: SkippedCounts = { nonUtf8: 0, special: 0, pathless: 0 };
 
-  constructor(private readonly label: string, private readonly opts: PathOptions) {}
+  constructor(
+    private readonly label: string,
+    private readonly opts: PathOptions,
+  ) {}
 
   add(path: string, hex: string): void {
     const seen = this.files.get(path);
     if (seen !== undefined && seen !== hex) {
-      throw new AslError('UNSUPPORTED', `${this.label}: ${path} has two digests (sha256:${seen}, sha256:${hex}); one in-toto path holds one digest`);
+      throw new AslError(
+        'UNSUPPORTED',
+        `${this.label}: ${path} has two digests (sha256:${seen}, sha256:${hex}); one in-toto path holds one digest`,
+      );
     }
     this.files.set(path, hex);
   }
@@ -131,9 +148,15 @@ class FileSet {
 /** How an artifact reference shows on disk: as one file, as a tree, or not at all. */
 function fileKind(ref: ArtifactRef): 'blob' | 'tree' | undefined {
   switch (ref.kind) {
-    case 'tree': return 'tree';
-    case 'blob': case 'package': case 'receipt': return 'blob'; // a receipt input is its per.dsse.json
-    case 'log': case 'paths': return undefined;
+    case 'tree':
+      return 'tree';
+    case 'blob':
+    case 'package':
+    case 'receipt':
+      return 'blob'; // a receipt input is its per.dsse.json
+    case 'log':
+    case 'paths':
+      return undefined;
   }
 }
 
@@ -149,21 +172,33 @@ export interface ReceiptFiles {
  * left unchanged (its after-state is still what the step produced; ASL lists only
  * changed roots as outputs).
  */
-export async function receiptFiles(_store: Store, expander: TreeExpander, id: string, core: PerCore, opts: PathOptions): Promise<ReceiptFiles> {
+export async function receiptFiles(
+  _store: Store,
+  expander: TreeExpander,
+  id: string,
+  core: PerCore,
+  opts: PathOptions,
+): Promise<ReceiptFiles> {
   const materials = new FileSet(`receipt ${id} (step ${core.step}) materials`, opts);
   const products = new FileSet(`receipt ${id} (step ${core.step}) products`, opts);
   for (const ref of core.inputs) {
     if (ref.role === 'downloaded') continue;
     const kind = fileKind(ref);
     if (!kind) continue;
-    if (!ref.path) { materials.skipped.pathless++; continue; }
+    if (!ref.path) {
+      materials.skipped.pathless++;
+      continue;
+    }
     await materials.addArtifact(expander, kind, ref.path, ref.digest);
   }
   const outputPaths = new Set<string>();
   for (const ref of core.outputs) {
     const kind = fileKind(ref);
     if (!kind) continue;
-    if (!ref.path) { products.skipped.pathless++; continue; }
+    if (!ref.path) {
+      products.skipped.pathless++;
+      continue;
+    }
     outputPaths.add(ref.path);
     await products.addArtifact(expander, kind, ref.path, ref.digest);
   }
@@ -177,4 +212,3 @@ export async function receiptFiles(_store: Store, expander: TreeExpander, id: st
   }
   return { materials, products };
 }
-

@@ -69,8 +69,13 @@ function safeStepName(step: string, id: string): string {
  * Resolves each RECEIPT argument to a logged receipt: a receipt id, or a step name
  * that exactly one logged receipt has.
  */
-async function resolveReceiptRefs(store: Store, refs: readonly string[], records: readonly LogRecord[]): Promise<Array<{ id: Digest; step: string }>> {
-  if (refs.length === 0) throw new AslError('USAGE', 'export: name at least one RECEIPT (a receipt id sha256:… or a step name)');
+async function resolveReceiptRefs(
+  store: Store,
+  refs: readonly string[],
+  records: readonly LogRecord[],
+): Promise<Array<{ id: Digest; step: string }>> {
+  if (refs.length === 0)
+    throw new AslError('USAGE', 'export: name at least one RECEIPT (a receipt id sha256:… or a step name)');
   const byId = new Map(records.map((r) => [r.entry.receipt, r.entry]));
   const out = new Map<Digest, { id: Digest; step: string }>();
   for (const ref of refs) {
@@ -78,7 +83,11 @@ async function resolveReceiptRefs(store: Store, refs: readonly string[], records
       if (!isDigest(ref)) throw new AslError('BAD_INPUT', `${ref}: not a receipt id (expected sha256:<64 hex digits>)`);
       const entry = byId.get(ref);
       if (!entry) {
-        if (await objectExists(store, ref)) throw new AslError('VERIFY_FAILED', `${ref}: not in the receipt log of ${store.root} (an unlogged object is not a receipt of this store)`);
+        if (await objectExists(store, ref))
+          throw new AslError(
+            'VERIFY_FAILED',
+            `${ref}: not in the receipt log of ${store.root} (an unlogged object is not a receipt of this store)`,
+          );
         throw new AslError('NOT_FOUND', `${ref}: no such receipt in ${store.root}`);
       }
       out.set(ref, { id: ref, step: entry.step });
@@ -87,10 +96,16 @@ async function resolveReceiptRefs(store: Store, refs: readonly string[], records
     const hits = records.filter((r) => r.entry.step === ref);
     if (hits.length === 0) {
       const steps = [...new Set(records.map((r) => r.entry.step))];
-      throw new AslError('NOT_FOUND', `${ref}: no receipt has this step name (steps in the log: ${steps.join(', ') || 'none'})`);
+      throw new AslError(
+        'NOT_FOUND',
+        `${ref}: no receipt has this step name (steps in the log: ${steps.join(', ') || 'none'})`,
+      );
     }
     if (hits.length > 1) {
-      throw new AslError('BAD_INPUT', `${ref}: step name is ambiguous, ${hits.length} receipts have it (${hits.map((h) => `seq ${h.entry.seq} ${h.entry.receipt}`).join(', ')}); name one by id`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${ref}: step name is ambiguous, ${hits.length} receipts have it (${hits.map((h) => `seq ${h.entry.seq} ${h.entry.receipt}`).join(', ')}); name one by id`,
+      );
     }
     out.set(hits[0]!.entry.receipt, { id: hits[0]!.entry.receipt, step: ref });
   }
@@ -104,21 +119,35 @@ async function readLog(store: Store, receipt: StoredReceipt, role: 'stdout' | 's
     return { digest: ref.digest, text: `[asl: ${ref.size} bytes, not inlined; asl cat --store STORE ${ref.digest}]` };
   }
   const bytes = await readObject(store, ref.digest);
-  if (bytes.length > LINK_LOG_INLINE_LIMIT) return { digest: ref.digest, text: `[asl: ${bytes.length} bytes, not inlined; asl cat --store STORE ${ref.digest}]` };
+  if (bytes.length > LINK_LOG_INLINE_LIMIT)
+    return {
+      digest: ref.digest,
+      text: `[asl: ${bytes.length} bytes, not inlined; asl cat --store STORE ${ref.digest}]`,
+    };
   // Invalid UTF-8 is replaced (U+FFFD); environment.asl keeps the exact log's digest.
   return { digest: ref.digest, text: bytes.toString('utf8') };
 }
 
 /** Exports receipts of `store` (ids or step names) into `opts.outDir`. */
-export async function exportReceipts(store: Store, refs: readonly string[], opts: ExportOptions): Promise<ExportResult> {
+export async function exportReceipts(
+  store: Store,
+  refs: readonly string[],
+  opts: ExportOptions,
+): Promise<ExportResult> {
   if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) {
-    throw new AslError('USAGE', `export: unknown --format ${JSON.stringify(opts.format)} (one of ${EXPORT_FORMATS.join(', ')})`);
+    throw new AslError(
+      'USAGE',
+      `export: unknown --format ${JSON.stringify(opts.format)} (one of ${EXPORT_FORMATS.join(', ')})`,
+    );
   }
   const keys = await loadTrustedKeys(store);
   const log = await verifyLog(store, { keys, checkReceipts: false });
   if (log.problems.length > 0) {
     const p = log.problems[0]!;
-    throw new AslError('VERIFY_FAILED', `${store.root}: receipt log does not verify, nothing exported: ${p.message}${log.problems.length > 1 ? ` (and ${log.problems.length - 1} more; run \`asl verify\`)` : ''}`);
+    throw new AslError(
+      'VERIFY_FAILED',
+      `${store.root}: receipt log does not verify, nothing exported: ${p.message}${log.problems.length > 1 ? ` (and ${log.problems.length - 1} more; run \`asl verify\`)` : ''}`,
+    );
   }
   const { records } = await readReceiptLog(store);
   const chosen = await resolveReceiptRefs(store, refs, records);
@@ -142,8 +171,15 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
     const step = safeStepName(core.step, receipt.id);
     const { materials, products } = await receiptFiles(store, expander, receipt.id, core, pathOpts);
     for (const s of [materials, products]) {
-      skipped.nonUtf8 += s.skipped.nonUtf8; skipped.special += s.skipped.special; skipped.pathless += s.skipped.pathless;
-      if (base) for (const p of s.files.keys()) if (!p.startsWith('/')) { underBase++; break; }
+      skipped.nonUtf8 += s.skipped.nonUtf8;
+      skipped.special += s.skipped.special;
+      skipped.pathless += s.skipped.pathless;
+      if (base)
+        for (const p of s.files.keys())
+          if (!p.startsWith('/')) {
+            underBase++;
+            break;
+          }
     }
     let file: string;
     let data: Buffer;
@@ -158,22 +194,41 @@ export async function exportReceipts(store: Store, refs: readonly string[], opts
       data = Buffer.from(`${JSON.stringify(signLink(link, signing.privateKey, sslib.keyid), null, 1)}\n`);
     } else {
       file = `${step}.${receipt.id.slice(7, 19)}.slsa.dsse.json`;
-      const statement = buildSlsaStatement(receipt.id, core, coreDigest, run, materials.files, products.files, (p) => exportPath(p, pathOpts));
+      const statement = buildSlsaStatement(receipt.id, core, coreDigest, run, materials.files, products.files, (p) =>
+        exportPath(p, pathOpts),
+      );
       const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, canonicalBytes(statement), keySigner(signing));
       data = Buffer.from(`${JSON.stringify(envelope)}\n`);
     }
     const clash = names.get(file);
     if (clash) {
-      throw new AslError('BAD_INPUT', `${receipt.id} and ${clash} are both step ${JSON.stringify(step)}: in-toto takes one link per step and key; export them into different directories`);
+      throw new AslError(
+        'BAD_INPUT',
+        `${receipt.id} and ${clash} are both step ${JSON.stringify(step)}: in-toto takes one link per step and key; export them into different directories`,
+      );
     }
     names.set(file, receipt.id);
-    pending.push({ file, data, info: { receipt: receipt.id, step, file, bytes: data.length, materials: materials.files.size, products: products.files.size } });
+    pending.push({
+      file,
+      data,
+      info: {
+        receipt: receipt.id,
+        step,
+        file,
+        bytes: data.length,
+        materials: materials.files.size,
+        products: products.files.size,
+      },
+    });
   }
 
   // A mistyped --base would silently leave every path absolute, and layouts written
   // for relative paths would then match nothing (or, worse, allow everything).
   if (base && underBase === 0) {
-    throw new AslError('BAD_INPUT', `--base ${base}: none of the exported receipts recorded a path under it; nothing exported`);
+    throw new AslError(
+      'BAD_INPUT',
+      `--base ${base}: none of the exported receipts recorded a path under it; nothing exported`,
+    );
   }
   const outDir = resolve(opts.outDir);
   try {

@@ -71,7 +71,15 @@ function hashDict(files: FileDigests): Record<string, { sha256: string }> {
  * working directory, the variables as ASL recorded them (verbatim, HMAC or secret)
  * and, under `asl`, what ties the link back to its receipt.
  */
-export function buildLink(receiptId: Digest, core: PerCore, coreDigest: Digest, run: PerRun, materials: FileDigests, products: FileDigests, logs: LinkLogs): InTotoLink {
+export function buildLink(
+  receiptId: Digest,
+  core: PerCore,
+  coreDigest: Digest,
+  run: PerRun,
+  materials: FileDigests,
+  products: FileDigests,
+  logs: LinkLogs,
+): InTotoLink {
   const asl: Record<string, unknown> = {
     receipt: receiptId,
     coreDigest,
@@ -113,7 +121,10 @@ export function buildLink(receiptId: Digest, core: PerCore, coreDigest: Digest, 
  * travels as the ASL receipt it is (bundle, push), where `asl verify --require-rebuild` reads it.
  */
 export function rebuildNotExported(receiptId: Digest): AslError {
-  return new AslError('UNSUPPORTED', `receipt ${receiptId} is a rebuild verdict, not a build step: in-toto links and SLSA Provenance describe how something was made, so it is not exported; carry it with \`asl bundle export\` or \`asl push\``);
+  return new AslError(
+    'UNSUPPORTED',
+    `receipt ${receiptId} is a rebuild verdict, not a build step: in-toto links and SLSA Provenance describe how something was made, so it is not exported; carry it with \`asl bundle export\` or \`asl push\``,
+  );
 }
 
 /** Signs a link: Ed25519 over its securesystemslib canonical JSON, signature in hex. */

@@ -56,20 +56,42 @@ function files(map: FileDigests): Array<{ name: string; digest: { sha256: string
 }
 
 function artifactSummary(a: ArtifactRef): Record<string, unknown> {
-  return { name: a.name, role: a.role, kind: a.kind, digest: a.digest, ...(a.path ? { path: a.path } : {}), ...(a.package ? { package: a.package } : {}) };
+  return {
+    name: a.name,
+    role: a.role,
+    kind: a.kind,
+    digest: a.digest,
+    ...(a.path ? { path: a.path } : {}),
+    ...(a.package ? { package: a.package } : {}),
+  };
 }
 
-export function buildSlsaStatement(receiptId: Digest, core: PerCore, coreDigest: Digest, run: PerRun, materials: FileDigests, products: FileDigests, pathOf: (hostPath: string) => string): SlsaStatement {
+export function buildSlsaStatement(
+  receiptId: Digest,
+  core: PerCore,
+  coreDigest: Digest,
+  run: PerRun,
+  materials: FileDigests,
+  products: FileDigests,
+  pathOf: (hostPath: string) => string,
+): SlsaStatement {
   const logs = core.outputs.filter((o) => o.kind === 'log');
   // in-toto requires a subject: a step that wrote no files still has its logs.
-  const subject = products.size > 0 ? files(products) : logs.map((l) => ({ name: l.name, digest: { sha256: digestHex(l.digest) } }));
-  const downloaded: ResourceDescriptor[] = core.inputs.filter((i) => i.role === 'downloaded').map((i) => ({
-    name: i.path ? pathOf(i.path) : i.name,
-    digest: { sha256: digestHex(i.digest) },
-    ...(i.kind === 'package' ? { mediaType: 'application/vnd.debian.binary-package' } : {}),
-    annotations: { role: 'downloaded', ...(i.package ? { package: i.package } : {}) },
+  const subject =
+    products.size > 0 ? files(products) : logs.map((l) => ({ name: l.name, digest: { sha256: digestHex(l.digest) } }));
+  const downloaded: ResourceDescriptor[] = core.inputs
+    .filter((i) => i.role === 'downloaded')
+    .map((i) => ({
+      name: i.path ? pathOf(i.path) : i.name,
+      digest: { sha256: digestHex(i.digest) },
+      ...(i.kind === 'package' ? { mediaType: 'application/vnd.debian.binary-package' } : {}),
+      annotations: { role: 'downloaded', ...(i.package ? { package: i.package } : {}) },
+    }));
+  const byproducts: ResourceDescriptor[] = logs.map((l) => ({
+    name: l.name,
+    digest: { sha256: digestHex(l.digest) },
+    mediaType: 'text/plain',
   }));
-  const byproducts: ResourceDescriptor[] = logs.map((l) => ({ name: l.name, digest: { sha256: digestHex(l.digest) }, mediaType: 'text/plain' }));
   byproducts.push({
     name: 'asl-receipt',
     digest: { sha256: digestHex(receiptId) },
@@ -78,7 +100,10 @@ export function buildSlsaStatement(receiptId: Digest, core: PerCore, coreDigest:
   });
   let buildType: string;
   let externalParameters: Record<string, unknown>;
-  const internalParameters: Record<string, unknown> = { step: core.step, aslArtifacts: { inputs: core.inputs.map(artifactSummary), outputs: core.outputs.map(artifactSummary) } };
+  const internalParameters: Record<string, unknown> = {
+    step: core.step,
+    aslArtifacts: { inputs: core.inputs.map(artifactSummary), outputs: core.outputs.map(artifactSummary) },
+  };
   if (core.kind === 'command') {
     buildType = ASL_BUILD_TYPE_COMMAND;
     externalParameters = { command: core.command.shell, cwd: core.command.cwd };
@@ -115,7 +140,11 @@ export function buildSlsaStatement(receiptId: Digest, core: PerCore, coreDigest:
       },
       runDetails: {
         builder: { id: ASL_BUILDER_ID, version: { asl: run.asl.version } },
-        metadata: { ...(run.invocationId ? { invocationId: run.invocationId } : {}), startedOn: run.startedOn, finishedOn: run.finishedOn },
+        metadata: {
+          ...(run.invocationId ? { invocationId: run.invocationId } : {}),
+          startedOn: run.startedOn,
+          finishedOn: run.finishedOn,
+        },
         byproducts,
       },
     },
