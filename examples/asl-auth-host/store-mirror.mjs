@@ -25,7 +25,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { openStore } = await import(join(REPO, 'dist/src/store/store.js'));
 const { readTree, resolveTreePath } = await import(join(REPO, 'dist/src/store/tree-lookup.js'));
 const { readObject, openObjectStream } = await import(join(REPO, 'dist/src/store/object-read.js'));
-const { objectExistsSync, objectSize } = await import(join(REPO, 'dist/src/store/object-locate.js'));
+const { locateObject, objectExistsSync } = await import(join(REPO, 'dist/src/store/object-locate.js'));
 
 function usage(msg) {
   process.stderr.write(
@@ -163,7 +163,7 @@ const server = createServer((req, res) => {
   );
 });
 async function objectSizeOf(id) {
-  const size = await objectSize(store, id);
+  const size = (await locateObject(store, id))?.size;
   return size ?? (await readObject(store, id)).length;
 }
 
