@@ -57,7 +57,8 @@ export async function writeFileAtomic(
   if (opts.durable === 'file-and-dir') await fsyncDir(dirname(path));
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a folder's entries (a rename, a new file) durable. */
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

@@ -8,39 +8,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
-import type { ArtifactRole } from '../receipt/types.js';
 import { nodeLabel } from './dag-labels.js';
 import { artifactNodeId, type DagView } from './dag-view.js';
 import { total } from './lanes.js';
 import { VIEWER_CSS } from './dag-viewer-style.js';
 import { VIEWER_SCRIPT } from './dag-viewer-script.js';
+import type { LaneUse, ReceiptUse, Use } from './browser/viewer-data.js';
 import type { Lineage } from './lineage.js';
 import { nodeJson } from './render-json.js';
 import { svgElement } from './render-svg.js';
-
-/** `node`: the id of the node drawing it (the digest, or a per-use node for empty content). */
-interface Use {
-  digest: string;
-  node: string;
-  name: string;
-  role: ArtifactRole;
-  kind: string;
-  size?: number;
-}
-interface LaneUse {
-  path: string;
-  from: string;
-  to: string;
-  through: string[];
-  unrecorded: number | null;
-  unchecked: boolean;
-}
-interface ReceiptUse {
-  receipt: string;
-  step: string;
-  role: ArtifactRole;
-  name: string;
-}
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -1,13 +1,13 @@
 import { sign as edSign } from 'node:crypto';
-import { open, readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
+import { readFile, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalBytes, canonicalize } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
 import { digestBytes, isDigest } from '../core/digest.js';
 import { preAuthEncoding, type DsseEnvelope } from '../core/dsse.js';
 import { AslError, fsError } from '../core/errors.js';
-import { TEMP_MARK, writeFileAtomic } from '../core/write-file-atomic.js';
-import { loadSigningKey } from '../store/keys.js';
+import { fsyncDir, TEMP_MARK, writeFileAtomic } from '../core/write-file-atomic.js';
+import { loadSigningKey, type SigningKey } from '../store/keys.js';
 import { LOG_DIR } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
 import { objectExists } from '../store/object-batch.js';
@@ -557,17 +557,8 @@ async function readLineEndingAt(fh: FileHandle, end: number): Promise<string> {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeHead(store: Store, head: LogHead): Promise<void> {
-  const key = await loadSigningKey(store.root);
+/** The bytes of log/head.json: `head` in a DSSE envelope signed by `key`, one line. */
+export function signedHeadBytes(head: LogHead, key: SigningKey): Buffer {
   const payload = canonicalBytes(head);
   const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
   const envelope: DsseEnvelope = {
@@ -575,9 +566,14 @@ async function writeHead(store: Store, head: LogHead): Promise<void> {
     payload: payload.toString('base64'),
     signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }],
   };
+  return Buffer.from(`${canonicalize(envelope)}\n`, 'utf8');
+}
+
+async function writeHead(store: Store, head: LogHead): Promise<void> {
+  const bytes = signedHeadBytes(head, await loadSigningKey(store.root));
   const path = headPath(store);
   try {
-    await writeFileAtomic(path, `${canonicalize(envelope)}\n`, { durable: 'file-and-dir', mode: STORE_MODES.file });
+    await writeFileAtomic(path, bytes, { durable: 'file-and-dir', mode: STORE_MODES.file });
   } catch (err) {
     throw fsError(path, err, 'cannot write the log head');
   }

@@ -11,6 +11,7 @@ import { STAGE_RECORD_BYTES, StageStatus, native, type PackHandle } from './nati
 import { objectExists, objectExistsSync, packsDir } from './object-locate.js';
 import type { Store } from './store.js';
 import { makeDirs, openNew, STORE_MODES } from './store-modes.js';
+import { fsyncDir } from '../core/write-file-atomic.js';
 import { sweepAbandonedTmp } from './tmp-sweep.js';
 
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
@@ -588,15 +589,6 @@ export class ObjectBatch {
 }
 
 const PACK_FILE_SUFFIX = '.pack';
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The `n`th NUL-terminated path of a packed list. */
 function nthPath(packed: Buffer, n: number): Buffer {

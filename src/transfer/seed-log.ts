@@ -10,21 +10,19 @@
  * are those of src/receipt/receipt-log.ts; the seed is verified with the real
  * reader before it becomes visible, so a drift cannot go unnoticed.
  */
-import { sign as edSign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalBytes, canonicalize } from '../core/canonical-json.js';
+import { canonicalize } from '../core/canonical-json.js';
 import type { Digest } from '../core/digest.js';
 import { digestBytes } from '../core/digest.js';
-import { preAuthEncoding, type DsseEnvelope } from '../core/dsse.js';
 import { AslError, fsError } from '../core/errors.js';
 import { loadSigningKey } from '../store/keys.js';
 import {
   LOG_HEAD_FILE,
-  LOG_HEAD_PAYLOAD_TYPE,
   LOG_HEAD_TYPE,
   RECEIPT_LOG_FILE,
   readReceiptLog,
+  signedHeadBytes,
   type LogEntry,
   type LogHead,
 } from '../receipt/receipt-log.js';
@@ -54,14 +52,7 @@ async function signHead(source: Store, head: LogHead, why: string): Promise<{ by
       { cause: err },
     );
   }
-  const payload = canonicalBytes(head);
-  const sig = edSign(null, preAuthEncoding(LOG_HEAD_PAYLOAD_TYPE, payload), key.privateKey);
-  const envelope: DsseEnvelope = {
-    payloadType: LOG_HEAD_PAYLOAD_TYPE,
-    payload: payload.toString('base64'),
-    signatures: [{ keyid: key.keyId, sig: sig.toString('base64') }],
-  };
-  return { bytes: Buffer.from(`${canonicalize(envelope)}\n`, 'utf8'), keyId: key.keyId };
+  return { bytes: signedHeadBytes(head, key), keyId: key.keyId };
 }
 
 export async function buildSeedLog(source: Store, closure: Closure, now = new Date()): Promise<SeedLog> {

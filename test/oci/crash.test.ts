@@ -21,11 +21,10 @@ import { join } from 'node:path';
 import { prng, REPO_ROOT } from '../helpers.js';
 import {
   KILLS,
-  aslVerify,
   campaign,
   figures,
-  logCount,
-  objectCount,
+  receiveCampaign,
+  receivingTemplate,
   runAndKill,
   runAsl,
   snapshotCli,
@@ -33,7 +32,7 @@ import {
   timed,
   useCli,
 } from '../transfer/crash-campaign.js';
-import { buildSource, copyTree, readBundleEntries, treeDigest } from '../transfer/fixture.js';
+import { buildSource, readBundleEntries, treeDigest } from '../transfer/fixture.js';
 import type { BundleManifest } from '../../src/transfer/bundle-manifest.js';
 import { startRegistry, type Registry } from './registry.js';
 import { readPushed } from './pushed.js';
@@ -152,62 +151,16 @@ async function pushCampaign(): Promise<void> {
 
 async function pullCampaign(): Promise<void> {
   assert.equal((await runAsl(['push', '--store', source, ref('crash/pull:all'), '--plain-http'])).code, 0);
-  // The target trusts the source key and already holds history of its own.
-  const template = join(dir, 'pull-template');
-  assert.equal((await runAsl(['init', '--store', template])).code, 0);
   const keyFile = readdirSync(join(source, 'keys', 'trusted'))[0]!;
-  await writeFile(join(template, 'keys', 'trusted', keyFile), await readFile(join(source, 'keys', 'trusted', keyFile)));
-  assert.equal(
-    (
-      await runAsl([
-        'capture',
-        '--store',
-        template,
-        '--cmd',
-        'echo own history',
-        '--outdir',
-        join(dir, 'own'),
-        '--no-auto-watch',
-      ])
-    ).code,
-    0,
+  const template = await receivingTemplate(
+    dir,
+    'pull-template',
+    keyFile,
+    await readFile(join(source, 'keys', 'trusted', keyFile)),
   );
   const target = join(dir, 'pull-target');
-  const reset = async () => {
-    await rm(target, { recursive: true, force: true });
-    copyTree(template, target);
-  };
   const pullArgs = ['pull', '--store', target, ref('crash/pull:all'), '--plain-http'];
-  const medianMs = await timeRuns(3, async () => {
-    await reset();
-    return (await runAndKill(pullArgs, 60_000, dir)).ms;
-  });
-  const expected = 1 + receipts;
-  const objectsBefore = objectCount(template);
-  await campaign(`asl pull (${what})`, medianMs, async (delay) => {
-    await reset();
-    const attempt = await runAndKill(pullArgs, delay, dir);
-    return {
-      attempt,
-      afterKill: async () => ({
-        ...(await aslVerify(target)),
-        phase:
-          logCount(target) === expected
-            ? 'receipts committed'
-            : objectCount(target) > objectsBefore
-              ? 'objects visible, receipts not yet'
-              : 'nothing visible yet',
-      }),
-      rerun: async () => {
-        const { r, ms } = await timed(runAsl(pullArgs, { cwd: dir }));
-        if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
-        if (logCount(target) !== expected)
-          return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
-        const v = await aslVerify(target);
-        return { ms, failure: v.ok ? null : v.out };
-      },
-    };
-  });
+  await receiveCampaign(`asl pull (${what})`, pullArgs, { dir, template, target, expected: 1 + receipts });
 }
 
 test('SIGKILL at random moments: push leaves a tag only on a complete closure, pull a store that verifies, and re-runs complete', {

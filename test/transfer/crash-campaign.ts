@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ASL_BIN, REPO_ROOT, prng, stageCli } from '../helpers.js';
+import { copyTree } from './fixture.js';
 
 export const KILLS = Number(process.env.ASL_CRASH_KILLS ?? 50);
 /**
@@ -246,4 +248,68 @@ export async function campaign(
   f.wallSeconds = Math.round((Date.now() - started) / 1000);
   report(f);
   return f;
+}
+
+/**
+ * The store a receiving command (bundle import, pull) runs into, as it is before each
+ * attempt: trusting the source's key (`trustedKeyFile` is the name of that key's file in
+ * keys/trusted/, `publicKey` its bytes) and already holding a history of its own.
+ */
+export async function receivingTemplate(
+  dir: string,
+  name: string,
+  trustedKeyFile: string,
+  publicKey: Buffer,
+): Promise<string> {
+  const template = join(dir, name);
+  assert.equal((await runAsl(['init', '--store', template])).code, 0);
+  await writeFile(join(template, 'keys', 'trusted', trustedKeyFile), publicKey);
+  const own = ['capture', '--store', template, '--cmd', 'echo own history', '--outdir', join(dir, `${name}-own`)];
+  assert.equal((await runAsl([...own, '--no-auto-watch'])).code, 0);
+  return template;
+}
+
+/**
+ * A campaign of a command that brings receipts into `target` (bundle import, pull): the
+ * target is a fresh copy of `template` before every attempt; after a kill it must
+ * verify, and the re-run must complete with `expected` log entries and verify.
+ */
+export async function receiveCampaign(
+  name: string,
+  args: string[],
+  o: { dir: string; template: string; target: string; expected: number },
+): Promise<void> {
+  const reset = async () => {
+    await rm(o.target, { recursive: true, force: true });
+    copyTree(o.template, o.target);
+  };
+  const medianMs = await timeRuns(3, async () => {
+    await reset();
+    return (await runAndKill(args, 60_000, o.dir)).ms;
+  });
+  const objectsBefore = objectCount(o.template);
+  await campaign(name, medianMs, async (delay) => {
+    await reset();
+    const attempt = await runAndKill(args, delay, o.dir);
+    return {
+      attempt,
+      afterKill: async () => ({
+        ...(await aslVerify(o.target)),
+        phase:
+          logCount(o.target) === o.expected
+            ? 'receipts committed'
+            : objectCount(o.target) > objectsBefore
+              ? 'objects visible, receipts not yet'
+              : 'nothing visible yet',
+      }),
+      rerun: async () => {
+        const { r, ms } = await timed(runAsl(args, { cwd: o.dir }));
+        if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
+        if (logCount(o.target) !== o.expected)
+          return { ms, failure: `log has ${logCount(o.target)} entries, expected ${o.expected}` };
+        const v = await aslVerify(o.target);
+        return { ms, failure: v.ok ? null : v.out };
+      },
+    };
+  });
 }

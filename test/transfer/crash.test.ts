@@ -21,6 +21,8 @@ import {
   figures,
   logCount,
   objectCount,
+  receiveCampaign,
+  receivingTemplate,
   runAndKill,
   runAsl,
   snapshotCli,
@@ -135,60 +137,13 @@ async function importCampaign(dir: string): Promise<void> {
   const src = await buildSource(join(dir, 'import-src'), 300, runAsl);
   const bundle = join(dir, 'all.tar');
   assert.equal((await runAsl(['bundle', 'export', '--store', src.store, '-o', bundle])).code, 0);
-  // The target trusts the source key and already holds history of its own.
-  const template = join(dir, 'target-template');
-  assert.equal((await runAsl(['init', '--store', template])).code, 0);
-  await writeFile(join(template, 'keys/trusted', `${src.keyId}.pub`), readFileSync(src.publicKey));
-  assert.equal(
-    (
-      await runAsl([
-        'capture',
-        '--store',
-        template,
-        '--cmd',
-        'echo own history',
-        '--outdir',
-        join(dir, 'own'),
-        '--no-auto-watch',
-      ])
-    ).code,
-    0,
-  );
+  const template = await receivingTemplate(dir, 'target-template', `${src.keyId}.pub`, readFileSync(src.publicKey));
   const target = join(dir, 'target');
-  const reset = async () => {
-    await rm(target, { recursive: true, force: true });
-    copyTree(template, target);
-  };
-  const importArgs = ['bundle', 'import', '--store', target, bundle];
-  const medianMs = await timeRuns(3, async () => {
-    await reset();
-    return (await runAndKill(importArgs, 60_000, dir)).ms;
-  });
-  const expected = 1 + 3;
-  const objectsBefore = objectCount(template);
-  await campaign('asl bundle import', medianMs, async (delay) => {
-    await reset();
-    const attempt = await runAndKill(importArgs, delay, dir);
-    return {
-      attempt,
-      afterKill: async () => ({
-        ...(await aslVerify(target)),
-        phase:
-          logCount(target) === expected
-            ? 'receipts committed'
-            : objectCount(target) > objectsBefore
-              ? 'objects visible, receipts not yet'
-              : 'nothing visible yet',
-      }),
-      rerun: async () => {
-        const { r, ms } = await timed(runAsl(importArgs, { cwd: dir }));
-        if (r.code !== 0) return { ms, failure: `exit ${r.code}: ${r.stderr}` };
-        if (logCount(target) !== expected)
-          return { ms, failure: `log has ${logCount(target)} entries, expected ${expected}` };
-        const v = await aslVerify(target);
-        return { ms, failure: v.ok ? null : v.out };
-      },
-    };
+  await receiveCampaign('asl bundle import', ['bundle', 'import', '--store', target, bundle], {
+    dir,
+    template,
+    target,
+    expected: 1 + 3,
   });
 }
 

@@ -9,31 +9,11 @@
 
 // ---- the page's data (render-html.ts: viewerData), as far as the viewer reads it
 
+import type { LaneUse, ReceiptUse, Use } from './viewer-data.js';
+
 interface Label {
   title: string;
   lines: string[];
-}
-interface Use {
-  digest: string;
-  node?: string;
-  name: string;
-  role: string;
-  kind: string;
-  size?: number;
-}
-interface ReceiptUse {
-  receipt: string;
-  step: string;
-  role: string;
-  name: string;
-}
-interface LaneUse {
-  path: string;
-  from: string;
-  to: string;
-  through: string[];
-  unrecorded: number | null;
-  unchecked: boolean;
 }
 type Exit = { kind: 'exited'; code: number } | { kind: 'signaled'; signal: string; code: number };
 
