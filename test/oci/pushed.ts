@@ -136,19 +136,7 @@ export async function pushWithoutPacks(
   );
   try {
     await client.connect();
-    const up = async (bytes: Buffer) => {
-      const digest = sha256(bytes);
-      await client.uploadBlob(
-        digest,
-        bytes.length,
-        async function* () {
-          yield bytes;
-        },
-        64 * 1024 * 1024,
-        bytes,
-      );
-      return { digest, size: bytes.length };
-    };
+    const up = (bytes: Buffer) => uploadWhole(client, bytes);
     const config = { mediaType: MEDIA_CLOSURE_MANIFEST, ...(await up(configBytes)) };
     await up(EMPTY_CONFIG_BYTES);
     const keyLayers: Descriptor[] = [];
@@ -223,19 +211,7 @@ export async function republish(
   );
   try {
     await client.connect();
-    const up = async (bytes: Buffer) => {
-      const digest = sha256(bytes);
-      await client.uploadBlob(
-        digest,
-        bytes.length,
-        async function* () {
-          yield bytes;
-        },
-        64 * 1024 * 1024,
-        bytes,
-      );
-      return { digest, size: bytes.length };
-    };
+    const up = (bytes: Buffer) => uploadWhole(client, bytes);
     const replaced = new Map<string, { digest: Digest; size: number }>();
     for (const p of held.packs) {
       const e = edit(p);
@@ -280,4 +256,19 @@ export async function republish(
   } finally {
     client.close();
   }
+}
+
+/** Uploads `bytes` as one blob; its descriptor's digest and size. */
+async function uploadWhole(client: RegistryClient, bytes: Buffer): Promise<{ digest: Digest; size: number }> {
+  const digest = sha256(bytes);
+  await client.uploadBlob(
+    digest,
+    bytes.length,
+    async function* () {
+      yield bytes;
+    },
+    64 * 1024 * 1024,
+    bytes,
+  );
+  return { digest, size: bytes.length };
 }

@@ -73,27 +73,7 @@ async function startTokenService(
 ): Promise<{ realm: string; certFile: string; scopes: string[]; stop(): Promise<void> }> {
   const keyFile = join(dir, 'token-key.pem');
   const certFile = join(dir, 'token-cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=asl-test-token-issuer',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
+  selfSignedCert(keyFile, certFile, '/CN=asl-test-token-issuer');
   const key = createPrivateKey(readFileSync(keyFile));
   const der = new X509Certificate(readFileSync(certFile)).raw.toString('base64');
   const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -164,29 +144,7 @@ export async function startRegistry(
   let caFile: string | undefined;
   if (tls) {
     caFile = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        caFile,
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(join(dir, 'key.pem'), caFile, '/CN=127.0.0.1', ['-addext', 'subjectAltName=IP:127.0.0.1']);
   }
   const dockerConfig = join(dir, 'docker');
   await mkdir(dockerConfig);
@@ -404,4 +362,12 @@ export async function startCorruptingProxy(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A P-256 key and a self-signed certificate for it, valid two days. */
+function selfSignedCert(keyFile: string, certFile: string, subject: string, extra: string[] = []): void {
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'];
+  execFileSync('openssl', [...args, '-subj', subject, ...extra, '-keyout', keyFile, '-out', certFile], {
+    stdio: 'ignore',
+  });
 }
