@@ -70,27 +70,32 @@ function digests(iso) {
 const [a, b] = process.argv.slice(2);
 if (!a || process.argv.length > 4) usage('one or two ISO files');
 const da = digests(a);
+// Output is written once and the process ends on its own: process.exit() right after a
+// write to a pipe can cut the output short (the reader then sees a truncated list).
 if (!b) {
-  for (const [path, { digest, size }] of da) process.stdout.write(`${digest}  ${size}  ${path}\n`);
-  process.exit(0);
+  process.stdout.write([...da].map(([path, { digest, size }]) => `${digest}  ${size}  ${path}\n`).join(''));
+} else {
+  compare(da, digests(b));
 }
-const db = digests(b);
-let same = 0;
-let differ = 0;
-let history = 0;
-for (const path of [...new Set([...da.keys(), ...db.keys()])].sort()) {
-  const x = da.get(path);
-  const y = db.get(path);
-  if (x && y && x.digest === y.digest) {
-    same++;
-    continue;
+
+function compare(da, db) {
+  let same = 0;
+  let differ = 0;
+  let history = 0;
+  const lines = [];
+  for (const path of [...new Set([...da.keys(), ...db.keys()])].sort()) {
+    const x = da.get(path);
+    const y = db.get(path);
+    if (x && y && x.digest === y.digest) {
+      same++;
+      continue;
+    }
+    const what = !x ? 'only in B' : !y ? 'only in A' : `${x.digest} (${x.size} B) vs ${y.digest} (${y.size} B)`;
+    if (path.includes('asl-history')) history++;
+    else differ++;
+    lines.push(`${path.includes('asl-history') ? 'history ' : 'DIFFERS '} ${path}: ${what}\n`);
   }
-  const what = !x ? 'only in B' : !y ? 'only in A' : `${x.digest} (${x.size} B) vs ${y.digest} (${y.size} B)`;
-  if (path.includes('asl-history')) history++;
-  else differ++;
-  process.stdout.write(`${path.includes('asl-history') ? 'history ' : 'DIFFERS '} ${path}: ${what}\n`);
+  lines.push(`${same} files identical, ${differ} differ outside asl-history, ${history} in asl-history differ\n`);
+  process.stdout.write(lines.join(''));
+  process.exitCode = differ === 0 ? 0 : 1;
 }
-process.stdout.write(
-  `${same} files identical, ${differ} differ outside asl-history, ${history} in asl-history differ\n`,
-);
-process.exit(differ === 0 ? 0 : 1);
