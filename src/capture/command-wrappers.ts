@@ -28,6 +28,7 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'ksh', 'mksh', 'zsh', 'posh
 
 /** Options that take a value, per wrapper: the value is not the program. */
 const WITH_VALUE: Record<string, string[]> = {
+  exec: ['-a'],
   nice: ['-n', '--adjustment'],
   ionice: ['-c', '-n', '-t', '--class', '--classdata'],
   stdbuf: ['-i', '-o', '-e', '--input', '--output', '--error'],
@@ -144,20 +145,7 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
     case 'fakeroot':
     case 'time':
     case 'builtin':
-    case 'command': {
-      let i = 0;
-      for (; i < args.length; i++) {
-        const t = lit(args[i]);
-        if (t === '--') {
-          i++;
-          break;
-        }
-        if (t === null || !t.startsWith('-')) break;
-        if (name === 'command' && (t === '-v' || t === '-V')) return { kind: 'none' }; // only looks the name up
-        if (name === 'exec' && t === '-a') i++;
-      }
-      return { kind: 'runs', argv: args.slice(i), assignments: [] };
-    }
+    case 'command':
     case 'nice':
     case 'ionice':
     case 'stdbuf':
@@ -165,16 +153,10 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
     case 'sudo':
     case 'doas':
     case 'runuser': {
-      let i = 0;
-      for (; i < args.length; i++) {
-        const t = lit(args[i]);
-        if (t === '--') {
-          i++;
-          break;
-        }
-        if (t === null || !t.startsWith('-') || t === '-') break;
-        if (WITH_VALUE[name]!.includes(t)) i++;
-      }
+      const options = args.slice(0, afterOptions(args, WITH_VALUE[name] ?? [], lit));
+      // `command -v NAME` only looks the name up.
+      if (name === 'command' && options.some((w) => w.text === '-v' || w.text === '-V')) return { kind: 'none' };
+      let i = options.length;
       if (name === 'timeout') i++; // the duration
       return { kind: 'runs', argv: args.slice(i), assignments: [] };
     }
@@ -184,6 +166,22 @@ export function wrapperRun(argv: CommandWord[], root: string | null, dir: string
   if (SHELLS.has(name) || (name === 'busybox' && lit(args[0]) === 'sh'))
     return shellRun(name === 'busybox' ? args.slice(1) : args);
   return { kind: 'none' };
+}
+
+/** How many words the wrapper's own options take: up to `--` (counted) or the first non-option; an option in `valued` takes the next word too. */
+function afterOptions(
+  args: CommandWord[],
+  valued: readonly string[],
+  lit: (w: CommandWord | undefined) => string | null,
+): number {
+  let i = 0;
+  for (; i < args.length; i++) {
+    const t = lit(args[i]);
+    if (t === '--') return i + 1;
+    if (t === null || !t.startsWith('-') || t === '-') break;
+    if (valued.includes(t)) i++;
+  }
+  return i;
 }
 
 /** A shell's arguments: `-c STRING` (any option cluster holding `c`, `-o OPT` skipped), or a script file. */

@@ -150,6 +150,14 @@ test('wrappers: env, sudo, nice, timeout run the next word', () => {
   assert.equal(line.words.find((w) => w.text === 'PATH=/usr/bin')!.role, 'assignment');
 });
 
+test('wrappers: options and -- end where the command begins; command -v runs nothing', () => {
+  const programs = (cmd: string) => splitCommand(cmd).programs.map((p) => p.word);
+  assert.deepEqual(programs('exec -a shown make all'), ['exec', 'make']);
+  assert.deepEqual(programs('nohup -- ./build.sh'), ['nohup', './build.sh']);
+  assert.deepEqual(programs('timeout -k 5 -- 10m make'), ['timeout', 'make']);
+  assert.deepEqual(programs('command -v make'), ['command']);
+});
+
 test('cd moves later relative words; a subshell or pipeline does not', () => {
   const line = splitCommand('cd build && make; (cd /tmp && ls x) ; cat y; cd "$(mktemp -d)"; cat z /abs');
   const dirOf = (t: string): string | null => line.words.find((w) => w.text === t)!.dir;
