@@ -37,7 +37,7 @@ import type { EntryType, TreeEntry } from '../store/tree-model.js';
 import { octalMode } from './diff.js';
 import { mapLimit } from '../core/map-limit.js';
 import { imagePackages, type ImagePackage, type PathOwner } from './image-packages.js';
-import { rootHistory, type HistoryLink, type Origin, type RootStart, type RootView } from './root-history.js';
+import { DirOrigins, type HistoryLink, type Origin, type RootStart, type RootView } from './root-history.js';
 import { loadReceiptIndex, matchDeb, type DebMatch, type ReceiptIndex, type ReceiptSummary } from './why-index.js';
 import { TreeReader } from './why-tree-path.js';
 
@@ -58,6 +58,7 @@ const CONTROL_MEMBERS = new Set([
   'templates',
   'config',
 ]);
+/** Blobs read at once for their md5 (and SHA-1). */
 const HASH_CONCURRENCY = 4;
 const DEB_CONCURRENCY = 4;
 
@@ -259,45 +260,71 @@ async function checkTree(
   return t;
 }
 
-/** Every entry of a tree, depth first, names in byte order; directories counted, not listed. */
-async function walk(
+/** Every non-directory entry of a tree, depth first, names in byte order, one tree read at a time. */
+async function forEachEntry(
   reader: TreeReader,
   root: Digest,
-): Promise<{ entries: Array<{ path: string; entry: TreeEntry }>; directories: number }> {
-  const entries: Array<{ path: string; entry: TreeEntry }> = [];
-  let directories = 0;
-  const visit = async (id: Digest, prefix: Buffer): Promise<void> => {
+  visit: (path: string, entry: TreeEntry) => void,
+): Promise<void> {
+  const dir = async (id: Digest, prefix: Buffer): Promise<void> => {
     const tree = await reader.mustTree(id);
     for (const e of tree.entries) {
-      const path = prefix.length === 0 ? e.name : Buffer.concat([prefix, Buffer.from('/'), e.name]);
-      if (e.type === 'dir') {
-        directories++;
-        await visit(e.digest!, path);
-      } else entries.push({ path: pathText(path), entry: e });
+      const path = prefix.length === 0 ? e.name : Buffer.concat([prefix, SLASH, e.name]);
+      if (e.type === 'dir') await dir(e.digest!, path);
+      else visit(pathText(path), e);
     }
   };
-  await visit(root, Buffer.alloc(0));
-  return { entries, directories };
+  await dir(root, Buffer.alloc(0));
 }
 
-/** md5 (and SHA-1) of the blobs that need them, each blob read once (verified against its id). */
-async function hashBlobs(
-  store: Store,
-  ids: ReadonlySet<Digest>,
-  sha1: boolean,
-): Promise<Map<Digest, { md5: string; sha1?: string }>> {
-  const out = new Map<Digest, { md5: string; sha1?: string }>();
-  await mapLimit([...ids], HASH_CONCURRENCY, async (id) => {
-    const md5 = createHash('md5');
-    const s1 = sha1 ? createHash('sha1') : undefined;
-    for await (const chunk of openObjectStream(store, id)) {
-      md5.update(chunk as Buffer);
-      s1?.update(chunk as Buffer);
-    }
-    out.set(id, { md5: md5.digest('hex'), ...(s1 ? { sha1: s1.digest('hex') } : {}) });
-  });
-  return out;
+const SLASH = Buffer.from('/');
+
+interface BlobHashes {
+  md5: string;
+  sha1?: string;
 }
+
+/**
+ * md5 (and SHA-1) of blobs, each read whole and verified against its id. The
+ * last few thousand are kept: the same bytes at several paths (a license, an
+ * empty file) are read once while they are near each other in the walk.
+ */
+class BlobHasher {
+  private readonly kept = new Map<Digest, BlobHashes>();
+  constructor(
+    private readonly store: Store,
+    private readonly sha1: boolean,
+  ) {}
+
+  /** The hashes of `ids`, read HASH_CONCURRENCY at a time. */
+  async hashes(ids: readonly Digest[]): Promise<Map<Digest, BlobHashes>> {
+    const out = new Map<Digest, BlobHashes>();
+    const missing: Digest[] = [];
+    for (const id of ids) {
+      const hit = this.kept.get(id);
+      if (hit) out.set(id, hit);
+      else if (!out.has(id)) {
+        out.set(id, { md5: '' });
+        missing.push(id);
+      }
+    }
+    await mapLimit(missing, HASH_CONCURRENCY, async (id) => {
+      const md5 = createHash('md5');
+      const s1 = this.sha1 ? createHash('sha1') : undefined;
+      for await (const chunk of openObjectStream(this.store, id)) {
+        md5.update(chunk as Buffer);
+        s1?.update(chunk as Buffer);
+      }
+      const h = { md5: md5.digest('hex'), ...(s1 ? { sha1: s1.digest('hex') } : {}) };
+      out.set(id, h);
+      this.kept.set(id, h);
+      if (this.kept.size > HASHES_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    });
+    return out;
+  }
+}
+
+const HASHES_KEPT = 8192;
 
 type IngestRef = StepRef & { index: number; artifact: string; path?: string };
 
@@ -318,9 +345,9 @@ async function ingestedBlobs(
     for (const b of r.outputBlobs) add(b.digest, { ...stepRef(r), index: r.index, artifact: b.name });
     for (const t of r.outputTrees) {
       if (t.role !== 'source') continue;
-      const { entries } = await walk(reader, t.digest);
-      for (const { path, entry } of entries)
+      await forEachEntry(reader, t.digest, (path, entry) => {
         if (entry.type === 'file') add(entry.digest!, { ...stepRef(r), index: r.index, artifact: t.name, path });
+      });
     }
   }
   return out;
@@ -359,26 +386,59 @@ function firstLine(text: string | undefined): string | undefined {
   return text === undefined ? undefined : text.split('\n')[0]!.trim() || undefined;
 }
 
-/** Trees the root-history walk keeps decoded (a 10,000-step history kept all 40,000: 936 MB). */
-const HISTORY_CACHE_TREES = 4096;
+/** Decoded trees kept by the walk's reader (the open directories and the dpkg database's, at most). */
+const WALK_CACHE_TREES = 256;
 
+/** An audit without its entries: what `auditEntries` returns once every entry has been handed over. */
+export type AuditReport = Omit<AuditResult, 'entries'>;
+
+/** Every entry, in the order of the walk (depth first, names in byte order), collected: see `auditEntries`. */
 export async function audit(store: Store, targetRef: string, opts: AuditOptions = {}): Promise<AuditResult> {
+  const entries: AuditEntry[] = [];
+  const r = await auditEntries(store, targetRef, opts, {
+    entry: (e) => {
+      entries.push(e);
+    },
+  });
+  return {
+    target: r.target,
+    summary: r.summary,
+    packages: r.packages,
+    steps: r.steps,
+    history: r.history,
+    entries,
+    ms: r.ms,
+  };
+}
+
+/** Where a streaming audit hands what it finds, as it finds it (each call awaited). */
+export interface AuditSink {
+  /** The tree about to be walked, once it is resolved and before any entry. */
+  target?(target: AuditTarget): void | Promise<void>;
+  entry(e: AuditEntry): void | Promise<void>;
+}
+
+/**
+ * The audit as one streaming pass: each entry is classed and handed to the sink
+ * as the walk reaches it (awaited, so a writer can hold the walk for its output
+ * to drain), and only the totals are kept. Memory is the open directories, the
+ * dpkg database and the ingested blobs, not the size of the tree: a
+ * million-file tree is audited in the same few hundred MB as a small one.
+ */
+export async function auditEntries(
+  store: Store,
+  targetRef: string,
+  opts: AuditOptions,
+  sink: AuditSink,
+): Promise<AuditReport> {
   const t0 = performance.now();
   const index = await loadReceiptIndex(store);
-  // One reader for every walk: the image's trees are read once each, without the thread pool.
-  const reader = new TreeReader(store, { cacheTrees: Infinity, sync: true });
+  const reader = new TreeReader(store, { cacheTrees: WALK_CACHE_TREES, sync: true });
   const { target, start } = await resolveAuditTarget(index, reader, targetRef);
 
   const views: RootView[] = index.receipts.flatMap((r) => r.watched.map((w) => ({ index: r.index, ...w })));
-  const { entries: walked, directories } = await walk(reader, start.tree);
   const pkgs = await imagePackages(reader, start.tree);
-  // The history walks every step's changed trees: each is needed once (a step's after-tree
-  // is the next one's before-tree), so a bounded cache of its own, not the image's reader.
-  const history = await rootHistory(
-    new TreeReader(store, { cacheTrees: HISTORY_CACHE_TREES, sync: true }),
-    views,
-    start,
-  );
+  const history = await DirOrigins.ofRoot(reader, views, start);
   const ingested = await ingestedBlobs(reader, index, start.below);
 
   // The .deb of each package: downloaded at or before the step the tree is from.
@@ -405,14 +465,6 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
     pkgs.packages.filter((p) => p.stem !== null && debs.get(p)).map((p) => ({ pkg: p, deb: debs.get(p)! })),
   );
 
-  // Which blobs need hashing: files a package lists with a checksum (md5), every file with `hashes` (SHA-1).
-  const need = new Set<Digest>();
-  for (const { path, entry } of walked) {
-    if (entry.type !== 'file') continue;
-    if (opts.hashes || (pkgs.owners.get(path) ?? []).some((o) => expectedMd5(o))) need.add(entry.digest!);
-  }
-  const hashes = await hashBlobs(store, need, opts.hashes === true);
-
   const at = (i: number | null) => (i === null || i >= index.receipts.length ? undefined : index.receipts[i]!);
   const between = (afterIndex: number | null, beforeIndex: number): NonNullable<AuditEntry['unrecorded']> => {
     const a = at(afterIndex);
@@ -424,10 +476,34 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
       ...(b ? { beforeStep: b.step } : {}),
     };
   };
+  const summary: AuditSummary = {
+    entries: 0,
+    files: 0,
+    symlinks: 0,
+    other: 0,
+    directories: 0,
+    package: 0,
+    control: 0,
+    ingested: 0,
+    generated: 0,
+    unattributed: 0,
+    differs: 0,
+    conffilesChanged: 0,
+    unlisted: 0,
+    outsideCapture: 0,
+    packages: 0,
+    packagesWithDeb: 0,
+  };
+  const steps = new Map<number, StepRef & { entries: number; generated: number }>();
   const perPackage = new Map<ImagePackage, { files: number; differs: number }>();
-  const entries: AuditEntry[] = [];
-  for (const { path, entry } of walked) {
-    const origin: Origin | undefined = history.origins.get(path);
+  const hasher = new BlobHasher(store, opts.hashes === true);
+
+  const classify = async (
+    path: string,
+    entry: TreeEntry,
+    origin: Origin | undefined,
+    hashed: BlobHashes | undefined,
+  ): Promise<AuditEntry> => {
     const step = origin?.kind === 'step' ? { ...stepRef(index.receipts[origin.index]!), via: origin.via } : null;
     const e: AuditEntry = {
       path,
@@ -442,7 +518,6 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
     if (origin?.kind === 'unrecorded') e.unrecorded = between(origin.afterIndex, origin.beforeIndex);
     // No origin at all cannot happen for a chain that reaches the tree's creation; it is unrecorded all the same.
     if (!origin) e.unrecorded = between(null, start.below);
-    const hashed = entry.type === 'file' ? hashes.get(entry.digest!) : undefined;
     if (hashed?.sha1) e.sha1 = hashed.sha1;
 
     const owners = pkgs.owners.get(path) ?? [];
@@ -478,29 +553,11 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
       }
     }
     if (e.class === 'unattributed' && step) e.class = 'generated';
-    entries.push(e);
-  }
-
-  const summary: AuditSummary = {
-    entries: entries.length,
-    files: 0,
-    symlinks: 0,
-    other: 0,
-    directories,
-    package: 0,
-    control: 0,
-    ingested: 0,
-    generated: 0,
-    unattributed: 0,
-    differs: 0,
-    conffilesChanged: 0,
-    unlisted: 0,
-    outsideCapture: 0,
-    packages: 0,
-    packagesWithDeb: 0,
+    return e;
   };
-  const steps = new Map<number, StepRef & { entries: number; generated: number }>();
-  for (const e of entries) {
+
+  const count = (e: AuditEntry) => {
+    summary.entries++;
     if (e.type === 'file') summary.files++;
     else if (e.type === 'symlink') summary.symlinks++;
     else summary.other++;
@@ -521,7 +578,38 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
       if (e.class === 'generated') s.generated++;
       steps.set(e.step.seq, s);
     }
-  }
+  };
+
+  // One directory at a time: its blobs that need hashing (files a package lists with a
+  // checksum, every file with `hashes`) read first, then its entries in name order.
+  const visit = async (id: Digest, prefix: Buffer, origins: DirOrigins): Promise<void> => {
+    const tree = await reader.mustTree(id);
+    const paths = tree.entries.map((e) =>
+      e.type === 'dir' ? '' : pathText(prefix.length === 0 ? e.name : Buffer.concat([prefix, SLASH, e.name])),
+    );
+    const need: Digest[] = [];
+    tree.entries.forEach((e, k) => {
+      if (e.type !== 'file') return;
+      if (opts.hashes || (pkgs.owners.get(paths[k]!) ?? []).some((o) => expectedMd5(o))) need.push(e.digest!);
+    });
+    const hashes = need.length > 0 ? await hasher.hashes(need) : undefined;
+    for (const [k, e] of tree.entries.entries()) {
+      if (e.type === 'dir') {
+        summary.directories++;
+        const path = prefix.length === 0 ? e.name : Buffer.concat([prefix, SLASH, e.name]);
+        await visit(e.digest!, path, await origins.child(e.name));
+        continue;
+      }
+      const path = paths[k]!;
+      const hashed = e.type === 'file' ? hashes?.get(e.digest!) : undefined;
+      const entry = await classify(path, e, await origins.origin(e.name, path), hashed);
+      count(entry);
+      await sink.entry(entry);
+    }
+  };
+  await sink.target?.(target);
+  await visit(start.tree, Buffer.alloc(0), history.root);
+
   const packages: AuditPackage[] = pkgs.packages.map((p) => {
     const deb = debs.get(p) ?? null;
     const counts = perPackage.get(p) ?? { files: 0, differs: 0 };
@@ -551,7 +639,6 @@ export async function audit(store: Store, targetRef: string, opts: AuditOptions 
     packages,
     steps: [...steps.values()].sort((a, b) => a.seq - b.seq),
     history: history.links.map((l) => linkSummary(index, l)),
-    entries,
     ms: Math.round(performance.now() - t0),
   };
 }

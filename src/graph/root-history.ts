@@ -18,14 +18,19 @@
  *   from nothing: the content was there before the first capture.
  *
  * `planRootHistory` builds the chain from receipt ids alone (pure but for the
- * injected sub-tree lookup of containing roots); `rootHistory` then diffs each link
- * (equal sub-trees skipped unread) and gives each path the newest link that changed
- * its content: the chain guarantees that the content has not changed since.
- * Content only: a mode or owner change is not a write of the bytes.
+ * injected sub-tree lookup of containing roots); `DirOrigins` then follows a walk
+ * of the root's tree one directory at a time, with the links that changed
+ * something there (equal sub-trees skipped unread, differing trees compared entry
+ * by entry in their bytes), and gives each path the newest link that changed its
+ * content: the chain guarantees that the content has not changed since. Content
+ * only: a mode or owner change is not a write of the bytes.
  */
 import type { Digest } from '../core/digest.js';
-import { contentEqual, pathText } from '../store/tree-diff.js';
-import type { TreeEntry } from '../store/tree-model.js';
+import { readObjectSync } from '../store/object-read.js';
+import { contentEqual } from '../store/tree-diff.js';
+import { changedEntries, type EntryChange } from '../store/tree-entry-diff.js';
+import { findEntry } from '../store/tree-lookup.js';
+import { isTreeBytes, type Tree, type TreeEntry } from '../store/tree-model.js';
 import { splitPath, type TreeReader } from './why-tree-path.js';
 
 /** One watched root of one receipt. */
@@ -210,72 +215,132 @@ async function innerOrigin(
   return null;
 }
 
-export interface RootHistory {
-  links: HistoryLink[];
-  /** Path in the start tree (relative, as pathText writes it) -> where its current content came from. */
-  origins: Map<string, Origin>;
+/**
+ * One link that changed something at or below a directory of the audited tree:
+ * everything in `all` is new (the link started from nothing there), or the
+ * entries of the directory whose bytes differ, by name (latin1 of the bytes).
+ */
+type DirPair = { link: HistoryLink; all: Tree } | { link: HistoryLink; changes: Map<string, EntryChange> };
+
+/** Tree bytes kept for the next link (a step's after-tree is the next one's before-tree). */
+const BYTES_KEPT = 16;
+
+/** Reads tree bytes for the entry diffs, keeping the last few. */
+class TreeBytes {
+  private readonly kept = new Map<Digest, Buffer>();
+  constructor(private readonly reader: TreeReader) {}
+
+  /** The tree object's bytes, or null when `id` is a blob (a watched root that was a file). */
+  get(id: Digest): Buffer | null {
+    let bytes = this.kept.get(id);
+    if (!bytes) {
+      bytes = readObjectSync(this.reader.store, id);
+      this.kept.set(id, bytes);
+      if (this.kept.size > BYTES_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    }
+    return isTreeBytes(bytes) ? bytes : null;
+  }
 }
 
 /**
- * Content changes (added or changed bytes, target, device numbers or type) from
- * tree `a` to tree `b`, non-directories only; equal sub-trees skipped unread.
+ * Where the content of each entry of one directory of the audited tree came from:
+ * the links of the root's history (newest first) that changed something at or
+ * below the directory, each reduced to what it changed here. A walk of the tree
+ * asks `origin` for each non-directory entry and `child` for each directory, so
+ * what is held is the directories still open, never a map of every path.
+ *
+ * The rule is the one a whole-tree diff per link gives: the newest link whose
+ * before- and after-state differ in the entry's content (added, or changed bytes,
+ * target, device numbers or type; a mode or owner change is not a write) wrote
+ * the content. The chain guarantees that newer links left it as it is.
  */
-async function contentChanges(
-  reader: TreeReader,
-  a: Digest | null,
-  b: Digest | null,
-  prefix: Buffer,
-  out: (path: Buffer, entry: TreeEntry) => Promise<void>,
-): Promise<void> {
-  if (a === b || b === null) return;
-  const ta = a === null ? null : await reader.tree(a);
-  const tb = await reader.tree(b);
-  if (!tb) return;
-  const before = ta?.entries ?? [];
-  let i = 0;
-  for (const eb of tb.entries) {
-    while (i < before.length && Buffer.compare(before[i]!.name, eb.name) < 0) i++;
-    const ea = i < before.length && before[i]!.name.equals(eb.name) ? before[i] : undefined;
-    const path = prefix.length === 0 ? eb.name : Buffer.concat([prefix, SLASH, eb.name]);
-    if (eb.type === 'dir') await contentChanges(reader, ea?.type === 'dir' ? ea.digest! : null, eb.digest!, path, out);
-    else if (!ea || !contentEqual(ea, eb)) await out(path, eb);
+export class DirOrigins {
+  private constructor(
+    private readonly reader: TreeReader,
+    private readonly bytes: TreeBytes,
+    private readonly pairs: DirPair[],
+  ) {}
+
+  /** The history of `start`'s root, and the origins at its top directory. */
+  static async ofRoot(
+    reader: TreeReader,
+    views: readonly RootView[],
+    start: RootStart,
+  ): Promise<{ links: HistoryLink[]; root: DirOrigins }> {
+    const subtree: SubtreeLookup = async (id, sub) => {
+      if (id === null) return null;
+      const e = await reader.lookup(id, splitPath(Buffer.from(sub)));
+      return e?.type === 'dir' ? e.digest! : null;
+    };
+    const links = await planRootHistory(views, start, subtree);
+    const bytes = new TreeBytes(reader);
+    const raw = links.map((link) => ({
+      link,
+      from: link.kind === 'step' ? link.before : link.from,
+      to: link.kind === 'step' ? link.after : link.to,
+    }));
+    return { links, root: new DirOrigins(reader, bytes, await pairsAt(reader, bytes, raw)) };
   }
-}
 
-const SLASH = Buffer.from('/');
+  /** The origins inside the directory `name` of this one. */
+  async child(name: Buffer): Promise<DirOrigins> {
+    const raw: Array<{ link: HistoryLink; from: Digest | null; to: Digest }> = [];
+    for (const p of this.pairs) {
+      const { before, after } = changeOf(p, name);
+      if (after?.type !== 'dir') continue;
+      raw.push({ link: p.link, from: before?.type === 'dir' ? before.digest! : null, to: after.digest! });
+    }
+    return new DirOrigins(this.reader, this.bytes, await pairsAt(this.reader, this.bytes, raw));
+  }
 
-/** The history of `start`'s root and the origin of every non-directory entry's content. */
-export async function rootHistory(
-  reader: TreeReader,
-  views: readonly RootView[],
-  start: RootStart,
-): Promise<RootHistory> {
-  const subtree: SubtreeLookup = async (id, sub) => {
-    if (id === null) return null;
-    const e = await reader.lookup(id, splitPath(Buffer.from(sub)));
-    return e?.type === 'dir' ? e.digest! : null;
-  };
-  const links = await planRootHistory(views, start, subtree);
-  const origins = new Map<string, Origin>();
-  for (const link of links) {
-    const from = link.kind === 'step' ? link.before : link.from;
-    const to = link.kind === 'step' ? link.after : link.to;
-    await contentChanges(reader, from, to, Buffer.alloc(0), async (path, entry) => {
-      const p = pathText(path);
-      if (origins.has(p)) return;
-      if (link.kind === 'step') {
-        origins.set(p, { kind: 'step', index: link.index, via: 'root' });
-        return;
-      }
-      origins.set(
-        p,
-        (await innerOrigin(reader, link, p, entry)) ?? {
+  /** Where the content of the non-directory entry `name` at `path` (relative to the root) came from; undefined when no link wrote it. */
+  async origin(name: Buffer, path: string): Promise<Origin | undefined> {
+    for (const p of this.pairs) {
+      const { before, after } = changeOf(p, name);
+      if (!after || after.type === 'dir' || (before && contentEqual(before, after))) continue;
+      const link = p.link;
+      if (link.kind === 'step') return { kind: 'step', index: link.index, via: 'root' };
+      return (
+        (await innerOrigin(this.reader, link, path, after)) ?? {
           kind: 'unrecorded',
           afterIndex: link.fromIndex,
           beforeIndex: link.toIndex,
-        },
+        }
       );
-    });
+    }
+    return undefined;
   }
-  return { links, origins };
+}
+
+function changeOf(p: DirPair, name: Buffer): { before?: TreeEntry; after?: TreeEntry } {
+  if ('all' in p) {
+    const after = findEntry(p.all, name);
+    return after ? { after } : {};
+  }
+  return p.changes.get(name.toString('latin1')) ?? {};
+}
+
+/** The links that changed something in this directory, each with what it changed here. */
+async function pairsAt(
+  reader: TreeReader,
+  bytes: TreeBytes,
+  raw: ReadonlyArray<{ link: HistoryLink; from: Digest | null; to: Digest | null }>,
+): Promise<DirPair[]> {
+  const pairs: DirPair[] = [];
+  for (const { link, from, to } of raw) {
+    if (from === to || to === null) continue;
+    const fromBytes = from === null ? null : bytes.get(from);
+    if (fromBytes === null) {
+      const all = await reader.tree(to);
+      if (all) pairs.push({ link, all });
+      continue;
+    }
+    const toBytes = bytes.get(to);
+    if (toBytes === null) continue;
+    const changes = new Map<string, EntryChange>();
+    for (const c of changedEntries({ bytes: fromBytes, id: from! }, { bytes: toBytes, id: to }))
+      changes.set(c.name.toString('latin1'), c);
+    if (changes.size > 0) pairs.push({ link, changes });
+  }
+  return pairs;
 }

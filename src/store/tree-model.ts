@@ -107,17 +107,7 @@ export function compareNames(a: TreeEntry, b: TreeEntry): number {
 export function encodeTree(tree: Tree): Buffer {
   const parts: string[] = ['{"asl":"tree/v1","entries":['];
   tree.entries.forEach((e, i) => {
-    let o = i > 0 ? ',{' : '{';
-    if (e.digest !== undefined) o += `"digest":${JSON.stringify(e.digest)},`;
-    o += `"gid":${JSON.stringify(e.gid)}`;
-    if (e.hardlink !== undefined) o += `,${bytesMember('hardlink', e.hardlink)}`;
-    o += `,"mode":${JSON.stringify(e.mode)},${bytesMember('name', e.name)}`;
-    if (e.rdev !== undefined) o += `,"rdev":[${JSON.stringify(e.rdev[0])},${JSON.stringify(e.rdev[1])}]`;
-    if (e.size !== undefined) o += `,"size":${JSON.stringify(e.size)}`;
-    if (e.target !== undefined) o += `,${bytesMember('target', e.target)}`;
-    o += `,"type":${JSON.stringify(e.type)},"uid":${JSON.stringify(e.uid)}`;
-    if (e.xattrs && e.xattrs.length > 0) o += `,"xattrs":${xattrsJson(e.xattrs)}`;
-    parts.push(`${o}}`);
+    parts.push(i > 0 ? `,${entryJson(e)}` : entryJson(e));
   });
   const self = tree.self;
   parts.push(
@@ -127,6 +117,21 @@ export function encodeTree(tree: Tree): Buffer {
   // Totals as they are (a decoded tree keeps whatever its totals held), in canonical form.
   parts.push(`},"totals":${canonicalize(tree.totals)}}`);
   return Buffer.from(parts.join(''), 'utf8');
+}
+
+/** One entry's canonical JSON, exactly as it stands inside its tree object. */
+function entryJson(e: TreeEntry): string {
+  let o = '{';
+  if (e.digest !== undefined) o += `"digest":${JSON.stringify(e.digest)},`;
+  o += `"gid":${JSON.stringify(e.gid)}`;
+  if (e.hardlink !== undefined) o += `,${bytesMember('hardlink', e.hardlink)}`;
+  o += `,"mode":${JSON.stringify(e.mode)},${bytesMember('name', e.name)}`;
+  if (e.rdev !== undefined) o += `,"rdev":[${JSON.stringify(e.rdev[0])},${JSON.stringify(e.rdev[1])}]`;
+  if (e.size !== undefined) o += `,"size":${JSON.stringify(e.size)}`;
+  if (e.target !== undefined) o += `,${bytesMember('target', e.target)}`;
+  o += `,"type":${JSON.stringify(e.type)},"uid":${JSON.stringify(e.uid)}`;
+  if (e.xattrs && e.xattrs.length > 0) o += `,"xattrs":${xattrsJson(e.xattrs)}`;
+  return `${o}}`;
 }
 
 /** `"field":"text"` when the bytes are UTF-8 that round-trips, else `"field64":"base64"`. */
@@ -206,63 +211,13 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
   const entries: TreeEntry[] = [];
   let prev: Buffer | undefined;
   for (const [i, item] of (doc.entries as unknown[]).entries()) {
-    const where = `entry ${i}`;
-    if (typeof item !== 'object' || item === null) {
-      problems.push(`${where}: not an object`);
-      continue;
-    }
-    const r = item as Record<string, unknown>;
-    const name = bytesField(r, 'name', problems, where);
-    if (!name || !isSafeName(name)) {
-      problems.push(`${where}: unsafe or missing name ${JSON.stringify(name?.toString('utf8'))}`);
-      continue;
-    }
-    const label = `entry ${JSON.stringify(name.toString('utf8'))}`;
-    if (prev && Buffer.compare(prev, name) >= 0) problems.push(`${label}: names not in strictly increasing byte order`);
-    prev = name;
-    if (typeof r.type !== 'string' || !ENTRY_TYPES.has(r.type)) {
-      problems.push(`${label}: unknown type ${String(r.type)}`);
-      continue;
-    }
-    const type = r.type as EntryType;
-    if (!isCount(r.mode) || r.mode > 0o7777) problems.push(`${label}: bad mode`);
-    if (!isCount(r.uid) || !isCount(r.gid)) problems.push(`${label}: bad owner`);
-    const entry: TreeEntry = { name, type, mode: r.mode as number, uid: r.uid as number, gid: r.gid as number };
-    if (type === 'file') {
-      if (!isCount(r.size)) problems.push(`${label}: file without size`);
-      else entry.size = r.size;
-    }
-    if (type === 'file' || type === 'dir') {
-      if (!isDigest(r.digest)) problems.push(`${label}: ${type} without a valid digest`);
-      else entry.digest = r.digest;
-    } else if (r.digest !== undefined) problems.push(`${label}: ${type} must not have a digest`);
-    if (type === 'symlink') {
-      const target = bytesField(r, 'target', problems, label);
-      if (!target || target.length === 0) problems.push(`${label}: symlink without target`);
-      else entry.target = target;
-    }
-    if (type === 'char' || type === 'block') {
-      const rdev = r.rdev;
-      if (!Array.isArray(rdev) || rdev.length !== 2 || !isCount(rdev[0]) || !isCount(rdev[1]))
-        problems.push(`${label}: device without [major, minor]`);
-      else entry.rdev = [rdev[0], rdev[1]];
-    }
-    const xattrs = decodeXattrs(r.xattrs, label, problems);
-    if (xattrs) entry.xattrs = xattrs;
-    const hardlink = bytesField(r, 'hardlink', problems, label);
-    if (hardlink) {
-      if (
-        type !== 'file' &&
-        type !== 'symlink' &&
-        type !== 'char' &&
-        type !== 'block' &&
-        type !== 'fifo' &&
-        type !== 'socket'
-      )
-        problems.push(`${label}: a ${type} cannot be a hard link`);
-      if (!isSafeRelativePath(hardlink)) problems.push(`${label}: unsafe hard-link path`);
-      entry.hardlink = hardlink;
-    }
+    const entry = entryOf(item, i, problems);
+    if (!entry) continue;
+    if (prev && Buffer.compare(prev, entry.name) >= 0)
+      problems.push(
+        `entry ${JSON.stringify(entry.name.toString('utf8'))}: names not in strictly increasing byte order`,
+      );
+    prev = entry.name;
     entries.push(entry);
   }
   const rs = doc.self as Record<string, unknown> | undefined;
@@ -286,6 +241,87 @@ export function decodeTree(bytes: Buffer, id = 'tree'): Tree {
   // UTF-8 name written as name64, unpadded base64…) is refused.
   if (!encodeTree(tree).equals(bytes)) throw new AslError('CORRUPT', `${id}: tree object is not in canonical form`);
   return tree;
+}
+
+/** One entry of a tree object's `entries`, checked; problems are appended (undefined when it cannot be used at all). */
+function entryOf(item: unknown, i: number, problems: string[]): TreeEntry | undefined {
+  const where = `entry ${i}`;
+  if (typeof item !== 'object' || item === null) {
+    problems.push(`${where}: not an object`);
+    return undefined;
+  }
+  const r = item as Record<string, unknown>;
+  const name = bytesField(r, 'name', problems, where);
+  if (!name || !isSafeName(name)) {
+    problems.push(`${where}: unsafe or missing name ${JSON.stringify(name?.toString('utf8'))}`);
+    return undefined;
+  }
+  const label = `entry ${JSON.stringify(name.toString('utf8'))}`;
+  if (typeof r.type !== 'string' || !ENTRY_TYPES.has(r.type)) {
+    problems.push(`${label}: unknown type ${String(r.type)}`);
+    return undefined;
+  }
+  const type = r.type as EntryType;
+  if (!isCount(r.mode) || r.mode > 0o7777) problems.push(`${label}: bad mode`);
+  if (!isCount(r.uid) || !isCount(r.gid)) problems.push(`${label}: bad owner`);
+  const entry: TreeEntry = { name, type, mode: r.mode as number, uid: r.uid as number, gid: r.gid as number };
+  if (type === 'file') {
+    if (!isCount(r.size)) problems.push(`${label}: file without size`);
+    else entry.size = r.size;
+  }
+  if (type === 'file' || type === 'dir') {
+    if (!isDigest(r.digest)) problems.push(`${label}: ${type} without a valid digest`);
+    else entry.digest = r.digest;
+  } else if (r.digest !== undefined) problems.push(`${label}: ${type} must not have a digest`);
+  if (type === 'symlink') {
+    const target = bytesField(r, 'target', problems, label);
+    if (!target || target.length === 0) problems.push(`${label}: symlink without target`);
+    else entry.target = target;
+  }
+  if (type === 'char' || type === 'block') {
+    const rdev = r.rdev;
+    if (!Array.isArray(rdev) || rdev.length !== 2 || !isCount(rdev[0]) || !isCount(rdev[1]))
+      problems.push(`${label}: device without [major, minor]`);
+    else entry.rdev = [rdev[0], rdev[1]];
+  }
+  const xattrs = decodeXattrs(r.xattrs, label, problems);
+  if (xattrs) entry.xattrs = xattrs;
+  const hardlink = bytesField(r, 'hardlink', problems, label);
+  if (hardlink) {
+    if (
+      type !== 'file' &&
+      type !== 'symlink' &&
+      type !== 'char' &&
+      type !== 'block' &&
+      type !== 'fifo' &&
+      type !== 'socket'
+    )
+      problems.push(`${label}: a ${type} cannot be a hard link`);
+    if (!isSafeRelativePath(hardlink)) problems.push(`${label}: unsafe hard-link path`);
+    entry.hardlink = hardlink;
+  }
+  return entry;
+}
+
+/**
+ * One entry decoded from its own bytes (a slice of a tree object, see
+ * tree-entry-diff.ts): every check decodeTree makes of an entry, and its bytes
+ * must be the entry's canonical form. `id` names the tree in messages.
+ */
+export function decodeEntryBytes(bytes: Buffer, id: string): TreeEntry {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new AslError('CORRUPT', `${id}: tree object has an entry that is not valid JSON`);
+  }
+  const problems: string[] = [];
+  const entry = entryOf(raw, 0, problems);
+  if (!entry || problems.length > 0)
+    throw new AslError('CORRUPT', `${id}: invalid tree: ${problems.slice(0, 5).join('; ') || 'malformed entry'}`);
+  if (!Buffer.from(entryJson(entry), 'utf8').equals(bytes))
+    throw new AslError('CORRUPT', `${id}: tree object is not in canonical form`);
+  return entry;
 }
 
 /** Maps a file type from st_mode to an entry type (undefined for unknown types). */

@@ -1,11 +1,14 @@
 import { AslError } from '../../core/errors.js';
-import { audit, type AuditEntry, type AuditResult } from '../../graph/audit.js';
-import { STORE_FLAG, boolOpt, requireStore, writeJson, type Command } from '../command.js';
+import { auditEntries, type AuditEntry, type AuditReport } from '../../graph/audit.js';
+import { STORE_FLAG, boolOpt, requireStore, type Command } from '../command.js';
+import { OutputWriter } from '../output-writer.js';
 import { formatBytes } from '../progress.js';
 
 const short = (d: string) => d.slice(0, 19);
 /** Human output lists at most this many problem paths; --json lists them all. */
 const MAX_LISTED = 100;
+/** Paths --strict names in its error's data (the JSON error line); the count is always whole. */
+const MAX_ERROR_PATHS = 1000;
 
 function where(e: AuditEntry): string {
   if (!e.unrecorded) return e.step ? `written by #${e.step.seq} ${e.step.step}` : '';
@@ -22,7 +25,16 @@ function describe(e: AuditEntry): string {
   return e.type;
 }
 
-export function auditText(r: AuditResult): string {
+const isProblem = (e: AuditEntry) => e.class === 'unattributed' || e.package?.check === 'differs';
+
+/** The problem entries an audit keeps for its messages (the first ones), and how many there were. */
+interface Problems {
+  first: AuditEntry[];
+  count: number;
+}
+
+/** The human report: the totals, then the first MAX_LISTED problem entries (`problems` holds at least those). */
+export function auditText(r: AuditReport, problems: Problems): string {
   const s = r.summary;
   const t = r.target;
   const from = t.receipt
@@ -42,8 +54,7 @@ export function auditText(r: AuditResult): string {
     `  unattributed ${String(s.unattributed).padStart(6)}  written by nothing recorded`,
     `${s.differs} files differ from their package's md5sums; ${s.conffilesChanged} conffiles changed; ${s.unlisted} files no package lists; ${s.outsideCapture} entries written outside any capture`,
   ];
-  const problems = r.entries.filter((e) => e.class === 'unattributed' || e.package?.check === 'differs');
-  for (const e of problems.slice(0, MAX_LISTED)) {
+  for (const e of problems.first.slice(0, MAX_LISTED)) {
     if (e.package?.check === 'differs') {
       const p = e.package;
       out.push(
@@ -52,7 +63,7 @@ export function auditText(r: AuditResult): string {
     }
     if (e.class === 'unattributed') out.push(`unattributed  ${e.path}  ${describe(e)}  ${where(e)}`);
   }
-  if (problems.length > MAX_LISTED) out.push(`... and ${problems.length - MAX_LISTED} more (--json lists every entry)`);
+  if (problems.count > MAX_LISTED) out.push(`... and ${problems.count - MAX_LISTED} more (--json lists every entry)`);
   return `${out.join('\n')}\n`;
 }
 
@@ -82,23 +93,56 @@ export const command: Command = {
         'USAGE',
         'audit: expected one TREE, RECEIPT or STEP (usage: asl audit --store S TREE|RECEIPT|STEP [--strict] [--json])',
       );
-    const result = await audit(store, args.positionals[0]!);
-    if (boolOpt(args, 'json')) writeJson(io, result);
-    else io.stdout.write(auditText(result));
-    if (boolOpt(args, 'strict')) {
-      const bad = result.entries.filter((e) => e.class === 'unattributed' || e.package?.check === 'differs');
-      if (bad.length > 0) {
-        const names = bad
-          .slice(0, 10)
-          .map((e) => e.path)
-          .join(', ');
-        throw new AslError(
-          'VERIFY_FAILED',
-          `audit --strict: ${result.summary.unattributed} unattributed, ${result.summary.differs} differ from their package: ${names}${bad.length > 10 ? `, and ${bad.length - 10} more` : ''}`,
-          { data: { paths: bad.map((e) => e.path) } },
-        );
-      }
+    const json = boolOpt(args, 'json');
+    const out = new OutputWriter(io);
+    // Entries are written as the walk classes them (a million-file tree is never held whole),
+    // so in --json the summary, packages, steps and history follow the entries.
+    const problems: Problems = { first: [], count: 0 };
+    let n = 0;
+    const report = await auditEntries(
+      store,
+      args.positionals[0]!,
+      {},
+      {
+        target: (target) => {
+          if (json) return out.write(`{\n  "target": ${indented(target, 2)},\n  "entries": [`);
+        },
+        entry: (e) => {
+          if (isProblem(e)) {
+            problems.count++;
+            if (problems.first.length < MAX_ERROR_PATHS) problems.first.push(e);
+          }
+          if (json) return out.write(`${n++ === 0 ? '' : ','}\n    ${indented(e, 4)}`);
+        },
+      },
+    );
+    if (json)
+      await out.write(
+        `${n === 0 ? ']' : '\n  ]'},\n  "summary": ${indented(report.summary, 2)},\n  "packages": ${indented(report.packages, 2)},\n  "steps": ${indented(report.steps, 2)},\n  "history": ${indented(report.history, 2)},\n  "ms": ${report.ms}\n}\n`,
+      );
+    else await out.write(auditText(report, problems));
+    await out.flush();
+    if (boolOpt(args, 'strict') && problems.count > 0) {
+      const names = problems.first
+        .slice(0, 10)
+        .map((e) => e.path)
+        .join(', ');
+      throw new AslError(
+        'VERIFY_FAILED',
+        `audit --strict: ${report.summary.unattributed} unattributed, ${report.summary.differs} differ from their package: ${names}${problems.count > 10 ? `, and ${problems.count - 10} more` : ''}`,
+        {
+          data: {
+            paths: problems.first.map((e) => e.path),
+            ...(problems.count > MAX_ERROR_PATHS ? { pathsNotListed: problems.count - MAX_ERROR_PATHS } : {}),
+          },
+        },
+      );
     }
     return 0;
   },
 };
+
+/** JSON.stringify(value, null, 2) as it reads at `depth` spaces inside an enclosing object. */
+function indented(value: unknown, depth: number): string {
+  return JSON.stringify(value, null, 2).replace(/\n/g, `\n${' '.repeat(depth)}`);
+}

@@ -1,7 +1,8 @@
 import type { DiffCounts } from '../../store/tree-diff.js';
 import { diffPairs, diffStoreTrees, emptyCounts, narrowPair, type DiffChange } from '../../graph/diff.js';
-import { boolOpt, requireStore, stringOpt, STORE_FLAG, type Command, type Io } from '../command.js';
+import { boolOpt, requireStore, stringOpt, STORE_FLAG, type Command } from '../command.js';
 import { describeEntry, describeFields } from '../entry-text.js';
+import { OutputWriter } from '../output-writer.js';
 
 const short = (d: string | undefined) => (d ? d.slice(0, 19) : '-');
 
@@ -29,11 +30,6 @@ export function summaryLine(n: DiffCounts): string {
   return `${total} path${total === 1 ? '' : 's'} differ: ${n.added} added, ${n.removed} removed, ${n.modified} modified (content), ${n.metadata} metadata only`;
 }
 
-function write(io: Io, text: string): Promise<void> | void {
-  // Respect backpressure: a diff of two big roots may be hundreds of thousands of lines.
-  if (!io.stdout.write(text)) return new Promise((resolve) => io.stdout.once('drain', () => resolve()));
-}
-
 export const command: Command = {
   usage: 'asl diff --store S (TREE_A TREE_B | RECEIPT) [--path DIR] [--json]',
   summary:
@@ -54,33 +50,34 @@ export const command: Command = {
     const within = stringOpt(args, 'path');
     const pairs = await diffPairs(store, args.positionals);
     const total = emptyCounts();
-    if (json) await write(io, '{"comparisons":[');
+    // A diff of two big roots may be hundreds of thousands of lines.
+    const out = new OutputWriter(io);
+    if (json) await out.write('{"comparisons":[');
     for (const [i, raw] of pairs.entries()) {
       const pair = within !== undefined ? await narrowPair(store, raw, within) : { ...raw, prefix: '' };
       const counts = emptyCounts();
       if (json) {
-        await write(
-          io,
+        await out.write(
           `${i > 0 ? ',' : ''}\n{"label":${JSON.stringify(pair.label)},"a":${JSON.stringify(pair.a)},"b":${JSON.stringify(pair.b)},${pair.receipt ? `"receipt":${JSON.stringify(pair.receipt)},` : ''}${within !== undefined ? `"path":${JSON.stringify(pair.prefix)},` : ''}"changes":[`,
         );
       } else if (pairs.length > 1 || pair.receipt) {
-        await write(
-          io,
+        await out.write(
           `${i > 0 ? '\n' : ''}== ${pair.label}: ${short(pair.a ?? undefined)} -> ${short(pair.b ?? undefined)}\n`,
         );
       }
       let n = 0;
       for await (const c of diffStoreTrees(store, pair.a, pair.b, { prefix: pair.prefix })) {
         counts[c.kind]++;
-        await write(io, json ? `${n++ > 0 ? ',' : ''}\n  ${JSON.stringify(c)}` : `${changeLine(c)}\n`);
+        await out.write(json ? `${n++ > 0 ? ',' : ''}\n  ${JSON.stringify(c)}` : `${changeLine(c)}\n`);
       }
       for (const k of ['added', 'removed', 'modified', 'metadata'] as const) total[k] += counts[k];
-      if (json) await write(io, `${n > 0 ? '\n' : ''}],"counts":${JSON.stringify(counts)}}`);
-      else if (pairs.length > 1) await write(io, `${summaryLine(counts)}\n`);
+      if (json) await out.write(`${n > 0 ? '\n' : ''}],"counts":${JSON.stringify(counts)}}`);
+      else if (pairs.length > 1) await out.write(`${summaryLine(counts)}\n`);
     }
     const differ = total.added + total.removed + total.modified + total.metadata > 0;
-    if (json) await write(io, `\n],"counts":${JSON.stringify(total)},"equal":${!differ}}\n`);
-    else await write(io, `${pairs.length > 1 ? 'all: ' : ''}${summaryLine(total)}\n`);
+    if (json) await out.write(`\n],"counts":${JSON.stringify(total)},"equal":${!differ}}\n`);
+    else await out.write(`${pairs.length > 1 ? 'all: ' : ''}${summaryLine(total)}\n`);
+    await out.flush();
     return differ ? 1 : 0;
   },
 };
