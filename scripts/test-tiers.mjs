@@ -128,6 +128,7 @@ const UNIT = [
   'store/stat-cache.test.ts',
   'store/tamper.test.ts',
   'store/tmp-sweep.test.ts',
+  'store/pack-index-lazy.test.ts',
   'store/tree-entry-diff.test.ts',
   'store/trees.test.ts',
   'store/umask.test.ts',

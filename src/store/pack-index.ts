@@ -41,12 +41,7 @@ function corrupt(name: string, what: string): AslError {
  * only rely on the digest check of every read).
  */
 export function parsePackIndex(name: string, bytes: Buffer, strict = false): PackIndex {
-  if (bytes.length < INDEX_HEADER_BYTES || !bytes.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC))
-    throw corrupt(name, 'bad header');
-  const count = Number(bytes.readBigUInt64BE(INDEX_MAGIC.length));
-  const packSize = Number(bytes.readBigUInt64BE(INDEX_MAGIC.length + 8));
-  if (bytes.length !== INDEX_HEADER_BYTES + count * INDEX_RECORD_BYTES)
-    throw corrupt(name, `${bytes.length} bytes for ${count} entries`);
+  const { count, packSize } = parsePackIndexHead(name, bytes, bytes.length);
   if (strict) {
     for (let i = 0; i < count; i++) {
       const at = INDEX_HEADER_BYTES + i * INDEX_RECORD_BYTES;
@@ -59,6 +54,21 @@ export function parsePackIndex(name: string, bytes: Buffer, strict = false): Pac
     }
   }
   return { name, count, packSize, bytes };
+}
+
+/**
+ * An index's count and pack size from its first INDEX_HEADER_BYTES, checked
+ * against the whole file's length (`fileSize`): what a reader that searches the
+ * records in the file, without reading them all, relies on.
+ */
+export function parsePackIndexHead(name: string, head: Buffer, fileSize: number): { count: number; packSize: number } {
+  if (head.length < INDEX_HEADER_BYTES || !head.subarray(0, INDEX_MAGIC.length).equals(INDEX_MAGIC))
+    throw corrupt(name, 'bad header');
+  const count = Number(head.readBigUInt64BE(INDEX_MAGIC.length));
+  const packSize = Number(head.readBigUInt64BE(INDEX_MAGIC.length + 8));
+  if (fileSize !== INDEX_HEADER_BYTES + count * INDEX_RECORD_BYTES)
+    throw corrupt(name, `${fileSize} bytes for ${count} entries`);
+  return { count, packSize };
 }
 
 /** The digest of record `i`, as sha256:<hex>. */
