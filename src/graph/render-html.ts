@@ -3,8 +3,9 @@
  * JSON in a <script type="application/json">, and the viewer's CSS
  * (dag-viewer-style.ts) and script (browser/dag-viewer.ts, bundled at build
  * time). A Content-Security-Policy of `default-src 'none'` forbids the page any
- * network access, so it behaves the same offline; it runs the one script whose
- * sha256 it names, never an inline script injected into the page.
+ * network access, so it behaves the same offline; it runs the one script and
+ * applies the one style sheet whose sha256 it names, never an inline script,
+ * style sheet or style attribute injected into the page.
  */
 import { createHash } from 'node:crypto';
 import type { Digest } from '../core/digest.js';
@@ -123,8 +124,9 @@ function viewerData(lineage: Lineage, view: DagView): Record<string, Record<stri
 }
 
 /** The CSP source that allows exactly `script` inline: `'sha256-<base64>'` of its UTF-8 bytes. */
-export function scriptHashSource(script: string): string {
-  return `'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`;
+/** A CSP source that allows exactly this inline script or style sheet, by its sha256. */
+export function hashSource(text: string): string {
+  return `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 }
 
 export function renderHtml(
@@ -147,7 +149,7 @@ export function renderHtml(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src ${scriptHashSource(VIEWER_SCRIPT)}; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${hashSource(VIEWER_CSS)}; script-src ${hashSource(VIEWER_SCRIPT)}; img-src data:">
 <meta name="generator" content="asl dag">
 <title>${escapeHtml(opts.title)}</title>
 <style>${VIEWER_CSS}</style>

@@ -132,27 +132,39 @@ function viewerScriptOf(html: string): string {
 }
 
 /** The sources of the CSP's script-src directive. */
-function scriptSources(html: string): string[] {
+function scriptSources(html: string, kind = 'script-src'): string[] {
   const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1];
   assert.ok(csp, 'the page has a Content-Security-Policy');
   const directive = csp
     .split(';')
     .map((d) => d.trim().split(/\s+/))
-    .find((d) => d[0] === 'script-src');
-  assert.ok(directive, `script-src in ${csp}`);
+    .find((d) => d[0] === kind);
+  assert.ok(directive, `${kind} in ${csp}`);
   return directive.slice(1);
 }
 
-test('the CSP runs the viewer by its hash and refuses any other inline script', async (t) => {
+test('the CSP runs the viewer and applies its style sheet by their hashes, and refuses any other inline script or style', async (t) => {
   const fx = await buildDagFixture(t);
   const file = join(fx.work, 'lineage.html');
   const r = await runAsl(['--store', fx.store, '--out', file], { program: 'asl-dag', cwd: fx.work });
   assert.equal(r.code, 0, describe(r));
   const html = await readFile(file, 'utf8');
   assert.ok(!scriptSources(html).includes("'unsafe-inline'"));
-  // The same page with one more inline script, as an injection would add it.
+  const css = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+  assert.deepEqual(scriptSources(html, 'style-src'), [
+    `'sha256-${createHash('sha256').update(css, 'utf8').digest('base64')}'`,
+  ]);
+  // The same page with one more inline script, style sheet and style attribute, as an injection would add them.
   const tampered = join(fx.work, 'tampered.html');
-  await writeFile(tampered, html.replace('</body>', '<script>window.injected = 1;</script>\n</body>'));
+  await writeFile(
+    tampered,
+    html
+      .replace(
+        '</body>',
+        '<script>window.injected = 1;</script>\n<style>main { outline: 7px solid rgb(1, 2, 3) }</style>\n</body>',
+      )
+      .replace('<aside id="details"', '<aside style="outline: 9px solid rgb(4, 5, 6)" id="details"'),
+  );
   const browser = await launchChromium(t);
   for (const [path, injected] of [
     [file, false],
@@ -161,11 +173,15 @@ test('the CSP runs the viewer by its hash and refuses any other inline script', 
     const url = pathToFileURL(path).href;
     const { page, errors } = await offlinePage(browser, url);
     await page.goto(url);
-    const state = await page.evaluate(() => ({
-      viewer: typeof (globalThis as { aslDag?: unknown }).aslDag,
-      injected: (globalThis as { injected?: number }).injected ?? null,
-    }));
-    assert.deepEqual(state, { viewer: 'object', injected: null }, path);
+    // The viewer's own style sheet applies (a header laid out as a flex row); the injected ones do not.
+    const state = await page.evaluate(`({
+      viewer: typeof globalThis.aslDag,
+      injected: globalThis.injected ?? null,
+      header: getComputedStyle(document.querySelector('header')).display,
+      main: getComputedStyle(document.querySelector('main')).outlineStyle,
+      aside: getComputedStyle(document.querySelector('#details')).outlineStyle,
+    })`);
+    assert.deepEqual(state, { viewer: 'object', injected: null, header: 'flex', main: 'none', aside: 'none' }, path);
     if (injected)
       assert.ok(
         errors.some((e) => /Content Security Policy/.test(e)),
