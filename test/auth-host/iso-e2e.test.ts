@@ -41,6 +41,21 @@ function provenanceLines(output: string): string[] {
     .filter((l): l is string => l !== undefined);
 }
 
+/** The machine ids the boot printed (one line per console): each made at this boot from the image's empty file. */
+function machineIds(output: string): string[] {
+  const lines = output
+    .replace(/\r/g, '')
+    .split('\n')
+    .map((l) => /ASL-AUTH-HOST machine-id: .*/.exec(l)?.[0])
+    .filter((l): l is string => l !== undefined);
+  assert.ok(lines.length > 0, 'the boot printed its machine id');
+  return lines.map((l) => {
+    const m = /^ASL-AUTH-HOST machine-id: ([0-9a-f]{32}), the image holds an empty one: made at this boot$/.exec(l);
+    assert.ok(m, l);
+    return m[1]!;
+  });
+}
+
 interface Run {
   code: number | null;
   output: string;
@@ -393,6 +408,8 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   assert.equal(boot.code, 0, `boot did not print OK (exit ${boot.code}):\n${tail(boot.output, 60)}`);
   const okLines = provenanceLines(boot.output);
   assert.ok(okLines.length > 0);
+  const okIds = new Set(machineIds(boot.output));
+  assert.equal(okIds.size, 1, 'one id per boot, on every console');
   for (const line of okLines) {
     assert.equal(
       line,
@@ -471,6 +488,10 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   assert.equal(bad.code, 1, `the tampered copy did not print FAILED (exit ${bad.code}):\n${tail(bad.output, 60)}`);
   const badLines = provenanceLines(bad.output);
   assert.ok(badLines.length > 0);
+  // Another boot of (nearly) the same image: another id, never one baked into the ISO.
+  const badIds = new Set(machineIds(bad.output));
+  assert.equal(badIds.size, 1);
+  assert.ok(!okIds.has([...badIds][0]!), `two boots, two machine ids: ${[...okIds]} and ${[...badIds]}`);
   for (const line of badLines) {
     assert.equal(
       line,

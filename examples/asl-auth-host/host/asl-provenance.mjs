@@ -1,5 +1,6 @@
-// ASL-AUTH-HOST boot check (asl-provenance.service). Prints exactly one line on the
-// console (stdout):
+// ASL-AUTH-HOST boot check (asl-provenance.service). Prints this boot's machine id, then
+// exactly one verdict line on the console (stdout):
+//   ASL-AUTH-HOST machine-id: <32 hex digits>, the image holds an empty one: made at this boot
 //   ASL-AUTH-HOST provenance: OK (<N> receipts, <M> artifacts, root sha256:<…>; audit: <E> entries,
 //     <P> package, <C> control, <I> ingested, <G> generated, <U> unattributed, <D> differ)
 //   ASL-AUTH-HOST provenance: FAILED (<reason>)
@@ -51,11 +52,10 @@ const EXCLUDES = [
 ];
 
 /**
- * The one line, on every active console (the screen and the serial line: the kernel's
+ * One line, on every active console (the screen and the serial line: the kernel's
  * console= list), as it is, and in the journal (stdout).
  */
-function say(text) {
-  const line = `ASL-AUTH-HOST provenance: ${text}\n`;
+function consoleLine(line) {
   let consoles = [];
   try {
     consoles = readFileSync('/sys/class/tty/console/active', 'utf8').trim().split(/\s+/).filter(Boolean);
@@ -80,6 +80,7 @@ function say(text) {
   }
   process.stdout.write(line);
 }
+const say = (text) => consoleLine(`ASL-AUTH-HOST provenance: ${text}\n`);
 const note = (text) => process.stderr.write(`asl-provenance: ${text}\n`);
 
 function asl(args) {
@@ -114,6 +115,30 @@ function fail(reason) {
 function describe(d) {
   const also = d.alsoAt?.length ? ` (also at ${d.alsoAt.join(', ')})` : '';
   return `${d.kind} ${d.path}${d.name ? ` ${d.name}` : ''}${also}: expected ${d.expected ?? 'absent'}, actual ${d.actual ?? 'absent'}`;
+}
+
+// 0. this boot's machine id: the image's /etc/machine-id is empty (reproducible-root.sh), so
+//    every host booted from one ISO gets its own, made by systemd before any unit ran.
+{
+  const read = (path) => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const id = read('/etc/machine-id');
+  // live-boot's read-only copy of the image's root, below the writable overlay.
+  const image = read('/run/live/rootfs/filesystem.squashfs/etc/machine-id');
+  const state =
+    image === undefined
+      ? 'the image copy is not mounted'
+      : image === ''
+        ? 'the image holds an empty one: made at this boot'
+        : `the image holds ${image}`;
+  consoleLine(
+    `ASL-AUTH-HOST machine-id: ${id && /^[0-9a-f]{32}$/.test(id) ? id : `not set (${JSON.stringify(id ?? null)})`}, ${state}\n`,
+  );
 }
 
 // 1. the store
