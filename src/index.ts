@@ -69,6 +69,9 @@ export {
 export { renderDag, formatOfPath, DAG_FORMATS, type DagFormat, type DagOptions, type DagResult } from './graph/dag.js';
 export {
   audit,
+  auditEntries,
+  type AuditSink,
+  type AuditReport,
   type AuditResult,
   type AuditOptions,
   type AuditEntry,

@@ -41,6 +41,7 @@ test('src/index.ts exports the functions behind seed, bundle, why, dag, audit an
     'why',
     'renderDag',
     'audit',
+    'auditEntries',
     'sbom',
     'captureCommand',
     'verifyStoreFully',
