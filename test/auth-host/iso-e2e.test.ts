@@ -28,6 +28,9 @@ const WORKDIR = join(TOP, 'rebuild');
 const ISO = join(WORKDIR, 'out', 'asl-auth-host.iso');
 const STORE = join(WORKDIR, 'asl-preimage-store');
 const TAMPER_DIR = join(WORKDIR, 'tamper');
+/** The serial consoles of the two boots, as qemu wrote them. */
+const SERIAL_OK = join(WORKDIR, 'serial-ok.log');
+const SERIAL_TAMPERED = join(WORKDIR, 'serial-tampered.log');
 const ROOT_STEPS = ['debootstrap', 'dpkg_config', 'apt_install', 'image_root'];
 const TAMPERED_FILE = '/usr/bin/passwd';
 const BOOT_TIMEOUT_S = 1500;
@@ -41,7 +44,7 @@ function provenanceLines(output: string): string[] {
     .filter((l): l is string => l !== undefined);
 }
 
-/** The machine ids the boot printed (one line per console): each made at this boot from the image's empty file. */
+/** The machine ids a boot printed on its serial console: each made at this boot from the image's empty file. */
 function machineIds(output: string): string[] {
   const lines = output
     .replace(/\r/g, '')
@@ -398,7 +401,7 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   // --- 2. boot: the OK line, with the seeded store's figures and the image_root tree
   const boot = await run(
     'bash',
-    [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), ISO],
+    [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), '--log', SERIAL_OK, ISO],
     {
       timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000,
       log: join(WORKDIR, 'boot-ok.log'),
@@ -408,7 +411,7 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   assert.equal(boot.code, 0, `boot did not print OK (exit ${boot.code}):\n${tail(boot.output, 60)}`);
   const okLines = provenanceLines(boot.output);
   assert.ok(okLines.length > 0);
-  const okIds = new Set(machineIds(boot.output));
+  const okIds = new Set(machineIds(await readFile(SERIAL_OK, 'utf8')));
   assert.equal(okIds.size, 1, 'one id per boot, on every console');
   for (const line of okLines) {
     assert.equal(
@@ -478,7 +481,14 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   t.diagnostic(`tampered copy made in ${((Date.now() - tamperStart) / 1000).toFixed(0)} s`);
   const bad = await run(
     'bash',
-    [join(REPO_ROOT, 'scripts', 'boot-iso.sh'), '--timeout', String(BOOT_TIMEOUT_S), tampered],
+    [
+      join(REPO_ROOT, 'scripts', 'boot-iso.sh'),
+      '--timeout',
+      String(BOOT_TIMEOUT_S),
+      '--log',
+      SERIAL_TAMPERED,
+      tampered,
+    ],
     {
       timeoutMs: (BOOT_TIMEOUT_S + 120) * 1000,
       log: join(WORKDIR, 'boot-tampered.log'),
@@ -489,7 +499,7 @@ test('ASL-AUTH-HOST: build the ISO, rebuild it offline from the store (same byte
   const badLines = provenanceLines(bad.output);
   assert.ok(badLines.length > 0);
   // Another boot of (nearly) the same image: another id, never one baked into the ISO.
-  const badIds = new Set(machineIds(bad.output));
+  const badIds = new Set(machineIds(await readFile(SERIAL_TAMPERED, 'utf8')));
   assert.equal(badIds.size, 1);
   assert.ok(!okIds.has([...badIds][0]!), `two boots, two machine ids: ${[...okIds]} and ${[...badIds]}`);
   for (const line of badLines) {
