@@ -604,17 +604,23 @@ export class ObjectBatch {
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
     await this.settleQueued();
-    await this.settleFlushes();
-    await this.commitAdopted();
-    if (this.pack) {
-      // First: the loose objects committed next (trees) may refer to packed ones.
-      const pack = this.pack;
-      this.pack = undefined;
-      try {
-        await native().packCommit(pack);
-      } catch (err) {
-        throw fsError(this.store.root, err, 'cannot commit pack');
+    // A background syncfs still running is not waited for here: the pack's own fdatasync makes it
+    // durable, without waiting for whatever else the file system holds (other processes' writes).
+    const flushes = this.settleFlushes();
+    try {
+      await this.commitAdopted();
+      if (this.pack) {
+        // First: the loose objects committed next (trees) may refer to packed ones.
+        const pack = this.pack;
+        this.pack = undefined;
+        try {
+          await native().packCommit(pack);
+        } catch (err) {
+          throw fsError(this.store.root, err, 'cannot commit pack');
+        }
       }
+    } finally {
+      await flushes;
     }
     if (this.stagedCount === 0) {
       // Nothing to publish; a streamed file that turned out to exist may have left the (empty) folder.
