@@ -446,6 +446,7 @@ export async function walkTree(
         stack.push({ job: await descend(top.job, slot, sub), next: 0 });
         lastYield = performance.now();
       }
+      if (batch.queueFull) await batch.queueRoom();
       if (stager.pending > 0) {
         if (stager.pending >= BACKLOG_PAUSE) await stager.waitForRoom();
         else if (performance.now() - lastYield > YIELD_EVERY_MS) {

@@ -19,6 +19,8 @@ const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
 const STAGED_BLOCK = 4096;
 /** addBytesQueued hands its objects to a worker once this many bytes are queued. */
 const QUEUE_FLUSH_BYTES = 256 * 1024;
+/** Batches of queued objects in flight before the producer waits: memory stays a few MB whatever the tree. */
+const QUEUE_MAX_WRITES = 8;
 /**
  * While a batch stages, a background syncfs starts after every this many bytes
  * staged (one at a time): the write-back then overlaps the staging instead of
@@ -304,6 +306,16 @@ export class ObjectBatch {
       )
       .finally(() => this.queueWrites.delete(write));
     this.queueWrites.add(write);
+  }
+
+  /** Whether so many batches of queued objects are being appended that their producer should wait (queueRoom). */
+  get queueFull(): boolean {
+    return this.queueWrites.size >= QUEUE_MAX_WRITES;
+  }
+
+  /** Resolves once fewer than QUEUE_MAX_WRITES batches of queued objects are being appended. */
+  async queueRoom(): Promise<void> {
+    while (this.queueWrites.size >= QUEUE_MAX_WRITES) await Promise.race(this.queueWrites);
   }
 
   /** Sends what is queued and waits for every queued append; throws the first failure. */
