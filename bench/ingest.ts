@@ -18,6 +18,8 @@ export interface Fixture {
 
 const VS_INTOTO = '÷ in-toto-run';
 const VS_FIRST = '÷ first put';
+/** The first put against the least work both cores can do in its layout (one pack, 2 threads). */
+const VS_FLOOR = '÷ floor, 2 threads';
 
 export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
   return {
@@ -34,7 +36,7 @@ export function ingestSection(ctx: BenchContext, fixtures: Fixture[]): Section {
         : ['(No "least work" rows: bench/floor/ingest-floor.c did not compile; it needs cc and libssl-dev.)']),
     ],
     rows: fixtures.flatMap((f) => fixtureRows(ctx, f)),
-    ratioHeaders: [VS_INTOTO, VS_FIRST],
+    ratioHeaders: [VS_INTOTO, VS_FIRST, ...(ctx.ingestFloor ? [VS_FLOOR] : [])],
   };
 }
 
@@ -64,7 +66,7 @@ function fixtureRows(ctx: BenchContext, f: Fixture): RowSpec[] {
         storeReady = true;
         return undefined;
       },
-      ratios: { [VS_INTOTO]: intoto },
+      ratios: { [VS_INTOTO]: intoto, [VS_FLOOR]: `${f.key}/floor-pack-2` },
       target: { versus: intoto, max: 0.5, versusName: 'in-toto-run' },
     },
     {

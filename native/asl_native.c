@@ -609,6 +609,107 @@ static napi_value stage_buffer_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * packBuffers(pack, objectsDir, records: Buffer, count) -> Promise<Buffer>:
+ * appends `count` objects to the batch's pack on a libuv worker thread, unless
+ * the store or the pack has them. A record is a 32-byte sha256 (taken by the
+ * caller from exactly these bytes), u32 length (little-endian), the bytes. The
+ * walk's trees and times objects come this way, many per call, so the main
+ * thread neither writes nor waits for the pack file's lock. Result: one u32
+ * status per record (ST_PACKED, ST_EXISTS, ST_DUPLICATE); rejects with the
+ * errno of the first failure.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  pack_batch *pack;
+  napi_ref pack_ref;
+  char *records;
+  size_t len;
+  uint32_t count;
+  char obj_dir[PATH_MAX_BYTES];
+  unsigned char *out;
+  int err;
+  const char *syscall;
+} pack_buffers_work;
+
+static void pack_buffers_execute(napi_env env, void *data) {
+  (void)env;
+  pack_buffers_work *w = data;
+  int obj_fd = open(w->obj_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (obj_fd < 0) { w->err = errno; w->syscall = "open objects"; return; }
+  size_t p = 0;
+  for (uint32_t i = 0; i < w->count; i++) {
+    uint32_t len;
+    if (p + 36 > w->len) { w->err = EINVAL; w->syscall = "packBuffers records"; break; }
+    memcpy(&len, w->records + p + 32, 4);
+    if (p + 36 + len > w->len) { w->err = EINVAL; w->syscall = "packBuffers records"; break; }
+    const unsigned char *digest = (const unsigned char *)w->records + p;
+    char hex[65];
+    to_hex(digest, 32, hex);
+    int err = 0;
+    int status = pack_bytes_at(w->pack, obj_fd, hex, digest, w->records + p + 36, len, &err);
+    if (status == ST_ERR_STAGE) { w->err = err; w->syscall = "write pack"; break; }
+    put_u32((char *)w->out + (size_t)i * 4, (uint32_t)status);
+    p += 36 + len;
+  }
+  close(obj_fd);
+}
+
+static void pack_buffers_complete(napi_env env, napi_status status, void *data) {
+  pack_buffers_work *w = data;
+  if (status != napi_ok) {
+    napi_value msg, error;
+    napi_create_string_utf8(env, "packBuffers: cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &error);
+    napi_reject_deferred(env, w->deferred, error);
+  } else if (w->err) {
+    napi_reject_deferred(env, w->deferred, make_errno_error(env, w->syscall, w->err));
+  } else {
+    napi_value result;
+    void *out;
+    napi_create_buffer_copy(env, (size_t)w->count * 4, w->out, &out, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+  }
+  napi_delete_reference(env, w->pack_ref);
+  napi_delete_async_work(env, w->work);
+  free(w->records);
+  free(w->out);
+  free(w);
+}
+
+static napi_value pack_buffers_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) return bad_arg(env, "packBuffers: arguments");
+  pack_batch *pb = pack_from_js(env, argv[0]);
+  if (!pb) return bad_arg(env, "packBuffers: pack");
+  bool is_buffer = false;
+  napi_is_buffer(env, argv[2], &is_buffer);
+  if (!is_buffer) return bad_arg(env, "packBuffers: records must be a Buffer");
+  void *rdata; size_t rlen;
+  napi_get_buffer_info(env, argv[2], &rdata, &rlen);
+  uint32_t count;
+  if (napi_get_value_uint32(env, argv[3], &count) != napi_ok) return bad_arg(env, "packBuffers: count");
+  pack_buffers_work *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "calloc", ENOMEM);
+  if (get_path(env, argv[1], w->obj_dir, sizeof w->obj_dir) != 0) { free(w); return bad_arg(env, "packBuffers: objectsDir"); }
+  w->pack = pb;
+  w->count = count;
+  w->len = rlen;
+  w->records = malloc(rlen ? rlen : 1);
+  w->out = calloc(count ? count : 1, 4);
+  if (!w->records || !w->out) { free(w->records); free(w->out); free(w); return throw_errno(env, "malloc", ENOMEM); }
+  memcpy(w->records, rdata, rlen);
+  napi_create_reference(env, argv[0], 1, &w->pack_ref);
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "asl.packBuffers", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, pack_buffers_execute, pack_buffers_complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
 /* Batches of at most this many objects are made durable file by file, not by syncfs. */
 #define SMALL_COMMIT_OBJECTS 64
 
@@ -1111,6 +1212,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sha256Available", NULL, sha256_available_js, NULL, NULL, NULL, napi_default, NULL},
     {"stageFiles", NULL, stage_files_js, NULL, NULL, NULL, napi_default, NULL},
     {"stageBuffer", NULL, stage_buffer_js, NULL, NULL, NULL, napi_default, NULL},
+    {"packBuffers", NULL, pack_buffers_js, NULL, NULL, NULL, napi_default, NULL},
     {"commitStaged", NULL, commit_staged_js, NULL, NULL, NULL, napi_default, NULL},
     {"listDirectory", NULL, list_directory_js, NULL, NULL, NULL, napi_default, NULL},
     {"listDirectoryAsync", NULL, list_directory_async_js, NULL, NULL, NULL, napi_default, NULL},

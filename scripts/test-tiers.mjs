@@ -119,6 +119,8 @@ const UNIT = [
   'store/blobs.test.ts',
   'store/cache-forgery.test.ts',
   'store/concurrency.test.ts',
+  'store/ingest-reference.test.ts',
+  'store/ingest-tree-encode.test.ts',
   'store/init.test.ts',
   'store/lock.test.ts',
   'store/pack-index.test.ts',

@@ -5,7 +5,6 @@
  * bytes (no atime in them), so a hash over a listing identifies it (see
  * ingest-tree-cache.ts).
  */
-import { availableParallelism } from 'node:os';
 import { fsError } from '../core/errors.js';
 import { native } from './native.js';
 
@@ -112,6 +111,12 @@ export function listDirectory(dir: Buffer): { listing: Buffer; entries: ListedEn
  * cores while the walk decodes. The walk announces each directory's
  * sub-directories as it opens it; they are listed in walk order, at most
  * `ahead` listings waiting at any time.
+ *
+ * Many listings are queued at once (`parallel`): they share libuv's one queue
+ * with the stager's chunks, so a listing waits behind a few chunks of file
+ * reads before it runs. With two queued at a time the walk caught up with
+ * them and listed 684 of the 785 directories of a Debian root itself, on the
+ * main thread; with 32, about 95 (docs/benchmarks.md, "Both cores").
  */
 export class ListingPrefetcher {
   private readonly todo: Buffer[] = [];
@@ -120,7 +125,7 @@ export class ListingPrefetcher {
   private readonly parallel: number;
   private readonly ahead: number;
 
-  constructor(parallel = availableParallelism(), ahead = 64) {
+  constructor(parallel = 32, ahead = 128) {
     this.parallel = parallel;
     this.ahead = ahead;
   }

@@ -27,14 +27,8 @@ import { native, type ScanEntry } from './native.js';
 import type { ObjectBatch } from './object-batch.js';
 import type { SnapshotOptions, SnapshotStats } from './snapshot-options.js';
 import { isRacy, racyLimit } from './stat-cache.js';
-import {
-  encodeTree,
-  entryTypeOfMode,
-  type EntryType,
-  type TreeEntry,
-  type TreeSelf,
-  type TreeTotals,
-} from './tree-model.js';
+import { TreeEncoder } from './ingest-tree-encode.js';
+import { entryTypeOfMode, type EntryType, type TreeSelf, type TreeTotals } from './tree-model.js';
 
 const SLASH = Buffer.from('/');
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -157,9 +151,13 @@ export async function walkTree(
   let filesSeen = 0;
   let lastReport = 0;
 
+  const encoder = new TreeEncoder();
+  /** `bytes` may be the encoder's buffer: copied before the next tree is encoded. */
   const stageTree = (bytes: Buffer): Digest => {
-    // Trees and timestamps go into the batch's pack with the files: one file created, not one per directory.
-    if (batch.canStageSync) return batch.addBytesSync(bytes, { packed: true });
+    // Trees and timestamps go into the batch's pack with the files: one file created, not one per
+    // directory; appended by a worker thread, a batch of them at a time.
+    if (batch.canStageSync) return batch.addBytesQueued(bytes);
+    bytes = Buffer.from(bytes);
     deferredTrees.push(batch.addBytes(bytes));
     return digestBytes(bytes);
   };
@@ -277,16 +275,11 @@ export async function walkTree(
       }
     }
     const totals: TreeTotals = { files: 0, dirs: 0, other: 0, bytes: 0 };
-    const treeEntries: TreeEntry[] = new Array(job.entries.length);
-    for (let i = 0; i < job.entries.length; i++) {
-      const e = job.entries[i]!;
-      const entry: TreeEntry = { name: e.name, type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid };
-      if (e.xattrs) entry.xattrs = e.xattrs;
-      if (e.hardlink) entry.hardlink = e.hardlink;
+    for (const e of job.entries) {
       switch (e.type) {
         case 'dir': {
           const sub = e.sub!;
-          entry.digest = sub.digest;
+          e.digest = sub.digest;
           totals.dirs += 1 + sub.totals.dirs;
           totals.files += sub.totals.files;
           totals.other += sub.totals.other;
@@ -294,26 +287,14 @@ export async function walkTree(
           break;
         }
         case 'file':
-          entry.digest = e.digest!;
-          entry.size = e.contentSize!;
           totals.files++;
           if (!e.hardlink) totals.bytes += e.contentSize!;
-          break;
-        case 'symlink':
-          entry.target = e.target ?? EMPTY;
-          totals.other++;
-          break;
-        case 'char':
-        case 'block':
-          entry.rdev = [e.rdevMajor, e.rdevMinor];
-          totals.other++;
           break;
         default:
           totals.other++;
       }
-      treeEntries[i] = entry;
     }
-    const digest = stageTree(encodeTree({ self: job.self, entries: treeEntries, totals }));
+    const digest = stageTree(encoder.encode(job.self, job.entries, totals));
     if (key) cache!.trees.remember(key, digest, totals);
     deliver(job, { digest, totals });
   };
@@ -465,6 +446,7 @@ export async function walkTree(
         stack.push({ job: await descend(top.job, slot, sub), next: 0 });
         lastYield = performance.now();
       }
+      if (batch.queueFull) await batch.queueRoom();
       if (stager.pending > 0) {
         if (stager.pending >= BACKLOG_PAUSE) await stager.waitForRoom();
         else if (performance.now() - lastYield > YIELD_EVERY_MS) {

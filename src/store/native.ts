@@ -41,6 +41,11 @@ export interface NativeBinding {
     pack?: PackHandle,
     packIt?: boolean,
   ): number;
+  /**
+   * Appends `count` objects to `pack` on a libuv worker thread unless the store or the pack has them.
+   * `records`: per object a 32-byte sha256 of its bytes, u32 length (LE), the bytes. One u32 StageStatus per object.
+   */
+  packBuffers(pack: PackHandle, objectsDir: string, records: Buffer, count: number): Promise<Buffer>;
   /** A batch's pack, staged as <stageDir>/<name>.pack; reads the committed packs' indexes (native/asl_pack.c). */
   packCreate(stageDir: string, packsDir: string, name: string): PackHandle;
   /** Whether this batch's pack holds the object with this raw 32-byte digest. */

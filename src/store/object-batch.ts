@@ -17,6 +17,10 @@ import { sweepAbandonedTmp } from './tmp-sweep.js';
 /** Files up to this size are read into memory once: hashed, deduplicated, then written. */
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
 const STAGED_BLOCK = 4096;
+/** addBytesQueued hands its objects to a worker once this many bytes are queued. */
+const QUEUE_FLUSH_BYTES = 256 * 1024;
+/** Batches of queued objects in flight before the producer waits: memory stays a few MB whatever the tree. */
+const QUEUE_MAX_WRITES = 8;
 /**
  * While a batch stages, a background syncfs starts after every this many bytes
  * staged (one at a time): the write-back then overlaps the staging instead of
@@ -92,6 +96,14 @@ export class ObjectBatch {
   /** Whole packs received from elsewhere (adoptPack), published at commit under their index's hash. */
   private adopted: Array<{ path: string; index: Buffer }> = [];
   private stageDirMade = false;
+  /** Objects for the pack taken by addBytesQueued and not yet handed to a worker: packBuffers records. */
+  private queued = Buffer.allocUnsafe(0);
+  private queuedLength = 0;
+  private queuedCount = 0;
+  /** Hex digests queued or being appended: what hasSync must count as staged. */
+  private readonly queuedDigests = new Set<string>();
+  private readonly queueWrites = new Set<Promise<void>>();
+  private queueError: unknown;
   bytesWritten = 0;
   objectsWritten = 0;
 
@@ -116,6 +128,7 @@ export class ObjectBatch {
    * dropped) together with everything else this batch staged.
    */
   hasSync(digest: Digest): boolean {
+    if (this.queuedDigests.has(digest.slice(7))) return true;
     if (objectExistsSync(this.store, digest)) return true;
     if (this.pack && native().packHas(this.pack, Buffer.from(digest.slice(7), 'hex'))) return true;
     return statSync(this.stagedName(digest.slice(7)), { throwIfNoEntry: false }) !== undefined;
@@ -236,6 +249,80 @@ export class ObjectBatch {
     if (status === StageStatus.staged) this.record(raw, bytes.length);
     else if (status === StageStatus.packed) this.recordPacked(bytes.length);
     return `sha256:${hex}`;
+  }
+
+  /**
+   * addBytesSync with `packed`, for the many small objects of a snapshot (trees,
+   * times): hashed here, appended to the pack on a worker thread in batches of
+   * QUEUE_FLUSH_BYTES, so the walk's thread neither writes nor waits for the
+   * pack file while the workers append files to it. Copies `bytes`. A failed
+   * append fails commit; until then the object counts as staged (hasSync).
+   */
+  addBytesQueued(bytes: Buffer): Digest {
+    if (!useNative() || bytes.length > IN_MEMORY_LIMIT) return this.addBytesSync(bytes, { packed: true });
+    const need = this.queuedLength + 36 + bytes.length;
+    if (need > this.queued.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, QUEUE_FLUSH_BYTES + 64 * 1024, this.queued.length * 2));
+      this.queued.copy(bigger, 0, 0, this.queuedLength);
+      this.queued = bigger;
+    }
+    const o = this.queuedLength;
+    const hash = createHash('sha256').update(bytes);
+    const raw = hash.digest();
+    raw.copy(this.queued, o);
+    this.queued.writeUInt32LE(bytes.length, o + 32);
+    bytes.copy(this.queued, o + 36);
+    this.queuedLength = need;
+    this.queuedCount++;
+    const hex = raw.toString('hex');
+    this.queuedDigests.add(hex);
+    if (this.queuedLength >= QUEUE_FLUSH_BYTES) this.flushQueued();
+    return `sha256:${hex}`;
+  }
+
+  /** Hands the queued objects to a worker thread. */
+  private flushQueued(): void {
+    if (this.queuedCount === 0) return;
+    const records = this.queued.subarray(0, this.queuedLength);
+    const count = this.queuedCount;
+    this.queued = Buffer.allocUnsafe(0);
+    this.queuedLength = 0;
+    this.queuedCount = 0;
+    const write = native()
+      .packBuffers(this.packHandle(), this.objectsDir, records, count)
+      .then(
+        (statuses) => {
+          let o = 0;
+          for (let i = 0; i < count; i++) {
+            const len = records.readUInt32LE(o + 32);
+            if (statuses.readUInt32LE(i * 4) === StageStatus.packed) this.recordPacked(len);
+            this.queuedDigests.delete(records.toString('hex', o, o + 32));
+            o += 36 + len;
+          }
+        },
+        (err) => {
+          this.queueError ??= fsError(this.stageDir, err, 'cannot stage objects');
+        },
+      )
+      .finally(() => this.queueWrites.delete(write));
+    this.queueWrites.add(write);
+  }
+
+  /** Whether so many batches of queued objects are being appended that their producer should wait (queueRoom). */
+  get queueFull(): boolean {
+    return this.queueWrites.size >= QUEUE_MAX_WRITES;
+  }
+
+  /** Resolves once fewer than QUEUE_MAX_WRITES batches of queued objects are being appended. */
+  async queueRoom(): Promise<void> {
+    while (this.queueWrites.size >= QUEUE_MAX_WRITES) await Promise.race(this.queueWrites);
+  }
+
+  /** Sends what is queued and waits for every queued append; throws the first failure. */
+  private async settleQueued(): Promise<void> {
+    this.flushQueued();
+    while (this.queueWrites.size > 0) await Promise.all([...this.queueWrites]);
+    if (this.queueError !== undefined) throw this.queueError;
   }
 
   /**
@@ -528,17 +615,24 @@ export class ObjectBatch {
 
   /** Makes every staged object durable and visible. */
   async commit(): Promise<void> {
-    await this.settleFlushes();
-    await this.commitAdopted();
-    if (this.pack) {
-      // First: the loose objects committed next (trees) may refer to packed ones.
-      const pack = this.pack;
-      this.pack = undefined;
-      try {
-        await native().packCommit(pack);
-      } catch (err) {
-        throw fsError(this.store.root, err, 'cannot commit pack');
+    await this.settleQueued();
+    // A background syncfs still running is not waited for here: the pack's own fdatasync makes it
+    // durable, without waiting for whatever else the file system holds (other processes' writes).
+    const flushes = this.settleFlushes();
+    try {
+      await this.commitAdopted();
+      if (this.pack) {
+        // First: the loose objects committed next (trees) may refer to packed ones.
+        const pack = this.pack;
+        this.pack = undefined;
+        try {
+          await native().packCommit(pack);
+        } catch (err) {
+          throw fsError(this.store.root, err, 'cannot commit pack');
+        }
       }
+    } finally {
+      await flushes;
     }
     if (this.stagedCount === 0) {
       // Nothing to publish; a streamed file that turned out to exist may have left the (empty) folder.
@@ -577,6 +671,11 @@ export class ObjectBatch {
 
   /** Drops every staged object (nothing becomes visible). */
   async abort(): Promise<void> {
+    this.queued = Buffer.allocUnsafe(0);
+    this.queuedLength = 0;
+    this.queuedCount = 0;
+    await this.settleQueued().catch(() => {});
+    this.queuedDigests.clear();
     await this.settleFlushes();
     this.adopted = [];
     if (this.pack) native().packClose(this.pack);

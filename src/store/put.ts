@@ -26,7 +26,10 @@ export async function putPath(
   let result: SnapshotResult;
   try {
     result = await snapshot(batch, path, { ...opts, ...(cache ? { cache } : {}) });
-    await batch.commit();
+    const committed = batch.commit();
+    // The new stat-cache records are merged while the commit waits for the disk.
+    cache?.absorb();
+    await committed;
   } catch (err) {
     await batch.abort();
     throw err;

@@ -20,6 +20,7 @@ import {
   sha256Listing,
   xattrDump,
 } from './tree-compare.js';
+import { referenceTreeId } from './reference-tree-id.js';
 
 test('a debootstrap bookworm minbase root restores identically (find, sha256sum, getfattr, device numbers) and verifies', {
   timeout: 600_000,
@@ -35,6 +36,8 @@ test('a debootstrap bookworm minbase root restores identically (find, sha256sum,
     `put: ${Date.now() - started} ms, ${put.stats.files} files, ${put.stats.dirs} dirs, ${put.stats.other} other, ${put.stats.bytes} bytes`,
   );
   assert.equal(put.kind, 'tree');
+  // The put on both cores stores what a plain one-thread walk with encodeTree names: same tree ids, byte for byte.
+  assert.equal(put.id, referenceTreeId(root), 'the root id of a one-thread reference walk');
   assert.ok(put.stats.files > 3000 && put.stats.bytes > 100e6, 'the fixture is a real root');
 
   const dest = join(dir, 'restored');
