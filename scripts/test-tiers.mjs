@@ -130,6 +130,7 @@ const UNIT = [
   'store/stat-cache.test.ts',
   'store/tamper.test.ts',
   'store/tmp-sweep.test.ts',
+  'store/digest-sizes.test.ts',
   'store/pack-index-lazy.test.ts',
   'store/tree-entry-diff.test.ts',
   'store/trees.test.ts',

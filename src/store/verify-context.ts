@@ -3,6 +3,7 @@
  * the report made from it. Apart from verify.ts so the steps in their own files
  * (verify-packs.ts, verify-keys.ts, verify-modes.ts, receipt/) need not import it.
  */
+import type { DigestSizes } from './digest-sizes.js';
 import type { Digest } from '../core/digest.js';
 import type { Store } from './store.js';
 
@@ -19,7 +20,7 @@ export interface VerifyContext {
   store: Store;
   quick: boolean;
   /** Every object present: digest -> size in bytes. */
-  objects: Map<Digest, number>;
+  objects: DigestSizes;
   /** Objects whose bytes did not match their name. */
   corrupt: Set<Digest>;
   trees: Set<Digest>;

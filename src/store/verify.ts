@@ -22,6 +22,7 @@ import { keysStep } from './verify-keys.js';
 import { modesStep } from './verify-modes.js';
 import { packsStep } from './verify-packs.js';
 import type { VerifyContext, VerifyProblem, VerifyReport, VerifyStep } from './verify-context.js';
+import { DigestSizes } from './digest-sizes.js';
 
 export type { VerifyProblem, VerifyReport } from './verify-context.js';
 
@@ -285,7 +286,7 @@ export async function verifyStore(
   const ctx: VerifyContext = {
     store,
     quick: opts.quick ?? false,
-    objects: new Map(),
+    objects: new DigestSizes(),
     corrupt: new Set(),
     trees: new Set(),
     jsonObjects: new Set(),
