@@ -100,3 +100,14 @@ int asl_mkdirat_exact(int dir_fd, const char *name, mode_t mode) {
   return fchmodat(dir_fd, name, mode, 0);
 }
 
+
+napi_value asl_queue_promise(napi_env env, const char *name, napi_async_execute_callback execute,
+                             napi_async_complete_callback complete, void *data, napi_deferred *deferred,
+                             napi_async_work *work) {
+  napi_value promise, resource_name;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  napi_create_async_work(env, NULL, resource_name, execute, complete, data, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}

@@ -1,11 +1,13 @@
 /*
  * What asl_native.c and asl_pack.c both use, defined in asl_common.c so that
  * neither of them depends on the other's definitions: SHA-256 through the
- * OpenSSL linked into node, and mkdirat with an exact mode.
+ * OpenSSL linked into node, mkdirat with an exact mode, and the one way a call
+ * hands its work to a worker thread and returns a promise.
  */
 #ifndef ASL_COMMON_H
 #define ASL_COMMON_H
 
+#include <node_api.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,5 +37,14 @@ int asl_sha256(const void *data, size_t len, unsigned char out[32]);
  * A folder that existed is left as it is (-1 with errno EEXIST).
  */
 int asl_mkdirat_exact(int dir_fd, const char *name, mode_t mode);
+
+/*
+ * Queues `execute` on a libuv worker thread and `complete` after it on the main
+ * thread, and returns the promise that `complete` settles through `*deferred`
+ * (the caller's work struct keeps the deferred and the work handle).
+ */
+napi_value asl_queue_promise(napi_env env, const char *name, napi_async_execute_callback execute,
+                             napi_async_complete_callback complete, void *data, napi_deferred *deferred,
+                             napi_async_work *work);
 
 #endif

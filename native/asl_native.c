@@ -561,12 +561,7 @@ static napi_value stage_files_js(napi_env env, napi_callback_info info) {
     return throw_errno(env, "malloc", ENOMEM);
   }
   memcpy(w->paths, pdata, plen);
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.stageFiles", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, stage_execute, stage_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.stageFiles", stage_execute, stage_complete, w, &w->deferred, &w->work);
 }
 
 /*
@@ -702,12 +697,7 @@ static napi_value pack_buffers_js(napi_env env, napi_callback_info info) {
   if (!w->records || !w->out) { free(w->records); free(w->out); free(w); return throw_errno(env, "malloc", ENOMEM); }
   memcpy(w->records, rdata, rlen);
   napi_create_reference(env, argv[0], 1, &w->pack_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.packBuffers", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, pack_buffers_execute, pack_buffers_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.packBuffers", pack_buffers_execute, pack_buffers_complete, w, &w->deferred, &w->work);
 }
 
 /* Batches of at most this many objects are made durable file by file, not by syncfs. */
@@ -848,12 +838,7 @@ static napi_value commit_staged_js(napi_env env, napi_callback_info info) {
   w->digests = malloc(len ? len : 1);
   if (!w->digests) { free(w); return throw_errno(env, "malloc", ENOMEM); }
   memcpy(w->digests, data, len);
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.commitStaged", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, commit_execute, commit_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.commitStaged", commit_execute, commit_complete, w, &w->deferred, &w->work);
 }
 
 typedef struct {
@@ -894,12 +879,7 @@ static napi_value syncfs_async_js(napi_env env, napi_callback_info info) {
   syncfs_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "calloc", ENOMEM);
   if (argc < 1 || get_path(env, argv[0], w->path, sizeof w->path) != 0) { free(w); return bad_arg(env, "syncfsAsync: path"); }
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.syncfs", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, syncfs_execute, syncfs_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.syncfs", syncfs_execute, syncfs_complete, w, &w->deferred, &w->work);
 }
 
 static napi_value sha256_available_js(napi_env env, napi_callback_info info) {
@@ -1178,12 +1158,7 @@ static napi_value list_directory_async_js(napi_env env, napi_callback_info info)
   list_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "calloc", ENOMEM);
   if (argc < 1 || get_path(env, argv[0], w->path, sizeof w->path) != 0) { free(w); return bad_arg(env, "listDirectoryAsync: path"); }
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.listDirectory", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, list_execute, list_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.listDirectory", list_execute, list_complete, w, &w->deferred, &w->work);
 }
 
 static napi_value list_directory_js(napi_env env, napi_callback_info info) {

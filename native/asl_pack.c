@@ -422,12 +422,7 @@ static napi_value pack_commit_js(napi_env env, napi_callback_info info) {
   if (!w) return throw_msg(env, "packCommit: out of memory");
   w->pb = pb;
   napi_create_reference(env, argv[0], 1, &w->ref);
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "asl.packCommit", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, commit_pack_execute, commit_pack_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return asl_queue_promise(env, "asl.packCommit", commit_pack_execute, commit_pack_complete, w, &w->deferred, &w->work);
 }
 
 void pack_register(napi_env env, napi_value exports) {
